@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds of the numeric modules are compiled for the machines this
+// project runs on (x86-64 with AVX2/FMA); see docs in README "Building".
+let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Lightbox",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "lightbox", targets: ["lightbox"]),
+        .library(name: "LightboxImaging", targets: ["LightboxImaging"]),
+        .library(name: "LightboxKernels", targets: ["LightboxKernels"]),
+        .library(name: "LightboxModels", targets: ["LightboxModels"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: [
+        // System C libraries from Debian (installed by scripts/setup.sh).
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto"),
+
+        // Decoding, resizing and normalising images.
+        .target(name: "LightboxImaging", dependencies: ["CPNG", "CTurboJPEG"], swiftSettings: numericFlags),
+        // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.
+        .target(name: "LightboxKernels", dependencies: ["CDNNL", "COpenBLAS"], swiftSettings: numericFlags),
+        // Network definitions, weight formats, pretrained weights, the embedder.
+        .target(
+            name: "LightboxModels",
+            dependencies: ["LightboxImaging", "LightboxKernels", "COpenSSL",
+                           .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: numericFlags),
+        // The command-line tool: one file per subcommand, parsing only.
+        .executableTarget(
+            name: "lightbox",
+            dependencies: ["LightboxModels", "LightboxImaging",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging"]),
+        .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
+        .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

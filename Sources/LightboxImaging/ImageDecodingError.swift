@@ -1,0 +1,29 @@
+/// Why an image file could not be turned into pixels. Its description names the file.
+public struct ImageDecodingError: Error, CustomStringConvertible, Sendable {
+    public enum Reason: Sendable, Equatable {
+        case unreadable(String)          // the file could not be read from disk
+        case empty                       // zero bytes
+        case unknownFormat               // neither PNG nor JPEG by its first bytes
+        case corrupt(String)             // the decoder refused the data
+        case tooLarge(width: Int, height: Int, limit: Int)  // refused before allocating
+    }
+
+    public let path: String
+    public let reason: Reason
+
+    public init(path: String, reason: Reason) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String {
+        switch reason {
+        case .unreadable(let why): return "\(path): cannot read file (\(why))"
+        case .empty: return "\(path): file is empty (0 bytes)"
+        case .unknownFormat: return "\(path): not a PNG or JPEG image (unrecognised file header)"
+        case .corrupt(let why): return "\(path): corrupt or unsupported image data (\(why))"
+        case .tooLarge(let w, let h, let limit):
+            return "\(path): image is \(w)x\(h) pixels, over the limit of \(limit) pixels"
+        }
+    }
+}

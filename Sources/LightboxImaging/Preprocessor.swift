@@ -1,0 +1,88 @@
+/// How a picture of any shape becomes the network's square input.
+public enum ResizePolicy: String, CaseIterable, Sendable, Codable {
+    /// Centre-crop the largest square, then scale it (Teachable Machine's way).
+    case crop
+    /// Scale the long side to fit and pad the rest with black: keeps a radiograph's edges.
+    case pad
+    /// Scale each side independently, distorting the aspect ratio.
+    case stretch
+}
+
+/// Per-channel normalisation applied to samples scaled to 0...1: `(x - mean) / std`.
+public struct ChannelNormalization: Sendable, Equatable, Codable {
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(mean: [Float], std: [Float]) {
+        precondition(mean.count == 3 && std.count == 3)
+        self.mean = mean
+        self.std = std
+    }
+
+    /// torchvision's ImageNet statistics.
+    public static let imageNet = ChannelNormalization(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+    /// Teachable Machine's `x / 127.5 - 1`.
+    public static let symmetric = ChannelNormalization(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+}
+
+/// Turns decoded images into the network's input: a square, resized, normalised
+/// float tensor in NHWC order.
+public struct Preprocessor: Sendable, Equatable {
+    public var size: Int
+    public var policy: ResizePolicy
+    public var normalization: ChannelNormalization
+
+    public init(size: Int = 224, policy: ResizePolicy = .crop, normalization: ChannelNormalization = .imageNet) {
+        self.size = size
+        self.policy = policy
+        self.normalization = normalization
+    }
+
+    /// Number of floats one image occupies in the input tensor.
+    public var valuesPerImage: Int { size * size * 3 }
+
+    /// The resized (not yet normalised) `size` x `size` image, samples 0...255.
+    public func resized(_ image: RGBImage) -> RGBImage {
+        switch policy {
+        case .stretch:
+            return Resampler.resize(image, width: size, height: size)
+        case .crop:
+            let side = min(image.width, image.height)
+            let square = image.cropped(x: (image.width - side) / 2, y: (image.height - side) / 2,
+                                       width: side, height: side)
+            return Resampler.resize(square, width: size, height: size)
+        case .pad:
+            let scale = Double(size) / Double(max(image.width, image.height))
+            let w = min(size, max(1, Int((Double(image.width) * scale).rounded())))
+            let h = min(size, max(1, Int((Double(image.height) * scale).rounded())))
+            let inner = Resampler.resize(image, width: w, height: h)
+            var canvas = [Float](repeating: 0, count: size * size * 3)
+            let x0 = (size - w) / 2, y0 = (size - h) / 2
+            for row in 0..<h {
+                let d = ((y0 + row) * size + x0) * 3
+                let s = row * w * 3
+                for i in 0..<(w * 3) { canvas[d + i] = inner.pixels[s + i] }
+            }
+            return RGBImage(width: size, height: size, pixels: canvas)
+        }
+    }
+
+    /// Writes the normalised HWC tensor of `image` to `destination` (`valuesPerImage` floats).
+    public func write(_ image: RGBImage, to destination: UnsafeMutablePointer<Float>) {
+        let square = resized(image)
+        let scale = (0..<3).map { 1 / (255 * normalization.std[$0]) }
+        let shift = (0..<3).map { -normalization.mean[$0] / normalization.std[$0] }
+        square.pixels.withUnsafeBufferPointer { src in
+            for i in 0..<(size * size) {
+                for c in 0..<3 { destination[i * 3 + c] = src[i * 3 + c] * scale[c] + shift[c] }
+            }
+        }
+    }
+
+    /// The normalised HWC tensor of `image`.
+    public func tensor(_ image: RGBImage) -> [Float] {
+        var out = [Float](repeating: 0, count: valuesPerImage)
+        out.withUnsafeMutableBufferPointer { write(image, to: $0.baseAddress!) }
+        return out
+    }
+}

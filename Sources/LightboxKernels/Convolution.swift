@@ -1,0 +1,132 @@
+import CDNNL
+
+/// What a 2-D convolution layer computes, independent of any kernel library.
+public struct ConvolutionSpec: Sendable, Equatable {
+    public enum Activation: Sendable, Equatable { case none, relu6 }
+
+    public var inputChannels: Int
+    public var outputChannels: Int
+    public var kernel: Int
+    public var stride: Int
+    public var padding: Int
+    /// `inputChannels` for a depthwise convolution, 1 for a dense one.
+    public var groups: Int
+    public var activation: Activation
+    /// Adds the destination's previous contents (a residual connection) before writing.
+    public var accumulate: Bool
+
+    public init(inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
+                groups: Int = 1, activation: Activation = .none, accumulate: Bool = false) {
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+        self.activation = activation
+        self.accumulate = accumulate
+    }
+
+    public func outputSize(_ input: Int) -> Int { (input + 2 * padding - kernel) / stride + 1 }
+}
+
+/// One convolution bound to its input and output buffers (NHWC, float32) for a fixed
+/// batch size and input size: built once, then `run()` as often as needed.
+/// Weights arrive in torch's OIHW layout (per group) with a bias, and are reordered
+/// once into whatever layout oneDNN's fastest kernel for this shape wants.
+public final class DNNLConvolution {
+    public let spec: ConvolutionSpec
+    public let outputHeight: Int
+    public let outputWidth: Int
+
+    private let primitive: dnnl_primitive_t
+    private let memories: [dnnl_memory_t]
+    private var args: [dnnl_exec_arg_t]
+
+    public init(spec: ConvolutionSpec, weights: [Float], bias: [Float],
+                batch: Int, inputHeight: Int, inputWidth: Int,
+                source: UnsafeMutablePointer<Float>, destination: UnsafeMutablePointer<Float>) throws {
+        let ctx = DNNL.shared
+        let g = spec.groups
+        precondition(spec.inputChannels % g == 0 && spec.outputChannels % g == 0)
+        let weightDims = g == 1
+            ? [spec.outputChannels, spec.inputChannels, spec.kernel, spec.kernel]
+            : [g, spec.outputChannels / g, spec.inputChannels / g, spec.kernel, spec.kernel]
+        precondition(weights.count == weightDims.reduce(1, *), "weights do not match \(weightDims)")
+        precondition(bias.count == spec.outputChannels)
+
+        self.spec = spec
+        outputHeight = spec.outputSize(inputHeight)
+        outputWidth = spec.outputSize(inputWidth)
+
+        let srcMD = try DNNL.descriptor([batch, spec.inputChannels, inputHeight, inputWidth], dnnl_nhwc)
+        let dstMD = try DNNL.descriptor([batch, spec.outputChannels, outputHeight, outputWidth], dnnl_nhwc)
+        let userWeightsMD = try DNNL.descriptor(weightDims, g == 1 ? dnnl_oihw : dnnl_goihw)
+        let anyWeightsMD = try DNNL.descriptor(weightDims, dnnl_format_tag_any)
+        let biasMD = try DNNL.descriptor([spec.outputChannels], dnnl_x)
+
+        var desc = dnnl_convolution_desc_t()
+        var stride = DNNL.dims64([spec.stride, spec.stride])
+        var pad = DNNL.dims64([spec.padding, spec.padding])
+        var s = srcMD, w = anyWeightsMD, b = biasMD, d = dstMD
+        try DNNL.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                          &s, &w, &b, &d, &stride.0, &pad.0, &pad.0),
+                       "convolution descriptor")
+
+        var attr: dnnl_primitive_attr_t?
+        try DNNL.check(dnnl_primitive_attr_create(&attr), "attributes")
+        defer { dnnl_primitive_attr_destroy(attr) }
+        var postOps: dnnl_post_ops_t?
+        try DNNL.check(dnnl_post_ops_create(&postOps), "post-ops")
+        defer { dnnl_post_ops_destroy(postOps) }
+        if spec.accumulate { try DNNL.check(dnnl_post_ops_append_sum(postOps, 1.0), "sum post-op") }
+        if spec.activation == .relu6 {
+            try DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1.0, dnnl_eltwise_clip, 0, 6), "relu6 post-op")
+        }
+        try DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "set post-ops")
+
+        var pd: dnnl_primitive_desc_t?
+        try DNNL.check(withUnsafePointer(to: &desc) { dnnl_primitive_desc_create(&pd, $0, attr, ctx.engine, nil) },
+                       "convolution primitive descriptor \(spec)")
+        defer { dnnl_primitive_desc_destroy(pd) }
+        let chosenWeightsMD = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!.pointee
+
+        var prim: dnnl_primitive_t?
+        try DNNL.check(dnnl_primitive_create(&prim, pd), "convolution primitive")
+        primitive = prim!
+
+        // Weights and bias: copied into memory oneDNN owns, in its chosen layout.
+        var userWeights = weights
+        let weightsMemory = try ctx.ownedMemory(chosenWeightsMD)
+        try userWeights.withUnsafeMutableBytes { raw in
+            let user = try ctx.memory(userWeightsMD, raw.baseAddress!)
+            defer { dnnl_memory_destroy(user) }
+            try ctx.reorder(user, userWeightsMD, to: weightsMemory, chosenWeightsMD)
+        }
+        let biasMemory = try ctx.ownedMemory(biasMD)
+        var handle: UnsafeMutableRawPointer?
+        try DNNL.check(dnnl_memory_get_data_handle(biasMemory, &handle), "bias handle")
+        bias.withUnsafeBytes { handle!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+
+        let src = try ctx.memory(srcMD, UnsafeMutableRawPointer(source))
+        let dst = try ctx.memory(dstMD, UnsafeMutableRawPointer(destination))
+        memories = [src, weightsMemory, biasMemory, dst]
+        args = [
+            dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: src),
+            dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weightsMemory),
+            dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory),
+            dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: dst),
+        ]
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        for m in memories { dnnl_memory_destroy(m) }
+    }
+
+    /// Computes the convolution; returns when the output is written.
+    public func run() throws {
+        try DNNL.check(dnnl_primitive_execute(primitive, DNNL.shared.stream, Int32(args.count), &args), "convolution")
+        try DNNL.check(dnnl_stream_wait(DNNL.shared.stream), "stream wait")
+    }
+}

@@ -1,0 +1,75 @@
+import CDNNL
+
+/// The oneDNN CPU engine and stream shared by every primitive in the process.
+/// oneDNN's C API changed in 3.x: everything that touches it stays in this file
+/// and in DNNLConvolution.swift.
+final class DNNL: @unchecked Sendable {
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+
+    static let shared: DNNL = {
+        do { return try DNNL() } catch { fatalError("oneDNN CPU engine unavailable: \(error)") }
+    }()
+
+    private init() throws {
+        var engine: dnnl_engine_t?
+        try DNNL.check(dnnl_engine_create(&engine, dnnl_cpu, 0), "create engine")
+        var stream: dnnl_stream_t?
+        try DNNL.check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "create stream")
+        self.engine = engine!
+        self.stream = stream!
+    }
+
+    static func check(_ status: dnnl_status_t, _ what: String) throws {
+        guard status == dnnl_success else { throw KernelError("oneDNN: \(what) failed (status \(status.rawValue))") }
+    }
+
+    /// A plain memory descriptor of `dims` in `tag` layout.
+    static func descriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
+        var md = dnnl_memory_desc_t()
+        var d = dims64(dims)
+        try check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), &d.0, dnnl_f32, tag), "memory descriptor \(dims)")
+        return md
+    }
+
+    /// `dims` as oneDNN's fixed-size `dnnl_dims_t` tuple.
+    static func dims64(_ dims: [Int]) -> dnnl_dims_t {
+        var t: dnnl_dims_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &t) { raw in
+            let p = raw.bindMemory(to: Int64.self)
+            for (i, v) in dims.enumerated() { p[i] = Int64(v) }
+        }
+        return t
+    }
+
+    /// Memory over a buffer the caller owns.
+    func memory(_ md: dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer) throws -> dnnl_memory_t {
+        var md = md
+        var mem: dnnl_memory_t?
+        try DNNL.check(dnnl_memory_create(&mem, &md, engine, handle), "create memory")
+        return mem!
+    }
+
+    /// Memory whose buffer oneDNN allocates and owns.
+    func ownedMemory(_ md: dnnl_memory_desc_t) throws -> dnnl_memory_t {
+        var md = md
+        var mem: dnnl_memory_t?
+        // DNNL_MEMORY_ALLOCATE is the cast macro ((void *)(size_t)-1).
+        try DNNL.check(dnnl_memory_create(&mem, &md, engine, UnsafeMutableRawPointer(bitPattern: UInt.max)), "allocate memory")
+        return mem!
+    }
+
+    /// Copies `from` into `to`, converting layouts.
+    func reorder(_ from: dnnl_memory_t, _ fromMD: dnnl_memory_desc_t, to: dnnl_memory_t, _ toMD: dnnl_memory_desc_t) throws {
+        var a = fromMD, b = toMD
+        var pd: dnnl_primitive_desc_t?
+        try DNNL.check(dnnl_reorder_primitive_desc_create(&pd, &a, engine, &b, engine, nil), "reorder descriptor")
+        defer { dnnl_primitive_desc_destroy(pd) }
+        var prim: dnnl_primitive_t?
+        try DNNL.check(dnnl_primitive_create(&prim, pd), "reorder primitive")
+        defer { dnnl_primitive_destroy(prim) }
+        var args = [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: from), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: to)]
+        try DNNL.check(dnnl_primitive_execute(prim, stream, 2, &args), "reorder")
+        try DNNL.check(dnnl_stream_wait(stream), "reorder wait")
+    }
+}

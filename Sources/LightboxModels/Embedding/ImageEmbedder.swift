@@ -1,0 +1,90 @@
+import Foundation
+import LightboxImaging
+
+/// Files in, embeddings out: decodes and preprocesses each batch on all cores, then runs
+/// the backbone on it. Files that cannot be decoded are skipped and reported.
+public final class ImageEmbedder: @unchecked Sendable {
+    public let network: MobileNetV2
+    public let preprocessor: Preprocessor
+    public let decoder: ImageDecoder
+
+    public init(network: MobileNetV2, preprocessor: Preprocessor, decoder: ImageDecoder = ImageDecoder()) {
+        precondition(preprocessor.size == network.inputSize)
+        self.network = network
+        self.preprocessor = preprocessor
+        self.decoder = decoder
+    }
+
+    /// Loads the pretrained ImageNet MobileNetV2 from the cache.
+    public static func pretrained(policy: ResizePolicy = .crop) throws -> ImageEmbedder {
+        let network = try MobileNetV2(weights: PretrainedMobileNetV2.load())
+        return ImageEmbedder(network: network, preprocessor: Preprocessor(size: network.inputSize, policy: policy))
+    }
+
+    public struct Result: Sendable {
+        /// `[paths.count, channels]`, rows in the order of `paths`.
+        public var embeddings: [Float]
+        public var channels: Int
+        /// The files embedded, in order (inputs minus failures).
+        public var paths: [String]
+        public var failures: [ImageDecodingError]
+    }
+
+    /// Embeds `paths` in order, `batchSize` images per forward pass.
+    /// `progress(done, total)` is called after each batch.
+    public func embed(paths: [String], batchSize: Int = 16,
+                      progress: ((Int, Int) -> Void)? = nil) throws -> Result {
+        let channels = network.embeddingChannels
+        var result = Result(embeddings: [], channels: channels, paths: [], failures: [])
+        result.embeddings.reserveCapacity(paths.count * channels)
+        var start = 0
+        while start < paths.count {
+            let chunk = Array(paths[start..<min(start + batchSize, paths.count)])
+            let (tensor, decoded, failures) = prepare(chunk)
+            result.failures += failures
+            if !decoded.isEmpty {
+                let output = try tensor.withUnsafeBufferPointer {
+                    try network.forward($0.baseAddress!, batch: decoded.count)
+                }
+                result.embeddings += output.embeddings
+                result.paths += decoded
+            }
+            start += chunk.count
+            progress?(start, paths.count)
+        }
+        return result
+    }
+
+    /// Decodes and preprocesses `paths` concurrently into one NHWC tensor of the images
+    /// that decoded (in input order).
+    public func prepare(_ paths: [String]) -> (tensor: [Float], paths: [String], failures: [ImageDecodingError]) {
+        let per = preprocessor.valuesPerImage
+        var tensor = [Float](repeating: 0, count: paths.count * per)
+        var outcome = [ImageDecodingError?](repeating: nil, count: paths.count)
+        let decoder = self.decoder, preprocessor = self.preprocessor
+        tensor.withUnsafeMutableBufferPointer { buffer in
+            outcome.withUnsafeMutableBufferPointer { errors in
+                let base = buffer.baseAddress!, errorSlots = errors.baseAddress!
+                DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+                    do {
+                        let image = try decoder.decode(file: paths[i])
+                        preprocessor.write(image, to: base + i * per)
+                    } catch let e as ImageDecodingError {
+                        errorSlots[i] = e
+                    } catch {
+                        errorSlots[i] = ImageDecodingError(path: paths[i], reason: .corrupt("\(error)"))
+                    }
+                }
+            }
+        }
+        // Compact: drop the slots of files that failed.
+        var kept: [String] = []
+        var packed = [Float]()
+        packed.reserveCapacity(tensor.count)
+        for (i, error) in outcome.enumerated() where error == nil {
+            kept.append(paths[i])
+            packed += tensor[(i * per)..<((i + 1) * per)]
+        }
+        return (packed, kept, outcome.compactMap { $0 })
+    }
+}

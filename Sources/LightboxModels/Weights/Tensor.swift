@@ -1,0 +1,43 @@
+/// A named float32 array with a shape: the unit every weight format reads and writes.
+public struct Tensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var values: [Float]
+
+    public init(shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "tensor of shape \(shape) cannot hold \(values.count) values")
+        self.shape = shape
+        self.values = values
+    }
+}
+
+/// Why a weights file could not be used. Its description names the file and says how to fix it.
+public struct WeightsError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Tensors looked up by name, with shape checks: what a network builder reads its weights from.
+public struct NamedTensors: Sendable {
+    public var tensors: [String: Tensor]
+    /// Where they came from, for error messages.
+    public var source: String
+
+    public init(_ tensors: [String: Tensor], source: String) {
+        self.tensors = tensors
+        self.source = source
+    }
+
+    /// The tensor `name`, which must have exactly `shape` and only finite values.
+    public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
+        guard let t = tensors[name] else {
+            throw WeightsError("\(source): missing tensor '\(name)'")
+        }
+        guard t.shape == shape else {
+            throw WeightsError("\(source): tensor '\(name)' has shape \(t.shape), expected \(shape)")
+        }
+        guard t.values.allSatisfy({ $0.isFinite }) else {
+            throw WeightsError("\(source): tensor '\(name)' contains NaN or infinite values")
+        }
+        return t
+    }
+}

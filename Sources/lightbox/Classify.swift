@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import LightboxImaging
+import LightboxKernels
+import LightboxModels
+
+struct Classify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "imagenet",
+        abstract: "Show the pretrained backbone's top ImageNet classes for images (a check that the weights work).")
+
+    @Option(help: "How many classes to show per image.")
+    var top = 5
+
+    @Argument(help: "Image files (PNG, JPEG).")
+    var images: [String]
+
+    func run() throws {
+        do {
+            KernelThreads.set(KernelThreads.available)
+            let embedder = try ImageEmbedder.pretrained()
+            for path in images {
+                let (tensor, kept, failures) = embedder.prepare([path])
+                if let failure = failures.first { throw failure }
+                let result = try tensor.withUnsafeBufferPointer {
+                    try embedder.network.forward($0.baseAddress!, batch: kept.count, outputs: .imageNetLogits)
+                }
+                let probabilities = Softmax.apply(result.logits!)
+                let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(top)
+                print(path)
+                for i in ranked {
+                    print(String(format: "  class %4d  %.4f", i, probabilities[i]))
+                }
+            }
+        } catch {
+            throw Terminal.fail(error)
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Lightbox: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lightbox",
+        abstract: "Teach a computer to read chest X-rays: offline, fast on a CPU, honest about what it learned.",
+        discussion: "Educational and research software. Its results are never a diagnosis.",
+        subcommands: [Setup.self, Embed.self, Classify.self])
+}

