@@ -42,6 +42,10 @@ let package = Package(
             dependencies: ["LightboxModels", "LightboxImaging",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        // Benchmark driver run by bench/embedding_benchmark.py against torch and ONNX Runtime.
+        .executableTarget(name: "lightbox-bench", dependencies: ["LightboxModels", "LightboxKernels"],
+                          path: "bench/LightboxBench"),
+
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),

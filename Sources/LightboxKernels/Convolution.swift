@@ -66,12 +66,14 @@ public final class DNNLConvolution {
         let biasMD = try DNNL.descriptor([spec.outputChannels], dnnl_x)
 
         var desc = dnnl_convolution_desc_t()
-        var stride = DNNL.dims64([spec.stride, spec.stride])
-        var pad = DNNL.dims64([spec.padding, spec.padding])
         var s = srcMD, w = anyWeightsMD, b = biasMD, d = dstMD
-        try DNNL.check(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                                          &s, &w, &b, &d, &stride.0, &pad.0, &pad.0),
-                       "convolution descriptor")
+        let status = DNNL.withDims(DNNL.dims64([spec.stride, spec.stride])) { stride in
+            DNNL.withDims(DNNL.dims64([spec.padding, spec.padding])) { pad in
+                dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                   &s, &w, &b, &d, stride, pad, pad)
+            }
+        }
+        try DNNL.check(status, "convolution descriptor")
 
         var attr: dnnl_primitive_attr_t?
         try DNNL.check(dnnl_primitive_attr_create(&attr), "attributes")

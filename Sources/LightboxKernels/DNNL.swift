@@ -27,8 +27,9 @@ final class DNNL: @unchecked Sendable {
     /// A plain memory descriptor of `dims` in `tag` layout.
     static func descriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
-        var d = dims64(dims)
-        try check(dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), &d.0, dnnl_f32, tag), "memory descriptor \(dims)")
+        let d = dims64(dims)
+        try check(withDims(d) { dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), $0, dnnl_f32, tag) },
+                  "memory descriptor \(dims)")
         return md
     }
 
@@ -40,6 +41,13 @@ final class DNNL: @unchecked Sendable {
             for (i, v) in dims.enumerated() { p[i] = Int64(v) }
         }
         return t
+    }
+
+    /// Passes a `dnnl_dims_t` as the pointer to its first element. (`&tuple.0` would hand
+    /// over a pointer to a temporary copy of that one element in optimised builds.)
+    static func withDims<R>(_ dims: dnnl_dims_t, _ body: (UnsafePointer<Int64>) throws -> R) rethrows -> R {
+        var d = dims
+        return try withUnsafePointer(to: &d) { try $0.withMemoryRebound(to: Int64.self, capacity: 12, body) }
     }
 
     /// Memory over a buffer the caller owns.

@@ -1,0 +1,38 @@
+// Times Lightbox's MobileNetV2 forward pass on preprocessed inputs, for bench/embedding_benchmark.py.
+// Usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS
+// INPUT.npy: float32 [N, 224, 224, 3] (NHWC, normalised). Prints one JSON line.
+import Foundation
+import LightboxKernels
+import LightboxModels
+
+let args = CommandLine.arguments
+guard args.count == 5, let batch = Int(args[2]), let seconds = Double(args[3]), let threads = Int(args[4]) else {
+    FileHandle.standardError.write(Data("usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS\n".utf8))
+    exit(2)
+}
+do {
+    KernelThreads.set(threads)
+    let (values, shape) = try NPYFile.decode(try Data(contentsOf: URL(fileURLWithPath: args[1])), source: args[1])
+    let per = shape.dropFirst().reduce(1, *)
+    precondition(shape[0] >= batch, "input holds fewer than \(batch) images")
+    let network = try MobileNetV2(weights: PretrainedMobileNetV2.load())
+    var embeddings: [Float] = []
+    let run = {
+        try values.withUnsafeBufferPointer { embeddings = try network.forward($0.baseAddress!, batch: batch).embeddings }
+    }
+    for _ in 0..<3 { try run() }  // warm: plans built, caches filled
+    var times: [Double] = []
+    let start = DispatchTime.now().uptimeNanoseconds
+    while Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < seconds || times.count < 5 {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        try run()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    times.sort()
+    let median = times[times.count / 2]
+    _ = per
+    print("{\"batch\": \(batch), \"iterations\": \(times.count), \"median_s\": \(median), \"images_per_s\": \(Double(batch) / median), \"checksum\": \(embeddings.prefix(1280).reduce(0, +))}")
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+}
