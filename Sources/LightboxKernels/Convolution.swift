@@ -86,6 +86,9 @@ public final class DNNLConvolution {
             try DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1.0, dnnl_eltwise_clip, 0, 6), "relu6 post-op")
         }
         try DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "set post-ops")
+        // Each primitive gets its own scratchpad: the library's shared one is not safe when
+        // two threads run primitives at once.
+        try DNNL.check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
 
         var pd: dnnl_primitive_desc_t?
         try DNNL.check(withUnsafePointer(to: &desc) { dnnl_primitive_desc_create(&pd, $0, attr, ctx.engine, nil) },
@@ -112,8 +115,10 @@ public final class DNNLConvolution {
 
         let src = try ctx.memory(srcMD, UnsafeMutableRawPointer(source))
         let dst = try ctx.memory(dstMD, UnsafeMutableRawPointer(destination))
-        memories = [src, weightsMemory, biasMemory, dst]
+        let scratchpad = try ctx.ownedMemory(dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)!.pointee)
+        memories = [src, weightsMemory, biasMemory, dst, scratchpad]
         args = [
+            dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratchpad),
             dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: src),
             dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weightsMemory),
             dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: biasMemory),
@@ -126,9 +131,9 @@ public final class DNNLConvolution {
         for m in memories { dnnl_memory_destroy(m) }
     }
 
-    /// Computes the convolution; returns when the output is written.
-    public func run() throws {
-        try DNNL.check(dnnl_primitive_execute(primitive, DNNL.shared.stream, Int32(args.count), &args), "convolution")
-        try DNNL.check(dnnl_stream_wait(DNNL.shared.stream), "stream wait")
+    /// Computes the convolution on `stream`; returns when the output is written.
+    public func run(on stream: DNNLStream) throws {
+        try DNNL.check(dnnl_primitive_execute(primitive, stream.stream, Int32(args.count), &args), "convolution")
+        try DNNL.check(dnnl_stream_wait(stream.stream), "stream wait")
     }
 }

@@ -1,6 +1,19 @@
 import CDNNL
 
-/// The oneDNN CPU engine and stream shared by every primitive in the process.
+/// An in-order queue for running primitives: one per thread that runs them.
+public final class DNNLStream: @unchecked Sendable {
+    let stream: dnnl_stream_t
+
+    public init() throws {
+        var stream: dnnl_stream_t?
+        try DNNL.check(dnnl_stream_create(&stream, DNNL.shared.engine, dnnl_stream_default_flags.rawValue), "create stream")
+        self.stream = stream!
+    }
+
+    deinit { dnnl_stream_destroy(stream) }
+}
+
+/// The oneDNN CPU engine shared by every primitive in the process, and a stream for setup work.
 /// oneDNN's C API changed in 3.x: everything that touches it stays in this file
 /// and in DNNLConvolution.swift.
 final class DNNL: @unchecked Sendable {

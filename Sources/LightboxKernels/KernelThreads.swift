@@ -6,13 +6,19 @@ public enum KernelThreads {
     /// Sets both pools. oneDNN is built against libgomp, already loaded with it,
     /// so its setter is found at run time rather than linked (Debian ships no libgomp.so link).
     public static func set(_ count: Int) {
-        let n = Int32(max(1, count))
-        openblas_set_num_threads(n)
-        typealias Setter = @convention(c) (Int32) -> Void
-        if let symbol = dlsym(dlopen(nil, RTLD_NOW), "omp_set_num_threads") {
-            unsafeBitCast(symbol, to: Setter.self)(n)
-        }
+        openblas_set_num_threads(Int32(max(1, count)))
+        setForCurrentThread(count)
     }
+
+    /// Sets how many OpenMP threads oneDNN primitives started from the calling thread use
+    /// (an OpenMP setting is per thread).
+    public static func setForCurrentThread(_ count: Int) {
+        if let setter = ompSetNumThreads { setter(Int32(max(1, count))) }
+    }
+
+    private typealias Setter = @convention(c) (Int32) -> Void
+    private static let ompSetNumThreads: Setter? = dlsym(dlopen(nil, RTLD_NOW), "omp_set_num_threads")
+        .map { unsafeBitCast($0, to: Setter.self) }
 
     /// The machine's processor count.
     public static var available: Int { ProcessInfo.processInfo.activeProcessorCount }

@@ -24,6 +24,11 @@ public struct BackboneResult: Sendable {
 /// MobileNetV2 with batch norm folded, running on oneDNN convolutions and an OpenBLAS
 /// classifier. Plans (primitives bound to buffers) are built per batch size and reused;
 /// an instance runs one forward pass at a time.
+///
+/// How the cores are used (measured, see BENCHMARKS.md): a single image runs with all
+/// cores inside each convolution; a batch is split into one-image passes, one worker per
+/// core, each single-threaded. Small MobileNet layers scale poorly across threads, and
+/// one image's activations stay in a core's cache where a batch's do not.
 public final class MobileNetV2: @unchecked Sendable {
     public let architecture: MobileNetV2Architecture
     let stem: FoldedConvolution
@@ -31,12 +36,16 @@ public final class MobileNetV2: @unchecked Sendable {
     let head: FoldedConvolution
     let classifierWeights: [Float]?
     let classifierBias: [Float]?
+    /// Cores a forward pass may use.
+    public let parallelism: Int
 
-    private var plans: [Int: ForwardPlan] = [:]
+    private let workers: [Worker]
     private let lock = NSLock()
 
-    public init(weights: NamedTensors, architecture: MobileNetV2Architecture = .init()) throws {
+    public init(weights: NamedTensors, architecture: MobileNetV2Architecture = .init(),
+                parallelism: Int = KernelThreads.available) throws {
         self.architecture = architecture
+        self.parallelism = max(1, parallelism)
         let layers = architecture.layers
         stem = try FoldedConvolution(unit: layers.stem, from: weights)
         blocks = try layers.blocks.map { try $0.units.map { try FoldedConvolution(unit: $0, from: weights) } }
@@ -50,6 +59,7 @@ public final class MobileNetV2: @unchecked Sendable {
             classifierWeights = nil
             classifierBias = nil
         }
+        workers = try (0..<self.parallelism).map { _ in try Worker() }
     }
 
     public var embeddingChannels: Int { architecture.embeddingChannels }
@@ -58,23 +68,56 @@ public final class MobileNetV2: @unchecked Sendable {
     /// Runs the network on `batch` images already preprocessed into NHWC floats
     /// (`batch * inputSize * inputSize * 3` values).
     public func forward(_ input: UnsafePointer<Float>, batch: Int, outputs: BackboneOutputs = []) throws -> BackboneResult {
+        precondition(batch >= 1)
         lock.lock()
         defer { lock.unlock() }
-        let plan = try self.plan(batch: batch)
-        plan.input.pointer.update(from: input, count: plan.input.count)
-        try plan.run()
-
         let c = embeddingChannels
-        let positions = plan.featureHeight * plan.featureWidth
-        var embeddings = [Float](repeating: 0, count: batch * c)
-        embeddings.withUnsafeMutableBufferPointer {
-            Pooling.globalAverage(plan.featureMap, batch: batch, positions: positions, channels: c, output: $0.baseAddress!)
+        let side = architecture.featureMapSize
+        let positions = side * side
+        let inputValues = inputSize * inputSize * 3
+        let wantFeatures = outputs.contains(.featureMap)
+        let embeddingsBase = UnsafeMutablePointer<Float>.allocate(capacity: batch * c)
+        let featuresBase = UnsafeMutablePointer<Float>.allocate(capacity: wantFeatures ? batch * positions * c : 1)
+        defer {
+            embeddingsBase.deallocate()
+            featuresBase.deallocate()
         }
-        var result = BackboneResult(batch: batch, embeddings: embeddings, featureMap: nil,
-                                    featureMapShape: [batch, plan.featureHeight, plan.featureWidth, c], logits: nil)
-        if outputs.contains(.featureMap) {
-            result.featureMap = Array(UnsafeBufferPointer(start: plan.featureMap, count: batch * positions * c))
+
+        // Runs image `i` on `worker` and copies out what is asked for.
+        let runImage = { (i: Int, worker: Worker) throws in
+            let plan = try worker.plan(for: self)
+            plan.input.pointer.update(from: input + i * inputValues, count: inputValues)
+            try plan.run(on: worker.stream)
+            Pooling.globalAverage(plan.featureMap, batch: 1, positions: positions, channels: c,
+                                  output: embeddingsBase + i * c)
+            if wantFeatures {
+                (featuresBase + i * positions * c).update(from: plan.featureMap, count: positions * c)
+            }
         }
+        if batch == 1 || parallelism == 1 {
+            KernelThreads.setForCurrentThread(parallelism)
+            for i in 0..<batch { try runImage(i, workers[0]) }
+        } else {
+            let count = min(parallelism, batch)
+            let failures = UnsafeMutableBufferPointer<Error?>.allocate(capacity: count)
+            failures.initialize(repeating: nil)
+            defer { failures.deallocate() }
+            DispatchQueue.concurrentPerform(iterations: count) { w in
+                KernelThreads.setForCurrentThread(1)
+                do {
+                    for i in stride(from: w, to: batch, by: count) { try runImage(i, self.workers[w]) }
+                } catch {
+                    failures[w] = error
+                }
+            }
+            if let failure = failures.compactMap({ $0 }).first { throw failure }
+        }
+        let embeddings = Array(UnsafeBufferPointer(start: embeddingsBase, count: batch * c))
+        let featureMap = wantFeatures ? Array(UnsafeBufferPointer(start: featuresBase, count: batch * positions * c)) : nil
+
+        var result = BackboneResult(batch: batch, embeddings: embeddings,
+                                    featureMap: featureMap,
+                                    featureMapShape: [batch, side, side, c], logits: nil)
         if outputs.contains(.imageNetLogits) {
             guard let w = classifierWeights, let b = classifierBias else {
                 throw WeightsError("these weights have no ImageNet classifier")
@@ -89,11 +132,21 @@ public final class MobileNetV2: @unchecked Sendable {
         return result
     }
 
-    private func plan(batch: Int) throws -> ForwardPlan {
-        if let p = plans[batch] { return p }
-        let p = try ForwardPlan(network: self, batch: batch)
-        plans[batch] = p
-        return p
+    /// One core's share of the work: its own stream and its own single-image plan,
+    /// built on first use from the thread that runs it (oneDNN picks kernels for the
+    /// thread count in force when a primitive is created).
+    final class Worker {
+        let stream: DNNLStream
+        private var singleImagePlan: ForwardPlan?
+
+        init() throws { stream = try DNNLStream() }
+
+        func plan(for network: MobileNetV2) throws -> ForwardPlan {
+            if let p = singleImagePlan { return p }
+            let p = try ForwardPlan(network: network, batch: 1)
+            singleImagePlan = p
+            return p
+        }
     }
 }
 
@@ -152,7 +205,7 @@ final class ForwardPlan {
         featureWidth = h
     }
 
-    func run() throws {
-        for step in steps { try step.run() }
+    func run(on stream: DNNLStream) throws {
+        for step in steps { try step.run(on: stream) }
     }
 }

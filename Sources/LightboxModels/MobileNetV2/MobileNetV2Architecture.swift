@@ -39,6 +39,13 @@ public struct MobileNetV2Architecture: Sendable {
     /// The embedding width: the last 1x1 convolution's outputs (1280 for width <= 1).
     public var embeddingChannels: Int { Self.divisible(1280 * max(1.0, widthMultiplier)) }
 
+    /// Side of the last feature map: the input shrinks by 2 five times.
+    public var featureMapSize: Int {
+        var side = inputSize
+        for _ in 0..<5 { side = (side + 2 - 3) / 2 + 1 }
+        return side
+    }
+
     /// A convolution with batch norm after it, and where its parameters live in the weights.
     public struct ConvUnit: Sendable {
         public var spec: ConvolutionSpec

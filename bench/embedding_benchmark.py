@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Embedding throughput of Lightbox vs torch eager vs ONNX Runtime, same inputs, same run.
+
+Inputs: 16 real chest X-rays from ../shared, preprocessed once (224x224, ImageNet
+normalisation) by the reference script's pipeline and handed to every engine.
+Each engine: 2 threads, 3 warm-up passes, then passes for --seconds; the median
+pass time gives images per second. Peers get their best setup: torch with glibc
+malloc kept from returning memory to the kernel; ONNX Runtime with
+intra_op_num_threads=2 and all graph optimisations.
+
+Run from the repository root after scripts/setup.sh:
+    python3 bench/embedding_benchmark.py [--seconds 10]
+"""
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "reference"))
+SHARED = os.path.join(ROOT, "..", "shared")
+IMAGES = os.path.join(SHARED, "data", "covid-chestxray", "images")
+HOME = os.environ.get("LIGHTBOX_HOME", os.path.expanduser("~/.cache/lightbox"))
+CHECKPOINT = os.path.join(HOME, "weights", "mobilenet_v2-b0353104.pth")
+
+
+def make_inputs(path):
+    from mobilenet_v2_reference import preprocess
+    files = sorted(f for f in os.listdir(IMAGES) if f.endswith((".jpg", ".jpeg", ".png")))[:16]
+    x = np.stack([preprocess(os.path.join(IMAGES, f), "crop").permute(1, 2, 0).numpy() for f in files])
+    np.save(path, x.astype(np.float32))  # NHWC
+
+
+def time_passes(run, seconds):
+    for _ in range(3):
+        run()
+    times, start = [], time.perf_counter()
+    while time.perf_counter() - start < seconds or len(times) < 5:
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), len(times)
+
+
+def peer(engine, inputs, batch, seconds, checkpoint):
+    """Runs inside a child process (so each engine gets its own allocator settings)."""
+    import torch
+    from mobilenet_v2_reference import MobileNetV2
+    torch.set_num_threads(2)
+    x = np.load(inputs)[:batch].transpose(0, 3, 1, 2).copy()  # NCHW
+    model = MobileNetV2()
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    model.eval()
+    if engine == "torch":
+        t = torch.from_numpy(x)
+        def run():
+            with torch.no_grad():
+                return model(t)[0]
+        out = run().numpy()
+    else:
+        import onnxruntime as ort
+        class Embed(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+            def forward(self, x):
+                return self.m(x)[0]
+        path = os.path.join(tempfile.mkdtemp(), "mobilenet_v2.onnx")
+        torch.onnx.export(Embed(model), torch.from_numpy(x), path, dynamo=False, input_names=["x"],
+                          output_names=["e"], dynamic_axes={"x": {0: "n"}, "e": {0: "n"}})
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        run = lambda: sess.run(None, {"x": x})[0]
+        out = run()
+    median, n = time_passes(run, seconds)
+    print(json.dumps({"batch": batch, "iterations": n, "median_s": median, "images_per_s": batch / median,
+                      "checksum": float(out[0].sum())}))
+
+
+def child(args, env=None):
+    out = subprocess.run(args, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--peer", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.peer:
+        engine, inputs, batch, seconds = args.peer
+        return peer(engine, inputs, int(batch), float(seconds), CHECKPOINT)
+
+    if not os.path.exists(CHECKPOINT):
+        sys.exit(f"{CHECKPOINT} missing: run scripts/setup.sh first (it keeps the .pth for references)")
+    bench = os.path.join(ROOT, ".build", "release", "lightbox-bench")
+    lightbox = os.path.join(ROOT, ".build", "release", "lightbox")
+    inputs = os.path.join(tempfile.mkdtemp(), "inputs.npy")
+    make_inputs(inputs)
+    tuned = dict(os.environ, MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="10000000000")
+    rows = {}
+    for batch in (1, 16):
+        rows[("lightbox", batch)] = child([bench, inputs, str(batch), str(args.seconds), "2"])
+        rows[("torch eager", batch)] = child([sys.executable, __file__, "--peer", "torch", inputs, str(batch),
+                                              str(args.seconds)], env=tuned)
+        rows[("onnxruntime", batch)] = child([sys.executable, __file__, "--peer", "ort", inputs, str(batch),
+                                              str(args.seconds)])
+
+    print(f"MobileNetV2 224x224 float32 embeddings, 2 threads, median of >= {args.seconds:g} s per cell")
+    print(f"{'engine':<14}{'batch':>6}{'img/s':>10}{'ms/pass':>10}{'lightbox / engine':>20}")
+    for (engine, batch), r in rows.items():
+        ratio = rows[("lightbox", batch)]["images_per_s"] / r["images_per_s"]
+        print(f"{engine:<14}{batch:>6}{r['images_per_s']:>10.1f}{r['median_s'] * 1e3:>10.2f}{ratio:>20.2f}")
+    sums = {k: round(v["checksum"], 3) for k, v in rows.items() if k[1] == 1}
+    print("embedding[0] sums (should agree):", sums)
+
+    # Whole-process latency of `lightbox embed` on one image (weights load included).
+    image = os.path.join(IMAGES, sorted(os.listdir(IMAGES))[0])
+    out = os.path.join(tempfile.mkdtemp(), "one.npy")
+    times = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        subprocess.run([lightbox, "embed", "--out", out, image], check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    print(f"lightbox embed, one image, whole process: median {statistics.median(times) * 1e3:.0f} ms "
+          f"(min {min(times) * 1e3:.0f}, max {max(times) * 1e3:.0f}) over 10 runs")
+
+
+if __name__ == "__main__":
+    main()
