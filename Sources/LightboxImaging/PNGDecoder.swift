@@ -1,7 +1,9 @@
 import CPNG
 
 /// PNG through libpng's simplified API: 8/16-bit; gray, gray+alpha, RGB, RGBA,
-/// palette (with or without transparency), interlaced. Alpha is composited over black.
+/// palette (with or without transparency), interlaced. Alpha is composited over black:
+/// `rgb * alpha` in the stored values for 8-bit images; 16-bit images come premultiplied
+/// in linear values from libpng, which is the same composite over black.
 enum PNGDecoder {
     static func decode(_ data: [UInt8], path: String, maxPixels: Int) throws -> RGBImage {
         var image = png_image()
@@ -33,14 +35,18 @@ enum PNGDecoder {
                 guard ok != 0 else { throw ImageDecodingError(path: path, reason: .corrupt(message(of: image))) }
                 for i in 0..<buffer.count { pixels[i] = Float(buffer[i]) / 257 }
             } else {
-                image.format = png_uint_32(PNG_FORMAT_RGB)
-                var buffer = [UInt8](repeating: 0, count: width * height * 3)
-                var black = png_color(red: 0, green: 0, blue: 0)
+                // Alpha is applied here, in the stored (sRGB) values, as a browser canvas or
+                // Pillow would: libpng's own compositing works in linear light.
+                image.format = png_uint_32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)  // PNG_FORMAT_RGBA
+                var buffer = [UInt8](repeating: 0, count: width * height * 4)
                 let ok = buffer.withUnsafeMutableBytes {
-                    png_image_finish_read(&image, &black, $0.baseAddress, 0, nil)
+                    png_image_finish_read(&image, nil, $0.baseAddress, 0, nil)
                 }
                 guard ok != 0 else { throw ImageDecodingError(path: path, reason: .corrupt(message(of: image))) }
-                for i in 0..<buffer.count { pixels[i] = Float(buffer[i]) }
+                for i in 0..<(width * height) {
+                    let alpha = Float(buffer[i * 4 + 3]) / 255
+                    for c in 0..<3 { pixels[i * 3 + c] = Float(buffer[i * 4 + c]) * alpha }
+                }
             }
             return RGBImage(width: width, height: height, pixels: pixels)
         }

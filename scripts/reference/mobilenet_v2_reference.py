@@ -61,13 +61,12 @@ class MobileNetV2(nn.Module):
 
 
 def load_rgb(path):
-    """8-bit RGB as float; alpha composited over black, as Lightbox does."""
+    """8-bit RGB as float; alpha composited over black in the stored values, as Lightbox does."""
     im = Image.open(path)
     if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
         a = np.asarray(im, dtype=np.float64)
-        rgb = a[..., :3] * (a[..., 3:4] / 255.0)
-        return np.round(rgb).astype(np.float32)  # libpng composes to 8-bit output
+        return (a[..., :3] * (a[..., 3:4] / 255.0)).astype(np.float32)
     return np.asarray(im.convert("RGB"), dtype=np.float32)
 
 
