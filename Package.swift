@@ -49,6 +49,8 @@ let package = Package(
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),
+        // Drives the built `lightbox` executable as a user would.
+        .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels"]),
     ],
     swiftLanguageModes: [.v5]
 )

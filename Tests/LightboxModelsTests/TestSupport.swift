@@ -1,0 +1,43 @@
+import Foundation
+import XCTest
+@testable import LightboxModels
+
+/// Paths shared by the model tests.
+enum TestPaths {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    /// `../shared` beside the repository (read-only development data).
+    static let shared = repository.deletingLastPathComponent().appendingPathComponent("shared")
+
+    /// A photograph from Debian's darknet package: installed, or unpacked by scripts/test.sh.
+    static func darknetPhoto(_ name: String) -> String? {
+        let candidates = ["/usr/share/darknet/data/\(name)",
+                          LightboxHome.subdirectory("test-data/darknet/usr/share/darknet/data/\(name)")]
+        return candidates.first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// A reference path from reference_embeddings.json, resolved on this machine.
+    static func resolve(_ referencePath: String) -> String? {
+        if referencePath.hasPrefix("/") { return darknetPhoto((referencePath as NSString).lastPathComponent) }
+        let path = shared.appendingPathComponent(referencePath).path
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
+    /// The pretrained weights: tests that need them fail with the setup hint when absent.
+    static func pretrained() throws -> MobileNetV2 {
+        try MobileNetV2(weights: PretrainedMobileNetV2.load())
+    }
+}
+
+/// Runs `body` with `LIGHTBOX_HOME` pointing at a fresh temporary directory.
+func withTemporaryHome(_ body: (URL) throws -> Void) rethrows {
+    let previous = ProcessInfo.processInfo.environment["LIGHTBOX_HOME"]
+    let home = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-home-\(UUID().uuidString)")
+    setenv("LIGHTBOX_HOME", home.path, 1)
+    defer {
+        if let previous { setenv("LIGHTBOX_HOME", previous, 1) } else { unsetenv("LIGHTBOX_HOME") }
+        try? FileManager.default.removeItem(at: home)
+    }
+    try body(home)
+}

@@ -1,0 +1,110 @@
+import Foundation
+import XCTest
+@testable import LightboxModels
+
+final class WeightFormatTests: XCTestCase {
+    struct Expected: Decodable { var shape: [Int]; var values: [Float] }
+
+    func testLegacyTorchCheckpointReadsViewsAndSkipsIntegers() throws {
+        let tensors = try TorchLegacyCheckpoint.load(path: TestPaths.fixtures.appendingPathComponent("tiny_legacy.pth").path)
+        let data = try Data(contentsOf: TestPaths.fixtures.appendingPathComponent("tiny_legacy.json"))
+        let expected = try JSONDecoder().decode([String: Expected].self, from: data)
+        XCTAssertEqual(Set(tensors.keys), Set(expected.keys), "float tensors only (num_batches_tracked is int64)")
+        for (name, want) in expected {
+            XCTAssertEqual(tensors[name]?.shape, want.shape, name)
+            XCTAssertEqual(tensors[name]?.values, want.values, name)
+        }
+    }
+
+    func testTruncatedCheckpointIsAnErrorNamingTheFile() throws {
+        let original = try Data(contentsOf: TestPaths.fixtures.appendingPathComponent("tiny_legacy.pth"))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cut-\(UUID().uuidString).pth").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for length in [0, 10, original.count / 2, original.count - 4] {
+            try original.prefix(length).write(to: URL(fileURLWithPath: path))
+            XCTAssertThrowsError(try TorchLegacyCheckpoint.load(path: path)) { error in
+                XCTAssertTrue("\(error)".hasPrefix(path), "\(error)")
+            }
+        }
+    }
+
+    func testSafeTensorsRoundTripAndTruncation() throws {
+        let tensors = ["a": Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, -6.5]), "b.c": Tensor(shape: [1], values: [.pi])]
+        let data = try SafeTensors.encode(tensors, metadata: ["k": "v"])
+        let decoded = try SafeTensors.decode(data, source: "mem")
+        XCTAssertEqual(decoded.tensors, tensors)
+        XCTAssertEqual(decoded.metadata, ["k": "v"])
+        XCTAssertThrowsError(try SafeTensors.decode(data.prefix(data.count - 1), source: "cut.safetensors")) { error in
+            XCTAssertTrue("\(error)".contains("cut.safetensors"))
+        }
+        XCTAssertThrowsError(try SafeTensors.decode(Data([1, 2, 3]), source: "tiny"))
+    }
+
+    func testNamedTensorsCheckShapesAndValues() {
+        let store = NamedTensors(["w": Tensor(shape: [2], values: [1, .nan])], source: "x.safetensors")
+        XCTAssertThrowsError(try store.tensor("w", shape: [3])) { XCTAssertTrue("\($0)".contains("expected [3]")) }
+        XCTAssertThrowsError(try store.tensor("w", shape: [2])) { XCTAssertTrue("\($0)".contains("NaN")) }
+        XCTAssertThrowsError(try store.tensor("q", shape: [2])) { XCTAssertTrue("\($0)".contains("missing tensor 'q'")) }
+    }
+
+    func testNPYRoundTrip() throws {
+        let values: [Float] = (0..<12).map { Float($0) * 0.5 }
+        let data = NPYFile.encode(values, shape: [3, 4])
+        XCTAssertEqual((data.count - values.count * 4) % 64, 0, "header padded to 64 bytes")
+        let decoded = try NPYFile.decode(data, source: "mem")
+        XCTAssertEqual(decoded.shape, [3, 4])
+        XCTAssertEqual(decoded.values, values)
+    }
+
+    func testMissingWeightsSayHowToFixIt() throws {
+        try withTemporaryHome { _ in
+            XCTAssertFalse(PretrainedMobileNetV2.isInstalled)
+            XCTAssertThrowsError(try PretrainedMobileNetV2.load()) { error in
+                XCTAssertTrue("\(error)".contains("lightbox setup"), "\(error)")
+                XCTAssertFalse("\(error)".contains("\n"), "one line")
+            }
+        }
+    }
+
+    func testCorruptWeightsAreDetected() throws {
+        try withTemporaryHome { _ in
+            let tensors = ["x": Tensor(shape: [1], values: [1])]
+            let encoded = try SafeTensors.encode(tensors)
+            try AtomicFile.write(Data(SHA256.hex(encoded).utf8), to: PretrainedMobileNetV2.digestPath)
+            var damaged = encoded
+            damaged[damaged.count - 1] ^= 0x40
+            try AtomicFile.write(damaged, to: PretrainedMobileNetV2.path)
+            XCTAssertThrowsError(try PretrainedMobileNetV2.load()) { error in
+                XCTAssertTrue("\(error)".contains("corrupt"), "\(error)")
+                XCTAssertTrue("\(error)".contains("lightbox setup"), "\(error)")
+            }
+        }
+    }
+
+    func testInstallRefusesAWrongCheckpoint() throws {
+        try withTemporaryHome { _ in
+            let path = TestPaths.fixtures.appendingPathComponent("tiny_legacy.pth").path
+            XCTAssertThrowsError(try PretrainedMobileNetV2.install(checkpoint: path)) { error in
+                XCTAssertTrue("\(error)".contains("does not match"), "\(error)")
+            }
+            XCTAssertFalse(PretrainedMobileNetV2.isInstalled)
+        }
+    }
+
+    func testSHA256KnownAnswer() {
+        XCTAssertEqual(SHA256.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    func testArchitectureTableMatchesThePaper() {
+        let layers = MobileNetV2Architecture().layers
+        XCTAssertEqual(layers.blocks.count, 17)
+        XCTAssertEqual(layers.blocks.filter(\.residual).count, 10)
+        XCTAssertEqual(layers.head.spec.outputChannels, 1280)
+        XCTAssertEqual(layers.head.weight, "features.18.0.weight")
+        XCTAssertEqual(MobileNetV2Architecture().featureMapSize, 7)
+        // Width 0.35 (Teachable Machine's): 16-channel stem, still a 1280-wide embedding.
+        let narrow = MobileNetV2Architecture(widthMultiplier: 0.35)
+        XCTAssertEqual(narrow.stemChannels, 16)
+        XCTAssertEqual(narrow.embeddingChannels, 1280)
+    }
+}
