@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: sets up first (libraries, weights), fetches what only the
 # tests need (photographs from Debian's darknet package, unpacked without installing
-# its dependencies), then `swift test`.
+# its dependencies), then `swift test`. Ends with one summary line: "tests: N passed, F failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -15,4 +15,15 @@ if [ ! -f /usr/share/darknet/data/eagle.jpg ] && [ ! -f "$photos/usr/share/darkn
     rm -rf "$work"
 fi
 
-swift test 2>&1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+# The suite is XCTest; Swift Testing would only add a "0 tests" line after it.
+swift test --disable-swift-testing 2>&1 | tee "$log" || status=$?
+summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
+if [ -n "$summary" ]; then
+    total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
+    failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+    echo "tests: $((total - failed)) passed, $failed failed"
+fi
+exit "$status"

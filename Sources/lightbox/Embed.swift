@@ -43,9 +43,8 @@ struct Embed: ParsableCommand {
             let paths = try ImageFiles.expand(inputs)
             guard !paths.isEmpty else { throw ValidationError("no PNG or JPEG files found in \(inputs.joined(separator: " "))") }
             let embedder = try ImageEmbedder.pretrained(policy: ResizePolicy(rawValue: resize.rawValue)!)
-            let result = try embedder.embed(paths: paths, batchSize: batch) { done, total in
-                Terminal.progress("embedding", done, total)
-            }
+            let progress = Terminal.Progress("embedding")
+            let result = try embedder.embed(paths: paths, batchSize: batch, progress: progress.update)
             for failure in result.failures { Terminal.note("skipped \(failure)") }
             if result.paths.isEmpty || (strict && !result.failures.isEmpty) {
                 throw ValidationError("\(result.failures.count) of \(paths.count) images could not be decoded; nothing written")

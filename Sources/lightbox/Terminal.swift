@@ -8,13 +8,26 @@ enum Terminal {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
-    /// A progress line redrawn in place when stderr is a terminal, printed every ~10% otherwise.
-    static func progress(_ label: String, _ done: Int, _ total: Int) {
-        if isatty(STDERR_FILENO) != 0 {
-            FileHandle.standardError.write(Data("\r\(label) \(done)/\(total)".utf8))
-            if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-        } else if total >= 64, done == total || done * 10 / total != (done - 1) * 10 / total {
-            note("\(label) \(done)/\(total)")
+    /// Progress of a long job: a line redrawn in place when stderr is a terminal,
+    /// otherwise (logs, CI) a line at every tenth of the way.
+    final class Progress {
+        let label: String
+        private var lastTenth = 0
+        private let interactive = isatty(STDERR_FILENO) != 0
+
+        init(_ label: String) { self.label = label }
+
+        func update(_ done: Int, _ total: Int) {
+            if interactive {
+                FileHandle.standardError.write(Data("\r\(label) \(done)/\(total)".utf8))
+                if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+                return
+            }
+            let tenth = total > 0 ? done * 10 / total : 10
+            if tenth > lastTenth && total >= 32 {
+                lastTenth = tenth
+                note("\(label) \(done)/\(total)")
+            }
         }
     }
 
