@@ -25,11 +25,12 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),  // glibc's mallopt
 
         // Decoding, resizing and normalising images.
         .target(name: "LightboxImaging", dependencies: ["CPNG", "CTurboJPEG"], swiftSettings: numericFlags),
         // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.
-        .target(name: "LightboxKernels", dependencies: ["CDNNL", "COpenBLAS"], swiftSettings: numericFlags),
+        .target(name: "LightboxKernels", dependencies: ["CDNNL", "COpenBLAS", "CMalloc"], swiftSettings: numericFlags),
         // Network definitions, weight formats, pretrained weights, the embedder.
         .target(
             name: "LightboxModels",

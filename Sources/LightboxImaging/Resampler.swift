@@ -11,65 +11,84 @@ public enum Resampler {
         return height == image.height ? horizontal : resizeColumns(horizontal, to: height)
     }
 
-    /// Source taps for one output sample: `weights[i]` applies to source index `start + i`.
+    /// Source taps of every output sample, flattened: output `i` reads `width` source
+    /// samples from `starts[i]` with weights `weights[i * width ..< (i + 1) * width]`
+    /// (zero-padded), so the inner loops touch no per-sample arrays.
     struct Taps {
-        var start: Int
+        var width: Int
+        var starts: [Int]
         var weights: [Float]
     }
 
-    static func taps(inputSize: Int, outputSize: Int) -> [Taps] {
+    static func taps(inputSize: Int, outputSize: Int) -> Taps {
         let scale = Double(inputSize) / Double(outputSize)
         let filterScale = max(scale, 1)
         let support = filterScale  // the triangle's half-width is 1 source pixel at scale 1
-        return (0..<outputSize).map { out in
+        var firsts: [Int] = []
+        var rows: [[Double]] = []
+        for out in 0..<outputSize {
             let center = (Double(out) + 0.5) * scale
-            let lo = max(Int(center - support + 0.5), 0)
-            let hi = min(Int(center + support + 0.5), inputSize)
-            var weights = (lo..<max(hi, lo + 1)).map { i -> Double in
-                let x = (Double(i) - center + 0.5) / filterScale
-                return max(0, 1 - abs(x))
-            }
+            let lo = min(max(Int(center - support + 0.5), 0), inputSize - 1)
+            let hi = max(min(Int(center + support + 0.5), inputSize), lo + 1)
+            var weights = (lo..<hi).map { i -> Double in max(0, 1 - abs((Double(i) - center + 0.5) / filterScale)) }
             let total = weights.reduce(0, +)
-            if total > 0 { weights = weights.map { $0 / total } } else { weights = [1] }
-            return Taps(start: min(lo, inputSize - 1), weights: weights.map(Float.init))
+            weights = total > 0 ? weights.map { $0 / total } : [1] + [Double](repeating: 0, count: weights.count - 1)
+            firsts.append(lo)
+            rows.append(weights)
         }
+        // Pad every row to the widest, moving a row's start back where it would run past the
+        // input's end (each row ends at or before the input's end, so its taps still fit).
+        let width = rows.map(\.count).max() ?? 1
+        var starts = [Int](repeating: 0, count: outputSize)
+        var flat = [Float](repeating: 0, count: width * outputSize)
+        for (i, row) in rows.enumerated() {
+            starts[i] = max(0, min(firsts[i], inputSize - width))
+            let offset = firsts[i] - starts[i]
+            for (k, w) in row.enumerated() { flat[i * width + offset + k] = Float(w) }
+        }
+        return Taps(width: width, starts: starts, weights: flat)
     }
 
     private static func resizeRows(_ image: RGBImage, to width: Int) -> RGBImage {
         let plan = taps(inputSize: image.width, outputSize: width)
-        let h = image.height, inW = image.width
-        var out = [Float](repeating: 0, count: width * h * 3)
-        image.pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<h {
-                    let rowIn = y * inW * 3, rowOut = y * width * 3
-                    for x in 0..<width {
-                        let t = plan[x]
-                        var r: Float = 0, g: Float = 0, b: Float = 0
-                        var s = rowIn + t.start * 3
-                        for w in t.weights {
-                            r += w * src[s]; g += w * src[s + 1]; b += w * src[s + 2]
-                            s += 3
+        let h = image.height, inW = image.width, n = plan.width
+        let out = [Float](unsafeUninitializedCapacity: width * h * 3) { dst, count in
+            image.pixels.withUnsafeBufferPointer { src in
+                plan.weights.withUnsafeBufferPointer { weights in
+                    plan.starts.withUnsafeBufferPointer { starts in
+                        for y in 0..<h {
+                            let rowIn = y * inW * 3, rowOut = y * width * 3
+                            for x in 0..<width {
+                                var r: Float = 0, g: Float = 0, b: Float = 0
+                                var s = rowIn + starts[x] * 3
+                                for k in 0..<n {
+                                    let w = weights[x * n + k]
+                                    r += w * src[s]; g += w * src[s + 1]; b += w * src[s + 2]
+                                    s += 3
+                                }
+                                dst[rowOut + x * 3] = r; dst[rowOut + x * 3 + 1] = g; dst[rowOut + x * 3 + 2] = b
+                            }
                         }
-                        dst[rowOut + x * 3] = r; dst[rowOut + x * 3 + 1] = g; dst[rowOut + x * 3 + 2] = b
                     }
                 }
             }
+            count = width * h * 3
         }
         return RGBImage(width: width, height: h, pixels: out)
     }
 
     private static func resizeColumns(_ image: RGBImage, to height: Int) -> RGBImage {
         let plan = taps(inputSize: image.height, outputSize: height)
-        let rowLength = image.width * 3
+        let rowLength = image.width * 3, n = plan.width
         var out = [Float](repeating: 0, count: rowLength * height)
         image.pixels.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for y in 0..<height {
-                    let t = plan[y]
                     let o = y * rowLength
-                    for (k, w) in t.weights.enumerated() {
-                        let s = (t.start + k) * rowLength
+                    for k in 0..<n {
+                        let w = plan.weights[y * n + k]
+                        if w == 0 { continue }
+                        let s = (plan.starts[y] + k) * rowLength
                         for i in 0..<rowLength { dst[o + i] += w * src[s + i] }
                     }
                 }

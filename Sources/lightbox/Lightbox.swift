@@ -1,7 +1,18 @@
 import ArgumentParser
+import LightboxKernels
 
 @main
 struct Lightbox: ParsableCommand {
+    static func main() {
+        AllocatorTuning.keepFreedMemory()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "lightbox",
         abstract: "Teach a computer to read chest X-rays: offline, fast on a CPU, honest about what it learned.",
