@@ -18,7 +18,7 @@ if ((${#missing[@]})); then
 fi
 
 echo "setup: building (release)" >&2
-swift build -c release --product lightbox 2>&1 | grep -E "error|warning: unre|Compiling lightbox|Build" >&2 || true
+swift build -c release 2>&1 | grep -E "error|warning: unre|Compiling lightbox|Build" >&2 || true
 test -x .build/release/lightbox || { echo "setup: build failed" >&2; exit 1; }
 
 .build/release/lightbox setup
