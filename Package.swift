@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         // System C libraries from Debian (installed by scripts/setup.sh).
@@ -27,8 +28,10 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto"),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),  // glibc's mallopt
 
-        // Decoding, resizing and normalising images.
-        .target(name: "LightboxImaging", dependencies: ["CPNG", "CTurboJPEG"], swiftSettings: numericFlags),
+        // Small shared pieces: the seeded random generator.
+        .target(name: "LightboxCore"),
+        // Decoding, resizing, normalising and augmenting images.
+        .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG"], swiftSettings: numericFlags),
         // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.
         .target(name: "LightboxKernels", dependencies: ["CDNNL", "COpenBLAS", "CMalloc"], swiftSettings: numericFlags),
         // Network definitions, weight formats, pretrained weights, the embedder.
@@ -36,6 +39,13 @@ let package = Package(
             name: "LightboxModels",
             dependencies: ["LightboxImaging", "LightboxKernels", "COpenSSL",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: numericFlags),
+        // Data sets (class folders, covid-chestxray, CSV lists), patient-level splits,
+        // balancing with augmentation, the embedding cache.
+        .target(
+            name: "LightboxData",
+            dependencies: ["LightboxCore", "LightboxImaging", "LightboxModels",
+                           .product(name: "CSV", package: "CSV.swift")],
             swiftSettings: numericFlags),
         // The command-line tool: one file per subcommand, parsing only.
         .executableTarget(
@@ -50,6 +60,7 @@ let package = Package(
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),
+        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData"]),
         // Drives the built `lightbox` executable as a user would.
         .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels"]),
     ],

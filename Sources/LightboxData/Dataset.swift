@@ -1,0 +1,58 @@
+/// One usable image of a data set: where it is, its class, and the group (patient) whose
+/// images must stay in the same split.
+public struct LabeledImage: Hashable, Sendable, Codable {
+    public var path: String
+    public var label: String
+    public var group: String
+
+    public init(path: String, label: String, group: String) {
+        self.path = path
+        self.label = label
+        self.group = group
+    }
+}
+
+/// Something the loader left out, and why. Never silently dropped: every command that
+/// loads a data set can list these.
+public struct SkippedItem: Hashable, Sendable, Codable {
+    /// A path, or a row of a table (`metadata.csv:17`).
+    public var item: String
+    public var reason: String
+
+    public init(item: String, reason: String) {
+        self.item = item
+        self.reason = reason
+    }
+}
+
+/// A labelled set of images loaded from one source.
+public struct Dataset: Sendable {
+    /// Class names, sorted.
+    public var classes: [String]
+    public var images: [LabeledImage]
+    public var skipped: [SkippedItem]
+    /// False when the source has no patient ids: each image is then its own group.
+    public var hasGroups: Bool
+    /// What was loaded, for reports: `covid-chestxray at PATH`.
+    public var source: String
+
+    public init(images: [LabeledImage], skipped: [SkippedItem], hasGroups: Bool, source: String) {
+        self.images = images
+        self.skipped = skipped
+        self.hasGroups = hasGroups
+        self.source = source
+        classes = Array(Set(images.map(\.label))).sorted()
+    }
+
+    /// Images per class, in `classes` order.
+    public var countsPerClass: [Int] { classes.map { c in images.filter { $0.label == c }.count } }
+
+    /// Distinct groups per class, in `classes` order.
+    public var groupsPerClass: [Int] { classes.map { c in Set(images.filter { $0.label == c }.map(\.group)).count } }
+}
+
+/// A data set that cannot be loaded at all (as opposed to single items, which are skipped).
+public struct DatasetError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
