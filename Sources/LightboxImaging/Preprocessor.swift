@@ -69,7 +69,12 @@ public struct Preprocessor: Sendable, Equatable {
 
     /// Writes the normalised HWC tensor of `image` to `destination` (`valuesPerImage` floats).
     public func write(_ image: RGBImage, to destination: UnsafeMutablePointer<Float>) {
-        let square = resized(image)
+        writeNormalized(resized(image), to: destination)
+    }
+
+    /// Normalises an image already resized to `size` x `size` (for example after augmentation).
+    public func writeNormalized(_ square: RGBImage, to destination: UnsafeMutablePointer<Float>) {
+        precondition(square.width == size && square.height == size)
         let scale = (0..<3).map { 1 / (255 * normalization.std[$0]) }
         let shift = (0..<3).map { -normalization.mean[$0] / normalization.std[$0] }
         square.pixels.withUnsafeBufferPointer { src in

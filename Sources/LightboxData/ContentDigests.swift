@@ -1,0 +1,64 @@
+import Foundation
+import LightboxImaging
+import LightboxModels
+
+/// SHA-256 of every file's bytes: the identity of an image for the embedding cache and
+/// for finding the same picture under two names.
+public enum ContentDigests {
+    /// Digests of `paths`, computed on all cores; unreadable files map to their error.
+    public static func compute(_ paths: [String]) -> [String: Result<String, ImageDecodingError>] {
+        let unique = Array(Set(paths))
+        var results = [Result<String, ImageDecodingError>?](repeating: nil, count: unique.count)
+        results.withUnsafeMutableBufferPointer { slots in
+            let base = slots.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: unique.count) { i in
+                if let data = FileManager.default.contents(atPath: unique[i]) {
+                    base[i] = data.isEmpty ? .failure(ImageDecodingError(path: unique[i], reason: .empty))
+                                           : .success(SHA256.hex(data))
+                } else {
+                    base[i] = .failure(ImageDecodingError(path: unique[i], reason: .unreadable("cannot open")))
+                }
+            }
+        }
+        return Dictionary(uniqueKeysWithValues: zip(unique, results.map { $0! }))
+    }
+}
+
+/// Removes repeated pictures before splitting, so none is used twice or on both sides of a
+/// split: the first copy (by path) stays when every copy has the same label; when the
+/// labels disagree, all copies go. Each removal is reported.
+public enum DuplicateFilter {
+    public static func apply(_ dataset: Dataset, digests: [String: Result<String, ImageDecodingError>]) -> Dataset {
+        var byDigest: [String: [LabeledImage]] = [:]
+        var kept: [LabeledImage] = []
+        var skipped = dataset.skipped
+        for image in dataset.images {
+            switch digests[image.path] {
+            case .success(let digest)?: byDigest[digest, default: []].append(image)
+            case .failure(let error)?: skipped.append(SkippedItem(item: image.path, reason: "\(error.reason)"))
+            case nil: skipped.append(SkippedItem(item: image.path, reason: "not read"))
+            }
+        }
+        var dropped = Set<String>()
+        for copies in byDigest.values where copies.count > 1 {
+            let sorted = copies.sorted { $0.path < $1.path }
+            if Set(sorted.map(\.label)).count > 1 {
+                for c in sorted {
+                    dropped.insert(c.path)
+                    skipped.append(SkippedItem(item: c.path, reason: "same image under another class (\(sorted.map { "\($0.label): \($0.path)" }.joined(separator: "; ")))"))
+                }
+            } else {
+                for c in sorted.dropFirst() {
+                    dropped.insert(c.path)
+                    skipped.append(SkippedItem(item: c.path, reason: "duplicate of \(sorted[0].path)"))
+                }
+            }
+        }
+        for image in dataset.images where !dropped.contains(image.path) {
+            if case .success? = digests[image.path] { kept.append(image) }
+        }
+        var out = Dataset(images: kept, skipped: skipped, hasGroups: dataset.hasGroups, source: dataset.source)
+        out.classes = dataset.classes.filter { c in kept.contains { $0.label == c } }
+        return out
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import LightboxImaging
+import LightboxModels
+
+/// Embeddings on disk, keyed by image content, preprocessing, augmentation and backbone,
+/// so a second run over the same data only trains the head. Each entry carries a SHA-256
+/// of its contents: a damaged entry is detected, removed and recomputed.
+public final class EmbeddingCache: @unchecked Sendable {
+    public let directory: String
+    static let magic: [UInt8] = Array("LBE1".utf8)
+
+    public init(directory: String = LightboxHome.subdirectory("embeddings")) {
+        self.directory = directory
+    }
+
+    public static func key(contentDigest: String, preprocessor: Preprocessor, augmentation: AugmentationDraw?,
+                           backbone: String) -> String {
+        let n = preprocessor.normalization
+        let text = "v1|\(backbone)|\(contentDigest)|\(preprocessor.size)|\(preprocessor.policy.rawValue)|\(n.mean)|\(n.std)|\(augmentation?.key ?? "original")"
+        return SHA256.hex(Data(text.utf8))
+    }
+
+    func path(_ key: String) -> String {
+        (directory as NSString).appendingPathComponent("\(key.prefix(2))/\(key).bin")
+    }
+
+    /// The stored embedding, or nil when absent or damaged (a damaged file is removed).
+    public func load(_ key: String, count: Int) -> [Float]? {
+        let file = path(key)
+        guard let data = FileManager.default.contents(atPath: file) else { return nil }
+        let payloadLength = 8 + count * 4
+        let bytes = [UInt8](data)
+        guard bytes.count == payloadLength + 32, bytes.starts(with: Self.magic),
+              SHA256.hex(Data(bytes[0..<payloadLength])) == bytes[payloadLength...].map({ String(format: "%02x", $0) }).joined()
+        else {
+            try? FileManager.default.removeItem(atPath: file)
+            return nil
+        }
+        var values = [Float](repeating: 0, count: count)
+        values.withUnsafeMutableBytes { dst in
+            bytes.withUnsafeBytes { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[8..<payloadLength])) }
+        }
+        return values
+    }
+
+    public func store(_ key: String, _ values: [Float]) throws {
+        var payload = Data(Self.magic)
+        var count = UInt32(values.count).littleEndian
+        payload.append(Data(bytes: &count, count: 4))
+        values.withUnsafeBytes { payload.append(contentsOf: $0) }
+        var digest = [UInt8]()
+        let hex = SHA256.hex(payload)
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            digest.append(UInt8(hex[i..<j], radix: 16)!)
+            i = j
+        }
+        payload.append(contentsOf: digest)
+        try AtomicFile.write(payload, to: path(key))
+    }
+}

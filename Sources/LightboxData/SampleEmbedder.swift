@@ -1,0 +1,119 @@
+import Foundation
+import LightboxImaging
+import LightboxModels
+
+/// Embeds images (as they are or augmented) through the frozen backbone, reading from
+/// and filling the embedding cache. Files that cannot be decoded are reported, not used.
+public final class SampleEmbedder: @unchecked Sendable {
+    public let embedder: ImageEmbedder
+    public let cache: EmbeddingCache?
+    /// Names the backbone in cache keys.
+    public let backbone: String
+
+    public init(embedder: ImageEmbedder, cache: EmbeddingCache?, backbone: String) {
+        self.embedder = embedder
+        self.cache = cache
+        self.backbone = backbone
+    }
+
+    public struct Outcome: Sendable {
+        /// One row per sample, in order; nil where the image could not be used.
+        public var embeddings: [[Float]?]
+        public var failures: [ImageDecodingError]
+        public var cacheHits: Int
+        public var computed: Int
+    }
+
+    /// `digests` must hold every sample's file (from `ContentDigests.compute`).
+    public func embed(_ samples: [TrainingSample], digests: [String: Result<String, ImageDecodingError>],
+                      batchSize: Int = 32, progress: ((Int, Int) -> Void)? = nil) throws -> Outcome {
+        let channels = embedder.network.embeddingChannels
+        var outcome = Outcome(embeddings: [[Float]?](repeating: nil, count: samples.count), failures: [],
+                              cacheHits: 0, computed: 0)
+        var keys = [String?](repeating: nil, count: samples.count)
+        var failedPaths = Set<String>()
+        for (i, sample) in samples.enumerated() {
+            switch digests[sample.image.path] {
+            case .success(let digest)?:
+                keys[i] = EmbeddingCache.key(contentDigest: digest, preprocessor: embedder.preprocessor,
+                                             augmentation: sample.augmentation, backbone: backbone)
+            case .failure(let error)?:
+                if failedPaths.insert(sample.image.path).inserted { outcome.failures.append(error) }
+            case nil:
+                if failedPaths.insert(sample.image.path).inserted {
+                    outcome.failures.append(ImageDecodingError(path: sample.image.path, reason: .unreadable("not read")))
+                }
+            }
+        }
+
+        // Cache hits first; what is left is computed once per distinct key.
+        var pending: [String: [Int]] = [:]
+        var order: [String] = []
+        for (i, key) in keys.enumerated() {
+            guard let key else { continue }
+            if let cached = cache?.load(key, count: channels) {
+                outcome.embeddings[i] = cached
+                outcome.cacheHits += 1
+            } else {
+                if pending[key] == nil { order.append(key) }
+                pending[key, default: []].append(i)
+            }
+        }
+
+        var done = 0
+        progress?(0, order.count)
+        var start = 0
+        while start < order.count {
+            let chunk = Array(order[start..<min(start + batchSize, order.count)])
+            let first = chunk.map { pending[$0]![0] }
+            let (tensor, ok, failures) = prepare(first.map { samples[$0] })
+            for f in failures where failedPaths.insert(f.path).inserted { outcome.failures.append(f) }
+            let usable = zip(chunk, ok).filter(\.1).map(\.0)
+            if !usable.isEmpty {
+                let result = try tensor.withUnsafeBufferPointer {
+                    try embedder.network.forward($0.baseAddress!, batch: usable.count)
+                }
+                for (row, key) in usable.enumerated() {
+                    let values = Array(result.embeddings[(row * channels)..<((row + 1) * channels)])
+                    try cache?.store(key, values)
+                    for i in pending[key]! { outcome.embeddings[i] = values }
+                    outcome.computed += 1
+                }
+            }
+            start += chunk.count
+            done += chunk.count
+            progress?(done, order.count)
+        }
+        return outcome
+    }
+
+    /// Decodes, resizes, augments and normalises `samples` on all cores into one tensor
+    /// holding the samples that worked (`ok` tells which), in order.
+    func prepare(_ samples: [TrainingSample]) -> (tensor: [Float], ok: [Bool], failures: [ImageDecodingError]) {
+        let per = embedder.preprocessor.valuesPerImage
+        var slots = [Float](repeating: 0, count: samples.count * per)
+        var errors = [ImageDecodingError?](repeating: nil, count: samples.count)
+        let decoder = embedder.decoder, preprocessor = embedder.preprocessor
+        slots.withUnsafeMutableBufferPointer { buffer in
+            errors.withUnsafeMutableBufferPointer { errorSlots in
+                let base = buffer.baseAddress!, errorBase = errorSlots.baseAddress!
+                DispatchQueue.concurrentPerform(iterations: samples.count) { i in
+                    do {
+                        let image = try decoder.decode(file: samples[i].image.path)
+                        var square = preprocessor.resized(image)
+                        if let draw = samples[i].augmentation { square = Augmenter.apply(draw, to: square) }
+                        preprocessor.writeNormalized(square, to: base + i * per)
+                    } catch let e as ImageDecodingError {
+                        errorBase[i] = e
+                    } catch {
+                        errorBase[i] = ImageDecodingError(path: samples[i].image.path, reason: .corrupt("\(error)"))
+                    }
+                }
+            }
+        }
+        var tensor: [Float] = []
+        tensor.reserveCapacity(slots.count)
+        for i in 0..<samples.count where errors[i] == nil { tensor += slots[(i * per)..<((i + 1) * per)] }
+        return (tensor, errors.map { $0 == nil }, errors.compactMap { $0 })
+    }
+}
