@@ -26,14 +26,14 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto"),
-        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),  // glibc's mallopt
+        .systemLibrary(name: "CGlibcExtras", path: "Sources/CGlibcExtras"),  // mallopt, renameat2
 
         // Small shared pieces: the seeded random generator.
         .target(name: "LightboxCore"),
         // Decoding, resizing, normalising and augmenting images.
         .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG"], swiftSettings: numericFlags),
         // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.
-        .target(name: "LightboxKernels", dependencies: ["CDNNL", "COpenBLAS", "CMalloc"], swiftSettings: numericFlags),
+        .target(name: "LightboxKernels", dependencies: ["CDNNL", "COpenBLAS", "CGlibcExtras"], swiftSettings: numericFlags),
         // Network definitions, weight formats, pretrained weights, the embedder.
         .target(
             name: "LightboxModels",
@@ -47,10 +47,16 @@ let package = Package(
             dependencies: ["LightboxCore", "LightboxImaging", "LightboxModels",
                            .product(name: "CSV", package: "CSV.swift")],
             swiftSettings: numericFlags),
+        // The classifier head, its training, metrics, heatmaps, reports and the model bundle.
+        .target(
+            name: "LightboxTraining",
+            dependencies: ["LightboxCore", "LightboxData", "LightboxModels", "LightboxImaging", "LightboxKernels", "COpenBLAS",
+                           "CGlibcExtras"],
+            swiftSettings: numericFlags),
         // The command-line tool: one file per subcommand, parsing only.
         .executableTarget(
             name: "lightbox",
-            dependencies: ["LightboxModels", "LightboxImaging",
+            dependencies: ["LightboxModels", "LightboxImaging", "LightboxData", "LightboxTraining",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmark driver run by bench/embedding_benchmark.py against torch and ONNX Runtime.
@@ -61,6 +67,7 @@ let package = Package(
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData"]),
+        .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining"]),
         // Drives the built `lightbox` executable as a user would.
         .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels"]),
     ],

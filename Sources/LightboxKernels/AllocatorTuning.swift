@@ -1,4 +1,4 @@
-import CMalloc
+import CGlibcExtras
 
 /// glibc malloc hands big buffers (decoded images, activations) back to the kernel on
 /// free and page-faults them in again on the next allocation: measured at a fifth of

@@ -1,0 +1,143 @@
+import Foundation
+import LightboxCore
+
+/// Per-class precision and recall (recall is that class's accuracy).
+public struct ClassMetrics: Sendable, Equatable, Codable {
+    public var precision: Double?
+    public var recall: Double?
+    public var support: Int
+}
+
+/// Evaluation of class probabilities against true labels, with the image groups
+/// (patients) they came from.
+public struct ClassificationMetrics: Sendable, Codable {
+    public var classes: [String]
+    public var positiveClass: String?
+    public var nImages: Int
+    public var nPatients: Int
+    public var accuracy: Double
+    /// `confusion[true][predicted]`.
+    public var confusion: [[Int]]
+    public var perClass: [String: ClassMetrics]
+    public var auc: Double?
+    public var aucCI: [Double]?
+    public var sensitivity: Double?
+    public var specificity: Double?
+    /// Points of the ROC curve, as (false positive rate, true positive rate).
+    public var roc: [[Double]]?
+
+    enum CodingKeys: String, CodingKey {
+        case classes, positiveClass = "positive_class", nImages = "n_images", nPatients = "n_patients", accuracy, confusion
+        case perClass = "per_class", auc, aucCI = "auc_ci", sensitivity, specificity, roc
+    }
+
+    /// - Parameters:
+    ///   - probabilities: `[n, classes]`.
+    ///   - positive: the class whose probability is the score for ROC (two classes only).
+    ///   - bootstrap: resamples of patients for the AUC's 95% interval.
+    public init(classes: [String], labels: [Int], probabilities: [Float], groups: [String],
+                positive: Int?, bootstrap: Int = 1000, seed: UInt64 = 42) {
+        let k = classes.count, n = labels.count
+        self.classes = classes
+        nImages = n
+        nPatients = Set(groups).count
+        let predicted = (0..<n).map { r in (0..<k).max { probabilities[r * k + $0] < probabilities[r * k + $1] }! }
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
+        for r in 0..<n { confusion[labels[r]][predicted[r]] += 1 }
+        self.confusion = confusion
+        accuracy = n == 0 ? 0 : Double((0..<k).map { confusion[$0][$0] }.reduce(0, +)) / Double(n)
+        var perClass: [String: ClassMetrics] = [:]
+        for c in 0..<k {
+            let tp = confusion[c][c]
+            let predictedC = (0..<k).map { confusion[$0][c] }.reduce(0, +)
+            let actualC = confusion[c].reduce(0, +)
+            perClass[classes[c]] = ClassMetrics(precision: predictedC == 0 ? nil : Double(tp) / Double(predictedC),
+                                                recall: actualC == 0 ? nil : Double(tp) / Double(actualC), support: actualC)
+        }
+        self.perClass = perClass
+
+        guard k == 2, let positive else { return }
+        positiveClass = classes[positive]
+        let negative = 1 - positive
+        let tp = confusion[positive][positive], fn = confusion[positive][negative]
+        let tn = confusion[negative][negative], fp = confusion[negative][positive]
+        sensitivity = tp + fn == 0 ? nil : Double(tp) / Double(tp + fn)
+        specificity = tn + fp == 0 ? nil : Double(tn) / Double(tn + fp)
+        let scores = (0..<n).map { r -> Double in Double(probabilities[r * k + positive]) }
+        let isPositive = labels.map { $0 == positive }
+        auc = ROC.auc(scores: scores, positive: isPositive)
+        roc = ROC.curve(scores: scores, positive: isPositive).map { [$0.fpr, $0.tpr] }
+        if auc != nil, bootstrap > 0 {
+            aucCI = ROC.bootstrapInterval(scores: scores, positive: isPositive, groups: groups, resamples: bootstrap, seed: seed)
+        }
+    }
+}
+
+/// Receiver operating characteristic of scores for a binary outcome.
+public enum ROC {
+    /// Area under the ROC curve: the probability that a random positive scores above a random
+    /// negative, ties counting half (Mann-Whitney). Nil without both outcomes.
+    public static func auc(scores: [Double], positive: [Bool]) -> Double? {
+        let pos = positive.filter { $0 }.count, neg = positive.count - pos
+        guard pos > 0, neg > 0 else { return nil }
+        // Average ranks over ties.
+        let order = scores.indices.sorted { scores[$0] < scores[$1] }
+        var ranks = [Double](repeating: 0, count: scores.count)
+        var i = 0
+        while i < order.count {
+            var j = i
+            while j + 1 < order.count && scores[order[j + 1]] == scores[order[i]] { j += 1 }
+            let rank = Double(i + j) / 2 + 1
+            for t in i...j { ranks[order[t]] = rank }
+            i = j + 1
+        }
+        let rankSum = zip(ranks, positive).filter(\.1).map(\.0).reduce(0, +)
+        return (rankSum - Double(pos * (pos + 1)) / 2) / Double(pos * neg)
+    }
+
+    /// The curve's corners, from (0, 0) to (1, 1), one per distinct threshold.
+    public static func curve(scores: [Double], positive: [Bool]) -> [(fpr: Double, tpr: Double)] {
+        let pos = Double(positive.filter { $0 }.count), neg = Double(positive.count) - pos
+        guard pos > 0, neg > 0 else { return [] }
+        let order = scores.indices.sorted { scores[$0] > scores[$1] }
+        var points: [(Double, Double)] = [(0, 0)]
+        var tp = 0.0, fp = 0.0
+        for (n, i) in order.enumerated() {
+            if positive[i] { tp += 1 } else { fp += 1 }
+            if n + 1 == order.count || scores[order[n + 1]] != scores[i] { points.append((fp / neg, tp / pos)) }
+        }
+        return points
+    }
+
+    /// 95% percentile interval of the AUC over resamples of whole groups (patients) with
+    /// replacement; resamples lacking either outcome are drawn again.
+    public static func bootstrapInterval(scores: [Double], positive: [Bool], groups: [String],
+                                         resamples: Int, seed: UInt64) -> [Double]? {
+        var members: [String: [Int]] = [:]
+        for (i, g) in groups.enumerated() { members[g, default: []].append(i) }
+        let keys = members.keys.sorted()
+        guard keys.count >= 2 else { return nil }
+        var generator = SeededGenerator(seed: seed, stream: "bootstrap-auc")
+        var values: [Double] = []
+        var attempts = 0
+        while values.count < resamples && attempts < resamples * 10 {
+            attempts += 1
+            var s: [Double] = [], p: [Bool] = []
+            for _ in 0..<keys.count {
+                for i in members[keys[Int(generator.next() % UInt64(keys.count))]]! {
+                    s.append(scores[i])
+                    p.append(positive[i])
+                }
+            }
+            if let a = auc(scores: s, positive: p) { values.append(a) }
+        }
+        guard values.count >= 20 else { return nil }
+        values.sort()
+        func percentile(_ q: Double) -> Double {
+            let x = q * Double(values.count - 1)
+            let lo = Int(x), hi = min(lo + 1, values.count - 1)
+            return values[lo] + (values[hi] - values[lo]) * (x - Double(lo))
+        }
+        return [percentile(0.025), percentile(0.975)]
+    }
+}
