@@ -36,6 +36,11 @@ public enum PretrainedMobileNetV2 {
         return NamedTensors(decoded.tensors, source: path)
     }
 
+    /// SHA-256 of the installed converted weights (recorded at conversion, checked at load).
+    public static var installedDigest: String? {
+        (try? String(contentsOfFile: digestPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Whether converted weights are already in the cache.
     public static var isInstalled: Bool { FileManager.default.fileExists(atPath: path) && FileManager.default.fileExists(atPath: digestPath) }
 

@@ -1,0 +1,35 @@
+import LightboxData
+import LightboxImaging
+import LightboxModels
+
+/// The frozen feature extractor a workflow uses, with the identity a model bundle records.
+public struct Backbone: Sendable {
+    public let embedder: ImageEmbedder
+    public let identity: ModelBundle.Backbone
+
+    /// The pretrained ImageNet MobileNetV2 from the cache, with `preprocessor`.
+    public static func pretrained(_ preprocessor: Preprocessor) throws -> Backbone {
+        let network = try MobileNetV2(weights: PretrainedMobileNetV2.load())
+        let identity = ModelBundle.Backbone(id: PretrainedMobileNetV2.identifier,
+                                            weightsSHA256: PretrainedMobileNetV2.installedDigest ?? "")
+        return Backbone(embedder: ImageEmbedder(network: network, preprocessor: preprocessor), identity: identity)
+    }
+
+    /// The backbone a model bundle was trained on; refuses different weights.
+    public static func matching(_ bundle: ModelBundle) throws -> Backbone {
+        guard bundle.backbone.id == PretrainedMobileNetV2.identifier else {
+            throw WeightsError("the model was trained on backbone '\(bundle.backbone.id)', which this Lightbox does not have")
+        }
+        let backbone = try pretrained(try bundle.preprocessing.preprocessor())
+        guard backbone.identity.weightsSHA256 == bundle.backbone.weightsSHA256 else {
+            throw WeightsError("the model's backbone weights (SHA-256 \(bundle.backbone.weightsSHA256.prefix(12))…) differ from the installed ones (\(backbone.identity.weightsSHA256.prefix(12))…): run `lightbox setup --force`")
+        }
+        return backbone
+    }
+
+    /// A sample embedder over this backbone, with the on-disk cache unless disabled.
+    public func sampleEmbedder(cache: Bool) -> SampleEmbedder {
+        SampleEmbedder(embedder: embedder, cache: cache ? EmbeddingCache() : nil,
+                       backbone: "\(identity.id)@\(identity.weightsSHA256.prefix(16))")
+    }
+}
