@@ -45,7 +45,8 @@ let package = Package(
         .target(
             name: "LightboxData",
             dependencies: ["LightboxCore", "LightboxImaging", "LightboxModels",
-                           .product(name: "CSV", package: "CSV.swift")],
+                           .product(name: "CSV", package: "CSV.swift"),
+                           .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: numericFlags),
         // The classifier head, its training, metrics, heatmaps, reports and the model bundle.
         .target(

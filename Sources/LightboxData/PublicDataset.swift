@@ -1,0 +1,83 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import LightboxModels
+import ZIPFoundation
+
+/// The public covid-chestxray-dataset (Cohen et al.), downloaded once into the cache when no
+/// data set is given. `LIGHTBOX_DATA_URL` points the download elsewhere (a mirror, a local
+/// file or server).
+public enum PublicDataset {
+    public static let defaultURL = "https://github.com/ieee8023/covid-chestxray-dataset/archive/refs/heads/master.zip"
+
+    public static var url: String {
+        ProcessInfo.processInfo.environment["LIGHTBOX_DATA_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultURL
+    }
+
+    /// Where the unpacked data set lives in the cache.
+    public static var directory: String { LightboxHome.subdirectory("data/covid-chestxray-dataset") }
+
+    /// The cached data set, downloading and unpacking it first if needed.
+    public static func ensure(log: (String) -> Void) throws -> String {
+        let target = directory
+        if FileManager.default.fileExists(atPath: (target as NSString).appendingPathComponent("metadata.csv")) { return target }
+        log("no data set given: downloading the public covid-chestxray-dataset from \(url)")
+        let archive = try download(url)
+        defer { try? FileManager.default.removeItem(at: archive) }
+        try unpack(archive, to: target)
+        log("data set ready at \(target)")
+        return target
+    }
+
+    static func download(_ address: String) throws -> URL {
+        guard let source = URL(string: address) else { throw DatasetError("LIGHTBOX_DATA_URL '\(address)' is not a URL") }
+        let hint = "pass --data DIR (for example ../shared/data/covid-chestxray) or set LIGHTBOX_DATA; this machine may be offline"
+        if source.isFileURL {
+            guard FileManager.default.fileExists(atPath: source.path) else { throw DatasetError("\(source.path): no such file; \(hint)") }
+            let copy = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-data-\(UUID().uuidString).zip")
+            try FileManager.default.copyItem(at: source, to: copy)
+            return copy
+        }
+        let done = DispatchSemaphore(value: 0)
+        var result: Result<URL, Error> = .failure(DatasetError("download did not finish"))
+        let task = URLSession.shared.downloadTask(with: source) { location, response, error in
+            defer { done.signal() }
+            if let error { result = .failure(error); return }
+            if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
+                result = .failure(DatasetError("HTTP \(http.statusCode)"))
+                return
+            }
+            guard let location else { result = .failure(DatasetError("no file received")); return }
+            let kept = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-data-\(UUID().uuidString).zip")
+            do { try FileManager.default.moveItem(at: location, to: kept); result = .success(kept) } catch { result = .failure(error) }
+        }
+        task.resume()
+        done.wait()
+        switch result {
+        case .success(let file): return file
+        case .failure(let error):
+            throw DatasetError("could not download \(address) (\(error.localizedDescription)): \(hint)")
+        }
+    }
+
+    /// Unpacks the archive and moves the folder holding metadata.csv to `target` in one rename.
+    static func unpack(_ archive: URL, to target: String) throws {
+        let fm = FileManager.default
+        let staging = URL(fileURLWithPath: target).deletingLastPathComponent()
+            .appendingPathComponent(".unpack-\(getpid())-\(UUID().uuidString)")
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: staging) }
+        do {
+            try fm.unzipItem(at: archive, to: staging)
+        } catch {
+            throw DatasetError("\(archive.path): the downloaded file is not a readable zip archive")
+        }
+        let candidates = [staging] + ((try? fm.contentsOfDirectory(at: staging, includingPropertiesForKeys: nil)) ?? [])
+        guard let root = candidates.first(where: { fm.fileExists(atPath: $0.appendingPathComponent("metadata.csv").path) }) else {
+            throw DatasetError("the downloaded archive has no metadata.csv: not the covid-chestxray-dataset")
+        }
+        if fm.fileExists(atPath: target) { try fm.removeItem(atPath: target) }
+        try fm.moveItem(at: root, to: URL(fileURLWithPath: target))
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import LightboxData
+
+/// The options that say which data set to read, shared by `train`, `evaluate` and `dataset inspect`.
+struct DataOptions: ParsableArguments {
+    @Option(help: "The data set: class folders, a covid-chestxray-dataset folder (with metadata.csv), or a CSV list (path,label[,group]). Default: $LIGHTBOX_DATA.")
+    var data: String?
+
+    @Option(help: "How to read --data: folders, covid-chestxray or csv (default: detected).")
+    var source: SourceKindOption?
+
+    @Option(help: "covid-chestxray: keep rows of this modality.")
+    var modality = "X-ray"
+
+    @Option(help: "covid-chestxray: keep rows with these views (comma-separated).")
+    var views = "PA,AP,AP Supine"
+
+    @Option(name: .customLong("label-map"),
+            help: "covid-chestxray: map findings to classes, rules PATTERN=CLASS in order (PATTERN* = prefix, * = any, empty CLASS = exclude).")
+    var labelMap = LabelMap.blog.description
+
+    var covidOptions: CovidChestXraySource.Options {
+        get throws {
+            CovidChestXraySource.Options(modality: modality,
+                                         views: views.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
+                                         labelMap: try LabelMap(parsing: labelMap))
+        }
+    }
+
+    var kind: SourceKind? { source.map { SourceKind(rawValue: $0.rawValue)! } }
+
+    /// --data, else $LIGHTBOX_DATA; nil when neither is given.
+    var resolvedPath: String? {
+        data ?? ProcessInfo.processInfo.environment["LIGHTBOX_DATA"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+enum SourceKindOption: String, CaseIterable, ExpressibleByArgument {
+    case folders
+    case covidChestxray = "covid-chestxray"
+    case csv
+}
