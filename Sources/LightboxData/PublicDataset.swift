@@ -39,22 +39,29 @@ public enum PublicDataset {
             try FileManager.default.copyItem(at: source, to: copy)
             return copy
         }
+        /// Filled by the download's completion handler, read after it has signalled.
+        final class Outcome: @unchecked Sendable { var result: Result<URL, Error> = .failure(DatasetError("download did not finish")) }
         let done = DispatchSemaphore(value: 0)
-        var result: Result<URL, Error> = .failure(DatasetError("download did not finish"))
+        let outcome = Outcome()
         let task = URLSession.shared.downloadTask(with: source) { location, response, error in
             defer { done.signal() }
-            if let error { result = .failure(error); return }
+            if let error { outcome.result = .failure(error); return }
             if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
-                result = .failure(DatasetError("HTTP \(http.statusCode)"))
+                outcome.result = .failure(DatasetError("HTTP \(http.statusCode)"))
                 return
             }
-            guard let location else { result = .failure(DatasetError("no file received")); return }
+            guard let location else { outcome.result = .failure(DatasetError("no file received")); return }
             let kept = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-data-\(UUID().uuidString).zip")
-            do { try FileManager.default.moveItem(at: location, to: kept); result = .success(kept) } catch { result = .failure(error) }
+            do {
+                try FileManager.default.moveItem(at: location, to: kept)
+                outcome.result = .success(kept)
+            } catch {
+                outcome.result = .failure(error)
+            }
         }
         task.resume()
         done.wait()
-        switch result {
+        switch outcome.result {
         case .success(let file): return file
         case .failure(let error):
             throw DatasetError("could not download \(address) (\(error.localizedDescription)): \(hint)")

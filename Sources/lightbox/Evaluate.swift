@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import LightboxKernels
+import LightboxTraining
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a trained model on a data set: metrics.json and per-image predictions.",
+        discussion: "Every usable image of the data set counts (no split). Not a diagnosis.")
+
+    @Option(help: "The model bundle (a run's model/ folder).")
+    var model: String
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @Option(help: "Where to write the metrics (JSON); predictions go beside it as NAME-predictions.csv.")
+    var out = "metrics.json"
+
+    @Option(help: "Positive class for sensitivity, specificity and ROC (default: COVID-19 when present).")
+    var positive: String?
+
+    @Flag(help: "Do not read or write the embedding cache.")
+    var noCache = false
+
+    func run() throws {
+        do {
+            KernelThreads.set(KernelThreads.available)
+            guard let data = dataOptions.resolvedPath else { throw ValidationError("give --data (or set LIGHTBOX_DATA)") }
+            var request = EvaluationRun.Request(model: model, data: data, output: out)
+            request.source = dataOptions.kind
+            request.covid = try dataOptions.covidOptions
+            request.positiveClass = positive
+            request.useCache = !noCache
+            let m = try EvaluationRun.run(request, reporter: TerminalReporter())
+            var line = String(format: "%d images, %d patients: accuracy %.3f", m.nImages, m.nPatients, m.accuracy)
+            if let auc = m.auc { line += String(format: ", AUC %.3f", auc) }
+            if let ci = m.aucCI { line += String(format: " [95%% CI %.3f-%.3f]", ci[0], ci[1]) }
+            if let se = m.sensitivity, let sp = m.specificity { line += String(format: ", sensitivity %.3f, specificity %.3f", se, sp) }
+            print(line)
+            print("metrics: \(out)")
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw Terminal.fail(error)
+        }
+    }
+}
