@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData"]),
         .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining"]),
         // Drives the built `lightbox` executable as a user would.
-        .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels"]),
+        .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels", "LightboxData"]),
     ],
     swiftLanguageModes: [.v5]
 )

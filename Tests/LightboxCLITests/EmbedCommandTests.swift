@@ -4,10 +4,6 @@ import LightboxModels
 
 /// `lightbox embed` end to end: the real executable, real X-rays, real weights.
 final class EmbedCommandTests: XCTestCase {
-    static let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared")
-    static let images = shared.appendingPathComponent("data/covid-chestxray/images")
-
     var work: URL!
 
     override func setUpWithError() throws {
@@ -19,25 +15,11 @@ final class EmbedCommandTests: XCTestCase {
         try? FileManager.default.removeItem(at: work)
     }
 
-    struct Outcome { var status: Int32; var stdout: String; var stderr: String }
-
-    func lightbox(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = Bundle.main.bundleURL.appendingPathComponent("lightbox")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                       stderr: String(decoding: stderr, as: UTF8.self))
+    func lightbox(_ arguments: [String], environment: [String: String] = [:]) throws -> CLI.Outcome {
+        try CLI.run(arguments, environment: environment)
     }
 
-    func xray(_ name: String) -> String { Self.images.appendingPathComponent(name).path }
+    func xray(_ name: String) -> String { CLI.images.appendingPathComponent(name).path }
 
     func testEmbedWritesArrayAndPathListInInputOrder() throws {
         // A directory (expanded sorted) between two files; a non-image file in the directory is ignored.

@@ -1,0 +1,133 @@
+import Foundation
+import XCTest
+import LightboxData
+import LightboxModels
+
+/// `lightbox train`, `evaluate`, `predict` and `dataset inspect` end to end on a small class-folder
+/// data set made of real X-rays from ../shared, with the bad items real uploads contain.
+final class WorkflowCommandTests: XCTestCase {
+    var work: URL!
+
+    override func setUpWithError() throws {
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-flow-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
+
+    /// 12 + 12 X-rays in two class folders (COVID-19 and OTHER by the shared metadata), a broken PNG and a .DS_Store.
+    func makeDataset() throws -> URL {
+        let shared = try DatasetLoader.load(CLI.shared.appendingPathComponent("data/covid-chestxray").path)
+        let covid = shared.images.filter { $0.label == "COVID-19" }.map(\.path)
+        let other = shared.images.filter { $0.label == "OTHER" }.map(\.path)
+        let root = work.appendingPathComponent("data")
+        for (label, names) in [("COVID-19", covid.prefix(12)), ("OTHER", other.prefix(12))] {
+            let dir = root.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            for path in names {
+                try FileManager.default.copyItem(atPath: path, toPath: dir.appendingPathComponent((path as NSString).lastPathComponent).path)
+            }
+        }
+        try Data("not a picture".utf8).write(to: root.appendingPathComponent("OTHER/broken.png"))
+        try Data([0, 1, 2]).write(to: root.appendingPathComponent("OTHER/.DS_Store"))
+        return root
+    }
+
+    func testTrainEvaluatePredictInspect() throws {
+        let data = try makeDataset()
+        let run = work.appendingPathComponent("run")
+        let train = try CLI.run(["train", "--data", data.path, "--out", run.path, "--epochs", "4",
+                                      "--balance", "augment-to:10", "--split", "60/20/20"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stdout.contains("report: \(run.path)/report.html"), train.stdout)
+        XCTAssertTrue(train.stdout.contains("not a diagnosis"), train.stdout)
+        XCTAssertTrue(train.stderr.contains("each image is its own group"), train.stderr)
+        XCTAssertTrue(train.stderr.contains("epoch   4/4"), train.stderr)
+
+        for name in ["metrics.json", "predictions.csv", "report.html", "split.csv", "skipped.csv", "model/lightbox-model.json",
+                     "model/head.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent(name).path), name)
+        }
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("metrics.json"))) as! [String: Any]
+        for key in ["classes", "positive_class", "n_images", "n_patients", "accuracy", "auc", "auc_ci", "sensitivity",
+                    "specificity", "confusion", "per_class", "epochs"] {
+            XCTAssertNotNil(metrics[key], "metrics.json lacks \(key)")
+        }
+        XCTAssertEqual(metrics["classes"] as? [String], ["COVID-19", "OTHER"])
+        XCTAssertEqual(metrics["positive_class"] as? String, "COVID-19")
+        let epochs = try XCTUnwrap(metrics["epochs"] as? [[String: Any]])
+        XCTAssertEqual(epochs.count, 4)
+        XCTAssertEqual(Set(epochs[0].keys), ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"])
+
+        let skipped = try String(contentsOf: run.appendingPathComponent("skipped.csv"), encoding: .utf8)
+        XCTAssertTrue(skipped.contains("broken.png,unreadable image"), skipped)
+        XCTAssertTrue(skipped.contains(".DS_Store,not an image file"), skipped)
+        let report = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(report.contains("Not a diagnostic device"))
+        XCTAssertTrue(report.contains("data:image/png;base64,"), "heatmaps embedded")
+        XCTAssertTrue(report.contains("<svg"), "charts embedded")
+
+        // Test images never appear in training: split.csv assigns each group to one part.
+        let split = try String(contentsOf: run.appendingPathComponent("split.csv"), encoding: .utf8)
+        var partOf: [String: String] = [:]
+        for line in split.split(separator: "\n").dropFirst() {
+            let f = line.split(separator: ",")
+            XCTAssertEqual(partOf.updateValue(String(f[3]), forKey: String(f[1])) ?? String(f[3]), String(f[3]))
+        }
+
+        // Evaluate the model on the whole folder.
+        let metricsOut = work.appendingPathComponent("eval/metrics.json").path
+        let evaluate = try CLI.run(["evaluate", "--model", run.appendingPathComponent("model").path, "--data", data.path,
+                                         "--out", metricsOut])
+        XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+        let evaluated = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metricsOut))) as! [String: Any]
+        XCTAssertEqual(evaluated["n_images"] as? Int, 24)
+        XCTAssertNil(evaluated["epochs"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("eval/metrics-predictions.csv").path))
+
+        // Predict with a heatmap; a bad file fails with a line naming it.
+        let image = try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("OTHER").path)
+            .first { $0.hasSuffix(".jpg") || $0.hasSuffix(".jpeg") }!
+        let imagePath = data.appendingPathComponent("OTHER/\(image)").path
+        let heatmaps = work.appendingPathComponent("heatmaps")
+        let predict = try CLI.run(["predict", "--model", run.appendingPathComponent("model").path, "--json",
+                                        "--heatmap", heatmaps.path, imagePath])
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+        let answer = try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as! [String: Any]
+        let first = try XCTUnwrap((answer["predictions"] as? [[String: Any]])?.first)
+        let probabilities = try XCTUnwrap(first["probabilities"] as? [String: Double])
+        XCTAssertEqual(probabilities.values.reduce(0, +), 1, accuracy: 1e-4)
+        let png = try Data(contentsOf: URL(fileURLWithPath: try XCTUnwrap(first["heatmap"] as? String)))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        let bad = try CLI.run(["predict", "--model", run.appendingPathComponent("model").path,
+                                    data.appendingPathComponent("OTHER/broken.png").path])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("broken.png: not a PNG or JPEG"), bad.stderr)
+
+        let inspect = try CLI.run(["dataset", "inspect", "--data", data.path])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertTrue(inspect.stdout.contains("each image is its own group"))
+        XCTAssertTrue(inspect.stdout.contains("broken.png: not an image file") || inspect.stdout.contains("broken.png: unreadable image"),
+                      inspect.stdout)
+    }
+
+    func testTrainingIsDeterministic() throws {
+        let data = try makeDataset()
+        var heads: [Data] = []
+        for n in 0..<2 {
+            let run = work.appendingPathComponent("run\(n)")
+            let r = try CLI.run(["train", "--data", data.path, "--out", run.path, "--epochs", "3", "--seed", "7",
+                                      "--augment-copies", "1"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            heads.append(try Data(contentsOf: run.appendingPathComponent("model/head.safetensors")))
+        }
+        XCTAssertEqual(heads[0], heads[1], "same data, same seed: the same model")
+    }
+
+    func testMissingDataIsOneClearLine() throws {
+        let r = try CLI.run(["train", "--data", work.appendingPathComponent("nowhere").path, "--out", work.appendingPathComponent("r").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("nowhere"), r.stderr)
+    }
+}
