@@ -67,7 +67,8 @@ let package = Package(
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),
-        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData"]),
+        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData",
+                                                             .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining"]),
         // Drives the built `lightbox` executable as a user would.
         .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels", "LightboxData"]),
