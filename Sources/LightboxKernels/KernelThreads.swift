@@ -10,6 +10,11 @@ public enum KernelThreads {
         setForCurrentThread(count)
     }
 
+    /// Sets OpenBLAS's thread count alone.
+    public static func setBLAS(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
     /// Sets how many OpenMP threads oneDNN primitives started from the calling thread use
     /// (an OpenMP setting is per thread).
     public static func setForCurrentThread(_ count: Int) {

@@ -1,5 +1,6 @@
 import Foundation
 import LightboxCore
+import LightboxKernels
 
 /// Training options, with Teachable Machine's defaults.
 public struct TrainingOptions: Sendable, Equatable, Codable {
@@ -58,6 +59,9 @@ public enum HeadTrainer {
 
     public static func train(train: LabeledEmbeddings, validation: LabeledEmbeddings?, classes: Int,
                              options: TrainingOptions, onEpoch: ((EpochRecord) -> Void)? = nil) -> Result {
+        // The head's products are small: one BLAS thread beats two spinning ones.
+        KernelThreads.setBLAS(1)
+        defer { KernelThreads.setBLAS(KernelThreads.available) }
         var head = DenseHead(inputs: train.width, hidden: options.denseUnits, classes: classes, seed: options.seed)
         var adam = Adam(learningRate: options.learningRate)
         var counts = [Int](repeating: 0, count: classes)
@@ -90,11 +94,10 @@ public enum HeadTrainer {
                 }
                 let g = head.gradients(x, labels: labels, weights: labels.map { classWeight[$0] }, dropoutMask: mask)
                 lossSum += Double(g.loss) * Double(batch.count)
-                var parameters = [head.w1, head.b1, head.w2]
-                adam.update(&parameters, [g.w1, g.b1, g.w2])
-                head.w1 = parameters[0]
-                head.b1 = parameters[1]
-                head.w2 = parameters[2]
+                adam.beginStep()
+                adam.update(&head.w1, gradient: g.w1, slot: 0)
+                adam.update(&head.b1, gradient: g.b1, slot: 1)
+                adam.update(&head.w2, gradient: g.w2, slot: 2)
                 start += batch.count
             }
             // Loss over the epoch's batches (as Keras reports it); accuracy of the head at epoch end.

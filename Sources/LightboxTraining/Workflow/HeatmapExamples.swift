@@ -40,6 +40,6 @@ public enum HeatmapExamples {
         }
         let side = result.featureMapShape[1]
         let cam = Heatmap.gradCAM(head: head, featureMap: result.featureMap!, side: side, target: target)
-        return try PNGEncoder.encode(Heatmap.overlay(square, cam: cam, side: side))
+        return try PNGEncoder.encode(Heatmap.overlay(square, cam: cam, side: side, scale: 1))
     }
 }
