@@ -27,7 +27,7 @@ enum JPEGDecoder {
         let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
         let channels = isCMYK ? 4 : 3
         let format = isCMYK ? TJPF_CMYK : TJPF_RGB
-        var buffer = [UInt8](repeating: 0, count: width * height * channels)
+        var buffer = [UInt8](unsafeUninitializedCapacity: width * height * channels) { _, n in n = width * height * channels }
         let status = data.withUnsafeMutableBufferPointer { src in
             buffer.withUnsafeMutableBufferPointer { dst in
                 tjDecompress2(handle, src.baseAddress, size, dst.baseAddress, w, 0, h,
@@ -39,16 +39,20 @@ enum JPEGDecoder {
             throw error(handle, path)
         }
 
-        var pixels = [Float](repeating: 0, count: width * height * 3)
-        if isCMYK {
-            // CMYK JPEGs (Adobe's convention) store inverted inks, so each stored value
-            // is already "amount of light": RGB = stored(C|M|Y) * stored(K) / 255.
-            for i in 0..<(width * height) {
-                let k = Float(buffer[i * 4 + 3])
-                for c in 0..<3 { pixels[i * 3 + c] = Float(buffer[i * 4 + c]) * k / 255 }
+        let pixels = [Float](unsafeUninitializedCapacity: width * height * 3) { out, n in
+            buffer.withUnsafeBufferPointer { b in
+                if isCMYK {
+                    // CMYK JPEGs (Adobe's convention) store inverted inks, so each stored value
+                    // is already "amount of light": RGB = stored(C|M|Y) * stored(K) / 255.
+                    for i in 0..<(width * height) {
+                        let k = Float(b[i * 4 + 3])
+                        for c in 0..<3 { out[i * 3 + c] = Float(b[i * 4 + c]) * k / 255 }
+                    }
+                } else {
+                    for i in 0..<b.count { out[i] = Float(b[i]) }
+                }
             }
-        } else {
-            for i in 0..<buffer.count { pixels[i] = Float(buffer[i]) }
+            n = width * height * 3
         }
         return RGBImage(width: width, height: height, pixels: pixels)
     }

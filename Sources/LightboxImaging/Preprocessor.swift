@@ -48,9 +48,8 @@ public struct Preprocessor: Sendable, Equatable {
             return Resampler.resize(image, width: size, height: size)
         case .crop:
             let side = min(image.width, image.height)
-            let square = image.cropped(x: (image.width - side) / 2, y: (image.height - side) / 2,
-                                       width: side, height: side)
-            return Resampler.resize(square, width: size, height: size)
+            let square = Resampler.Region(x: (image.width - side) / 2, y: (image.height - side) / 2, width: side, height: side)
+            return Resampler.resize(image, region: square, width: size, height: size)
         case .pad:
             let scale = Double(size) / Double(max(image.width, image.height))
             let w = min(size, max(1, Int((Double(image.width) * scale).rounded())))

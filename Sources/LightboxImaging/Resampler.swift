@@ -3,12 +3,28 @@
 /// The same scheme as Pillow's `resize(BILINEAR)` and torch's
 /// `interpolate(mode="bilinear", antialias=True, align_corners=False)`.
 public enum Resampler {
+    /// A rectangle of source pixels.
+    public struct Region: Sendable, Equatable {
+        public var x: Int, y: Int, width: Int, height: Int
+        public init(x: Int, y: Int, width: Int, height: Int) {
+            self.x = x; self.y = y; self.width = width; self.height = height
+        }
+    }
+
     /// Resizes `image` to `width` x `height`.
     public static func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
+        resize(image, region: Region(x: 0, y: 0, width: image.width, height: image.height), width: width, height: height)
+    }
+
+    /// Resizes the `region` of `image` to `width` x `height`, without copying the region first.
+    public static func resize(_ image: RGBImage, region: Region, width: Int, height: Int) -> RGBImage {
         precondition(width > 0 && height > 0)
-        if width == image.width && height == image.height { return image }
-        let horizontal = width == image.width ? image : resizeRows(image, to: width)
-        return height == image.height ? horizontal : resizeColumns(horizontal, to: height)
+        precondition(region.x >= 0 && region.y >= 0 && region.width > 0 && region.height > 0
+                      && region.x + region.width <= image.width && region.y + region.height <= image.height)
+        let whole = region == Region(x: 0, y: 0, width: image.width, height: image.height)
+        if whole && width == image.width && height == image.height { return image }
+        let horizontal = whole && width == image.width ? image : resizeRows(image, region: region, to: width)
+        return height == horizontal.height ? horizontal : resizeColumns(horizontal, to: height)
     }
 
     /// Source taps of every output sample, flattened: output `i` reads `width` source
@@ -49,15 +65,16 @@ public enum Resampler {
         return Taps(width: width, starts: starts, weights: flat)
     }
 
-    private static func resizeRows(_ image: RGBImage, to width: Int) -> RGBImage {
-        let plan = taps(inputSize: image.width, outputSize: width)
-        let h = image.height, inW = image.width, n = plan.width
+    /// The region's rows resampled horizontally: `width` x `region.height`.
+    private static func resizeRows(_ image: RGBImage, region: Region, to width: Int) -> RGBImage {
+        let plan = taps(inputSize: region.width, outputSize: width)
+        let h = region.height, inW = image.width, n = plan.width
         let out = [Float](unsafeUninitializedCapacity: width * h * 3) { dst, count in
             image.pixels.withUnsafeBufferPointer { src in
                 plan.weights.withUnsafeBufferPointer { weights in
                     plan.starts.withUnsafeBufferPointer { starts in
                         for y in 0..<h {
-                            let rowIn = y * inW * 3, rowOut = y * width * 3
+                            let rowIn = ((region.y + y) * inW + region.x) * 3, rowOut = y * width * 3
                             for x in 0..<width {
                                 var r: Float = 0, g: Float = 0, b: Float = 0
                                 var s = rowIn + starts[x] * 3
