@@ -31,7 +31,7 @@ public final class EmbeddingCache: @unchecked Sendable {
         let payloadLength = 8 + count * 4
         let bytes = [UInt8](data)
         guard bytes.count == payloadLength + 32, bytes.starts(with: Self.magic),
-              SHA256.hex(Data(bytes[0..<payloadLength])) == bytes[payloadLength...].map({ String(format: "%02x", $0) }).joined()
+              SHA256.digest(Data(bytes[0..<payloadLength]))[...] == bytes[payloadLength...]
         else {
             try? FileManager.default.removeItem(atPath: file)
             return nil
@@ -48,15 +48,7 @@ public final class EmbeddingCache: @unchecked Sendable {
         var count = UInt32(values.count).littleEndian
         payload.append(Data(bytes: &count, count: 4))
         values.withUnsafeBytes { payload.append(contentsOf: $0) }
-        var digest = [UInt8]()
-        let hex = SHA256.hex(payload)
-        var i = hex.startIndex
-        while i < hex.endIndex {
-            let j = hex.index(i, offsetBy: 2)
-            digest.append(UInt8(hex[i..<j], radix: 16)!)
-            i = j
-        }
-        payload.append(contentsOf: digest)
+        payload.append(contentsOf: SHA256.digest(payload))
         try AtomicFile.write(payload, to: path(key))
     }
 }

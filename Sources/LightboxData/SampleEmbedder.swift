@@ -66,7 +66,8 @@ public final class SampleEmbedder: @unchecked Sendable {
         while start < order.count {
             let chunk = Array(order[start..<min(start + batchSize, order.count)])
             let first = chunk.map { pending[$0]![0] }
-            let (tensor, ok, failures) = prepare(first.map { samples[$0] })
+            let (tensor, ok, failures) = embedder.prepare(first.map { samples[$0].image.path },
+                                                          augmentations: first.map { samples[$0].augmentation })
             for f in failures where failedPaths.insert(f.path).inserted { outcome.failures.append(f) }
             let usable = zip(chunk, ok).filter(\.1).map(\.0)
             if !usable.isEmpty {
@@ -85,35 +86,5 @@ public final class SampleEmbedder: @unchecked Sendable {
             progress?(done, order.count)
         }
         return outcome
-    }
-
-    /// Decodes, resizes, augments and normalises `samples` on all cores into one tensor
-    /// holding the samples that worked (`ok` tells which), in order.
-    func prepare(_ samples: [TrainingSample]) -> (tensor: [Float], ok: [Bool], failures: [ImageDecodingError]) {
-        let per = embedder.preprocessor.valuesPerImage
-        var slots = [Float](repeating: 0, count: samples.count * per)
-        var errors = [ImageDecodingError?](repeating: nil, count: samples.count)
-        let decoder = embedder.decoder, preprocessor = embedder.preprocessor
-        slots.withUnsafeMutableBufferPointer { buffer in
-            errors.withUnsafeMutableBufferPointer { errorSlots in
-                let base = buffer.baseAddress!, errorBase = errorSlots.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: samples.count) { i in
-                    do {
-                        let image = try decoder.decode(file: samples[i].image.path)
-                        var square = preprocessor.resized(image)
-                        if let draw = samples[i].augmentation { square = Augmenter.apply(draw, to: square) }
-                        preprocessor.writeNormalized(square, to: base + i * per)
-                    } catch let e as ImageDecodingError {
-                        errorBase[i] = e
-                    } catch {
-                        errorBase[i] = ImageDecodingError(path: samples[i].image.path, reason: .corrupt("\(error)"))
-                    }
-                }
-            }
-        }
-        var tensor: [Float] = []
-        tensor.reserveCapacity(slots.count)
-        for i in 0..<samples.count where errors[i] == nil { tensor += slots[(i * per)..<((i + 1) * per)] }
-        return (tensor, errors.map { $0 == nil }, errors.compactMap { $0 })
     }
 }

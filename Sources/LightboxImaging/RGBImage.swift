@@ -18,20 +18,4 @@ public struct RGBImage: Sendable, Equatable {
     @inlinable public subscript(x: Int, y: Int, c: Int) -> Float {
         pixels[(y * width + x) * 3 + c]
     }
-
-    /// A rectangular region of this image, copied.
-    public func cropped(x: Int, y: Int, width w: Int, height h: Int) -> RGBImage {
-        precondition(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= width && y + h <= height)
-        var out = [Float](repeating: 0, count: w * h * 3)
-        pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for row in 0..<h {
-                    let s = ((y + row) * width + x) * 3
-                    let d = row * w * 3
-                    for i in 0..<(w * 3) { dst[d + i] = src[s + i] }
-                }
-            }
-        }
-        return RGBImage(width: w, height: h, pixels: out)
-    }
 }

@@ -58,33 +58,39 @@ public final class ImageEmbedder: @unchecked Sendable {
     /// Decodes and preprocesses `paths` concurrently into one NHWC tensor of the images
     /// that decoded (in input order).
     public func prepare(_ paths: [String]) -> (tensor: [Float], paths: [String], failures: [ImageDecodingError]) {
+        let (tensor, ok, failures) = prepare(paths, augmentations: nil)
+        return (tensor, zip(paths, ok).filter(\.1).map(\.0), failures)
+    }
+
+    /// Decodes, resizes, optionally augments (`augmentations[i]` for `paths[i]`) and normalises
+    /// on all cores; the tensor holds the images that worked (`ok` tells which), in order.
+    public func prepare(_ paths: [String], augmentations: [AugmentationDraw?]?)
+        -> (tensor: [Float], ok: [Bool], failures: [ImageDecodingError]) {
         let per = preprocessor.valuesPerImage
-        var tensor = [Float](repeating: 0, count: paths.count * per)
-        var outcome = [ImageDecodingError?](repeating: nil, count: paths.count)
+        var slots = [Float](repeating: 0, count: paths.count * per)
+        var errors = [ImageDecodingError?](repeating: nil, count: paths.count)
         let decoder = self.decoder, preprocessor = self.preprocessor
-        tensor.withUnsafeMutableBufferPointer { buffer in
-            outcome.withUnsafeMutableBufferPointer { errors in
-                let base = buffer.baseAddress!, errorSlots = errors.baseAddress!
+        slots.withUnsafeMutableBufferPointer { buffer in
+            errors.withUnsafeMutableBufferPointer { errorSlots in
+                let base = buffer.baseAddress!, errorBase = errorSlots.baseAddress!
                 DispatchQueue.concurrentPerform(iterations: paths.count) { i in
                     do {
                         let image = try decoder.decode(file: paths[i])
-                        preprocessor.write(image, to: base + i * per)
+                        var square = preprocessor.resized(image)
+                        if let draw = augmentations?[i] { square = Augmenter.apply(draw, to: square) }
+                        preprocessor.writeNormalized(square, to: base + i * per)
                     } catch let e as ImageDecodingError {
-                        errorSlots[i] = e
+                        errorBase[i] = e
                     } catch {
-                        errorSlots[i] = ImageDecodingError(path: paths[i], reason: .corrupt("\(error)"))
+                        errorBase[i] = ImageDecodingError(path: paths[i], reason: .corrupt("\(error)"))
                     }
                 }
             }
         }
         // Compact: drop the slots of files that failed.
-        var kept: [String] = []
-        var packed = [Float]()
-        packed.reserveCapacity(tensor.count)
-        for (i, error) in outcome.enumerated() where error == nil {
-            kept.append(paths[i])
-            packed += tensor[(i * per)..<((i + 1) * per)]
-        }
-        return (packed, kept, outcome.compactMap { $0 })
+        var tensor: [Float] = []
+        tensor.reserveCapacity(slots.count)
+        for i in 0..<paths.count where errors[i] == nil { tensor += slots[(i * per)..<((i + 1) * per)] }
+        return (tensor, errors.map { $0 == nil }, errors.compactMap { $0 })
     }
 }

@@ -4,7 +4,7 @@ import LightboxImaging
 import LightboxKernels
 import LightboxModels
 
-struct Classify: ParsableCommand {
+struct ImageNetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "imagenet",
         abstract: "Show the pretrained backbone's top ImageNet classes for images (a check that the weights work).")
