@@ -10,7 +10,10 @@ public struct ImageDecoder: Sendable {
         self.maxPixels = maxPixels
     }
 
-    public func decode(file path: String) throws -> RGBImage {
+    /// - Parameter reduceFor: how large the picture will be used (`DecodeTarget`); a JPEG much
+    ///   larger than that is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (libjpeg's
+    ///   scaled decoding, as Pillow's `draft`), never below what the target needs.
+    public func decode(file path: String, reduceFor target: DecodeTarget? = nil) throws -> RGBImage {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -18,14 +21,14 @@ public struct ImageDecoder: Sendable {
             let why = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
             throw ImageDecodingError(path: path, reason: .unreadable(why))
         }
-        return try decode(data: [UInt8](data), path: path)
+        return try decode(data: [UInt8](data), path: path, reduceFor: target)
     }
 
     /// Decodes bytes already in memory; `path` only names them in errors.
-    public func decode(data: [UInt8], path: String) throws -> RGBImage {
+    public func decode(data: [UInt8], path: String, reduceFor target: DecodeTarget? = nil) throws -> RGBImage {
         switch ImageFormat(sniffing: data) {
         case .png: return try PNGDecoder.decode(data, path: path, maxPixels: maxPixels)
-        case .jpeg: return try JPEGDecoder.decode(data, path: path, maxPixels: maxPixels)
+        case .jpeg: return try JPEGDecoder.decode(data, path: path, maxPixels: maxPixels, target: target)
         case .none:
             throw ImageDecodingError(path: path, reason: data.isEmpty ? .empty : .unknownFormat)
         }
@@ -44,5 +47,29 @@ public enum ImageFormat: Sendable {
         } else {
             return nil
         }
+    }
+}
+
+/// The smallest picture a consumer needs, so that decoders may skip detail it would discard.
+public struct DecodeTarget: Sendable, Equatable {
+    public var size: Int
+    public var policy: ResizePolicy
+
+    public init(size: Int, policy: ResizePolicy) {
+        self.size = size
+        self.policy = policy
+    }
+
+    /// The reduction 1/s (s in 8, 4, 2, 1) to decode a `width` x `height` picture at: the
+    /// largest whose result still covers the target (the short side for crop and stretch,
+    /// the long side for pad). The same rule as Pillow's JPEG `draft`.
+    public func reduction(width: Int, height: Int) -> Int {
+        let request: (Int, Int)
+        switch policy {
+        case .crop, .stretch: request = (size, size)
+        case .pad: request = width >= height ? (size, 1) : (1, size)
+        }
+        let allowed = min(width / request.0, height / request.1)
+        return [8, 4, 2].first { $0 <= allowed } ?? 1
     }
 }

@@ -3,7 +3,7 @@ import CTurboJPEG
 /// JPEG through libjpeg-turbo's TurboJPEG API: baseline and progressive;
 /// gray, YCbCr and CMYK/YCCK (converted to RGB).
 enum JPEGDecoder {
-    static func decode(_ data: [UInt8], path: String, maxPixels: Int) throws -> RGBImage {
+    static func decode(_ data: [UInt8], path: String, maxPixels: Int, target: DecodeTarget? = nil) throws -> RGBImage {
         guard let handle = tjInitDecompress() else {
             throw ImageDecodingError(path: path, reason: .corrupt("cannot start the JPEG decoder"))
         }
@@ -16,13 +16,17 @@ enum JPEGDecoder {
             tjDecompressHeader3(handle, $0.baseAddress, size, &w, &h, &subsampling, &colorspace)
         }
         guard header == 0 else { throw error(handle, path) }
-        let width = Int(w), height = Int(h)
-        guard width > 0, height > 0 else {
+        guard w > 0, h > 0 else {
             throw ImageDecodingError(path: path, reason: .corrupt("zero width or height"))
         }
-        guard width * height <= maxPixels else {
-            throw ImageDecodingError(path: path, reason: .tooLarge(width: width, height: height, limit: maxPixels))
+        guard Int(w) * Int(h) <= maxPixels else {
+            throw ImageDecodingError(path: path, reason: .tooLarge(width: Int(w), height: Int(h), limit: maxPixels))
         }
+        // Scaled decoding: asking for ceil(w / s) x ceil(h / s) makes libjpeg-turbo pick 1/s.
+        let s = Int32(target?.reduction(width: Int(w), height: Int(h)) ?? 1)
+        w = (w + s - 1) / s
+        h = (h + s - 1) / s
+        let width = Int(w), height = Int(h)
 
         let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
         let channels = isCMYK ? 4 : 3

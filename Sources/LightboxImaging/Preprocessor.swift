@@ -38,6 +38,9 @@ public struct Preprocessor: Sendable, Equatable {
         self.normalization = normalization
     }
 
+    /// What decoders may reduce pictures to for this preprocessing.
+    public var decodeTarget: DecodeTarget { DecodeTarget(size: size, policy: policy) }
+
     /// Number of floats one image occupies in the input tensor.
     public var valuesPerImage: Int { size * size * 3 }
 

@@ -72,3 +72,32 @@ final class PreprocessingTests: XCTestCase {
         XCTAssertThrowsError(try ImageFiles.expand([root.appendingPathComponent("missing").path]))
     }
 }
+
+final class ScaledDecodingTests: XCTestCase {
+    func testReductionFollowsPillowsDraftRule() {
+        let crop = DecodeTarget(size: 224, policy: .crop)
+        XCTAssertEqual(crop.reduction(width: 1024, height: 1024), 4)   // 1024 // 224 = 4
+        XCTAssertEqual(crop.reduction(width: 1024, height: 447), 1)    // the short side cannot shrink
+        XCTAssertEqual(crop.reduction(width: 2000, height: 1800), 8)
+        XCTAssertEqual(crop.reduction(width: 715, height: 645), 2)
+        let pad = DecodeTarget(size: 224, policy: .pad)
+        XCTAssertEqual(pad.reduction(width: 1024, height: 300), 4)     // the long side decides
+        XCTAssertEqual(pad.reduction(width: 300, height: 1024), 4)
+    }
+
+    func testScaledJPEGKeepsTheTargetCovered() throws {
+        // The 23x17 fixture with a 4-pixel target: 17 // 4 = 4, so a quarter-size decode (6x5).
+        let path = DecodingTests.fixtures.appendingPathComponent("baseline_rgb.jpg").path
+        let full = try ImageDecoder().decode(file: path)
+        let reduced = try ImageDecoder().decode(file: path, reduceFor: DecodeTarget(size: 4, policy: .crop))
+        XCTAssertEqual([reduced.width, reduced.height], [6, 5])
+        XCTAssertGreaterThanOrEqual(min(reduced.width, reduced.height), 4)
+        // Same picture, smaller: the mean colour stays.
+        func mean(_ i: RGBImage) -> Float { i.pixels.reduce(0, +) / Float(i.pixels.count) }
+        XCTAssertEqual(mean(reduced), mean(full), accuracy: 4)
+        // PNGs are never reduced.
+        let png = try ImageDecoder().decode(file: DecodingTests.fixtures.appendingPathComponent("rgb8.png").path,
+                                            reduceFor: DecodeTarget(size: 4, policy: .crop))
+        XCTAssertEqual(png.width, 23)
+    }
+}

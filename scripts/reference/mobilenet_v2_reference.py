@@ -60,9 +60,15 @@ class MobileNetV2(nn.Module):
         return e, self.classifier(e)
 
 
-def load_rgb(path):
-    """8-bit RGB as float; alpha composited over black in the stored values, as Lightbox does."""
+def load_rgb(path, policy="crop", size=224):
+    """8-bit RGB as float; alpha composited over black in the stored values, as Lightbox does.
+    JPEGs are decoded at 1/2, 1/4 or 1/8 scale when still large enough (Pillow's draft: the
+    largest reduction s in 8, 4, 2 with s <= short side // size, or long side // size for pad)."""
     im = Image.open(path)
+    if im.format == "JPEG":
+        W, H = im.size
+        request = (size, size) if policy != "pad" else ((size, 1) if W >= H else (1, size))
+        im.draft(im.mode, request)
     if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
         a = np.asarray(im, dtype=np.float64)
@@ -77,7 +83,7 @@ def resize(hwc, w, h):
 
 
 def preprocess(path, policy, size=224):
-    img = load_rgb(path)
+    img = load_rgb(path, policy, size)
     H, W = img.shape[:2]
     if policy == "crop":
         s = min(W, H)

@@ -75,7 +75,7 @@ public final class ImageEmbedder: @unchecked Sendable {
                 let base = buffer.baseAddress!, errorBase = errorSlots.baseAddress!
                 DispatchQueue.concurrentPerform(iterations: paths.count) { i in
                     do {
-                        let image = try decoder.decode(file: paths[i])
+                        let image = try decoder.decode(file: paths[i], reduceFor: preprocessor.decodeTarget)
                         var square = preprocessor.resized(image)
                         if let draw = augmentations?[i] { square = Augmenter.apply(draw, to: square) }
                         preprocessor.writeNormalized(square, to: base + i * per)

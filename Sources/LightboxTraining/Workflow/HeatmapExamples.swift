@@ -32,7 +32,7 @@ public enum HeatmapExamples {
     /// The Grad-CAM overlay PNG of `target` for one image file.
     public static func render(path: String, target: Int, head: DenseHead, backbone: Backbone) throws -> Data {
         let embedder = backbone.embedder
-        let image = try embedder.decoder.decode(file: path)
+        let image = try embedder.decoder.decode(file: path, reduceFor: embedder.preprocessor.decodeTarget)
         let square = embedder.preprocessor.resized(image)
         let tensor = embedder.preprocessor.tensor(image)
         let result = try tensor.withUnsafeBufferPointer {
