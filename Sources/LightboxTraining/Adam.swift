@@ -1,3 +1,4 @@
+import CLightboxKernels
 import Foundation
 
 /// Adam (Kingma & Ba), with Keras's defaults: beta1 0.9, beta2 0.999, epsilon 1e-7.
@@ -25,19 +26,23 @@ struct Adam {
         }
         let t = Float(step)
         let rate = learningRate * (1 - powf(beta2, t)).squareRoot() / (1 - powf(beta1, t))
-        let b1 = beta1, b2 = beta2, eps = epsilon
+        let count = parameters.count
+        // Moved out of the array of arrays so the kernel gets plain, unshared buffers.
+        var ms = m[slot], vs = v[slot]
+        m[slot] = []
+        v[slot] = []
         parameters.withUnsafeMutableBufferPointer { p in
             gradient.withUnsafeBufferPointer { g in
-                m[slot].withUnsafeMutableBufferPointer { m in
-                    v[slot].withUnsafeMutableBufferPointer { v in
-                        for i in 0..<p.count {
-                            m[i] = b1 * m[i] + (1 - b1) * g[i]
-                            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                            p[i] -= rate * m[i] / (v[i].squareRoot() + eps)
-                        }
+                ms.withUnsafeMutableBufferPointer { mb in
+                    vs.withUnsafeMutableBufferPointer { vb in
+                        lightbox_adam_step(p.baseAddress!, g.baseAddress!, mb.baseAddress!, vb.baseAddress!, count,
+                                           rate, beta1, beta2, epsilon)
                     }
                 }
             }
         }
+        m[slot] = ms
+        v[slot] = vs
     }
+
 }
