@@ -15,8 +15,7 @@ public final class EmbeddingCache: @unchecked Sendable {
 
     public static func key(contentDigest: String, preprocessor: Preprocessor, augmentation: AugmentationDraw?,
                            backbone: String) -> String {
-        let n = preprocessor.normalization
-        let text = "v1|\(backbone)|\(contentDigest)|\(preprocessor.size)|\(preprocessor.policy.rawValue)|\(n.mean)|\(n.std)|\(augmentation?.key ?? "original")"
+        let text = "v1|\(backbone)|\(contentDigest)|\(preprocessor.identity)|\(augmentation?.key ?? "original")"
         return SHA256.hex(Data(text.utf8))
     }
 

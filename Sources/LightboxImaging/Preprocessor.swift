@@ -38,6 +38,15 @@ public struct Preprocessor: Sendable, Equatable {
         self.normalization = normalization
     }
 
+    /// Version of the decoding and resampling rules: part of every embedding cache key, so
+    /// changing how pixels are produced (as the scaled JPEG decoding did) invalidates old entries.
+    public static let algorithmVersion = 2
+
+    /// Everything that determines this preprocessing's output, as text (for cache keys).
+    public var identity: String {
+        "preprocess-v\(Self.algorithmVersion)|\(size)|\(policy.rawValue)|\(normalization.mean)|\(normalization.std)"
+    }
+
     /// What decoders may reduce pictures to for this preprocessing.
     public var decodeTarget: DecodeTarget { DecodeTarget(size: size, policy: policy) }
 
