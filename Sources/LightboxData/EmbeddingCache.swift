@@ -48,6 +48,6 @@ public final class EmbeddingCache: @unchecked Sendable {
         payload.append(Data(bytes: &count, count: 4))
         values.withUnsafeBytes { payload.append(contentsOf: $0) }
         payload.append(contentsOf: SHA256.digest(payload))
-        try AtomicFile.write(payload, to: path(key))
+        try AtomicFile.write(payload, to: path(key), durable: false)
     }
 }

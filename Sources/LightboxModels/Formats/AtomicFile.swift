@@ -3,7 +3,10 @@ import Foundation
 /// Writes files so that readers see either the old file or the complete new one:
 /// the data goes to a temporary name in the same directory, is flushed, then renamed.
 public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
+    /// - Parameter durable: flush to the disk before the rename (fsync). Caches whose entries
+    ///   carry their own checksum skip it: a lost entry is recomputed, and hundreds of fsyncs
+    ///   cost more than the work they protect.
+    public static func write(_ data: Data, to path: String, durable: Bool = true) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -14,7 +17,7 @@ public enum AtomicFile {
             }
             let handle = try FileHandle(forWritingTo: temporary)
             try handle.write(contentsOf: data)
-            try handle.synchronize()
+            if durable { try handle.synchronize() }
             try handle.close()
             guard rename(temporary.path, url.path) == 0 else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
