@@ -11,7 +11,10 @@ bias), softmax cross-entropy, Adam lr 0.001 eps 1e-7, 50 epochs, batch 16) and r
 test accuracy. Wall time and peak memory (max RSS) of each process are measured from here.
 
 Run from the repository root after scripts/setup.sh (needs torch, pillow):
-    python3 bench/training_benchmark.py [--data ../shared/data/covid-chestxray] [--repeats 3]
+    python3 bench/training_benchmark.py [--data ../shared/data/covid-chestxray] [--repeats 5]
+
+The ratio column is the median of the per-round ratios (each round runs all three jobs
+back to back), with their range.
 """
 import argparse, csv, json, os, statistics, subprocess, sys, tempfile, time
 
@@ -101,11 +104,13 @@ def main():
 
     med = statistics.median
     print(f"train on {args.data} ({torch_result['images']} images), default options, {args.repeats} rounds, medians")
-    print(f"{'job':<34}{'wall s':>8}{'peak MiB':>10}{'torch / job':>13}")
+    print(f"{'job':<34}{'wall s':>8}{'peak MiB':>10}{'torch / job':>13}{'(range)':>14}")
     for name, times, peak in [("lightbox train, cold cache", cold, peaks["cold"]),
                               ("lightbox train, warm cache", warm, peaks["warm"]),
                               ("PyTorch script (same job)", peer, peaks["torch"])]:
-        print(f"{name:<34}{med(times):>8.2f}{peak / 1024:>10.0f}{med(peer) / med(times):>13.2f}")
+        ratios = [p / t for p, t in zip(peer, times)]  # per round: the machine's speed drifts
+        print(f"{name:<34}{med(times):>8.2f}{peak / 1024:>10.0f}{med(ratios):>13.2f}"
+              f"{f'({min(ratios):.2f}-{max(ratios):.2f})':>14}")
     print(f"lightbox: {lightbox_line}")
     print(f"torch: test accuracy {torch_result['test_accuracy']:.3f} on the same test split")
 
