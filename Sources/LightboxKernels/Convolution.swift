@@ -2,13 +2,17 @@ import CDNNL
 
 /// What a 2-D convolution layer computes, independent of any kernel library.
 public struct ConvolutionSpec: Sendable, Equatable {
-    public enum Activation: Sendable, Equatable { case none, relu6 }
+    public enum Activation: Sendable, Equatable { case none, relu, relu6 }
 
     public var inputChannels: Int
     public var outputChannels: Int
     public var kernel: Int
     public var stride: Int
+    /// Zero padding before the first row and column.
     public var padding: Int
+    /// Zero padding after the last row and column (TensorFlow pads "same" convolutions with
+    /// stride 2 and explicit ZeroPadding2D layers asymmetrically); nil means `padding`.
+    public var paddingEnd: Int?
     /// `inputChannels` for a depthwise convolution, 1 for a dense one.
     public var groups: Int
     public var activation: Activation
@@ -27,7 +31,7 @@ public struct ConvolutionSpec: Sendable, Equatable {
         self.accumulate = accumulate
     }
 
-    public func outputSize(_ input: Int) -> Int { (input + 2 * padding - kernel) / stride + 1 }
+    public func outputSize(_ input: Int) -> Int { (input + padding + (paddingEnd ?? padding) - kernel) / stride + 1 }
 }
 
 /// One convolution bound to its input and output buffers (NHWC, float32) for a fixed
@@ -68,9 +72,11 @@ public final class DNNLConvolution {
         var desc = dnnl_convolution_desc_t()
         var s = srcMD, w = anyWeightsMD, b = biasMD, d = dstMD
         let status = DNNL.withDims(DNNL.dims64([spec.stride, spec.stride])) { stride in
-            DNNL.withDims(DNNL.dims64([spec.padding, spec.padding])) { pad in
-                dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
-                                                   &s, &w, &b, &d, stride, pad, pad)
+            DNNL.withDims(DNNL.dims64([spec.padding, spec.padding])) { padBegin in
+                DNNL.withDims(DNNL.dims64([spec.paddingEnd ?? spec.padding, spec.paddingEnd ?? spec.padding])) { padEnd in
+                    dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
+                                                       &s, &w, &b, &d, stride, padBegin, padEnd)
+                }
             }
         }
         try DNNL.check(status, "convolution descriptor")
@@ -82,8 +88,10 @@ public final class DNNLConvolution {
         try DNNL.check(dnnl_post_ops_create(&postOps), "post-ops")
         defer { dnnl_post_ops_destroy(postOps) }
         if spec.accumulate { try DNNL.check(dnnl_post_ops_append_sum(postOps, 1.0), "sum post-op") }
-        if spec.activation == .relu6 {
-            try DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1.0, dnnl_eltwise_clip, 0, 6), "relu6 post-op")
+        switch spec.activation {
+        case .relu6: try DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1.0, dnnl_eltwise_clip, 0, 6), "relu6 post-op")
+        case .relu: try DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1.0, dnnl_eltwise_relu, 0, 0), "relu post-op")
+        case .none: break
         }
         try DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "set post-ops")
         // Each primitive gets its own scratchpad: the library's shared one is not safe when

@@ -13,7 +13,7 @@ final class ConvolutionTests: XCTestCase {
             let g = o / ocg
             var sum = bias[o]
             for i in 0..<icg { for ky in 0..<spec.kernel { for kx in 0..<spec.kernel {
-                let iy = y * spec.stride - spec.padding + ky, ix = x * spec.stride - spec.padding + kx
+                let iy = y * spec.stride - spec.padding + ky, ix = x * spec.stride - spec.padding + kx  // padding = begin
                 guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
                 let v = input[((b * h + iy) * w + ix) * spec.inputChannels + g * icg + i]
                 sum += v * weights[((o * icg + i) * spec.kernel + ky) * spec.kernel + kx]
@@ -21,6 +21,7 @@ final class ConvolutionTests: XCTestCase {
             let index = ((b * oh + y) * ow + x) * spec.outputChannels + o
             if spec.accumulate { sum += previous[index] }
             if spec.activation == .relu6 { sum = min(max(sum, 0), 6) }
+            if spec.activation == .relu { sum = max(sum, 0) }
             out[index] = sum
         } } } }
         return out
@@ -64,6 +65,16 @@ final class ConvolutionTests: XCTestCase {
         try check(ConvolutionSpec(inputChannels: 32, outputChannels: 32, kernel: 3, stride: 1, padding: 1, groups: 32,
                                   activation: .relu6))
         try check(ConvolutionSpec(inputChannels: 16, outputChannels: 16, kernel: 3, stride: 2, padding: 1, groups: 16))
+    }
+
+    func testAsymmetricPaddingAndPlainReLU() throws {
+        // TensorFlow's stride-2 "same": nothing before, one row and column after.
+        var spec = ConvolutionSpec(inputChannels: 4, outputChannels: 6, kernel: 3, stride: 2, padding: 0, activation: .relu)
+        spec.paddingEnd = 1
+        try check(spec, n: 1, h: 8, w: 8)
+        var depthwise = ConvolutionSpec(inputChannels: 8, outputChannels: 8, kernel: 3, stride: 2, padding: 0, groups: 8)
+        depthwise.paddingEnd = 1
+        try check(depthwise, n: 2, h: 9, w: 9)
     }
 
     func testResidualAccumulation() throws {
