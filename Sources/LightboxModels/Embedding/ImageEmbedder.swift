@@ -4,11 +4,11 @@ import LightboxImaging
 /// Files in, embeddings out: decodes and preprocesses each batch on all cores, then runs
 /// the backbone on it. Files that cannot be decoded are skipped and reported.
 public final class ImageEmbedder: @unchecked Sendable {
-    public let network: MobileNetV2
+    public let network: any FeatureExtractor
     public let preprocessor: Preprocessor
     public let decoder: ImageDecoder
 
-    public init(network: MobileNetV2, preprocessor: Preprocessor, decoder: ImageDecoder = ImageDecoder()) {
+    public init(network: any FeatureExtractor, preprocessor: Preprocessor, decoder: ImageDecoder = ImageDecoder()) {
         precondition(preprocessor.size == network.inputSize)
         self.network = network
         self.preprocessor = preprocessor

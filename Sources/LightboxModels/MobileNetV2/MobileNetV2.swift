@@ -24,11 +24,7 @@ public struct BackboneResult: Sendable {
 /// MobileNetV2 with batch norm folded, running on oneDNN convolutions and an OpenBLAS
 /// classifier. Plans (primitives bound to buffers) are built per batch size and reused;
 /// an instance runs one forward pass at a time.
-///
-/// How the cores are used (measured, see BENCHMARKS.md): a single image runs with all
-/// cores inside each convolution; a batch is split into one-image passes, one worker per
-/// core, each single-threaded. Small MobileNet layers scale poorly across threads, and
-/// one image's activations stay in a core's cache where a batch's do not.
+/// Cores are used as `ParallelForward` describes.
 public final class MobileNetV2: @unchecked Sendable {
     public let architecture: MobileNetV2Architecture
     let stem: FoldedConvolution
@@ -39,11 +35,7 @@ public final class MobileNetV2: @unchecked Sendable {
     /// Cores a forward pass may use.
     public let parallelism: Int
 
-    private let workers: [Worker]
-    /// Runs single images with all cores inside each convolution; its plan is built for that
-    /// thread count (oneDNN picks kernels and work splits when a primitive is created).
-    private let latencyWorker: Worker
-    private let lock = NSLock()
+    private var runner: ParallelForward!
 
     public init(weights: NamedTensors, architecture: MobileNetV2Architecture = .init(),
                 parallelism: Int = KernelThreads.available) throws {
@@ -62,8 +54,9 @@ public final class MobileNetV2: @unchecked Sendable {
             classifierWeights = nil
             classifierBias = nil
         }
-        workers = try (0..<self.parallelism).map { _ in try Worker() }
-        latencyWorker = try Worker()
+        runner = try ParallelForward(parallelism: self.parallelism) { [unowned self] in
+            try ForwardPlan(network: self, batch: 1)
+        }
     }
 
     public var embeddingChannels: Int { architecture.embeddingChannels }
@@ -72,53 +65,11 @@ public final class MobileNetV2: @unchecked Sendable {
     /// Runs the network on `batch` images already preprocessed into NHWC floats
     /// (`batch * inputSize * inputSize * 3` values).
     public func forward(_ input: UnsafePointer<Float>, batch: Int, outputs: BackboneOutputs = []) throws -> BackboneResult {
-        precondition(batch >= 1)
-        lock.lock()
-        defer { lock.unlock() }
         let c = embeddingChannels
         let side = architecture.featureMapSize
-        let positions = side * side
-        let inputValues = inputSize * inputSize * 3
-        let wantFeatures = outputs.contains(.featureMap)
-        let embeddingsBase = UnsafeMutablePointer<Float>.allocate(capacity: batch * c)
-        let featuresBase = UnsafeMutablePointer<Float>.allocate(capacity: wantFeatures ? batch * positions * c : 1)
-        defer {
-            embeddingsBase.deallocate()
-            featuresBase.deallocate()
-        }
-
-        // Runs image `i` on `worker` and copies out what is asked for.
-        let runImage = { (i: Int, worker: Worker) throws in
-            let plan = try worker.plan(for: self, threads: worker === self.latencyWorker ? self.parallelism : 1)
-            plan.input.pointer.update(from: input + i * inputValues, count: inputValues)
-            try plan.run(on: worker.stream)
-            Pooling.globalAverage(plan.featureMap, batch: 1, positions: positions, channels: c,
-                                  output: embeddingsBase + i * c)
-            if wantFeatures {
-                (featuresBase + i * positions * c).update(from: plan.featureMap, count: positions * c)
-            }
-        }
-        if batch == 1 || parallelism == 1 {
-            KernelThreads.setForCurrentThread(parallelism)
-            for i in 0..<batch { try runImage(i, latencyWorker) }
-        } else {
-            let count = min(parallelism, batch)
-            let failures = UnsafeMutableBufferPointer<Error?>.allocate(capacity: count)
-            failures.initialize(repeating: nil)
-            defer { failures.deallocate() }
-            DispatchQueue.concurrentPerform(iterations: count) { w in
-                KernelThreads.setForCurrentThread(1)
-                do {
-                    for i in stride(from: w, to: batch, by: count) { try runImage(i, self.workers[w]) }
-                } catch {
-                    failures[w] = error
-                }
-            }
-            if let failure = failures.compactMap({ $0 }).first { throw failure }
-        }
-        let embeddings = Array(UnsafeBufferPointer(start: embeddingsBase, count: batch * c))
-        let featureMap = wantFeatures ? Array(UnsafeBufferPointer(start: featuresBase, count: batch * positions * c)) : nil
-
+        let (embeddings, featureMap) = try runner.run(input, batch: batch, valuesPerImage: inputSize * inputSize * 3,
+                                                      positions: side * side, channels: c,
+                                                      wantFeatures: outputs.contains(.featureMap))
         var result = BackboneResult(batch: batch, embeddings: embeddings,
                                     featureMap: featureMap,
                                     featureMapShape: [batch, side, side, c], logits: nil)
@@ -135,36 +86,19 @@ public final class MobileNetV2: @unchecked Sendable {
         }
         return result
     }
-
-    /// One core's share of the work: its own stream and its own single-image plan,
-    /// built on first use from the thread that runs it (oneDNN picks kernels for the
-    /// thread count in force when a primitive is created).
-    final class Worker {
-        let stream: DNNLStream
-        private var singleImagePlan: ForwardPlan?
-
-        init() throws { stream = try DNNLStream() }
-
-        func plan(for network: MobileNetV2, threads: Int) throws -> ForwardPlan {
-            if let p = singleImagePlan { return p }
-            let p = try ForwardPlan(network: network, batch: 1, threads: threads)
-            singleImagePlan = p
-            return p
-        }
-    }
 }
 
 /// The primitives of one batch size, bound to three activation buffers:
 /// a block reads its input from A, expands into B, filters into C and projects back
 /// into A (adding to it for residual blocks), so the block's output is again in A.
-final class ForwardPlan {
+final class ForwardPlan: SingleImagePlan {
     let input: AlignedBuffer
     private let a: AlignedBuffer, b: AlignedBuffer, c: AlignedBuffer
     private let steps: [DNNLConvolution]
     let featureHeight: Int, featureWidth: Int
     var featureMap: UnsafePointer<Float> { UnsafePointer(b.pointer) }
 
-    init(network: MobileNetV2, batch: Int, threads: Int) throws {
+    init(network: MobileNetV2, batch: Int) throws {
         let size = network.inputSize
         // Sizes first: walk the network once to find each buffer's largest use.
         var h = size
@@ -187,8 +121,7 @@ final class ForwardPlan {
         c = AlignedBuffer(count: batch * maxC)
 
         // Measured: running the small late layers single-threaded inside a two-thread pass
-        // is slower (140-200 against 206 img/s), so every step uses `threads`.
-        KernelThreads.setForCurrentThread(threads)
+        // is slower (140-200 against 206 img/s), so every step uses the caller's thread count.
         var steps: [DNNLConvolution] = []
         func add(_ conv: FoldedConvolution, _ from: AlignedBuffer, _ to: AlignedBuffer, _ h: inout Int) throws {
             let step = try DNNLConvolution(spec: conv.spec, weights: conv.weights, bias: conv.bias, batch: batch,
