@@ -10,7 +10,7 @@ struct Predict: ParsableCommand {
         abstract: "Classify images with a trained model; optionally write heatmaps of where it looked.",
         discussion: "Educational and research software: a probability here is not a diagnosis. Exit code 1 if any image could not be read.")
 
-    @Option(help: "The model bundle (a run's model/ folder).")
+    @Option(help: "The model: a Lightbox bundle (a run's model/ folder) or a Teachable Machine TF.js export (folder or .zip).")
     var model: String
 
     @Flag(help: "Print JSON instead of text.")
@@ -27,12 +27,12 @@ struct Predict: ParsableCommand {
         let predictor: Predictor
         do {
             KernelThreads.set(KernelThreads.available)
-            predictor = try Predictor(modelDirectory: model)
+            predictor = try Predictor(model: model)
             results = try predictor.predict(images)
         } catch {
             throw Terminal.fail(error)
         }
-        let classes = predictor.bundle.classes
+        let classes = predictor.classes
         var failed = 0
         var records: [[String: Any]] = []
         for result in results {

@@ -3,14 +3,27 @@ import LightboxData
 import LightboxImaging
 import LightboxModels
 
-/// A trained model ready to classify image files.
+/// A trained model ready to classify image files: a Lightbox model bundle, or a Teachable
+/// Machine TF.js export (folder or zip).
 public final class Predictor: @unchecked Sendable {
-    public let bundle: ModelBundle
+    public let classes: [String]
+    public let head: DenseHead
     public let backbone: Backbone
 
-    public init(modelDirectory: String) throws {
-        bundle = try ModelBundle.read(from: modelDirectory)
-        backbone = try Backbone.matching(bundle)
+    public init(model path: String) throws {
+        if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(ModelBundle.manifestName)) {
+            let bundle = try ModelBundle.read(from: path)
+            classes = bundle.classes
+            head = bundle.head
+            backbone = try Backbone.matching(bundle)
+        } else if TFJSLayersModel.isExport(path) {
+            let export = try TeachableMachineExport.load(path)
+            classes = export.classes
+            head = export.head
+            backbone = export.backbone
+        } else {
+            throw WeightsError("\(path): neither a Lightbox model (\(ModelBundle.manifestName)) nor a Teachable Machine export (model.json or .zip)")
+        }
     }
 
     public struct Prediction: Sendable {
@@ -22,10 +35,10 @@ public final class Predictor: @unchecked Sendable {
     /// Class probabilities of each file, in order; files that cannot be decoded come back as errors.
     public func predict(_ paths: [String]) throws -> [Result<Prediction, ImageDecodingError>] {
         let result = try backbone.embedder.embed(paths: paths)
-        let k = bundle.classes.count
+        let k = classes.count
         var byPath: [String: Prediction] = [:]
         if !result.paths.isEmpty {
-            let p = bundle.head.predict(result.embeddings, rows: result.paths.count)
+            let p = head.predict(result.embeddings, rows: result.paths.count)
             for (r, path) in result.paths.enumerated() {
                 let row = Array(p[(r * k)..<((r + 1) * k)])
                 byPath[path] = Prediction(path: path, probabilities: row, predicted: row.indices.max { row[$0] < row[$1] }!)
@@ -40,6 +53,6 @@ public final class Predictor: @unchecked Sendable {
 
     /// PNG of the model's input with the Grad-CAM heatmap for class `target`.
     public func heatmap(_ path: String, target: Int) throws -> Data {
-        try HeatmapExamples.render(path: path, target: target, head: bundle.head, backbone: backbone)
+        try HeatmapExamples.render(path: path, target: target, head: head, backbone: backbone)
     }
 }

@@ -1,0 +1,161 @@
+import LightboxKernels
+
+/// A feed-forward convolutional network as data: nodes in execution order, each reading the
+/// outputs of earlier nodes (or the image). Batch norm is folded and activations fused into
+/// the convolutions before a graph is built, so three kinds of node are enough for
+/// MobileNet-style networks read from other formats.
+public struct LayerGraph: Sendable {
+    public enum Operation: Sendable {
+        /// `weights` in torch's OIHW layout (per group), `bias` per output channel.
+        case convolution(ConvolutionSpec, weights: [Float], bias: [Float])
+        /// Element-wise sum of the inputs.
+        case add
+        /// min(max(x, 0), 6) or max(x, 0), for activations that could not be fused.
+        case activation(ConvolutionSpec.Activation)
+    }
+
+    public struct Node: Sendable {
+        public var name: String
+        public var operation: Operation
+        /// Indices of earlier nodes; `LayerGraph.image` for the input image.
+        public var inputs: [Int]
+        public var height: Int, width: Int, channels: Int
+    }
+
+    public static let image = -1
+
+    public var inputSize: Int
+    public var nodes: [Node] = []
+    /// The node whose output is the last feature map (pooled into the embedding).
+    public var output: Int { nodes.count - 1 }
+
+    public init(inputSize: Int) {
+        self.inputSize = inputSize
+    }
+
+    /// Height, width and channels of a node's output (or of the image).
+    public func shape(_ index: Int) -> (height: Int, width: Int, channels: Int) {
+        index == Self.image ? (inputSize, inputSize, 3) : (nodes[index].height, nodes[index].width, nodes[index].channels)
+    }
+
+    /// Appends a node, computing its output shape; returns its index.
+    @discardableResult
+    public mutating func append(_ name: String, _ operation: Operation, inputs: [Int]) throws -> Int {
+        guard !inputs.isEmpty, inputs.allSatisfy({ $0 == Self.image || ($0 >= 0 && $0 < nodes.count) }) else {
+            throw WeightsError("layer '\(name)': inputs \(inputs) are not earlier layers")
+        }
+        let first = shape(inputs[0])
+        var node = Node(name: name, operation: operation, inputs: inputs, height: first.height, width: first.width,
+                        channels: first.channels)
+        switch operation {
+        case .convolution(let spec, _, _):
+            guard spec.inputChannels == first.channels else {
+                throw WeightsError("layer '\(name)': expects \(spec.inputChannels) input channels, gets \(first.channels)")
+            }
+            node.height = spec.outputSize(first.height)
+            node.width = spec.outputSize(first.width)
+            node.channels = spec.outputChannels
+            guard node.height > 0, node.width > 0 else { throw WeightsError("layer '\(name)': output would be empty") }
+        case .add:
+            for i in inputs where shape(i) != first {
+                throw WeightsError("layer '\(name)': adds tensors of shapes \(first) and \(shape(i))")
+            }
+        case .activation:
+            break
+        }
+        nodes.append(node)
+        return nodes.count - 1
+    }
+}
+
+/// Runs a LayerGraph on oneDNN (convolutions) and Swift loops (sums, activations), with the
+/// same use of the cores as MobileNetV2.
+public final class GraphNetwork: FeatureExtractor, @unchecked Sendable {
+    public let graph: LayerGraph
+    private var runner: ParallelForward!
+
+    public init(graph: LayerGraph, parallelism: Int = KernelThreads.available) throws {
+        guard !graph.nodes.isEmpty else { throw WeightsError("empty network") }
+        self.graph = graph
+        runner = try ParallelForward(parallelism: parallelism) { [unowned self] in try GraphPlan(graph: self.graph) }
+    }
+
+    public var embeddingChannels: Int { graph.nodes[graph.output].channels }
+    public var inputSize: Int { graph.inputSize }
+
+    public func forward(_ input: UnsafePointer<Float>, batch: Int, outputs: BackboneOutputs) throws -> BackboneResult {
+        guard !outputs.contains(.imageNetLogits) else { throw WeightsError("this network has no ImageNet classifier") }
+        let last = graph.nodes[graph.output]
+        let (embeddings, featureMap) = try runner.run(input, batch: batch, valuesPerImage: inputSize * inputSize * 3,
+                                                      positions: last.height * last.width, channels: last.channels,
+                                                      wantFeatures: outputs.contains(.featureMap))
+        return BackboneResult(batch: batch, embeddings: embeddings, featureMap: featureMap,
+                              featureMapShape: [batch, last.height, last.width, last.channels], logits: nil)
+    }
+}
+
+/// One image's buffers and primitives for a LayerGraph. Buffers are reused once no later
+/// node reads them.
+final class GraphPlan: SingleImagePlan {
+    let input: AlignedBuffer
+    private var buffers: [AlignedBuffer] = []
+    private var bufferOf: [Int] = []  // node -> index in `buffers`
+    private enum Step {
+        case convolution(DNNLConvolution)
+        case add(out: UnsafeMutablePointer<Float>, ins: [UnsafeMutablePointer<Float>], count: Int)
+        case activation(ConvolutionSpec.Activation, out: UnsafeMutablePointer<Float>, in: UnsafeMutablePointer<Float>, count: Int)
+    }
+    private var steps: [Step] = []
+    private var output: UnsafeMutablePointer<Float>!
+
+    init(graph: LayerGraph) throws {
+        input = AlignedBuffer(count: graph.inputSize * graph.inputSize * 3)
+        var lastUse = [Int](repeating: -1, count: graph.nodes.count)
+        for (i, node) in graph.nodes.enumerated() { for j in node.inputs where j >= 0 { lastUse[j] = i } }
+        var free: [Int] = []
+        func pointer(_ index: Int) -> UnsafeMutablePointer<Float> {
+            index == LayerGraph.image ? input.pointer : buffers[bufferOf[index]].pointer
+        }
+        for (i, node) in graph.nodes.enumerated() {
+            let count = node.height * node.width * node.channels
+            // A free buffer big enough, else a new one.
+            if let k = free.firstIndex(where: { buffers[$0].count >= count }) {
+                bufferOf.append(free.remove(at: k))
+            } else {
+                buffers.append(AlignedBuffer(count: count))
+                bufferOf.append(buffers.count - 1)
+            }
+            let out = pointer(i)
+            switch node.operation {
+            case .convolution(let spec, let weights, let bias):
+                let source = graph.shape(node.inputs[0])
+                steps.append(.convolution(try DNNLConvolution(spec: spec, weights: weights, bias: bias, batch: 1,
+                                                              inputHeight: source.height, inputWidth: source.width,
+                                                              source: pointer(node.inputs[0]), destination: out)))
+            case .add:
+                steps.append(.add(out: out, ins: node.inputs.map(pointer), count: count))
+            case .activation(let kind):
+                steps.append(.activation(kind, out: out, in: pointer(node.inputs[0]), count: count))
+            }
+            for j in Set(node.inputs) where j >= 0 && lastUse[j] == i && j != graph.output { free.append(bufferOf[j]) }
+        }
+        output = pointer(graph.output)
+    }
+
+    var featureMap: UnsafePointer<Float> { UnsafePointer(output!) }
+
+    func run(on stream: DNNLStream) throws {
+        for step in steps {
+            switch step {
+            case .convolution(let c):
+                try c.run(on: stream)
+            case .add(let out, let ins, let count):
+                out.update(from: ins[0], count: count)
+                for other in ins.dropFirst() { for k in 0..<count { out[k] += other[k] } }
+            case .activation(let kind, let out, let source, let count):
+                let top: Float = kind == .relu6 ? 6 : .greatestFiniteMagnitude
+                for k in 0..<count { out[k] = kind == .none ? source[k] : min(max(source[k], 0), top) }
+            }
+        }
+    }
+}

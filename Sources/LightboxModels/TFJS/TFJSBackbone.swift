@@ -1,0 +1,19 @@
+import Foundation
+import LightboxKernels
+
+extension TFJSLayersModel {
+    /// The functional backbone as a runnable network (its pooled last feature map is the embedding).
+    public func backboneNetwork(parallelism: Int = KernelThreads.available) throws -> GraphNetwork {
+        try GraphNetwork(graph: KerasGraphBuilder.build(self), parallelism: parallelism)
+    }
+
+    /// A digest of every weight, in name order: identifies the backbone in caches and bundles.
+    public var weightsDigest: String {
+        var data = Data()
+        for name in weights.keys.sorted() {
+            data.append(Data(name.utf8))
+            weights[name]!.values.withUnsafeBytes { data.append(contentsOf: $0) }
+        }
+        return SHA256.hex(data)
+    }
+}
