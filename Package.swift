@@ -71,7 +71,8 @@ let package = Package(
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining"]),
+        .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining",
+                                                                 .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.
         .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels", "LightboxData"]),
     ],
