@@ -71,6 +71,12 @@ public struct ModelBundle: Sendable {
     public var head: DenseHead
     /// Free-form facts about how it was trained (data set, options), for people.
     public var training: [String: String]
+    /// Files of a backbone that is not built in (a Teachable Machine export's model.json and
+    /// weights), kept in `DIR/backbone/` so the bundle stays self-contained.
+    public var backboneFiles: [String: Data] = [:]
+    /// Where the bundle was read from.
+    public var directory: String?
+    public static let backboneFolder = "backbone"
 
     public init(classes: [String], backbone: Backbone, preprocessing: Preprocessing, head: DenseHead,
                 training: [String: String] = [:]) {
@@ -100,6 +106,11 @@ public struct ModelBundle: Sendable {
         try AtomicDirectory.write(to: directory) { temporary in
             try encoder.encode(manifest).write(to: URL(fileURLWithPath: temporary).appendingPathComponent(Self.manifestName))
             try weights.write(to: URL(fileURLWithPath: temporary).appendingPathComponent(Self.headName))
+            if !backboneFiles.isEmpty {
+                let folder = URL(fileURLWithPath: temporary).appendingPathComponent(Self.backboneFolder)
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                for (name, data) in backboneFiles { try data.write(to: folder.appendingPathComponent(name)) }
+            }
         }
     }
 
@@ -129,8 +140,10 @@ public struct ModelBundle: Sendable {
                                  w1: store.tensor("dense1.weight", shape: [s.hidden, s.inputs]).values,
                                  b1: store.tensor("dense1.bias", shape: [s.hidden]).values,
                                  w2: store.tensor("dense2.weight", shape: [manifest.classes.count, s.hidden]).values)
-        return ModelBundle(classes: manifest.classes, backbone: manifest.backbone, preprocessing: manifest.preprocessing,
-                           head: head, training: manifest.training ?? [:])
+        var bundle = ModelBundle(classes: manifest.classes, backbone: manifest.backbone, preprocessing: manifest.preprocessing,
+                                 head: head, training: manifest.training ?? [:])
+        bundle.directory = directory
+        return bundle
     }
 }
 

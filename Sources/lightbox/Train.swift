@@ -58,6 +58,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Do not read or write the embedding cache.")
     var noCache = false
 
+    @Option(help: "Backbone: mobilenet_v2 (torchvision ImageNet weights, default) or tm:PATH (the MobileNet inside a Teachable Machine export folder or zip).")
+    var backbone = "mobilenet_v2"
+
     func validate() throws {
         guard epochs >= 1, batchSize >= 1, denseUnits >= 1 else { throw ValidationError("--epochs, --batch-size and --dense-units must be at least 1") }
         guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
@@ -88,6 +91,11 @@ struct Train: ParsableCommand {
             config.resize = ResizePolicy(rawValue: resize.rawValue)!
             config.positiveClass = positive
             config.useCache = !noCache
+            if backbone.hasPrefix("tm:") {
+                config.teachableMachineBackbone = String(backbone.dropFirst(3))
+            } else if backbone != "mobilenet_v2" {
+                throw ValidationError("--backbone takes mobilenet_v2 or tm:PATH (got '\(backbone)')")
+            }
 
             let summary = try TrainingRun.run(config, reporter: TerminalReporter())
             let m = summary.metrics

@@ -131,3 +131,49 @@ final class WorkflowCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("nowhere"), r.stderr)
     }
 }
+
+/// Teachable Machine interop from the command line.
+final class InteropCommandTests: XCTestCase {
+    static let export = CLI.shared.appendingPathComponent("models/teachable-machine-image")
+
+    func testPredictWithATeachableMachineExport() throws {
+        let image = Self.export.appendingPathComponent("training-images/Class 2/4.png").path
+        let r = try CLI.run(["predict", "--model", Self.export.path, image])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains(": Class 2"), r.stdout)
+    }
+
+    func testTrainOnTheTeachableMachineBackboneThenExport() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-tm-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let run = work.appendingPathComponent("run")
+        // The export's own training images, as two class folders.
+        let r = try CLI.run(["train", "--data", Self.export.appendingPathComponent("training-images").path, "--out", run.path,
+                             "--epochs", "5", "--backbone", "tm:\(Self.export.path)", "--split", "60/20/20"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("model/backbone/weights.bin").path),
+                      "the bundle carries its backbone")
+        let image = Self.export.appendingPathComponent("training-images/Class 1/2.png").path
+        let p = try CLI.run(["predict", "--model", run.appendingPathComponent("model").path, image])
+        XCTAssertEqual(p.status, 0, p.stderr)
+
+        // A model on the default backbone exports to TF.js and reads back.
+        let run2 = work.appendingPathComponent("run2")
+        XCTAssertEqual(try CLI.run(["train", "--data", Self.export.appendingPathComponent("training-images").path,
+                                    "--out", run2.path, "--epochs", "3", "--split", "60/20/20"]).status, 0)
+        let tfjs = work.appendingPathComponent("tfjs")
+        let e = try CLI.run(["export", "--model", run2.appendingPathComponent("model").path, "--format", "tfjs", "--out", tfjs.path])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        for name in ["model.json", "weights.bin", "metadata.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: tfjs.appendingPathComponent(name).path), name)
+        }
+        let a = try CLI.run(["predict", "--json", "--model", run2.appendingPathComponent("model").path, image])
+        let b = try CLI.run(["predict", "--json", "--model", tfjs.path, image])
+        func probabilities(_ out: String) throws -> [String: Double] {
+            let o = try JSONSerialization.jsonObject(with: Data(out.utf8)) as! [String: Any]
+            return ((o["predictions"] as! [[String: Any]])[0]["probabilities"] as! [String: Double])
+        }
+        let pa = try probabilities(a.stdout), pb = try probabilities(b.stdout)
+        for (k, v) in pa { XCTAssertEqual(v, pb[k]!, accuracy: 1e-5) }
+    }
+}

@@ -25,6 +25,8 @@ public struct TFJSLayersModel: Sendable {
     public var weights: [String: Tensor]
     public var labels: [String]
     public var source: String
+    /// The export's files as read (model.json, metadata.json, shards), to copy into a bundle.
+    public var files: [String: Data] = [:]
 
     /// Reads an export directory, or a zip of one.
     public static func load(_ path: String) throws -> TFJSLayersModel {
@@ -97,8 +99,13 @@ public struct TFJSLayersModel: Sendable {
            let meta = (try? JSONSerialization.jsonObject(with: m)) as? [String: Any] {
             labels = meta["labels"] as? [String] ?? []
         }
-        return TFJSLayersModel(backbone: backbone, backboneOutput: output, head: head, weights: weights, labels: labels,
-                               source: directory)
+        var model = TFJSLayersModel(backbone: backbone, backboneOutput: output, head: head, weights: weights, labels: labels,
+                                    source: directory)
+        let shards = ((root["weightsManifest"] as? [[String: Any]]) ?? []).flatMap { $0["paths"] as? [String] ?? [] }
+        for name in ["model.json", "metadata.json"] + shards {
+            model.files[name] = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(name))
+        }
+        return model
     }
 
     static func parseLayer(_ object: [String: Any]) -> Layer {

@@ -1,3 +1,4 @@
+import Foundation
 import LightboxData
 import LightboxImaging
 import LightboxModels
@@ -15,8 +16,26 @@ public struct Backbone: Sendable {
         return Backbone(embedder: ImageEmbedder(network: network, preprocessor: preprocessor), identity: identity)
     }
 
+    /// The MobileNet inside a Teachable Machine export (its embedding is the pooled `out_relu`).
+    public static func teachableMachine(_ path: String, policy: ResizePolicy) throws -> (Backbone, files: [String: Data]) {
+        let model = try TFJSLayersModel.load(path)
+        let network = try model.backboneNetwork()
+        let identity = ModelBundle.Backbone(id: "tfjs:teachable-machine", weightsSHA256: model.weightsDigest)
+        let preprocessor = Preprocessor(size: network.inputSize, policy: policy, normalization: .symmetric)
+        return (Backbone(embedder: ImageEmbedder(network: network, preprocessor: preprocessor), identity: identity), model.files)
+    }
+
     /// The backbone a model bundle was trained on; refuses different weights.
     public static func matching(_ bundle: ModelBundle) throws -> Backbone {
+        if bundle.backbone.id.hasPrefix("tfjs:") {
+            guard let directory = bundle.directory else { throw WeightsError("the model's backbone files are not on disk") }
+            let path = (directory as NSString).appendingPathComponent(ModelBundle.backboneFolder)
+            let (backbone, _) = try teachableMachine(path, policy: try bundle.preprocessing.preprocessor().policy)
+            guard backbone.identity.weightsSHA256 == bundle.backbone.weightsSHA256 else {
+                throw WeightsError("\(path): backbone weights differ from the ones the model was trained on (checksum mismatch)")
+            }
+            return backbone
+        }
         guard bundle.backbone.id == PretrainedMobileNetV2.identifier else {
             throw WeightsError("the model was trained on backbone '\(bundle.backbone.id)', which this Lightbox does not have")
         }

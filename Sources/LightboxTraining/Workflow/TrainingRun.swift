@@ -18,6 +18,8 @@ public struct TrainingConfiguration: Sendable {
     public var positiveClass: String?
     public var output: String
     public var useCache = true
+    /// A Teachable Machine export whose MobileNet to use instead of the default backbone.
+    public var teachableMachineBackbone: String?
     /// Misclassified test images shown with heatmaps in the report.
     public var heatmapExamples = 8
 
@@ -50,7 +52,14 @@ public enum TrainingRun {
         let digests = ContentDigests.compute(dataset.images.map(\.path))
         dataset = DuplicateFilter.apply(dataset, digests: digests)
 
-        let backbone = try Backbone.pretrained(Preprocessor(policy: config.resize))
+        var backboneFiles: [String: Data] = [:]
+        let backbone: Backbone
+        if let path = config.teachableMachineBackbone {
+            (backbone, backboneFiles) = try Backbone.teachableMachine(path, policy: config.resize)
+            reporter.note("backbone: the MobileNet of the Teachable Machine export \(path)")
+        } else {
+            backbone = try Backbone.pretrained(Preprocessor(policy: config.resize))
+        }
         let embedder = backbone.sampleEmbedder(cache: config.useCache)
 
         // Every original image once: this also finds files that do not decode.
@@ -113,11 +122,12 @@ public enum TrainingRun {
         let run = URL(fileURLWithPath: config.output)
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
         let modelDirectory = run.appendingPathComponent("model").path
-        let bundle = ModelBundle(classes: classes, backbone: backbone.identity,
+        var bundle = ModelBundle(classes: classes, backbone: backbone.identity,
                                  preprocessing: ModelBundle.Preprocessing(backbone.embedder.preprocessor), head: trained.head,
                                  training: ["data": dataset.source, "epochs_run": "\(trained.history.count)",
                                             "kept_epoch": "\(trained.keptEpoch)", "seed": "\(config.training.seed)",
                                             "balance": config.balance.description])
+        bundle.backboneFiles = backboneFiles
         try bundle.write(to: modelDirectory)
 
         let document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: validation?.loss,
