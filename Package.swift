@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System C libraries from Debian (installed by scripts/setup.sh).
@@ -50,11 +51,13 @@ let package = Package(
                            .product(name: "CSV", package: "CSV.swift"),
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: numericFlags),
+        // ONNX's protobuf messages, generated once from onnx.proto (scripts/generate_onnx_proto.sh).
+        .target(name: "LightboxONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The classifier head, its training, metrics, heatmaps, reports and the model bundle.
         .target(
             name: "LightboxTraining",
             dependencies: ["LightboxCore", "LightboxData", "LightboxModels", "LightboxImaging", "LightboxKernels", "COpenBLAS",
-                           "CGlibcExtras", "CLightboxKernels"],
+                           "CGlibcExtras", "CLightboxKernels", "LightboxONNX"],
             swiftSettings: numericFlags),
         // The command-line tool: one file per subcommand, parsing only.
         .executableTarget(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: sets up first (libraries, weights), fetches what only the
 # tests need (photographs from Debian's darknet package, unpacked without installing
-# its dependencies), then `swift test`. Ends with one summary line: "tests: N passed, F failed".
+# its dependencies; ONNX Runtime from PyPI), then `swift test`. Ends with one summary line: "tests: N passed, F failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,6 +14,9 @@ if [ ! -f /usr/share/darknet/data/eagle.jpg ] && [ ! -f "$photos/usr/share/darkn
     dpkg-deb -x "$work"/darknet_*.deb "$photos"
     rm -rf "$work"
 fi
+
+# ONNX Runtime checks the ONNX export (a test runs it through Python).
+python3 -c "import onnxruntime, numpy" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check onnxruntime numpy
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

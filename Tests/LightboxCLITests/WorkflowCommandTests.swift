@@ -156,6 +156,16 @@ final class InteropCommandTests: XCTestCase {
         let image = Self.export.appendingPathComponent("training-images/Class 1/2.png").path
         let p = try CLI.run(["predict", "--model", run.appendingPathComponent("model").path, image])
         XCTAssertEqual(p.status, 0, p.stderr)
+        // That model round-trips through TF.js too, and exports to ONNX.
+        let tmExport = work.appendingPathComponent("tm-tfjs")
+        XCTAssertEqual(try CLI.run(["export", "--model", run.appendingPathComponent("model").path, "--format", "tfjs",
+                                    "--out", tmExport.path]).status, 0)
+        let back = try CLI.run(["predict", "--model", tmExport.path, image])
+        XCTAssertEqual(back.stdout.split(separator: " ").dropFirst().first, p.stdout.split(separator: " ").dropFirst().first)
+        let onnx = work.appendingPathComponent("tm.onnx")
+        XCTAssertEqual(try CLI.run(["export", "--model", run.appendingPathComponent("model").path, "--format", "onnx",
+                                    "--out", onnx.path]).status, 0)
+        XCTAssertGreaterThan((try? Data(contentsOf: onnx).count) ?? 0, 1_000_000)
 
         // A model on the default backbone exports to TF.js and reads back.
         let run2 = work.appendingPathComponent("run2")

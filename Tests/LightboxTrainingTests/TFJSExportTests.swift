@@ -16,22 +16,8 @@ final class TFJSExportTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
 
-    /// A bundle on the pretrained backbone with a seeded head scaled up so its outputs vary.
-    func bundle() throws -> ModelBundle {
-        var head = DenseHead(inputs: 1280, hidden: 100, classes: 3, seed: 5)
-        head.w1 = head.w1.map { $0 * 4 }
-        head.b1 = (0..<100).map { Float($0 % 7) * 0.05 }
-        let identity = ModelBundle.Backbone(id: PretrainedMobileNetV2.identifier,
-                                            weightsSHA256: PretrainedMobileNetV2.installedDigest ?? "")
-        return ModelBundle(classes: ["COVID-19", "OTHER", "Third"], backbone: identity,
-                           preprocessing: ModelBundle.Preprocessing(Preprocessor()), head: head)
-    }
-
-    func images() -> [String] {
-        let folder = TeachableMachineTests.export.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("data/covid-chestxray/images")
-        return ["000001-2.jpg", "00870a9c.jpg", "tpmd200203f2-a.png", "000001-12.jpg"].map { folder.appendingPathComponent($0).path }
-    }
+    func bundle() throws -> ModelBundle { try InteropFixtures.bundle() }
+    func images() -> [String] { InteropFixtures.images() }
 
     func testRoundTripPredictsTheSame() throws {
         let model = work.appendingPathComponent("model")
@@ -81,5 +67,25 @@ final class TFJSExportTests: XCTestCase {
         }
         XCTAssertEqual(Set(ours.keys).subtracting(["VarianceScaling", "Zeros", "Ones"]),
                        Set(theirs.keys).subtracting(["VarianceScaling", "Zeros", "Ones"]), "the same layer classes")
+    }
+}
+
+/// A model and X-rays shared by the export tests.
+enum InteropFixtures {
+    /// A bundle on the pretrained backbone with a seeded head scaled up so its outputs vary.
+    static func bundle() throws -> ModelBundle {
+        var head = DenseHead(inputs: 1280, hidden: 100, classes: 3, seed: 5)
+        head.w1 = head.w1.map { $0 * 4 }
+        head.b1 = (0..<100).map { Float($0 % 7) * 0.05 }
+        let identity = ModelBundle.Backbone(id: PretrainedMobileNetV2.identifier,
+                                            weightsSHA256: PretrainedMobileNetV2.installedDigest ?? "")
+        return ModelBundle(classes: ["COVID-19", "OTHER", "Third"], backbone: identity,
+                           preprocessing: ModelBundle.Preprocessing(Preprocessor()), head: head)
+    }
+
+    static func images() -> [String] {
+        let folder = TeachableMachineTests.export.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("data/covid-chestxray/images")
+        return ["000001-2.jpg", "00870a9c.jpg", "tpmd200203f2-a.png", "000001-12.jpg"].map { folder.appendingPathComponent($0).path }
     }
 }

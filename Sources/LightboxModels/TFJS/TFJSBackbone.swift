@@ -7,6 +7,9 @@ extension TFJSLayersModel {
         try GraphNetwork(graph: KerasGraphBuilder.build(self), parallelism: parallelism)
     }
 
+    /// The functional backbone as a layer graph (batch norm folded, activations fused).
+    public func backboneGraph() throws -> LayerGraph { try KerasGraphBuilder.build(self) }
+
     /// A digest of every weight, in name order: identifies the backbone in caches and bundles.
     public var weightsDigest: String {
         var data = Data()

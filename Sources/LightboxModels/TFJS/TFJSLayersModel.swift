@@ -19,6 +19,8 @@ public struct TFJSLayersModel: Sendable {
     public var backbone: [Layer]
     /// The backbone's output layer.
     public var backboneOutput: String
+    /// The functional model's name (`mobilenetv2_0.35_224`).
+    public var backboneModelName = "model"
     /// Layers after the backbone (pooling, dense layers), in order.
     public var head: [Layer]
     /// Weights by name (`layer/param`), in Keras layouts.
@@ -69,6 +71,7 @@ public struct TFJSLayersModel: Sendable {
         }
         var backbone: [Layer] = [], head: [Layer] = []
         var output: String?
+        var modelName = "model"
         func walk(_ object: [String: Any]) throws {
             let className = object["class_name"] as? String ?? ""
             let config = object["config"]
@@ -82,6 +85,7 @@ public struct TFJSLayersModel: Sendable {
                 }
                 backbone = layers.map(parseLayer)
                 output = ((c["output_layers"] as? [[Any]])?.first?.first as? String)
+                modelName = c["name"] as? String ?? "model"
             default:
                 guard output != nil || className == "InputLayer" else {
                     throw WeightsError("\(modelPath): layer '\(className)' before the backbone model is not supported")
@@ -101,6 +105,7 @@ public struct TFJSLayersModel: Sendable {
         }
         var model = TFJSLayersModel(backbone: backbone, backboneOutput: output, head: head, weights: weights, labels: labels,
                                     source: directory)
+        model.backboneModelName = modelName
         let shards = ((root["weightsManifest"] as? [[String: Any]]) ?? []).flatMap { $0["paths"] as? [String] ?? [] }
         for name in ["model.json", "metadata.json"] + shards {
             model.files[name] = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(name))

@@ -10,25 +10,32 @@ import LightboxModels
 /// input into the ImageNet normalisation the weights expect.
 public enum TFJSExporter {
     public static func export(_ bundle: ModelBundle, to directory: String) throws {
-        guard bundle.backbone.id == PretrainedMobileNetV2.identifier else {
-            throw WeightsError("TF.js export supports models on the default MobileNetV2 backbone (this one: \(bundle.backbone.id))")
-        }
         guard bundle.preprocessing.resize == ResizePolicy.crop.rawValue else {
             throw WeightsError("TF.js export needs a model trained with --resize crop: Teachable Machine centre-crops its input")
         }
-        let weights = try PretrainedMobileNetV2.load()
         var writer = KerasWriter()
-        let normalization = try bundle.preprocessing.preprocessor().normalization
-        try writer.build(weights: weights, normalization: normalization, size: bundle.preprocessing.size)
+        var modelName = "mobilenetv2_1.00_224"
+        if bundle.backbone.id.hasPrefix("tfjs:") {
+            // A Teachable Machine backbone goes back out as it came in.
+            guard let folder = bundle.directory else { throw WeightsError("the model's backbone files are not on disk") }
+            let source = try TFJSLayersModel.load((folder as NSString).appendingPathComponent(ModelBundle.backboneFolder))
+            writer.copy(source)
+            modelName = source.backboneModelName
+        } else if bundle.backbone.id == PretrainedMobileNetV2.identifier {
+            let normalization = try bundle.preprocessing.preprocessor().normalization
+            try writer.build(weights: try PretrainedMobileNetV2.load(), normalization: normalization, size: bundle.preprocessing.size)
+        } else {
+            throw WeightsError("TF.js export does not know the backbone '\(bundle.backbone.id)'")
+        }
         writer.head(bundle.head)
 
         let topology: [String: Any] = [
             "class_name": "Sequential",
             "config": [
                 ["class_name": "Sequential", "config": [
-                    ["class_name": "Model", "config": ["name": "mobilenetv2_1.00_224", "layers": writer.layers,
-                                                        "input_layers": [["input_1", 0, 0]],
-                                                        "output_layers": [["out_relu", 0, 0]]]],
+                    ["class_name": "Model", "config": ["name": modelName, "layers": writer.layers,
+                                                        "input_layers": [[writer.inputName, 0, 0]],
+                                                        "output_layers": [[writer.outputName, 0, 0]]]],
                     ["class_name": "GlobalAveragePooling2D",
                      "config": ["data_format": "channels_last", "name": "global_average_pooling2d_GlobalAveragePooling2D1",
                                 "trainable": true]],
@@ -67,6 +74,22 @@ struct KerasWriter {
     var manifest: [[String: Any]] = []
     var bytes = Data()
     private var last = "input_1"
+    var inputName = "input_1"
+    var outputName: String { last }
+
+    /// The backbone layers and weights of a read export, unchanged.
+    mutating func copy(_ source: TFJSLayersModel) {
+        for l in source.backbone {
+            var entry: [String: Any] = ["name": l.name, "class_name": l.className, "config": l.config]
+            entry["inbound_nodes"] = l.inbound.isEmpty ? [[Any]]() : [l.inbound.map { [$0, 0, 0, [String: Any]()] }]
+            layers.append(entry)
+            if l.className == "InputLayer" { inputName = l.name }
+        }
+        last = source.backboneOutput
+        for name in source.weights.keys.sorted() where !source.head.contains(where: { name.hasPrefix($0.name + "/") }) {
+            weight(name, source.weights[name]!.shape, source.weights[name]!.values)
+        }
+    }
 
     static let initializerVS: [String: Any] = ["class_name": "VarianceScaling",
                                                "config": ["scale": 1, "mode": "fan_avg", "distribution": "uniform", "seed": NSNull()]]
