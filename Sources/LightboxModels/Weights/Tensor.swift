@@ -41,3 +41,15 @@ public struct NamedTensors: Sendable {
         return t
     }
 }
+
+/// Matrix layout changes between frameworks (Keras keeps dense kernels `[in, out]`, torch
+/// and Lightbox `[out, in]`).
+public enum MatrixLayout {
+    /// `values` as a `rows x columns` row-major matrix, transposed to `columns x rows`.
+    public static func transposed(_ values: [Float], rows: Int, columns: Int) -> [Float] {
+        precondition(values.count == rows * columns)
+        var t = [Float](repeating: 0, count: values.count)
+        for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = values[r * columns + c] } }
+        return t
+    }
+}

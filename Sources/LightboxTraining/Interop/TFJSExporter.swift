@@ -206,11 +206,6 @@ struct KerasWriter {
     }
 
     mutating func head(_ h: DenseHead) {
-        func transposed(_ w: [Float], rows: Int, columns: Int) -> [Float] {  // [rows, columns] -> [columns, rows]
-            var t = [Float](repeating: 0, count: w.count)
-            for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = w[r * columns + c] } }
-            return t
-        }
         func denseConfig(_ name: String, units: Int, activation: String, bias: Bool) -> [String: Any] {
             ["class_name": "Dense", "config": [
                 "units": units, "activation": activation, "use_bias": bias,
@@ -227,8 +222,8 @@ struct KerasWriter {
         c["dtype"] = "float32"
         first["config"] = c
         dense = [first, denseConfig("dense_Dense2", units: h.classes, activation: "softmax", bias: false)]
-        weight("dense_Dense1/kernel", [h.inputs, h.hidden], transposed(h.w1, rows: h.hidden, columns: h.inputs))
+        weight("dense_Dense1/kernel", [h.inputs, h.hidden], MatrixLayout.transposed(h.w1, rows: h.hidden, columns: h.inputs))
         weight("dense_Dense1/bias", [h.hidden], h.b1)
-        weight("dense_Dense2/kernel", [h.hidden, h.classes], transposed(h.w2, rows: h.classes, columns: h.hidden))
+        weight("dense_Dense2/kernel", [h.hidden, h.classes], MatrixLayout.transposed(h.w2, rows: h.classes, columns: h.hidden))
     }
 }

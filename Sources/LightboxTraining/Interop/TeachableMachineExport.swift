@@ -47,14 +47,9 @@ public struct TeachableMachineExport: Sendable {
             return t.values
         }
         // Keras stores dense kernels [in, out]; the head keeps torch's [out, in].
-        func transpose(_ w: [Float], rows: Int, columns: Int) -> [Float] {
-            var t = [Float](repeating: 0, count: w.count)
-            for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = w[r * columns + c] } }
-            return t
-        }
         return try DenseHead(inputs: inputs, hidden: hidden, classes: classes,
-                             w1: transpose(try weight(first, "kernel", [inputs, hidden]), rows: inputs, columns: hidden),
+                             w1: MatrixLayout.transposed(try weight(first, "kernel", [inputs, hidden]), rows: inputs, columns: hidden),
                              b1: try weight(first, "bias", [hidden]),
-                             w2: transpose(try weight(second, "kernel", [hidden, classes]), rows: hidden, columns: classes))
+                             w2: MatrixLayout.transposed(try weight(second, "kernel", [hidden, classes]), rows: hidden, columns: classes))
     }
 }
