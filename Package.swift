@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // System C libraries from Debian (installed by scripts/setup.sh).
@@ -59,10 +61,16 @@ let package = Package(
             dependencies: ["LightboxCore", "LightboxData", "LightboxModels", "LightboxImaging", "LightboxKernels", "COpenBLAS",
                            "CGlibcExtras", "CLightboxKernels", "LightboxONNX"],
             swiftSettings: numericFlags),
+        // Lightbox Studio: the REST API, the page and the storage behind them.
+        .target(
+            name: "LightboxStudio",
+            dependencies: ["LightboxTraining", "LightboxData", "LightboxModels", "LightboxImaging",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "GRDB", package: "GRDB.swift")]),
         // The command-line tool: one file per subcommand, parsing only.
         .executableTarget(
             name: "lightbox",
-            dependencies: ["LightboxModels", "LightboxImaging", "LightboxData", "LightboxTraining",
+            dependencies: ["LightboxModels", "LightboxImaging", "LightboxData", "LightboxTraining", "LightboxStudio",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmark driver run by bench/embedding_benchmark.py against torch and ONNX Runtime.
@@ -74,6 +82,8 @@ let package = Package(
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio",
+                                                               .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining",
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.

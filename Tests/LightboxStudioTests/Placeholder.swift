@@ -1,0 +1,2 @@
+import XCTest
+final class StudioPlaceholderTests: XCTestCase { func testNothingYet() {} }
