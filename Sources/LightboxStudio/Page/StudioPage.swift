@@ -59,7 +59,7 @@ async function loadProjects() {
   for (const p of list) { const b = document.createElement('button'); b.textContent = p.name; b.onclick = () => openProject(p.id); $('projects').appendChild(b); }
 }
 async function openProject(id) {
-  const d = await api('/api/projects/' + id); project = d.project; $('project').style.display = '';
+  const d = await api('/api/projects/' + id); project = d.project; location.hash = 'project=' + id; $('project').style.display = '';
   $('projectName').textContent = project.name; $('classes').innerHTML = '';
   for (const c of d.classes) $('classes').appendChild(await classColumn(c));
   const last = d.runs[0]; if (last) { run = last; showRun(last); if (['queued','running'].includes(last.status)) watch(last.id); }
@@ -117,7 +117,7 @@ $('import').onclick = async () => { const r = await post(`/api/projects/${projec
 $('train').onclick = async () => { const r = await post(`/api/projects/${project.id}/runs`, {epochs: +$('epochs').value, batchSize: +$('batch').value, learningRate: +$('lr').value, balance: $('balance').value, augmentCopies: +$('copies').value, split: $('split').value}); $('results').style.display = 'none'; watch(r.id); };
 $('predictFile').onchange = async e => { if (!run) return; const f = e.target.files[0]; const r = await api(`/api/runs/${run.id}/predict`, {method: 'POST', body: f});
   $('prediction').innerHTML = `<p><b>${r.predicted}</b> — ` + Object.entries(r.probabilities).map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join(', ') + `</p><img src="${r.heatmap}" width="224"><p class="warn">${r.disclaimer}</p>`; };
-loadProjects();
+loadProjects().then(() => { const m = location.hash.match(/project=(\d+)/); if (m) openProject(+m[1]); });
 </script></body></html>
 """#
 }
