@@ -21,6 +21,9 @@ struct ErrorMiddleware: RouterMiddleware {
             return Self.error(e.description, status)
         } catch let e as HTTPError {
             return Self.error(e.body ?? "\(e.status.reasonPhrase)", e.status)
+        } catch where String(describing: type(of: error)).contains("TooManyBytes") {
+            // NIO's error when a body passes the collect limit.
+            return Self.error("the upload is larger than the server's limit (--max-upload-mb)", .contentTooLarge)
         } catch let e as DecodingError {
             return Self.error("request body is not the expected JSON (\(e.localizedDescription))", .badRequest)
         } catch {

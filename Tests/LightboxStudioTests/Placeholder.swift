@@ -1,2 +1,0 @@
-import XCTest
-final class StudioPlaceholderTests: XCTestCase { func testNothingYet() {} }
