@@ -15,8 +15,14 @@ if [ ! -f /usr/share/darknet/data/eagle.jpg ] && [ ! -f "$photos/usr/share/darkn
     rm -rf "$work"
 fi
 
-# ONNX Runtime checks the ONNX export (a test runs it through Python).
-python3 -c "import onnxruntime, numpy" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check onnxruntime numpy
+# ONNX Runtime checks the ONNX export (a test runs it through Python); the Studio's browser
+# test needs headless Chromium, its driver (Debian) and Selenium (PyPI).
+python3 -c "import onnxruntime, numpy, selenium" 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check onnxruntime numpy selenium
+if [ ! -x /usr/bin/chromedriver ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -24,9 +30,23 @@ status=0
 # The suite is XCTest; Swift Testing would only add a "0 tests" line after it.
 swift test --disable-swift-testing 2>&1 | tee "$log" || status=$?
 summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
+total=0; failed=0
 if [ -n "$summary" ]; then
     total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
     failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
-    echo "tests: $((total - failed)) passed, $failed failed"
 fi
+
+# Lightbox Studio in a real browser, against the binary `swift test` built.
+e2e_status=0
+python3 Tests/e2e/studio_e2e.py .build/debug/lightbox 2>&1 | tee "$log" || e2e_status=$?
+e2e=$(grep -E "^e2e: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
+if [ -n "$e2e" ]; then
+    total=$((total + $(sed -E 's/e2e: ([0-9]+) passed.*/\1/' <<<"$e2e") + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$e2e")))
+    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$e2e")))
+elif [ "$e2e_status" -eq 0 ]; then
+    e2e_status=1
+fi
+[ "$status" -ne 0 ] || status=$e2e_status
+
+echo "tests: $((total - failed)) passed, $failed failed"
 exit "$status"

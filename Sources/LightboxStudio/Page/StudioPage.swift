@@ -9,7 +9,7 @@ main{padding:16px 20px;max-width:1200px}.warn{background:#fff3cd;border:1px soli
 .col.drag{background:#eef6ff}.thumbs img{width:56px;height:56px;object-fit:cover;margin:2px;border-radius:3px}
 button{padding:6px 12px;margin:2px}input,select{margin:2px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}
 td.cell{cursor:pointer}td.cell:hover{background:#eef6ff}#err{color:#b00}.box{border:1px solid #ddd;border-radius:8px;padding:10px;margin:10px 0}
-canvas{border:1px solid #ddd}
+canvas{border:1px solid #ddd}#cellImages img{width:96px;height:96px;object-fit:cover;margin:2px}
 </style></head><body>
 <header><b>Lightbox Studio</b> — teach a computer to read chest X-rays, on your own machine</header>
 <main>
