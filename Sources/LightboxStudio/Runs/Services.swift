@@ -84,9 +84,8 @@ struct PredictionService {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-predict-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: file) }
         try data.write(to: file)
-        let p: Predictor.Prediction
-        do { p = try predictor.predict([file.path])[0].get() } catch { throw StudioError(.badRequest, "\(error)") }
-        let heatmap = try predictor.heatmap(file.path, target: p.predicted)
+        let (p, heatmap): (Predictor.Prediction, Data)
+        do { (p, heatmap) = try predictor.predictWithHeatmap(file.path) } catch { throw StudioError(.badRequest, "\(error)") }
         return ["predicted": predictor.classes[p.predicted],
                 "probabilities": Dictionary(uniqueKeysWithValues: zip(predictor.classes, p.probabilities.map(Double.init))),
                 "heatmap": "data:image/png;base64," + heatmap.base64EncodedString(),

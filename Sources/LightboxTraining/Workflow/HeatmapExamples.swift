@@ -33,6 +33,13 @@ public enum HeatmapExamples {
 
     /// Grad-CAM overlay PNGs for several files in one batched forward pass.
     public static func render(paths: [String], targets: [Int], head: DenseHead, backbone: Backbone) throws -> [Data] {
+        try explain(paths: paths, targets: targets, head: head, backbone: backbone).map(\.png)
+    }
+
+    /// One forward pass per batch gives both the class probabilities (from the pooled feature
+    /// map) and the Grad-CAM overlay of `targets[i]` (default: the predicted class).
+    public static func explain(paths: [String], targets: [Int]? = nil, head: DenseHead, backbone: Backbone) throws
+        -> [(probabilities: [Float], predicted: Int, png: Data)] {
         guard !paths.isEmpty else { return [] }
         let embedder = backbone.embedder
         let (tensor, ok, failures) = embedder.prepare(paths, augmentations: nil)
@@ -41,11 +48,14 @@ public enum HeatmapExamples {
         let result = try tensor.withUnsafeBufferPointer {
             try embedder.network.forward($0.baseAddress!, batch: paths.count, outputs: .featureMap)
         }
+        let probabilities = head.predict(result.embeddings, rows: paths.count)
         let side = result.featureMapShape[1], per = side * side * result.featureMapShape[3]
-        let p = embedder.preprocessor, values = p.valuesPerImage
+        let p = embedder.preprocessor, values = p.valuesPerImage, k = head.classes
         return try paths.indices.map { i in
+            let row = Array(probabilities[(i * k)..<((i + 1) * k)])
+            let predicted = row.indices.max { row[$0] < row[$1] }!
             let map = Array(result.featureMap![(i * per)..<((i + 1) * per)])
-            let cam = Heatmap.gradCAM(head: head, featureMap: map, side: side, target: targets[i])
+            let cam = Heatmap.gradCAM(head: head, featureMap: map, side: side, target: targets?[i] ?? predicted)
             // The model's input, un-normalised back to pixels for display.
             let input = tensor[(i * values)..<((i + 1) * values)]
             let pixels = input.enumerated().map { k, x -> Float in
@@ -53,7 +63,7 @@ public enum HeatmapExamples {
                 return min(max((x * p.normalization.std[c] + p.normalization.mean[c]) * 255, 0), 255)
             }
             let square = RGBImage(width: p.size, height: p.size, pixels: pixels)
-            return try PNGEncoder.encode(Heatmap.overlay(square, cam: cam, side: side, scale: 1))
+            return (row, predicted, try PNGEncoder.encode(Heatmap.overlay(square, cam: cam, side: side, scale: 1)))
         }
     }
 

@@ -51,6 +51,12 @@ public final class Predictor: @unchecked Sendable {
         }
     }
 
+    /// One image's prediction and the heatmap of its predicted class, from one forward pass.
+    public func predictWithHeatmap(_ path: String) throws -> (Prediction, Data) {
+        let e = try HeatmapExamples.explain(paths: [path], head: head, backbone: backbone)[0]
+        return (Prediction(path: path, probabilities: e.probabilities, predicted: e.predicted), e.png)
+    }
+
     /// PNG of the model's input with the Grad-CAM heatmap for class `target`.
     public func heatmap(_ path: String, target: Int) throws -> Data {
         try HeatmapExamples.render(path: path, target: target, head: head, backbone: backbone)

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Load check of Lightbox Studio's prediction endpoint.
+
+Starts `lightbox serve` on a loopback port with a fresh data directory, imports the Teachable
+Machine training images (two classes), trains a model (5 epochs), then sends --requests
+predictions of one real X-ray from --clients concurrent keep-alive clients, all to 127.0.0.1.
+Reports errors, throughput and latency percentiles.
+Run after scripts/setup.sh: python3 bench/studio_load.py [--clients 8] [--requests 2000]
+"""
+import argparse, http.client, json, os, socket, statistics, subprocess, sys, tempfile, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(ROOT, "..", "shared")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=2000)
+    args = ap.parse_args()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tempfile.mkdtemp(prefix="studio-load-")
+    images = os.path.join(SHARED, "models", "teachable-machine-image", "training-images")
+    server = subprocess.Popen([os.path.join(ROOT, ".build", "release", "lightbox"), "serve", "--port", str(port),
+                               "--data-dir", data, "--import-root", images], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        def call(method, path, body=None, headers=None):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, r.read()
+
+        j = {"Content-Type": "application/json"}
+        call("POST", "/api/projects", json.dumps({"name": "load"}), j)
+        call("POST", "/api/projects/1/import", json.dumps({"path": images}), j)
+        call("POST", "/api/projects/1/runs", json.dumps({"epochs": 5, "split": "60/20/20"}), j)
+        while json.loads(call("GET", "/api/runs/1")[1])["status"] in ("queued", "running"):
+            time.sleep(0.2)
+        xray = open(os.path.join(SHARED, "data", "covid-chestxray", "images", "000001-2.jpg"), "rb").read()
+
+        latencies, errors, lock = [], [], threading.Lock()
+        per_client = [args.requests // args.clients + (1 if i < args.requests % args.clients else 0) for i in range(args.clients)]
+
+        def client(n):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            for _ in range(n):
+                t0 = time.perf_counter()
+                try:
+                    conn.request("POST", "/api/runs/1/predict", body=xray, headers={"Content-Type": "image/jpeg"})
+                    r = conn.getresponse()
+                    body = r.read()
+                    ok = r.status == 200 and b"probabilities" in body
+                except Exception as e:  # count, reconnect, go on
+                    ok, conn = False, http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                dt = time.perf_counter() - t0
+                with lock:
+                    latencies.append(dt)
+                    if not ok:
+                        errors.append(dt)
+
+        start = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(n,)) for n in per_client]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+        latencies.sort()
+        q = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1e3
+        print(f"POST /api/runs/1/predict (a {len(xray) // 1024} KiB X-ray, heatmap included), {args.clients} concurrent clients")
+        print(f"requests {len(latencies)}, errors {len(errors)}, {len(latencies) / wall:.1f} req/s, "
+              f"p50 {q(0.50):.1f} ms, p99 {q(0.99):.1f} ms, max {latencies[-1] * 1e3:.1f} ms")
+        sys.exit(1 if errors else 0)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
