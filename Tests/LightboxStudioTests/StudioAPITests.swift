@@ -165,6 +165,10 @@ final class StudioAPITests: XCTestCase {
                 XCTAssertEqual((p["probabilities"] as! [String: Double]).values.reduce(0, +), 1, accuracy: 1e-4)
                 XCTAssertTrue((p["heatmap"] as! String).hasPrefix("data:image/png;base64,"))
             }
+            try await client.execute(uri: "/api/runs/1/heatmap/1", method: .get) { r in
+                XCTAssertEqual(r.status, .ok)
+                XCTAssertEqual(Array(Data(r.body.readableBytesView).prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+            }
             try await client.execute(uri: "/api/runs/1/download/onnx", method: .get) { r in
                 XCTAssertEqual(r.status, .ok)
                 XCTAssertGreaterThan(r.body.readableBytes, 1_000_000)

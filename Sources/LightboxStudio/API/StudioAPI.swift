@@ -125,6 +125,13 @@ public struct StudioAPI: Sendable {
             let buffer = try await request.collectBody(upTo: settings.maxUploadBytes)
             return try Self.object(try PredictionService(runs: runs).predict(run: id, data: Data(buffer.readableBytesView)))
         }
+        // A stored image through a finished run's model: its heatmap over the model's input.
+        router.get("/api/runs/:run/heatmap/:image") { _, context in
+            let id = try context.parameters.require("run", as: Int64.self)
+            let image = try store.image(try context.parameters.require("image", as: Int64.self))
+            let (_, png) = try runs.predictor(run: id).predictWithHeatmap(store.imagePath(image).path)
+            return Self.raw(png, type: "image/png")
+        }
         router.get("/api/runs/:run/download/:format") { _, context in
             let id = try context.parameters.require("run", as: Int64.self)
             let format = try context.parameters.require("format")

@@ -33,7 +33,8 @@ canvas{border:1px solid #ddd}#cellImages img{width:96px;height:96px;object-fit:c
     <button id="train">Train</button> <span id="status"></span>
     <div><canvas id="curves" width="600" height="220"></canvas></div></div>
   <div class="box" id="results" style="display:none"><b>Results (test patients)</b> <span id="headline"></span>
-    <div id="confusion"></div><div id="cellImages"></div>
+    <div style="display:flex;gap:20px;flex-wrap:wrap"><div id="confusion"></div><div id="perClass"></div><canvas id="roc" width="260" height="260"></canvas></div>
+    <div id="cellImages"></div>
     <p><a id="report" target="_blank">Full report</a> · Download: <a id="dlBundle">model bundle</a> · <a id="dlTfjs">TF.js</a> · <a id="dlOnnx">ONNX</a></p></div>
   <div class="box"><b>Predict</b> <input type="file" id="predictFile" accept="image/png,image/jpeg">
     <div id="prediction"></div></div>
@@ -102,9 +103,16 @@ async function showResults(r) {
   let html = '<table><tr><th>true \\ predicted</th>' + m.classes.map(c => `<th>${c}</th>`).join('') + '</tr>';
   m.classes.forEach((t, i) => { html += `<tr><th>${t}</th>` + m.classes.map((p, j) => `<td class="cell" data-t="${t}" data-p="${p}">${m.confusion[i][j]}</td>`).join('') + '</tr>'; });
   $('confusion').innerHTML = html + '</table>';
+  $('perClass').innerHTML = '<table><tr><th>class</th><th>accuracy (recall)</th><th>precision</th><th>images</th></tr>' + m.classes.map(c => { const k = m.per_class[c] || {}; const pc = v => v == null ? 'n/a' : (v * 100).toFixed(1) + '%'; return `<tr><td>${c}</td><td>${pc(k.recall)}</td><td>${pc(k.precision)}</td><td>${k.support}</td></tr>`; }).join('') + '</table>';
+  const rc = $('roc'), g = rc.getContext('2d'); g.clearRect(0, 0, 260, 260); g.strokeStyle = '#999'; g.strokeRect(20, 10, 230, 230);
+  g.beginPath(); g.moveTo(20, 240); g.lineTo(250, 10); g.setLineDash([4, 4]); g.stroke(); g.setLineDash([]);
+  if (m.roc) { g.strokeStyle = '#2ca02c'; g.lineWidth = 2; g.beginPath(); m.roc.forEach(([x, y], i) => { const X = 20 + x * 230, Y = 240 - y * 230; i ? g.lineTo(X, Y) : g.moveTo(X, Y); }); g.stroke(); g.lineWidth = 1; }
+  g.fillStyle = '#222'; g.fillText('ROC (' + (m.positive_class || '') + ')', 26, 24);
   $('confusion').querySelectorAll('td.cell').forEach(td => td.onclick = async () => {
     $('cellImages').innerHTML = `<p>true ${td.dataset.t}, predicted ${td.dataset.p}:</p>`;
-    for (const row of rows.filter(x => x.label === td.dataset.t && x.predicted === td.dataset.p)) if (row.imageId) $('cellImages').appendChild(await thumb(row.imageId));
+    for (const row of rows.filter(x => x.label === td.dataset.t && x.predicted === td.dataset.p)) if (row.imageId) {
+      const img = document.createElement('img'); img.title = 'heatmap of the predicted class';
+      img.src = URL.createObjectURL(await api(`/api/runs/${r.id}/heatmap/${row.imageId}`)); $('cellImages').appendChild(img); }
   });
   $('report').href = `/api/runs/${r.id}/report`;
   for (const [id, f] of [['dlBundle','bundle'],['dlTfjs','tfjs'],['dlOnnx','onnx']]) { $(id).href = '#'; $(id).onclick = async e => { e.preventDefault(); const b = await api(`/api/runs/${r.id}/download/${f}`); const a = document.createElement('a'); a.href = URL.createObjectURL(b); a.download = `lightbox-run-${r.id}-${f}`; a.click(); }; }
