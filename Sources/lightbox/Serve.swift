@@ -34,6 +34,11 @@ struct Serve: ParsableCommand {
         settings.maxUploadBytes = max(1, maxUploadMb) << 20
         let host = self.host, port = self.port
         Terminal.note("Lightbox Studio on http://\(host.contains(":") ? "[\(host)]" : host):\(port)/  (data: \(settings.dataDirectory.path))")
+        if importRoot.isEmpty {
+            Terminal.note("importing data sets from this machine's disk is off: restart with --import-root DIR to allow a folder (e.g. --import-root ../shared/data)")
+        } else {
+            Terminal.note("data sets may be imported from: \(importRoot.joined(separator: ", "))")
+        }
         final class Outcome: @unchecked Sendable { var error: Error? }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)

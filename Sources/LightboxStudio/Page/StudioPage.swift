@@ -20,7 +20,7 @@ canvas{border:1px solid #ddd}#cellImages img{width:96px;height:96px;object-fit:c
 <div id="project" style="display:none">
   <h2 id="projectName"></h2>
   <div class="box"><b>Classes</b> <input id="newClass" placeholder="class name"><button id="addClass">Add class</button>
-    <span> or import from the server: <input id="importPath" placeholder="/path/to/data" size="30"><button id="import">Import</button></span>
+    <span> or import from the server: <input id="importPath" placeholder="a folder under the server's --import-root" size="34"><button id="import">Import</button></span>
     <div id="skipped"></div>
     <div class="cols" id="classes"></div></div>
   <div class="box"><b>Train</b>
