@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining",
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.
-        .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels", "LightboxData"]),
+        .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels", "LightboxData", "LightboxImaging"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -6,7 +6,12 @@ public struct ImageDecoder: Sendable {
     /// Images with more pixels than this are refused before any pixel buffer is allocated.
     public var maxPixels: Int
 
-    public init(maxPixels: Int = 100_000_000) {
+    /// The default limit: `$LIGHTBOX_MAX_PIXELS`, else 100 megapixels.
+    public static var defaultMaxPixels: Int {
+        ProcessInfo.processInfo.environment["LIGHTBOX_MAX_PIXELS"].flatMap { Int($0) }.map { max(1, $0) } ?? 100_000_000
+    }
+
+    public init(maxPixels: Int = ImageDecoder.defaultMaxPixels) {
         self.maxPixels = maxPixels
     }
 

@@ -58,7 +58,9 @@ enum JPEGDecoder {
             }
             n = width * height * 3
         }
-        return RGBImage(width: width, height: height, pixels: pixels)
+        let decoded = RGBImage(width: width, height: height, pixels: pixels)
+        // Honour the camera's EXIF orientation, as image viewers do.
+        return ExifOrientation.read(data).map { ExifOrientation.apply($0, to: decoded) } ?? decoded
     }
 
     private static func error(_ handle: tjhandle, _ path: String) -> ImageDecodingError {

@@ -21,6 +21,7 @@ public enum ClassFolderSource {
             }
             guard !entry.hasPrefix(".") else { continue }
             let files = (fm.enumerator(atPath: path)?.allObjects as? [String] ?? []).sorted()
+            let before = images.count
             for relative in files {
                 let file = (path as NSString).appendingPathComponent(relative)
                 guard fm.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
@@ -30,6 +31,7 @@ public enum ClassFolderSource {
                     skipped.append(SkippedItem(item: file, reason: "not an image file"))
                 }
             }
+            if images.count == before { skipped.append(SkippedItem(item: path, reason: "empty class folder (no images): class left out")) }
         }
         guard !images.isEmpty else { throw DatasetError("\(directory): no images found in class folders") }
         return Dataset(images: images, skipped: skipped, hasGroups: false, source: "class folders at \(directory)")

@@ -19,6 +19,12 @@ enum TableReader {
         guard let text = String(bytes: bytes, encoding: .utf8) else {
             throw DatasetError("\(path): not UTF-8 text")
         }
+        // An unterminated quote would swallow every row after it: refuse the table instead.
+        if text.reduce(0, { $0 + ($1 == "\"" ? 1 : 0) }) % 2 == 1 {
+            let line = text.split(separator: "\n", omittingEmptySubsequences: false)
+                .firstIndex { $0.reduce(0) { $0 + ($1 == "\"" ? 1 : 0) } % 2 == 1 }.map { $0 + 1 } ?? 0
+            throw DatasetError("\(path): malformed CSV: a quote opened on line \(line) is never closed")
+        }
         let reader: CSVReader
         do {
             reader = try CSVReader(string: text, hasHeaderRow: true)

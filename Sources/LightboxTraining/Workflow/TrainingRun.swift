@@ -81,6 +81,11 @@ public enum TrainingRun {
             let perClass = classes.map { c in "\(c) \(images.filter { $0.label == c }.count)" }.joined(separator: ", ")
             reporter.note("\(part.rawValue): \(images.count) images, \(Set(images.map(\.group)).count) groups (\(perClass))")
         }
+        for part in [DatasetSplit.Part.train, .test] {
+            for c in classes where !split[part].contains(where: { $0.label == c }) {
+                reporter.note("warning: class '\(c)' has no images in the \(part.rawValue) split: too few of its patients to hold some out")
+            }
+        }
         guard !split.train.isEmpty, !split.test.isEmpty else {
             throw DatasetError("\(config.data): too few groups to hold out a test set (\(Set(dataset.images.map(\.group)).count) groups)")
         }
