@@ -10,6 +10,7 @@ public enum AtomicFile {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        StaleTemporaries.remove(for: url.lastPathComponent, in: directory)
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
             guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
@@ -25,6 +26,21 @@ public enum AtomicFile {
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw error
+        }
+    }
+}
+
+/// Temporaries that a killed writer left beside its target (`.NAME.tmp-PID-RANDOM`): removed
+/// by the next writer of the same name once their process is gone.
+public enum StaleTemporaries {
+    public static func remove(for name: String, in directory: URL) {
+        let prefix = ".\(name).tmp-"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+        for entry in entries where entry.hasPrefix(prefix) {
+            guard let pid = Int32(entry.dropFirst(prefix.count).prefix { $0 != "-" }) else { continue }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(at: directory.appendingPathComponent(entry))
+            }
         }
     }
 }
