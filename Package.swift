@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "LightboxImaging", targets: ["LightboxImaging"]),
         .library(name: "LightboxKernels", targets: ["LightboxKernels"]),
         .library(name: "LightboxModels", targets: ["LightboxModels"]),
+        .library(name: "LightboxData", targets: ["LightboxData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

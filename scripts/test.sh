@@ -49,5 +49,17 @@ elif [ "$e2e_status" -eq 0 ]; then
 fi
 [ "$status" -ne 0 ] || status=$e2e_status
 
+# A short run of each libFuzzer target (image decoding, safetensors/npy, CSV tables, TF.js).
+fuzz_status=0
+scripts/fuzz.sh 30 2>&1 | tee "$log" || fuzz_status=$?
+fuzz=$(grep -E "^fuzz: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
+if [ -n "$fuzz" ]; then
+    total=$((total + $(sed -E 's/fuzz: ([0-9]+) passed.*/\1/' <<<"$fuzz") + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$fuzz")))
+    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$fuzz")))
+elif [ "$fuzz_status" -eq 0 ]; then
+    fuzz_status=1
+fi
+[ "$status" -ne 0 ] || status=$fuzz_status
+
 echo "tests: $((total - failed)) passed, $failed failed"
 exit "$status"

@@ -40,6 +40,23 @@ final class WeightFormatTests: XCTestCase {
         XCTAssertThrowsError(try SafeTensors.decode(Data([1, 2, 3]), source: "tiny"))
     }
 
+    /// Found by the FuzzSafeTensors fuzzer: a header length of Int64.max made `8 + length`
+    /// overflow and the reader allocate without bound. Kept as a regression input.
+    func testFuzzerFoundHeaderLengthOverflow() {
+        let crash = Data([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0xD5])
+        XCTAssertThrowsError(try SafeTensors.decode(crash, source: "crash")) { XCTAssertTrue("\($0)".contains("does not fit")) }
+        // Shapes whose element count overflows are refused, not allocated.
+        XCTAssertNil(ShapeMath.elementCount([1 << 40, 1 << 40]))
+        XCTAssertNil(ShapeMath.elementCount([-1, 4]))
+        XCTAssertEqual(ShapeMath.elementCount([2, 3, 4]), 24)
+        let header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,0]}}"
+        var data = Data()
+        var length = UInt64(header.utf8.count).littleEndian
+        data.append(Data(bytes: &length, count: 8))
+        data.append(Data(header.utf8))
+        XCTAssertThrowsError(try SafeTensors.decode(data, source: "huge"))
+    }
+
     func testNamedTensorsCheckShapesAndValues() {
         let store = NamedTensors(["w": Tensor(shape: [2], values: [1, .nan])], source: "x.safetensors")
         XCTAssertThrowsError(try store.tensor("w", shape: [3])) { XCTAssertTrue("\($0)".contains("expected [3]")) }

@@ -24,6 +24,7 @@ public enum NPYFile {
             throw WeightsError("\(source): not a .npy file")
         }
         let major = bytes[6]
+        guard major == 1 || bytes.count >= 12 else { throw WeightsError("\(source): truncated .npy header") }
         let headerLength = major == 1 ? Int(bytes[8]) | Int(bytes[9]) << 8
                                       : Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
         let start = major == 1 ? 10 : 12
@@ -36,9 +37,8 @@ public enum NPYFile {
         let shape = header[open.upperBound..<close].split(separator: ",").compactMap {
             Int($0.trimmingCharacters(in: .whitespaces))
         }
-        let count = shape.reduce(1, *)
         let dataStart = start + headerLength
-        guard bytes.count - dataStart == count * 4 else { throw WeightsError("\(source): data does not match shape \(shape)") }
+        guard let count = ShapeMath.elementCount(shape), bytes.count - dataStart == count * 4 else { throw WeightsError("\(source): data does not match shape \(shape)") }
         var values = [Float](repeating: 0, count: count)
         values.withUnsafeMutableBytes { dst in
             bytes.withUnsafeBytes { dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[dataStart...])) }

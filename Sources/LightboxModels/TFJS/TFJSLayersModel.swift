@@ -143,8 +143,10 @@ public struct TFJSLayersModel: Sendable {
                 guard (entry["dtype"] as? String ?? "float32") == "float32", entry["quantization"] == nil else {
                     throw WeightsError("\(modelPath): weight '\(name)' is not plain float32 (quantised exports are not supported)")
                 }
-                let count = shape.reduce(1, *)
-                guard offset + count * 4 <= bytes.count else {
+                guard let count = ShapeMath.elementCount(shape) else {
+                    throw WeightsError("\(modelPath): weight '\(name)' has an impossible shape \(shape)")
+                }
+                guard count * 4 <= bytes.count - offset else {
                     throw WeightsError("\(modelPath): weight shards end before '\(name)' (\(bytes.count) bytes): a shard is missing or truncated")
                 }
                 var values = [Float](repeating: 0, count: count)

@@ -32,7 +32,7 @@ public enum SafeTensors {
         guard bytes.count >= 8 else { throw WeightsError("\(source): too short to be a safetensors file") }
         var length = 0
         for i in 0..<8 { length |= Int(bytes[i]) << (8 * i) }
-        guard length > 0, 8 + length <= bytes.count else {
+        guard length > 0, length <= bytes.count - 8 else {  // (8 + length could overflow)
             throw WeightsError("\(source): safetensors header length \(length) does not fit the file (\(bytes.count) bytes)")
         }
         let headerObject: Any
@@ -55,9 +55,8 @@ public enum SafeTensors {
                 throw WeightsError("\(source): malformed header entry for '\(name)'")
             }
             guard dtype == "F32" else { throw WeightsError("\(source): tensor '\(name)' has dtype \(dtype), only F32 is supported") }
-            let count = shape.reduce(1, *)
-            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == count * 4,
-                  dataStart + offsets[1] <= bytes.count else {
+            guard let count = ShapeMath.elementCount(shape), offsets[0] >= 0, offsets[1] >= offsets[0],
+                  offsets[1] - offsets[0] == count * 4, offsets[1] <= bytes.count - dataStart else {
                 throw WeightsError("\(source): tensor '\(name)' (shape \(shape)) does not fit the file: truncated or corrupt")
             }
             var values = [Float](repeating: 0, count: count)

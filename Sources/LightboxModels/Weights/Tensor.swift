@@ -53,3 +53,18 @@ public enum MatrixLayout {
         return t
     }
 }
+
+/// Element counts of shapes read from files, checked: negative dimensions or a product that
+/// overflows (or passes `limit`) give nil instead of a trap or a giant allocation.
+public enum ShapeMath {
+    public static func elementCount(_ shape: [Int], limit: Int = 1 << 32) -> Int? {
+        var n = 1
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= limit else { return nil }
+            n = p
+        }
+        return n
+    }
+}

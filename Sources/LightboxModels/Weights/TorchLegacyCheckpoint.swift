@@ -46,7 +46,7 @@ public enum TorchLegacyCheckpoint {
             for i in 0..<8 { count |= Int(bytes[offset + i]) << (8 * i) }
             offset += 8
             let elementSize = sizes[key] ?? 4
-            guard count >= 0, offset + count * elementSize <= bytes.count else {
+            guard count >= 0, count <= (bytes.count - offset) / elementSize else {
                 throw WeightsError("truncated storage '\(key)'")
             }
             storages[key] = (offset, count)
@@ -63,7 +63,9 @@ public enum TorchLegacyCheckpoint {
 
     /// Copies a (possibly strided) float32 view out of its storage.
     static func gather(_ ref: TensorRef, storage: (start: Int, count: Int), bytes: [UInt8], name: String) throws -> Tensor {
-        let count = ref.shape.reduce(1, *)
+        guard let count = ShapeMath.elementCount(ref.shape), ref.offset >= 0, ref.strides.allSatisfy({ $0 >= 0 }) else {
+            throw WeightsError("tensor '\(name)' has an impossible shape or strides")
+        }
         var maxIndex = ref.offset
         for (n, s) in zip(ref.shape, ref.strides) where n > 0 { maxIndex += (n - 1) * s }
         guard count == 0 || maxIndex < storage.count else { throw WeightsError("tensor '\(name)' reaches past its storage") }
