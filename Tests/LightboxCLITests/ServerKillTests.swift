@@ -1,0 +1,70 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import XCTest
+
+/// `lightbox serve` killed (SIGKILL) while a run trains, then started again on the same data
+/// directory: stored projects and images are all there and the run says it was interrupted.
+final class ServerKillTests: XCTestCase {
+    func request(_ method: String, _ url: String, json: [String: Any]? = nil) throws -> (Int, Any?) {
+        var r = URLRequest(url: URL(string: url)!)
+        r.httpMethod = method
+        if let json {
+            r.httpBody = try JSONSerialization.data(withJSONObject: json)
+            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        final class Box: @unchecked Sendable { var status = 0; var body: Data? }
+        let box = Box(), done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: r) { data, response, _ in
+            box.status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            box.body = data
+            done.signal()
+        }.resume()
+        _ = done.wait(timeout: .now() + 60)
+        return (box.status, box.body.flatMap { try? JSONSerialization.jsonObject(with: $0) })
+    }
+
+    func serve(_ data: URL, port: Int, importRoot: String) throws -> Process {
+        let p = Process()
+        p.executableURL = Bundle.main.bundleURL.appendingPathComponent("lightbox")
+        p.arguments = ["serve", "--port", "\(port)", "--data-dir", data.path, "--import-root", importRoot]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        for _ in 0..<100 {  // bounded wait: 10 s
+            if (try? request("GET", "http://127.0.0.1:\(port)/api/projects").0) == 200 { break }
+            usleep(100_000)
+        }
+        return p
+    }
+
+    func testKilledServerKeepsDataAndMarksTheRunInterrupted() throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("studio-kill-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let images = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path
+        let port = Int.random(in: 30000...60000), base = "http://127.0.0.1:\(port)"
+        let first = try serve(data, port: port, importRoot: images)
+        XCTAssertEqual(try request("POST", "\(base)/api/projects", json: ["name": "p"]).0, 201)
+        XCTAssertEqual(try request("POST", "\(base)/api/projects/1/import", json: ["path": images]).0, 200)
+        // A long run, so it is surely in progress when the server dies.
+        XCTAssertEqual(try request("POST", "\(base)/api/projects/1/runs", json: ["epochs": 1000, "split": "60/20/20"]).0, 202)
+        usleep(700_000)
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+
+        let second = try serve(data, port: port, importRoot: images)
+        defer {
+            second.terminate()
+            second.waitUntilExit()
+        }
+        let (status, body) = try request("GET", "\(base)/api/runs/1")
+        XCTAssertEqual(status, 200)
+        XCTAssertEqual((body as? [String: Any])?["status"] as? String, "interrupted")
+        let project = try request("GET", "\(base)/api/projects/1").1 as? [String: Any]
+        let counts = (project?["classes"] as? [[String: Any]])?.compactMap { $0["images"] as? Int }
+        XCTAssertEqual(counts, [11, 11], "every stored image is still there")
+        // And the project can train again.
+        XCTAssertEqual(try request("POST", "\(base)/api/projects/1/runs", json: ["epochs": 2, "split": "60/20/20"]).0, 202)
+    }
+}
