@@ -6,6 +6,30 @@ import LightboxImaging
 /// The Studio's storage on a 2 MiB tmpfs: uploads fail with a clear error once the disk is
 /// full, nothing crashes, and what was stored stays readable.
 final class FullDiskTests: XCTestCase {
+    func run(_ tool: String, _ arguments: [String]) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = arguments
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// A read-only file system (root ignores permissions, so a read-only mount is the test).
+    func testReadOnlyDataDirectoryIsAnError() throws {
+        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("studio-ro-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: mountPoint) }
+        guard try run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", mountPoint.path]) == 0 else {
+            if getuid() == 0 { XCTFail("cannot mount a tmpfs as root") }
+            throw XCTSkip("mounting a tmpfs needs root")
+        }
+        defer { _ = try? run("/bin/umount", [mountPoint.path]) }
+        XCTAssertThrowsError(try StudioStore(directory: mountPoint.appendingPathComponent("data"))) { error in
+            XCTAssertTrue("\(error)".contains(mountPoint.path), "\(error)")
+        }
+    }
+
     func testFullDiskIsAnErrorNotACrash() throws {
         let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("studio-tiny-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
