@@ -84,7 +84,7 @@ public final class RunManager: @unchecked Sendable {
         for image in try store.images(projectId: projectId) {
             let relative = "images/\(image.sha256.prefix(2))/\(image.sha256)"
             let group = image.groupName.map { "g:\($0)" } ?? "image:\(image.id!)"
-            text += [relative, names[image.classId] ?? "?", group].map(Self.csvField).joined(separator: ",") + "\n"
+            text += CSVText.row([relative, names[image.classId] ?? "?", group])
         }
         try AtomicFile.write(Data(text.utf8), to: csv.path)
         let config = try options.configuration(data: csv.path, output: store.runDirectory(id).path)
@@ -150,10 +150,6 @@ public final class RunManager: @unchecked Sendable {
         predictors[id] = p
         lock.unlock()
         return p
-    }
-
-    static func csvField(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
     /// Forwards a run's progress into the manager and, per epoch, into the store.

@@ -43,14 +43,14 @@ public struct RunDocument: Encodable {
     }
 }
 
-/// CSV helpers for the run directory's tables.
-enum CSVText {
-    static func field(_ s: String) -> String {
+/// CSV helpers for the run directory's tables (and the Studio's data set lists).
+public enum CSVText {
+    public static func field(_ s: String) -> String {
         s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
             ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
-    static func row(_ fields: [String]) -> String { fields.map(field).joined(separator: ",") + "\n" }
+    public static func row(_ fields: [String]) -> String { fields.map(field).joined(separator: ",") + "\n" }
 }
 
 /// `predictions.csv`: path, group, true label, one probability column per class, prediction.
