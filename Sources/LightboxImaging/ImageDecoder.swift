@@ -38,6 +38,41 @@ public struct ImageDecoder: Sendable {
             throw ImageDecodingError(path: path, reason: data.isEmpty ? .empty : .unknownFormat)
         }
     }
+
+    /// Reads only the header of `data`: the size `decode(data:path:reduceFor:)` returns (EXIF
+    /// orientation and scaled decoding included) and an estimate of the bytes that decode
+    /// allocates at its peak, without allocating any pixel buffer. Refuses what `decode`
+    /// refuses from the header, with the same errors (empty, not an image, over `maxPixels`,
+    /// a header the decoder rejects); a picture cut short after its header is only found by
+    /// `decode`.
+    public func probe(data: [UInt8], path: String, reduceFor target: DecodeTarget? = nil) throws -> ImageHeader {
+        switch ImageFormat(sniffing: data) {
+        case .png: return try PNGDecoder.probe(data, path: path, maxPixels: maxPixels)
+        case .jpeg: return try JPEGDecoder.probe(data, path: path, maxPixels: maxPixels, target: target)
+        case .none:
+            throw ImageDecodingError(path: path, reason: data.isEmpty ? .empty : .unknownFormat)
+        }
+    }
+}
+
+/// What a picture's header says, read without decoding it (`ImageDecoder.probe`).
+public struct ImageHeader: Sendable, Equatable {
+    public var format: ImageFormat
+    /// The size `decode` returns: upright, after scaled decoding.
+    public var width: Int
+    public var height: Int
+    /// About the most bytes `decode` holds at once: the buffer the decoder fills (PNG: RGBA8,
+    /// or RGB16 for 16-bit images; JPEG: 3 or 4 bytes a pixel), the Float RGB picture (12 bytes
+    /// a pixel), a second one when EXIF orientation turns it, and libjpeg's whole-image
+    /// coefficient buffer for progressive JPEGs. The encoded input is not counted.
+    public var decodeBytes: Int
+
+    public init(format: ImageFormat, width: Int, height: Int, decodeBytes: Int) {
+        self.format = format
+        self.width = width
+        self.height = height
+        self.decodeBytes = decodeBytes
+    }
 }
 
 /// The encodings Lightbox reads, recognised by their signatures.

@@ -5,6 +5,7 @@ public struct ImageDecodingError: Error, CustomStringConvertible, Sendable {
         case empty                       // zero bytes
         case unknownFormat               // neither PNG nor JPEG by its first bytes
         case corrupt(String)             // the decoder refused the data
+        case truncated(String)           // the data ends before the picture does (refused, as Pillow does)
         case tooLarge(width: Int, height: Int, limit: Int)  // refused before allocating
     }
 
@@ -22,6 +23,7 @@ public struct ImageDecodingError: Error, CustomStringConvertible, Sendable {
         case .empty: return "\(path): file is empty (0 bytes)"
         case .unknownFormat: return "\(path): not a PNG or JPEG image (unrecognised file header)"
         case .corrupt(let why): return "\(path): corrupt or unsupported image data (\(why))"
+        case .truncated(let why): return "\(path): image file is truncated (\(why))"
         case .tooLarge(let w, let h, let limit):
             return "\(path): image is \(w)x\(h) pixels, over the limit of \(limit) pixels"
         }

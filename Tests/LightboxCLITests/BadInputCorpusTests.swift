@@ -76,6 +76,19 @@ final class BadInputCorpusTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("over the limit of 100 pixels"), r.stderr)
     }
 
+    // Pictures cut to a third (Pillow: "image file is truncated") are skipped with that reason
+    // and the rest of the data set is used.
+    func testTruncatedPicturesAreSkippedInDataSets() throws {
+        let data = Self.corpus.appendingPathComponent("datasets/truncated_images")
+        let r = try CLI.run(["dataset", "inspect", "--data", data.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("8 images"), r.stdout)
+        for name in ["a/third.jpg", "b/third.png"] {
+            let line = r.stdout.split(separator: "\n").first { $0.contains(data.appendingPathComponent(name).path + ": ") }
+            XCTAssertTrue(line?.contains("unreadable image: truncated") == true, "\(name): \(line ?? "not listed")")
+        }
+    }
+
     func testBrokenTables() throws {
         func inspect(_ name: String) throws -> CLI.Outcome {
             try CLI.run(["dataset", "inspect", "--data", Self.corpus.appendingPathComponent("tables/\(name)").path])

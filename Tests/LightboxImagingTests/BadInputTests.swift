@@ -56,7 +56,7 @@ final class BadInputTests: XCTestCase {
     func testTruncatedPNG() throws {
         let png = try fixture("rgb8.png")
         assertFails(try write("cut.png", Array(png.prefix(png.count / 2))), {
-            if case .corrupt = $0 { return true } else { return false }
+            if case .truncated = $0 { return true } else { return false }
         })
     }
 
