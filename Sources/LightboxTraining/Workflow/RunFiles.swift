@@ -43,25 +43,47 @@ public struct RunDocument: Encodable {
     }
 }
 
-/// CSV helpers for the run directory's tables (and the Studio's data set lists).
+/// CSV text. Two writers: `row` keeps every value as it is, for files programs read back (the
+/// Studio's data set lists); `spreadsheetRow` is for files people open in spreadsheets
+/// (`predictions.csv`, `split.csv`, `skipped.csv`), where a cell beginning with `=`, `+`, `-`,
+/// `@`, tab or carriage return would run as a formula: such a cell gets a single quote in
+/// front (OWASP's rule against CSV injection).
 public enum CSVText {
+    /// `s` as one CSV field: quoted (quotes doubled) when it holds a comma, quote or line break.
+    /// Scalars, not Characters: "\r\n" is one Character, equal to neither "\r" nor "\n".
     public static func field(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+        s.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
             ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
+    /// A faithful CSV line: every value reads back exactly as given.
     public static func row(_ fields: [String]) -> String { fields.map(field).joined(separator: ",") + "\n" }
+
+    /// The value a spreadsheet-safe cell holds (before CSV quoting): `s`, with a single quote
+    /// in front when it begins with a character spreadsheets treat as the start of a formula.
+    public static func spreadsheetField(_ s: String) -> String {
+        guard let first = s.unicodeScalars.first, formulaStarts.contains(first) else { return s }
+        return "'" + s
+    }
+
+    /// A CSV line for people's spreadsheets: each value through `spreadsheetField`, then quoted
+    /// as `row` does.
+    public static func spreadsheetRow(_ fields: [String]) -> String {
+        fields.map { field(spreadsheetField($0)) }.joined(separator: ",") + "\n"
+    }
+
+    static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
 }
 
 /// `predictions.csv`: path, group, true label, one probability column per class, prediction.
 public enum Predictions {
     public static func csv(images: [LabeledImage], classes: [String], probabilities: [Float]) -> String {
-        var out = CSVText.row(["path", "group", "label"] + classes.map { "p_\($0)" } + ["predicted"])
+        var out = CSVText.spreadsheetRow(["path", "group", "label"] + classes.map { "p_\($0)" } + ["predicted"])
         let k = classes.count
         for (r, image) in images.enumerated() {
             let p = (0..<k).map { probabilities[r * k + $0] }
             let predicted = classes[p.indices.max { p[$0] < p[$1] }!]
-            out += CSVText.row([image.path, image.group, image.label] + p.map { String(format: "%.6f", $0) } + [predicted])
+            out += CSVText.spreadsheetRow([image.path, image.group, image.label] + p.map { String(format: "%.6f", $0) } + [predicted])
         }
         return out
     }
@@ -70,9 +92,9 @@ public enum Predictions {
 /// `split.csv`: which part of the split each image went to.
 enum SplitListing {
     static func csv(_ split: DatasetSplit) -> String {
-        var out = CSVText.row(["path", "group", "label", "split"])
+        var out = CSVText.spreadsheetRow(["path", "group", "label", "split"])
         for part in DatasetSplit.Part.allCases {
-            for image in split[part] { out += CSVText.row([image.path, image.group, image.label, part.rawValue]) }
+            for image in split[part] { out += CSVText.spreadsheetRow([image.path, image.group, image.label, part.rawValue]) }
         }
         return out
     }
@@ -81,6 +103,6 @@ enum SplitListing {
 /// `skipped.csv`: every item left out, with the reason.
 public enum SkippedListing {
     public static func csv(_ skipped: [SkippedItem]) -> String {
-        skipped.reduce(CSVText.row(["item", "reason"])) { $0 + CSVText.row([$1.item, $1.reason]) }
+        skipped.reduce(CSVText.spreadsheetRow(["item", "reason"])) { $0 + CSVText.spreadsheetRow([$1.item, $1.reason]) }
     }
 }
