@@ -30,7 +30,11 @@ public struct TFJSLayersModel: Sendable {
     /// The export's files as read (model.json, metadata.json, shards), to copy into a bundle.
     public var files: [String: Data] = [:]
 
-    /// Reads an export directory, or a zip of one.
+    /// The most a zipped export may unpack to. A Teachable Machine image export is about 10 MB
+    /// (MobileNet's weights); the margin leaves room for larger backbones, not for zip bombs.
+    public static let maxUnpackedBytes = 512 << 20
+
+    /// Reads an export directory, or a zip of one (unpacked within `maxUnpackedBytes`).
     public static func load(_ path: String) throws -> TFJSLayersModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -40,7 +44,10 @@ public struct TFJSLayersModel: Sendable {
         let unpacked = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-tfjs-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: unpacked) }
         do {
-            try FileManager.default.unzipItem(at: URL(fileURLWithPath: path), to: unpacked)
+            try FileManager.default.createDirectory(at: unpacked, withIntermediateDirectories: true)
+            try BoundedUnzip.extract(path, to: unpacked, limit: maxUnpackedBytes)
+        } catch let error as WeightsError {
+            throw error
         } catch {
             throw WeightsError("\(path): not a Teachable Machine export folder or zip (\(error.localizedDescription))")
         }
