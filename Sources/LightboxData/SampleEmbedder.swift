@@ -24,9 +24,12 @@ public final class SampleEmbedder: @unchecked Sendable {
         public var computed: Int
     }
 
-    /// `digests` must hold every sample's file (from `ContentDigests.compute`).
+    /// `digests` must hold every sample's file (from `ContentDigests.compute`). `checkpoint` runs
+    /// before each batch is computed; whatever it throws stops the embedding there (a
+    /// cancelled run stops within a batch).
     public func embed(_ samples: [TrainingSample], digests: [String: Result<String, ImageDecodingError>],
-                      batchSize: Int = 32, progress: ((Int, Int) -> Void)? = nil) throws -> Outcome {
+                      batchSize: Int = 32, checkpoint: (() throws -> Void)? = nil,
+                      progress: ((Int, Int) -> Void)? = nil) throws -> Outcome {
         let channels = embedder.network.embeddingChannels
         var outcome = Outcome(embeddings: [[Float]?](repeating: nil, count: samples.count), failures: [],
                               cacheHits: 0, computed: 0)
@@ -64,6 +67,7 @@ public final class SampleEmbedder: @unchecked Sendable {
         progress?(0, order.count)
         var start = 0
         while start < order.count {
+            try checkpoint?()
             let chunk = Array(order[start..<min(start + batchSize, order.count)])
             let first = chunk.map { pending[$0]![0] }
             let (tensor, ok, failures) = embedder.prepare(first.map { samples[$0].image.path },

@@ -30,12 +30,19 @@ public struct SplitFractions: Sendable, Equatable, Codable {
         self.test = test
     }
 
-    /// Parses `70/15/15` or `0.7/0.15/0.15`.
+    /// What `init(parsing:)` accepts, as the option rules show it.
+    public static let rule = "TRAIN/VALIDATION/TEST percentages adding up to 100 (or fractions adding up to 1), training and test above 0"
+
+    /// Parses `70/15/15` or `0.7/0.15/0.15`. Anything else (`90/20/0`: 110 in all, no test set)
+    /// is refused with the option rules' message.
     public init(parsing text: String) throws {
-        let parts = text.split(separator: "/").compactMap { Double($0) }
-        guard parts.count == 3 else { throw DatasetError("--split takes TRAIN/VALIDATION/TEST, e.g. 70/15/15") }
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            .compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
         let total = parts.reduce(0, +)
-        guard total > 0 else { throw DatasetError("--split fractions add up to 0") }
+        guard parts.count == 3, parts.allSatisfy({ $0.isFinite && $0 >= 0 }), parts[0] > 0, parts[2] > 0,
+              abs(total - 100) < 1e-6 || abs(total - 1) < 1e-9 else {
+            throw DatasetError("split (--split) must be \(Self.rule) (got '\(text.prefix(60))')")
+        }
         try self.init(train: parts[0] / total, validation: parts[1] / total, test: parts[2] / total)
     }
 }

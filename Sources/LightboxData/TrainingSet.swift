@@ -22,13 +22,17 @@ public enum BalancePolicy: Sendable, Equatable, CustomStringConvertible {
     /// seeded subset of N of their images (the 2020 blog balanced to 135 a class).
     case augmentTo(Int)
 
+    /// What `init(parsing:)` accepts, as the option rules show it (how large N may be depends
+    /// on the data: the run budget decides).
+    public static let rule = "none, oversample or augment-to:N with N at least 1"
+
     public init(parsing text: String) throws {
         switch text {
         case "none": self = .none
         case "oversample": self = .oversample
         default:
             guard text.hasPrefix("augment-to:"), let n = Int(text.dropFirst("augment-to:".count)), n > 0 else {
-                throw DatasetError("--balance takes none, oversample or augment-to:N (got '\(text)')")
+                throw DatasetError("balance (--balance) must be \(Self.rule) (got '\(text.prefix(60))')")
             }
             self = .augmentTo(n)
         }

@@ -57,8 +57,11 @@ public enum HeadTrainer {
         public var keptEpoch: Int
     }
 
+    /// `shouldStop` is asked after each epoch: true ends training there (the result holds the
+    /// epochs run; a cancelled caller discards it).
     public static func train(train: LabeledEmbeddings, validation: LabeledEmbeddings?, classes: Int,
-                             options: TrainingOptions, onEpoch: ((EpochRecord) -> Void)? = nil) -> Result {
+                             options: TrainingOptions, shouldStop: (() -> Bool)? = nil,
+                             onEpoch: ((EpochRecord) -> Void)? = nil) -> Result {
         // The head's products are small: one BLAS thread beats two spinning ones.
         KernelThreads.setBLAS(1)
         defer { KernelThreads.setBLAS(KernelThreads.available) }
@@ -111,6 +114,7 @@ public enum HeadTrainer {
             }
             history.append(record)
             onEpoch?(record)
+            if shouldStop?() == true { break }
             if options.earlyStoppingPatience > 0, let valLoss = record.valLoss {
                 if best == nil || valLoss < best!.loss { best = (valLoss, head, epoch) }
                 if epoch - best!.epoch >= options.earlyStoppingPatience { break }

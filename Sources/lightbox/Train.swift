@@ -19,41 +19,31 @@ struct Train: ParsableCommand {
     @Option(help: "Run directory (default: runs/run-DATE-TIME).")
     var out: String?
 
-    @Option(help: "Train/validation/test shares, by patient.")
-    var split = "70/15/15"
+    // Training options: ranges, defaults and help from TrainingOptionRules (shared with the Studio).
+    @Option(help: ruleHelp("split")) var split = "70/15/15"
+    @Option(help: ruleHelp("seed")) var seed: UInt64 = 42
+    @Option(help: ruleHelp("balance")) var balance = "none"
+    @Option(help: ruleHelp("augmentCopies")) var augmentCopies = 0
 
-    @Option(help: "Seed for the split, augmentation, shuffling and initial weights.")
-    var seed: UInt64 = 42
+    @Option(help: ruleHelp("rotation")) var rotation = 10.0
+    @Option(help: ruleHelp("shift")) var shift = 0.05
+    @Option(help: ruleHelp("zoom")) var zoom = 0.1
+    @Option(help: ruleHelp("brightness")) var brightness = 0.1
+    @Option(help: ruleHelp("contrast")) var contrast = 0.1
+    @Option(help: ruleHelp("gamma")) var gamma = 0.1
+    @Option(help: ruleHelp("noise")) var noise = 2.0
+    @Flag(help: ruleHelp("hflip")) var hflip = false
 
-    @Option(help: "none, oversample, or augment-to:N (each class brought to N training images).")
-    var balance = "none"
+    @Option(help: ruleHelp("epochs")) var epochs = 50
+    @Option(help: ruleHelp("batchSize")) var batchSize = 16
+    @Option(help: ruleHelp("learningRate")) var learningRate: Float = 0.001
+    @Option(help: ruleHelp("denseUnits")) var denseUnits = 100
+    @Option(help: ruleHelp("dropout")) var dropout: Float = 0
+    @Option(help: ruleHelp("earlyStopping")) var earlyStopping = 0
+    @Flag(help: ruleHelp("classWeights")) var classWeights = false
 
-    @Option(help: "Augmented copies of every training image (besides balancing).")
-    var augmentCopies = 0
-
-    @Option(help: "Augmentation: rotation range, degrees either way.") var rotation = 10.0
-    @Option(help: "Augmentation: shift range, fraction of the side.") var shift = 0.05
-    @Option(help: "Augmentation: zoom range (scale 1 ± zoom).") var zoom = 0.1
-    @Option(help: "Augmentation: brightness range, fraction of full scale.") var brightness = 0.1
-    @Option(help: "Augmentation: contrast range (factor 1 ± contrast).") var contrast = 0.1
-    @Option(help: "Augmentation: gamma range (1 ± gamma).") var gamma = 0.1
-    @Option(help: "Augmentation: gaussian noise, standard deviation in 0-255 units.") var noise = 2.0
-    @Flag(help: "Augmentation: allow horizontal flips (off: they move the heart to the right).") var hflip = false
-
-    @Option(help: "Epochs.") var epochs = 50
-    @Option(help: "Mini-batch size.") var batchSize = 16
-    @Option(help: "Adam learning rate.") var learningRate: Float = 0.001
-    @Option(help: "Units of the hidden dense layer.") var denseUnits = 100
-    @Option(help: "Dropout after the hidden layer (0 = none).") var dropout: Float = 0
-    @Option(help: "Stop after this many epochs without a better validation loss, keeping the best (0 = off).")
-    var earlyStopping = 0
-    @Flag(help: "Weigh the loss by inverse class frequency.") var classWeights = false
-
-    @Option(help: "How a picture becomes square: crop, pad or stretch.")
-    var resize: ResizePolicyOption = .crop
-
-    @Option(help: "Positive class for sensitivity, specificity and ROC (default: COVID-19 when present).")
-    var positive: String?
+    @Option(help: ruleHelp("resize")) var resize: ResizePolicyOption = .crop
+    @Option(help: ruleHelp("positive")) var positive: String?
 
     @Flag(help: "Do not read or write the embedding cache.")
     var noCache = false
@@ -61,24 +51,18 @@ struct Train: ParsableCommand {
     @Option(help: "Backbone: mobilenet_v2 (torchvision ImageNet weights, default) or tm:PATH (the MobileNet inside a Teachable Machine export folder or zip).")
     var backbone = "mobilenet_v2"
 
+    /// Every training option against its rule (TrainingOptionRules, as the Studio checks them):
+    /// a usage error (exit 64) with the rule's message.
     func validate() throws {
-        guard epochs >= 1, batchSize >= 1, denseUnits >= 1 else { throw ValidationError("--epochs, --batch-size and --dense-units must be at least 1") }
-        guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive") }
-        guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
-        guard augmentCopies >= 0, earlyStopping >= 0 else { throw ValidationError("--augment-copies and --early-stopping cannot be negative") }
+        var probe = try TrainingConfiguration(data: "-", output: "-")
+        try apply(to: &probe)
     }
 
-    func run() throws {
+    /// Sets the training options on `config`, checked against their rules.
+    func apply(to config: inout TrainingConfiguration) throws {
         do {
-            KernelThreads.set(KernelThreads.available)
-            let data = try dataOptions.resolvedPath ?? PublicDataset.ensure(log: Terminal.note)
-            let formatter = DateFormatter()
-            formatter.dateFormat = "yyyyMMdd-HHmmss"
-            var config = try TrainingConfiguration(data: data, output: out ?? "runs/run-\(formatter.string(from: Date()))")
-            config.source = dataOptions.kind
-            config.covid = try dataOptions.covidOptions
-            config.split = try SplitFractions(parsing: split)
-            config.balance = try BalancePolicy(parsing: balance)
+            config.split = try TrainingOptionRules.parseSplit(split)
+            config.balance = try TrainingOptionRules.parseBalance(balance)
             config.augmentCopies = augmentCopies
             var ranges = AugmentationRanges()
             ranges.rotation = rotation; ranges.shift = shift; ranges.zoom = zoom; ranges.brightness = brightness
@@ -90,6 +74,22 @@ struct Train: ParsableCommand {
             config.training = t
             config.resize = ResizePolicy(rawValue: resize.rawValue)!
             config.positiveClass = positive
+            try TrainingOptionRules.validate(config)
+        } catch let e as TrainingOptionError {
+            throw ValidationError(e.description)
+        }
+    }
+
+    func run() throws {
+        do {
+            KernelThreads.set(KernelThreads.available)
+            let data = try dataOptions.resolvedPath ?? PublicDataset.ensure(log: Terminal.note)
+            let formatter = DateFormatter()
+            formatter.dateFormat = "yyyyMMdd-HHmmss"
+            var config = try TrainingConfiguration(data: data, output: out ?? "runs/run-\(formatter.string(from: Date()))")
+            config.source = dataOptions.kind
+            config.covid = try dataOptions.covidOptions
+            try apply(to: &config)
             config.useCache = !noCache
             if backbone.hasPrefix("tm:") {
                 config.teachableMachineBackbone = String(backbone.dropFirst(3))
@@ -115,8 +115,16 @@ struct Train: ParsableCommand {
             throw e
         } catch let e as ValidationError {
             throw e
+        } catch let e as TrainingOptionError {
+            // Over the run budget: a usage error too, with the same message as the Studio's.
+            throw ValidationError(e.description)
         } catch {
             throw Terminal.fail(error)
         }
     }
+}
+
+/// A training option's help, with its allowed values, from the shared rules.
+private func ruleHelp(_ key: String) -> ArgumentHelp {
+    ArgumentHelp(TrainingOptionRules.commandLineHelp(key))
 }

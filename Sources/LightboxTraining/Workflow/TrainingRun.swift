@@ -42,15 +42,29 @@ public struct TrainingSummary: Sendable {
 /// `lightbox train`: data set -> patient-level split -> embeddings (cached) -> head ->
 /// evaluation on the held-out test patients -> run directory with metrics, predictions,
 /// report and model bundle.
+///
+/// Every option is checked against TrainingOptionRules before any work, and the run's size
+/// against the budget twice before any augmented copy is drawn: from the data set's class
+/// sizes (before an image is read) and from the training split. A reporter that says it is
+/// cancelled stops the run between stages, within an embedding batch or after an epoch, with
+/// `TrainingCancelled`, before anything is written to the run directory.
 public enum TrainingRun {
     public static func run(_ config: TrainingConfiguration, reporter: Reporter = SilentReporter()) throws -> TrainingSummary {
+        try TrainingOptionRules.validate(config)
         let started = Date()
+        func checkpoint() throws { if reporter.isCancelled { throw TrainingCancelled() } }
+        try checkpoint()
         var dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid)
         reporter.note("data: \(dataset.source): \(dataset.images.count) images in \(dataset.classes.count) classes, \(dataset.skipped.count) skipped")
         if !dataset.hasGroups { reporter.note("the source has no patient ids: each image is its own group") }
+        try TrainingOptionRules.checkBudget(
+            trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: imagesPerClass(dataset.images), split: config.split),
+            config: config)
+        try checkpoint()
 
         let digests = ContentDigests.compute(dataset.images.map(\.path))
         dataset = DuplicateFilter.apply(dataset, digests: digests)
+        try checkpoint()
 
         var backboneFiles: [String: Data] = [:]
         let backbone: Backbone
@@ -61,10 +75,13 @@ public enum TrainingRun {
             backbone = try Backbone.pretrained(Preprocessor(policy: config.resize))
         }
         let embedder = backbone.sampleEmbedder(cache: config.useCache)
+        try checkpoint()
 
         // Every original image once: this also finds files that do not decode.
         let originals = dataset.images.map { TrainingSample(image: $0) }
-        let base = try embedder.embed(originals, digests: digests) { reporter.progress("embedding images", done: $0, total: $1) }
+        let base = try embedder.embed(originals, digests: digests, checkpoint: checkpoint) {
+            reporter.progress("embedding images", done: $0, total: $1)
+        }
         var embeddingOf: [String: [Float]] = [:]
         for (sample, e) in zip(originals, base.embeddings) { if let e { embeddingOf[sample.image.path] = e } }
         let unreadable = base.failures.map { SkippedItem(item: $0.path, reason: "unreadable image: \($0.reason)") }
@@ -89,13 +106,19 @@ public enum TrainingRun {
         guard !split.train.isEmpty, !split.test.isEmpty else {
             throw DatasetError("\(config.data): too few groups to hold out a test set (\(Set(dataset.images.map(\.group)).count) groups)")
         }
+        // The exact budget, before any augmented copy is drawn (the sample list of an
+        // augment-to:N far too large would not fit in memory).
+        try TrainingOptionRules.checkBudget(trainImagesPerClass: imagesPerClass(split.train), config: config)
+        try checkpoint()
 
         let (samples, notes) = TrainingSetBuilder.build(train: split.train, balance: config.balance,
                                                         augmentCopies: config.augmentCopies, ranges: config.augmentation,
                                                         seed: config.training.seed)
         notes.forEach { reporter.note("balance: \($0)") }
         let augmented = samples.filter { $0.augmentation != nil }
-        let extra = try embedder.embed(augmented, digests: digests) { reporter.progress("embedding augmented copies", done: $0, total: $1) }
+        let extra = try embedder.embed(augmented, digests: digests, checkpoint: checkpoint) {
+            reporter.progress("embedding augmented copies", done: $0, total: $1)
+        }
         var augmentedEmbedding: [TrainingSample: [Float]] = [:]
         for (s, e) in zip(augmented, extra.embeddings) { if let e { augmentedEmbedding[s] = e } }
         reporter.note("embeddings: \(base.cacheHits + extra.cacheHits) from cache, \(base.computed + extra.computed) computed")
@@ -113,9 +136,12 @@ public enum TrainingRun {
         let testSet = table(split.test.map { ($0, embeddingOf[$0.path]!) })
 
         let trained = HeadTrainer.train(train: trainSet, validation: validationSet.count > 0 ? validationSet : nil,
-                                        classes: classes.count, options: config.training) {
+                                        classes: classes.count, options: config.training,
+                                        shouldStop: { reporter.isCancelled }) {
             reporter.epoch($0, of: config.training.epochs)
         }
+        // The last point to stop: from here on the run directory is written.
+        try checkpoint()
 
         let positive = try positiveIndex(classes, requested: config.positiveClass)
         let probabilities = trained.head.predict(testSet.features, rows: testSet.count)
@@ -159,6 +185,10 @@ public enum TrainingRun {
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
                                metrics: metrics, validationAccuracy: validation?.accuracy)
+    }
+
+    static func imagesPerClass(_ images: [LabeledImage]) -> [String: Int] {
+        images.reduce(into: [:]) { $0[$1.label, default: 0] += 1 }
     }
 
     static func positiveIndex(_ classes: [String], requested: String?) throws -> Int? {
