@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // System C libraries from Debian (installed by scripts/setup.sh).
@@ -67,7 +68,12 @@ let package = Package(
             name: "LightboxStudio",
             dependencies: ["LightboxTraining", "LightboxData", "LightboxModels", "LightboxImaging",
                            .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "GRDB", package: "GRDB.swift")]),
+                           .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            // The page's files, compiled into the binary.
+            resources: [.embedInCode("Page/Resources/studio.html"), .embedInCode("Page/Resources/studio.js"),
+                        .embedInCode("Page/Resources/studio.css")]),
         // The command-line tool: one file per subcommand, parsing only.
         .executableTarget(
             name: "lightbox",
@@ -83,7 +89,8 @@ let package = Package(
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio",
+        .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging",
+                                                               .product(name: "HTTPTypes", package: "swift-http-types"),
                                                                .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining",
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),

@@ -1,15 +1,25 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Starts the Studio: the API and page on `host:port` until the process is stopped.
 public enum StudioServer {
-    public static func run(host: String, port: Int, settings: StudioSettings) async throws {
-        if host != "127.0.0.1" && host != "localhost" && host != "::1" && (settings.token ?? "").isEmpty {
-            throw StudioError(.forbidden, "listening on \(host) needs --token (or LIGHTBOX_TOKEN): anyone who can reach it could use the API")
+    /// `onListening` gets the base URL once the socket is bound (with the port `--port 0` got).
+    public static func run(host: String, port: Int, settings: StudioSettings,
+                           onListening: @escaping @Sendable (_ baseURL: String) -> Void = { _ in }) async throws {
+        if settings.access.token == nil && !StudioAccess.isLoopback(host) {
+            throw StudioError(.forbidden, "listening on \(host) needs a token: anyone who can reach it could use the API")
         }
         let api = try StudioAPI(settings: settings)
-        let app = Application(router: api.router(),
-                              configuration: .init(address: .hostname(host, port: port), serverName: "Lightbox Studio"))
+        let app = Application(
+            router: api.router(),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(max(1, settings.idleTimeoutSeconds))))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "Lightbox Studio"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                api.listening(on: bound)
+                onListening("http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/")
+            })
         try await app.runService()
     }
 }

@@ -1,24 +1,39 @@
 import ArgumentParser
 import Foundation
 import LightboxKernels
+import LightboxModels
 import LightboxStudio
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start Lightbox Studio: a local web page and REST API for the whole workflow.",
-        discussion: "Open http://HOST:PORT/ in a browser. The API is described at /api/openapi.json. Not a diagnostic device.")
+        discussion: """
+            Prints a login URL, http://HOST:PORT/?token=TOKEN: opening it gives the browser a session cookie. \
+            The token is $LIGHTBOX_TOKEN, --token-file, --token, or generated at each start (loopback only). \
+            The API accepts the cookie or Authorization: Bearer TOKEN and is described at /api/openapi.json. \
+            Not a diagnostic device.
+            """)
 
-    @Option(help: "Address to listen on (anything but loopback needs --token).")
+    @Option(help: "Address to listen on. Anything but loopback needs a token you chose ($LIGHTBOX_TOKEN, --token-file or --token); put a TLS reverse proxy in front.")
     var host = "127.0.0.1"
 
-    @Option(help: "Port.")
+    @Option(help: "Port (1-65535; 0 picks a free one and prints it).")
     var port = 8080
 
     @Option(help: "Where projects, images and runs are kept (default: $LIGHTBOX_HOME/studio).")
     var dataDir: String?
 
-    @Option(help: "Access token for the API (or $LIGHTBOX_TOKEN): requests then need Authorization: Bearer TOKEN.")
+    @Option(help: "Access token. Visible to other users in the process list: prefer $LIGHTBOX_TOKEN or --token-file.")
     var token: String?
+
+    @Option(help: "A file holding the access token (kept out of the process list).")
+    var tokenFile: String?
+
+    @Flag(help: "No token at all: for a trusted single-user machine, on loopback only. Any web page you visit could then use the Studio's API if it gets past the Host and Origin checks.")
+    var noToken = false
+
+    @Option(help: "A host name (or name:port) requests may use besides 127.0.0.1, localhost and [::1], e.g. the name of a reverse proxy (repeatable).")
+    var allowHost: [String] = []
 
     @Option(help: "A folder whose data sets may be imported from the server's disk (repeatable).")
     var importRoot: [String] = []
@@ -26,24 +41,60 @@ struct Serve: ParsableCommand {
     @Option(help: "Largest upload, in MiB.")
     var maxUploadMb = 32
 
+    @Option(help: "Memory all image decodes in flight may use together, in MiB; a picture needing more is refused (413).")
+    var decodeMemoryMb = 1024
+
+    @Option(help: "Seconds a connection may stay silent (this also bounds how long request headers may take).")
+    var idleTimeout = 30
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535 (got \(port))") }
+        guard maxUploadMb >= 1, maxUploadMb <= 4096 else { throw ValidationError("--max-upload-mb must be 1-4096") }
+        guard decodeMemoryMb >= 16 else { throw ValidationError("--decode-memory-mb must be at least 16") }
+        guard idleTimeout >= 1, idleTimeout <= 3600 else { throw ValidationError("--idle-timeout must be 1-3600 seconds") }
+    }
+
     func run() throws {
+        // Who may connect is settled before anything is created or opened.
+        let access: StudioAccess
+        do {
+            access = try StudioAccess.resolve(host: host, flag: token, file: tokenFile,
+                                              environment: ProcessInfo.processInfo.environment["LIGHTBOX_TOKEN"], noToken: noToken)
+        } catch {
+            throw Terminal.fail(error)
+        }
+        ProcessArguments.hideValue(of: "--token")
         KernelThreads.set(KernelThreads.available)
-        var settings = StudioSettings(dataDirectory: URL(fileURLWithPath: dataDir ?? (LightboxStudioPaths.defaultDataDirectory)))
-        settings.token = token ?? ProcessInfo.processInfo.environment["LIGHTBOX_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        var settings = StudioSettings(dataDirectory: URL(fileURLWithPath: dataDir ?? (LightboxStudioPaths.defaultDataDirectory)), access: access)
+        settings.port = port
+        settings.allowedHosts = allowHost
+        if !StudioAccess.isLoopback(host), !["0.0.0.0", "::", "[::]"].contains(host) { settings.allowedHosts.append(host) }
         settings.importRoots = importRoot
-        settings.maxUploadBytes = max(1, maxUploadMb) << 20
-        let host = self.host, port = self.port
-        Terminal.note("Lightbox Studio on http://\(host.contains(":") ? "[\(host)]" : host):\(port)/  (data: \(settings.dataDirectory.path))")
-        if importRoot.isEmpty {
-            Terminal.note("importing data sets from this machine's disk is off: restart with --import-root DIR to allow a folder (e.g. --import-root ../shared/data)")
-        } else {
-            Terminal.note("data sets may be imported from: \(importRoot.joined(separator: ", "))")
+        settings.maxUploadBytes = maxUploadMb << 20
+        settings.decodeMemoryBytes = decodeMemoryMb << 20
+        settings.idleTimeoutSeconds = idleTimeout
+        let host = self.host, port = self.port, importRoot = self.importRoot, dataPath = settings.dataDirectory.path
+        if access.token == nil {
+            Terminal.note("warning: --no-token: any program or web page that can reach 127.0.0.1 past the Host and Origin checks can use this Studio")
         }
         final class Outcome: @unchecked Sendable { var error: Error? }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
         Task {
-            do { try await StudioServer.run(host: host, port: port, settings: settings) } catch { outcome.error = error }
+            do {
+                try await StudioServer.run(host: host, port: port, settings: settings) { base in
+                    let login = access.token.map { "\(base)?token=\($0)" } ?? base
+                    Terminal.note("Lightbox Studio: open \(login)  (data: \(dataPath))")
+                    // Also on standard output, for scripts that start the server and log in.
+                    print("login: \(login)")
+                    fflush(stdout)
+                    if importRoot.isEmpty {
+                        Terminal.note("importing data sets from this machine's disk is off: restart with --import-root DIR to allow a folder (e.g. --import-root ../shared/data)")
+                    } else {
+                        Terminal.note("data sets may be imported from: \(importRoot.joined(separator: ", "))")
+                    }
+                }
+            } catch { outcome.error = error }
             done.signal()
         }
         done.wait()

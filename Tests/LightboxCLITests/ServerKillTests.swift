@@ -7,9 +7,12 @@ import XCTest
 /// `lightbox serve` killed (SIGKILL) while a run trains, then started again on the same data
 /// directory: stored projects and images are all there and the run says it was interrupted.
 final class ServerKillTests: XCTestCase {
+    static let token = "kill-test-token-0123"
+
     func request(_ method: String, _ url: String, json: [String: Any]? = nil) throws -> (Int, Any?) {
         var r = URLRequest(url: URL(string: url)!)
         r.httpMethod = method
+        r.setValue("Bearer \(Self.token)", forHTTPHeaderField: "Authorization")
         if let json {
             r.httpBody = try JSONSerialization.data(withJSONObject: json)
             r.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -29,6 +32,7 @@ final class ServerKillTests: XCTestCase {
         let p = Process()
         p.executableURL = Bundle.main.bundleURL.appendingPathComponent("lightbox")
         p.arguments = ["serve", "--port", "\(port)", "--data-dir", data.path, "--import-root", importRoot]
+        p.environment = ProcessInfo.processInfo.environment.merging(["LIGHTBOX_TOKEN": Self.token]) { $1 }
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()

@@ -62,7 +62,7 @@ final class FullDiskTests: XCTestCase {
             let rgb = (0..<(128 * 128 * 3)).map { _ in UInt8.random(in: 0...255, using: &generator) }
             let png = try PNGEncoder.encode(rgb: rgb, width: 128, height: 128)
             do {
-                _ = try store.addImage(projectId: project.id!, classId: cls.id!, data: png, filename: "n.png")
+                _ = try store.addImage(projectId: project.id!, classId: cls.id!, data: png, filename: "n.png", width: 128, height: 128)
                 stored += 1
             } catch {
                 failure = error

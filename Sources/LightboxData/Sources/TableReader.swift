@@ -3,14 +3,16 @@ import Foundation
 
 /// Reads a CSV table with a header row into dictionaries, tolerating a UTF-8 byte-order
 /// mark and CRLF line ends. A malformed table is a DatasetError naming the file.
-enum TableReader {
-    struct Table {
-        var header: [String]
+/// The project's one CSV reader (CSV.swift underneath): data set lists, and the Studio's
+/// reading of a run's predictions.
+public enum TableReader {
+    public struct Table: Sendable {
+        public var header: [String]
         /// Each row with its 1-based line-like number (the header is row 1).
-        var rows: [(number: Int, fields: [String: String])]
+        public var rows: [(number: Int, fields: [String: String])]
     }
 
-    static func read(_ path: String, requiredColumns: [String]) throws -> Table {
+    public static func read(_ path: String, requiredColumns: [String]) throws -> Table {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DatasetError("\(path): cannot read file")
         }

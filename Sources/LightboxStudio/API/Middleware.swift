@@ -12,6 +12,8 @@ struct ErrorMiddleware: RouterMiddleware {
             let status: HTTPResponse.Status
             switch e.kind {
             case .badRequest: status = .badRequest
+            case .unauthorized: status = .unauthorized
+            case .unsupportedMediaType: status = .unsupportedMediaType
             case .notFound: status = .notFound
             case .conflict: status = .conflict
             case .tooLarge: status = .contentTooLarge
@@ -27,32 +29,18 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch let e as DecodingError {
             return Self.error("request body is not the expected JSON (\(e.localizedDescription))", .badRequest)
         } catch {
-            return Self.error("\(error)", .internalServerError)
+            context.logger.error("request failed: \(error)")
+            // Lightbox's own errors say what went wrong; others (Foundation's, NIO's) would only
+            // leak internal error domains.
+            if String(reflecting: type(of: error)).hasPrefix("Lightbox") {
+                return Self.error(String(describing: error), .internalServerError)
+            }
+            return Self.error("the server could not complete this request", .internalServerError)
         }
     }
 
     static func error(_ message: String, _ status: HTTPResponse.Status) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: ["error": message])) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-}
-
-/// With a token set, `/api/` requests need `Authorization: Bearer TOKEN` (the page itself is public
-/// and asks for the token once).
-struct TokenMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
-    let token: String?
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let token, request.uri.path.hasPrefix("/api/"), request.uri.path != "/api/openapi.json" else {
-            return try await next(request, context)
-        }
-        let given = request.headers[.authorization] ?? ""
-        // Constant-time comparison: no early exit on the first differing byte.
-        let expected = Array("Bearer \(token)".utf8), actual = Array(given.utf8)
-        var difference = expected.count ^ actual.count
-        for i in 0..<expected.count { difference |= Int(expected[i] ^ (i < actual.count ? actual[i] : 0)) }
-        guard difference == 0 else { return ErrorMiddleware.error("missing or wrong token (Authorization: Bearer ...)", .unauthorized) }
-        return try await next(request, context)
     }
 }

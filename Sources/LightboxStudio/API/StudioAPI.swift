@@ -4,50 +4,125 @@ import LightboxData
 import LightboxImaging
 import LightboxModels
 import LightboxTraining
-import ZIPFoundation
 
 /// Studio settings from the command line.
 public struct StudioSettings: Sendable {
     public var dataDirectory: URL
-    /// When set, every `/api/` request needs `Authorization: Bearer TOKEN`.
-    public var token: String?
+    /// The token every `/api/` request must prove; `StudioAccess(token: nil)` only for
+    /// `--no-token` on loopback (`lightbox serve` enforces that).
+    public var access: StudioAccess
+    /// The port browsers reach the server on (the bound one, when `--port 0` picked it).
+    public var port = 8080
+    /// Host names besides loopback that requests may name (`--allow-host`), as "name" or "name:port".
+    public var allowedHosts: [String] = []
     /// Largest accepted request body (an uploaded image).
     public var maxUploadBytes = 32 << 20
     /// Folders whose data sets may be imported from the server's disk (none: import disabled).
     public var importRoots: [String] = []
+    /// Memory all image decodes in flight may take together; one picture needing more is refused.
+    public var decodeMemoryBytes = 1 << 30
+    /// Image decodes run at once (uploads, predictions, heatmaps).
+    public var decodeConcurrency = 2
+    /// Largest picture accepted, in pixels.
+    public var maxPixels = 50_000_000
+    /// A connection that sends no complete request part for this long is closed (this also
+    /// bounds how long request headers may take to arrive).
+    public var idleTimeoutSeconds = 30
 
-    public init(dataDirectory: URL) {
+    public init(dataDirectory: URL, access: StudioAccess) {
         self.dataDirectory = dataDirectory
+        self.access = access
     }
 }
 
-/// The REST API under `/api/` and the page at `/`: routes only parse and call the store and the
-/// run manager. Errors come back as `{"error": "message"}` with a status.
+/// The REST API under `/api/` and the page at `/`: routes only parse and call the store, the
+/// run manager and the services. Errors come back as `{"error": "message"}` with a status.
 public struct StudioAPI: Sendable {
     public let settings: StudioSettings
     public let store: StudioStore
     public let runs: RunManager
+    let gate: DecodeGate
+    let bound: BoundPort
 
     public init(settings: StudioSettings) throws {
         self.settings = settings
         store = try StudioStore(directory: settings.dataDirectory)
         try store.markInterruptedRuns()
         runs = RunManager(store: store)
+        gate = DecodeGate(budgetBytes: settings.decodeMemoryBytes, concurrency: settings.decodeConcurrency, maxPixels: settings.maxPixels)
+        bound = BoundPort(settings.port)
     }
+
+    /// Called once the socket is bound, with the port it got.
+    func listening(on port: Int) { bound.port = port }
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: SecurityHeaders())
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: TokenMiddleware(token: settings.token))
-        router.get("/") { _, _ in Self.html(StudioPage.html) }
-        router.get("/api/openapi.json") { _, _ in Self.raw(Data(OpenAPIDocument.json.utf8), type: "application/json") }
+        router.add(middleware: RequestGuard(access: settings.access, allowedHosts: settings.allowedHosts.map { $0.lowercased() }, bound: bound))
+        addPage(router)
+        router.get("/api/openapi.json") { _, _ in
+            Self.raw(Data(OpenAPIDocument.json(cookieName: StudioAccess.cookieName(port: bound.port)).utf8), type: "application/json")
+        }
+        let api = router.group("api").add(middleware: APIAuthentication(access: settings.access, bound: bound))
+        addSession(api)
+        addProjects(api)
+        addImages(api)
+        addRuns(api)
+        return router
+    }
 
-        router.get("/api/projects") { _, _ in try Self.json(try store.projects().map(ProjectDTO.init)) }
-        router.post("/api/projects") { request, context in
-            let body = try await request.decode(as: NameBody.self, context: context)
+    // MARK: the page and logging in
+
+    func addPage(_ router: Router<BasicRequestContext>) {
+        // `/?token=T` is the login URL `lightbox serve` prints: it trades the token for the
+        // session cookie and sends the browser on to the page (a #project=N fragment stays).
+        router.get("/") { request, _ in
+            guard let given = request.uri.queryParameters.get("token") else { return StudioPage.response(.html) }
+            guard let token = settings.access.token, StudioAccess.constantTimeEqual(given, token) else {
+                var response = Self.raw(Data("This login link's token is wrong. Open the URL that lightbox serve printed.\n".utf8), type: "text/plain; charset=utf-8")
+                response.status = .unauthorized
+                return response
+            }
+            var response = Response(status: .seeOther, headers: [.location: "/"])
+            response.setCookie(sessionCookie())
+            return response
+        }
+        router.get("/static/studio.js") { _, _ in StudioPage.response(.script) }
+        router.get("/static/studio.css") { _, _ in StudioPage.response(.style) }
+    }
+
+    func sessionCookie(clear: Bool = false) -> Cookie {
+        Cookie(name: StudioAccess.cookieName(port: bound.port), value: clear ? "" : settings.access.sessionValue,
+               maxAge: clear ? 0 : nil, path: "/", httpOnly: true, sameSite: .strict)
+    }
+
+    func addSession(_ api: RouterGroup<BasicRequestContext>) {
+        // With `Authorization: Bearer TOKEN` (the page's login box): the same cookie as the URL.
+        api.post("session") { _, _ in
+            var response = Response(status: .noContent)
+            response.setCookie(sessionCookie())
+            return response
+        }
+        api.delete("session") { _, _ in
+            var response = Response(status: .noContent)
+            response.setCookie(sessionCookie(clear: true))
+            return response
+        }
+        api.get("options") { _, _ in try Self.json(TrainingOptionRules.rules) }
+    }
+
+    // MARK: projects, classes and images
+
+    func addProjects(_ api: RouterGroup<BasicRequestContext>) {
+        api.get("projects") { _, _ in try Self.json(try store.projects().map(ProjectDTO.init)) }
+        api.post("projects") { request, context in
+            var request = request
+            let body = try await request.decodeJSON(as: NameBody.self, context: context)
             return try Self.json(ProjectDTO(try store.createProject(name: body.name)), status: .created)
         }
-        router.get("/api/projects/:project") { _, context in
+        api.get("projects/:project") { _, context in
             let id = try context.parameters.require("project", as: Int64.self)
             let project = try store.project(id)
             let classes = try store.classes(projectId: id).map { ["id": $0.0.id!, "name": $0.0.name, "images": $0.1] as [String: Any] }
@@ -58,89 +133,123 @@ public struct StudioAPI: Sendable {
                 "runs": try store.runs(projectId: id).map { RunDTO($0, live: runs.progress($0.id!)).object },
             ])
         }
-        router.delete("/api/projects/:project") { _, context in
-            try store.deleteProject(try context.parameters.require("project", as: Int64.self))
+        api.delete("projects/:project") { _, context in
+            let id = try context.parameters.require("project", as: Int64.self)
+            let runIds = try store.runs(projectId: id).compactMap(\.id)
+            try store.deleteProject(id)
+            runs.forget(runIds)
             return Response(status: .noContent)
         }
-        router.post("/api/projects/:project/classes") { request, context in
+        api.post("projects/:project/classes") { request, context in
             let id = try context.parameters.require("project", as: Int64.self)
-            let body = try await request.decode(as: NameBody.self, context: context)
+            var request = request
+            let body = try await request.decodeJSON(as: NameBody.self, context: context)
             let c = try store.addClass(projectId: id, name: body.name)
             return try Self.json(ClassDTO(id: c.id!, name: c.name, images: 0), status: .created)
         }
-        router.get("/api/projects/:project/classes/:class/images") { _, context in
+        api.post("projects/:project/import") { request, context in
+            let id = try context.parameters.require("project", as: Int64.self)
+            var request = request
+            let body = try await request.decodeJSON(as: ImportBody.self, context: context)
+            let importer = Importer(store: store, roots: settings.importRoots, gate: gate, maxFileBytes: settings.maxUploadBytes)
+            let result = try await Offload.run(on: Importer.queue) { SendableBox(try importer.run(projectId: id, body: body)) }
+            return try Self.object(result.value)
+        }
+    }
+
+    func addImages(_ api: RouterGroup<BasicRequestContext>) {
+        api.get("projects/:project/classes/:class/images") { _, context in
             let project = try context.parameters.require("project", as: Int64.self)
             let cls = try context.parameters.require("class", as: Int64.self)
             _ = try store.classRecord(cls, in: project)
             return try Self.json(try store.images(projectId: project, classId: cls).map(ImageDTO.init))
         }
-        // One image per request, the raw bytes as the body; ?filename= names it.
-        router.post("/api/projects/:project/classes/:class/images") { request, context in
+        // One image per request, the raw bytes as the body; ?filename= names it. Decoded
+        // (within the decoding budget, off the request threads) before anything is stored.
+        api.post("projects/:project/classes/:class/images") { request, context in
             let project = try context.parameters.require("project", as: Int64.self)
             let cls = try context.parameters.require("class", as: Int64.self)
+            _ = try store.classRecord(cls, in: project)
             var request = request
-            let buffer = try await request.collectBody(upTo: settings.maxUploadBytes)
-            let name = request.uri.queryParameters.get("filename") ?? "upload"
-            let image = try store.addImage(projectId: project, classId: cls, data: Data(buffer.readableBytesView), filename: name)
+            let data = Data(try await request.collectBody(upTo: settings.maxUploadBytes).readableBytesView)
+            let name = StudioStore.displayName(request.uri.queryParameters.get("filename") ?? "upload")
+            let size = try await gate.decode([UInt8](data), name: name)
+            let image = try store.addImage(projectId: project, classId: cls, data: data, filename: name,
+                                           width: size.width, height: size.height)
             return try Self.json(ImageDTO(image), status: .created)
         }
-        router.get("/api/images/:image") { _, context in
+        api.get("images/:image") { _, context in
             let image = try store.image(try context.parameters.require("image", as: Int64.self))
             let data = try Data(contentsOf: store.imagePath(image))
             let type = ImageFormat(sniffing: [UInt8](data.prefix(8))) == .png ? "image/png" : "image/jpeg"
             return Self.raw(data, type: type)
         }
-        router.delete("/api/images/:image") { _, context in
+        api.delete("images/:image") { _, context in
             try store.deleteImage(try context.parameters.require("image", as: Int64.self))
             return Response(status: .noContent)
         }
-        router.post("/api/projects/:project/import") { request, context in
+    }
+
+    // MARK: runs
+
+    func addRuns(_ api: RouterGroup<BasicRequestContext>) {
+        api.post("projects/:project/runs") { request, context in
             let id = try context.parameters.require("project", as: Int64.self)
-            let body = try await request.decode(as: ImportBody.self, context: context)
-            return try Self.object(try Importer(store: store, roots: settings.importRoots).run(projectId: id, body: body))
-        }
-        router.post("/api/projects/:project/runs") { request, context in
-            let id = try context.parameters.require("project", as: Int64.self)
-            let options = try await request.decode(as: RunOptions.self, context: context)
+            var request = request
+            let options = try await request.decodeJSON(as: RunOptions.self, context: context)
             let run = try runs.start(projectId: id, options: options)
-            return try Self.object(RunDTO(run, live: runs.progress(run.id!)).object, status: .accepted)
+            return try Self.object(RunDTO(try store.run(run.id!), live: runs.progress(run.id!)).object, status: .accepted)
         }
-        router.get("/api/runs/:run") { _, context in
+        api.get("runs/:run") { _, context in
             let run = try store.run(try context.parameters.require("run", as: Int64.self))
             return try Self.object(RunDTO(run, live: runs.progress(run.id!)).object)
         }
-        router.get("/api/runs/:run/report") { _, context in
+        api.delete("runs/:run") { _, context in
+            let id = try context.parameters.require("run", as: Int64.self)
+            try store.deleteRun(id)
+            runs.forget([id])
+            return Response(status: .noContent)
+        }
+        api.post("runs/:run/cancel") { _, context in
+            let run = try runs.cancel(try context.parameters.require("run", as: Int64.self))
+            return try Self.object(RunDTO(run, live: runs.progress(run.id!)).object, status: .accepted)
+        }
+        api.get("runs/:run/report") { _, context in
             let id = try context.parameters.require("run", as: Int64.self)
             let file = store.runDirectory(id).appendingPathComponent("report.html")
             guard let data = FileManager.default.contents(atPath: file.path) else { throw StudioError(.notFound, "run \(id) has no report") }
-            return Self.raw(data, type: "text/html; charset=utf-8")
+            var response = Self.raw(data, type: "text/html; charset=utf-8")
+            // The report is self-contained: inline styles and data: pictures, never a script.
+            response.headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+            return response
         }
-        router.get("/api/runs/:run/predictions") { _, context in
+        api.get("runs/:run/predictions") { _, context in
             let id = try context.parameters.require("run", as: Int64.self)
             return try Self.object(try TestPredictions.load(store: store, run: id))
         }
-        router.post("/api/runs/:run/predict") { request, context in
+        api.post("runs/:run/predict") { request, context in
             let id = try context.parameters.require("run", as: Int64.self)
             var request = request
-            let buffer = try await request.collectBody(upTo: settings.maxUploadBytes)
-            return try Self.object(try PredictionService(runs: runs).predict(run: id, data: Data(buffer.readableBytesView)))
+            let data = Data(try await request.collectBody(upTo: settings.maxUploadBytes).readableBytesView)
+            let result = try await PredictionService(runs: runs, gate: gate).predict(run: id, data: data)
+            return try Self.object(result)
         }
         // A stored image through a finished run's model: its heatmap over the model's input.
-        router.get("/api/runs/:run/heatmap/:image") { _, context in
+        api.get("runs/:run/heatmap/:image") { _, context in
             let id = try context.parameters.require("run", as: Int64.self)
             let image = try store.image(try context.parameters.require("image", as: Int64.self))
-            let (_, png) = try runs.predictor(run: id).predictWithHeatmap(store.imagePath(image).path)
+            let png = try await PredictionService(runs: runs, gate: gate).heatmap(run: id, imagePath: store.imagePath(image))
             return Self.raw(png, type: "image/png")
         }
-        router.get("/api/runs/:run/download/:format") { _, context in
+        api.get("runs/:run/download/:format") { _, context in
             let id = try context.parameters.require("run", as: Int64.self)
             let format = try context.parameters.require("format")
-            let (data, name, type) = try Downloads(store: store).file(run: id, format: format)
+            let store = self.store
+            let (data, name, type) = try await Offload.run(on: Downloads.queue) { try Downloads(store: store).file(run: id, format: format) }
             var response = Self.raw(data, type: type)
             response.headers[.contentDisposition] = "attachment; filename=\"\(name)\""
             return response
         }
-        return router
     }
 
     // MARK: responses
@@ -163,8 +272,12 @@ public struct StudioAPI: Sendable {
     static func raw(_ data: Data, type: String) -> Response {
         Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
 
-    static func html(_ text: String) -> Response { raw(Data(text.utf8), type: "text/html; charset=utf-8") }
+/// Carries a JSON object (`[String: Any]`) across the offload boundary.
+struct SendableBox: @unchecked Sendable {
+    let value: [String: Any]
+    init(_ value: [String: Any]) { self.value = value }
 }
 
 struct NameBody: Decodable { var name: String }
@@ -192,6 +305,7 @@ struct RunDTO {
         var o: [String: Any] = ["id": r.id!, "projectId": r.projectId, "status": r.status, "created": iso.string(from: r.created)]
         if let f = r.finished { o["finished"] = iso.string(from: f) }
         if let e = r.error { o["error"] = e }
+        if let options = try? JSONSerialization.jsonObject(with: Data(r.options.utf8)) { o["options"] = options }
         let progress = live.flatMap { try? JSONEncoder().encode($0) } ?? r.progress.map { Data($0.utf8) }
         if let progress, let p = try? JSONSerialization.jsonObject(with: progress) { o["progress"] = p }
         if let m = r.metrics, let parsed = try? JSONSerialization.jsonObject(with: Data(m.utf8)) { o["metrics"] = parsed }

@@ -4,47 +4,6 @@ import LightboxImaging
 import LightboxModels
 import LightboxTraining
 
-/// Training options a request may set (all optional; Teachable Machine's defaults otherwise).
-public struct RunOptions: Codable, Sendable {
-    public var epochs: Int?
-    public var batchSize: Int?
-    public var learningRate: Float?
-    public var denseUnits: Int?
-    public var dropout: Float?
-    public var balance: String?
-    public var augmentCopies: Int?
-    public var split: String?
-    public var seed: UInt64?
-    public var resize: String?
-    public var positive: String?
-
-    func configuration(data: String, output: String) throws -> TrainingConfiguration {
-        var c = try TrainingConfiguration(data: data, output: output)
-        c.source = .csv
-        var t = TrainingOptions()
-        if let v = epochs { guard (1...1000).contains(v) else { throw StudioError(.badRequest, "epochs must be 1-1000") }; t.epochs = v }
-        if let v = batchSize { guard (1...4096).contains(v) else { throw StudioError(.badRequest, "batchSize must be 1-4096") }; t.batchSize = v }
-        if let v = learningRate { guard v > 0 && v < 10 else { throw StudioError(.badRequest, "learningRate must be in (0, 10)") }; t.learningRate = v }
-        if let v = denseUnits { guard (1...4096).contains(v) else { throw StudioError(.badRequest, "denseUnits must be 1-4096") }; t.denseUnits = v }
-        if let v = dropout { guard v >= 0 && v < 1 else { throw StudioError(.badRequest, "dropout must be in [0, 1)") }; t.dropout = v }
-        if let v = seed { t.seed = v }
-        c.training = t
-        do {
-            if let v = balance { c.balance = try BalancePolicy(parsing: v) }
-            if let v = split { c.split = try SplitFractions(parsing: v) }
-        } catch {
-            throw StudioError(.badRequest, "\(error)")
-        }
-        if let v = augmentCopies { guard (0...20).contains(v) else { throw StudioError(.badRequest, "augmentCopies must be 0-20") }; c.augmentCopies = v }
-        if let v = resize {
-            guard let p = ResizePolicy(rawValue: v) else { throw StudioError(.badRequest, "resize must be crop, pad or stretch") }
-            c.resize = p
-        }
-        c.positiveClass = positive
-        return c
-    }
-}
-
 /// Live state of a run, as the page polls it.
 public struct RunProgress: Codable, Sendable {
     public var stage: String = "queued"
@@ -55,12 +14,15 @@ public struct RunProgress: Codable, Sendable {
     public var notes: [String] = []
 }
 
-/// Runs training in the background, one run per project at a time, recording progress in
-/// the store as it goes (so a restart shows what happened).
+/// Runs training in the background, one run at a time, recording progress in the store as it
+/// goes (so a restart shows what happened). Options are validated and the work is bounded
+/// before a run is stored; a run that fails or is cancelled after that is marked so, with its
+/// reason, and leaves no temporary files.
 public final class RunManager: @unchecked Sendable {
     let store: StudioStore
     private let lock = NSLock()
     private var live: [Int64: RunProgress] = [:]
+    private var cancelled: Set<Int64> = []
     private var predictors: [Int64: Predictor] = [:]
     private let queue = DispatchQueue(label: "lightbox.studio.training", qos: .utility)
 
@@ -68,32 +30,68 @@ public final class RunManager: @unchecked Sendable {
         self.store = store
     }
 
-    /// Starts a run; throws `conflict` when the project already has one in progress.
+    /// Starts a run; throws `badRequest` for any invalid option or a run over the budget (nothing
+    /// stored), `conflict` when the project already has one in progress.
     public func start(projectId: Int64, options: RunOptions) throws -> RunRecord {
         let classes = try store.classes(projectId: projectId)
         guard classes.filter({ $0.1 > 0 }).count >= 2 else {
             throw StudioError(.badRequest, "training needs at least two classes with images")
         }
+        // Validate against placeholder paths first: nothing exists yet if this throws.
+        let probe = try options.configuration(data: "-", output: "-")
+        if let positive = options.positive, !classes.contains(where: { $0.0.name == positive && $0.1 > 0 }) {
+            throw StudioError(.badRequest, "positive class '\(positive.prefix(100))' is not one of the project's classes with images")
+        }
+        do {
+            let images = Dictionary(uniqueKeysWithValues: classes.filter { $0.1 > 0 }.map { ($0.0.name, $0.1) })
+            try TrainingOptionRules.checkBudget(trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: images, split: probe.split),
+                                                config: probe)
+        } catch {
+            throw StudioError(.badRequest, "\(error)")
+        }
         let json = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
         let record = try store.createRun(projectId: projectId, options: json)
         let id = record.id!
-        // The data set: a CSV list beside the image folder, so its paths stay inside the data directory.
-        let csv = store.directory.appendingPathComponent("dataset-run-\(id).csv")
-        var text = "path,label,group\n"
-        let names = Dictionary(uniqueKeysWithValues: classes.map { ($0.0.id!, $0.0.name) })
-        for image in try store.images(projectId: projectId) {
-            let relative = "images/\(image.sha256.prefix(2))/\(image.sha256)"
-            let group = image.groupName.map { "g:\($0)" } ?? "image:\(image.id!)"
-            text += CSVText.row([relative, names[image.classId] ?? "?", group])
+        do {
+            // The data set: a CSV list beside the image folder, so its paths stay inside the data
+            // directory. A machine-read list: written faithfully, not spreadsheet-neutralised.
+            var text = "path,label,group\n"
+            let names = Dictionary(uniqueKeysWithValues: classes.map { ($0.0.id!, $0.0.name) })
+            for image in try store.images(projectId: projectId) {
+                let relative = "images/\(image.sha256.prefix(2))/\(image.sha256)"
+                let group = image.groupName.map { "g:\($0)" } ?? "image:\(image.id!)"
+                text += CSVText.row([relative, names[image.classId] ?? "?", group])
+            }
+            try AtomicFile.write(Data(text.utf8), to: store.runDatasetList(id).path)
+            let config = try options.configuration(data: store.runDatasetList(id).path, output: store.runDirectory(id).path)
+            set(id) { $0.totalEpochs = config.training.epochs }
+            queue.async { self.execute(id, config) }
+        } catch {
+            finish(id, status: "failed", error: "\(error)")
+            throw error
         }
-        try AtomicFile.write(Data(text.utf8), to: csv.path)
-        let config = try options.configuration(data: csv.path, output: store.runDirectory(id).path)
-        set(id) { $0.totalEpochs = config.training.epochs }
-        queue.async { self.execute(id, config) }
         return record
     }
 
+    /// Asks a queued or running run to stop; it ends as `cancelled` within about a batch.
+    public func cancel(_ id: Int64) throws -> RunRecord {
+        let run = try store.run(id)
+        guard RunRecord.active.contains(run.status) else { throw StudioError(.conflict, "run \(id) is \(run.status), not in progress") }
+        lock.lock()
+        cancelled.insert(id)
+        lock.unlock()
+        set(id) { $0.notes.append("cancel requested") }
+        return run
+    }
+
+    func isCancelled(_ id: Int64) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return cancelled.contains(id)
+    }
+
     private func execute(_ id: Int64, _ config: TrainingConfiguration) {
+        guard !isCancelled(id) else { return finish(id, status: "cancelled", error: "cancelled before it started") }
         try? store.updateRun(id) { $0.status = "running" }
         let reporter = Reporting(manager: self, id: id)
         do {
@@ -107,16 +105,27 @@ public final class RunManager: @unchecked Sendable {
                 $0.progress = self.progressJSON(id)
                 $0.finished = Date()
             }
+            try? FileManager.default.removeItem(at: store.runDatasetList(id))
+        } catch is TrainingCancelled {
+            finish(id, status: "cancelled", error: "cancelled")
         } catch {
-            set(id) { $0.stage = "failed" }
-            try? store.updateRun(id) {
-                $0.status = "failed"
-                $0.error = "\(error)"
-                $0.progress = self.progressJSON(id)
-                $0.finished = Date()
-            }
+            finish(id, status: "failed", error: "\(error)")
         }
-        try? FileManager.default.removeItem(at: store.directory.appendingPathComponent("dataset-run-\(id).csv"))
+    }
+
+    /// Ends a run that produced nothing usable: its status and reason, and no files left.
+    private func finish(_ id: Int64, status: String, error: String) {
+        set(id) { $0.stage = status }
+        try? store.updateRun(id) {
+            $0.status = status
+            $0.error = error
+            $0.progress = self.progressJSON(id)
+            $0.finished = Date()
+        }
+        store.removeRunFiles(id)
+        lock.lock()
+        cancelled.remove(id)
+        lock.unlock()
     }
 
     func set(_ id: Int64, _ change: (inout RunProgress) -> Void) {
@@ -152,10 +161,22 @@ public final class RunManager: @unchecked Sendable {
         return p
     }
 
+    /// Forgets what this process holds for deleted runs.
+    func forget(_ ids: [Int64]) {
+        lock.lock()
+        for id in ids {
+            predictors[id] = nil
+            live[id] = nil
+        }
+        lock.unlock()
+    }
+
     /// Forwards a run's progress into the manager and, per epoch, into the store.
     struct Reporting: Reporter {
         let manager: RunManager
         let id: Int64
+
+        var isCancelled: Bool { manager.isCancelled(id) }
 
         func note(_ line: String) { manager.set(id) { $0.notes.append(line) } }
 

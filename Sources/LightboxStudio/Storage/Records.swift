@@ -38,7 +38,7 @@ public struct ImageRecord: Codable, Sendable, FetchableRecord, MutablePersistabl
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-/// A training run. `status` is queued, running, finished, failed or interrupted.
+/// A training run. `status` is queued, running, finished, failed, cancelled or interrupted.
 public struct RunRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
     public var id: Int64?
     public var projectId: Int64

@@ -5,7 +5,7 @@ import LightboxModels
 
 /// Why a Studio request cannot be done; the API turns it into a JSON error with a status.
 public struct StudioError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: Sendable { case badRequest, notFound, conflict, tooLarge, forbidden, unavailable }
+    public enum Kind: Sendable { case badRequest, unauthorized, notFound, conflict, tooLarge, unsupportedMediaType, forbidden, unavailable }
     public let kind: Kind
     public let description: String
     public init(_ kind: Kind, _ description: String) {
@@ -19,7 +19,6 @@ public struct StudioError: Error, CustomStringConvertible, Sendable {
 public final class StudioStore: @unchecked Sendable {
     public let directory: URL
     let db: DatabaseQueue
-    let decoder = ImageDecoder(maxPixels: 50_000_000)
 
     public init(directory: URL) throws {
         self.directory = directory
@@ -83,10 +82,12 @@ public final class StudioStore: @unchecked Sendable {
     // MARK: projects and classes
 
     public func createProject(name: String) throws -> Project {
-        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty, trimmed.count <= 200 else { throw StudioError(.badRequest, "a project needs a name (1-200 characters)") }
+        let name = try Names.normalized(name, what: "a project")
         return try db.write { db in
-            var p = Project(id: nil, name: trimmed, created: Date())
+            if try Project.fetchAll(db).contains(where: { $0.name.precomposedStringWithCanonicalMapping == name }) {
+                throw StudioError(.conflict, "a project named '\(name)' already exists")
+            }
+            var p = Project(id: nil, name: name, created: Date())
             try p.insert(db)
             return p
         }
@@ -99,25 +100,30 @@ public final class StudioStore: @unchecked Sendable {
         return p
     }
 
+    /// Deletes a project with its classes, images and runs, and every file only they used:
+    /// image files no other project references, and the run folders.
     public func deleteProject(_ id: Int64) throws {
-        _ = try project(id)
-        if try db.read({ try RunRecord.filter(Column("projectId") == id && RunRecord.active.contains(Column("status"))).fetchCount($0) }) > 0 {
-            throw StudioError(.conflict, "project \(id) has a run in progress")
+        let runIds: [Int64] = try db.write { db in
+            guard try Project.fetchOne(db, key: id) != nil else { throw StudioError(.notFound, "no project \(id)") }
+            try Self.refuseIfActive(db, projectId: id, doing: "delete it")
+            let shas = try String.fetchAll(db, ImageRecord.filter(Column("projectId") == id).select(Column("sha256")))
+            let runs = try Int64.fetchAll(db, RunRecord.filter(Column("projectId") == id).select(Column("id")))
+            _ = try Project.deleteOne(db, key: id)
+            try removeUnreferencedFiles(db, shas: Set(shas))
+            return runs
         }
-        _ = try db.write { try Project.deleteOne($0, key: id) }
+        for run in runIds { removeRunFiles(run) }
     }
 
     public func addClass(projectId: Int64, name: String) throws -> ClassRecord {
         _ = try project(projectId)
-        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty, trimmed.count <= 100, !trimmed.contains("/") else {
-            throw StudioError(.badRequest, "a class needs a name (1-100 characters, no '/')")
-        }
+        let name = try Names.normalized(name, what: "a class")
         return try db.write { db in
-            if try ClassRecord.filter(Column("projectId") == projectId && Column("name") == trimmed).fetchCount(db) > 0 {
-                throw StudioError(.conflict, "class '\(trimmed)' already exists")
+            let existing = try ClassRecord.filter(Column("projectId") == projectId).fetchAll(db)
+            if existing.contains(where: { $0.name.precomposedStringWithCanonicalMapping == name }) {
+                throw StudioError(.conflict, "class '\(name)' already exists")
             }
-            var c = ClassRecord(id: nil, projectId: projectId, name: trimmed)
+            var c = ClassRecord(id: nil, projectId: projectId, name: name)
             try c.insert(db)
             return c
         }
@@ -142,38 +148,43 @@ public final class StudioStore: @unchecked Sendable {
     // MARK: images
 
     /// Where an image's bytes live: never built from anything a request sent but the hash.
-    public func imagePath(_ image: ImageRecord) -> URL {
-        directory.appendingPathComponent("images/\(image.sha256.prefix(2))/\(image.sha256)")
+    public func imagePath(_ image: ImageRecord) -> URL { imagePath(sha256: image.sha256) }
+
+    func imagePath(sha256: String) -> URL {
+        directory.appendingPathComponent("images/\(sha256.prefix(2))/\(sha256)")
     }
 
-    /// Stores an uploaded image after decoding it (so only real images are kept).
-    public func addImage(projectId: Int64, classId: Int64, data: Data, filename: String, group: String? = nil) throws -> ImageRecord {
+    /// Stores an image that has already been decoded (so only real images are kept). The file
+    /// is written inside the same transaction as its row, so a concurrent deletion of the
+    /// same picture elsewhere can never remove a file a new row needs.
+    public func addImage(projectId: Int64, classId: Int64, data: Data, filename: String, width: Int, height: Int,
+                         group: String? = nil) throws -> ImageRecord {
         _ = try classRecord(classId, in: projectId)
-        let name = String((filename as NSString).lastPathComponent.prefix(200))
-        let image: RGBImage
-        do {
-            image = try decoder.decode(data: [UInt8](data), path: name.isEmpty ? "upload" : name)
-        } catch {
-            throw StudioError(.badRequest, "\(error)")
-        }
         let digest = SHA256.hex(data)
-        var record = ImageRecord(id: nil, projectId: projectId, classId: classId, sha256: digest, filename: name,
-                                 width: image.width, height: image.height, groupName: group, created: Date())
+        var record = ImageRecord(id: nil, projectId: projectId, classId: classId, sha256: digest, filename: Self.displayName(filename),
+                                 width: width, height: height, groupName: group, created: Date())
         let path = imagePath(record)
-        if !FileManager.default.fileExists(atPath: path.path) {
-            do {
-                try AtomicFile.write(data, to: path.path)
-            } catch {
-                throw StudioError(.unavailable, "cannot store the image (\(error.localizedDescription)): is the disk full or read-only?")
-            }
-        }
         return try db.write { db in
             if let existing = try ImageRecord.filter(Column("classId") == classId && Column("sha256") == digest).fetchOne(db) {
                 return existing  // the same picture twice in one class is kept once
             }
+            if !FileManager.default.fileExists(atPath: path.path) {
+                do {
+                    try AtomicFile.write(data, to: path.path)
+                } catch {
+                    throw StudioError(.unavailable, "cannot store the image (\(error.localizedDescription)): is the disk full or read-only?")
+                }
+            }
             try record.insert(db)
             return record
         }
+    }
+
+    /// The name an image is shown under: its last path component, without control characters.
+    static func displayName(_ filename: String) -> String {
+        let last = (filename as NSString).lastPathComponent
+        let clean = String(String.UnicodeScalarView(last.unicodeScalars.filter { !Names.isForbidden($0) }).prefix(200))
+        return clean.isEmpty ? "upload" : clean
     }
 
     public func images(projectId: Int64, classId: Int64? = nil) throws -> [ImageRecord] {
@@ -189,9 +200,34 @@ public final class StudioStore: @unchecked Sendable {
         return i
     }
 
+    /// Removes an image, and its file when no other row uses the same picture. Refused while
+    /// its project trains (the run reads the file).
     public func deleteImage(_ id: Int64) throws {
-        _ = try image(id)
-        _ = try db.write { try ImageRecord.deleteOne($0, key: id) }
+        try db.write { db in
+            guard let image = try ImageRecord.fetchOne(db, key: id) else { throw StudioError(.notFound, "no image \(id)") }
+            try Self.refuseIfActive(db, projectId: image.projectId, doing: "delete its images")
+            _ = try ImageRecord.deleteOne(db, key: id)
+            try removeUnreferencedFiles(db, shas: [image.sha256])
+        }
+    }
+
+    /// Inside a write transaction: the files of these pictures that no row references any more.
+    private func removeUnreferencedFiles(_ db: Database, shas: Set<String>) throws {
+        for sha in shas where try ImageRecord.filter(Column("sha256") == sha).fetchCount(db) == 0 {
+            let file = imagePath(sha256: sha)
+            try? FileManager.default.removeItem(at: file)
+            // The two-letter fan-out folder goes too once it is empty.
+            let folder = file.deletingLastPathComponent()
+            if (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.isEmpty == true {
+                try? FileManager.default.removeItem(at: folder)
+            }
+        }
+    }
+
+    private static func refuseIfActive(_ db: Database, projectId: Int64, doing: String) throws {
+        if try RunRecord.filter(Column("projectId") == projectId && RunRecord.active.contains(Column("status"))).fetchCount(db) > 0 {
+            throw StudioError(.conflict, "project \(projectId) has a run in progress: cancel it or wait for it to end to \(doing)")
+        }
     }
 
     // MARK: runs
@@ -237,10 +273,32 @@ public final class StudioStore: @unchecked Sendable {
                 r.error = "the server stopped while this run was in progress"
                 r.finished = Date()
                 try r.update(db)
+                try? FileManager.default.removeItem(at: runDatasetList(r.id!))
             }
             return stale.count
         }
     }
 
+    /// Deletes a run that is not in progress, with its folder.
+    public func deleteRun(_ id: Int64) throws {
+        try db.write { db in
+            guard let run = try RunRecord.fetchOne(db, key: id) else { throw StudioError(.notFound, "no run \(id)") }
+            guard !RunRecord.active.contains(run.status) else {
+                throw StudioError(.conflict, "run \(id) is \(run.status): cancel it first")
+            }
+            _ = try RunRecord.deleteOne(db, key: id)
+        }
+        removeRunFiles(id)
+    }
+
     public func runDirectory(_ id: Int64) -> URL { directory.appendingPathComponent("runs/\(id)") }
+
+    /// The data set list a run trains from (beside the image folder, so its paths stay inside).
+    public func runDatasetList(_ id: Int64) -> URL { directory.appendingPathComponent("dataset-run-\(id).csv") }
+
+    /// A run's folder and its data set list.
+    func removeRunFiles(_ id: Int64) {
+        try? FileManager.default.removeItem(at: runDirectory(id))
+        try? FileManager.default.removeItem(at: runDatasetList(id))
+    }
 }

@@ -1,0 +1,61 @@
+import Foundation
+import LightboxData
+import LightboxImaging
+
+struct ImportBody: Decodable {
+    var path: String
+    var source: String?
+}
+
+/// Imports a data set already on the server's disk (class folders, covid-chestxray, CSV) into a
+/// project, only from folders the operator allowed with --import-root. Every file is checked
+/// on its own (real path under a root, a regular file, a decodable picture within the decoding
+/// budget, a valid class name); a bad one is skipped with its reason, never failing the import.
+struct Importer {
+    let store: StudioStore
+    let roots: [String]
+    let gate: DecodeGate
+    let maxFileBytes: Int
+
+    /// Imports run one at a time, off the request threads.
+    static let queue = DispatchQueue(label: "lightbox.studio.import", qos: .utility)
+
+    func run(projectId: Int64, body: ImportBody) throws -> [String: Any] {
+        _ = try store.project(projectId)
+        let allowed = roots.compactMap(RegularFile.realPath)
+        guard !roots.isEmpty else { throw StudioError(.forbidden, "importing from the server's disk is off (start the server with --import-root DIR)") }
+        guard body.path.hasPrefix("/"), let path = RegularFile.realPath(body.path), RegularFile.isInside(path, roots: allowed) else {
+            throw StudioError(.forbidden, "\(body.path) is not an existing folder or file under the allowed import folders (\(roots.joined(separator: ", "))); give an absolute path")
+        }
+        let kind = try body.source.map { s -> SourceKind in
+            guard let k = SourceKind(rawValue: s) else { throw StudioError(.badRequest, "source must be folders, covid-chestxray or csv") }
+            return k
+        }
+        let dataset: Dataset
+        do { dataset = try DatasetLoader.load(path, kind: kind) } catch { throw StudioError(.badRequest, "\(error)") }
+        var classIds: [String: Int64] = [:]
+        for (c, _) in try store.classes(projectId: projectId) { classIds[c.name] = c.id! }
+        var skipped = dataset.skipped.map { ["item": $0.item, "reason": $0.reason] }
+        var imported = 0
+        for image in dataset.images {
+            do {
+                let name = try Names.normalized(image.label, what: "a class")
+                let data = try RegularFile.read(image.path, roots: allowed, maxBytes: maxFileBytes)
+                let bytes = [UInt8](data)
+                _ = try gate.cost(bytes, name: image.path)
+                let decoded = try DecodeGate.badRequest { try gate.decoder.decode(data: bytes, path: image.path) }
+                if classIds[name] == nil { classIds[name] = try store.addClass(projectId: projectId, name: name).id! }
+                _ = try store.addImage(projectId: projectId, classId: classIds[name]!, data: data,
+                                       filename: (image.path as NSString).lastPathComponent,
+                                       width: decoded.width, height: decoded.height,
+                                       group: dataset.hasGroups ? image.group : nil)
+                imported += 1
+            } catch let e as RegularFile.Refusal {
+                skipped.append(["item": image.path, "reason": e.description])
+            } catch let e as StudioError where e.kind != .unavailable {
+                skipped.append(["item": image.path, "reason": e.description])
+            }
+        }
+        return ["imported": imported, "classes": classIds.count, "skipped": skipped]
+    }
+}

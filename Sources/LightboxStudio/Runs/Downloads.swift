@@ -1,0 +1,37 @@
+import Foundation
+import LightboxTraining
+import ZIPFoundation
+
+/// The model bundle, its TF.js export (zipped) and its ONNX export, made on request.
+struct Downloads {
+    let store: StudioStore
+
+    /// Exports are made one at a time (each builds a model and a file of tens of megabytes).
+    static let queue = DispatchQueue(label: "lightbox.studio.downloads", qos: .userInitiated)
+
+    func file(run id: Int64, format: String) throws -> (Data, String, String) {
+        let run = try store.run(id)
+        guard ["bundle", "tfjs", "onnx"].contains(format) else { throw StudioError(.badRequest, "download format must be bundle, tfjs or onnx") }
+        guard run.status == "finished" else { throw StudioError(.conflict, "run \(id) is \(run.status), not finished") }
+        let model = store.runDirectory(id).appendingPathComponent("model")
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-download-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        switch format {
+        case "bundle":
+            let zip = work.appendingPathComponent("model.zip")
+            try FileManager.default.zipItem(at: model, to: zip, shouldKeepParent: true)
+            return (try Data(contentsOf: zip), "lightbox-run-\(id)-model.zip", "application/zip")
+        case "tfjs":
+            let folder = work.appendingPathComponent("tfjs")
+            try TFJSExporter.export(try ModelBundle.read(from: model.path), to: folder.path)
+            let zip = work.appendingPathComponent("tfjs.zip")
+            try FileManager.default.zipItem(at: folder, to: zip, shouldKeepParent: false)
+            return (try Data(contentsOf: zip), "lightbox-run-\(id)-tfjs.zip", "application/zip")
+        default:
+            let file = work.appendingPathComponent("model.onnx")
+            try ONNXExporter.export(try ModelBundle.read(from: model.path), to: file.path)
+            return (try Data(contentsOf: file), "lightbox-run-\(id).onnx", "application/octet-stream")
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import LightboxImaging
+import LightboxTraining
+
+/// Classifies an uploaded picture with a run's model, with its heatmap; the picture is
+/// admitted through the decoding gate like an upload and processed off the request threads.
+struct PredictionService {
+    let runs: RunManager
+    let gate: DecodeGate
+
+    func predict(run id: Int64, data: Data) async throws -> [String: Any] {
+        let predictor = try runs.predictor(run: id)
+        let bytes = [UInt8](data)
+        let (p, heatmap): (Predictor.Prediction, Data) = try await gate.admit(bytes, name: "the uploaded picture") {
+            // The Predictor reads files: the picture goes to a private temporary one.
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-predict-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: file) }
+            try data.write(to: file, options: .atomic)
+            do { return try predictor.predictWithHeatmap(file.path) } catch { throw StudioError(.badRequest, "\(error)") }
+        }
+        return ["predicted": predictor.classes[p.predicted],
+                "probabilities": Dictionary(uniqueKeysWithValues: zip(predictor.classes, p.probabilities.map(Double.init))),
+                "heatmap": "data:image/png;base64," + heatmap.base64EncodedString(),
+                "disclaimer": ModelBundle.disclaimer]
+    }
+
+    /// A stored image's heatmap through a finished run's model.
+    func heatmap(run id: Int64, imagePath: URL) async throws -> Data {
+        let predictor = try runs.predictor(run: id)
+        let bytes = [UInt8](try Data(contentsOf: imagePath))
+        return try await gate.admit(bytes, name: imagePath.lastPathComponent) {
+            try predictor.predictWithHeatmap(imagePath.path).1
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import LightboxData
+import LightboxImaging
+import LightboxTraining
+
+/// Training options a request may set (all optional; Teachable Machine's defaults otherwise).
+/// Checked by the same rules as `lightbox train` (TrainingOptionRules), before anything is stored.
+public struct RunOptions: Codable, Sendable {
+    public var epochs: Int?
+    public var batchSize: Int?
+    public var learningRate: Float?
+    public var denseUnits: Int?
+    public var dropout: Float?
+    public var earlyStopping: Int?
+    public var balance: String?
+    public var augmentCopies: Int?
+    public var split: String?
+    public var seed: UInt64?
+    public var resize: String?
+    public var positive: String?
+
+    /// The run's configuration, fully validated; any problem is a 400 with the CLI's message.
+    func configuration(data: String, output: String) throws -> TrainingConfiguration {
+        do {
+            var c = try TrainingConfiguration(data: data, output: output)
+            c.source = .csv
+            var t = TrainingOptions()
+            if let v = epochs { t.epochs = v }
+            if let v = batchSize { t.batchSize = v }
+            if let v = learningRate { t.learningRate = v }
+            if let v = denseUnits { t.denseUnits = v }
+            if let v = dropout { t.dropout = v }
+            if let v = earlyStopping { t.earlyStoppingPatience = v }
+            if let v = seed { t.seed = v }
+            c.training = t
+            if let v = balance { c.balance = try TrainingOptionRules.parseBalance(v) }
+            if let v = split { c.split = try TrainingOptionRules.parseSplit(v) }
+            if let v = augmentCopies { c.augmentCopies = v }
+            if let v = resize { c.resize = try TrainingOptionRules.parseResize(v) }
+            c.positiveClass = positive
+            try TrainingOptionRules.validate(c)
+            return c
+        } catch let e as StudioError {
+            throw e
+        } catch {
+            throw StudioError(.badRequest, "\(error)")
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import XCTest
+
+/// `lightbox serve` as an operator starts it: where the token comes from, what it refuses
+/// before creating anything, what the process list shows.
+final class ServeCommandTests: XCTestCase {
+    var work: URL!
+
+    override func setUpWithError() throws {
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
+
+    /// Without LIGHTBOX_TOKEN from the developer's own shell.
+    var environment: [String: String] { ["LIGHTBOX_TOKEN": "", "LIGHTBOX_HOME": work.appendingPathComponent("home").path] }
+
+    /// A running server and the login URL it printed on standard output.
+    final class Server {
+        let process = Process()
+        var login = ""
+        var port: Int { Int(login.split(separator: ":")[2].split(separator: "/")[0])! }
+        var token: String? { login.components(separatedBy: "?token=").dropFirst().first }
+
+        init(_ arguments: [String], environment: [String: String]) throws {
+            process.executableURL = Bundle.main.bundleURL.appendingPathComponent("lightbox")
+            process.arguments = ["serve", "--port", "0"] + arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // The first line on standard output is "login: URL" (bounded wait: the read ends at exit).
+            var line = Data()
+            while !line.contains(UInt8(ascii: "\n")) {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                line.append(chunk)
+            }
+            let text = String(decoding: line, as: UTF8.self)
+            guard let first = text.split(separator: "\n").first, first.hasPrefix("login: ") else {
+                process.terminate()
+                throw XCTSkip("serve printed no login line: \(text)")
+            }
+            login = String(first.dropFirst("login: ".count))
+        }
+
+        func stop() {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    func status(_ url: String, bearer: String? = nil) -> Int {
+        var r = URLRequest(url: URL(string: url)!)
+        if let bearer { r.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
+        final class Box: @unchecked Sendable { var status = 0 }
+        let box = Box(), done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: r) { _, response, _ in
+            box.status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            done.signal()
+        }.resume()
+        _ = done.wait(timeout: .now() + 30)
+        return box.status
+    }
+
+    func testAnotherAddressWithoutAChosenTokenIsRefusedBeforeAnythingIsCreated() throws {
+        let data = work.appendingPathComponent("data")
+        let r = try CLI.run(["serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", data.path], environment: environment)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("token"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data.path), "the data directory was created before refusing")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work.appendingPathComponent("home").path))
+        let open = try CLI.run(["serve", "--host", "0.0.0.0", "--no-token", "--data-dir", data.path], environment: environment)
+        XCTAssertEqual(open.status, 1)
+        XCTAssertTrue(open.stderr.contains("loopback"), open.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data.path))
+    }
+
+    func testPortOutOfRangeIsAUsageError() throws {
+        let r = try CLI.run(["serve", "--port", "99999", "--data-dir", work.appendingPathComponent("d").path], environment: environment)
+        XCTAssertEqual(r.status, 64)
+        XCTAssertTrue(r.stderr.contains("--port"), r.stderr)
+    }
+
+    /// No token given: one is generated, printed in the login URL, and required.
+    func testGeneratedTokenIsPrintedAndRequired() throws {
+        let server = try Server(["--data-dir", work.appendingPathComponent("d").path], environment: environment)
+        defer { server.stop() }
+        let token = try XCTUnwrap(server.token)
+        XCTAssertEqual(token.count, 64)
+        let api = "http://127.0.0.1:\(server.port)/api/projects"
+        XCTAssertEqual(status(api), 401)
+        XCTAssertEqual(status(api, bearer: "wrong-token"), 401)
+        XCTAssertEqual(status(api, bearer: token), 200)
+        XCTAssertEqual(status("http://127.0.0.1:\(server.port)/api/openapi.json"), 200)
+    }
+
+    /// `--token` works, but the process list stops showing it; a file and the environment work too.
+    func testTokenSources() throws {
+        let secret = "flag-secret-0123456789"
+        let flag = try Server(["--token", secret, "--data-dir", work.appendingPathComponent("a").path], environment: environment)
+        let cmdline = try String(decoding: Data(contentsOf: URL(fileURLWithPath: "/proc/\(flag.process.processIdentifier)/cmdline")), as: UTF8.self)
+        XCTAssertFalse(cmdline.contains(secret), "the token is in /proc/PID/cmdline")
+        XCTAssertEqual(status("http://127.0.0.1:\(flag.port)/api/projects", bearer: secret), 200)
+        flag.stop()
+
+        let file = work.appendingPathComponent("token.txt")
+        try Data("file-secret-0123456789\n".utf8).write(to: file)
+        let fromFile = try Server(["--token-file", file.path, "--data-dir", work.appendingPathComponent("b").path], environment: environment)
+        XCTAssertEqual(status("http://127.0.0.1:\(fromFile.port)/api/projects", bearer: "file-secret-0123456789"), 200)
+        XCTAssertEqual(fromFile.token, "file-secret-0123456789")
+        fromFile.stop()
+
+        var env = environment
+        env["LIGHTBOX_TOKEN"] = "env-secret-0123456789"
+        let fromEnv = try Server(["--data-dir", work.appendingPathComponent("c").path], environment: env)
+        XCTAssertEqual(status("http://127.0.0.1:\(fromEnv.port)/api/projects", bearer: "env-secret-0123456789"), 200)
+        XCTAssertEqual(status("http://127.0.0.1:\(fromEnv.port)/api/projects"), 401)
+        fromEnv.stop()
+
+        let bad = try CLI.run(["serve", "--token-file", work.appendingPathComponent("missing").path, "--data-dir", work.appendingPathComponent("e").path],
+                              environment: environment)
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("missing"), bad.stderr)
+    }
+
+    func testNoTokenOnLoopbackWarnsAndServes() throws {
+        let server = try Server(["--no-token", "--data-dir", work.appendingPathComponent("d").path], environment: environment)
+        defer { server.stop() }
+        XCTAssertNil(server.token)
+        XCTAssertEqual(status("http://127.0.0.1:\(server.port)/api/projects"), 200)
+    }
+}
