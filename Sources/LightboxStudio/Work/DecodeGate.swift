@@ -19,18 +19,9 @@ final class DecodeGate: Sendable {
     /// Decodes `data` (named `name` in errors) and returns the decoded picture's size.
     func decode(_ data: [UInt8], name: String) async throws -> (width: Int, height: Int) {
         let decoder = self.decoder
-        let cost = try cost(data, name: name)
-        try await admission.acquire(cost)
-        do {
-            let size = try await Offload.run {
-                let image = try Self.badRequest { try decoder.decode(data: data, path: name) }
-                return (image.width, image.height)
-            }
-            await admission.release(cost)
-            return size
-        } catch {
-            await admission.release(cost)
-            throw error
+        return try await admit(data, name: name) {
+            let image = try Self.badRequest { try decoder.decode(data: data, path: name) }
+            return (image.width, image.height)
         }
     }
 
