@@ -23,8 +23,11 @@ def main():
         port = s.getsockname()[1]
     data = tempfile.mkdtemp(prefix="studio-load-")
     images = os.path.join(SHARED, "models", "teachable-machine-image", "training-images")
+    token = "load-check-token-0123"
     server = subprocess.Popen([os.path.join(ROOT, ".build", "release", "lightbox"), "serve", "--port", str(port),
-                               "--data-dir", data, "--import-root", images], stderr=subprocess.DEVNULL)
+                               "--data-dir", data, "--import-root", images], stderr=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, env=dict(os.environ, LIGHTBOX_TOKEN=token))
+    auth = {"Authorization": "Bearer " + token}
     try:
         for _ in range(100):
             try:
@@ -35,7 +38,7 @@ def main():
 
         def call(method, path, body=None, headers=None):
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            c.request(method, path, body=body, headers=headers or {})
+            c.request(method, path, body=body, headers={**auth, **(headers or {})})
             r = c.getresponse()
             return r.status, r.read()
 
@@ -55,7 +58,7 @@ def main():
             for _ in range(n):
                 t0 = time.perf_counter()
                 try:
-                    conn.request("POST", "/api/runs/1/predict", body=xray, headers={"Content-Type": "image/jpeg"})
+                    conn.request("POST", "/api/runs/1/predict", body=xray, headers={**auth, "Content-Type": "image/jpeg"})
                     r = conn.getresponse()
                     body = r.read()
                     ok = r.status == 200 and b"probabilities" in body
