@@ -25,6 +25,16 @@ if [ ! -x /usr/bin/chromedriver ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# Real Keras for the export tests: TensorFlow's CPU wheel, tf_keras (Keras 2) and Keras 3 from
+# PyPI, in a venv kept in the cache between runs (about 1.5 GB; a few minutes the first time).
+keras_venv="${LIGHTBOX_HOME:-$HOME/.cache/lightbox}/test-data/keras-venv"
+if ! "$keras_venv/bin/python" -c "import tensorflow, tf_keras, keras" 2>/dev/null; then
+    rm -rf "$keras_venv"
+    python3 -m venv "$keras_venv"
+    "$keras_venv/bin/pip" install -q --disable-pip-version-check tensorflow-cpu tf_keras pillow
+fi
+export LIGHTBOX_KERAS_PYTHON="$keras_venv/bin/python"
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -38,6 +38,34 @@ final class TFJSExportTests: XCTestCase {
         XCTAssertEqual(metadata["labels"] as? [String], ["COVID-19", "OTHER", "Third"])
     }
 
+    /// Every weight in the manifest is "<layer>/<name>" with a name Keras gives that layer's class
+    /// (KerasLayerWeights), and every layer has all of Keras's weights (bias only when it uses one).
+    func testWeightNamesAreKerasOwn() throws {
+        let model = work.appendingPathComponent("model")
+        try bundle().write(to: model.path)
+        let export = work.appendingPathComponent("tfjs")
+        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: export.path)
+        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: export.appendingPathComponent("model.json"))) as! [String: Any]
+        let manifest = ((root["weightsManifest"] as! [[String: Any]])[0]["weights"] as! [[String: Any]]).map { $0["name"] as! String }
+        var expected: [String] = []
+        func walk(_ object: Any) {
+            if let d = object as? [String: Any] {
+                if let cls = d["class_name"] as? String, let config = d["config"] as? [String: Any], let name = config["name"] as? String,
+                   let names = KerasLayerWeights.names(ofClass: cls) {
+                    let usesBias = config["use_bias"] as? Bool ?? true
+                    expected += names.all.filter { usesBias || $0 != "bias" }.map { "\(name)/\($0)" }
+                }
+                d.values.forEach(walk)
+            } else if let a = object as? [Any] {
+                a.forEach(walk)
+            }
+        }
+        walk(root["modelTopology"]!)
+        XCTAssertEqual(Set(manifest), Set(expected))
+        XCTAssertEqual(manifest.count, expected.count)
+        XCTAssertTrue(manifest.contains("input_normalization/bias"), "a DepthwiseConv2D's bias is 'bias' in Keras")
+    }
+
     func testSchemaMatchesTeachableMachines() throws {
         let model = work.appendingPathComponent("model")
         try bundle().write(to: model.path)

@@ -92,7 +92,10 @@ enum KerasGraphBuilder {
                         oihw[((o * inC + i) * k + y) * k + x] = w[((y * k + x) * inC + i) * outC + o]
                     } } } }
                 }
-                let bias = (c["use_bias"] as? Bool ?? true) ? try weight(layer, depthwise ? "depthwise_bias" : "bias", [outC])
+                // Keras names both layers' bias "bias"; "depthwise_bias" only ever came from Lightbox's
+                // own TF.js exports before they were fixed, which this keeps readable.
+                let legacyBias = depthwise && model.weights["\(layer.name)/bias"] == nil && model.weights["\(layer.name)/depthwise_bias"] != nil
+                let bias = (c["use_bias"] as? Bool ?? true) ? try weight(layer, legacyBias ? "depthwise_bias" : "bias", [outC])
                                                             : [Float](repeating: 0, count: outC)
                 var spec = ConvolutionSpec(inputChannels: inC, outputChannels: outC, kernel: k, stride: s, padding: begin,
                                            groups: depthwise ? inC : 1)

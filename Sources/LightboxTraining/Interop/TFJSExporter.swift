@@ -132,7 +132,7 @@ struct KerasWriter {
             for c in 0..<o { for y in 0..<k { for x in 0..<k { hw[(y * k + x) * o + c] = w.values[(c * k + y) * k + x] } } }
             add("DepthwiseConv2D", name, config)
             weight("\(name)/depthwise_kernel", [k, k, o, 1], hw)
-            if let bias { weight("\(name)/depthwise_bias", [o], bias) }
+            if let bias { weight("\(name)/bias", [o], bias) }  // Keras's name, as for Conv2D
         } else {
             config["filters"] = o
             config["kernel_initializer"] = Self.initializerVS
