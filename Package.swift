@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto"),
         .systemLibrary(name: "CGlibcExtras", path: "Sources/CGlibcExtras"),  // mallopt, renameat2
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5"),  // Keras .h5 export
 
         // Small C kernels the Swift optimiser does not vectorise well (measured).
         .target(name: "CLightboxKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
@@ -61,7 +62,7 @@ let package = Package(
         .target(
             name: "LightboxTraining",
             dependencies: ["LightboxCore", "LightboxData", "LightboxModels", "LightboxImaging", "LightboxKernels", "COpenBLAS",
-                           "CGlibcExtras", "CLightboxKernels", "LightboxONNX"],
+                           "CGlibcExtras", "CLightboxKernels", "LightboxONNX", "CHDF5"],
             swiftSettings: numericFlags),
         // Lightbox Studio: the REST API, the page and the storage behind them.
         .target(

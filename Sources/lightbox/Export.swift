@@ -4,25 +4,31 @@ import LightboxTraining
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Export a trained model: Teachable Machine's TF.js format (tfjs) or ONNX (onnx).",
-        discussion: "Writes the folder atomically (built beside it, swapped in with one rename).")
+        abstract: "Export a trained model: Teachable Machine's TF.js format (tfjs), Keras (keras) or ONNX (onnx).",
+        discussion: """
+            tfjs: a folder (model.json, weights.bin, metadata.json). keras: keras_model.h5 and labels.txt, as \
+            Teachable Machine's Keras download (OUT ending in .h5 is the model file, labels.txt goes beside it; \
+            otherwise OUT is a folder for both). onnx: one .onnx file. Everything is written atomically \
+            (built beside the target, swapped in with one rename).
+            """)
 
     @Option(help: "The model bundle (a run's model/ folder).")
     var model: String
 
-    @Option(help: "Export format: tfjs (a folder) or onnx (one .onnx file).")
+    @Option(help: "Export format: tfjs (a folder), keras (keras_model.h5 + labels.txt) or onnx (one .onnx file).")
     var format: ExportFormat
 
-    @Option(help: "Output folder (tfjs) or file (onnx).")
+    @Option(help: "Output folder (tfjs; keras unless it ends in .h5) or file (onnx; keras ending in .h5).")
     var out: String
 
-    enum ExportFormat: String, ExpressibleByArgument, CaseIterable { case tfjs, onnx }
+    enum ExportFormat: String, ExpressibleByArgument, CaseIterable { case tfjs, keras, onnx }
 
     func run() throws {
         do {
             let bundle = try ModelBundle.read(from: model)
             switch format {
             case .tfjs: try TFJSExporter.export(bundle, to: out)
+            case .keras: try KerasExporter.export(bundle, to: out)
             case .onnx: try ONNXExporter.export(bundle, to: out)
             }
             print("exported \(format.rawValue): \(out)")

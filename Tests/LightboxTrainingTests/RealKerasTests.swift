@@ -41,6 +41,34 @@ final class RealKerasTests: XCTestCase {
         try check(try teachableMachineBundle(), "tm-own")
     }
 
+    /// Teachable Machine's Keras download: keras_model.h5 loads with tf_keras (Keras 2) and Keras 3
+    /// alike and predicts as Lightbox does; labels.txt is Teachable Machine's.
+    func testKerasExportLoadsInKeras2AndKeras3() throws {
+        for (name, bundle) in [("default", try InteropFixtures.bundle()),
+                               ("tm-backbone", try teachableMachineBundle(head: try InteropFixtures.bundle().head,
+                                                                          classes: ["COVID-19", "OTHER", "Third"]))] {
+            let model = work.appendingPathComponent("\(name)-model")
+            try bundle.write(to: model.path)
+            let folder = work.appendingPathComponent("\(name)-keras")
+            try KerasExporter.export(try ModelBundle.read(from: model.path), to: folder.path)
+            XCTAssertEqual(try String(contentsOf: folder.appendingPathComponent("labels.txt"), encoding: .utf8), "0 COVID-19\n1 OTHER\n2 Third\n")
+            let h5 = folder.appendingPathComponent("keras_model.h5")
+            XCTAssertEqual(Array(try Data(contentsOf: h5).prefix(8)), [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A], "an HDF5 file")
+            let predictor = try Predictor(model: model.path)
+            let ours = try predictor.predict(InteropFixtures.images()).map { try $0.get().probabilities }
+            let pixels = try KerasClient.pixels(predictor)
+            for kind in ["h5-keras2", "h5-keras3"] {
+                try KerasClient.compare(try KerasClient.predict(kind: kind, model: h5, pixels: pixels, work: work), ours)
+            }
+        }
+        // OUT ending in .h5: that file, labels.txt beside it.
+        let model = work.appendingPathComponent("default-model")
+        let file = work.appendingPathComponent("out/mine.h5")
+        try KerasExporter.export(try ModelBundle.read(from: model.path), to: file.path)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: file.path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("out/labels.txt").path))
+    }
+
     /// Writes `bundle`, exports it to TF.js, and compares Keras with Lightbox.
     func check(_ bundle: ModelBundle, _ name: String) throws {
         let model = work.appendingPathComponent("\(name)-model")
@@ -96,7 +124,8 @@ enum KerasClient {
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            XCTFail("Keras (\(kind)) could not load or run \(model.lastPathComponent): \(message.suffix(2000))")
+            let lines = message.split(separator: "\n").filter { !$0.contains("cuda") && !$0.hasPrefix("WARNING: All log") }
+            XCTFail("Keras (\(kind)) could not load or run \(model.lastPathComponent): \(lines.suffix(15).joined(separator: "\n"))")
             return []
         }
         let (values, shape) = try NPYFile.decode(try Data(contentsOf: output), source: output.path)

@@ -10,44 +10,10 @@ import LightboxModels
 /// input into the ImageNet normalisation the weights expect.
 public enum TFJSExporter {
     public static func export(_ bundle: ModelBundle, to directory: String) throws {
-        guard bundle.preprocessing.resize == ResizePolicy.crop.rawValue else {
-            throw WeightsError("TF.js export needs a model trained with --resize crop: Teachable Machine centre-crops its input")
-        }
-        var writer = KerasWriter()
-        var modelName = "mobilenetv2_1.00_224"
-        if bundle.backbone.id.hasPrefix("tfjs:") {
-            // A Teachable Machine backbone goes back out as it came in.
-            guard let folder = bundle.directory else { throw WeightsError("the model's backbone files are not on disk") }
-            let source = try TFJSLayersModel.load((folder as NSString).appendingPathComponent(ModelBundle.backboneFolder))
-            writer.copy(source)
-            modelName = source.backboneModelName
-        } else if bundle.backbone.id == PretrainedMobileNetV2.identifier {
-            let normalization = try bundle.preprocessing.preprocessor().normalization
-            try writer.build(weights: try PretrainedMobileNetV2.load(), normalization: normalization, size: bundle.preprocessing.size)
-        } else {
-            throw WeightsError("TF.js export does not know the backbone '\(bundle.backbone.id)'")
-        }
-        writer.head(bundle.head)
-
-        let topology: [String: Any] = [
-            "class_name": "Sequential",
-            "config": [
-                ["class_name": "Sequential", "config": [
-                    ["class_name": "Model", "config": ["name": modelName, "layers": writer.layers,
-                                                        "input_layers": [[writer.inputName, 0, 0]],
-                                                        "output_layers": [[writer.outputName, 0, 0]]]],
-                    ["class_name": "GlobalAveragePooling2D",
-                     "config": ["data_format": "channels_last", "name": "global_average_pooling2d_GlobalAveragePooling2D1",
-                                "trainable": true]],
-                ]],
-                ["class_name": "Sequential", "config": writer.dense],
-            ],
-            "keras_version": "tfjs-layers 1.1.2",
-            "backend": "tensor_flow.js",
-        ]
+        let keras = try KerasModel(bundle)
         let model: [String: Any] = [
-            "modelTopology": topology,
-            "weightsManifest": [["paths": ["weights.bin"], "weights": writer.manifest]],
+            "modelTopology": keras.topology(tfjs: true),
+            "weightsManifest": [["paths": ["weights.bin"], "weights": keras.writer.manifest]],
         ]
         let metadata: [String: Any] = [
             "tfjsVersion": "1.1.2", "tmVersion": "1.1.0", "tmSupportVersion": "0.2.0",
@@ -58,7 +24,7 @@ public enum TFJSExporter {
         ]
         let modelJSON = try JSONSerialization.data(withJSONObject: model, options: [.sortedKeys, .withoutEscapingSlashes])
         let metadataJSON = try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys, .withoutEscapingSlashes])
-        let bin = writer.bytes
+        let bin = keras.writer.bytes
         try AtomicDirectory.write(to: directory) { temporary in
             try modelJSON.write(to: URL(fileURLWithPath: temporary).appendingPathComponent("model.json"))
             try bin.write(to: URL(fileURLWithPath: temporary).appendingPathComponent("weights.bin"))
@@ -67,12 +33,92 @@ public enum TFJSExporter {
     }
 }
 
+/// A model as Keras describes it, the way Teachable Machine's exports lay it out: a Sequential
+/// of two Sequentials, the backbone (a functional MobileNetV2 and global average pooling) and
+/// the head (Dense layers), with every weight under Keras's names. The TF.js and Keras (`.h5`)
+/// exports both write this.
+struct KerasModel {
+    var writer = KerasWriter()
+    var modelName = "mobilenetv2_1.00_224"
+
+    init(_ bundle: ModelBundle) throws {
+        guard bundle.preprocessing.resize == ResizePolicy.crop.rawValue else {
+            throw WeightsError("this export needs a model trained with --resize crop: Teachable Machine centre-crops its input")
+        }
+        if bundle.backbone.id.hasPrefix("tfjs:") {
+            // A Teachable Machine backbone goes back out as it came in.
+            guard let folder = bundle.directory else { throw WeightsError("the model's backbone files are not on disk") }
+            let source = try TFJSLayersModel.load((folder as NSString).appendingPathComponent(ModelBundle.backboneFolder))
+            writer.copy(source)
+            modelName = source.backboneModelName
+        } else if bundle.backbone.id == PretrainedMobileNetV2.identifier {
+            let normalization = try bundle.preprocessing.preprocessor().normalization
+            try writer.build(weights: try PretrainedMobileNetV2.load(), normalization: normalization, size: bundle.preprocessing.size)
+        } else {
+            throw WeightsError("export does not know the backbone '\(bundle.backbone.id)'")
+        }
+        writer.head(bundle.head)
+    }
+
+    /// The backbone Sequential's layers: the functional MobileNetV2, then pooling. `flat`
+    /// names the functional model's single input and output as Keras does for one tensor
+    /// (`["out_relu", 0, 0]`); TF.js keeps them nested as tfjs-layers writes them.
+    func backboneLayers(flat: Bool) -> [[String: Any]] {
+        let inputNode: [Any] = [writer.inputName, 0, 0], outputNode: [Any] = [writer.outputName, 0, 0]
+        let input: Any, output: Any
+        if flat {
+            (input, output) = (inputNode, outputNode)
+        } else {
+            (input, output) = ([inputNode] as [Any], [outputNode] as [Any])
+        }
+        return [["class_name": "Model", "config": ["name": modelName, "layers": writer.layers,
+                                                   "input_layers": input, "output_layers": output]],
+                ["class_name": "GlobalAveragePooling2D",
+                 "config": ["data_format": "channels_last", "name": "global_average_pooling2d_GlobalAveragePooling2D1",
+                            "trainable": true]]]
+    }
+
+    /// The topology: for TF.js as tfjs-layers writes it; for `.h5` as Keras 2 writes it, with
+    /// named Sequentials (the file's weight groups carry the same names) that each begin with
+    /// an InputLayer, without which Keras 3 cannot rebuild nested Sequentials.
+    func topology(tfjs: Bool) -> [String: Any] {
+        if tfjs {
+            return ["class_name": "Sequential",
+                    "config": [["class_name": "Sequential", "config": backboneLayers(flat: false)],
+                               ["class_name": "Sequential", "config": writer.dense]],
+                    "keras_version": "tfjs-layers 1.1.2", "backend": "tensor_flow.js"]
+        }
+        func input(_ name: String, _ shape: [Any]) -> [String: Any] {
+            ["class_name": "InputLayer", "config": ["batch_input_shape": [NSNull()] + shape, "dtype": "float32",
+                                                    "sparse": false, "ragged": false, "name": name]]
+        }
+        let size = (writer.layers.first?["config"] as? [String: Any])?["batch_input_shape"] as? [Any] ?? [NSNull(), 224, 224, 3]
+        let features = ((writer.dense.first?["config"] as? [String: Any])?["batch_input_shape"] as? [Any])?.last ?? 1280
+        return ["class_name": "Sequential",
+                "config": ["name": "sequential", "layers": [
+                    ["class_name": "Sequential", "config": ["name": Self.backboneGroup,
+                                                            "layers": [input("sequential_1_input", Array(size.dropFirst()))] + backboneLayers(flat: true)]],
+                    ["class_name": "Sequential", "config": ["name": Self.headGroup,
+                                                            "layers": [input("sequential_3_input", [features])] + writer.dense]],
+                ]]]
+    }
+
+    static let backboneGroup = "sequential_1", headGroup = "sequential_3"
+}
+
 /// Accumulates Keras layer configs, the weights manifest and the weight bytes.
 struct KerasWriter {
     var layers: [[String: Any]] = []
     var dense: [[String: Any]] = []
     var manifest: [[String: Any]] = []
-    var bytes = Data()
+    /// Every weight in the order written: Keras name ("<layer>/<weight>"), shape, values.
+    var tensors: [(name: String, shape: [Int], values: [Float])] = []
+    /// weights.bin: the tensors' float32 values, one after another.
+    var bytes: Data {
+        var data = Data()
+        for t in tensors { t.values.withUnsafeBytes { data.append(contentsOf: $0) } }
+        return data
+    }
     private var last = "input_1"
     var inputName = "input_1"
     var outputName: String { last }
@@ -99,7 +145,7 @@ struct KerasWriter {
     mutating func weight(_ name: String, _ shape: [Int], _ values: [Float]) {
         precondition(shape.reduce(1, *) == values.count)
         manifest.append(["name": name, "shape": shape, "dtype": "float32"])
-        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        tensors.append((name, shape, values))
     }
 
     mutating func add(_ className: String, _ name: String, _ config: [String: Any], inputs: [String]? = nil) {
