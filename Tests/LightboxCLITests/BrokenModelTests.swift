@@ -47,6 +47,7 @@ final class BrokenModelTests: XCTestCase {
                 ["predict", "--model", bundle.path, image],
                 ["evaluate", "--model", bundle.path, "--data", images.path, "--out", work.appendingPathComponent("m-\(what).json").path],
                 ["export", "--model", bundle.path, "--format", "onnx", "--out", work.appendingPathComponent("\(what).onnx").path],
+                ["export", "--model", bundle.path, "--format", "keras", "--out", work.appendingPathComponent("\(what).h5").path],
             ]
             for arguments in runs {
                 let r = try CLI.run(arguments)
@@ -55,6 +56,7 @@ final class BrokenModelTests: XCTestCase {
                 XCTAssertTrue(r.stderr.contains(words), "\(what): \(arguments[0]): \(r.stderr)")
             }
             XCTAssertFalse(FileManager.default.fileExists(atPath: work.appendingPathComponent("\(what).onnx").path))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: work.appendingPathComponent("\(what).h5").path))
             XCTAssertFalse(FileManager.default.fileExists(atPath: work.appendingPathComponent("m-\(what).json").path))
         }
     }

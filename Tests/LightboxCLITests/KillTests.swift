@@ -66,5 +66,23 @@ final class KillTests: XCTestCase {
         }
         XCTAssertEqual(try CLI.run(["export", "--model", run.appendingPathComponent("model").path, "--format", "onnx",
                                     "--out", onnx.path]).status, 0)
+        // The Keras export: keras_model.h5 complete (an HDF5 file of the whole model) or absent.
+        let h5 = work.appendingPathComponent("keras_model.h5")
+        for delay in [0.1, 0.3, 0.6] {
+            try killed(["export", "--model", run.appendingPathComponent("model").path, "--format", "keras", "--out", h5.path], after: delay)
+            if let data = FileManager.default.contents(atPath: h5.path) {
+                XCTAssertGreaterThan(data.count, 1_000_000, "a complete .h5 file or none")
+                XCTAssertEqual(Array(data.prefix(4)), [0x89, 0x48, 0x44, 0x46])
+            }
+        }
+        let r = try CLI.run(["export", "--model", run.appendingPathComponent("model").path, "--format", "keras", "--out", h5.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try String(contentsOf: work.appendingPathComponent("labels.txt"), encoding: .utf8), "0 Class 1\n1 Class 2\n")
+        // A path that cannot be written: one line naming it, exit 1.
+        let bad = try CLI.run(["export", "--model", run.appendingPathComponent("model").path, "--format", "keras",
+                               "--out", work.appendingPathComponent("labels.txt/x.h5").path])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("labels.txt/x.h5") || bad.stderr.contains("labels.txt"), bad.stderr)
     }
 }

@@ -113,6 +113,10 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(onnx.status, .ok)
             XCTAssertGreaterThan(onnx.body.readableBytes, 1_000_000)
             XCTAssertEqual(onnx.headers[.contentDisposition], "attachment; filename=\"lightbox-run-1.onnx\"")
+            let keras = try await client.get("/api/runs/1/download/keras")
+            XCTAssertEqual(keras.status, .ok)
+            XCTAssertEqual(keras.headers[.contentDisposition], "attachment; filename=\"lightbox-run-1-keras.zip\"")
+            XCTAssertEqual(Array(Data(keras.body.readableBytesView).prefix(2)), [0x50, 0x4B], "a zip")
         }
     }
 

@@ -2,7 +2,8 @@ import Foundation
 import LightboxTraining
 import ZIPFoundation
 
-/// The model bundle, its TF.js export (zipped) and its ONNX export, made on request.
+/// The model bundle, its TF.js export (zipped), its Keras export (zipped keras_model.h5 and
+/// labels.txt, as Teachable Machine's Keras download) and its ONNX export, made on request.
 struct Downloads {
     let store: StudioStore
 
@@ -11,7 +12,7 @@ struct Downloads {
 
     func file(run id: Int64, format: String) throws -> (Data, String, String) {
         let run = try store.run(id)
-        guard ["bundle", "tfjs", "onnx"].contains(format) else { throw StudioError(.badRequest, "download format must be bundle, tfjs or onnx") }
+        guard ["bundle", "tfjs", "keras", "onnx"].contains(format) else { throw StudioError(.badRequest, "download format must be bundle, tfjs, keras or onnx") }
         guard run.status == "finished" else { throw StudioError(.conflict, "run \(id) is \(run.status), not finished") }
         let model = store.runDirectory(id).appendingPathComponent("model")
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-download-\(UUID().uuidString)")
@@ -28,6 +29,12 @@ struct Downloads {
             let zip = work.appendingPathComponent("tfjs.zip")
             try FileManager.default.zipItem(at: folder, to: zip, shouldKeepParent: false)
             return (try Data(contentsOf: zip), "lightbox-run-\(id)-tfjs.zip", "application/zip")
+        case "keras":
+            let folder = work.appendingPathComponent("keras")
+            try KerasExporter.export(try ModelBundle.read(from: model.path), to: folder.path)
+            let zip = work.appendingPathComponent("keras.zip")
+            try FileManager.default.zipItem(at: folder, to: zip, shouldKeepParent: false)
+            return (try Data(contentsOf: zip), "lightbox-run-\(id)-keras.zip", "application/zip")
         default:
             let file = work.appendingPathComponent("model.onnx")
             try ONNXExporter.export(try ModelBundle.read(from: model.path), to: file.path)

@@ -165,6 +165,7 @@ async function showResults(r) {
   $('report').href = `/api/runs/${r.id}/report`;
   $('dlBundle').href = `/api/runs/${r.id}/download/bundle`;
   $('dlTfjs').href = `/api/runs/${r.id}/download/tfjs`;
+  $('dlKeras').href = `/api/runs/${r.id}/download/keras`;
   $('dlOnnx').href = `/api/runs/${r.id}/download/onnx`;
 }
 
