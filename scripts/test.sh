@@ -25,13 +25,14 @@ if [ ! -x /usr/bin/chromedriver ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-# Real Keras for the export tests: TensorFlow's CPU wheel, tf_keras (Keras 2) and Keras 3 from
-# PyPI, in a venv kept in the cache between runs (about 1.5 GB; a few minutes the first time).
+# Real clients for the export tests and examples/: TensorFlow's CPU wheel, tf_keras (Keras 2) and
+# Keras 3, ONNX Runtime, and Jupyter's notebook runner, from PyPI, in a venv kept in the cache
+# between runs (about 1.5 GB; a few minutes the first time).
 keras_venv="${LIGHTBOX_HOME:-$HOME/.cache/lightbox}/test-data/keras-venv"
-if ! "$keras_venv/bin/python" -c "import tensorflow, tf_keras, keras" 2>/dev/null; then
+if ! "$keras_venv/bin/python" -c "import tensorflow, tf_keras, keras, onnxruntime, nbclient, ipykernel, PIL" 2>/dev/null; then
     rm -rf "$keras_venv"
     python3 -m venv "$keras_venv"
-    "$keras_venv/bin/pip" install -q --disable-pip-version-check tensorflow-cpu tf_keras pillow
+    "$keras_venv/bin/pip" install -q --disable-pip-version-check tensorflow-cpu tf_keras pillow onnxruntime nbclient nbformat ipykernel
 fi
 export LIGHTBOX_KERAS_PYTHON="$keras_venv/bin/python"
 
@@ -58,6 +59,18 @@ elif [ "$e2e_status" -eq 0 ]; then
     e2e_status=1
 fi
 [ "$status" -ne 0 ] || status=$e2e_status
+
+# examples/ (Keras script, ONNX Runtime script, notebook) on a model trained and exported here.
+examples_status=0
+"$LIGHTBOX_KERAS_PYTHON" Tests/examples/examples_check.py .build/debug/lightbox 2>&1 | grep -v -E "^(I0000|W0000|E0000|WARNING: All log|\[IPKernelApp\])" | tee "$log" || examples_status=$?
+examples=$(grep -E "^examples: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
+if [ -n "$examples" ]; then
+    total=$((total + $(sed -E 's/examples: ([0-9]+) passed.*/\1/' <<<"$examples") + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$examples")))
+    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$examples")))
+elif [ "$examples_status" -eq 0 ]; then
+    examples_status=1
+fi
+[ "$status" -ne 0 ] || status=$examples_status
 
 # A short run of each libFuzzer target (image decoding, safetensors/npy, CSV tables, TF.js).
 fuzz_status=0

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Runs examples/ on a model Lightbox trains here, as a user would after `lightbox export`.
+
+Trains on Teachable Machine's training images (../shared), exports Keras and ONNX, then runs
+examples/keras_predict.py, examples/onnx_predict.py and examples/keras_notebook.ipynb (executed
+with nbclient) on pictures already 224x224, and checks each against `lightbox predict --json`:
+the same class, probabilities within 1e-4.
+Run with the Python that has TensorFlow, onnxruntime and nbclient (scripts/test.sh's venv):
+    python Tests/examples/examples_check.py .build/debug/lightbox
+Prints "examples: N passed, M failed".
+"""
+import json, os, shutil, subprocess, sys, tempfile, traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+IMAGES_DIR = os.path.join(ROOT, "..", "shared", "models", "teachable-machine-image", "training-images")
+IMAGES = [os.path.abspath(os.path.join(IMAGES_DIR, c, f)) for c, f in
+          (("Class 1", "0.png"), ("Class 1", "7.png"), ("Class 2", "4.png"), ("Class 2", "9.png"))]
+
+
+def run(args, env=None):
+    r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])}... exited {r.returncode}: {r.stderr[-2000:]}")
+    return r.stdout
+
+
+def lines(text):
+    return [json.loads(l) for l in text.splitlines() if l.startswith("{")]
+
+
+def compare(rows, reference):
+    assert len(rows) == len(reference), (len(rows), len(reference))
+    for row, ref in zip(rows, reference):
+        assert os.path.samefile(row["path"], ref["path"]), (row["path"], ref["path"])
+        assert row["predicted"] == ref["predicted"], (row, ref)
+        worst = max(abs(row["probabilities"][c] - p) for c, p in ref["probabilities"].items())
+        assert worst < 1e-4, f"{row['path']}: max |difference| {worst} against lightbox predict"
+
+
+def main():
+    binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "lightbox"))
+    work = tempfile.mkdtemp(prefix="lightbox-examples-")
+    passed = failed = 0
+
+    def step(name, action):
+        nonlocal passed, failed
+        try:
+            action()
+            passed += 1
+            print(f"ok   {name}")
+        except Exception:
+            failed += 1
+            print(f"FAIL {name}\n{traceback.format_exc()}")
+
+    try:
+        run([binary, "train", "--data", IMAGES_DIR, "--epochs", "5", "--split", "60/20/20", "--out", os.path.join(work, "run")])
+        model = os.path.join(work, "run", "model")
+        run([binary, "export", "--model", model, "--format", "keras", "--out", os.path.join(work, "keras")])
+        run([binary, "export", "--model", model, "--format", "onnx", "--out", os.path.join(work, "model.onnx")])
+        reference = json.loads(run([binary, "predict", "--model", model, "--json"] + IMAGES))["predictions"]
+
+        step("keras_predict.py", lambda: compare(lines(run([sys.executable, os.path.join(ROOT, "examples", "keras_predict.py"),
+                                                              os.path.join(work, "keras")] + IMAGES)), reference))
+        step("onnx_predict.py", lambda: compare(lines(run([sys.executable, os.path.join(ROOT, "examples", "onnx_predict.py"),
+                                                             os.path.join(work, "model.onnx")] + IMAGES)), reference))
+
+        def notebook():
+            import nbformat
+            from nbclient import NotebookClient
+            os.environ["LIGHTBOX_EXAMPLE_MODEL"] = os.path.join(work, "keras")
+            os.environ["LIGHTBOX_EXAMPLE_IMAGES"] = ":".join(IMAGES)
+            nb = nbformat.read(os.path.join(ROOT, "examples", "keras_notebook.ipynb"), as_version=4)
+            NotebookClient(nb, timeout=600, kernel_name="python3").execute()
+            text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                           if o.get("output_type") == "stream")
+            compare(lines(text), reference)
+
+        step("keras_notebook.ipynb", notebook)
+    except Exception:
+        failed += 1
+        print(f"FAIL training and exporting the model\n{traceback.format_exc()}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"examples: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
