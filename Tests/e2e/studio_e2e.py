@@ -12,7 +12,7 @@ A screenshot of each step goes to ARTIFACTS (default .build/e2e-artifacts).
 Prints "e2e: N passed, M failed" and exits non-zero on any failure.
 Run: python3 Tests/e2e/studio_e2e.py [.build/debug/lightbox]
 """
-import http.server, json, os, shutil, socket, subprocess, sys, tempfile, threading, time, traceback, urllib.request, urllib.error
+import http.server, json, os, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -21,6 +21,8 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "support"))
+from steps import Steps  # noqa: E402
 SHARED = os.path.join(ROOT, "..", "shared", "models", "teachable-machine-image", "training-images")
 ARTIFACTS = os.environ.get("ARTIFACTS", os.path.join(ROOT, ".build", "e2e-artifacts"))
 # Hostile class names: markup that would run if inserted as HTML, quotes and commas, a formula.
@@ -89,19 +91,9 @@ def main():
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     wait = WebDriverWait(driver, 60)
-    passed, failed = 0, 0
     attacker = None
-
-    def step(name, action):
-        nonlocal passed, failed
-        try:
-            action()
-            passed += 1
-            print(f"ok   {name}")
-        except Exception:
-            failed += 1
-            print(f"FAIL {name}\n{traceback.format_exc()}")
-        driver.save_screenshot(os.path.join(ARTIFACTS, f"{passed + failed:02d}-{name.replace(' ', '-')}.png"))
+    steps = Steps(after_each=lambda n, name: driver.save_screenshot(os.path.join(ARTIFACTS, f"{n:02d}-{name.replace(' ', '-')}.png")))
+    step = steps.step
 
     def no_injection():
         assert driver.execute_script("return window.__pwned") is None, "an injected handler ran"
@@ -224,8 +216,7 @@ def main():
         server.wait(timeout=10)
         shutil.rmtree(data, ignore_errors=True)
     print(f"screenshots in {ARTIFACTS}")
-    print(f"e2e: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(steps.summary("e2e"))
 
 
 if __name__ == "__main__":

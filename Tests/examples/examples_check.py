@@ -9,9 +9,11 @@ Run with the Python that has TensorFlow, onnxruntime and nbclient (scripts/test.
     python Tests/examples/examples_check.py .build/debug/lightbox
 Prints "examples: N passed, M failed".
 """
-import json, os, shutil, subprocess, sys, tempfile, traceback
+import json, os, shutil, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "support"))
+from steps import Steps  # noqa: E402
 IMAGES_DIR = os.path.join(ROOT, "..", "shared", "models", "teachable-machine-image", "training-images")
 IMAGES = [os.path.abspath(os.path.join(IMAGES_DIR, c, f)) for c, f in
           (("Class 1", "0.png"), ("Class 1", "7.png"), ("Class 2", "4.png"), ("Class 2", "9.png"))]
@@ -40,17 +42,8 @@ def compare(rows, reference):
 def main():
     binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "lightbox"))
     work = tempfile.mkdtemp(prefix="lightbox-examples-")
-    passed = failed = 0
-
-    def step(name, action):
-        nonlocal passed, failed
-        try:
-            action()
-            passed += 1
-            print(f"ok   {name}")
-        except Exception:
-            failed += 1
-            print(f"FAIL {name}\n{traceback.format_exc()}")
+    steps = Steps()
+    step = steps.step
 
     try:
         run([binary, "train", "--data", IMAGES_DIR, "--epochs", "5", "--split", "60/20/20", "--out", os.path.join(work, "run")])
@@ -77,12 +70,10 @@ def main():
 
         step("keras_notebook.ipynb", notebook)
     except Exception:
-        failed += 1
-        print(f"FAIL training and exporting the model\n{traceback.format_exc()}")
+        steps.fail("training and exporting the model")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"examples: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(steps.summary("examples"))
 
 
 if __name__ == "__main__":
