@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System C libraries from Debian (installed by scripts/setup.sh).
@@ -62,7 +63,8 @@ let package = Package(
         .target(
             name: "LightboxTraining",
             dependencies: ["LightboxCore", "LightboxData", "LightboxModels", "LightboxImaging", "LightboxKernels", "COpenBLAS",
-                           "CGlibcExtras", "CLightboxKernels", "LightboxONNX", "CHDF5"],
+                           "CGlibcExtras", "CLightboxKernels", "LightboxONNX", "CHDF5",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: numericFlags),
         // Lightbox Studio: the REST API, the page and the storage behind them.
         .target(
@@ -71,6 +73,7 @@ let package = Package(
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             // The page's files, compiled into the binary.
             resources: [.embedInCode("Page/Resources/studio.html"), .embedInCode("Page/Resources/studio.js"),
@@ -78,7 +81,7 @@ let package = Package(
         // The command-line tool: one file per subcommand, parsing only.
         .executableTarget(
             name: "lightbox",
-            dependencies: ["LightboxModels", "LightboxImaging", "LightboxData", "LightboxTraining", "LightboxStudio",
+            dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxData", "LightboxTraining", "LightboxStudio",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmark driver run by bench/embedding_benchmark.py against torch and ONNX Runtime.
@@ -88,15 +91,17 @@ let package = Package(
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),
-        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData",
+        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData", "LightboxCore", "LightboxImaging",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging",
+                                                               .product(name: "Hummingbird", package: "hummingbird"),
                                                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                                                .product(name: "HummingbirdTesting", package: "hummingbird")]),
-        .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining",
+        .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining", "LightboxCore", "LightboxData", "LightboxImaging",
+                                                                 "LightboxModels",
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.
-        .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels", "LightboxData", "LightboxImaging"]),
+        .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxTraining"]),
     ],
     swiftLanguageModes: [.v5]
 )

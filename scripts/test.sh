@@ -60,6 +60,12 @@ elif [ "$e2e_status" -eq 0 ]; then
 fi
 [ "$status" -ne 0 ] || status=$e2e_status
 
+# Every import is a declared dependency.
+imports_status=0
+python3 scripts/check_imports.py | tee "$log" || imports_status=$?
+if grep -qE "^imports: 1 passed" "$log"; then total=$((total + 1)); else total=$((total + 1)); failed=$((failed + 1)); imports_status=1; fi
+[ "$status" -ne 0 ] || status=$imports_status
+
 # examples/ (Keras script, ONNX Runtime script, notebook) on a model trained and exported here.
 examples_status=0
 "$LIGHTBOX_KERAS_PYTHON" Tests/examples/examples_check.py .build/debug/lightbox 2>&1 | grep -v -E "^(I0000|W0000|E0000|WARNING: All log|\[IPKernelApp\])" | tee "$log" || examples_status=$?

@@ -46,9 +46,6 @@ public struct Dataset: Sendable {
 
     /// Images per class, in `classes` order.
     public var countsPerClass: [Int] { classes.map { c in images.filter { $0.label == c }.count } }
-
-    /// Distinct groups per class, in `classes` order.
-    public var groupsPerClass: [Int] { classes.map { c in Set(images.filter { $0.label == c }.map(\.group)).count } }
 }
 
 /// A data set that cannot be loaded at all (as opposed to single items, which are skipped).

@@ -32,8 +32,6 @@ public enum DatasetInspection {
                 + String(format: "%6d  %6d  %d/%d/%d\n", images.count, perGroup.count, counts.first ?? 0,
                          counts.isEmpty ? 0 : counts[counts.count / 2], counts.last ?? 0)
         }
-        var reasons: [String: Int] = [:]
-        for s in d.skipped { reasons[s.reason, default: 0] += 1 }
         out += "\n\(d.skipped.count) skipped"
         if !d.skipped.isEmpty {
             out += ":\n"

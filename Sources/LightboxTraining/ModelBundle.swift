@@ -160,6 +160,9 @@ public enum AtomicDirectory {
         try fm.createDirectory(at: temporary, withIntermediateDirectories: false)
         do {
             try fill(temporary.path)
+            // Flushed to the disk before the swap, as AtomicFile does: a crash after the rename
+            // must not leave the new folder's files empty.
+            try flush(temporary)
             if fm.fileExists(atPath: target.path) {
                 guard renameat2(AT_FDCWD, temporary.path, AT_FDCWD, target.path, UInt32(LIGHTBOX_RENAME_EXCHANGE)) == 0 else {
                     throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target.path])
@@ -173,6 +176,19 @@ public enum AtomicDirectory {
         } catch {
             try? fm.removeItem(at: temporary)
             throw error
+        }
+    }
+
+    /// fsync of every file under `folder`, then of the folder itself.
+    static func flush(_ folder: URL) throws {
+        let files = (FileManager.default.enumerator(atPath: folder.path)?.allObjects as? [String] ?? []).map {
+            folder.appendingPathComponent($0).path
+        }
+        for path in files + [folder.path] {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+            defer { close(fd) }
+            guard fsync(fd) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
         }
     }
 }

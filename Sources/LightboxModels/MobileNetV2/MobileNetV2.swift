@@ -95,7 +95,6 @@ final class ForwardPlan: SingleImagePlan {
     let input: AlignedBuffer
     private let a: AlignedBuffer, b: AlignedBuffer, c: AlignedBuffer
     private let steps: [DNNLConvolution]
-    let featureHeight: Int, featureWidth: Int
     var featureMap: UnsafePointer<Float> { UnsafePointer(b.pointer) }
 
     init(network: MobileNetV2, batch: Int) throws {
@@ -141,8 +140,6 @@ final class ForwardPlan: SingleImagePlan {
         }
         try add(network.head, a, b, &h)
         self.steps = steps
-        featureHeight = h
-        featureWidth = h
     }
 
     func run(on stream: DNNLStream) throws {
