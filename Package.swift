@@ -37,8 +37,8 @@ let package = Package(
 
         // Small C kernels the Swift optimiser does not vectorise well (measured).
         .target(name: "CLightboxKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
-        // Small shared pieces: the seeded random generator.
-        .target(name: "LightboxCore"),
+        // Small shared pieces: the seeded random generator, SHA-256, atomic file writes, the cache folder.
+        .target(name: "LightboxCore", dependencies: ["COpenSSL"]),
         // Decoding, resizing, normalising and augmenting images.
         .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG"], swiftSettings: numericFlags),
         // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.
@@ -46,30 +46,33 @@ let package = Package(
         // Network definitions, weight formats, pretrained weights, the embedder.
         .target(
             name: "LightboxModels",
-            dependencies: ["LightboxImaging", "LightboxKernels", "COpenSSL",
+            dependencies: ["LightboxCore", "LightboxImaging", "LightboxKernels",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: numericFlags),
         // Data sets (class folders, covid-chestxray, CSV lists), patient-level splits,
-        // balancing with augmentation, the embedding cache.
+        // balancing with augmentation, content digests. No network, no native kernels.
         .target(
             name: "LightboxData",
-            dependencies: ["LightboxCore", "LightboxImaging", "LightboxModels",
+            dependencies: ["LightboxCore", "LightboxImaging",
                            .product(name: "CSV", package: "CSV.swift"),
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: numericFlags),
+        // Training samples through the frozen backbone, and the embedding cache on disk.
+        .target(name: "LightboxEmbedding", dependencies: ["LightboxCore", "LightboxImaging", "LightboxModels", "LightboxData"],
+                swiftSettings: numericFlags),
         // ONNX's protobuf messages, generated once from onnx.proto (scripts/generate_onnx_proto.sh).
         .target(name: "LightboxONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The classifier head, its training, metrics, heatmaps, reports and the model bundle.
         .target(
             name: "LightboxTraining",
-            dependencies: ["LightboxCore", "LightboxData", "LightboxModels", "LightboxImaging", "LightboxKernels", "COpenBLAS",
+            dependencies: ["LightboxCore", "LightboxData", "LightboxEmbedding", "LightboxModels", "LightboxImaging", "LightboxKernels", "COpenBLAS",
                            "CGlibcExtras", "CLightboxKernels", "LightboxONNX", "CHDF5",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: numericFlags),
         // Lightbox Studio: the REST API, the page and the storage behind them.
         .target(
             name: "LightboxStudio",
-            dependencies: ["LightboxTraining", "LightboxData", "LightboxModels", "LightboxImaging",
+            dependencies: ["LightboxCore", "LightboxTraining", "LightboxData", "LightboxModels", "LightboxImaging",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -81,7 +84,7 @@ let package = Package(
         // The command-line tool: one file per subcommand, parsing only.
         .executableTarget(
             name: "lightbox",
-            dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxData", "LightboxTraining", "LightboxStudio",
+            dependencies: ["LightboxCore", "LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxData", "LightboxTraining", "LightboxStudio",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmark driver run by bench/embedding_benchmark.py against torch and ONNX Runtime.
@@ -90,8 +93,8 @@ let package = Package(
 
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
-        .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging"]),
-        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData", "LightboxCore", "LightboxImaging",
+        .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxCore"]),
+        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging",
                                                                .product(name: "Hummingbird", package: "hummingbird"),

@@ -1,6 +1,6 @@
 import Foundation
 import LightboxImaging
-import LightboxModels
+import LightboxCore
 
 /// SHA-256 of every file's bytes: the identity of an image for the embedding cache and
 /// for finding the same picture under two names.

@@ -2,7 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import LightboxModels
+import LightboxCore
 import ZIPFoundation
 
 /// The public covid-chestxray-dataset (Cohen et al.), downloaded once into the cache when no

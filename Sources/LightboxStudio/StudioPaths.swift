@@ -1,3 +1,4 @@
+import LightboxCore
 import LightboxModels
 
 public enum LightboxStudioPaths {

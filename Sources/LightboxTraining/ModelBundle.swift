@@ -1,5 +1,6 @@
 import CGlibcExtras
 import Foundation
+import LightboxCore
 import LightboxImaging
 import LightboxModels
 

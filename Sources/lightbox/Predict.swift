@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LightboxCore
 import LightboxImaging
 import LightboxKernels
 import LightboxModels

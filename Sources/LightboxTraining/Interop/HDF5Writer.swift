@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import LightboxCore
 import LightboxModels
 
 /// The little of HDF5 (Debian's libhdf5, C API) that a Keras `.h5` file needs: groups, string

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxModels
 
 /// Teachable Machine's "TensorFlow → Keras" download: `keras_model.h5` in Keras's legacy HDF5

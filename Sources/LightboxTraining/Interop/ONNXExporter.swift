@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxImaging
 import LightboxKernels
 import LightboxModels

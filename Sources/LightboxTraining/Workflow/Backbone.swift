@@ -1,5 +1,6 @@
 import Foundation
 import LightboxData
+import LightboxEmbedding
 import LightboxImaging
 import LightboxModels
 

@@ -1,4 +1,6 @@
 import Foundation
+import LightboxCore
+import LightboxData
 import LightboxImaging
 import LightboxModels
 
