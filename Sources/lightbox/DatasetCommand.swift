@@ -15,7 +15,7 @@ struct DatasetCommand: ParsableCommand {
         @OptionGroup var dataOptions: DataOptions
 
         func run() throws {
-            do {
+            try Terminal.run {
                 guard let path = dataOptions.resolvedPath else { throw ValidationError("give --data (or set LIGHTBOX_DATA)") }
                 var dataset = try DatasetLoader.load(path, kind: dataOptions.kind, covidOptions: try dataOptions.covidOptions)
                 let digests = ContentDigests.compute(dataset.images.map(\.path))
@@ -26,10 +26,6 @@ struct DatasetCommand: ParsableCommand {
                                   skipped: dataset.skipped + unreadable.map { SkippedItem(item: $0.path, reason: "unreadable image: \($0.reason)") },
                                   hasGroups: dataset.hasGroups, source: dataset.source)
                 print(DatasetInspection.summary(dataset))
-            } catch let e as ValidationError {
-                throw e
-            } catch {
-                throw Terminal.fail(error)
             }
         }
     }

@@ -34,30 +34,26 @@ struct Embed: ParsableCommand {
     var inputs: [String]
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard batch >= 1 else { throw Terminal.Failure("--batch must be at least 1") }
+        if let threads, threads < 1 { throw Terminal.Failure("--threads must be at least 1") }
     }
 
     func run() throws {
-        do {
+        try Terminal.run {
             KernelThreads.set(threads ?? KernelThreads.available)
             let paths = try ImageFiles.expand(inputs)
-            guard !paths.isEmpty else { throw ValidationError("no PNG or JPEG files found in \(inputs.joined(separator: " "))") }
+            guard !paths.isEmpty else { throw Terminal.Failure("no PNG or JPEG files found in \(inputs.joined(separator: " "))") }
             let embedder = try ImageEmbedder.pretrained(policy: ResizePolicy(rawValue: resize.rawValue)!)
             let progress = Terminal.Progress("embedding")
             let result = try embedder.embed(paths: paths, batchSize: batch, progress: progress.update)
             for failure in result.failures { Terminal.note("skipped \(failure)") }
             if result.paths.isEmpty || (strict && !result.failures.isEmpty) {
-                throw ValidationError("\(result.failures.count) of \(paths.count) images could not be decoded; nothing written")
+                throw Terminal.Failure("\(result.failures.count) of \(paths.count) images could not be decoded; nothing written")
             }
             try AtomicFile.write(NPYFile.encode(result.embeddings, shape: [result.paths.count, result.channels]), to: out)
             try AtomicFile.write(Data((result.paths.joined(separator: "\n") + "\n").utf8), to: out + ".txt")
             Terminal.note("wrote \(out) [\(result.paths.count), \(result.channels)]"
                           + (result.failures.isEmpty ? "" : "; skipped \(result.failures.count)"))
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw Terminal.fail(error)
         }
     }
 }

@@ -23,7 +23,7 @@ struct Evaluate: ParsableCommand {
     var noCache = false
 
     func run() throws {
-        do {
+        try Terminal.run {
             KernelThreads.set(KernelThreads.available)
             guard let data = dataOptions.resolvedPath else { throw ValidationError("give --data (or set LIGHTBOX_DATA)") }
             var request = EvaluationRun.Request(model: model, data: data, output: out)
@@ -38,10 +38,6 @@ struct Evaluate: ParsableCommand {
             if let se = m.sensitivity, let sp = m.specificity { line += String(format: ", sensitivity %.3f, specificity %.3f", se, sp) }
             print(line)
             print("metrics: \(out)")
-        } catch let e as ValidationError {
-            throw e
-        } catch {
-            throw Terminal.fail(error)
         }
     }
 }

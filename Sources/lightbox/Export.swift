@@ -24,7 +24,7 @@ struct Export: ParsableCommand {
     enum ExportFormat: String, ExpressibleByArgument, CaseIterable { case tfjs, keras, onnx }
 
     func run() throws {
-        do {
+        try Terminal.run {
             let bundle = try ModelBundle.read(from: model)
             switch format {
             case .tfjs: try TFJSExporter.export(bundle, to: out)
@@ -32,8 +32,6 @@ struct Export: ParsableCommand {
             case .onnx: try ONNXExporter.export(bundle, to: out)
             }
             print("exported \(format.rawValue): \(out)")
-        } catch {
-            throw Terminal.fail(error)
         }
     }
 }

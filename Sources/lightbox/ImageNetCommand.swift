@@ -16,7 +16,7 @@ struct ImageNetCommand: ParsableCommand {
     var images: [String]
 
     func run() throws {
-        do {
+        try Terminal.run {
             KernelThreads.set(KernelThreads.available)
             let embedder = try ImageEmbedder.pretrained()
             for path in images {
@@ -32,8 +32,6 @@ struct ImageNetCommand: ParsableCommand {
                     print(String(format: "  class %4d  %.4f", i, probabilities[i]))
                 }
             }
-        } catch {
-            throw Terminal.fail(error)
         }
     }
 }

@@ -24,14 +24,10 @@ struct Predict: ParsableCommand {
     var images: [String]
 
     func run() throws {
-        let results: [Result<Predictor.Prediction, ImageDecodingError>]
-        let predictor: Predictor
-        do {
+        let (predictor, results) = try Terminal.run { () -> (Predictor, [Result<Predictor.Prediction, ImageDecodingError>]) in
             KernelThreads.set(KernelThreads.available)
-            predictor = try Predictor(model: model)
-            results = try predictor.predict(images)
-        } catch {
-            throw Terminal.fail(error)
+            let predictor = try Predictor(model: model)
+            return (predictor, try predictor.predict(images))
         }
         let classes = predictor.classes
         var failed = 0

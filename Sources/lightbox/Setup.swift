@@ -12,7 +12,7 @@ struct Setup: ParsableCommand {
     var force = false
 
     func run() throws {
-        do {
+        try Terminal.run {
             if PretrainedMobileNetV2.isInstalled && !force && checkpoint == nil {
                 _ = try PretrainedMobileNetV2.load()  // verifies the checksum
                 Terminal.note("weights already installed: \(PretrainedMobileNetV2.path)")
@@ -24,8 +24,6 @@ struct Setup: ParsableCommand {
                 try PretrainedMobileNetV2.fetchAndInstall(log: Terminal.note)
             }
             Terminal.note("installed MobileNetV2 weights: \(PretrainedMobileNetV2.path)")
-        } catch {
-            throw Terminal.fail(error)
         }
     }
 }

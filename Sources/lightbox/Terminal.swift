@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LightboxTraining
 
 /// Messages for the person at the terminal: progress and problems go to stderr,
 /// so stdout stays for results.
@@ -29,6 +30,31 @@ enum Terminal {
                 note("\(label) \(done)/\(total)")
             }
         }
+    }
+
+    /// The one way a command's work meets the terminal: usage errors (`ValidationError`, and a
+    /// training option or run budget the rules refuse) go to the argument parser (exit 64),
+    /// explicit exit codes pass through, and any other error becomes one "error: ..." line and
+    /// exit 1.
+    @discardableResult
+    static func run<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as ExitCode {
+            throw e
+        } catch let e as ValidationError {
+            throw e
+        } catch let e as TrainingOptionError {
+            throw ValidationError(e.description)
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    /// A command's own failure (exit 1 with its message), as opposed to a usage error.
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
     }
 
     /// Stops the command with one clear line and a failure exit code.

@@ -60,7 +60,7 @@ struct Train: ParsableCommand {
 
     /// Sets the training options on `config`, checked against their rules.
     func apply(to config: inout TrainingConfiguration) throws {
-        do {
+        try Terminal.run {
             config.split = try TrainingOptionRules.parseSplit(split)
             config.balance = try TrainingOptionRules.parseBalance(balance)
             config.augmentCopies = augmentCopies
@@ -75,8 +75,6 @@ struct Train: ParsableCommand {
             config.resize = ResizePolicy(rawValue: resize.rawValue)!
             config.positiveClass = positive
             try TrainingOptionRules.validate(config)
-        } catch let e as TrainingOptionError {
-            throw ValidationError(e.description)
         }
     }
 
