@@ -85,6 +85,24 @@ final class StudioSecurityTests: XCTestCase {
         }
     }
 
+    /// The OpenAPI document lists exactly the routes and methods the router serves, and each
+    /// route says how it is secured.
+    func testOpenAPIDocumentMatchesTheRouter() throws {
+        let api = try StudioAPI(settings: Fixture.settings(directory))
+        _ = api.router()
+        let doc = try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json(cookieName: "c").utf8)) as! [String: Any]
+        var documented: Set<String> = []
+        for (path, item) in doc["paths"] as! [String: [String: Any]] {
+            for method in ["get", "post", "put", "delete", "patch"] where item[method] != nil {
+                documented.insert("\(method.uppercased()) \(path)")
+            }
+        }
+        XCTAssertEqual(api.routeLog.routes.subtracting(documented), [], "routes the document does not describe")
+        XCTAssertEqual(documented.subtracting(api.routeLog.routes), [], "described routes the router does not serve")
+        XCTAssertGreaterThan(documented.count, 20)
+        XCTAssertEqual(doc["security"] as? [[String: [String]]], [["bearer": []], ["session": []]])
+    }
+
     /// The login URL trades the token for an HttpOnly, SameSite=Strict cookie; the cookie works;
     /// a wrong token gets nothing.
     func testLoginURLSetsASessionCookie() async throws {

@@ -43,6 +43,8 @@ public struct StudioAPI: Sendable {
     public let runs: RunManager
     let gate: DecodeGate
     let bound: BoundPort
+    /// Every route `router()` registered (for the OpenAPI check).
+    let routeLog = RouteLog()
 
     public init(settings: StudioSettings) throws {
         self.settings = settings
@@ -65,7 +67,9 @@ public struct StudioAPI: Sendable {
         router.get("/api/openapi.json") { _, _ in
             Self.raw(Data(OpenAPIDocument.json(cookieName: StudioAccess.cookieName(port: bound.port)).utf8), type: "application/json")
         }
-        let api = router.group("api").add(middleware: APIAuthentication(access: settings.access, bound: bound))
+        routeLog.record(method: "GET", path: "/api/openapi.json")
+        let api = APIRoutes(group: router.group("api").add(middleware: APIAuthentication(access: settings.access, bound: bound)),
+                            log: routeLog)
         addSession(api)
         addProjects(api)
         addImages(api)
@@ -98,7 +102,7 @@ public struct StudioAPI: Sendable {
                maxAge: clear ? 0 : nil, path: "/", httpOnly: true, sameSite: .strict)
     }
 
-    func addSession(_ api: RouterGroup<BasicRequestContext>) {
+    func addSession(_ api: APIRoutes) {
         // With `Authorization: Bearer TOKEN` (the page's login box): the same cookie as the URL.
         api.post("session") { _, _ in
             var response = Response(status: .noContent)
@@ -115,7 +119,7 @@ public struct StudioAPI: Sendable {
 
     // MARK: projects, classes and images
 
-    func addProjects(_ api: RouterGroup<BasicRequestContext>) {
+    func addProjects(_ api: APIRoutes) {
         api.get("projects") { _, _ in try Self.json(try store.projects().map(ProjectDTO.init)) }
         api.post("projects") { request, context in
             var request = request
@@ -157,7 +161,7 @@ public struct StudioAPI: Sendable {
         }
     }
 
-    func addImages(_ api: RouterGroup<BasicRequestContext>) {
+    func addImages(_ api: APIRoutes) {
         api.get("projects/:project/classes/:class/images") { _, context in
             let project = try context.parameters.require("project", as: Int64.self)
             let cls = try context.parameters.require("class", as: Int64.self)
@@ -192,7 +196,7 @@ public struct StudioAPI: Sendable {
 
     // MARK: runs
 
-    func addRuns(_ api: RouterGroup<BasicRequestContext>) {
+    func addRuns(_ api: APIRoutes) {
         api.post("projects/:project/runs") { request, context in
             let id = try context.parameters.require("project", as: Int64.self)
             var request = request
