@@ -100,7 +100,7 @@ let package = Package(
                                                                .product(name: "Hummingbird", package: "hummingbird"),
                                                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                                                .product(name: "HummingbirdTesting", package: "hummingbird")]),
-        .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining", "LightboxCore", "LightboxData", "LightboxImaging",
+        .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining", "LightboxCore", "LightboxData", "LightboxImaging", "LightboxKernels",
                                                                  "LightboxModels",
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.

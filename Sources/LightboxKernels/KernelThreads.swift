@@ -15,6 +15,9 @@ public enum KernelThreads {
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
+    /// OpenBLAS's current thread count.
+    public static var blas: Int { Int(openblas_get_num_threads()) }
+
     /// Sets how many OpenMP threads oneDNN primitives started from the calling thread use
     /// (an OpenMP setting is per thread).
     public static func setForCurrentThread(_ count: Int) {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import LightboxKernels
 import LightboxModels
 @testable import LightboxTraining
 
@@ -31,6 +32,17 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(result.history.count, 40)
         XCTAssertLessThan(result.history.last!.trainLoss, result.history.first!.trainLoss)
         XCTAssertGreaterThan(result.history.last!.valAccuracy!, 0.9)
+    }
+
+    /// Training uses one BLAS thread, then puts back the process's setting (which a server
+    /// serving predictions may have chosen), not "all cores".
+    func testTrainingLeavesTheBLASThreadCountAsItFoundIt() {
+        let before = KernelThreads.blas
+        defer { KernelThreads.setBLAS(before) }
+        let chosen = KernelThreads.available > 1 ? 1 : 2
+        KernelThreads.setBLAS(chosen)
+        _ = HeadTrainer.train(train: data(40, seed: 1), validation: nil, classes: 2, options: options(seed: 5))
+        XCTAssertEqual(KernelThreads.blas, chosen)
     }
 
     func testSameSeedSameWeightsOtherSeedOtherWeights() {
