@@ -124,11 +124,11 @@ final class StudioAPITests: XCTestCase {
         let store = try StudioStore(directory: directory)
         let project = try store.createProject(name: "p")
         let run = try store.createRun(projectId: project.id!, options: "{}")
-        try store.updateRun(run.id!) { $0.status = "running" }
+        try store.updateRun(run.id!) { $0.status = .running }
         // A new server on the same data directory: the run was cut off, and says so.
         _ = try StudioAPI(settings: Fixture.settings(directory))
         let after = try StudioStore(directory: directory).run(run.id!)
-        XCTAssertEqual(after.status, "interrupted")
+        XCTAssertEqual(after.status, .interrupted)
         XCTAssertNotNil(after.error)
         XCTAssertEqual(try StudioStore(directory: directory).projects().count, 1, "nothing stored is lost")
     }

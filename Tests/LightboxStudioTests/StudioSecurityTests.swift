@@ -265,7 +265,7 @@ final class StudioSecurityTests: XCTestCase {
         let store = try StudioStore(directory: directory)
         let project = try store.createProject(name: "p")
         let run = try store.createRun(projectId: project.id!, options: "{}")
-        try store.updateRun(run.id!) { $0.status = "finished" }
+        try store.updateRun(run.id!) { $0.status = .finished }
         let folder = store.runDirectory(run.id!)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let csv = "path,group,label,\"p_A\nB\",\"p_x,\"\"y\"\"\",p_=1+2,predicted\n" +

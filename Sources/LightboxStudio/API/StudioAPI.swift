@@ -306,7 +306,7 @@ struct RunDTO {
 
     init(_ r: RunRecord, live: RunProgress?) {
         let iso = ISO8601DateFormatter()
-        var o: [String: Any] = ["id": r.id!, "projectId": r.projectId, "status": r.status, "created": iso.string(from: r.created)]
+        var o: [String: Any] = ["id": r.id!, "projectId": r.projectId, "status": r.status.rawValue, "created": iso.string(from: r.created)]
         if let f = r.finished { o["finished"] = iso.string(from: f) }
         if let e = r.error { o["error"] = e }
         if let options = try? JSONSerialization.jsonObject(with: Data(r.options.utf8)) { o["options"] = options }

@@ -13,7 +13,7 @@ struct Downloads {
     func file(run id: Int64, format: String) throws -> (Data, String, String) {
         let run = try store.run(id)
         guard ["bundle", "tfjs", "keras", "onnx"].contains(format) else { throw StudioError(.badRequest, "download format must be bundle, tfjs, keras or onnx") }
-        guard run.status == "finished" else { throw StudioError(.conflict, "run \(id) is \(run.status), not finished") }
+        guard run.status == .finished else { throw StudioError(.conflict, "run \(id) is \(run.status), not finished") }
         let model = store.runDirectory(id).appendingPathComponent("model")
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-download-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)

@@ -68,7 +68,7 @@ public final class RunManager: @unchecked Sendable {
             set(id) { $0.totalEpochs = config.training.epochs }
             queue.async { self.execute(id, config) }
         } catch {
-            finish(id, status: "failed", error: "\(error)")
+            finish(id, status: .failed, error: "\(error)")
             throw error
         }
         return record
@@ -77,7 +77,7 @@ public final class RunManager: @unchecked Sendable {
     /// Asks a queued or running run to stop; it ends as `cancelled` within about a batch.
     public func cancel(_ id: Int64) throws -> RunRecord {
         let run = try store.run(id)
-        guard RunRecord.active.contains(run.status) else { throw StudioError(.conflict, "run \(id) is \(run.status), not in progress") }
+        guard run.status.isActive else { throw StudioError(.conflict, "run \(id) is \(run.status), not in progress") }
         lock.lock()
         cancelled.insert(id)
         lock.unlock()
@@ -92,8 +92,8 @@ public final class RunManager: @unchecked Sendable {
     }
 
     private func execute(_ id: Int64, _ config: TrainingConfiguration) {
-        guard !isCancelled(id) else { return finish(id, status: "cancelled", error: "cancelled before it started") }
-        try? store.updateRun(id) { $0.status = "running" }
+        guard !isCancelled(id) else { return finish(id, status: .cancelled, error: "cancelled before it started") }
+        try? store.updateRun(id) { $0.status = .running }
         let reporter = Reporting(manager: self, id: id)
         do {
             let summary = try TrainingRun.run(config, reporter: reporter)
@@ -101,22 +101,22 @@ public final class RunManager: @unchecked Sendable {
                                       encoding: .utf8)
             set(id) { $0.stage = "finished" }
             try? store.updateRun(id) {
-                $0.status = "finished"
+                $0.status = .finished
                 $0.metrics = metrics
                 $0.progress = self.progressJSON(id)
                 $0.finished = Date()
             }
             try? FileManager.default.removeItem(at: store.runDatasetList(id))
         } catch is TrainingCancelled {
-            finish(id, status: "cancelled", error: "cancelled")
+            finish(id, status: .cancelled, error: "cancelled")
         } catch {
-            finish(id, status: "failed", error: "\(error)")
+            finish(id, status: .failed, error: "\(error)")
         }
     }
 
     /// Ends a run that produced nothing usable: its status and reason, and no files left.
-    private func finish(_ id: Int64, status: String, error: String) {
-        set(id) { $0.stage = status }
+    private func finish(_ id: Int64, status: RunStatus, error: String) {
+        set(id) { $0.stage = status.rawValue }
         try? store.updateRun(id) {
             $0.status = status
             $0.error = error
@@ -154,7 +154,7 @@ public final class RunManager: @unchecked Sendable {
         if let p = predictors[id] { lock.unlock(); return p }
         lock.unlock()
         let run = try store.run(id)
-        guard run.status == "finished" else { throw StudioError(.conflict, "run \(id) is \(run.status), not finished") }
+        guard run.status == .finished else { throw StudioError(.conflict, "run \(id) is \(run.status), not finished") }
         let p = try Predictor(model: store.runDirectory(id).appendingPathComponent("model").path)
         lock.lock()
         predictors[id] = p

@@ -38,11 +38,19 @@ public struct ImageRecord: Codable, Sendable, FetchableRecord, MutablePersistabl
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-/// A training run. `status` is queued, running, finished, failed, cancelled or interrupted.
+/// Where a run is: stored as its raw value (the column is text).
+public enum RunStatus: String, Codable, Sendable, DatabaseValueConvertible {
+    case queued, running, finished, failed, cancelled, interrupted
+
+    /// Queued or running: the project is busy.
+    public var isActive: Bool { self == .queued || self == .running }
+}
+
+/// A training run.
 public struct RunRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord {
     public var id: Int64?
     public var projectId: Int64
-    public var status: String
+    public var status: RunStatus
     public var options: String
     /// JSON: the stage and its progress, and every epoch so far.
     public var progress: String?
@@ -55,5 +63,6 @@ public struct RunRecord: Codable, Sendable, FetchableRecord, MutablePersistableR
     public static let databaseTableName = "run"
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
-    public static let active = ["queued", "running"]
+    /// The statuses of runs in progress, for queries.
+    public static let active = [RunStatus.queued, .running].map(\.rawValue)
 }

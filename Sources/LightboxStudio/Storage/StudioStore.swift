@@ -240,7 +240,7 @@ public final class StudioStore: @unchecked Sendable {
             if try RunRecord.filter(Column("projectId") == projectId && RunRecord.active.contains(Column("status"))).fetchCount(db) > 0 {
                 throw StudioError(.conflict, "project \(projectId) already has a run in progress")
             }
-            var r = RunRecord(id: nil, projectId: projectId, status: "queued", options: options, progress: nil, metrics: nil,
+            var r = RunRecord(id: nil, projectId: projectId, status: .queued, options: options, progress: nil, metrics: nil,
                               error: nil, created: Date(), finished: nil)
             try r.insert(db)
             return r
@@ -270,7 +270,7 @@ public final class StudioStore: @unchecked Sendable {
         try db.write { db in
             let stale = try RunRecord.filter(RunRecord.active.contains(Column("status"))).fetchAll(db)
             for var r in stale {
-                r.status = "interrupted"
+                r.status = .interrupted
                 r.error = "the server stopped while this run was in progress"
                 r.finished = Date()
                 try r.update(db)
@@ -284,7 +284,7 @@ public final class StudioStore: @unchecked Sendable {
     public func deleteRun(_ id: Int64) throws {
         try db.write { db in
             guard let run = try RunRecord.fetchOne(db, key: id) else { throw StudioError(.notFound, "no run \(id)") }
-            guard !RunRecord.active.contains(run.status) else {
+            guard !run.status.isActive else {
                 throw StudioError(.conflict, "run \(id) is \(run.status): cancel it first")
             }
             _ = try RunRecord.deleteOne(db, key: id)
