@@ -134,7 +134,7 @@ public enum HeadTrainer {
         for r in 0..<data.count {
             let row = p[(r * head.classes)..<((r + 1) * head.classes)]
             loss -= log(Double(max(row[r * head.classes + data.labels[r]], 1e-12)))
-            if row.indices.max(by: { row[$0] < row[$1] })! - r * head.classes == data.labels[r] { correct += 1 }
+            if Argmax.of(row)! - r * head.classes == data.labels[r] { correct += 1 }
         }
         return (loss / Double(data.count), Double(correct) / Double(data.count))
     }

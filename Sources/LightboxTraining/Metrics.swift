@@ -41,7 +41,7 @@ public struct ClassificationMetrics: Sendable, Codable {
         self.classes = classes
         nImages = n
         nPatients = Set(groups).count
-        let predicted = (0..<n).map { r in (0..<k).max { probabilities[r * k + $0] < probabilities[r * k + $1] }! }
+        let predicted = Argmax.rows(probabilities, columns: k)
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
         for r in 0..<n { confusion[labels[r]][predicted[r]] += 1 }
         self.confusion = confusion

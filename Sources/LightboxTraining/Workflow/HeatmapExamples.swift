@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxData
 import LightboxImaging
 
@@ -18,7 +19,7 @@ public enum HeatmapExamples {
     public static func worstMisclassified(images: [LabeledImage], labels: [Int], probabilities: [Float], classes: [String],
                                           head: DenseHead, backbone: Backbone, limit: Int) throws -> [HeatmapExample] {
         let k = classes.count
-        let predicted = (0..<labels.count).map { r in (0..<k).max { probabilities[r * k + $0] < probabilities[r * k + $1] }! }
+        let predicted = Argmax.rows(probabilities, columns: k)
         let confidence = (0..<labels.count).map { probabilities[$0 * k + predicted[$0]] }
         var chosen = labels.indices.filter { predicted[$0] != labels[$0] }.sorted { confidence[$0] > confidence[$1] }
         if chosen.isEmpty { chosen = labels.indices.sorted { confidence[$0] < confidence[$1] } }
@@ -53,7 +54,7 @@ public enum HeatmapExamples {
         let p = embedder.preprocessor, values = p.valuesPerImage, k = head.classes
         return try paths.indices.map { i in
             let row = Array(probabilities[(i * k)..<((i + 1) * k)])
-            let predicted = row.indices.max { row[$0] < row[$1] }!
+            let predicted = Argmax.of(row)!
             let map = Array(result.featureMap![(i * per)..<((i + 1) * per)])
             let cam = Heatmap.gradCAM(head: head, featureMap: map, side: side, target: targets?[i] ?? predicted)
             // The model's input, un-normalised back to pixels for display.

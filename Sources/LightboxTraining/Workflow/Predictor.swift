@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxData
 import LightboxImaging
 import LightboxModels
@@ -41,7 +42,7 @@ public final class Predictor: @unchecked Sendable {
             let p = head.predict(result.embeddings, rows: result.paths.count)
             for (r, path) in result.paths.enumerated() {
                 let row = Array(p[(r * k)..<((r + 1) * k)])
-                byPath[path] = Prediction(path: path, probabilities: row, predicted: row.indices.max { row[$0] < row[$1] }!)
+                byPath[path] = Prediction(path: path, probabilities: row, predicted: Argmax.of(row)!)
             }
         }
         let failures = Dictionary(result.failures.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })

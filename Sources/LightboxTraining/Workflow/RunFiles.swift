@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxData
 
 /// Images and groups in one part of the split.
@@ -82,7 +83,7 @@ public enum Predictions {
         let k = classes.count
         for (r, image) in images.enumerated() {
             let p = (0..<k).map { probabilities[r * k + $0] }
-            let predicted = classes[p.indices.max { p[$0] < p[$1] }!]
+            let predicted = classes[Argmax.of(p)!]
             out += CSVText.spreadsheetRow([image.path, image.group, image.label] + p.map { String(format: "%.6f", $0) } + [predicted])
         }
         return out
