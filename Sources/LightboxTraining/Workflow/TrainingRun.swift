@@ -1,6 +1,7 @@
 import Foundation
 import LightboxCore
 import LightboxData
+import LightboxEmbedding
 import LightboxImaging
 import LightboxModels
 
@@ -55,30 +56,67 @@ public enum TrainingRun {
         let started = Date()
         func checkpoint() throws { if reporter.isCancelled { throw TrainingCancelled() } }
         try checkpoint()
-        var dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid)
+        var (dataset, digests) = try loadData(config, reporter)
+        try checkpoint()
+        let (backbone, backboneFiles) = try resolveBackbone(config, reporter)
+        let embedder = backbone.sampleEmbedder(cache: config.useCache)
+        try checkpoint()
+        let originals = try embedOriginals(&dataset, embedder: embedder, digests: digests, config: config, reporter: reporter,
+                                           checkpoint: checkpoint)
+        let split = try splitByPatient(dataset, config: config, reporter: reporter)
+        try checkpoint()
+        let sets = try trainingSets(split, classes: dataset.classes, originals: originals, embedder: embedder, digests: digests,
+                                    width: backbone.embedder.network.embeddingChannels, config: config, reporter: reporter,
+                                    checkpoint: checkpoint)
+
+        let trained = HeadTrainer.train(train: sets.train, validation: sets.validation.count > 0 ? sets.validation : nil,
+                                        classes: dataset.classes.count, options: config.training,
+                                        shouldStop: { reporter.isCancelled }) {
+            reporter.epoch($0, of: config.training.epochs)
+        }
+        // The last point to stop: from here on the run directory is written.
+        try checkpoint()
+        return try writeRun(config: config, dataset: dataset, split: split, sets: sets, trained: trained, backbone: backbone,
+                            backboneFiles: backboneFiles, started: started)
+    }
+
+    // MARK: the stages
+
+    /// The data set, checked against the budget from its class sizes, with repeated pictures
+    /// removed; and every file's content digest.
+    static func loadData(_ config: TrainingConfiguration, _ reporter: Reporter)
+        throws -> (Dataset, [String: Result<String, ImageDecodingError>]) {
+        let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid)
         reporter.note("data: \(dataset.source): \(dataset.images.count) images in \(dataset.classes.count) classes, \(dataset.skipped.count) skipped")
         if !dataset.hasGroups { reporter.note("the source has no patient ids: each image is its own group") }
         try TrainingOptionRules.checkBudget(
             trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: imagesPerClass(dataset.images), split: config.split),
             config: config)
-        try checkpoint()
-
         let digests = ContentDigests.compute(dataset.images.map(\.path))
-        dataset = DuplicateFilter.apply(dataset, digests: digests)
-        try checkpoint()
+        return (DuplicateFilter.apply(dataset, digests: digests), digests)
+    }
 
-        var backboneFiles: [String: Data] = [:]
-        let backbone: Backbone
-        if let path = config.teachableMachineBackbone {
-            (backbone, backboneFiles) = try Backbone.teachableMachine(path, policy: config.resize)
-            reporter.note("backbone: the MobileNet of the Teachable Machine export \(path)")
-        } else {
-            backbone = try Backbone.pretrained(Preprocessor(policy: config.resize))
+    /// The frozen backbone: torchvision's MobileNetV2, or a Teachable Machine export's (whose
+    /// files the bundle then carries).
+    static func resolveBackbone(_ config: TrainingConfiguration, _ reporter: Reporter) throws -> (Backbone, [String: Data]) {
+        guard let path = config.teachableMachineBackbone else {
+            return (try Backbone.pretrained(Preprocessor(policy: config.resize)), [:])
         }
-        let embedder = backbone.sampleEmbedder(cache: config.useCache)
-        try checkpoint()
+        let (backbone, files) = try Backbone.teachableMachine(path, policy: config.resize)
+        reporter.note("backbone: the MobileNet of the Teachable Machine export \(path)")
+        return (backbone, files)
+    }
 
-        // Every original image once: this also finds files that do not decode.
+    /// What embedding every original image once produced: the embeddings by path and the
+    /// cache counts. Images that do not decode leave `dataset` as skipped items.
+    struct Originals {
+        var embeddingOf: [String: [Float]]
+        var cacheHits: Int, computed: Int
+    }
+
+    static func embedOriginals(_ dataset: inout Dataset, embedder: SampleEmbedder,
+                               digests: [String: Result<String, ImageDecodingError>], config: TrainingConfiguration,
+                               reporter: Reporter, checkpoint: @escaping () throws -> Void) throws -> Originals {
         let originals = dataset.images.map { TrainingSample(image: $0) }
         let base = try embedder.embed(originals, digests: digests, checkpoint: checkpoint) {
             reporter.progress("embedding images", done: $0, total: $1)
@@ -91,8 +129,14 @@ public enum TrainingRun {
         guard dataset.classes.count >= 2 else {
             throw DatasetError("\(config.data): need at least two classes with usable images, found \(dataset.classes)")
         }
-        let classes = dataset.classes
+        return Originals(embeddingOf: embeddingOf, cacheHits: base.cacheHits, computed: base.computed)
+    }
 
+    /// The patient-level split, reported part by part, then the exact budget from the training
+    /// split, before any augmented copy is drawn (the sample list of an augment-to:N far too
+    /// large would not fit in memory).
+    static func splitByPatient(_ dataset: Dataset, config: TrainingConfiguration, reporter: Reporter) throws -> DatasetSplit {
+        let classes = dataset.classes
         let split = Splitter.split(dataset.images, fractions: config.split, seed: config.training.seed)
         for part in DatasetSplit.Part.allCases {
             let images = split[part]
@@ -107,11 +151,20 @@ public enum TrainingRun {
         guard !split.train.isEmpty, !split.test.isEmpty else {
             throw DatasetError("\(config.data): too few groups to hold out a test set (\(Set(dataset.images.map(\.group)).count) groups)")
         }
-        // The exact budget, before any augmented copy is drawn (the sample list of an
-        // augment-to:N far too large would not fit in memory).
         try TrainingOptionRules.checkBudget(trainImagesPerClass: imagesPerClass(split.train), config: config)
-        try checkpoint()
+        return split
+    }
 
+    /// The head's three tables; the training one with the balancing and augmented copies
+    /// (drawn from the training split only, then embedded).
+    struct Sets {
+        var train: LabeledEmbeddings, validation: LabeledEmbeddings, test: LabeledEmbeddings
+        var balanceNotes: [String]
+    }
+
+    static func trainingSets(_ split: DatasetSplit, classes: [String], originals: Originals, embedder: SampleEmbedder,
+                             digests: [String: Result<String, ImageDecodingError>], width: Int, config: TrainingConfiguration,
+                             reporter: Reporter, checkpoint: @escaping () throws -> Void) throws -> Sets {
         let (samples, notes) = TrainingSetBuilder.build(train: split.train, balance: config.balance,
                                                         augmentCopies: config.augmentCopies, ranges: config.augmentation,
                                                         seed: config.training.seed)
@@ -122,35 +175,33 @@ public enum TrainingRun {
         }
         var augmentedEmbedding: [TrainingSample: [Float]] = [:]
         for (s, e) in zip(augmented, extra.embeddings) { if let e { augmentedEmbedding[s] = e } }
-        reporter.note("embeddings: \(base.cacheHits + extra.cacheHits) from cache, \(base.computed + extra.computed) computed")
+        reporter.note("embeddings: \(originals.cacheHits + extra.cacheHits) from cache, \(originals.computed + extra.computed) computed")
 
         func table(_ rows: [(LabeledImage, [Float])]) -> LabeledEmbeddings {
-            LabeledEmbeddings(features: rows.flatMap(\.1), labels: rows.map { classes.firstIndex(of: $0.0.label)! },
-                              width: backbone.embedder.network.embeddingChannels)
+            LabeledEmbeddings(features: rows.flatMap(\.1), labels: rows.map { classes.firstIndex(of: $0.0.label)! }, width: width)
         }
         let trainRows = samples.compactMap { s -> (LabeledImage, [Float])? in
-            guard let e = s.augmentation == nil ? embeddingOf[s.image.path] : augmentedEmbedding[s] else { return nil }
+            guard let e = s.augmentation == nil ? originals.embeddingOf[s.image.path] : augmentedEmbedding[s] else { return nil }
             return (s.image, e)
         }
-        let trainSet = table(trainRows)
-        let validationSet = table(split.validation.map { ($0, embeddingOf[$0.path]!) })
-        let testSet = table(split.test.map { ($0, embeddingOf[$0.path]!) })
+        return Sets(train: table(trainRows),
+                    validation: table(split.validation.map { ($0, originals.embeddingOf[$0.path]!) }),
+                    test: table(split.test.map { ($0, originals.embeddingOf[$0.path]!) }),
+                    balanceNotes: notes)
+    }
 
-        let trained = HeadTrainer.train(train: trainSet, validation: validationSet.count > 0 ? validationSet : nil,
-                                        classes: classes.count, options: config.training,
-                                        shouldStop: { reporter.isCancelled }) {
-            reporter.epoch($0, of: config.training.epochs)
-        }
-        // The last point to stop: from here on the run directory is written.
-        try checkpoint()
-
+    /// Test metrics, then the run directory: the model bundle, metrics.json, the three CSV
+    /// files, the heatmaps of the worst mistakes and report.html.
+    static func writeRun(config: TrainingConfiguration, dataset: Dataset, split: DatasetSplit, sets: Sets,
+                         trained: HeadTrainer.Result, backbone: Backbone, backboneFiles: [String: Data],
+                         started: Date) throws -> TrainingSummary {
+        let classes = dataset.classes
         let positive = try positiveIndex(classes, requested: config.positiveClass)
-        let probabilities = trained.head.predict(testSet.features, rows: testSet.count)
-        let metrics = ClassificationMetrics(classes: classes, labels: testSet.labels, probabilities: probabilities,
+        let probabilities = trained.head.predict(sets.test.features, rows: sets.test.count)
+        let metrics = ClassificationMetrics(classes: classes, labels: sets.test.labels, probabilities: probabilities,
                                             groups: split.test.map(\.group), positive: positive, seed: config.training.seed)
-        let validation = validationSet.count > 0 ? HeadTrainer.evaluate(trained.head, validationSet) : nil
+        let validation = sets.validation.count > 0 ? HeadTrainer.evaluate(trained.head, sets.validation) : nil
 
-        // The run directory.
         let run = URL(fileURLWithPath: config.output)
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
         let modelDirectory = run.appendingPathComponent("model").path
@@ -175,13 +226,13 @@ public enum TrainingRun {
         try AtomicFile.write(Data(SplitListing.csv(split).utf8), to: run.appendingPathComponent("split.csv").path)
         try AtomicFile.write(Data(SkippedListing.csv(dataset.skipped).utf8), to: run.appendingPathComponent("skipped.csv").path)
 
-        let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: testSet.labels,
+        let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: sets.test.labels,
                                                               probabilities: probabilities, classes: classes,
                                                               head: trained.head, backbone: backbone,
                                                               limit: config.heatmapExamples)
         let report = RunReport(title: "Lightbox training run", dataset: dataset, split: split, configuration: config,
                                history: trained.history, keptEpoch: trained.keptEpoch, metrics: metrics,
-                               validation: validation, balanceNotes: notes, examples: examples)
+                               validation: validation, balanceNotes: sets.balanceNotes, examples: examples)
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
