@@ -60,7 +60,7 @@ struct Train: ParsableCommand {
 
     /// Sets the training options on `config`, checked against their rules.
     func apply(to config: inout TrainingConfiguration) throws {
-        try Terminal.run {
+        do {
             config.split = try TrainingOptionRules.parseSplit(split)
             config.balance = try TrainingOptionRules.parseBalance(balance)
             config.augmentCopies = augmentCopies
@@ -75,11 +75,13 @@ struct Train: ParsableCommand {
             config.resize = ResizePolicy(rawValue: resize.rawValue)!
             config.positiveClass = positive
             try TrainingOptionRules.validate(config)
+        } catch let e as TrainingOptionError {
+            throw ValidationError(e.description)
         }
     }
 
     func run() throws {
-        do {
+        try Terminal.run {
             KernelThreads.set(KernelThreads.available)
             let data = try dataOptions.resolvedPath ?? PublicDataset.ensure(log: Terminal.note)
             let formatter = DateFormatter()
@@ -109,15 +111,6 @@ struct Train: ParsableCommand {
             }
             print(line)
             print("Educational and research software: not a diagnosis.")
-        } catch let e as ExitCode {
-            throw e
-        } catch let e as ValidationError {
-            throw e
-        } catch let e as TrainingOptionError {
-            // Over the run budget: a usage error too, with the same message as the Studio's.
-            throw ValidationError(e.description)
-        } catch {
-            throw Terminal.fail(error)
         }
     }
 }
