@@ -14,7 +14,6 @@ public enum ONNXExporter {
     public static let opset: Int64 = 13
 
     public static func export(_ bundle: ModelBundle, to path: String) throws {
-        let backbone = try Backbone.matching(bundle)
         let graph = try layerGraph(for: bundle)
         var builder = ONNXGraphBuilder()
         let p = try bundle.preprocessing.preprocessor()
@@ -61,7 +60,7 @@ public enum ONNXExporter {
         builder.node("Gemm", ["hidden", "head_w2"], "logits", attributes: [.int("transB", 1)])
         builder.node("Softmax", ["logits"], "probabilities", attributes: [.int("axis", 1)])
 
-        let size = backbone.embedder.network.inputSize
+        let size = graph.inputSize
         var model = Onnx_ModelProto()
         model.irVersion = 7
         model.producerName = "Lightbox"
@@ -94,13 +93,19 @@ public enum ONNXExporter {
 
 
     /// The backbone as a layer graph: the default MobileNetV2 from its table and folded
-    /// weights, or a Teachable Machine backbone from its topology.
+    /// weights, or a Teachable Machine backbone from its topology; either way the weights the
+    /// bundle was trained on (checked by digest), without building a oneDNN network.
     static func layerGraph(for bundle: ModelBundle) throws -> LayerGraph {
+        try Backbone.requireKnown(bundle)
         if bundle.backbone.id.hasPrefix("tfjs:") {
             guard let directory = bundle.directory else { throw WeightsError("the model's backbone files are not on disk") }
-            return try TFJSLayersModel.load((directory as NSString).appendingPathComponent(ModelBundle.backboneFolder)).backboneGraph()
+            let path = (directory as NSString).appendingPathComponent(ModelBundle.backboneFolder)
+            let model = try TFJSLayersModel.load(path)
+            try Backbone.refuseOtherWeights(bundle, actual: model.weightsDigest, exportPath: path)
+            return try model.backboneGraph()
         }
         let weights = try PretrainedMobileNetV2.load()
+        try Backbone.refuseOtherWeights(bundle, actual: PretrainedMobileNetV2.installedDigest ?? "", exportPath: nil)
         let architecture = MobileNetV2Architecture()
         let layers = architecture.layers
         var graph = LayerGraph(inputSize: architecture.inputSize)

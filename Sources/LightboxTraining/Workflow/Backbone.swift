@@ -32,19 +32,31 @@ public struct Backbone: Sendable {
             guard let directory = bundle.directory else { throw WeightsError("the model's backbone files are not on disk") }
             let path = (directory as NSString).appendingPathComponent(ModelBundle.backboneFolder)
             let (backbone, _) = try teachableMachine(path, policy: try bundle.preprocessing.preprocessor().policy)
-            guard backbone.identity.weightsSHA256 == bundle.backbone.weightsSHA256 else {
-                throw WeightsError("\(path): backbone weights differ from the ones the model was trained on (checksum mismatch)")
-            }
+            try refuseOtherWeights(bundle, actual: backbone.identity.weightsSHA256, exportPath: path)
             return backbone
         }
-        guard bundle.backbone.id == PretrainedMobileNetV2.identifier else {
+        try requireKnown(bundle)
+        let backbone = try pretrained(try bundle.preprocessing.preprocessor())
+        try refuseOtherWeights(bundle, actual: backbone.identity.weightsSHA256, exportPath: nil)
+        return backbone
+    }
+
+    /// Refuses a bundle on a backbone this Lightbox does not have.
+    static func requireKnown(_ bundle: ModelBundle) throws {
+        guard bundle.backbone.id.hasPrefix("tfjs:") || bundle.backbone.id == PretrainedMobileNetV2.identifier else {
             throw WeightsError("the model was trained on backbone '\(bundle.backbone.id)', which this Lightbox does not have")
         }
-        let backbone = try pretrained(try bundle.preprocessing.preprocessor())
-        guard backbone.identity.weightsSHA256 == bundle.backbone.weightsSHA256 else {
-            throw WeightsError("the model's backbone weights (SHA-256 \(bundle.backbone.weightsSHA256.prefix(12))…) differ from the installed ones (\(backbone.identity.weightsSHA256.prefix(12))…): run `lightbox setup --force`")
+    }
+
+    /// Refuses weights (SHA-256 `actual`) other than those the bundle was trained on; `exportPath`
+    /// names a Teachable Machine backbone's files, nil the installed pretrained weights.
+    static func refuseOtherWeights(_ bundle: ModelBundle, actual: String, exportPath: String?) throws {
+        guard actual == bundle.backbone.weightsSHA256 else {
+            if let exportPath {
+                throw WeightsError("\(exportPath): backbone weights differ from the ones the model was trained on (checksum mismatch)")
+            }
+            throw WeightsError("the model's backbone weights (SHA-256 \(bundle.backbone.weightsSHA256.prefix(12))…) differ from the installed ones (\(actual.prefix(12))…): run `lightbox setup --force`")
         }
-        return backbone
     }
 
     /// A sample embedder over this backbone, with the on-disk cache unless disabled.
