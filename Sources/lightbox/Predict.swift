@@ -24,27 +24,32 @@ struct Predict: ParsableCommand {
     var images: [String]
 
     func run() throws {
-        let (predictor, results) = try Terminal.run { () -> (Predictor, [Result<Predictor.Prediction, ImageDecodingError>]) in
+        // With --heatmap, one forward pass per image gives both the probabilities and the heatmap.
+        typealias Outcome = Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>
+        let (predictor, results) = try Terminal.run { () -> (Predictor, [Outcome]) in
             KernelThreads.set(KernelThreads.available)
             let predictor = try Predictor(model: model)
-            return (predictor, try predictor.predict(images))
+            guard heatmap != nil else {
+                return (predictor, try predictor.predict(images).map { r in r.map { ($0, nil) }.mapError { $0 as Error } })
+            }
+            return (predictor, images.map { path in Result { try predictor.predictWithHeatmap(path) }.map { ($0.0, $0.1) } })
         }
         let classes = predictor.classes
         var failed = 0
         var records: [[String: Any]] = []
-        for result in results {
+        for (path, result) in zip(images, results) {
             switch result {
             case .failure(let error):
                 failed += 1
-                Terminal.note("error: \(error)")
-            case .success(let p):
+                Terminal.note(error is ImageDecodingError ? "error: \(error)" : "error: \(path): \(error)")
+            case .success(let (p, png)):
                 var record: [String: Any] = ["path": p.path, "predicted": classes[p.predicted],
                                              "probabilities": Dictionary(uniqueKeysWithValues: zip(classes, p.probabilities.map(Double.init)))]
-                if let heatmap {
+                if let heatmap, let png {
                     do {
                         let name = ((p.path as NSString).lastPathComponent as NSString).deletingPathExtension + ".heatmap.png"
                         let file = (heatmap as NSString).appendingPathComponent(name)
-                        try AtomicFile.write(try predictor.heatmap(p.path, target: p.predicted), to: file)
+                        try AtomicFile.write(png, to: file)
                         record["heatmap"] = file
                     } catch {
                         failed += 1

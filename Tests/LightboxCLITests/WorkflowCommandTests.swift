@@ -99,6 +99,17 @@ final class WorkflowCommandTests: XCTestCase {
         XCTAssertEqual(probabilities.values.reduce(0, +), 1, accuracy: 1e-4)
         let png = try Data(contentsOf: URL(fileURLWithPath: try XCTUnwrap(first["heatmap"] as? String)))
         XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        // The heatmap's single pass gives the probabilities a plain prediction gives.
+        let plain = try CLI.run(["predict", "--model", run.appendingPathComponent("model").path, "--json", imagePath])
+        let plainFirst = try XCTUnwrap(((try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as? [String: Any])?["predictions"]
+                                        as? [[String: Any]])?.first)
+        for (c, p) in try XCTUnwrap(plainFirst["probabilities"] as? [String: Double]) {
+            XCTAssertEqual(probabilities[c] ?? -1, p, accuracy: 1e-5, c)
+        }
+        let badHeatmap = try CLI.run(["predict", "--model", run.appendingPathComponent("model").path, "--heatmap", heatmaps.path,
+                                      data.appendingPathComponent("OTHER/broken.png").path])
+        XCTAssertEqual(badHeatmap.status, 1)
+        XCTAssertTrue(badHeatmap.stderr.contains("broken.png: not a PNG or JPEG"), badHeatmap.stderr)
         let bad = try CLI.run(["predict", "--model", run.appendingPathComponent("model").path,
                                     data.appendingPathComponent("OTHER/broken.png").path])
         XCTAssertNotEqual(bad.status, 0)
