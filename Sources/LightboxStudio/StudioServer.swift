@@ -18,7 +18,9 @@ public enum StudioServer {
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port
                 api.listening(on: bound)
-                onListening("http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/")
+                // A wildcard address is not a name a browser can use (nor one the Host check takes).
+                let shown = ["0.0.0.0", "::", "[::]"].contains(host) ? "127.0.0.1" : host
+                onListening("http://\(shown.contains(":") ? "[\(shown)]" : shown):\(bound)/")
             })
         try await app.runService()
     }

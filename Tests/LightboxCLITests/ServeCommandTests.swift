@@ -75,6 +75,11 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("token"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: data.path), "the data directory was created before refusing")
         XCTAssertFalse(FileManager.default.fileExists(atPath: work.appendingPathComponent("home").path))
+        let short = try CLI.run(["serve", "--host", "0.0.0.0", "--token", "short-token-12345", "--data-dir", data.path],
+                                environment: environment)
+        XCTAssertEqual(short.status, 1)
+        XCTAssertTrue(short.stderr.contains("32 characters"), short.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data.path))
         let open = try CLI.run(["serve", "--host", "0.0.0.0", "--no-token", "--data-dir", data.path], environment: environment)
         XCTAssertEqual(open.status, 1)
         XCTAssertTrue(open.stderr.contains("loopback"), open.stderr)

@@ -437,6 +437,26 @@ final class StudioSecurityTests: XCTestCase {
         }
         let stored = try StudioStore(directory: directory).images(projectId: 1).map(\.filename).sorted()
         XCTAssertEqual(stored, ["good.png", "good.png"])
+
+        // The table a data set is described by follows the same rules: a metadata.csv that is a
+        // link out of the root, a link to /dev/zero or a FIFO is refused, never read.
+        let covid = root.appendingPathComponent("covid")
+        try FileManager.default.createDirectory(at: covid, withIntermediateDirectories: true)
+        try Data("secret,columns\n".utf8).write(to: outside.appendingPathComponent("environ"))
+        try await app { $0.importRoots = [root.path] }.test(.router) { client in
+            for target in [outside.appendingPathComponent("environ").path, "/dev/zero", nil] {
+                let table = covid.appendingPathComponent("metadata.csv")
+                try? FileManager.default.removeItem(at: table)
+                if let target {
+                    try FileManager.default.createSymbolicLink(atPath: table.path, withDestinationPath: target)
+                } else {
+                    XCTAssertEqual(mkfifo(table.path, 0o600), 0)
+                }
+                let r = try await client.post("/api/projects/1/import", json: ["path": covid.path])
+                XCTAssertEqual(r.status, .forbidden, "\(target ?? "fifo"): \(Fixture.error(r))")
+                XCTAssertFalse(Fixture.error(r).contains("secret"), "the table's contents must not leak")
+            }
+        }
     }
 
     /// Deleting images, runs and projects deletes their files; a picture another project still

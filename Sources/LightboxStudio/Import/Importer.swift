@@ -31,6 +31,7 @@ struct Importer {
             guard let k = SourceKind(rawValue: s) else { throw StudioError(.badRequest, "source must be folders, covid-chestxray or csv") }
             return k
         }
+        try checkTable(of: path, roots: allowed)
         let dataset: Dataset
         do { dataset = try DatasetLoader.load(path, kind: kind) } catch { throw StudioError(.badRequest, "\(error)") }
         var classIds: [String: Int64] = [:]
@@ -58,4 +59,22 @@ struct Importer {
         }
         return ["imported": imported, "classes": classIds.count, "skipped": skipped]
     }
+
+    /// The table a data set is described by (a CSV list, or a folder's metadata.csv) is held to
+    /// the rules its images are: a regular file, its real path under a root, of bounded size.
+    /// A link to /dev/zero, a FIFO or a file outside the roots must never be read.
+    func checkTable(of path: String, roots: [String]) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        let table = (info.st_mode & S_IFMT) == S_IFDIR ? (path as NSString).appendingPathComponent("metadata.csv") : path
+        guard lstat(table, &info) == 0 else { return }  // a folder of class folders has no table
+        do {
+            try RegularFile.check(table, roots: roots, maxBytes: Self.maxTableBytes)
+        } catch let e as RegularFile.Refusal {
+            throw StudioError(.forbidden, "\((table as NSString).lastPathComponent): \(e.description)")
+        }
+    }
+
+    /// The largest data set table read (covid-chestxray's metadata.csv is about 0.5 MB).
+    static let maxTableBytes = 64 << 20
 }

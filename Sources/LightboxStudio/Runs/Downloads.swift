@@ -16,7 +16,7 @@ struct Downloads {
         guard run.status == .finished else { throw StudioError(.conflict, "run \(id) is \(run.status), not finished") }
         let model = store.runDirectory(id).appendingPathComponent("model")
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-download-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(at: work) }
         switch format {
         case "bundle":

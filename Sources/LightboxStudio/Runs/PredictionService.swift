@@ -13,13 +13,16 @@ struct PredictionService {
         let bytes = [UInt8](data)
         let (p, heatmap): (Predictor.Prediction, Data) = try await gate.admit(bytes, name: "the uploaded picture") {
             // The Predictor reads files: the picture goes to a private temporary one.
+            // Readable by this user only: it is somebody's X-ray.
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-predict-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: file) }
-            try data.write(to: file, options: .atomic)
+            guard FileManager.default.createFile(atPath: file.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+                throw StudioError(.unavailable, "cannot write a temporary file for the prediction")
+            }
             do { return try predictor.predictWithHeatmap(file.path) } catch { throw StudioError(.badRequest, "\(error)") }
         }
         return ["predicted": predictor.classes[p.predicted],
-                "probabilities": Dictionary(uniqueKeysWithValues: zip(predictor.classes, p.probabilities.map(Double.init))),
+                "probabilities": Dictionary(zip(predictor.classes, p.probabilities.map(Double.init)), uniquingKeysWith: { a, _ in a }),
                 "heatmap": "data:image/png;base64," + heatmap.base64EncodedString(),
                 "disclaimer": ModelBundle.disclaimer]
     }

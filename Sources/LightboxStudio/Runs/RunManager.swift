@@ -44,7 +44,8 @@ public final class RunManager: @unchecked Sendable {
             throw StudioError(.badRequest, "positive class '\(positive.prefix(100))' is not one of the project's classes with images")
         }
         do {
-            let images = Dictionary(uniqueKeysWithValues: classes.filter { $0.1 > 0 }.map { ($0.0.name, $0.1) })
+            // Names stored before they were normalised may be equal as Swift compares them: add up.
+            let images = Dictionary(classes.filter { $0.1 > 0 }.map { ($0.0.name, $0.1) }, uniquingKeysWith: +)
             try TrainingOptionRules.checkBudget(trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: images, split: probe.split),
                                                 config: probe)
         } catch {

@@ -22,6 +22,15 @@ public struct StudioAccess: Sendable, Equatable {
     /// Checked before anything is created or opened.
     public static func resolve(host: String, flag: String?, file: String?, environment: String?,
                                noToken: Bool) throws -> StudioAccess {
+        let access = try chosen(host: host, flag: flag, file: file, environment: environment, noToken: noToken)
+        // Reachable from other machines, a short token could be guessed request by request.
+        if let token = access.token, !isLoopback(host), token.count < 32 {
+            throw StudioError(.badRequest, "listening on \(host) needs a token of at least 32 characters (e.g. `openssl rand -hex 32`)")
+        }
+        return access
+    }
+
+    static func chosen(host: String, flag: String?, file: String?, environment: String?, noToken: Bool) throws -> StudioAccess {
         let chosen = [flag, environment].contains { !($0 ?? "").isEmpty } || file != nil
         if noToken {
             guard !chosen else { throw StudioError(.badRequest, "--no-token cannot be combined with a token (--token, --token-file or LIGHTBOX_TOKEN)") }
