@@ -91,20 +91,22 @@ let package = Package(
         .executableTarget(name: "lightbox-bench", dependencies: ["LightboxModels", "LightboxKernels"],
                           path: "bench/LightboxBench"),
 
+        // What the test targets share: a per-test temporary folder, the paths of ../shared.
+        .target(name: "LightboxTestSupport", path: "Tests/LightboxTestSupport"),
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxCore"]),
-        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging",
+        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging",
                                                                .product(name: "Hummingbird", package: "hummingbird"),
                                                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                                                .product(name: "HummingbirdTesting", package: "hummingbird")]),
-        .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTraining", "LightboxCore", "LightboxData", "LightboxImaging", "LightboxKernels",
+        .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTestSupport", "LightboxTraining", "LightboxCore", "LightboxData", "LightboxImaging", "LightboxKernels",
                                                                  "LightboxModels",
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.
-        .testTarget(name: "LightboxCLITests", dependencies: ["lightbox", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxTraining"]),
+        .testTarget(name: "LightboxCLITests", dependencies: ["LightboxTestSupport", "lightbox", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxTraining"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,19 +1,11 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import LightboxData
 
 /// SIGKILL `lightbox train` and `lightbox export` at several moments: the model bundle and the
 /// export are either absent or complete (never half-written), and the next run works.
-final class KillTests: XCTestCase {
-    var work: URL!
-
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-kill-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
-
+final class KillTests: TemporaryFolderTestCase {
     /// Starts the command and kills it after `delay` seconds (if still running).
     func killed(_ arguments: [String], after delay: Double) throws {
         let p = Process()

@@ -2,20 +2,12 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import LightboxTestSupport
 import XCTest
 
 /// `lightbox serve` as an operator starts it: where the token comes from, what it refuses
 /// before creating anything, what the process list shows.
-final class ServeCommandTests: XCTestCase {
-    var work: URL!
-
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
-
+final class ServeCommandTests: TemporaryFolderTestCase {
     /// Without LIGHTBOX_TOKEN from the developer's own shell.
     var environment: [String: String] { ["LIGHTBOX_TOKEN": "", "LIGHTBOX_HOME": work.appendingPathComponent("home").path] }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import LightboxData
 
@@ -6,16 +7,7 @@ import LightboxData
 /// `evaluate`'s predictions) never hold a cell a spreadsheet would run as a formula: class
 /// names such as `=1+2*3` or `@SUM(A1)` and items beginning with `-` come out with a single
 /// quote in front (OWASP's rule), read back here with Python's csv module.
-final class SpreadsheetSafeCSVTests: XCTestCase {
-    var work: URL!
-
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-csv-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
-
+final class SpreadsheetSafeCSVTests: TemporaryFolderTestCase {
     static let classes = ["=1+2*3", "@SUM(A1)"]
 
     /// A CSV list named `-list.csv` (its skipped rows are named `-list.csv:N ...`) of 8 + 8 real

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import LightboxData
 import LightboxTraining
@@ -7,16 +8,7 @@ import LightboxTraining
 /// Studio uses too): a bad value is a usage error (exit 64) carrying the library's message,
 /// before any data is read; a run over the budget is refused the same way before any image is
 /// embedded; `--help` states every option's range.
-final class TrainOptionCommandTests: XCTestCase {
-    var work: URL!
-
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-options-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
-
+final class TrainOptionCommandTests: TemporaryFolderTestCase {
     /// 4 + 4 real X-rays in two class folders.
     func makeDataset() throws -> URL {
         let shared = try DatasetLoader.load(CLI.shared.appendingPathComponent("data/covid-chestxray").path)

@@ -1,20 +1,12 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import LightboxData
 import LightboxModels
 
 /// `lightbox train`, `evaluate`, `predict` and `dataset inspect` end to end on a small class-folder
 /// data set made of real X-rays from ../shared, with the bad items real uploads contain.
-final class WorkflowCommandTests: XCTestCase {
-    var work: URL!
-
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-flow-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
-
+final class WorkflowCommandTests: TemporaryFolderTestCase {
     /// 12 + 12 X-rays in two class folders (COVID-19 and OTHER by the shared metadata), a broken PNG and a .DS_Store.
     func makeDataset() throws -> URL {
         let shared = try DatasetLoader.load(CLI.shared.appendingPathComponent("data/covid-chestxray").path)

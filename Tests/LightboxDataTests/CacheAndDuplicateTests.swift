@@ -1,19 +1,11 @@
 import Foundation
 @testable import LightboxEmbedding
 import LightboxImaging
+import LightboxTestSupport
 import XCTest
 @testable import LightboxData
 
-final class CacheAndDuplicateTests: XCTestCase {
-    var work: URL!
-
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-cache-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
-
+final class CacheAndDuplicateTests: TemporaryFolderTestCase {
     func testCacheRoundTripAndCorruptEntriesAreDropped() throws {
         let cache = EmbeddingCache(directory: work.path)
         let key = EmbeddingCache.key(contentDigest: "abc", preprocessor: Preprocessor(), augmentation: nil, backbone: "b")

@@ -1,19 +1,12 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 @testable import LightboxData
 
-final class SourceTests: XCTestCase {
+final class SourceTests: TemporaryFolderTestCase {
     static let covid = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/covid-chestxray").path
 
-    var work: URL!
-
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-data-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
 
     func touch(_ relative: String, _ text: String = "x") throws {
         let url = work.appendingPathComponent(relative)

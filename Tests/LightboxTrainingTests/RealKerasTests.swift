@@ -2,6 +2,7 @@ import Foundation
 import LightboxCore
 import LightboxImaging
 import LightboxModels
+import LightboxTestSupport
 import XCTest
 @testable import LightboxTraining
 
@@ -9,16 +10,7 @@ import XCTest
 /// Keras 3), from scripts/reference/keras_predict.py in the venv scripts/test.sh keeps
 /// (TensorFlow's CPU wheel and tf_keras from PyPI). Every weight must match by Keras's own
 /// names, and the probabilities must be `lightbox predict`'s within 1e-4 on real X-rays.
-final class RealKerasTests: XCTestCase {
-    var work: URL!
-
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("keras-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
-
+final class RealKerasTests: TemporaryFolderTestCase {
     /// A bundle on the Teachable Machine export's own backbone, with `head` (default: its own head).
     func teachableMachineBundle(head: DenseHead? = nil, classes: [String]? = nil) throws -> ModelBundle {
         let path = TeachableMachineTests.export.path

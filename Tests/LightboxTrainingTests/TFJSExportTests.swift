@@ -1,4 +1,5 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import LightboxImaging
 import LightboxModels
@@ -6,16 +7,7 @@ import LightboxModels
 
 /// A Lightbox model exported to TF.js and read back predicts the same (within 1e-5), and its
 /// model.json follows Teachable Machine's schema (same layer class names and config keys).
-final class TFJSExportTests: XCTestCase {
-    var work: URL!
-
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("tfjs-export-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
-
+final class TFJSExportTests: TemporaryFolderTestCase {
     func bundle() throws -> ModelBundle { try InteropFixtures.bundle() }
     func images() -> [String] { InteropFixtures.images() }
 

@@ -1,20 +1,12 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import LightboxData
 @testable import LightboxTraining
 
 /// TrainingRun checks its options first and its size before drawing augmented copies, and a
 /// reporter can cancel it: it stops with TrainingCancelled and writes no run directory.
-final class TrainingRunControlTests: XCTestCase {
-    var work: URL!
-
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-runcontrol-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
-
+final class TrainingRunControlTests: TemporaryFolderTestCase {
     /// 6 + 6 real X-rays from ../shared in two class folders.
     func makeDataset() throws -> URL {
         let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
