@@ -48,47 +48,40 @@ if [ -n "$summary" ]; then
     failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
 fi
 
+# Adds a driver's closing line "LABEL: N passed, M failed" (found in $log) to the totals; a
+# driver that printed no such line counts as one failed test. $1 label, $2 the driver's exit.
+add_summary() {
+    local label=$1 driver_status=$2 line
+    line=$(grep -E "^$label: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
+    if [ -n "$line" ]; then
+        total=$((total + $(sed -E "s/$label: ([0-9]+) passed.*/\\1/" <<<"$line") + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$line")))
+        failed=$((failed + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$line")))
+    else
+        total=$((total + 1)); failed=$((failed + 1))
+        [ "$driver_status" -ne 0 ] || driver_status=1
+    fi
+    [ "$status" -ne 0 ] || status=$driver_status
+}
+
 # Lightbox Studio in a real browser, against the binary `swift test` built.
 e2e_status=0
 python3 Tests/e2e/studio_e2e.py .build/debug/lightbox 2>&1 | tee "$log" || e2e_status=$?
-e2e=$(grep -E "^e2e: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
-if [ -n "$e2e" ]; then
-    total=$((total + $(sed -E 's/e2e: ([0-9]+) passed.*/\1/' <<<"$e2e") + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$e2e")))
-    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$e2e")))
-elif [ "$e2e_status" -eq 0 ]; then
-    e2e_status=1
-fi
-[ "$status" -ne 0 ] || status=$e2e_status
+add_summary e2e "$e2e_status"
 
 # Every import is a declared dependency.
 imports_status=0
 python3 scripts/check_imports.py | tee "$log" || imports_status=$?
-if grep -qE "^imports: 1 passed" "$log"; then total=$((total + 1)); else total=$((total + 1)); failed=$((failed + 1)); imports_status=1; fi
-[ "$status" -ne 0 ] || status=$imports_status
+add_summary imports "$imports_status"
 
 # examples/ (Keras script, ONNX Runtime script, notebook) on a model trained and exported here.
 examples_status=0
 "$LIGHTBOX_KERAS_PYTHON" Tests/examples/examples_check.py .build/debug/lightbox 2>&1 | grep -v -E "^(I0000|W0000|E0000|WARNING: All log|\[IPKernelApp\])" | tee "$log" || examples_status=$?
-examples=$(grep -E "^examples: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
-if [ -n "$examples" ]; then
-    total=$((total + $(sed -E 's/examples: ([0-9]+) passed.*/\1/' <<<"$examples") + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$examples")))
-    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$examples")))
-elif [ "$examples_status" -eq 0 ]; then
-    examples_status=1
-fi
-[ "$status" -ne 0 ] || status=$examples_status
+add_summary examples "$examples_status"
 
 # A short run of each libFuzzer target (image decoding, safetensors/npy, CSV tables, TF.js).
 fuzz_status=0
 scripts/fuzz.sh 30 2>&1 | tee "$log" || fuzz_status=$?
-fuzz=$(grep -E "^fuzz: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
-if [ -n "$fuzz" ]; then
-    total=$((total + $(sed -E 's/fuzz: ([0-9]+) passed.*/\1/' <<<"$fuzz") + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$fuzz")))
-    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed/\1/' <<<"$fuzz")))
-elif [ "$fuzz_status" -eq 0 ]; then
-    fuzz_status=1
-fi
-[ "$status" -ne 0 ] || status=$fuzz_status
+add_summary fuzz "$fuzz_status"
 
 echo "tests: $((total - failed)) passed, $failed failed"
 exit "$status"
