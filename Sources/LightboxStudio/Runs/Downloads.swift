@@ -24,21 +24,23 @@ struct Downloads {
             try FileManager.default.zipItem(at: model, to: zip, shouldKeepParent: true)
             return (try Data(contentsOf: zip), "lightbox-run-\(id)-model.zip", "application/zip")
         case "tfjs":
-            let folder = work.appendingPathComponent("tfjs")
-            try TFJSExporter.export(try ModelBundle.read(from: model.path), to: folder.path)
-            let zip = work.appendingPathComponent("tfjs.zip")
-            try FileManager.default.zipItem(at: folder, to: zip, shouldKeepParent: false)
-            return (try Data(contentsOf: zip), "lightbox-run-\(id)-tfjs.zip", "application/zip")
+            return try zipped(TFJSExporter.export, model: model, work: work, name: "lightbox-run-\(id)-tfjs.zip")
         case "keras":
-            let folder = work.appendingPathComponent("keras")
-            try KerasExporter.export(try ModelBundle.read(from: model.path), to: folder.path)
-            let zip = work.appendingPathComponent("keras.zip")
-            try FileManager.default.zipItem(at: folder, to: zip, shouldKeepParent: false)
-            return (try Data(contentsOf: zip), "lightbox-run-\(id)-keras.zip", "application/zip")
+            return try zipped(KerasExporter.export, model: model, work: work, name: "lightbox-run-\(id)-keras.zip")
         default:
             let file = work.appendingPathComponent("model.onnx")
             try ONNXExporter.export(try ModelBundle.read(from: model.path), to: file.path)
             return (try Data(contentsOf: file), "lightbox-run-\(id).onnx", "application/octet-stream")
         }
+    }
+
+    /// A folder export (`export` writing into a folder) as one zip of that folder's files.
+    private func zipped(_ export: (ModelBundle, String) throws -> Void, model: URL, work: URL, name: String) throws
+        -> (Data, String, String) {
+        let folder = work.appendingPathComponent("export")
+        try export(try ModelBundle.read(from: model.path), folder.path)
+        let zip = work.appendingPathComponent("export.zip")
+        try FileManager.default.zipItem(at: folder, to: zip, shouldKeepParent: false)
+        return (try Data(contentsOf: zip), name, "application/zip")
     }
 }

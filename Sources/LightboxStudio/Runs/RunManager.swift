@@ -65,7 +65,11 @@ public final class RunManager: @unchecked Sendable {
                 text += CSVText.row([relative, names[image.classId] ?? "?", group])
             }
             try AtomicFile.write(Data(text.utf8), to: store.runDatasetList(id).path)
-            let config = try options.configuration(data: store.runDatasetList(id).path, output: store.runDirectory(id).path)
+            // The options were validated above (as `probe`); only the paths are this run's.
+            var paths = probe
+            paths.data = store.runDatasetList(id).path
+            paths.output = store.runDirectory(id).path
+            let config = paths
             set(id) { $0.totalEpochs = config.training.epochs }
             queue.async { self.execute(id, config) }
         } catch {
