@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // System C libraries from Debian (installed by scripts/setup.sh).
@@ -37,12 +38,12 @@ let package = Package(
 
         // Small C kernels the Swift optimiser does not vectorise well (measured).
         .target(name: "CLightboxKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
-        // Small shared pieces: the seeded random generator, SHA-256, atomic file writes, the cache folder.
-        .target(name: "LightboxCore", dependencies: ["COpenSSL"]),
+        // Small shared pieces: settings, seeded random streams, SHA-256, atomic file and folder writes, softmax and argmax.
+        .target(name: "LightboxCore", dependencies: ["COpenSSL", "CGlibcExtras"]),
         // Decoding, resizing, normalising and augmenting images.
         .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG"], swiftSettings: numericFlags),
         // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.
-        .target(name: "LightboxKernels", dependencies: ["CDNNL", "COpenBLAS", "CGlibcExtras"], swiftSettings: numericFlags),
+        .target(name: "LightboxKernels", dependencies: ["CDNNL", "COpenBLAS", "CGlibcExtras", "CLightboxKernels"], swiftSettings: numericFlags),
         // Network definitions, weight formats, pretrained weights, the embedder.
         .target(
             name: "LightboxModels",
@@ -62,17 +63,27 @@ let package = Package(
                 swiftSettings: numericFlags),
         // ONNX's protobuf messages, generated once from onnx.proto (scripts/generate_onnx_proto.sh).
         .target(name: "LightboxONNX", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        // The classifier head, its training, metrics, heatmaps, reports and the model bundle.
+        // The classifier head: dense layers, Adam, its training loop, metrics, Grad-CAM.
+        .target(name: "LightboxHead", dependencies: ["LightboxCore", "LightboxImaging", "LightboxKernels"],
+                swiftSettings: numericFlags),
+        // Model files: the model bundle, and exports to TF.js, Keras .h5 and ONNX; Teachable Machine's layout.
         .target(
-            name: "LightboxTraining",
-            dependencies: ["LightboxCore", "LightboxData", "LightboxEmbedding", "LightboxModels", "LightboxImaging", "LightboxKernels", "COpenBLAS",
-                           "CGlibcExtras", "CLightboxKernels", "LightboxONNX", "CHDF5",
-                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            name: "LightboxInterop",
+            dependencies: ["LightboxCore", "LightboxImaging", "LightboxKernels", "LightboxModels", "LightboxHead", "LightboxONNX", "CHDF5",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // report.html: a Mustache template (escaping by default) and inline SVG charts.
+        .target(name: "LightboxReport", dependencies: ["LightboxData", "LightboxHead", .product(name: "Mustache", package: "swift-mustache")],
+                resources: [.embedInCode("Resources/report.mustache")]),
+        // The named stages of train, evaluate and predict, shared by the CLI and the Studio; options are checked here.
+        .target(
+            name: "LightboxWorkflows",
+            dependencies: ["LightboxCore", "LightboxData", "LightboxImaging", "LightboxModels", "LightboxEmbedding",
+                           "LightboxHead", "LightboxInterop", "LightboxReport"],
             swiftSettings: numericFlags),
         // Lightbox Studio: the REST API, the page and the storage behind them.
         .target(
             name: "LightboxStudio",
-            dependencies: ["LightboxCore", "LightboxTraining", "LightboxData", "LightboxModels", "LightboxImaging",
+            dependencies: ["LightboxCore", "LightboxWorkflows", "LightboxInterop", "LightboxHead", "LightboxData", "LightboxModels", "LightboxImaging",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -84,11 +95,11 @@ let package = Package(
         // The command-line tool: one file per subcommand, parsing only.
         .executableTarget(
             name: "lightbox",
-            dependencies: ["LightboxCore", "LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxData", "LightboxTraining", "LightboxStudio",
+            dependencies: ["LightboxCore", "LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxData", "LightboxWorkflows", "LightboxInterop", "LightboxHead", "LightboxStudio",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmark driver run by bench/embedding_benchmark.py against torch and ONNX Runtime.
-        .executableTarget(name: "lightbox-bench", dependencies: ["LightboxModels", "LightboxKernels"],
+        .executableTarget(name: "lightbox-bench", dependencies: ["LightboxCore", "LightboxModels", "LightboxKernels"],
                           path: "bench/LightboxBench"),
 
         // What the test targets share: a per-test temporary folder, the paths of ../shared.
@@ -102,11 +113,11 @@ let package = Package(
                                                                .product(name: "Hummingbird", package: "hummingbird"),
                                                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                                                .product(name: "HummingbirdTesting", package: "hummingbird")]),
-        .testTarget(name: "LightboxTrainingTests", dependencies: ["LightboxTestSupport", "LightboxTraining", "LightboxCore", "LightboxData", "LightboxImaging", "LightboxKernels",
+        .testTarget(name: "LightboxWorkflowsTests", dependencies: ["LightboxTestSupport", "LightboxWorkflows", "LightboxInterop", "LightboxHead", "LightboxReport", "LightboxCore", "LightboxData", "LightboxImaging", "LightboxKernels",
                                                                  "LightboxModels",
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.
-        .testTarget(name: "LightboxCLITests", dependencies: ["LightboxTestSupport", "lightbox", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxTraining"]),
+        .testTarget(name: "LightboxCLITests", dependencies: ["LightboxTestSupport", "lightbox", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxWorkflows", "LightboxInterop", "LightboxHead"]),
     ],
     swiftLanguageModes: [.v5]
 )

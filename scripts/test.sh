@@ -68,10 +68,11 @@ e2e_status=0
 python3 Tests/e2e/studio_e2e.py .build/debug/lightbox 2>&1 | tee "$log" || e2e_status=$?
 add_summary e2e "$e2e_status"
 
-# Every import is a declared dependency.
-imports_status=0
-python3 scripts/check_imports.py | tee "$log" || imports_status=$?
-add_summary imports "$imports_status"
+# The module layout: declared imports, no library reading the environment, LightboxData free
+# of models and native kernels, HTML and model files in separate modules.
+layout_status=0
+python3 scripts/check_layout.py | tee "$log" || layout_status=$?
+add_summary layout "$layout_status"
 
 # examples/ (Keras script, ONNX Runtime script, notebook) on a model trained and exported here.
 examples_status=0

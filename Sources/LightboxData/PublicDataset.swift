@@ -6,21 +6,17 @@ import LightboxCore
 import ZIPFoundation
 
 /// The public covid-chestxray-dataset (Cohen et al.), downloaded once into the cache when no
-/// data set is given. `LIGHTBOX_DATA_URL` points the download elsewhere (a mirror, a local
-/// file or server).
+/// data set is given. The settings' `dataURL` (`LIGHTBOX_DATA_URL` for the CLI) points the
+/// download elsewhere (a mirror, a local file or server).
 public enum PublicDataset {
-    public static let defaultURL = "https://github.com/ieee8023/covid-chestxray-dataset/archive/refs/heads/master.zip"
-
-    public static var url: String {
-        ProcessInfo.processInfo.environment["LIGHTBOX_DATA_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultURL
+    /// Where the unpacked data set lives in the cache `home`.
+    public static func directory(home: String = LightboxSettings.current.home) -> String {
+        (home as NSString).appendingPathComponent("data/covid-chestxray-dataset")
     }
 
-    /// Where the unpacked data set lives in the cache.
-    public static var directory: String { LightboxHome.subdirectory("data/covid-chestxray-dataset") }
-
-    /// The cached data set, downloading and unpacking it first if needed.
-    public static func ensure(log: (String) -> Void) throws -> String {
-        let target = directory
+    /// The cached data set in `directory`, downloading it from `url` and unpacking it first if needed.
+    public static func ensure(url: String = LightboxSettings.current.dataURL, directory target: String = directory(),
+                              log: (String) -> Void) throws -> String {
         if FileManager.default.fileExists(atPath: (target as NSString).appendingPathComponent("metadata.csv")) { return target }
         log("no data set given: downloading the public covid-chestxray-dataset from \(url)")
         let archive = try download(url)

@@ -11,7 +11,7 @@ public final class EmbeddingCache: @unchecked Sendable {
     public let directory: String
     static let magic: [UInt8] = Array("LBE1".utf8)
 
-    public init(directory: String = LightboxHome.subdirectory("embeddings")) {
+    public init(directory: String = LightboxSettings.current.folder("embeddings")) {
         self.directory = directory
     }
 

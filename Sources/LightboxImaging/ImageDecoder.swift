@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 
 /// Turns image files into `RGBImage`s, choosing the decoder by the file's first bytes
 /// (not its name: a JPEG named `.png` still decodes).
@@ -6,12 +7,7 @@ public struct ImageDecoder: Sendable {
     /// Images with more pixels than this are refused before any pixel buffer is allocated.
     public var maxPixels: Int
 
-    /// The default limit: `$LIGHTBOX_MAX_PIXELS`, else 100 megapixels.
-    public static var defaultMaxPixels: Int {
-        ProcessInfo.processInfo.environment["LIGHTBOX_MAX_PIXELS"].flatMap { Int($0) }.map { max(1, $0) } ?? 100_000_000
-    }
-
-    public init(maxPixels: Int = ImageDecoder.defaultMaxPixels) {
+    public init(maxPixels: Int = LightboxSettings.current.maxPixels) {
         self.maxPixels = maxPixels
     }
 

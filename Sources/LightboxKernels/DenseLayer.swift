@@ -18,3 +18,13 @@ public enum BLAS {
                     1, input, Int32(inputs), weights, Int32(inputs), 1, output, Int32(outputs))
     }
 }
+
+extension BLAS {
+    /// A dense layer's weight gradient: `gradient[o][i] = sum_n outputGradient[n][o] * input[n][i]`
+    /// over `rows` rows (torch's `[out, in]` layout), overwriting `gradient`.
+    public static func weightGradient(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, rows: Int,
+                                      inputs: Int, outputs: Int, gradient: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(rows),
+                    1, outputGradient, Int32(outputs), input, Int32(inputs), 0, gradient, Int32(inputs))
+    }
+}

@@ -5,10 +5,26 @@ import Foundation
 public enum KernelThreads {
     /// Sets both pools. oneDNN is built against libgomp, already loaded with it,
     /// so its setter is found at run time rather than linked (Debian ships no libgomp.so link).
+    /// Sets both pools, and the count every parallel region in Lightbox uses (`configured`).
     public static func set(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
+        let count = max(1, count)
+        lock.lock()
+        chosen = count
+        lock.unlock()
+        openblas_set_num_threads(Int32(count))
         setForCurrentThread(count)
     }
+
+    /// The thread count last given to `set` (the machine's processor count until then): what
+    /// networks split a batch over and what parallel loops use.
+    public static var configured: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return chosen ?? available
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var chosen: Int?
 
     /// Sets OpenBLAS's thread count alone.
     public static func setBLAS(_ count: Int) {

@@ -3,5 +3,5 @@ import LightboxModels
 
 public enum LightboxStudioPaths {
     /// `$LIGHTBOX_HOME/studio`.
-    public static var defaultDataDirectory: String { LightboxHome.subdirectory("studio") }
+    public static var defaultDataDirectory: String { LightboxSettings.current.folder("studio") }
 }

@@ -40,7 +40,7 @@ struct Embed: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
-            KernelThreads.set(threads ?? KernelThreads.available)
+            if let threads { KernelThreads.set(threads) }
             let paths = try ImageFiles.expand(inputs)
             guard !paths.isEmpty else { throw Terminal.Failure("no PNG or JPEG files found in \(inputs.joined(separator: " "))") }
             let embedder = try ImageEmbedder.pretrained(policy: ResizePolicy(rawValue: resize.rawValue)!)

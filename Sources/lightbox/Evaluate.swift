@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import LightboxKernels
-import LightboxTraining
+import LightboxWorkflows
+import LightboxHead
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,7 +25,6 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
-            KernelThreads.set(KernelThreads.available)
             guard let data = dataOptions.resolvedPath else { throw ValidationError("give --data (or set LIGHTBOX_DATA)") }
             var request = EvaluationRun.Request(model: model, data: data, output: out)
             request.source = dataOptions.kind

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import LightboxTraining
+import LightboxInterop
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,3 +1,4 @@
+import LightboxCore
 import ArgumentParser
 import Foundation
 import LightboxImaging
@@ -17,7 +18,6 @@ struct ImageNetCommand: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
-            KernelThreads.set(KernelThreads.available)
             let embedder = try ImageEmbedder.pretrained()
             for path in images {
                 let (tensor, kept, failures) = embedder.prepare([path])

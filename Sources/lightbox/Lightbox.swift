@@ -1,10 +1,16 @@
 import ArgumentParser
+import Foundation
+import LightboxCore
 import LightboxKernels
 
 @main
 struct Lightbox: ParsableCommand {
     static func main() {
         AllocatorTuning.keepFreedMemory()
+        // The one place the environment is read for the libraries (LIGHTBOX_HOME, LIGHTBOX_MAX_PIXELS, LIGHTBOX_DATA_URL).
+        let settings = LightboxSettings(environment: ProcessInfo.processInfo.environment)
+        LightboxSettings.install(settings)
+        KernelThreads.set(settings.threads)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -4,7 +4,9 @@ import LightboxCore
 import LightboxImaging
 import LightboxKernels
 import LightboxModels
-import LightboxTraining
+import LightboxWorkflows
+import LightboxInterop
+import LightboxHead
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +29,6 @@ struct Predict: ParsableCommand {
         // With --heatmap, one forward pass per image gives both the probabilities and the heatmap.
         typealias Outcome = Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>
         let (predictor, results) = try Terminal.run { () -> (Predictor, [Outcome]) in
-            KernelThreads.set(KernelThreads.available)
             let predictor = try Predictor(model: model)
             guard heatmap != nil else {
                 return (predictor, try predictor.predict(images).map { r in r.map { ($0, nil) }.mapError { $0 as Error } })

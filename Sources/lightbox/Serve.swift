@@ -64,7 +64,6 @@ struct Serve: ParsableCommand {
             throw Terminal.fail(error)
         }
         ProcessArguments.hideValue(of: "--token")
-        KernelThreads.set(KernelThreads.available)
         var settings = StudioSettings(dataDirectory: URL(fileURLWithPath: dataDir ?? (LightboxStudioPaths.defaultDataDirectory)), access: access)
         settings.port = port
         settings.allowedHosts = allowHost

@@ -13,9 +13,9 @@ struct Setup: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
-            if PretrainedMobileNetV2.isInstalled && !force && checkpoint == nil {
+            if PretrainedMobileNetV2.isInstalled() && !force && checkpoint == nil {
                 _ = try PretrainedMobileNetV2.load()  // verifies the checksum
-                Terminal.note("weights already installed: \(PretrainedMobileNetV2.path)")
+                Terminal.note("weights already installed: \(PretrainedMobileNetV2.path())")
                 return
             }
             if let checkpoint {
@@ -23,7 +23,7 @@ struct Setup: ParsableCommand {
             } else {
                 try PretrainedMobileNetV2.fetchAndInstall(log: Terminal.note)
             }
-            Terminal.note("installed MobileNetV2 weights: \(PretrainedMobileNetV2.path)")
+            Terminal.note("installed MobileNetV2 weights: \(PretrainedMobileNetV2.path())")
         }
     }
 }

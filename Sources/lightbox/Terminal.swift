@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import LightboxTraining
+import LightboxWorkflows
 
 /// Messages for the person at the terminal: progress and problems go to stderr,
 /// so stdout stays for results.

@@ -1,5 +1,6 @@
 import Foundation
-import LightboxTraining
+import LightboxWorkflows
+import LightboxHead
 
 /// Shows a workflow's progress on stderr.
 final class TerminalReporter: Reporter, @unchecked Sendable {

@@ -3,7 +3,9 @@ import Foundation
 import LightboxData
 import LightboxImaging
 import LightboxKernels
-import LightboxTraining
+import LightboxWorkflows
+import LightboxInterop
+import LightboxHead
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -82,7 +84,6 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
-            KernelThreads.set(KernelThreads.available)
             let data = try dataOptions.resolvedPath ?? PublicDataset.ensure(log: Terminal.note)
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyyMMdd-HHmmss"

@@ -2,7 +2,7 @@ import Foundation
 import LightboxTestSupport
 import XCTest
 import LightboxData
-import LightboxTraining
+import LightboxWorkflows
 
 /// `lightbox train` checks its options with the shared rules (TrainingOptionRules, which the
 /// Studio uses too): a bad value is a usage error (exit 64) carrying the library's message,

@@ -8,21 +8,17 @@ import ZIPFoundation
 final class PublicDatasetTests: XCTestCase {
     var work: URL!
     var server: Process?
-    var previous: [String: String?] = [:]
+    /// Where the data set is unpacked: inside this test's folder, not the user's cache.
+    var target: String { PublicDataset.directory(home: work.appendingPathComponent("home").path) }
 
     override func setUpWithError() throws {
         work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-dl-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        for key in ["LIGHTBOX_HOME", "LIGHTBOX_DATA_URL"] { previous[key] = ProcessInfo.processInfo.environment[key] }
-        setenv("LIGHTBOX_HOME", work.appendingPathComponent("home").path, 1)
     }
 
     override func tearDownWithError() throws {
         server?.terminate()
         server?.waitUntilExit()
-        for (key, value) in previous {
-            if let value { setenv(key, value, 1) } else { unsetenv(key) }
-        }
         try? FileManager.default.removeItem(at: work)
     }
 
@@ -61,10 +57,10 @@ final class PublicDatasetTests: XCTestCase {
     func testDownloadsUnpacksAndReusesTheCache() throws {
         let zip = try makeArchive()
         let port = try serve(zip.deletingLastPathComponent())
-        setenv("LIGHTBOX_DATA_URL", "http://127.0.0.1:\(port)/master.zip", 1)
+        let url = "http://127.0.0.1:\(port)/master.zip"
         var lines: [String] = []
-        let directory = try PublicDataset.ensure { lines.append($0) }
-        XCTAssertEqual(directory, PublicDataset.directory)
+        let directory = try PublicDataset.ensure(url: url, directory: target) { lines.append($0) }
+        XCTAssertEqual(directory, target)
         XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/metadata.csv"))
         XCTAssertTrue(lines.first?.contains("downloading") ?? false, "\(lines)")
         let dataset = try DatasetLoader.load(directory)
@@ -74,16 +70,16 @@ final class PublicDatasetTests: XCTestCase {
         server?.terminate()
         server?.waitUntilExit()
         lines = []
-        XCTAssertEqual(try PublicDataset.ensure { lines.append($0) }, directory)
+        XCTAssertEqual(try PublicDataset.ensure(url: url, directory: target) { lines.append($0) }, directory)
         XCTAssertTrue(lines.isEmpty)
     }
 
     func testUnreachableServerSaysWhatToDo() throws {
-        setenv("LIGHTBOX_DATA_URL", "http://127.0.0.1:9/none.zip", 1)  // the discard port: nothing listens
-        XCTAssertThrowsError(try PublicDataset.ensure { _ in }) { error in
+        // The discard port: nothing listens.
+        XCTAssertThrowsError(try PublicDataset.ensure(url: "http://127.0.0.1:9/none.zip", directory: target) { _ in }) { error in
             XCTAssertTrue("\(error)".contains("--data"), "\(error)")
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: PublicDataset.directory))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: target))
     }
 
     func testArchiveWithoutMetadataIsRefused() throws {
@@ -92,7 +88,6 @@ final class PublicDatasetTests: XCTestCase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try Data("x".utf8).write(to: folder.appendingPathComponent("readme.txt"))
         try FileManager.default.zipItem(at: folder, to: junk)
-        setenv("LIGHTBOX_DATA_URL", junk.absoluteString, 1)
-        XCTAssertThrowsError(try PublicDataset.ensure { _ in }) { XCTAssertTrue("\($0)".contains("no metadata.csv"), "\($0)") }
+        XCTAssertThrowsError(try PublicDataset.ensure(url: junk.absoluteString, directory: target) { _ in }) { XCTAssertTrue("\($0)".contains("no metadata.csv"), "\($0)") }
     }
 }

@@ -95,7 +95,7 @@ final class HeaderProbeTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try ImageDecoder().probe(data: pngHeader(width: 100_000, height: 100_000), path: "bomb.png")) {
-            XCTAssertEqual(($0 as? ImageDecodingError)?.reason, .tooLarge(width: 100_000, height: 100_000, limit: ImageDecoder.defaultMaxPixels))
+            XCTAssertEqual(($0 as? ImageDecodingError)?.reason, .tooLarge(width: 100_000, height: 100_000, limit: ImageDecoder().maxPixels))
         }
         XCTAssertThrowsError(try ImageDecoder(maxPixels: 100).probe(data: jpeg, path: "j")) {
             XCTAssertEqual(($0 as? ImageDecodingError)?.reason, .tooLarge(width: 23, height: 17, limit: 100))

@@ -14,7 +14,7 @@ enum TestPaths {
     /// A photograph from Debian's darknet package: installed, or unpacked by scripts/test.sh.
     static func darknetPhoto(_ name: String) -> String? {
         let candidates = ["/usr/share/darknet/data/\(name)",
-                          LightboxHome.subdirectory("test-data/darknet/usr/share/darknet/data/\(name)")]
+                          LightboxSettings.current.folder("test-data/darknet/usr/share/darknet/data/\(name)")]
         return candidates.first { FileManager.default.fileExists(atPath: $0) }
     }
 
@@ -31,14 +31,9 @@ enum TestPaths {
     }
 }
 
-/// Runs `body` with `LIGHTBOX_HOME` pointing at a fresh temporary directory.
-func withTemporaryHome(_ body: (URL) throws -> Void) rethrows {
-    let previous = ProcessInfo.processInfo.environment["LIGHTBOX_HOME"]
-    let home = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-home-\(UUID().uuidString)")
-    setenv("LIGHTBOX_HOME", home.path, 1)
-    defer {
-        if let previous { setenv("LIGHTBOX_HOME", previous, 1) } else { unsetenv("LIGHTBOX_HOME") }
-        try? FileManager.default.removeItem(at: home)
-    }
-    try body(home)
+/// Runs `body` with the path of a fresh temporary folder (not yet created), removed afterwards.
+func withTemporaryFolder(_ body: (String) throws -> Void) rethrows {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-weights-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    try body(folder.path)
 }

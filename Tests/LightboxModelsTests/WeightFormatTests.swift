@@ -75,9 +75,9 @@ final class WeightFormatTests: XCTestCase {
     }
 
     func testMissingWeightsSayHowToFixIt() throws {
-        try withTemporaryHome { _ in
-            XCTAssertFalse(PretrainedMobileNetV2.isInstalled)
-            XCTAssertThrowsError(try PretrainedMobileNetV2.load()) { error in
+        try withTemporaryFolder { folder in
+            XCTAssertFalse(PretrainedMobileNetV2.isInstalled(in: folder))
+            XCTAssertThrowsError(try PretrainedMobileNetV2.load(from: folder)) { error in
                 XCTAssertTrue("\(error)".contains("lightbox setup"), "\(error)")
                 XCTAssertFalse("\(error)".contains("\n"), "one line")
             }
@@ -85,14 +85,15 @@ final class WeightFormatTests: XCTestCase {
     }
 
     func testCorruptWeightsAreDetected() throws {
-        try withTemporaryHome { _ in
+        try withTemporaryFolder { folder in
             let tensors = ["x": Tensor(shape: [1], values: [1])]
             let encoded = try SafeTensors.encode(tensors)
-            try AtomicFile.write(Data(SHA256.hex(encoded).utf8), to: PretrainedMobileNetV2.digestPath)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try AtomicFile.write(Data(SHA256.hex(encoded).utf8), to: PretrainedMobileNetV2.digestPath(in: folder))
             var damaged = encoded
             damaged[damaged.count - 1] ^= 0x40
-            try AtomicFile.write(damaged, to: PretrainedMobileNetV2.path)
-            XCTAssertThrowsError(try PretrainedMobileNetV2.load()) { error in
+            try AtomicFile.write(damaged, to: PretrainedMobileNetV2.path(in: folder))
+            XCTAssertThrowsError(try PretrainedMobileNetV2.load(from: folder)) { error in
                 XCTAssertTrue("\(error)".contains("corrupt"), "\(error)")
                 XCTAssertTrue("\(error)".contains("lightbox setup"), "\(error)")
             }
@@ -100,12 +101,12 @@ final class WeightFormatTests: XCTestCase {
     }
 
     func testInstallRefusesAWrongCheckpoint() throws {
-        try withTemporaryHome { _ in
+        try withTemporaryFolder { folder in
             let path = TestPaths.fixtures.appendingPathComponent("tiny_legacy.pth").path
-            XCTAssertThrowsError(try PretrainedMobileNetV2.install(checkpoint: path)) { error in
+            XCTAssertThrowsError(try PretrainedMobileNetV2.install(checkpoint: path, into: folder)) { error in
                 XCTAssertTrue("\(error)".contains("does not match"), "\(error)")
             }
-            XCTAssertFalse(PretrainedMobileNetV2.isInstalled)
+            XCTAssertFalse(PretrainedMobileNetV2.isInstalled(in: folder))
         }
     }
 

@@ -2,6 +2,7 @@
 // Usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS
 // INPUT.npy: float32 [N, 224, 224, 3] (NHWC, normalised). Prints one JSON line.
 import Foundation
+import LightboxCore
 import LightboxKernels
 import LightboxModels
 
@@ -10,6 +11,7 @@ guard args.count == 5, let batch = Int(args[2]), let seconds = Double(args[3]), 
     FileHandle.standardError.write(Data("usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS\n".utf8))
     exit(2)
 }
+LightboxSettings.install(LightboxSettings(environment: ProcessInfo.processInfo.environment))
 do {
     KernelThreads.set(threads)
     let (values, shape) = try NPYFile.decode(try Data(contentsOf: URL(fileURLWithPath: args[1])), source: args[1])

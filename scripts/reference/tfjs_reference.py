@@ -100,7 +100,7 @@ def preprocess(path, size=224):
 def main():
     export = sys.argv[1]
     out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__),
-                                                             "../../Tests/LightboxTrainingTests/Fixtures/tfjs_reference.json")
+                                                             "../../Tests/LightboxWorkflowsTests/Fixtures/tfjs_reference.json")
     topology, weights, labels = load(export)
     layers = flatten(topology.get("model_config", topology), [])
     images = []

@@ -74,7 +74,7 @@ public final class GraphNetwork: FeatureExtractor, @unchecked Sendable {
     public let graph: LayerGraph
     private var runner: ParallelForward!
 
-    public init(graph: LayerGraph, parallelism: Int = KernelThreads.available) throws {
+    public init(graph: LayerGraph, parallelism: Int = KernelThreads.configured) throws {
         guard !graph.nodes.isEmpty else { throw WeightsError("empty network") }
         self.graph = graph
         runner = try ParallelForward(parallelism: parallelism) { [unowned self] in try GraphPlan(graph: self.graph) }

@@ -38,7 +38,7 @@ public final class MobileNetV2: @unchecked Sendable {
     private var runner: ParallelForward!
 
     public init(weights: NamedTensors, architecture: MobileNetV2Architecture = .init(),
-                parallelism: Int = KernelThreads.available) throws {
+                parallelism: Int = KernelThreads.configured) throws {
         self.architecture = architecture
         self.parallelism = max(1, parallelism)
         let layers = architecture.layers

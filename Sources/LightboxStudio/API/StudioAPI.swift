@@ -3,7 +3,7 @@ import Hummingbird
 import LightboxData
 import LightboxImaging
 import LightboxModels
-import LightboxTraining
+import LightboxWorkflows
 
 /// Studio settings from the command line.
 public struct StudioSettings: Sendable {

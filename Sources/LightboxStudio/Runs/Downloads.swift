@@ -1,5 +1,5 @@
 import Foundation
-import LightboxTraining
+import LightboxInterop
 import ZIPFoundation
 
 /// The model bundle, its TF.js export (zipped), its Keras export (zipped keras_model.h5 and

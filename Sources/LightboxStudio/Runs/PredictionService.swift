@@ -1,6 +1,7 @@
 import Foundation
 import LightboxImaging
-import LightboxTraining
+import LightboxWorkflows
+import LightboxInterop
 
 /// Classifies an uploaded picture with a run's model, with its heatmap; the picture is
 /// admitted through the decoding gate like an upload and processed off the request threads.

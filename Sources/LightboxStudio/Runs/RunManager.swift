@@ -3,7 +3,9 @@ import LightboxCore
 import LightboxData
 import LightboxImaging
 import LightboxModels
-import LightboxTraining
+import LightboxWorkflows
+import LightboxInterop
+import LightboxHead
 
 /// Live state of a run, as the page polls it.
 public struct RunProgress: Codable, Sendable {

@@ -1,7 +1,8 @@
 import Foundation
 import LightboxData
 import LightboxImaging
-import LightboxTraining
+import LightboxWorkflows
+import LightboxHead
 
 /// Training options a request may set (all optional; Teachable Machine's defaults otherwise).
 /// Checked by the same rules as `lightbox train` (TrainingOptionRules), before anything is stored.

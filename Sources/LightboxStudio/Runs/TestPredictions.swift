@@ -1,6 +1,6 @@
 import Foundation
 import LightboxData
-import LightboxTraining
+import LightboxWorkflows
 
 /// The test split's predictions of a finished run, with the stored image each row is: read
 /// from the run's `predictions.csv` with the project's CSV reader, so class names holding

@@ -1,0 +1,62 @@
+import Foundation
+
+/// What a Lightbox process is configured with: where its cache lives, how large an image it
+/// accepts, where the public data set downloads from, how many threads its kernels use.
+///
+/// Libraries never read the environment: an executable builds this value once (from its
+/// environment and options, `init(environment:)`) and installs it before any work; library
+/// functions take these values as parameters whose defaults come from `current`. Tests pass
+/// explicit values instead, so they need no process-wide state.
+public struct LightboxSettings: Sendable, Equatable {
+    /// The cache folder (weights, embeddings, downloaded data, the Studio's projects).
+    public var home: String
+    /// Images with more pixels than this are refused from their header.
+    public var maxPixels: Int
+    /// Where `PublicDataset` downloads the covid-chestxray-dataset archive from.
+    public var dataURL: String
+    /// Threads for native kernels and parallel loops.
+    public var threads: Int
+
+    public static let defaultMaxPixels = 100_000_000
+    public static let defaultDataURL = "https://github.com/ieee8023/covid-chestxray-dataset/archive/refs/heads/master.zip"
+
+    public init(home: String, maxPixels: Int = defaultMaxPixels, dataURL: String = defaultDataURL,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.home = home
+        self.maxPixels = max(1, maxPixels)
+        self.dataURL = dataURL
+        self.threads = max(1, threads)
+    }
+
+    /// The settings an environment gives: `LIGHTBOX_HOME` (else `$HOME/.cache/lightbox`),
+    /// `LIGHTBOX_MAX_PIXELS`, `LIGHTBOX_DATA_URL`. Empty or unparsable values mean the default.
+    public init(environment: [String: String]) {
+        let userHome = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        let home = environment["LIGHTBOX_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (userHome as NSString).appendingPathComponent(".cache/lightbox")
+        self.init(home: home,
+                  maxPixels: environment["LIGHTBOX_MAX_PIXELS"].flatMap { Int($0) } ?? Self.defaultMaxPixels,
+                  dataURL: environment["LIGHTBOX_DATA_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDataURL)
+    }
+
+    /// A folder inside the cache.
+    public func folder(_ name: String) -> String { (home as NSString).appendingPathComponent(name) }
+
+    /// The settings in force: what the executable installed, else the defaults for this
+    /// user (`~/.cache/lightbox`, 100 megapixels, the public URL, every core).
+    public static var current: LightboxSettings {
+        lock.lock()
+        defer { lock.unlock() }
+        return installed ?? LightboxSettings(home: (NSHomeDirectory() as NSString).appendingPathComponent(".cache/lightbox"))
+    }
+
+    /// Makes `settings` the process's; called once by an executable before any work.
+    public static func install(_ settings: LightboxSettings) {
+        lock.lock()
+        installed = settings
+        lock.unlock()
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var installed: LightboxSettings?
+}

@@ -1,0 +1,64 @@
+import Foundation
+import LightboxModels
+
+extension ModelBundle.Backbone {
+    /// The record a bundle keeps of `backbone`.
+    public init(_ backbone: LightboxModels.Backbone) {
+        self.init(id: backbone.kind.id, weightsSHA256: backbone.weightsSHA256)
+    }
+}
+
+extension ModelBundle {
+    /// The kind of backbone the bundle was trained on; refuses one this Lightbox does not have.
+    public func backboneKind() throws -> BackboneKind {
+        guard let kind = BackboneKind(id: backbone.id) else {
+            throw WeightsError("the model was trained on backbone '\(backbone.id)', which this Lightbox does not have")
+        }
+        return kind
+    }
+
+    /// The folder of a Teachable Machine backbone's files inside the bundle.
+    public func backboneFilesPath() throws -> String {
+        guard let directory else { throw WeightsError("the model's backbone files are not on disk") }
+        return (directory as NSString).appendingPathComponent(Self.backboneFolder)
+    }
+
+    /// The Teachable Machine model the bundle carries as its backbone, checked against the digest it was trained with.
+    public func teachableMachineBackbone() throws -> TFJSLayersModel {
+        let path = try backboneFilesPath()
+        let model = try TFJSLayersModel.load(path)
+        try refuseOtherWeights(actual: model.weightsDigest, exportPath: path)
+        return model
+    }
+
+    /// The installed pretrained weights, checked against the digest the bundle was trained with.
+    public func pretrainedWeights() throws -> NamedTensors {
+        try refuseOtherWeights(actual: PretrainedMobileNetV2.installedDigest() ?? "", exportPath: nil)
+        return try PretrainedMobileNetV2.load()
+    }
+
+    /// The backbone the bundle was trained on, ready to run; refuses different weights.
+    public func resolvedBackbone() throws -> LightboxModels.Backbone {
+        let preprocessor = try preprocessing.preprocessor()
+        switch try backboneKind() {
+        case .teachableMachine:
+            return try LightboxModels.Backbone.teachableMachine(try teachableMachineBackbone(), policy: preprocessor.policy)
+        case .pretrainedMobileNetV2:
+            let weights = try pretrainedWeights()
+            return LightboxModels.Backbone(kind: .pretrainedMobileNetV2,
+                            embedder: ImageEmbedder(network: try MobileNetV2(weights: weights), preprocessor: preprocessor),
+                            weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
+        }
+    }
+
+    /// Refuses weights (SHA-256 `actual`) other than those the bundle was trained on; `exportPath`
+    /// names a Teachable Machine backbone's files, nil the installed pretrained weights.
+    func refuseOtherWeights(actual: String, exportPath: String?) throws {
+        guard actual == backbone.weightsSHA256 else {
+            if let exportPath {
+                throw WeightsError("\(exportPath): backbone weights differ from the ones the model was trained on (checksum mismatch)")
+            }
+            throw WeightsError("the model's backbone weights (SHA-256 \(backbone.weightsSHA256.prefix(12))…) differ from the installed ones (\(actual.prefix(12))…): run `lightbox setup --force`")
+        }
+    }
+}

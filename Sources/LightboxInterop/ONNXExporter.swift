@@ -1,0 +1,189 @@
+import Foundation
+import LightboxCore
+import LightboxImaging
+import LightboxKernels
+import LightboxModels
+import LightboxONNX
+import SwiftProtobuf
+
+/// Writes a model as one ONNX graph (opset 13): RGB pixels in (`image`, float32
+/// `[N, 3, S, S]`, values 0-255, after the model's resize policy to S x S), class
+/// probabilities out (`probabilities`, `[N, classes]`). The normalisation is inside the graph;
+/// the preprocessing and class names are in the model's metadata.
+public enum ONNXExporter {
+    public static let opset: Int64 = 13
+
+    public static func export(_ bundle: ModelBundle, to path: String) throws {
+        let graph = try layerGraph(for: bundle)
+        var builder = ONNXGraphBuilder()
+        let p = try bundle.preprocessing.preprocessor()
+        let normalization = p.normalization
+        // x / 255, then ImageNet's (or Teachable Machine's) mean and standard deviation.
+        builder.constant("pixel_scale", [1, 3, 1, 1], (0..<3).map { 1 / (255 * normalization.std[$0]) })
+        builder.constant("pixel_shift", [1, 3, 1, 1], (0..<3).map { -normalization.mean[$0] / normalization.std[$0] })
+        builder.node("Mul", ["image", "pixel_scale"], "scaled")
+        builder.node("Add", ["scaled", "pixel_shift"], "normalized")
+        builder.constant("relu6_min", [], [0])
+        builder.constant("relu6_max", [], [6])
+
+        var names: [Int: String] = [LayerGraph.image: "normalized"]
+        for (i, node) in graph.nodes.enumerated() {
+            let out = "t\(i)_\(node.name)"
+            let inputs = node.inputs.map { names[$0]! }
+            switch node.operation {
+            case .convolution(let spec, let weights, let bias):
+                builder.constant("\(out)_w", [spec.outputChannels, spec.inputChannels / spec.groups, spec.kernel, spec.kernel], weights)
+                builder.constant("\(out)_b", [spec.outputChannels], bias)
+                let end = spec.paddingEnd ?? spec.padding
+                let conv = spec.activation == .none ? out : "\(out)_conv"
+                builder.node("Conv", [inputs[0], "\(out)_w", "\(out)_b"], conv, attributes: [
+                    .ints("kernel_shape", [spec.kernel, spec.kernel]), .ints("strides", [spec.stride, spec.stride]),
+                    .ints("pads", [spec.padding, spec.padding, end, end]), .ints("dilations", [1, 1]),
+                    .int("group", spec.groups),
+                ])
+                builder.activation(spec.activation, conv, out)
+            case .add:
+                builder.node("Add", inputs, out)
+            case .activation(let kind):
+                builder.activation(kind, inputs[0], out)
+            }
+            names[i] = out
+        }
+        let head = bundle.head
+        builder.node("GlobalAveragePool", [names[graph.output]!], "pooled")
+        builder.node("Flatten", ["pooled"], "embedding", attributes: [.int("axis", 1)])
+        builder.constant("head_w1", [head.hidden, head.inputs], head.w1)
+        builder.constant("head_b1", [head.hidden], head.b1)
+        builder.constant("head_w2", [head.classes, head.hidden], head.w2)
+        builder.node("Gemm", ["embedding", "head_w1", "head_b1"], "hidden_linear", attributes: [.int("transB", 1)])
+        builder.node("Relu", ["hidden_linear"], "hidden")
+        builder.node("Gemm", ["hidden", "head_w2"], "logits", attributes: [.int("transB", 1)])
+        builder.node("Softmax", ["logits"], "probabilities", attributes: [.int("axis", 1)])
+
+        let size = graph.inputSize
+        var model = Onnx_ModelProto()
+        model.irVersion = 7
+        model.producerName = "Lightbox"
+        model.producerVersion = "1"
+        model.modelVersion = Int64(ModelBundle.formatVersion)
+        var opset = Onnx_OperatorSetIdProto()
+        opset.domain = ""
+        opset.version = ONNXExporter.opset
+        model.opsetImport = [opset]
+        var g = builder.graph
+        g.name = "lightbox"
+        g.input = [valueInfo("image", dims: ["N", 3, size, size])]
+        g.output = [valueInfo("probabilities", dims: ["N", head.classes])]
+        model.graph = g
+        let classes = String(decoding: try JSONSerialization.data(withJSONObject: bundle.classes), as: UTF8.self)
+        model.metadataProps = [
+            ("classes", classes),
+            ("preprocessing", "RGB pixels 0-255, NCHW float32; decode, alpha over black, resize policy '\(p.policy.rawValue)' to \(size)x\(size) with antialiased bilinear resampling (Lightbox README, Preprocessing); the normalisation (mean \(normalization.mean), std \(normalization.std) on x/255) is inside the graph"),
+            ("backbone", bundle.backbone.id),
+            ("lightbox_format_version", "\(ModelBundle.formatVersion)"),
+            ("disclaimer", ModelBundle.disclaimer),
+        ].map { key, value in
+            var e = Onnx_StringStringEntryProto()
+            e.key = key
+            e.value = value
+            return e
+        }
+        try AtomicFile.write(try model.serializedData(), to: path)
+    }
+
+
+    /// The backbone as a layer graph: the default MobileNetV2 from its table and folded
+    /// weights, or a Teachable Machine backbone from its topology; either way the weights the
+    /// bundle was trained on (checked by digest), without building a oneDNN network.
+    static func layerGraph(for bundle: ModelBundle) throws -> LayerGraph {
+        if try bundle.backboneKind() == .teachableMachine {
+            return try bundle.teachableMachineBackbone().backboneGraph()
+        }
+        let weights = try bundle.pretrainedWeights()
+        let architecture = MobileNetV2Architecture()
+        let layers = architecture.layers
+        var graph = LayerGraph(inputSize: architecture.inputSize)
+        func add(_ unit: MobileNetV2Architecture.ConvUnit, _ input: Int, _ name: String) throws -> Int {
+            let folded = try FoldedConvolution(unit: unit, from: weights)
+            var spec = folded.spec
+            spec.accumulate = false  // the residual becomes an explicit Add
+            return try graph.append(name, .convolution(spec, weights: folded.weights, bias: folded.bias), inputs: [input])
+        }
+        var x = try add(layers.stem, LayerGraph.image, "stem")
+        for (b, block) in layers.blocks.enumerated() {
+            let input = x
+            for (u, unit) in block.units.enumerated() { x = try add(unit, x, "block\(b)_\(u)") }
+            if block.residual { x = try graph.append("block\(b)_add", .add, inputs: [input, x]) }
+        }
+        _ = try add(layers.head, x, "head")
+        return graph
+    }
+
+    static func valueInfo(_ name: String, dims: [Any]) -> Onnx_ValueInfoProto {
+        var shape = Onnx_TensorShapeProto()
+        shape.dim = dims.map { d in
+            var dim = Onnx_TensorShapeProto.Dimension()
+            if let v = d as? Int { dim.dimValue = Int64(v) } else { dim.dimParam = "\(d)" }
+            return dim
+        }
+        var tensor = Onnx_TypeProto.Tensor()
+        tensor.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        tensor.shape = shape
+        var type = Onnx_TypeProto()
+        type.tensorType = tensor
+        var info = Onnx_ValueInfoProto()
+        info.name = name
+        info.type = type
+        return info
+    }
+}
+
+/// Accumulates ONNX nodes and initialisers.
+struct ONNXGraphBuilder {
+    var graph = Onnx_GraphProto()
+
+    enum Attribute {
+        case int(String, Int)
+        case ints(String, [Int])
+    }
+
+    mutating func constant(_ name: String, _ dims: [Int], _ values: [Float]) {
+        var t = Onnx_TensorProto()
+        t.name = name
+        t.dims = dims.map(Int64.init)
+        t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        t.rawData = values.withUnsafeBytes { Data($0) }  // little-endian float32, as ONNX requires
+        graph.initializer.append(t)
+    }
+
+    mutating func node(_ op: String, _ inputs: [String], _ output: String, attributes: [Attribute] = []) {
+        var n = Onnx_NodeProto()
+        n.opType = op
+        n.name = output
+        n.input = inputs
+        n.output = [output]
+        n.attribute = attributes.map { a in
+            var p = Onnx_AttributeProto()
+            switch a {
+            case .int(let name, let v):
+                p.name = name
+                p.type = .int
+                p.i = Int64(v)
+            case .ints(let name, let v):
+                p.name = name
+                p.type = .ints
+                p.ints = v.map(Int64.init)
+            }
+            return p
+        }
+        graph.node.append(n)
+    }
+
+    mutating func activation(_ kind: ConvolutionSpec.Activation, _ input: String, _ output: String) {
+        switch kind {
+        case .none: break
+        case .relu: node("Relu", [input], output)
+        case .relu6: node("Clip", [input, "relu6_min", "relu6_max"], output)
+        }
+    }
+}

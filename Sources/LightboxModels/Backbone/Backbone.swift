@@ -1,0 +1,65 @@
+import Foundation
+import LightboxImaging
+import LightboxKernels
+
+/// Which frozen feature extractor a model was trained on. Its `id` is what a model bundle
+/// records and, with the weights' digest, what the embedding cache is keyed by.
+public enum BackboneKind: Sendable, Equatable {
+    /// torchvision's ImageNet MobileNetV2, from the weights `lightbox setup` installs.
+    case pretrainedMobileNetV2
+    /// The MobileNet inside a Teachable Machine export (its files travel with the model).
+    case teachableMachine
+
+    public var id: String {
+        switch self {
+        case .pretrainedMobileNetV2: PretrainedMobileNetV2.identifier
+        case .teachableMachine: "tfjs:teachable-machine"
+        }
+    }
+
+    /// The kind a recorded id names; nil for a backbone this Lightbox does not have. Any
+    /// `tfjs:` id is a Teachable Machine backbone (early bundles recorded its first layer's name).
+    public init?(id: String) {
+        if id == PretrainedMobileNetV2.identifier {
+            self = .pretrainedMobileNetV2
+        } else if id.hasPrefix("tfjs:") {
+            self = .teachableMachine
+        } else {
+            return nil
+        }
+    }
+}
+
+/// A frozen feature extractor ready to run: its kind, the network with its preprocessing,
+/// and the SHA-256 of the weights it was built from.
+public struct Backbone: Sendable {
+    public let kind: BackboneKind
+    public let embedder: ImageEmbedder
+    public let weightsSHA256: String
+
+    public init(kind: BackboneKind, embedder: ImageEmbedder, weightsSHA256: String) {
+        self.kind = kind
+        self.embedder = embedder
+        self.weightsSHA256 = weightsSHA256
+    }
+
+    /// The one key under which this backbone's embeddings are cached.
+    public var cacheKey: String { "\(kind.id)@\(weightsSHA256.prefix(16))" }
+
+    /// The pretrained ImageNet MobileNetV2 from the cache, with `preprocessor`.
+    public static func pretrained(_ preprocessor: Preprocessor, parallelism: Int = KernelThreads.configured) throws -> Backbone {
+        let network = try MobileNetV2(weights: PretrainedMobileNetV2.load(), parallelism: parallelism)
+        return Backbone(kind: .pretrainedMobileNetV2, embedder: ImageEmbedder(network: network, preprocessor: preprocessor),
+                        weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
+    }
+
+    /// The MobileNet inside a Teachable Machine export (its embedding is the pooled `out_relu`),
+    /// with its own preprocessing (`x / 127.5 - 1`) and the resize `policy`.
+    public static func teachableMachine(_ model: TFJSLayersModel, policy: ResizePolicy,
+                                        parallelism: Int = KernelThreads.configured) throws -> Backbone {
+        let network = try model.backboneNetwork(parallelism: parallelism)
+        let preprocessor = Preprocessor(size: network.inputSize, policy: policy, normalization: .symmetric)
+        return Backbone(kind: .teachableMachine, embedder: ImageEmbedder(network: network, preprocessor: preprocessor),
+                        weightsSHA256: model.weightsDigest)
+    }
+}

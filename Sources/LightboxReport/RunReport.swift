@@ -1,0 +1,183 @@
+import Foundation
+import LightboxData
+import LightboxHead
+import Mustache
+
+/// A test image shown in the report: what it is, what the model said, and where it looked.
+public struct HeatmapExample: Sendable {
+    public var path: String
+    public var label: String
+    public var predicted: String
+    public var confidence: Float
+    /// PNG of the model's input with the Grad-CAM heatmap of the predicted class over it.
+    public var png: Data
+
+    public init(path: String, label: String, predicted: String, confidence: Float, png: Data) {
+        self.path = path
+        self.label = label
+        self.predicted = predicted
+        self.confidence = confidence
+        self.png = png
+    }
+}
+
+/// `report.html`: one self-contained page (inline SVG and images) with everything needed to
+/// judge a run: headline metrics with their uncertainty, curves, confusion matrix, ROC,
+/// the worst mistakes with heatmaps, the data and every parameter.
+///
+/// The page is `Resources/report.mustache`; every value goes through Mustache's HTML escaping
+/// except the charts, which `SVGChart` builds from numbers and escaped names.
+public struct RunReport {
+    public var title: String
+    public var dataset: Dataset
+    public var split: DatasetSplit
+    public var history: [EpochRecord]
+    public var keptEpoch: Int
+    public var metrics: ClassificationMetrics
+    public var validation: (loss: Double, accuracy: Double)?
+    public var balanceNotes: [String]
+    public var examples: [HeatmapExample]
+    /// The run's settings, as (name, value) rows.
+    public var parameters: [(String, String)]
+
+    public init(title: String, dataset: Dataset, split: DatasetSplit, history: [EpochRecord], keptEpoch: Int,
+                metrics: ClassificationMetrics, validation: (loss: Double, accuracy: Double)?, balanceNotes: [String],
+                examples: [HeatmapExample], parameters: [(String, String)]) {
+        self.title = title
+        self.dataset = dataset
+        self.split = split
+        self.history = history
+        self.keptEpoch = keptEpoch
+        self.metrics = metrics
+        self.validation = validation
+        self.balanceNotes = balanceNotes
+        self.examples = examples
+        self.parameters = parameters
+    }
+
+    static let template: MustacheTemplate = {
+        // The template is part of the source: a parse error is a programming error caught by every test that renders.
+        try! MustacheTemplate(string: String(decoding: PackageResources.report_mustache, as: UTF8.self))
+    }()
+
+    public func html() -> String { Self.template.render(page()) }
+
+    // MARK: what the template shows
+
+    struct Page {
+        struct Named { var name: String, value: String }
+        struct Test {
+            var images: Int, patients: Int, cards: [Named]
+            var validation: String?
+            var few: Bool
+        }
+        struct Training { var epochs: Int, keptEpoch: Int, lossChart: String, accuracyChart: String }
+        struct Cell { var count: Int, diagonal: Bool }
+        struct ConfusionRow { var name: String, cells: [Cell] }
+        struct ClassRow { var name: String, support: Int, precision: String, recall: String }
+        struct Example { var png: String, label: String, predicted: String, confidence: String, file: String }
+        struct Examples {
+            var title: String?
+            var items: [Example]
+        }
+        struct Part { var name: String, counts: [Int], patients: Int }
+        struct Reason { var reason: String, count: Int }
+        struct DataSummary {
+            var source: String, grouping: String, parts: [Part]
+            var balance: String?
+            var skipped: Int, reasons: [Reason]
+        }
+
+        var title: String
+        var generated: String
+        var classes: [String]
+        var test: Test
+        var training: Training
+        var confusion: [ConfusionRow]
+        var perClass: [ClassRow]
+        var rocChart: String?
+        var examples: Examples
+        var data: DataSummary
+        var parameters: [Named]
+    }
+
+    func page() -> Page {
+        Page(title: title, generated: ISO8601DateFormatter().string(from: Date()), classes: metrics.classes,
+             test: testSummary(), training: trainingCurves(),
+             confusion: metrics.classes.enumerated().map { i, c in
+                 .init(name: c, cells: metrics.classes.indices.map { j in .init(count: metrics.confusion[i][j], diagonal: i == j) })
+             },
+             perClass: metrics.classes.map { c in
+                 let m = metrics.perClass[c]!
+                 return .init(name: c, support: m.support, precision: Self.percent(m.precision), recall: Self.percent(m.recall))
+             },
+             rocChart: rocChart(), examples: exampleFigures(), data: dataSummary(),
+             parameters: parameters.map { .init(name: $0.0, value: $0.1) })
+    }
+
+    func testSummary() -> Page.Test {
+        var cards = [Page.Named(name: "Test accuracy", value: Self.percent(metrics.accuracy))]
+        if let auc = metrics.auc {
+            let ci = metrics.aucCI.map { String(format: " (95%% CI %.3f–%.3f)", $0[0], $0[1]) } ?? ""
+            cards.append(.init(name: "ROC AUC", value: String(format: "%.3f", auc) + ci))
+        }
+        if let p = metrics.positiveClass {
+            cards.append(.init(name: "Sensitivity (\(p))", value: Self.percent(metrics.sensitivity)))
+            cards.append(.init(name: "Specificity", value: Self.percent(metrics.specificity)))
+        }
+        let validationText = validation.map { String(format: "accuracy %.1f%%, loss %.3f", $0.accuracy * 100, $0.loss) }
+        return .init(images: metrics.nImages, patients: metrics.nPatients, cards: cards, validation: validationText,
+                     few: metrics.nImages < 50)
+    }
+
+    func trainingCurves() -> Page.Training {
+        let e = history.map { Double($0.epoch) }
+        var loss = [SVGChart.Series(name: "training loss", color: "#1f77b4", points: Array(zip(e, history.map(\.trainLoss))))]
+        var accuracy = [SVGChart.Series(name: "training accuracy", color: "#1f77b4", points: Array(zip(e, history.map(\.trainAccuracy))))]
+        if history.contains(where: { $0.valLoss != nil }) {
+            loss.append(.init(name: "validation loss", color: "#d62728", points: history.compactMap { r in r.valLoss.map { (Double(r.epoch), $0) } }, dashed: true))
+            accuracy.append(.init(name: "validation accuracy", color: "#d62728", points: history.compactMap { r in r.valAccuracy.map { (Double(r.epoch), $0) } }, dashed: true))
+        }
+        return .init(epochs: history.count, keptEpoch: keptEpoch,
+                     lossChart: SVGChart.lines(loss, xLabel: "epoch", yLabel: "loss"),
+                     accuracyChart: SVGChart.lines(accuracy, xLabel: "epoch", yLabel: "accuracy", yRange: 0...1))
+    }
+
+    func rocChart() -> String? {
+        guard let roc = metrics.roc, !roc.isEmpty, let positive = metrics.positiveClass else { return nil }
+        let curve = SVGChart.Series(name: "ROC (\(positive) positive)", color: "#2ca02c", points: roc.map { ($0[0], $0[1]) })
+        let chance = SVGChart.Series(name: "chance", color: "#999", points: [(0, 0), (1, 1)], dashed: true)
+        return SVGChart.lines([curve, chance], xLabel: "false positive rate (1 - specificity)",
+                              yLabel: "true positive rate (sensitivity)", yRange: 0...1, xRange: 0...1, width: 360, height: 340)
+    }
+
+    func exampleFigures() -> Page.Examples {
+        guard !examples.isEmpty else { return .init(title: nil, items: []) }
+        let mistakes = examples.contains { $0.label != $0.predicted }
+        return .init(title: mistakes ? "Worst mistakes" : "Least certain (no mistakes)", items: examples.map { e in
+            .init(png: e.png.base64EncodedString(), label: e.label, predicted: e.predicted,
+                  confidence: String(format: "%.0f%%", e.confidence * 100), file: (e.path as NSString).lastPathComponent)
+        })
+    }
+
+    func dataSummary() -> Page.DataSummary {
+        let grouping = dataset.hasGroups ? "Splits keep each patient's images together."
+            : "The source has no patient ids: each image is its own group, so images of one patient may fall on both sides of the split."
+        let parts = DatasetSplit.Part.allCases.map { part in
+            let images = split[part]
+            return Page.Part(name: part.rawValue, counts: dataset.classes.map { c in images.filter { $0.label == c }.count },
+                             patients: Set(images.map(\.group)).count)
+        }
+        // Reasons grouped by their text before the first quoted name.
+        var reasons: [String: Int] = [:]
+        for s in dataset.skipped {
+            let key = s.reason.split(separator: "'").first.map(String.init) ?? s.reason
+            reasons[key.trimmingCharacters(in: .whitespaces), default: 0] += 1
+        }
+        return .init(source: dataset.source, grouping: grouping, parts: parts,
+                     balance: balanceNotes.isEmpty ? nil : balanceNotes.joined(separator: "; "), skipped: dataset.skipped.count,
+                     reasons: reasons.sorted { $0.value > $1.value }.map { .init(reason: $0.key, count: $0.value) })
+    }
+
+    static func percent(_ v: Double?) -> String { v.map { String(format: "%.1f%%", $0 * 100) } ?? "n/a" }
+}

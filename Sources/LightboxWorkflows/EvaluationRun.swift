@@ -1,0 +1,66 @@
+import Foundation
+import LightboxCore
+import LightboxData
+import LightboxEmbedding
+import LightboxHead
+import LightboxInterop
+import LightboxModels
+
+/// `lightbox evaluate`: a trained model on every usable image of a data set.
+public enum EvaluationRun {
+    public struct Request: Sendable {
+        public var model: String
+        public var data: String
+        public var source: SourceKind?
+        public var covid = CovidChestXraySource.Options()
+        public var positiveClass: String?
+        /// Where metrics.json goes; predictions go beside it (`NAME-predictions.csv`).
+        public var output: String
+        public var useCache = true
+        public var seed: UInt64 = 42
+
+        public init(model: String, data: String, output: String) {
+            self.model = model
+            self.data = data
+            self.output = output
+        }
+    }
+
+    public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ClassificationMetrics {
+        let bundle = try ModelBundle.read(from: request.model)
+        let backbone = try bundle.resolvedBackbone()
+        var dataset = try DatasetLoader.load(request.data, kind: request.source, covidOptions: request.covid)
+        let known = Set(bundle.classes)
+        let foreign = dataset.images.filter { !known.contains($0.label) }
+        dataset = Dataset(images: dataset.images.filter { known.contains($0.label) },
+                          skipped: dataset.skipped + foreign.map { SkippedItem(item: $0.path, reason: "label '\($0.label)' is not one of the model's classes \(bundle.classes)") },
+                          hasGroups: dataset.hasGroups, source: dataset.source)
+        let digests = ContentDigests.compute(dataset.images.map(\.path))
+        dataset = DuplicateFilter.apply(dataset, digests: digests)
+        reporter.note("data: \(dataset.source): \(dataset.images.count) images, \(dataset.skipped.count) skipped")
+
+        let samples = dataset.images.map { TrainingSample(image: $0) }
+        let outcome = try backbone.sampleEmbedder(cache: request.useCache).embed(samples, digests: digests) {
+            reporter.progress("embedding images", done: $0, total: $1)
+        }
+        var images: [LabeledImage] = [], features: [Float] = []
+        for (image, e) in zip(dataset.images, outcome.embeddings) {
+            if let e { images.append(image); features += e }
+        }
+        for f in outcome.failures { reporter.note("skipped \(f)") }
+        guard !images.isEmpty else { throw DatasetError("\(request.data): no usable images for the model's classes \(bundle.classes)") }
+
+        let probabilities = bundle.head.predict(features, rows: images.count)
+        let positive = try TrainingRun.positiveIndex(bundle.classes, requested: request.positiveClass)
+        let metrics = ClassificationMetrics(classes: bundle.classes, labels: images.map { bundle.classes.firstIndex(of: $0.label)! },
+                                            probabilities: probabilities, groups: images.map(\.group), positive: positive,
+                                            seed: request.seed)
+        let document = RunDocument(metrics: metrics, epochs: nil, validationLoss: nil, validationAccuracy: nil, split: nil,
+                                   skipped: dataset.skipped.count + outcome.failures.count, seconds: nil)
+        try AtomicFile.write(try document.json(), to: request.output)
+        let stem = (request.output as NSString).deletingPathExtension
+        try AtomicFile.write(Data(Predictions.csv(images: images, classes: bundle.classes, probabilities: probabilities).utf8),
+                             to: stem + "-predictions.csv")
+        return metrics
+    }
+}

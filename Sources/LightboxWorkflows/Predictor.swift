@@ -1,0 +1,67 @@
+import Foundation
+import LightboxCore
+import LightboxData
+import LightboxHead
+import LightboxImaging
+import LightboxInterop
+import LightboxModels
+
+/// A trained model ready to classify image files: a Lightbox model bundle, or a Teachable
+/// Machine TF.js export (folder or zip).
+public final class Predictor: @unchecked Sendable {
+    public let classes: [String]
+    public let head: DenseHead
+    public let backbone: Backbone
+
+    public init(model path: String) throws {
+        if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(ModelBundle.manifestName)) {
+            let bundle = try ModelBundle.read(from: path)
+            classes = bundle.classes
+            head = bundle.head
+            backbone = try bundle.resolvedBackbone()
+        } else if TFJSLayersModel.isExport(path) {
+            let export = try TeachableMachineExport.load(path)
+            classes = export.classes
+            head = export.head
+            backbone = export.backbone
+        } else {
+            throw WeightsError("\(path): neither a Lightbox model (\(ModelBundle.manifestName)) nor a Teachable Machine export (model.json or .zip)")
+        }
+    }
+
+    public struct Prediction: Sendable {
+        public var path: String
+        public var probabilities: [Float]
+        public var predicted: Int
+    }
+
+    /// Class probabilities of each file, in order; files that cannot be decoded come back as errors.
+    public func predict(_ paths: [String]) throws -> [Result<Prediction, ImageDecodingError>] {
+        let result = try backbone.embedder.embed(paths: paths)
+        let k = classes.count
+        var byPath: [String: Prediction] = [:]
+        if !result.paths.isEmpty {
+            let p = head.predict(result.embeddings, rows: result.paths.count)
+            for (r, path) in result.paths.enumerated() {
+                let row = Array(p[(r * k)..<((r + 1) * k)])
+                byPath[path] = Prediction(path: path, probabilities: row, predicted: Argmax.of(row)!)
+            }
+        }
+        let failures = Dictionary(result.failures.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        return paths.map { path in
+            if let p = byPath[path] { return .success(p) }
+            return .failure(failures[path] ?? ImageDecodingError(path: path, reason: .unreadable("not processed")))
+        }
+    }
+
+    /// One image's prediction and the heatmap of its predicted class, from one forward pass.
+    public func predictWithHeatmap(_ path: String) throws -> (Prediction, Data) {
+        let e = try HeatmapExamples.explain(paths: [path], head: head, backbone: backbone)[0]
+        return (Prediction(path: path, probabilities: e.probabilities, predicted: e.predicted), e.png)
+    }
+
+    /// PNG of the model's input with the Grad-CAM heatmap for class `target`.
+    public func heatmap(_ path: String, target: Int) throws -> Data {
+        try HeatmapExamples.render(path: path, target: target, head: head, backbone: backbone)
+    }
+}

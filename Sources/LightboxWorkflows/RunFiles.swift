@@ -1,0 +1,111 @@
+import Foundation
+import LightboxCore
+import LightboxData
+import LightboxHead
+import LightboxInterop
+
+/// Images and groups in one part of the split.
+public struct SplitCounts: Codable, Sendable {
+    public var images: Int
+    public var patients: Int
+}
+
+/// `metrics.json`: the test-set metrics at the top level, the training history under
+/// `epochs`, and facts about the run beside them.
+public struct RunDocument: Encodable {
+    public var metrics: ClassificationMetrics
+    public var epochs: [EpochRecord]?
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
+    public var split: [String: SplitCounts]?
+    public var skipped: Int?
+    public var seconds: Double?
+
+    enum Keys: String, CodingKey {
+        case epochs, validation, split, skipped, seconds, evaluatedOn = "evaluated_on", disclaimer
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try metrics.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encodeIfPresent(epochs, forKey: .epochs)
+        if let validationLoss, let validationAccuracy {
+            try c.encode(["loss": validationLoss, "accuracy": validationAccuracy], forKey: .validation)
+        }
+        try c.encodeIfPresent(split, forKey: .split)
+        try c.encodeIfPresent(skipped, forKey: .skipped)
+        try c.encodeIfPresent(seconds, forKey: .seconds)
+        if epochs != nil { try c.encode("test split: patients never used for training or model selection", forKey: .evaluatedOn) }
+        try c.encode(ModelBundle.disclaimer, forKey: .disclaimer)
+    }
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+}
+
+/// CSV text. Two writers: `row` keeps every value as it is, for files programs read back (the
+/// Studio's data set lists); `spreadsheetRow` is for files people open in spreadsheets
+/// (`predictions.csv`, `split.csv`, `skipped.csv`), where a cell beginning with `=`, `+`, `-`,
+/// `@`, tab or carriage return would run as a formula: such a cell gets a single quote in
+/// front (OWASP's rule against CSV injection).
+public enum CSVText {
+    /// `s` as one CSV field: quoted (quotes doubled) when it holds a comma, quote or line break.
+    /// Scalars, not Characters: "\r\n" is one Character, equal to neither "\r" nor "\n".
+    public static func field(_ s: String) -> String {
+        s.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+            ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    /// A faithful CSV line: every value reads back exactly as given.
+    public static func row(_ fields: [String]) -> String { fields.map(field).joined(separator: ",") + "\n" }
+
+    /// The value a spreadsheet-safe cell holds (before CSV quoting): `s`, with a single quote
+    /// in front when it begins with a character spreadsheets treat as the start of a formula.
+    public static func spreadsheetField(_ s: String) -> String {
+        guard let first = s.unicodeScalars.first, formulaStarts.contains(first) else { return s }
+        return "'" + s
+    }
+
+    /// A CSV line for people's spreadsheets: each value through `spreadsheetField`, then quoted
+    /// as `row` does.
+    public static func spreadsheetRow(_ fields: [String]) -> String {
+        fields.map { field(spreadsheetField($0)) }.joined(separator: ",") + "\n"
+    }
+
+    static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
+}
+
+/// `predictions.csv`: path, group, true label, one probability column per class, prediction.
+public enum Predictions {
+    public static func csv(images: [LabeledImage], classes: [String], probabilities: [Float]) -> String {
+        var out = CSVText.spreadsheetRow(["path", "group", "label"] + classes.map { "p_\($0)" } + ["predicted"])
+        let k = classes.count
+        for (r, image) in images.enumerated() {
+            let p = (0..<k).map { probabilities[r * k + $0] }
+            let predicted = classes[Argmax.of(p)!]
+            out += CSVText.spreadsheetRow([image.path, image.group, image.label] + p.map { String(format: "%.6f", $0) } + [predicted])
+        }
+        return out
+    }
+}
+
+/// `split.csv`: which part of the split each image went to.
+enum SplitListing {
+    static func csv(_ split: DatasetSplit) -> String {
+        var out = CSVText.spreadsheetRow(["path", "group", "label", "split"])
+        for part in DatasetSplit.Part.allCases {
+            for image in split[part] { out += CSVText.spreadsheetRow([image.path, image.group, image.label, part.rawValue]) }
+        }
+        return out
+    }
+}
+
+/// `skipped.csv`: every item left out, with the reason.
+public enum SkippedListing {
+    public static func csv(_ skipped: [SkippedItem]) -> String {
+        skipped.reduce(CSVText.spreadsheetRow(["item", "reason"])) { $0 + CSVText.spreadsheetRow([$1.item, $1.reason]) }
+    }
+}

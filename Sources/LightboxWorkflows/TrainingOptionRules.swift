@@ -1,0 +1,201 @@
+import Foundation
+import LightboxData
+import LightboxHead
+import LightboxImaging
+
+/// One training option as `lightbox train` and the Studio both take it: its API key, its
+/// command-line flag, what values it allows, its default and a line of help. Encoded as JSON
+/// for the Studio's page.
+public struct TrainingOptionRule: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case integer, number, text, flag
+    }
+
+    /// The name in the Studio's API (camelCase).
+    public var key: String
+    /// The `lightbox train` flag.
+    public var flag: String
+    public var kind: Kind
+    /// Bounds of numeric options (nil: unbounded that way); `...Exclusive` when the bound itself is refused.
+    public var minimum: Double?
+    public var minimumExclusive = false
+    public var maximum: Double?
+    public var maximumExclusive = false
+    /// The allowed values of a text option with a fixed set.
+    public var choices: [String]?
+    /// The allowed values in words ("1-1000", "above 0 and below 10").
+    public var range: String
+    /// The default, as the flag would take it.
+    public var defaultValue: String
+    public var help: String
+    /// Only `lightbox train` takes it (the Studio uses the default).
+    public var commandLineOnly = false
+}
+
+/// Why a training option or a whole run was refused before any work; the same message from
+/// the CLI (usage error, exit 64) and the Studio (400): "epochs (--epochs) must be 1-1000 (got 0)".
+public struct TrainingOptionError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The option's API key, or "budget" for a run over the budget.
+    public let key: String
+    public let description: String
+
+    public init(key: String, _ description: String) {
+        self.key = key
+        self.description = description
+    }
+}
+
+/// The rules of every training option, in one place for the CLI and the Studio, and the checks
+/// that apply them to a run's configuration before any work starts (`validate`; the work a run
+/// may take is bounded by `checkBudget`, in TrainingBudget.swift).
+public enum TrainingOptionRules {
+    public static let rules: [TrainingOptionRule] = [
+        integer("epochs", 1...1000, TrainingOptions().epochs, "Epochs: passes over the training set."),
+        integer("batchSize", 1...4096, TrainingOptions().batchSize, "Mini-batch size."),
+        number("learningRate", above: 0, below: 10, Double(TrainingOptions().learningRate), "Adam learning rate."),
+        integer("denseUnits", 1...4096, TrainingOptions().denseUnits, "Units of the hidden dense layer."),
+        number("dropout", atLeast: 0, below: 1, 0, "Dropout after the hidden layer (0 = none)."),
+        integer("earlyStopping", 0...1000, 0,
+                "Stop after this many epochs without a better validation loss, keeping the best (0 = off)."),
+        integer("augmentCopies", 0...20, 0, "Augmented copies of every training image (besides balancing)."),
+        text("balance", range: BalancePolicy.rule, "none",
+             "How classes are evened out in the training split: none, oversample, or augment-to:N (each class brought to N training images; the run budget bounds N)."),
+        text("split", range: SplitFractions.rule, "70/15/15", "Train/validation/test shares, by patient."),
+        TrainingOptionRule(key: "seed", flag: "--seed", kind: .integer, minimum: 0, maximum: Double(UInt64.max),
+                           range: "0 to 2^64-1", defaultValue: "42",
+                           help: "Seed for the split, augmentation, shuffling and initial weights."),
+        TrainingOptionRule(key: "resize", flag: "--resize", kind: .text, choices: ResizePolicy.allCases.map(\.rawValue),
+                           range: ResizePolicy.allCases.map(\.rawValue).joined(separator: ", "), defaultValue: "crop",
+                           help: "How a picture becomes square: crop, pad or stretch."),
+        text("positive", range: "one of the classes", "",
+             "Positive class for sensitivity, specificity and ROC (default: COVID-19 when present)."),
+        flag("classWeights", "Weigh the loss by inverse class frequency."),
+        cli(number("rotation", atLeast: 0, atMost: 180, 10, "Augmentation: rotation range, degrees either way.")),
+        cli(number("shift", atLeast: 0, atMost: 0.5, 0.05, "Augmentation: shift range, fraction of the side.")),
+        cli(number("zoom", atLeast: 0, atMost: 0.9, 0.1, "Augmentation: zoom range (scale 1 ± zoom).")),
+        cli(number("brightness", atLeast: 0, atMost: 1, 0.1, "Augmentation: brightness range, fraction of full scale.")),
+        cli(number("contrast", atLeast: 0, atMost: 1, 0.1, "Augmentation: contrast range (factor 1 ± contrast).")),
+        cli(number("gamma", atLeast: 0, atMost: 0.9, 0.1, "Augmentation: gamma range (1 ± gamma).")),
+        cli(number("noise", atLeast: 0, atMost: 100, 2, "Augmentation: gaussian noise, standard deviation in 0-255 units.")),
+        cli(flag("hflip", "Augmentation: allow horizontal flips (off: they move the heart to the right).")),
+    ]
+
+    /// The rule named by its API key (every key used in this file exists).
+    public static func rule(_ key: String) -> TrainingOptionRule {
+        rules.first { $0.key == key }!
+    }
+
+    /// A flag's help for `lightbox train --help`: the rule's help with its range.
+    public static func commandLineHelp(_ key: String) -> String {
+        let r = rule(key)
+        return r.kind == .flag ? r.help : "\(r.help) Allowed: \(r.range)."
+    }
+
+    /// Checks everything a run is asked to do against the rules; throws the first problem.
+    public static func validate(_ c: TrainingConfiguration) throws {
+        let t = c.training
+        try check("epochs", t.epochs)
+        try check("batchSize", t.batchSize)
+        try check("learningRate", Double(t.learningRate), shown: "\(t.learningRate)")
+        try check("denseUnits", t.denseUnits)
+        try check("dropout", Double(t.dropout), shown: "\(t.dropout)")
+        try check("earlyStopping", t.earlyStoppingPatience)
+        try check("augmentCopies", c.augmentCopies)
+        if case .augmentTo(let n) = c.balance, n < 1 {
+            throw refusal("balance", "augment-to:\(n)")
+        }
+        let s = c.split
+        let parts = [s.train, s.validation, s.test]
+        guard parts.allSatisfy({ $0.isFinite && $0 >= 0 }), s.train > 0, s.test > 0, abs(parts.reduce(0, +) - 1) < 1e-6 else {
+            throw refusal("split", parts.map { number($0 * 100) }.joined(separator: "/"))
+        }
+        if let p = c.positiveClass, p.isEmpty { throw refusal("positive", "''") }
+        let a = c.augmentation
+        for (key, value) in [("rotation", a.rotation), ("shift", a.shift), ("zoom", a.zoom), ("brightness", a.brightness),
+                             ("contrast", a.contrast), ("gamma", a.gamma), ("noise", a.noise)] {
+            try check(key, value, shown: number(value))
+        }
+    }
+
+    /// `--split` text to fractions, refused with the rules' message.
+    public static func parseSplit(_ text: String) throws -> SplitFractions {
+        do { return try SplitFractions(parsing: text) } catch { throw TrainingOptionError(key: "split", "\(error)") }
+    }
+
+    /// `--balance` text to a policy, refused with the rules' message.
+    public static func parseBalance(_ text: String) throws -> BalancePolicy {
+        do { return try BalancePolicy(parsing: text) } catch { throw TrainingOptionError(key: "balance", "\(error)") }
+    }
+
+    /// `--resize` text to a policy, refused with the rules' message.
+    public static func parseResize(_ text: String) throws -> ResizePolicy {
+        guard let policy = ResizePolicy(rawValue: text) else { throw refusal("resize", "'\(text.prefix(60))'") }
+        return policy
+    }
+
+    // MARK: - Checks
+
+    static func check(_ key: String, _ value: Int) throws {
+        try check(key, Double(value), shown: "\(value)")
+    }
+
+    static func check(_ key: String, _ value: Double, shown: String) throws {
+        let r = rule(key)
+        // Written so that NaN fails every comparison and is refused.
+        let aboveMinimum = r.minimum.map { r.minimumExclusive ? value > $0 : value >= $0 } ?? !value.isNaN
+        let belowMaximum = r.maximum.map { r.maximumExclusive ? value < $0 : value <= $0 } ?? !value.isNaN
+        guard aboveMinimum && belowMaximum else { throw refusal(key, shown) }
+    }
+
+    static func refusal(_ key: String, _ shown: String) -> TrainingOptionError {
+        let r = rule(key)
+        return TrainingOptionError(key: key, "\(key) (\(r.flag)) must be \(r.range) (got \(shown))")
+    }
+
+    // MARK: - Building the table
+
+    /// `batchSize` -> `--batch-size`, as argument-parser names flags.
+    static func flagName(_ key: String) -> String {
+        "--" + key.map { $0.isUppercase ? "-" + $0.lowercased() : String($0) }.joined()
+    }
+
+    static func number(_ x: Double) -> String {
+        x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : String(format: "%g", x)
+    }
+
+    static func integer(_ key: String, _ bounds: ClosedRange<Int>, _ value: Int, _ help: String) -> TrainingOptionRule {
+        TrainingOptionRule(key: key, flag: flagName(key), kind: .integer, minimum: Double(bounds.lowerBound),
+                           maximum: Double(bounds.upperBound), range: "\(bounds.lowerBound)-\(bounds.upperBound)",
+                           defaultValue: "\(value)", help: help)
+    }
+
+    static func number(_ key: String, atLeast low: Double, atMost high: Double, _ value: Double, _ help: String) -> TrainingOptionRule {
+        TrainingOptionRule(key: key, flag: flagName(key), kind: .number, minimum: low, maximum: high,
+                           range: "\(number(low))-\(number(high))", defaultValue: number(value), help: help)
+    }
+
+    static func number(_ key: String, atLeast low: Double, below high: Double, _ value: Double, _ help: String) -> TrainingOptionRule {
+        TrainingOptionRule(key: key, flag: flagName(key), kind: .number, minimum: low, maximum: high, maximumExclusive: true,
+                           range: "at least \(number(low)) and below \(number(high))", defaultValue: number(value), help: help)
+    }
+
+    static func number(_ key: String, above low: Double, below high: Double, _ value: Double, _ help: String) -> TrainingOptionRule {
+        TrainingOptionRule(key: key, flag: flagName(key), kind: .number, minimum: low, minimumExclusive: true, maximum: high,
+                           maximumExclusive: true, range: "above \(number(low)) and below \(number(high))",
+                           defaultValue: number(value), help: help)
+    }
+
+    static func text(_ key: String, range: String, _ value: String, _ help: String) -> TrainingOptionRule {
+        TrainingOptionRule(key: key, flag: flagName(key), kind: .text, range: range, defaultValue: value, help: help)
+    }
+
+    static func flag(_ key: String, _ help: String) -> TrainingOptionRule {
+        TrainingOptionRule(key: key, flag: flagName(key), kind: .flag, range: "on or off", defaultValue: "false", help: help)
+    }
+
+    static func cli(_ rule: TrainingOptionRule) -> TrainingOptionRule {
+        var r = rule
+        r.commandLineOnly = true
+        return r
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import LightboxCore
+import LightboxData
+import LightboxEmbedding
+import LightboxHead
+import LightboxImaging
+import LightboxInterop
+import LightboxModels
+import LightboxReport
+
+/// Everything `lightbox train` is asked to do.
+public struct TrainingConfiguration: Sendable {
+    public var data: String
+    public var source: SourceKind?
+    public var covid = CovidChestXraySource.Options()
+    public var split: SplitFractions
+    public var balance: BalancePolicy = .none
+    public var augmentCopies = 0
+    public var augmentation = AugmentationRanges()
+    public var training = TrainingOptions()
+    public var resize: ResizePolicy = .crop
+    /// The class whose probability is the ROC score (two classes); default COVID-19 when present.
+    public var positiveClass: String?
+    public var output: String
+    public var useCache = true
+    /// A Teachable Machine export whose MobileNet to use instead of the default backbone.
+    public var teachableMachineBackbone: String?
+    /// Misclassified test images shown with heatmaps in the report.
+    public var heatmapExamples = 8
+
+    public init(data: String, output: String) throws {
+        self.data = data
+        self.output = output
+        split = try SplitFractions()
+    }
+}
+
+/// What a finished run produced.
+public struct TrainingSummary: Sendable {
+    public var runDirectory: String
+    public var modelDirectory: String
+    public var reportPath: String
+    public var metrics: ClassificationMetrics
+    public var validationAccuracy: Double?
+}
+
+/// `lightbox train`: data set -> patient-level split -> embeddings (cached) -> head ->
+/// evaluation on the held-out test patients -> run directory with metrics, predictions,
+/// report and model bundle.
+///
+/// Every option is checked against TrainingOptionRules before any work, and the run's size
+/// against the budget twice before any augmented copy is drawn: from the data set's class
+/// sizes (before an image is read) and from the training split. A reporter that says it is
+/// cancelled stops the run between stages, within an embedding batch or after an epoch, with
+/// `TrainingCancelled`, before anything is written to the run directory.
+public enum TrainingRun {
+    public static func run(_ config: TrainingConfiguration, reporter: Reporter = SilentReporter()) throws -> TrainingSummary {
+        try TrainingOptionRules.validate(config)
+        let started = Date()
+        func checkpoint() throws { if reporter.isCancelled { throw TrainingCancelled() } }
+        try checkpoint()
+        var (dataset, digests) = try loadData(config, reporter)
+        try checkpoint()
+        let (backbone, backboneFiles) = try resolveBackbone(config, reporter)
+        let embedder = backbone.sampleEmbedder(cache: config.useCache)
+        try checkpoint()
+        let originals = try embedOriginals(&dataset, embedder: embedder, digests: digests, config: config, reporter: reporter,
+                                           checkpoint: checkpoint)
+        let split = try splitByPatient(dataset, config: config, reporter: reporter)
+        try checkpoint()
+        let sets = try trainingSets(split, classes: dataset.classes, originals: originals, embedder: embedder, digests: digests,
+                                    width: backbone.embedder.network.embeddingChannels, config: config, reporter: reporter,
+                                    checkpoint: checkpoint)
+
+        let trained = HeadTrainer.train(train: sets.train, validation: sets.validation.count > 0 ? sets.validation : nil,
+                                        classes: dataset.classes.count, options: config.training,
+                                        shouldStop: { reporter.isCancelled }) {
+            reporter.epoch($0, of: config.training.epochs)
+        }
+        // The last point to stop: from here on the run directory is written.
+        try checkpoint()
+        return try writeRun(config: config, dataset: dataset, split: split, sets: sets, trained: trained, backbone: backbone,
+                            backboneFiles: backboneFiles, started: started)
+    }
+
+    // MARK: the stages
+
+    /// The data set, checked against the budget from its class sizes, with repeated pictures
+    /// removed; and every file's content digest.
+    static func loadData(_ config: TrainingConfiguration, _ reporter: Reporter)
+        throws -> (Dataset, [String: Result<String, ImageDecodingError>]) {
+        let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid)
+        reporter.note("data: \(dataset.source): \(dataset.images.count) images in \(dataset.classes.count) classes, \(dataset.skipped.count) skipped")
+        if !dataset.hasGroups { reporter.note("the source has no patient ids: each image is its own group") }
+        try TrainingOptionRules.checkBudget(
+            trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: imagesPerClass(dataset.images), split: config.split),
+            config: config)
+        let digests = ContentDigests.compute(dataset.images.map(\.path))
+        return (DuplicateFilter.apply(dataset, digests: digests), digests)
+    }
+
+    /// The frozen backbone: torchvision's MobileNetV2, or a Teachable Machine export's (whose
+    /// files the bundle then carries).
+    static func resolveBackbone(_ config: TrainingConfiguration, _ reporter: Reporter) throws -> (Backbone, [String: Data]) {
+        guard let path = config.teachableMachineBackbone else {
+            return (try Backbone.pretrained(Preprocessor(policy: config.resize)), [:])
+        }
+        let model = try TFJSLayersModel.load(path)
+        reporter.note("backbone: the MobileNet of the Teachable Machine export \(path)")
+        return (try Backbone.teachableMachine(model, policy: config.resize), model.files)
+    }
+
+    /// What embedding every original image once produced: the embeddings by path and the
+    /// cache counts. Images that do not decode leave `dataset` as skipped items.
+    struct Originals {
+        var embeddingOf: [String: [Float]]
+        var cacheHits: Int, computed: Int
+    }
+
+    static func embedOriginals(_ dataset: inout Dataset, embedder: SampleEmbedder,
+                               digests: [String: Result<String, ImageDecodingError>], config: TrainingConfiguration,
+                               reporter: Reporter, checkpoint: @escaping () throws -> Void) throws -> Originals {
+        let originals = dataset.images.map { TrainingSample(image: $0) }
+        let base = try embedder.embed(originals, digests: digests, checkpoint: checkpoint) {
+            reporter.progress("embedding images", done: $0, total: $1)
+        }
+        var embeddingOf: [String: [Float]] = [:]
+        for (sample, e) in zip(originals, base.embeddings) { if let e { embeddingOf[sample.image.path] = e } }
+        let unreadable = base.failures.map { SkippedItem(item: $0.path, reason: "unreadable image: \($0.reason)") }
+        dataset = Dataset(images: dataset.images.filter { embeddingOf[$0.path] != nil }, skipped: dataset.skipped + unreadable,
+                          hasGroups: dataset.hasGroups, source: dataset.source)
+        guard dataset.classes.count >= 2 else {
+            throw DatasetError("\(config.data): need at least two classes with usable images, found \(dataset.classes)")
+        }
+        return Originals(embeddingOf: embeddingOf, cacheHits: base.cacheHits, computed: base.computed)
+    }
+
+    /// The patient-level split, reported part by part, then the exact budget from the training
+    /// split, before any augmented copy is drawn (the sample list of an augment-to:N far too
+    /// large would not fit in memory).
+    static func splitByPatient(_ dataset: Dataset, config: TrainingConfiguration, reporter: Reporter) throws -> DatasetSplit {
+        let classes = dataset.classes
+        let split = Splitter.split(dataset.images, fractions: config.split, seed: config.training.seed)
+        for part in DatasetSplit.Part.allCases {
+            let images = split[part]
+            let perClass = classes.map { c in "\(c) \(images.filter { $0.label == c }.count)" }.joined(separator: ", ")
+            reporter.note("\(part.rawValue): \(images.count) images, \(Set(images.map(\.group)).count) groups (\(perClass))")
+        }
+        for part in [DatasetSplit.Part.train, .test] {
+            for c in classes where !split[part].contains(where: { $0.label == c }) {
+                reporter.note("warning: class '\(c)' has no images in the \(part.rawValue) split: too few of its patients to hold some out")
+            }
+        }
+        guard !split.train.isEmpty, !split.test.isEmpty else {
+            throw DatasetError("\(config.data): too few groups to hold out a test set (\(Set(dataset.images.map(\.group)).count) groups)")
+        }
+        try TrainingOptionRules.checkBudget(trainImagesPerClass: imagesPerClass(split.train), config: config)
+        return split
+    }
+
+    /// The head's three tables; the training one with the balancing and augmented copies
+    /// (drawn from the training split only, then embedded).
+    struct Sets {
+        var train: LabeledEmbeddings, validation: LabeledEmbeddings, test: LabeledEmbeddings
+        var balanceNotes: [String]
+    }
+
+    static func trainingSets(_ split: DatasetSplit, classes: [String], originals: Originals, embedder: SampleEmbedder,
+                             digests: [String: Result<String, ImageDecodingError>], width: Int, config: TrainingConfiguration,
+                             reporter: Reporter, checkpoint: @escaping () throws -> Void) throws -> Sets {
+        let (samples, notes) = TrainingSetBuilder.build(train: split.train, balance: config.balance,
+                                                        augmentCopies: config.augmentCopies, ranges: config.augmentation,
+                                                        seed: config.training.seed)
+        notes.forEach { reporter.note("balance: \($0)") }
+        let augmented = samples.filter { $0.augmentation != nil }
+        let extra = try embedder.embed(augmented, digests: digests, checkpoint: checkpoint) {
+            reporter.progress("embedding augmented copies", done: $0, total: $1)
+        }
+        var augmentedEmbedding: [TrainingSample: [Float]] = [:]
+        for (s, e) in zip(augmented, extra.embeddings) { if let e { augmentedEmbedding[s] = e } }
+        reporter.note("embeddings: \(originals.cacheHits + extra.cacheHits) from cache, \(originals.computed + extra.computed) computed")
+
+        func table(_ rows: [(LabeledImage, [Float])]) -> LabeledEmbeddings {
+            LabeledEmbeddings(features: rows.flatMap(\.1), labels: rows.map { classes.firstIndex(of: $0.0.label)! }, width: width)
+        }
+        let trainRows = samples.compactMap { s -> (LabeledImage, [Float])? in
+            guard let e = s.augmentation == nil ? originals.embeddingOf[s.image.path] : augmentedEmbedding[s] else { return nil }
+            return (s.image, e)
+        }
+        return Sets(train: table(trainRows),
+                    validation: table(split.validation.map { ($0, originals.embeddingOf[$0.path]!) }),
+                    test: table(split.test.map { ($0, originals.embeddingOf[$0.path]!) }),
+                    balanceNotes: notes)
+    }
+
+    /// Test metrics, then the run directory: the model bundle, metrics.json, the three CSV
+    /// files, the heatmaps of the worst mistakes and report.html.
+    static func writeRun(config: TrainingConfiguration, dataset: Dataset, split: DatasetSplit, sets: Sets,
+                         trained: HeadTrainer.Result, backbone: Backbone, backboneFiles: [String: Data],
+                         started: Date) throws -> TrainingSummary {
+        let classes = dataset.classes
+        let positive = try positiveIndex(classes, requested: config.positiveClass)
+        let probabilities = trained.head.predict(sets.test.features, rows: sets.test.count)
+        let metrics = ClassificationMetrics(classes: classes, labels: sets.test.labels, probabilities: probabilities,
+                                            groups: split.test.map(\.group), positive: positive, seed: config.training.seed)
+        let validation = sets.validation.count > 0 ? HeadTrainer.evaluate(trained.head, sets.validation) : nil
+
+        let run = URL(fileURLWithPath: config.output)
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        let modelDirectory = run.appendingPathComponent("model").path
+        var bundle = ModelBundle(classes: classes, backbone: ModelBundle.Backbone(backbone),
+                                 preprocessing: ModelBundle.Preprocessing(backbone.embedder.preprocessor), head: trained.head,
+                                 training: ["data": dataset.source, "epochs_run": "\(trained.history.count)",
+                                            "kept_epoch": "\(trained.keptEpoch)", "seed": "\(config.training.seed)",
+                                            "balance": config.balance.description])
+        bundle.backboneFiles = backboneFiles
+        try bundle.write(to: modelDirectory)
+
+        let document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: validation?.loss,
+                                   validationAccuracy: validation?.accuracy,
+                                   split: DatasetSplit.Part.allCases.reduce(into: [:]) { d, part in
+                                       d[part.rawValue] = SplitCounts(images: split[part].count,
+                                                                       patients: Set(split[part].map(\.group)).count)
+                                   },
+                                   skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
+        try AtomicFile.write(try document.json(), to: run.appendingPathComponent("metrics.json").path)
+        try AtomicFile.write(Data(Predictions.csv(images: split.test, classes: classes, probabilities: probabilities).utf8),
+                             to: run.appendingPathComponent("predictions.csv").path)
+        try AtomicFile.write(Data(SplitListing.csv(split).utf8), to: run.appendingPathComponent("split.csv").path)
+        try AtomicFile.write(Data(SkippedListing.csv(dataset.skipped).utf8), to: run.appendingPathComponent("skipped.csv").path)
+
+        let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: sets.test.labels,
+                                                              probabilities: probabilities, classes: classes,
+                                                              head: trained.head, backbone: backbone,
+                                                              limit: config.heatmapExamples)
+        let report = RunReport(title: "Lightbox training run", dataset: dataset, split: split, history: trained.history,
+                               keptEpoch: trained.keptEpoch, metrics: metrics, validation: validation,
+                               balanceNotes: sets.balanceNotes, examples: examples,
+                               parameters: config.reportParameters(positiveClass: metrics.positiveClass))
+        let reportPath = run.appendingPathComponent("report.html").path
+        try AtomicFile.write(Data(report.html().utf8), to: reportPath)
+        return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
+                               metrics: metrics, validationAccuracy: validation?.accuracy)
+    }
+
+    static func imagesPerClass(_ images: [LabeledImage]) -> [String: Int] {
+        images.reduce(into: [:]) { $0[$1.label, default: 0] += 1 }
+    }
+
+    static func positiveIndex(_ classes: [String], requested: String?) throws -> Int? {
+        guard classes.count == 2 else { return nil }
+        if let requested {
+            guard let i = classes.firstIndex(of: requested) else {
+                throw DatasetError("--positive \(requested) is not one of the classes \(classes)")
+            }
+            return i
+        }
+        return classes.firstIndex(of: "COVID-19") ?? 0
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import XCTest
+import LightboxImaging
+import LightboxModels
+@testable import LightboxWorkflows
+@testable import LightboxInterop
+
+/// The ONNX export, run in ONNX Runtime (PyPI, installed by scripts/test.sh) on real X-rays,
+/// gives Lightbox's probabilities within 1e-4.
+final class ONNXExportTests: XCTestCase {
+    func testOnnxRuntimeMatchesLightbox() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let model = work.appendingPathComponent("model")
+        try InteropFixtures.bundle().write(to: model.path)
+        let onnx = work.appendingPathComponent("model.onnx")
+        try ONNXExporter.export(try ModelBundle.read(from: model.path), to: onnx.path)
+
+        // The model's input: each image decoded and resized as Lightbox does, NCHW pixels.
+        let predictor = try Predictor(model: model.path)
+        let p = predictor.backbone.embedder.preprocessor, decoder = predictor.backbone.embedder.decoder
+        let images = InteropFixtures.images()
+        var pixels: [Float] = []
+        for path in images {
+            let square = p.resized(try decoder.decode(file: path, reduceFor: p.decodeTarget))
+            for c in 0..<3 { for y in 0..<p.size { for x in 0..<p.size { pixels.append(square[x, y, c]) } } }
+        }
+        let input = work.appendingPathComponent("in.npy"), output = work.appendingPathComponent("out.npy")
+        try NPYFile.encode(pixels, shape: [images.count, 3, p.size, p.size]).write(to: input)
+
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/reference/onnxruntime_predict.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, onnx.path, input.path, output.path]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "ONNX Runtime failed (scripts/test.sh installs it): \(message)")
+        guard process.terminationStatus == 0 else { return }
+        let (runtime, shape) = try NPYFile.decode(try Data(contentsOf: output), source: output.path)
+        XCTAssertEqual(shape, [images.count, 3])
+
+        let ours = try predictor.predict(images).map { try $0.get().probabilities }
+        var worst: Float = 0
+        for (i, row) in ours.enumerated() { for c in 0..<3 { worst = max(worst, abs(row[c] - runtime[i * 3 + c])) } }
+        XCTAssertLessThan(worst, 1e-4, "max |probability difference| Lightbox vs ONNX Runtime")
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import LightboxCore
+import LightboxImaging
+import LightboxModels
+import LightboxTestSupport
+import XCTest
+@testable import LightboxWorkflows
+@testable import LightboxInterop
+@testable import LightboxHead
+
+/// Exports as their users load them: in real Keras (tf_keras 2 as tfjs-layers does it, and
+/// Keras 3), from scripts/reference/keras_predict.py in the venv scripts/test.sh keeps
+/// (TensorFlow's CPU wheel and tf_keras from PyPI). Every weight must match by Keras's own
+/// names, and the probabilities must be `lightbox predict`'s within 1e-4 on real X-rays.
+final class RealKerasTests: TemporaryFolderTestCase {
+    /// A bundle on the Teachable Machine export's own backbone, with `head` (default: its own head).
+    func teachableMachineBundle(head: DenseHead? = nil, classes: [String]? = nil) throws -> ModelBundle {
+        let path = TeachableMachineTests.export.path
+        let model = try TFJSLayersModel.load(path)
+        let backbone = try Backbone.teachableMachine(model, policy: .crop), files = model.files
+        let tm = try TeachableMachineExport.load(path)
+        var bundle = ModelBundle(classes: classes ?? tm.classes, backbone: ModelBundle.Backbone(backbone),
+                                 preprocessing: ModelBundle.Preprocessing(backbone.embedder.preprocessor), head: head ?? tm.head)
+        bundle.backboneFiles = files
+        return bundle
+    }
+
+    func testTFJSExportOfTheDefaultBackboneInKeras() throws {
+        try check(try InteropFixtures.bundle(), "default")
+    }
+
+    func testTFJSExportOfATeachableMachineBackboneInKeras() throws {
+        try check(try teachableMachineBundle(head: try InteropFixtures.bundle().head, classes: ["COVID-19", "OTHER", "Third"]), "tm-backbone")
+    }
+
+    func testTeachableMachinesOwnExportReExportedInKeras() throws {
+        try check(try teachableMachineBundle(), "tm-own")
+    }
+
+    /// Teachable Machine's Keras download: keras_model.h5 loads with tf_keras (Keras 2) and Keras 3
+    /// alike and predicts as Lightbox does; labels.txt is Teachable Machine's.
+    func testKerasExportLoadsInKeras2AndKeras3() throws {
+        for (name, bundle) in [("default", try InteropFixtures.bundle()),
+                               ("tm-backbone", try teachableMachineBundle(head: try InteropFixtures.bundle().head,
+                                                                          classes: ["COVID-19", "OTHER", "Third"]))] {
+            let model = work.appendingPathComponent("\(name)-model")
+            try bundle.write(to: model.path)
+            let folder = work.appendingPathComponent("\(name)-keras")
+            try KerasExporter.export(try ModelBundle.read(from: model.path), to: folder.path)
+            XCTAssertEqual(try String(contentsOf: folder.appendingPathComponent("labels.txt"), encoding: .utf8), "0 COVID-19\n1 OTHER\n2 Third\n")
+            let h5 = folder.appendingPathComponent("keras_model.h5")
+            XCTAssertEqual(Array(try Data(contentsOf: h5).prefix(8)), [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A], "an HDF5 file")
+            let predictor = try Predictor(model: model.path)
+            let ours = try predictor.predict(InteropFixtures.images()).map { try $0.get().probabilities }
+            let pixels = try KerasClient.pixels(predictor)
+            for kind in ["h5-keras2", "h5-keras3"] {
+                try KerasClient.compare(try KerasClient.predict(kind: kind, model: h5, pixels: pixels, work: work), ours)
+            }
+        }
+        // OUT ending in .h5: that file, labels.txt beside it.
+        let model = work.appendingPathComponent("default-model")
+        let file = work.appendingPathComponent("out/mine.h5")
+        try KerasExporter.export(try ModelBundle.read(from: model.path), to: file.path)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: file.path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("out/labels.txt").path))
+    }
+
+    /// Writes `bundle`, exports it to TF.js, and compares Keras with Lightbox.
+    func check(_ bundle: ModelBundle, _ name: String) throws {
+        let model = work.appendingPathComponent("\(name)-model")
+        try bundle.write(to: model.path)
+        let export = work.appendingPathComponent("\(name)-tfjs")
+        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: export.path)
+        let predictor = try Predictor(model: model.path)
+        let keras = try KerasClient.predict(kind: "tfjs", model: export, pixels: try KerasClient.pixels(predictor), work: work)
+        try KerasClient.compare(keras, try predictor.predict(InteropFixtures.images()).map { try $0.get().probabilities })
+    }
+}
+
+/// Runs scripts/reference/keras_predict.py with the test venv's Python.
+enum KerasClient {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// `$LIGHTBOX_KERAS_PYTHON` (scripts/test.sh sets it), else the venv it makes.
+    static var python: String {
+        if let p = ProcessInfo.processInfo.environment["LIGHTBOX_KERAS_PYTHON"], !p.isEmpty { return p }
+        return (LightboxSettings.current.home as NSString).appendingPathComponent("test-data/keras-venv/bin/python")
+    }
+
+    /// The images as Teachable Machine feeds its model: Lightbox's centre crop to 224, x / 127.5 - 1, NHWC.
+    static func pixels(_ predictor: Predictor) throws -> (values: [Float], count: Int) {
+        let p = predictor.backbone.embedder.preprocessor, decoder = predictor.backbone.embedder.decoder
+        var values: [Float] = []
+        let images = InteropFixtures.images()
+        for path in images {
+            let square = p.resized(try decoder.decode(file: path, reduceFor: p.decodeTarget))
+            for y in 0..<p.size { for x in 0..<p.size { for c in 0..<3 { values.append(square[x, y, c] / 127.5 - 1) } } }
+        }
+        return (values, images.count)
+    }
+
+    static func predict(kind: String, model: URL, pixels: (values: [Float], count: Int), work: URL) throws -> [[Float]] {
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            // scripts/test.sh always makes it: in CI a missing venv is a failure, not a skip.
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("no Keras venv at \(python)"); return [] }
+            throw XCTSkip("no Keras venv at \(python): scripts/test.sh makes it")
+        }
+        let input = work.appendingPathComponent("pixels.npy"), output = work.appendingPathComponent("keras-\(kind).npy")
+        let size = Int(Double(pixels.values.count / pixels.count / 3).squareRoot())
+        try NPYFile.encode(pixels.values, shape: [pixels.count, size, size, 3]).write(to: input)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [repository.appendingPathComponent("scripts/reference/keras_predict.py").path, kind, model.path,
+                             input.path, output.path]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let lines = message.split(separator: "\n").filter { !$0.contains("cuda") && !$0.hasPrefix("WARNING: All log") }
+            XCTFail("Keras (\(kind)) could not load or run \(model.lastPathComponent): \(lines.suffix(15).joined(separator: "\n"))")
+            return []
+        }
+        let (values, shape) = try NPYFile.decode(try Data(contentsOf: output), source: output.path)
+        return (0..<shape[0]).map { Array(values[($0 * shape[1])..<(($0 + 1) * shape[1])]) }
+    }
+
+    static func compare(_ keras: [[Float]], _ ours: [[Float]], file: StaticString = #filePath, line: UInt = #line) throws {
+        guard !keras.isEmpty else { return }
+        XCTAssertEqual(keras.count, ours.count, file: file, line: line)
+        var worst: Float = 0
+        for (a, b) in zip(keras, ours) {
+            XCTAssertEqual(a.count, b.count, file: file, line: line)
+            for (x, y) in zip(a, b) { worst = max(worst, abs(x - y)) }
+        }
+        XCTAssertLessThan(worst, 1e-4, "max |probability difference| Keras vs lightbox predict", file: file, line: line)
+    }
+}
