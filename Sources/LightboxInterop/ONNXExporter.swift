@@ -35,13 +35,16 @@ public enum ONNXExporter {
                 builder.constant("\(out)_w", [spec.outputChannels, spec.inputChannels / spec.groups, spec.kernel, spec.kernel], weights)
                 builder.constant("\(out)_b", [spec.outputChannels], bias)
                 let end = spec.paddingEnd ?? spec.padding
-                let conv = spec.activation == .none ? out : "\(out)_conv"
+                // A fused residual (`accumulate`) is an Add of the second input before the activation.
+                let last = spec.activation == .none ? out : "\(out)_act_in"
+                let conv = spec.accumulate ? "\(out)_conv" : last
                 builder.node("Conv", [inputs[0], "\(out)_w", "\(out)_b"], conv, attributes: [
                     .ints("kernel_shape", [spec.kernel, spec.kernel]), .ints("strides", [spec.stride, spec.stride]),
                     .ints("pads", [spec.padding, spec.padding, end, end]), .ints("dilations", [1, 1]),
                     .int("group", spec.groups),
                 ])
-                builder.activation(spec.activation, conv, out)
+                if spec.accumulate { builder.node("Add", [conv, inputs[1]], last) }
+                builder.activation(spec.activation, last, out)
             case .add:
                 builder.node("Add", inputs, out)
             case .activation(let kind):
@@ -99,24 +102,7 @@ public enum ONNXExporter {
         if try bundle.backboneKind() == .teachableMachine {
             return try bundle.teachableMachineBackbone().backboneGraph()
         }
-        let weights = try bundle.pretrainedWeights()
-        let architecture = MobileNetV2Architecture()
-        let layers = architecture.layers
-        var graph = LayerGraph(inputSize: architecture.inputSize)
-        func add(_ unit: MobileNetV2Architecture.ConvUnit, _ input: Int, _ name: String) throws -> Int {
-            let folded = try FoldedConvolution(unit: unit, from: weights)
-            var spec = folded.spec
-            spec.accumulate = false  // the residual becomes an explicit Add
-            return try graph.append(name, .convolution(spec, weights: folded.weights, bias: folded.bias), inputs: [input])
-        }
-        var x = try add(layers.stem, LayerGraph.image, "stem")
-        for (b, block) in layers.blocks.enumerated() {
-            let input = x
-            for (u, unit) in block.units.enumerated() { x = try add(unit, x, "block\(b)_\(u)") }
-            if block.residual { x = try graph.append("block\(b)_add", .add, inputs: [input, x]) }
-        }
-        _ = try add(layers.head, x, "head")
-        return graph
+        return try MobileNetV2Architecture().layerGraph(weights: try bundle.pretrainedWeights())
     }
 
     static func valueInfo(_ name: String, dims: [Any]) -> Onnx_ValueInfoProto {

@@ -3,10 +3,12 @@ import LightboxKernels
 /// A feed-forward convolutional network as data: nodes in execution order, each reading the
 /// outputs of earlier nodes (or the image). Batch norm is folded and activations fused into
 /// the convolutions before a graph is built, so three kinds of node are enough for
-/// MobileNet-style networks read from other formats.
+/// MobileNet-style networks, whether built from Lightbox's own table (MobileNetV2) or read
+/// from another format (a Teachable Machine export). `GraphNetwork` is the one executor.
 public struct LayerGraph: Sendable {
     public enum Operation: Sendable {
-        /// `weights` in torch's OIHW layout (per group), `bias` per output channel.
+        /// `weights` in torch's OIHW layout (per group), `bias` per output channel. With
+        /// `spec.accumulate` the node has a second input, added before the activation (a fused residual).
         case convolution(ConvolutionSpec, weights: [Float], bias: [Float])
         /// Element-wise sum of the inputs.
         case add
@@ -56,6 +58,12 @@ public struct LayerGraph: Sendable {
             node.width = spec.outputSize(first.width)
             node.channels = spec.outputChannels
             guard node.height > 0, node.width > 0 else { throw WeightsError("layer '\(name)': output would be empty") }
+            guard inputs.count == (spec.accumulate ? 2 : 1) else {
+                throw WeightsError("layer '\(name)': a convolution takes one input (two when it adds a residual)")
+            }
+            if spec.accumulate, shape(inputs[1]) != (node.height, node.width, node.channels) {
+                throw WeightsError("layer '\(name)': the residual's shape \(shape(inputs[1])) differs from the output's")
+            }
         case .add:
             for i in inputs where shape(i) != first {
                 throw WeightsError("layer '\(name)': adds tensors of shapes \(first) and \(shape(i))")
@@ -66,6 +74,37 @@ public struct LayerGraph: Sendable {
         nodes.append(node)
         return nodes.count - 1
     }
+
+    /// The same network with each `add` of a convolution's output (used nowhere else, no
+    /// activation) and another tensor folded into that convolution as an accumulating one
+    /// (oneDNN's sum post-op): one pass over the memory instead of two.
+    public func fusingResidualAdds() throws -> LayerGraph {
+        var uses = [Int](repeating: 0, count: nodes.count)
+        for node in nodes { for j in node.inputs where j >= 0 { uses[j] += 1 } }
+        var fusedConvolution: [Int: Int] = [:]  // add -> the convolution it absorbs
+        for (k, node) in nodes.enumerated() {
+            guard case .add = node.operation, node.inputs.count == 2 else { continue }
+            fusedConvolution[k] = node.inputs.first { c in
+                guard c >= 0, uses[c] == 1, case .convolution(let spec, _, _) = nodes[c].operation else { return false }
+                return spec.activation == .none && !spec.accumulate
+            }
+        }
+        let absorbed = Set(fusedConvolution.values)
+        var graph = LayerGraph(inputSize: inputSize)
+        var index = [Int](repeating: Self.image, count: nodes.count)
+        func mapped(_ j: Int) -> Int { j == Self.image ? Self.image : index[j] }
+        for (k, node) in nodes.enumerated() where !absorbed.contains(k) {
+            if let c = fusedConvolution[k], case .convolution(var spec, let weights, let bias) = nodes[c].operation {
+                spec.accumulate = true
+                let residual = node.inputs[0] == c ? node.inputs[1] : node.inputs[0]
+                index[k] = try graph.append(node.name, .convolution(spec, weights: weights, bias: bias),
+                                            inputs: [mapped(nodes[c].inputs[0]), mapped(residual)])
+            } else {
+                index[k] = try graph.append(node.name, node.operation, inputs: node.inputs.map(mapped))
+            }
+        }
+        return graph
+    }
 }
 
 /// Runs a LayerGraph on oneDNN (convolutions) and Swift loops (sums, activations), with the
@@ -74,9 +113,10 @@ public final class GraphNetwork: FeatureExtractor, @unchecked Sendable {
     public let graph: LayerGraph
     private var runner: ParallelForward!
 
+    /// Runs `graph` with its residual additions fused into the convolutions before them.
     public init(graph: LayerGraph, parallelism: Int = KernelThreads.configured) throws {
         guard !graph.nodes.isEmpty else { throw WeightsError("empty network") }
-        self.graph = graph
+        self.graph = try graph.fusingResidualAdds()
         runner = try ParallelForward(parallelism: parallelism) { [unowned self] in try GraphPlan(graph: self.graph) }
     }
 
@@ -102,6 +142,7 @@ final class GraphPlan: SingleImagePlan {
     private var bufferOf: [Int] = []  // node -> index in `buffers`
     private enum Step {
         case convolution(DNNLConvolution)
+        case copy(out: UnsafeMutablePointer<Float>, in: UnsafeMutablePointer<Float>, count: Int)
         case add(out: UnsafeMutablePointer<Float>, ins: [UnsafeMutablePointer<Float>], count: Int)
         case activation(ConvolutionSpec.Activation, out: UnsafeMutablePointer<Float>, in: UnsafeMutablePointer<Float>, count: Int)
     }
@@ -118,8 +159,16 @@ final class GraphPlan: SingleImagePlan {
         }
         for (i, node) in graph.nodes.enumerated() {
             let count = node.height * node.width * node.channels
-            // A free buffer big enough, else a new one.
-            if let k = free.firstIndex(where: { buffers[$0].count >= count }) {
+            // An accumulating convolution adds into its residual's buffer when nothing later
+            // reads the residual (always, in MobileNetV2); else into a copy of it.
+            var inPlace: Int?
+            if case .convolution(let spec, _, _) = node.operation, spec.accumulate, node.inputs[1] >= 0,
+               lastUse[node.inputs[1]] == i, node.inputs[1] != graph.output, node.inputs[0] != node.inputs[1] {
+                inPlace = node.inputs[1]
+            }
+            if let residual = inPlace {
+                bufferOf.append(bufferOf[residual])
+            } else if let k = free.firstIndex(where: { buffers[$0].count >= count }) {
                 bufferOf.append(free.remove(at: k))
             } else {
                 buffers.append(AlignedBuffer(count: count))
@@ -128,6 +177,7 @@ final class GraphPlan: SingleImagePlan {
             let out = pointer(i)
             switch node.operation {
             case .convolution(let spec, let weights, let bias):
+                if spec.accumulate && inPlace == nil { steps.append(.copy(out: out, in: pointer(node.inputs[1]), count: count)) }
                 let source = graph.shape(node.inputs[0])
                 steps.append(.convolution(try DNNLConvolution(spec: spec, weights: weights, bias: bias, batch: 1,
                                                               inputHeight: source.height, inputWidth: source.width,
@@ -137,7 +187,7 @@ final class GraphPlan: SingleImagePlan {
             case .activation(let kind):
                 steps.append(.activation(kind, out: out, in: pointer(node.inputs[0]), count: count))
             }
-            for j in Set(node.inputs) where j >= 0 && lastUse[j] == i && j != graph.output { free.append(bufferOf[j]) }
+            for j in Set(node.inputs) where j >= 0 && lastUse[j] == i && j != graph.output && j != inPlace { free.append(bufferOf[j]) }
         }
         output = pointer(graph.output)
     }
@@ -149,6 +199,8 @@ final class GraphPlan: SingleImagePlan {
             switch step {
             case .convolution(let c):
                 try c.run(on: stream)
+            case .copy(let out, let source, let count):
+                out.update(from: source, count: count)
             case .add(let out, let ins, let count):
                 out.update(from: ins[0], count: count)
                 for other in ins.dropFirst() { for k in 0..<count { out[k] += other[k] } }

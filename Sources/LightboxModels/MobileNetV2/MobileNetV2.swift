@@ -21,30 +21,22 @@ public struct BackboneResult: Sendable {
     public var logits: [Float]?
 }
 
-/// MobileNetV2 with batch norm folded, running on oneDNN convolutions and an OpenBLAS
-/// classifier. Plans (primitives bound to buffers) are built per batch size and reused;
-/// an instance runs one forward pass at a time.
-/// Cores are used as `ParallelForward` describes.
+/// MobileNetV2: the layer graph of its table (`MobileNetV2Architecture.layerGraph`) with
+/// batch norm folded, run by `GraphNetwork` on oneDNN, plus the ImageNet classifier on
+/// OpenBLAS when the weights have one. Cores are used as `ParallelForward` describes.
 public final class MobileNetV2: @unchecked Sendable {
     public let architecture: MobileNetV2Architecture
-    let stem: FoldedConvolution
-    let blocks: [[FoldedConvolution]]
-    let head: FoldedConvolution
+    let network: GraphNetwork
     let classifierWeights: [Float]?
     let classifierBias: [Float]?
     /// Cores a forward pass may use.
     public let parallelism: Int
 
-    private var runner: ParallelForward!
-
     public init(weights: NamedTensors, architecture: MobileNetV2Architecture = .init(),
                 parallelism: Int = KernelThreads.configured) throws {
         self.architecture = architecture
         self.parallelism = max(1, parallelism)
-        let layers = architecture.layers
-        stem = try FoldedConvolution(unit: layers.stem, from: weights)
-        blocks = try layers.blocks.map { try $0.units.map { try FoldedConvolution(unit: $0, from: weights) } }
-        head = try FoldedConvolution(unit: layers.head, from: weights)
+        network = try GraphNetwork(graph: try architecture.layerGraph(weights: weights), parallelism: self.parallelism)
         let name = architecture.classifier
         if weights.tensors["\(name).weight"] != nil {
             classifierWeights = try weights.tensor("\(name).weight",
@@ -54,9 +46,6 @@ public final class MobileNetV2: @unchecked Sendable {
             classifierWeights = nil
             classifierBias = nil
         }
-        runner = try ParallelForward(parallelism: self.parallelism) { [unowned self] in
-            try ForwardPlan(network: self, batch: 1)
-        }
     }
 
     public var embeddingChannels: Int { architecture.embeddingChannels }
@@ -65,84 +54,18 @@ public final class MobileNetV2: @unchecked Sendable {
     /// Runs the network on `batch` images already preprocessed into NHWC floats
     /// (`batch * inputSize * inputSize * 3` values).
     public func forward(_ input: UnsafePointer<Float>, batch: Int, outputs: BackboneOutputs = []) throws -> BackboneResult {
-        let c = embeddingChannels
-        let side = architecture.featureMapSize
-        let (embeddings, featureMap) = try runner.run(input, batch: batch, valuesPerImage: inputSize * inputSize * 3,
-                                                      positions: side * side, channels: c,
-                                                      wantFeatures: outputs.contains(.featureMap))
-        var result = BackboneResult(batch: batch, embeddings: embeddings,
-                                    featureMap: featureMap,
-                                    featureMapShape: [batch, side, side, c], logits: nil)
+        var result = try network.forward(input, batch: batch, outputs: outputs.subtracting(.imageNetLogits))
         if outputs.contains(.imageNetLogits) {
             guard let w = classifierWeights, let b = classifierBias else {
                 throw WeightsError("these weights have no ImageNet classifier")
             }
-            let k = architecture.classes
+            let k = architecture.classes, c = embeddingChannels
             var logits = [Float](repeating: 0, count: batch * k)
             logits.withUnsafeMutableBufferPointer { out in
-                BLAS.dense(input: embeddings, rows: batch, inputs: c, weights: w, bias: b, outputs: k, output: out.baseAddress!)
+                BLAS.dense(input: result.embeddings, rows: batch, inputs: c, weights: w, bias: b, outputs: k, output: out.baseAddress!)
             }
             result.logits = logits
         }
         return result
-    }
-}
-
-/// The primitives of one batch size, bound to three activation buffers:
-/// a block reads its input from A, expands into B, filters into C and projects back
-/// into A (adding to it for residual blocks), so the block's output is again in A.
-final class ForwardPlan: SingleImagePlan {
-    let input: AlignedBuffer
-    private let a: AlignedBuffer, b: AlignedBuffer, c: AlignedBuffer
-    private let steps: [DNNLConvolution]
-    var featureMap: UnsafePointer<Float> { UnsafePointer(b.pointer) }
-
-    init(network: MobileNetV2, batch: Int) throws {
-        let size = network.inputSize
-        // Sizes first: walk the network once to find each buffer's largest use.
-        var h = size
-        var maxA = 0, maxB = 0, maxC = 0
-        h = network.stem.spec.outputSize(h)
-        maxA = max(maxA, h * h * network.stem.spec.outputChannels)
-        for block in network.blocks {
-            for (i, unit) in block.enumerated() {
-                let out = unit.spec.outputSize(h)
-                let n = out * out * unit.spec.outputChannels
-                if i == block.count - 1 { maxA = max(maxA, n) } else if unit.spec.groups > 1 { maxC = max(maxC, n) } else { maxB = max(maxB, n) }
-                h = out
-            }
-        }
-        maxB = max(maxB, h * h * network.head.spec.outputChannels)
-
-        input = AlignedBuffer(count: batch * size * size * 3)
-        a = AlignedBuffer(count: batch * maxA)
-        b = AlignedBuffer(count: batch * maxB)
-        c = AlignedBuffer(count: batch * maxC)
-
-        // Measured: running the small late layers single-threaded inside a two-thread pass
-        // is slower (140-200 against 206 img/s), so every step uses the caller's thread count.
-        var steps: [DNNLConvolution] = []
-        func add(_ conv: FoldedConvolution, _ from: AlignedBuffer, _ to: AlignedBuffer, _ h: inout Int) throws {
-            let step = try DNNLConvolution(spec: conv.spec, weights: conv.weights, bias: conv.bias, batch: batch,
-                                           inputHeight: h, inputWidth: h, source: from.pointer, destination: to.pointer)
-            h = step.outputHeight
-            steps.append(step)
-        }
-        h = size
-        try add(network.stem, input, a, &h)
-        for block in network.blocks {
-            var source = a
-            for (i, unit) in block.enumerated() {
-                let destination = i == block.count - 1 ? a : (unit.spec.groups > 1 ? c : b)
-                try add(unit, source, destination, &h)
-                source = destination
-            }
-        }
-        try add(network.head, a, b, &h)
-        self.steps = steps
-    }
-
-    func run(on stream: DNNLStream) throws {
-        for step in steps { try step.run(on: stream) }
     }
 }
