@@ -169,26 +169,22 @@ struct KerasWriter {
             "dilation_rate": [1, 1], "activation": "linear", "use_bias": bias != nil, "bias_initializer": Self.zeros,
             "bias_regularizer": NSNull(), "activity_regularizer": NSNull(), "bias_constraint": NSNull(),
         ]
-        var hw = [Float](repeating: 0, count: w.values.count)
         if depthwise {
             config["depth_multiplier"] = 1
             config["depthwise_initializer"] = Self.initializerVS
             config["depthwise_regularizer"] = NSNull()
             config["depthwise_constraint"] = NSNull()
-            for c in 0..<o { for y in 0..<k { for x in 0..<k { hw[(y * k + x) * o + c] = w.values[(c * k + y) * k + x] } } }
             add("DepthwiseConv2D", name, config)
-            weight("\(name)/depthwise_kernel", [k, k, o, 1], hw)
+            // torch's [channels, 1, k, k] is OIHW with one output and `channels` inputs.
+            weight("\(name)/depthwise_kernel", [k, k, o, 1], ConvolutionWeights.hwio(fromOIHW: w.values, kernel: k, inputs: o, outputs: 1))
             if let bias { weight("\(name)/bias", [o], bias) }  // Keras's name, as for Conv2D
         } else {
             config["filters"] = o
             config["kernel_initializer"] = Self.initializerVS
             config["kernel_regularizer"] = NSNull()
             config["kernel_constraint"] = NSNull()
-            for oo in 0..<o { for ii in 0..<i { for y in 0..<k { for x in 0..<k {
-                hw[((y * k + x) * i + ii) * o + oo] = w.values[((oo * i + ii) * k + y) * k + x]
-            } } } }
             add("Conv2D", name, config)
-            weight("\(name)/kernel", [k, k, i, o], hw)
+            weight("\(name)/kernel", [k, k, i, o], ConvolutionWeights.hwio(fromOIHW: w.values, kernel: k, inputs: i, outputs: o))
             if let bias { weight("\(name)/bias", [o], bias) }
         }
     }

@@ -21,14 +21,10 @@ public struct FoldedConvolution: Sendable {
         let mean = try store.tensor("\(unit.batchNorm).running_mean", shape: c).values
         let variance = try store.tensor("\(unit.batchNorm).running_var", shape: c).values
 
-        let perOutput = w.count / s.outputChannels
         var folded = w
         var bias = [Float](repeating: 0, count: s.outputChannels)
-        for o in 0..<s.outputChannels {
-            let scale = gamma[o] / (variance[o] + epsilon).squareRoot()
-            for i in 0..<perOutput { folded[o * perOutput + i] *= scale }
-            bias[o] = beta[o] - mean[o] * scale
-        }
+        ConvolutionWeights.foldBatchNorm(weights: &folded, bias: &bias, gamma: gamma, beta: beta, mean: mean, variance: variance,
+                                         epsilon: epsilon)
         self.spec = s
         self.weights = folded
         self.bias = bias

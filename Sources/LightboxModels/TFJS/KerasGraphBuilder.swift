@@ -80,17 +80,13 @@ enum KerasGraphBuilder {
                 if depthwise {
                     guard (c["depth_multiplier"] as? Int ?? 1) == 1 else { throw fail(layer, "depth_multiplier other than 1") }
                     outC = inC
-                    let w = try weight(layer, "depthwise_kernel", [k, k, inC, 1])
-                    oihw = [Float](repeating: 0, count: inC * k * k)
-                    for y in 0..<k { for x in 0..<k { for ch in 0..<inC { oihw[(ch * k + y) * k + x] = w[(y * k + x) * inC + ch] } } }
+                    oihw = ConvolutionWeights.oihw(fromHWIO: try weight(layer, "depthwise_kernel", [k, k, inC, 1]), kernel: k,
+                                                   inputs: inC, outputs: 1)
                 } else {
                     guard let filters = c["filters"] as? Int else { throw fail(layer, "no filters") }
                     outC = filters
-                    let w = try weight(layer, "kernel", [k, k, inC, outC])
-                    oihw = [Float](repeating: 0, count: outC * inC * k * k)
-                    for y in 0..<k { for x in 0..<k { for i in 0..<inC { for o in 0..<outC {
-                        oihw[((o * inC + i) * k + y) * k + x] = w[((y * k + x) * inC + i) * outC + o]
-                    } } } }
+                    oihw = ConvolutionWeights.oihw(fromHWIO: try weight(layer, "kernel", [k, k, inC, outC]), kernel: k,
+                                                   inputs: inC, outputs: outC)
                 }
                 // Keras names both layers' bias "bias"; "depthwise_bias" only ever came from Lightbox's
                 // own TF.js exports before they were fixed, which this keeps readable.
@@ -121,12 +117,8 @@ enum KerasGraphBuilder {
                 let gamma = (c["scale"] as? Bool ?? true) ? try weight(layer, "gamma", [ch]) : [Float](repeating: 1, count: ch)
                 let beta = (c["center"] as? Bool ?? true) ? try weight(layer, "beta", [ch]) : [Float](repeating: 0, count: ch)
                 let mean = try weight(layer, "moving_mean", [ch]), variance = try weight(layer, "moving_variance", [ch])
-                let per = w.count / ch
-                for o in 0..<ch {
-                    let scale = gamma[o] / (variance[o] + epsilon).squareRoot()
-                    for i in 0..<per { w[o * per + i] *= scale }
-                    b[o] = (b[o] - mean[o]) * scale + beta[o]
-                }
+                ConvolutionWeights.foldBatchNorm(weights: &w, bias: &b, gamma: gamma, beta: beta, mean: mean, variance: variance,
+                                                 epsilon: epsilon)
                 spec.activation = .none
                 g.nodes[n].operation = .convolution(spec, weights: w, bias: b)
                 values[layer.name] = .node(n)
