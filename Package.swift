@@ -43,7 +43,7 @@ let package = Package(
         // Decoding, resizing, normalising and augmenting images.
         .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG"], swiftSettings: numericFlags),
         // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.
-        .target(name: "LightboxKernels", dependencies: ["CDNNL", "COpenBLAS", "CGlibcExtras", "CLightboxKernels"], swiftSettings: numericFlags),
+        .target(name: "LightboxKernels", dependencies: ["LightboxCore", "CDNNL", "COpenBLAS", "CGlibcExtras", "CLightboxKernels"], swiftSettings: numericFlags),
         // Network definitions, weight formats, pretrained weights, the embedder.
         .target(
             name: "LightboxModels",
@@ -106,7 +106,7 @@ let package = Package(
         .target(name: "LightboxTestSupport", path: "Tests/LightboxTestSupport"),
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
-        .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxCore"]),
+        .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxCore"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging",

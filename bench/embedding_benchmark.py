@@ -12,7 +12,7 @@ malloc kept from returning memory to the kernel; ONNX Runtime with
 intra_op_num_threads=2 and all graph optimisations.
 
 Run from the repository root after scripts/setup.sh:
-    python3 bench/embedding_benchmark.py [--seconds 5] [--rounds 5]
+    python3 bench/embedding_benchmark.py [--seconds 5] [--rounds 5] [--baseline OTHER/lightbox-bench]
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
@@ -94,6 +94,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--peer", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--baseline", help="another build's lightbox-bench (e.g. of an earlier commit), run as one more engine")
     args = ap.parse_args()
     if args.peer:
         engine, inputs, batch, seconds = args.peer
@@ -113,6 +114,8 @@ def main():
                                        env=tuned),
         "onnxruntime": lambda b: child([sys.executable, __file__, "--peer", "ort", inputs, str(b), str(args.seconds)]),
     }
+    if args.baseline:
+        engines["lightbox baseline"] = lambda b: child([args.baseline, inputs, str(b), str(args.seconds), "2"])
     names = list(engines)
     results = {(e, b): [] for e in names for b in (1, 16)}
     for r in range(args.rounds):

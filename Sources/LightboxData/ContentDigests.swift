@@ -5,22 +5,16 @@ import LightboxCore
 /// SHA-256 of every file's bytes: the identity of an image for the embedding cache and
 /// for finding the same picture under two names.
 public enum ContentDigests {
-    /// Digests of `paths`, computed on all cores; unreadable files map to their error.
+    /// Digests of `paths`, computed on the settings' threads; unreadable files map to their error.
     public static func compute(_ paths: [String]) -> [String: Result<String, ImageDecodingError>] {
         let unique = Array(Set(paths))
-        var results = [Result<String, ImageDecodingError>?](repeating: nil, count: unique.count)
-        results.withUnsafeMutableBufferPointer { slots in
-            let base = slots.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: unique.count) { i in
-                if let data = FileManager.default.contents(atPath: unique[i]) {
-                    base[i] = data.isEmpty ? .failure(ImageDecodingError(path: unique[i], reason: .empty))
-                                           : .success(SHA256.hex(data))
-                } else {
-                    base[i] = .failure(ImageDecodingError(path: unique[i], reason: .unreadable("cannot open")))
-                }
+        let results = Parallel.map(unique.count) { i -> Result<String, ImageDecodingError> in
+            guard let data = FileManager.default.contents(atPath: unique[i]) else {
+                return .failure(ImageDecodingError(path: unique[i], reason: .unreadable("cannot open")))
             }
+            return data.isEmpty ? .failure(ImageDecodingError(path: unique[i], reason: .empty)) : .success(SHA256.hex(data))
         }
-        return Dictionary(uniqueKeysWithValues: zip(unique, results.map { $0! }))
+        return Dictionary(uniqueKeysWithValues: zip(unique, results))
     }
 }
 

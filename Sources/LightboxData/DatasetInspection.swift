@@ -1,20 +1,21 @@
 import Foundation
+import LightboxCore
 import LightboxImaging
 
 /// What `lightbox dataset inspect` shows.
 public enum DatasetInspection {
-    /// Files among `paths` that do not decode, found on all cores.
+    /// Files among `paths` that do not decode, found on all the settings' threads.
     public static func undecodable(_ paths: [String], decoder: ImageDecoder = ImageDecoder()) -> [ImageDecodingError] {
-        var errors = [ImageDecodingError?](repeating: nil, count: paths.count)
-        errors.withUnsafeMutableBufferPointer { slots in
-            let base = slots.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: paths.count) { i in
-                do { _ = try decoder.decode(file: paths[i]) } catch let e as ImageDecodingError { base[i] = e } catch {
-                    base[i] = ImageDecodingError(path: paths[i], reason: .corrupt("\(error)"))
-                }
+        Parallel.map(paths.count) { i -> ImageDecodingError? in
+            do {
+                _ = try decoder.decode(file: paths[i])
+                return nil
+            } catch let e as ImageDecodingError {
+                return e
+            } catch {
+                return ImageDecodingError(path: paths[i], reason: .corrupt("\(error)"))
             }
-        }
-        return errors.compactMap { $0 }
+        }.compactMap { $0 }
     }
 
     public static func summary(_ d: Dataset) -> String {

@@ -1,30 +1,23 @@
 import COpenBLAS
 import Foundation
+import LightboxCore
 
 /// How many threads the native kernels (oneDNN's OpenMP pool and OpenBLAS) use.
 public enum KernelThreads {
-    /// Sets both pools. oneDNN is built against libgomp, already loaded with it,
-    /// so its setter is found at run time rather than linked (Debian ships no libgomp.so link).
-    /// Sets both pools, and the count every parallel region in Lightbox uses (`configured`).
+    /// Sets both pools, and the settings' thread count (what every parallel region uses).
+    /// oneDNN is built against libgomp, already loaded with it, so its setter is found at run
+    /// time rather than linked (Debian ships no libgomp.so link).
     public static func set(_ count: Int) {
         let count = max(1, count)
-        lock.lock()
-        chosen = count
-        lock.unlock()
+        var settings = LightboxSettings.current
+        settings.threads = count
+        LightboxSettings.install(settings)
         openblas_set_num_threads(Int32(count))
         setForCurrentThread(count)
     }
 
-    /// The thread count last given to `set` (the machine's processor count until then): what
-    /// networks split a batch over and what parallel loops use.
-    public static var configured: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return chosen ?? available
-    }
-
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var chosen: Int?
+    /// The settings' thread count: what networks split a batch over and parallel loops use.
+    public static var configured: Int { LightboxSettings.current.threads }
 
     /// Sets OpenBLAS's thread count alone.
     public static func setBLAS(_ count: Int) {

@@ -1,7 +1,9 @@
 import Foundation
+import LightboxCore
 import LightboxImaging
+import LightboxKernels
 
-/// Files in, embeddings out: decodes and preprocesses each batch on all cores, then runs
+/// Files in, embeddings out: decodes and preprocesses each batch on the configured threads, then runs
 /// the backbone on it. Files that cannot be decoded are skipped and reported.
 public final class ImageEmbedder: @unchecked Sendable {
     public let network: any FeatureExtractor
@@ -63,7 +65,7 @@ public final class ImageEmbedder: @unchecked Sendable {
     }
 
     /// Decodes, resizes, optionally augments (`augmentations[i]` for `paths[i]`) and normalises
-    /// on all cores; the tensor holds the images that worked (`ok` tells which), in order.
+    /// on the configured threads; the tensor holds the images that worked (`ok` tells which), in order.
     public func prepare(_ paths: [String], augmentations: [AugmentationDraw?]?)
         -> (tensor: [Float], ok: [Bool], failures: [ImageDecodingError]) {
         let per = preprocessor.valuesPerImage
@@ -73,7 +75,7 @@ public final class ImageEmbedder: @unchecked Sendable {
         slots.withUnsafeMutableBufferPointer { buffer in
             errors.withUnsafeMutableBufferPointer { errorSlots in
                 let base = buffer.baseAddress!, errorBase = errorSlots.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+                Parallel.forEach(paths.count, threads: KernelThreads.configured) { i in
                     do {
                         let image = try decoder.decode(file: paths[i], reduceFor: preprocessor.decodeTarget)
                         var square = preprocessor.resized(image)
