@@ -46,6 +46,16 @@ public struct Dataset: Sendable {
 
     /// Images per class, in `classes` order.
     public var countsPerClass: [Int] { classes.map { c in images.filter { $0.label == c }.count } }
+
+    /// The data set without the images `reason` gives a reason for; each becomes a skipped
+    /// item with that reason. Classes left without images disappear.
+    public func removing(_ reason: (LabeledImage) -> String?) -> Dataset {
+        var kept: [LabeledImage] = [], removed: [SkippedItem] = []
+        for image in images {
+            if let why = reason(image) { removed.append(SkippedItem(item: image.path, reason: why)) } else { kept.append(image) }
+        }
+        return Dataset(images: kept, skipped: skipped + removed, hasGroups: hasGroups, source: source)
+    }
 }
 
 /// A data set that cannot be loaded at all (as opposed to single items, which are skipped).

@@ -71,15 +71,11 @@ public final class SampleEmbedder: @unchecked Sendable {
             try checkpoint?()
             let chunk = Array(order[start..<min(start + batchSize, order.count)])
             let first = chunk.map { pending[$0]![0] }
-            let (tensor, ok, failures) = embedder.prepare(first.map { samples[$0].image.path },
-                                                          augmentations: first.map { samples[$0].augmentation })
-            for f in failures where failedPaths.insert(f.path).inserted { outcome.failures.append(f) }
-            let usable = zip(chunk, ok).filter(\.1).map(\.0)
-            if !usable.isEmpty {
-                let result = try tensor.withUnsafeBufferPointer {
-                    try embedder.network.forward($0.baseAddress!, batch: usable.count)
-                }
-                for (row, key) in usable.enumerated() {
+            let pass = try embedder.forward(first.map { samples[$0].image.path },
+                                            augmentations: first.map { samples[$0].augmentation })
+            for f in pass.failures where failedPaths.insert(f.path).inserted { outcome.failures.append(f) }
+            if let result = pass.output {
+                for (row, key) in pass.kept(chunk).enumerated() {
                     let values = Array(result.embeddings[(row * channels)..<((row + 1) * channels)])
                     try cache?.store(key, values)
                     for i in pending[key]! { outcome.embeddings[i] = values }

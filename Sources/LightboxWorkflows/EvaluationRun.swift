@@ -31,10 +31,9 @@ public enum EvaluationRun {
         let backbone = try bundle.resolvedBackbone()
         var dataset = try DatasetLoader.load(request.data, kind: request.source, covidOptions: request.covid)
         let known = Set(bundle.classes)
-        let foreign = dataset.images.filter { !known.contains($0.label) }
-        dataset = Dataset(images: dataset.images.filter { known.contains($0.label) },
-                          skipped: dataset.skipped + foreign.map { SkippedItem(item: $0.path, reason: "label '\($0.label)' is not one of the model's classes \(bundle.classes)") },
-                          hasGroups: dataset.hasGroups, source: dataset.source)
+        dataset = dataset.removing { image in
+            known.contains(image.label) ? nil : "label '\(image.label)' is not one of the model's classes \(bundle.classes)"
+        }
         let digests = ContentDigests.compute(dataset.images.map(\.path))
         dataset = DuplicateFilter.apply(dataset, digests: digests)
         reporter.note("data: \(dataset.source): \(dataset.images.count) images, \(dataset.skipped.count) skipped")

@@ -36,12 +36,9 @@ public enum HeatmapExamples {
         -> [(probabilities: [Float], predicted: Int, png: Data)] {
         guard !paths.isEmpty else { return [] }
         let embedder = backbone.embedder
-        let (tensor, ok, failures) = embedder.prepare(paths, augmentations: nil)
-        if let failure = failures.first { throw failure }
-        precondition(ok.allSatisfy { $0 })
-        let result = try tensor.withUnsafeBufferPointer {
-            try embedder.network.forward($0.baseAddress!, batch: paths.count, outputs: .featureMap)
-        }
+        let pass = try embedder.forward(paths, outputs: .featureMap)
+        if let failure = pass.failures.first { throw failure }
+        let result = pass.output!, tensor = pass.input
         let probabilities = head.predict(result.embeddings, rows: paths.count)
         let side = result.featureMapShape[1], per = side * side * result.featureMapShape[3]
         let p = embedder.preprocessor, values = p.valuesPerImage, k = head.classes

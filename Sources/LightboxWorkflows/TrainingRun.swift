@@ -126,9 +126,8 @@ public enum TrainingRun {
         }
         var embeddingOf: [String: [Float]] = [:]
         for (sample, e) in zip(originals, base.embeddings) { if let e { embeddingOf[sample.image.path] = e } }
-        let unreadable = base.failures.map { SkippedItem(item: $0.path, reason: "unreadable image: \($0.reason)") }
-        dataset = Dataset(images: dataset.images.filter { embeddingOf[$0.path] != nil }, skipped: dataset.skipped + unreadable,
-                          hasGroups: dataset.hasGroups, source: dataset.source)
+        let unreadable = Dictionary(base.failures.map { ($0.path, "unreadable image: \($0.reason)") }, uniquingKeysWith: { a, _ in a })
+        dataset = dataset.removing { image in embeddingOf[image.path] == nil ? unreadable[image.path] ?? "not embedded" : nil }
         guard dataset.classes.count >= 2 else {
             throw DatasetError("\(config.data): need at least two classes with usable images, found \(dataset.classes)")
         }

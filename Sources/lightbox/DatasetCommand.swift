@@ -20,11 +20,9 @@ struct DatasetCommand: ParsableCommand {
                 var dataset = try DatasetLoader.load(path, kind: dataOptions.kind, covidOptions: try dataOptions.covidOptions)
                 let digests = ContentDigests.compute(dataset.images.map(\.path))
                 dataset = DuplicateFilter.apply(dataset, digests: digests)
-                let unreadable = DatasetInspection.undecodable(dataset.images.map(\.path))
-                let bad = Set(unreadable.map(\.path))
-                dataset = Dataset(images: dataset.images.filter { !bad.contains($0.path) },
-                                  skipped: dataset.skipped + unreadable.map { SkippedItem(item: $0.path, reason: "unreadable image: \($0.reason)") },
-                                  hasGroups: dataset.hasGroups, source: dataset.source)
+                let unreadable = Dictionary(DatasetInspection.undecodable(dataset.images.map(\.path)).map { ($0.path, $0.reason) },
+                                            uniquingKeysWith: { a, _ in a })
+                dataset = dataset.removing { image in unreadable[image.path].map { "unreadable image: \($0)" } }
                 print(DatasetInspection.summary(dataset))
             }
         }

@@ -20,12 +20,9 @@ struct ImageNetCommand: ParsableCommand {
         try Terminal.run {
             let embedder = try ImageEmbedder.pretrained()
             for path in images {
-                let (tensor, kept, failures) = embedder.prepare([path])
-                if let failure = failures.first { throw failure }
-                let result = try tensor.withUnsafeBufferPointer {
-                    try embedder.network.forward($0.baseAddress!, batch: kept.count, outputs: .imageNetLogits)
-                }
-                let probabilities = Softmax.apply(result.logits!)
+                let pass = try embedder.forward([path], outputs: .imageNetLogits)
+                if let failure = pass.failures.first { throw failure }
+                let probabilities = Softmax.apply(pass.output!.logits!)
                 let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(top)
                 print(path)
                 for i in ranked {

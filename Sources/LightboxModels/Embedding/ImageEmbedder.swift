@@ -32,6 +32,28 @@ public final class ImageEmbedder: @unchecked Sendable {
         public var failures: [ImageDecodingError]
     }
 
+    /// One forward pass over files: the network's input (the images that decoded, in order),
+    /// its output (nil when none decoded), which inputs worked and why the others did not.
+    public struct Pass: Sendable {
+        public var input: [Float]
+        public var output: BackboneResult?
+        public var ok: [Bool]
+        public var failures: [ImageDecodingError]
+        /// The inputs that worked, in order.
+        public func kept<T>(_ inputs: [T]) -> [T] { zip(inputs, ok).filter(\.1).map(\.0) }
+    }
+
+    /// Decodes and preprocesses `paths` (augmenting `paths[i]` with `augmentations[i]`), then
+    /// runs the network once on the images that decoded.
+    public func forward(_ paths: [String], augmentations: [AugmentationDraw?]? = nil, outputs: BackboneOutputs = []) throws -> Pass {
+        let (tensor, ok, failures) = prepare(paths, augmentations: augmentations)
+        let count = ok.filter { $0 }.count
+        let output = count == 0 ? nil : try tensor.withUnsafeBufferPointer {
+            try network.forward($0.baseAddress!, batch: count, outputs: outputs)
+        }
+        return Pass(input: tensor, output: output, ok: ok, failures: failures)
+    }
+
     /// Embeds `paths` in order, `batchSize` images per forward pass.
     /// `progress(done, total)` is called after each batch.
     public func embed(paths: [String], batchSize: Int = 16,
@@ -42,14 +64,11 @@ public final class ImageEmbedder: @unchecked Sendable {
         var start = 0
         while start < paths.count {
             let chunk = Array(paths[start..<min(start + batchSize, paths.count)])
-            let (tensor, decoded, failures) = prepare(chunk)
-            result.failures += failures
-            if !decoded.isEmpty {
-                let output = try tensor.withUnsafeBufferPointer {
-                    try network.forward($0.baseAddress!, batch: decoded.count)
-                }
+            let pass = try forward(chunk)
+            result.failures += pass.failures
+            if let output = pass.output {
                 result.embeddings += output.embeddings
-                result.paths += decoded
+                result.paths += pass.kept(chunk)
             }
             start += chunk.count
             progress?(start, paths.count)
