@@ -1,7 +1,7 @@
 import Foundation
 import LightboxWorkflows
 
-// The JSON bodies the REST API returns, and the one way they are encoded. Optional properties
+// Every JSON body the REST API returns, and the one way they are encoded. Optional properties
 // are left out of the JSON when nil (never written as null) unless a type says otherwise.
 // Keys and shapes are what the page (Page/Resources/studio.js), the e2e test and
 // OpenAPIDocument.swift rely on.
@@ -59,6 +59,19 @@ struct ProjectDetailResponse: Encodable {
     var runs: [RunResponse]
 }
 
+/// `POST /api/projects/{id}/import`: images imported, the project's classes, and what was skipped.
+struct ImportResponse: Encodable, Sendable {
+    /// A file or data set entry that was not imported, with the reason.
+    struct Skipped: Encodable, Sendable {
+        var item: String
+        var reason: String
+    }
+
+    var imported: Int
+    var classes: Int
+    var skipped: [Skipped]
+}
+
 /// A run: status, the options it was started with, live or stored progress, metrics once finished.
 struct RunResponse: Encodable {
     var id: Int64
@@ -94,6 +107,35 @@ struct RunResponse: Encodable {
     private static func decode<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
         try? JSONDecoder().decode(type, from: Data(text.utf8))
     }
+}
+
+/// A test-split image of a finished run, as `GET /api/runs/{id}/predictions` lists them.
+struct TestPredictionResponse: Encodable {
+    /// The stored image this row is; null (written, not left out) when it is no longer stored.
+    var imageId: Int64?
+    var label: String
+    var predicted: String
+    /// Class name to probability.
+    var probabilities: [String: Double]
+
+    enum CodingKeys: String, CodingKey { case imageId, label, predicted, probabilities }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(imageId, forKey: .imageId)
+        try c.encode(label, forKey: .label)
+        try c.encode(predicted, forKey: .predicted)
+        try c.encode(probabilities, forKey: .probabilities)
+    }
+}
+
+/// `POST /api/runs/{id}/predict`: the predicted class, every class's probability, the heatmap
+/// as a `data:image/png;base64,` URL, and the disclaimer to show beside them.
+struct PredictionResponse: Encodable {
+    var predicted: String
+    var probabilities: [String: Double]
+    var heatmap: String
+    var disclaimer: String
 }
 
 /// Any JSON value: for documents other parts of Lightbox write (a run's metrics.json), which

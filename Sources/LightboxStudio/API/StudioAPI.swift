@@ -148,8 +148,7 @@ public struct StudioAPI: Sendable {
             var request = request
             let body = try await request.decodeJSON(as: ImportBody.self, context: context)
             let importer = Importer(store: store, roots: settings.importRoots, gate: gate, maxFileBytes: settings.maxUploadBytes)
-            let result = try await Offload.run(on: Importer.queue) { SendableBox(try importer.run(projectId: id, body: body)) }
-            return try Self.object(result.value)
+            return try Self.json(try await Offload.run(on: Importer.queue) { try importer.run(projectId: id, body: body) })
         }
     }
 
@@ -221,14 +220,14 @@ public struct StudioAPI: Sendable {
         }
         api.get("runs/:run/predictions") { _, context in
             let id = try context.parameters.require("run", as: Int64.self)
-            return try Self.object(try TestPredictions.load(store: store, run: id))
+            return try Self.json(try TestPredictions.load(store: store, run: id))
         }
         api.post("runs/:run/predict") { request, context in
             let id = try context.parameters.require("run", as: Int64.self)
             var request = request
             let data = Data(try await request.collectBody(upTo: settings.maxUploadBytes).readableBytesView)
             let result = try await PredictionService(runs: runs, gate: gate).predict(run: id, data: data)
-            return try Self.object(result)
+            return try Self.json(result)
         }
         // A stored image through a finished run's model: its heatmap over the model's input.
         api.get("runs/:run/heatmap/:image") { _, context in
@@ -266,22 +265,9 @@ public struct StudioAPI: Sendable {
         return response
     }
 
-    static func object(_ value: Any, status: HTTPResponse.Status = .ok) throws -> Response {
-        var response = raw(try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]),
-                           type: "application/json")
-        response.status = status
-        return response
-    }
-
     static func raw(_ data: Data, type: String) -> Response {
         Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
-}
-
-/// Carries a JSON object (`[String: Any]`) across the offload boundary.
-struct SendableBox: @unchecked Sendable {
-    let value: [String: Any]
-    init(_ value: [String: Any]) { self.value = value }
 }
 
 struct NameBody: Decodable { var name: String }
