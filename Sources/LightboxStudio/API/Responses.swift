@@ -4,7 +4,7 @@ import LightboxWorkflows
 // Every JSON body the REST API returns, and the one way they are encoded. Optional properties
 // are left out of the JSON when nil (never written as null) unless a type says otherwise.
 // Keys and shapes are what the page (Page/Resources/studio.js), the e2e test and
-// OpenAPIDocument.swift rely on.
+// OpenAPIDocument.swift rely on; StudioAPITests.testResponseBodiesKeepTheirKeys holds them to it.
 
 /// The JSON encoding of every response body: keys sorted (by code point: the same answer is the
 /// same bytes), `/` unescaped, dates ISO 8601 in UTC to the second (`2025-01-31T09:30:00Z`).
