@@ -120,6 +120,58 @@ final class StudioAPITests: XCTestCase {
         }
     }
 
+    /// Real response bodies, their keys spelled out: the page, the e2e test and the OpenAPI
+    /// document read them, so a renamed key, or an absent optional written as null, fails here.
+    func testResponseBodiesKeepTheirKeys() async throws {
+        let folders = Fixture.trainingImages.path
+        try await app(importRoots: [folders]).test(.router) { client in
+            try await client.post("/api/projects", json: ["name": "p"])
+            let projects = try Fixture.decode(try await client.get("/api/projects")) as! [[String: Any]]
+            XCTAssertEqual(Set(projects[0].keys), ["id", "name", "created"])
+            XCTAssertNotNil((projects[0]["created"] as! String).range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"#, options: .regularExpression))
+            let imported = try Fixture.decode(try await client.post("/api/projects/1/import", json: ["path": folders])) as! [String: Any]
+            XCTAssertEqual(Set(imported.keys), ["imported", "classes", "skipped"])
+            XCTAssertEqual(keys((imported["skipped"] as! [Any]).first), ["item", "reason"])
+            let project = try Fixture.decode(try await client.get("/api/projects/1")) as! [String: Any]
+            XCTAssertEqual(Set(project.keys), ["project", "classes", "runs"])
+            XCTAssertEqual(keys(project["project"]), ["id", "name", "created"])
+            XCTAssertEqual(keys((project["classes"] as! [Any]).first), ["id", "name", "images"])
+            let images = try Fixture.decode(try await client.get("/api/projects/1/classes/1/images")) as! [Any]
+            XCTAssertEqual(keys(images.first), ["id", "classId", "filename", "width", "height"])
+
+            let started = try Fixture.decode(try await client.post("/api/projects/1/runs", json: ["epochs": 2, "split": "60/20/20"]))
+            XCTAssertEqual(keys(started), ["id", "projectId", "status", "created", "options", "progress"], "no finished, error or metrics: absent, not null")
+            let run = try await client.waitForRun(1)
+            XCTAssertEqual(Set(run.keys), ["id", "projectId", "status", "created", "finished", "options", "progress", "metrics"])
+            XCTAssertEqual(run["status"] as? String, "finished")
+            XCTAssertTrue(run["id"] is Int && run["projectId"] is Int)
+            XCTAssertEqual(keys(run["options"]), ["epochs", "split"])
+            let progress = run["progress"] as! [String: Any]
+            XCTAssertEqual(Set(progress.keys), ["stage", "done", "total", "epochs", "totalEpochs", "notes"])
+            XCTAssertEqual(keys((progress["epochs"] as! [Any]).first), ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"])
+            XCTAssertTrue(keys(run["metrics"]).isSuperset(of: ["accuracy", "classes", "confusion", "per_class", "n_images", "n_patients", "epochs"]))
+
+            let rows = try Fixture.decode(try await client.get("/api/runs/1/predictions")) as! [Any]
+            XCTAssertEqual(keys(rows.first), ["imageId", "label", "predicted", "probabilities"])
+            let image = try Data(contentsOf: Fixture.trainingImages.appendingPathComponent("Class 1/0.png"))
+            let prediction = try Fixture.decode(try await client.upload("/api/runs/1/predict", ByteBuffer(bytes: image))) as! [String: Any]
+            XCTAssertEqual(Set(prediction.keys), ["predicted", "probabilities", "heatmap", "disclaimer"])
+            XCTAssertEqual(Set((prediction["probabilities"] as! [String: Double]).keys), ["Class 1", "Class 2"])
+            let missing = try await client.get("/api/projects/9")
+            XCTAssertEqual(keys(try Fixture.decode(missing)), ["error"])
+
+            // The OpenAPI document describes these bodies with the same keys.
+            let doc = try Fixture.decode(try await client.get("/api/openapi.json")) as! [String: Any]
+            let schemas = (doc["components"] as! [String: Any])["schemas"] as! [String: Any]
+            let properties = { (name: String) in keys((schemas[name] as! [String: Any])["properties"]) }
+            XCTAssertEqual(properties("Project"), ["id", "name", "created"])
+            XCTAssertEqual(properties("Class"), ["id", "name", "images"])
+            XCTAssertEqual(properties("Image"), ["id", "classId", "filename", "width", "height"])
+            XCTAssertEqual(properties("Error"), ["error"])
+            XCTAssertTrue(properties("Run").subtracting(["error"]).isSubset(of: run.keys), "\(properties("Run"))")
+        }
+    }
+
     func testRestartMarksInterruptedRuns() throws {
         let store = try StudioStore(directory: directory)
         let project = try store.createProject(name: "p")
@@ -140,3 +192,6 @@ final class StudioAPITests: XCTestCase {
         XCTAssertThrowsError(try StudioStore(directory: file)) { XCTAssertTrue("\($0)".contains(file.path), "\($0)") }
     }
 }
+
+/// The keys of a decoded JSON object (none for anything else).
+private func keys(_ json: Any?) -> Set<String> { Set((json as? [String: Any])?.keys.map { $0 } ?? []) }

@@ -40,7 +40,7 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     static func error(_ message: String, _ status: HTTPResponse.Status) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: ["error": message])) ?? Data("{}".utf8)
+        let data = (try? ResponseJSON.encode(ErrorResponse(error: message))) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -114,28 +114,20 @@ public struct StudioAPI: Sendable {
             response.setCookie(sessionCookie(clear: true))
             return response
         }
-        api.get("options") { _, _ in try Self.json(TrainingOptionRules.rules) }
+        api.get("options") { _, _ in try Self.json(TrainingOptionRules.rules as OptionsResponse) }
     }
 
     // MARK: projects, classes and images
 
     func addProjects(_ api: APIRoutes) {
-        api.get("projects") { _, _ in try Self.json(try store.projects().map(ProjectDTO.init)) }
+        api.get("projects") { _, _ in try Self.json(try store.projects().map(ProjectResponse.init)) }
         api.post("projects") { request, context in
             var request = request
             let body = try await request.decodeJSON(as: NameBody.self, context: context)
-            return try Self.json(ProjectDTO(try store.createProject(name: body.name)), status: .created)
+            return try Self.json(ProjectResponse(try store.createProject(name: body.name)), status: .created)
         }
         api.get("projects/:project") { _, context in
-            let id = try context.parameters.require("project", as: Int64.self)
-            let project = try store.project(id)
-            let classes = try store.classes(projectId: id).map { ["id": $0.0.id!, "name": $0.0.name, "images": $0.1] as [String: Any] }
-            let iso = ISO8601DateFormatter()
-            return try Self.object([
-                "project": ["id": id, "name": project.name, "created": iso.string(from: project.created)],
-                "classes": classes,
-                "runs": try store.runs(projectId: id).map { RunDTO($0, live: runs.progress($0.id!)).object },
-            ])
+            try Self.json(try projectDetail(try context.parameters.require("project", as: Int64.self)))
         }
         api.delete("projects/:project") { _, context in
             let id = try context.parameters.require("project", as: Int64.self)
@@ -149,15 +141,14 @@ public struct StudioAPI: Sendable {
             var request = request
             let body = try await request.decodeJSON(as: NameBody.self, context: context)
             let c = try store.addClass(projectId: id, name: body.name)
-            return try Self.json(ClassDTO(id: c.id!, name: c.name, images: 0), status: .created)
+            return try Self.json(ClassResponse(id: c.id!, name: c.name, images: 0), status: .created)
         }
         api.post("projects/:project/import") { request, context in
             let id = try context.parameters.require("project", as: Int64.self)
             var request = request
             let body = try await request.decodeJSON(as: ImportBody.self, context: context)
             let importer = Importer(store: store, roots: settings.importRoots, gate: gate, maxFileBytes: settings.maxUploadBytes)
-            let result = try await Offload.run(on: Importer.queue) { SendableBox(try importer.run(projectId: id, body: body)) }
-            return try Self.object(result.value)
+            return try Self.json(try await Offload.run(on: Importer.queue) { try importer.run(projectId: id, body: body) })
         }
     }
 
@@ -166,7 +157,7 @@ public struct StudioAPI: Sendable {
             let project = try context.parameters.require("project", as: Int64.self)
             let cls = try context.parameters.require("class", as: Int64.self)
             _ = try store.classRecord(cls, in: project)
-            return try Self.json(try store.images(projectId: project, classId: cls).map(ImageDTO.init))
+            return try Self.json(try store.images(projectId: project, classId: cls).map(ImageResponse.init))
         }
         // One image per request, the raw bytes as the body; ?filename= names it. Decoded
         // (within the decoding budget, off the request threads) before anything is stored.
@@ -180,7 +171,7 @@ public struct StudioAPI: Sendable {
             let size = try await gate.decode([UInt8](data), name: name)
             let image = try store.addImage(projectId: project, classId: cls, data: data, filename: name,
                                            width: size.width, height: size.height)
-            return try Self.json(ImageDTO(image), status: .created)
+            return try Self.json(ImageResponse(image), status: .created)
         }
         api.get("images/:image") { _, context in
             let image = try store.image(try context.parameters.require("image", as: Int64.self))
@@ -202,11 +193,11 @@ public struct StudioAPI: Sendable {
             var request = request
             let options = try await request.decodeJSON(as: RunOptions.self, context: context)
             let run = try runs.start(projectId: id, options: options)
-            return try Self.object(RunDTO(try store.run(run.id!), live: runs.progress(run.id!)).object, status: .accepted)
+            return try Self.json(runResponse(try store.run(run.id!)), status: .accepted)
         }
         api.get("runs/:run") { _, context in
             let run = try store.run(try context.parameters.require("run", as: Int64.self))
-            return try Self.object(RunDTO(run, live: runs.progress(run.id!)).object)
+            return try Self.json(runResponse(run))
         }
         api.delete("runs/:run") { _, context in
             let id = try context.parameters.require("run", as: Int64.self)
@@ -216,7 +207,7 @@ public struct StudioAPI: Sendable {
         }
         api.post("runs/:run/cancel") { _, context in
             let run = try runs.cancel(try context.parameters.require("run", as: Int64.self))
-            return try Self.object(RunDTO(run, live: runs.progress(run.id!)).object, status: .accepted)
+            return try Self.json(runResponse(run), status: .accepted)
         }
         api.get("runs/:run/report") { _, context in
             let id = try context.parameters.require("run", as: Int64.self)
@@ -229,14 +220,14 @@ public struct StudioAPI: Sendable {
         }
         api.get("runs/:run/predictions") { _, context in
             let id = try context.parameters.require("run", as: Int64.self)
-            return try Self.object(try TestPredictions.load(store: store, run: id))
+            return try Self.json(try TestPredictions.load(store: store, run: id))
         }
         api.post("runs/:run/predict") { request, context in
             let id = try context.parameters.require("run", as: Int64.self)
             var request = request
             let data = Data(try await request.collectBody(upTo: settings.maxUploadBytes).readableBytesView)
             let result = try await PredictionService(runs: runs, gate: gate).predict(run: id, data: data)
-            return try Self.object(result)
+            return try Self.json(result)
         }
         // A stored image through a finished run's model: its heatmap over the model's input.
         api.get("runs/:run/heatmap/:image") { _, context in
@@ -256,19 +247,20 @@ public struct StudioAPI: Sendable {
         }
     }
 
-    // MARK: responses
+    // MARK: response bodies (their types are in Responses.swift)
 
-    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        var response = raw(try encoder.encode(value), type: "application/json")
-        response.status = status
-        return response
+    /// A run, with the progress this process holds for it when it is training here.
+    func runResponse(_ run: RunRecord) -> RunResponse { RunResponse(run, live: runs.progress(run.id!)) }
+
+    /// A project with its classes (and how many images each holds) and its runs.
+    func projectDetail(_ id: Int64) throws -> ProjectDetailResponse {
+        let project = ProjectResponse(try store.project(id))
+        let classes = try store.classes(projectId: id).map { ClassResponse(id: $0.0.id!, name: $0.0.name, images: $0.1) }
+        return ProjectDetailResponse(project: project, classes: classes, runs: try store.runs(projectId: id).map(runResponse))
     }
 
-    static func object(_ value: Any, status: HTTPResponse.Status = .ok) throws -> Response {
-        var response = raw(try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]),
-                           type: "application/json")
+    static func json<T: Encodable>(_ body: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        var response = raw(try ResponseJSON.encode(body), type: "application/json")
         response.status = status
         return response
     }
@@ -278,41 +270,4 @@ public struct StudioAPI: Sendable {
     }
 }
 
-/// Carries a JSON object (`[String: Any]`) across the offload boundary.
-struct SendableBox: @unchecked Sendable {
-    let value: [String: Any]
-    init(_ value: [String: Any]) { self.value = value }
-}
-
 struct NameBody: Decodable { var name: String }
-
-struct ProjectDTO: Codable {
-    var id: Int64
-    var name: String
-    var created: Date
-    init(_ p: Project) { id = p.id!; name = p.name; created = p.created }
-}
-
-struct ClassDTO: Codable { var id: Int64; var name: String; var images: Int }
-
-struct ImageDTO: Codable {
-    var id: Int64, classId: Int64, filename: String, width: Int, height: Int
-    init(_ i: ImageRecord) { id = i.id!; classId = i.classId; filename = i.filename; width = i.width; height = i.height }
-}
-
-/// A run as the API shows it: a JSON object with metrics.json embedded as JSON.
-struct RunDTO {
-    let object: [String: Any]
-
-    init(_ r: RunRecord, live: RunProgress?) {
-        let iso = ISO8601DateFormatter()
-        var o: [String: Any] = ["id": r.id!, "projectId": r.projectId, "status": r.status.rawValue, "created": iso.string(from: r.created)]
-        if let f = r.finished { o["finished"] = iso.string(from: f) }
-        if let e = r.error { o["error"] = e }
-        if let options = try? JSONSerialization.jsonObject(with: Data(r.options.utf8)) { o["options"] = options }
-        let progress = live.flatMap { try? JSONEncoder().encode($0) } ?? r.progress.map { Data($0.utf8) }
-        if let progress, let p = try? JSONSerialization.jsonObject(with: progress) { o["progress"] = p }
-        if let m = r.metrics, let parsed = try? JSONSerialization.jsonObject(with: Data(m.utf8)) { o["metrics"] = parsed }
-        object = o
-    }
-}

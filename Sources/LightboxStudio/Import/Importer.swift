@@ -20,7 +20,7 @@ struct Importer {
     /// Imports run one at a time, off the request threads.
     static let queue = DispatchQueue(label: "lightbox.studio.import", qos: .utility)
 
-    func run(projectId: Int64, body: ImportBody) throws -> [String: Any] {
+    func run(projectId: Int64, body: ImportBody) throws -> ImportResponse {
         _ = try store.project(projectId)
         let allowed = roots.compactMap(RegularFile.realPath)
         guard !roots.isEmpty else { throw StudioError(.forbidden, "importing from the server's disk is off (start the server with --import-root DIR)") }
@@ -36,7 +36,7 @@ struct Importer {
         do { dataset = try DatasetLoader.load(path, kind: kind) } catch { throw StudioError(.badRequest, "\(error)") }
         var classIds: [String: Int64] = [:]
         for (c, _) in try store.classes(projectId: projectId) { classIds[c.name] = c.id! }
-        var skipped = dataset.skipped.map { ["item": $0.item, "reason": $0.reason] }
+        var skipped = dataset.skipped.map { ImportResponse.Skipped(item: $0.item, reason: $0.reason) }
         var imported = 0
         for image in dataset.images {
             do {
@@ -52,12 +52,12 @@ struct Importer {
                                        group: dataset.hasGroups ? image.group : nil)
                 imported += 1
             } catch let e as RegularFile.Refusal {
-                skipped.append(["item": image.path, "reason": e.description])
+                skipped.append(ImportResponse.Skipped(item: image.path, reason: e.description))
             } catch let e as StudioError where e.kind != .unavailable {
-                skipped.append(["item": image.path, "reason": e.description])
+                skipped.append(ImportResponse.Skipped(item: image.path, reason: e.description))
             }
         }
-        return ["imported": imported, "classes": classIds.count, "skipped": skipped]
+        return ImportResponse(imported: imported, classes: classIds.count, skipped: skipped)
     }
 
     /// The table a data set is described by (a CSV list, or a folder's metadata.csv) is held to

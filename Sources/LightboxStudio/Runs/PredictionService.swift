@@ -9,7 +9,7 @@ struct PredictionService {
     let runs: RunManager
     let gate: DecodeGate
 
-    func predict(run id: Int64, data: Data) async throws -> [String: Any] {
+    func predict(run id: Int64, data: Data) async throws -> PredictionResponse {
         let predictor = try runs.predictor(run: id)
         let bytes = [UInt8](data)
         let (p, heatmap): (Predictor.Prediction, Data) = try await gate.admit(bytes, name: "the uploaded picture") {
@@ -22,10 +22,11 @@ struct PredictionService {
             }
             do { return try predictor.predictWithHeatmap(file.path) } catch { throw StudioError(.badRequest, "\(error)") }
         }
-        return ["predicted": predictor.classes[p.predicted],
-                "probabilities": Dictionary(zip(predictor.classes, p.probabilities.map(Double.init)), uniquingKeysWith: { a, _ in a }),
-                "heatmap": "data:image/png;base64," + heatmap.base64EncodedString(),
-                "disclaimer": ModelBundle.disclaimer]
+        return PredictionResponse(
+            predicted: predictor.classes[p.predicted],
+            probabilities: Dictionary(zip(predictor.classes, p.probabilities.map(Double.init)), uniquingKeysWith: { a, _ in a }),
+            heatmap: "data:image/png;base64," + heatmap.base64EncodedString(),
+            disclaimer: ModelBundle.disclaimer)
     }
 
     /// A stored image's heatmap through a finished run's model.

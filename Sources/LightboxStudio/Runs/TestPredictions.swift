@@ -6,7 +6,7 @@ import LightboxWorkflows
 /// from the run's `predictions.csv` with the project's CSV reader, so class names holding
 /// commas, quotes or line breaks come back whole.
 enum TestPredictions {
-    static func load(store: StudioStore, run id: Int64) throws -> [[String: Any]] {
+    static func load(store: StudioStore, run id: Int64) throws -> [TestPredictionResponse] {
         let run = try store.run(id)
         let file = store.runDirectory(id).appendingPathComponent("predictions.csv")
         guard FileManager.default.fileExists(atPath: file.path) else { throw StudioError(.notFound, "run \(id) has no predictions") }
@@ -31,9 +31,8 @@ enum TestPredictions {
             var probabilities: [String: Double] = [:]
             for c in classes { probabilities[c] = Double(f["p_" + c] ?? "") ?? 0 }
             let label = f["label"] ?? "", predicted = f["predicted"] ?? ""
-            return ["imageId": bySHA[sha].map { $0 as Any } ?? NSNull(),
-                    "label": className[label] ?? label, "predicted": className[predicted] ?? predicted,
-                    "probabilities": probabilities]
+            return TestPredictionResponse(imageId: bySHA[sha], label: className[label] ?? label,
+                                          predicted: className[predicted] ?? predicted, probabilities: probabilities)
         }
     }
 }

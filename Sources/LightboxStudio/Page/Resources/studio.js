@@ -134,6 +134,8 @@ function showRun(r) {
 }
 
 const percent = v => v == null ? 'n/a' : (v * 100).toFixed(1) + '%';
+// Class names in reading order (case aside, numbers by value), whatever order a JSON object's keys come in.
+const byClassName = new Intl.Collator('en', {numeric: true}).compare;
 
 function table(header, rows) {
   return el('table', {}, el('tr', {}, ...header.map(h => el('th', {text: h}))), ...rows);
@@ -216,7 +218,7 @@ function wire() {
     const f = e.target.files[0]; if (!f) return;
     const r = await api(`/api/runs/${run.id}/predict`, {method: 'POST', body: f});
     out.replaceChildren(
-      el('p', {}, el('b', {text: r.predicted}), ' — ' + Object.entries(r.probabilities).map(([k, v]) => `${k} ${percent(v)}`).join(', ')),
+      el('p', {}, el('b', {text: r.predicted}), ' — ' + Object.entries(r.probabilities).sort(([a], [b]) => byClassName(a, b)).map(([k, v]) => `${k} ${percent(v)}`).join(', ')),
       el('img', {src: r.heatmap, alt: 'heatmap of the predicted class'}),
       el('p', {class: 'warn', text: r.disclaimer}));
   });

@@ -1,0 +1,183 @@
+import Foundation
+import LightboxWorkflows
+
+// Every JSON body the REST API returns, and the one way they are encoded. Optional properties
+// are left out of the JSON when nil (never written as null) unless a type says otherwise.
+// Keys and shapes are what the page (Page/Resources/studio.js), the e2e test and
+// OpenAPIDocument.swift rely on; StudioAPITests.testResponseBodiesKeepTheirKeys holds them to it.
+
+/// The JSON encoding of every response body: keys sorted (by code point: the same answer is the
+/// same bytes), `/` unescaped, dates ISO 8601 in UTC to the second (`2025-01-31T09:30:00Z`).
+enum ResponseJSON {
+    static func encode<T: Encodable>(_ body: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return try encoder.encode(body)
+    }
+}
+
+/// Any failed request: `{"error": "what went wrong"}`.
+struct ErrorResponse: Encodable {
+    var error: String
+}
+
+/// `GET /api/options`: every training option with its range, default and help.
+typealias OptionsResponse = [TrainingOptionRule]
+
+/// A project, as listed by `GET /api/projects` and returned on creation.
+struct ProjectResponse: Encodable {
+    var id: Int64
+    var name: String
+    var created: Date
+
+    init(_ p: Project) { id = p.id!; name = p.name; created = p.created }
+}
+
+/// A class with its number of images.
+struct ClassResponse: Encodable {
+    var id: Int64
+    var name: String
+    var images: Int
+}
+
+/// A stored image's description (its bytes are `GET /api/images/{id}`).
+struct ImageResponse: Encodable {
+    var id: Int64
+    var classId: Int64
+    var filename: String
+    var width: Int
+    var height: Int
+
+    init(_ i: ImageRecord) { id = i.id!; classId = i.classId; filename = i.filename; width = i.width; height = i.height }
+}
+
+/// `GET /api/projects/{id}`: the project with its classes and its runs, newest first.
+struct ProjectDetailResponse: Encodable {
+    var project: ProjectResponse
+    var classes: [ClassResponse]
+    var runs: [RunResponse]
+}
+
+/// `POST /api/projects/{id}/import`: images imported, the project's classes, and what was skipped.
+struct ImportResponse: Encodable, Sendable {
+    /// A file or data set entry that was not imported, with the reason.
+    struct Skipped: Encodable, Sendable {
+        var item: String
+        var reason: String
+    }
+
+    var imported: Int
+    var classes: Int
+    var skipped: [Skipped]
+}
+
+/// A run: status, the options it was started with, live or stored progress, metrics once finished.
+struct RunResponse: Encodable {
+    var id: Int64
+    var projectId: Int64
+    var status: RunStatus
+    var created: Date
+    var finished: Date?
+    var error: String?
+    var options: RunOptions?
+    var progress: RunProgress?
+    /// The run's metrics.json (LightboxWorkflows' `RunDocument`), embedded as it was written.
+    var metrics: JSONValue?
+
+    /// `live` is the progress this process holds for the run, if any; otherwise the stored one.
+    init(_ r: RunRecord, live: RunProgress?) {
+        id = r.id!
+        projectId = r.projectId
+        status = r.status
+        created = r.created
+        finished = r.finished
+        error = r.error
+        options = Self.decode(RunOptions.self, r.options)
+        // Live progress holding a non-finite loss cannot be written as JSON: the stored one is shown.
+        if let live, (try? JSONEncoder().encode(live)) != nil {
+            progress = live
+        } else {
+            progress = r.progress.flatMap { Self.decode(RunProgress.self, $0) }
+        }
+        metrics = r.metrics.flatMap { Self.decode(JSONValue.self, $0) }
+    }
+
+    /// A stored JSON column, or nil when it is not what it should be.
+    private static func decode<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
+        try? JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+}
+
+/// A test-split image of a finished run, as `GET /api/runs/{id}/predictions` lists them.
+struct TestPredictionResponse: Encodable {
+    /// The stored image this row is; null (written, not left out) when it is no longer stored.
+    var imageId: Int64?
+    var label: String
+    var predicted: String
+    /// Class name to probability.
+    var probabilities: [String: Double]
+
+    enum CodingKeys: String, CodingKey { case imageId, label, predicted, probabilities }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(imageId, forKey: .imageId)
+        try c.encode(label, forKey: .label)
+        try c.encode(predicted, forKey: .predicted)
+        try c.encode(probabilities, forKey: .probabilities)
+    }
+}
+
+/// `POST /api/runs/{id}/predict`: the predicted class, every class's probability, the heatmap
+/// as a `data:image/png;base64,` URL, and the disclaimer to show beside them.
+struct PredictionResponse: Encodable {
+    var predicted: String
+    var probabilities: [String: Double]
+    var heatmap: String
+    var disclaimer: String
+}
+
+/// Any JSON value: for documents other parts of Lightbox write (a run's metrics.json), which
+/// the API embeds unchanged. Integers (to Int64's range) stay integers: `1` is not written back as `1.0`.
+enum JSONValue: Codable, Equatable {
+    case null
+    case bool(Bool)
+    case integer(Int64)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            self = .null
+        } else if let v = try? c.decode(Bool.self) {
+            self = .bool(v)
+        } else if let v = try? c.decode(Int64.self) {
+            self = .integer(v)
+        } else if let v = try? c.decode(Double.self) {
+            self = .number(v)
+        } else if let v = try? c.decode(String.self) {
+            self = .string(v)
+        } else if let v = try? c.decode([JSONValue].self) {
+            self = .array(v)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let v): try c.encode(v)
+        case .integer(let v): try c.encode(v)
+        case .number(let v): try c.encode(v)
+        case .string(let v): try c.encode(v)
+        case .array(let v): try c.encode(v)
+        case .object(let v): try c.encode(v)
+        }
+    }
+}
