@@ -43,8 +43,9 @@ struct Importer {
                 let name = try Names.normalized(image.label, what: "a class")
                 let data = try RegularFile.read(image.path, roots: allowed, maxBytes: maxFileBytes)
                 let bytes = [UInt8](data)
-                _ = try gate.cost(bytes, name: image.path)
-                let decoded = try DecodeGate.badRequest { try gate.decoder.decode(data: bytes, path: image.path) }
+                let decoded = try gate.admitWaiting(bytes, name: image.path) {
+                    try DecodeGate.badRequest { try gate.decoder.decode(data: bytes, path: image.path) }
+                }
                 if classIds[name] == nil { classIds[name] = try store.addClass(projectId: projectId, name: name).id! }
                 _ = try store.addImage(projectId: projectId, classId: classIds[name]!, data: data,
                                        filename: (image.path as NSString).lastPathComponent,

@@ -39,6 +39,30 @@ final class DecodeGate: Sendable {
         }
     }
 
+    /// Runs `work` (which decodes the picture in `data`) under the same admission rules, for a
+    /// caller on a thread of its own (the import queue): waiting blocks that thread, never a
+    /// request thread, so an import and uploads together stay within the budget.
+    func admitWaiting<T>(_ data: [UInt8], name: String, _ work: () throws -> T) throws -> T {
+        let cost = try cost(data, name: name)
+        let admitted = DispatchSemaphore(value: 0)
+        let refusal = Refusal()
+        let admission = self.admission
+        Task {
+            do { try await admission.acquire(cost) } catch { refusal.error = error }
+            admitted.signal()
+        }
+        admitted.wait()
+        if let error = refusal.error { throw error }
+        defer { Task { await admission.release(cost) } }
+        return try work()
+    }
+
+    /// The admission counter, for tests that hold the budget.
+    var admissionForTests: Admission { admission }
+
+    /// Why an admission was refused, handed from the admitting task to the waiting thread.
+    private final class Refusal: @unchecked Sendable { var error: Error? }
+
     /// The bytes decoding `data` would take, from its header; 413 above the whole budget.
     func cost(_ data: [UInt8], name: String) throws -> Int {
         let header = try Self.badRequest { try decoder.probe(data: data, path: name) }
