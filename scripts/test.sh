@@ -36,6 +36,17 @@ if ! "$keras_venv/bin/python" -c "import tensorflow, tf_keras, keras, onnxruntim
 fi
 export LIGHTBOX_KERAS_PYTHON="$keras_venv/bin/python"
 
+# torch for the fine-tuning gradient tests (scripts/reference/finetune_reference.py): the CPU
+# wheel (pip finds it in the machine's wheel folder, else on PyPI), numpy and Pillow, in a venv
+# kept in the cache.
+torch_venv="${LIGHTBOX_HOME:-$HOME/.cache/lightbox}/test-data/torch-venv"
+if ! "$torch_venv/bin/python" -c "import torch, numpy, PIL" 2>/dev/null; then
+    rm -rf "$torch_venv"
+    python3 -m venv "$torch_venv"
+    "$torch_venv/bin/pip" install -q --disable-pip-version-check torch==2.13.0 numpy pillow
+fi
+export LIGHTBOX_TORCH_PYTHON="$torch_venv/bin/python"
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -1,0 +1,285 @@
+import LightboxKernels
+
+/// MobileNetV2's last feature modules (`features.K`-`features.18`) as trainable layers:
+/// convolutions without bias, batch norm in training mode (batch statistics in the forward
+/// pass, running statistics updated with torch's momentum 0.1) or inference mode, ReLU6 and
+/// residuals. Input: the NHWC output of `features.(K-1)`; output: the last feature map,
+/// `[batch, 7, 7, 1280]`. Parameters keep torch's names and layouts, so gradients compare
+/// with torch's directly.
+public final class TrainableTail {
+    /// One convolution and its batch norm (and ReLU6).
+    public struct Unit: Sendable {
+        public var spec: ConvolutionSpec
+        public var weightName: String
+        public var batchNormName: String
+        /// Torch's layout: `[out, in]` for a 1x1 convolution, `[channels, 1, 3, 3]` depthwise.
+        public var weights: [Float]
+        public var gamma: [Float], beta: [Float]
+        public var runningMean: [Float], runningVariance: [Float]
+        var depthwise: Bool { spec.groups > 1 }
+    }
+
+    public struct Block: Sendable {
+        public var units: [Unit]
+        public var residual: Bool
+    }
+
+    public static let momentum: Float = 0.1
+    public static let epsilon: Float = 1e-5
+
+    public private(set) var blocks: [Block]
+    /// Side and channels of the input feature map.
+    public let inputSide: Int, inputChannels: Int
+    public var outputChannels: Int { blocks.last!.units.last!.spec.outputChannels }
+
+    /// The modules from `firstModule` (1-17: inverted-residual blocks; 18: the final 1x1
+    /// convolution) to the end, with `weights` (torchvision names).
+    public init(weights: NamedTensors, architecture: MobileNetV2Architecture = .init(), firstModule: Int) throws {
+        let layers = architecture.layers
+        guard (1...18).contains(firstModule) else { throw WeightsError("the trainable modules must start between features.1 and features.18") }
+        var side = layers.stem.spec.outputSize(architecture.inputSize)
+        for block in layers.blocks.prefix(firstModule - 1) { for unit in block.units { side = unit.spec.outputSize(side) } }
+        inputSide = side
+        let chosen = Array(layers.blocks.dropFirst(firstModule - 1)).map { ($0.units, $0.residual) } + [([layers.head], false)]
+        inputChannels = chosen[0].0[0].spec.inputChannels
+        blocks = try chosen.map { units, residual in
+            Block(units: try units.map { unit in
+                var spec = unit.spec
+                spec.accumulate = false
+                let s = spec
+                let c = [s.outputChannels]
+                let w = try weights.tensor(unit.weight, shape: [s.outputChannels, s.inputChannels / s.groups, s.kernel, s.kernel]).values
+                return Unit(spec: spec, weightName: unit.weight, batchNormName: unit.batchNorm, weights: w,
+                            gamma: try weights.tensor("\(unit.batchNorm).weight", shape: c).values,
+                            beta: try weights.tensor("\(unit.batchNorm).bias", shape: c).values,
+                            runningMean: try weights.tensor("\(unit.batchNorm).running_mean", shape: c).values,
+                            runningVariance: try weights.tensor("\(unit.batchNorm).running_var", shape: c).values)
+            }, residual: residual)
+        }
+    }
+
+    // MARK: parameters by torch name
+
+    /// Every trainable tensor (convolution weights, batch-norm gamma and beta) by torch name.
+    public var parameters: [String: [Float]] {
+        var all: [String: [Float]] = [:]
+        for unit in blocks.flatMap(\.units) {
+            all[unit.weightName] = unit.weights
+            all["\(unit.batchNormName).weight"] = unit.gamma
+            all["\(unit.batchNormName).bias"] = unit.beta
+        }
+        return all
+    }
+
+    /// Running statistics by torch name (`NAME.running_mean`, `NAME.running_var`).
+    public var runningStatistics: [String: [Float]] {
+        var all: [String: [Float]] = [:]
+        for unit in blocks.flatMap(\.units) {
+            all["\(unit.batchNormName).running_mean"] = unit.runningMean
+            all["\(unit.batchNormName).running_var"] = unit.runningVariance
+        }
+        return all
+    }
+
+    /// Applies `change(name, values)` to every trainable tensor (an optimiser step).
+    public func updateParameters(_ change: (String, inout [Float]) -> Void) {
+        for b in blocks.indices {
+            for u in blocks[b].units.indices {
+                let names = (blocks[b].units[u].weightName, blocks[b].units[u].batchNormName)
+                change(names.0, &blocks[b].units[u].weights)
+                change("\(names.1).weight", &blocks[b].units[u].gamma)
+                change("\(names.1).bias", &blocks[b].units[u].beta)
+            }
+        }
+    }
+
+    // MARK: forward
+
+    /// What a forward pass keeps for the backward pass, unit by unit.
+    public struct Trace {
+        struct UnitRecord {
+            var input: [Float], inputSide: Int
+            var convolved: [Float], normalized: [Float]
+            var mean: [Float], inverseStd: [Float]
+        }
+        var records: [UnitRecord] = []
+        public let batch: Int
+        /// Side of the output feature map.
+        public var outputSide = 0
+    }
+
+    /// Runs the modules on `input` (`[batch, inputSide, inputSide, inputChannels]`, NHWC).
+    /// `training`: batch norm uses the batch's statistics and updates the running ones.
+    public func forward(_ input: [Float], batch: Int, training: Bool) -> (output: [Float], trace: Trace) {
+        precondition(input.count == batch * inputSide * inputSide * inputChannels)
+        var trace = Trace(batch: batch)
+        var x = input, side = inputSide
+        for b in blocks.indices {
+            let blockInput = x
+            for u in blocks[b].units.indices {
+                let unit = blocks[b].units[u]
+                let (convolved, outSide) = convolve(unit, x, batch: batch, side: side)
+                let rows = batch * outSide * outSide, channels = unit.spec.outputChannels
+                var normalized = [Float](repeating: 0, count: convolved.count)
+                var mean: [Float] = [], inverseStd: [Float] = []
+                convolved.withUnsafeBufferPointer { c in
+                    normalized.withUnsafeMutableBufferPointer { out in
+                        if training {
+                            let stats = BatchNormKernel.forwardTraining(c.baseAddress!, rows: rows, channels: channels, gamma: unit.gamma,
+                                                                        beta: unit.beta, epsilon: Self.epsilon, output: out.baseAddress!)
+                            (mean, inverseStd) = (stats.mean, stats.inverseStd)
+                            // torch: the running variance takes the unbiased batch variance.
+                            let unbiased = Float(rows) / Float(max(rows - 1, 1))
+                            for i in 0..<channels {
+                                blocks[b].units[u].runningMean[i] = (1 - Self.momentum) * unit.runningMean[i] + Self.momentum * stats.mean[i]
+                                blocks[b].units[u].runningVariance[i] = (1 - Self.momentum) * unit.runningVariance[i]
+                                    + Self.momentum * stats.variance[i] * unbiased
+                            }
+                        } else {
+                            BatchNormKernel.forwardInference(c.baseAddress!, rows: rows, channels: channels, gamma: unit.gamma, beta: unit.beta,
+                                                             mean: unit.runningMean, variance: unit.runningVariance, epsilon: Self.epsilon,
+                                                             output: out.baseAddress!)
+                        }
+                    }
+                }
+                var activated = normalized
+                if unit.spec.activation == .relu6 {
+                    activated.withUnsafeMutableBufferPointer { ReLU6Kernel.forward($0.baseAddress!, count: $0.count) }
+                }
+                if training {
+                    trace.records.append(.init(input: x, inputSide: side, convolved: convolved, normalized: normalized, mean: mean,
+                                               inverseStd: inverseStd))
+                }
+                x = activated
+                side = outSide
+            }
+            if blocks[b].residual { for i in x.indices { x[i] += blockInput[i] } }
+        }
+        trace.outputSide = side
+        return (x, trace)
+    }
+
+    /// The convolution of `unit` on `x` (NHWC, `side` x `side`): its output and output side.
+    func convolve(_ unit: Unit, _ x: [Float], batch: Int, side: Int) -> ([Float], Int) {
+        let s = unit.spec
+        if unit.depthwise {
+            let out = DepthwiseKernel.outputSide(side, stride: s.stride)
+            var y = [Float](repeating: 0, count: batch * out * out * s.outputChannels)
+            let hwc = Self.depthwiseHWC(unit.weights, channels: s.outputChannels)
+            x.withUnsafeBufferPointer { i in
+                hwc.withUnsafeBufferPointer { w in
+                    y.withUnsafeMutableBufferPointer { o in
+                        DepthwiseKernel.forward(i.baseAddress!, batch: batch, side: side, channels: s.outputChannels, stride: s.stride,
+                                                weights: w.baseAddress!, output: o.baseAddress!)
+                    }
+                }
+            }
+            return (y, out)
+        }
+        precondition(s.kernel == 1 && s.stride == 1, "only 1x1 and depthwise 3x3 convolutions train")
+        let rows = batch * side * side
+        var y = [Float](repeating: 0, count: rows * s.outputChannels)
+        x.withUnsafeBufferPointer { i in
+            unit.weights.withUnsafeBufferPointer { w in
+                y.withUnsafeMutableBufferPointer { o in
+                    BLAS.dense(input: i.baseAddress!, rows: rows, inputs: s.inputChannels, weights: w.baseAddress!, bias: nil,
+                               outputs: s.outputChannels, output: o.baseAddress!)
+                }
+            }
+        }
+        return (y, side)
+    }
+
+    // MARK: backward
+
+    /// Gradients of every trainable tensor (by torch name, torch's layouts) for the gradient
+    /// of the output feature map, through the pass `trace` recorded (a training-mode pass).
+    public func backward(_ outputGradient: [Float], trace: Trace) -> [String: [Float]] {
+        var gradients: [String: [Float]] = [:]
+        var d = outputGradient
+        var record = trace.records.count
+        for b in blocks.indices.reversed() {
+            let residualGradient = blocks[b].residual ? d : nil
+            for unit in blocks[b].units.reversed() {
+                record -= 1
+                let r = trace.records[record]
+                let channels = unit.spec.outputChannels
+                let rows = r.convolved.count / channels
+                if unit.spec.activation == .relu6 {
+                    d.withUnsafeMutableBufferPointer { g in
+                        r.normalized.withUnsafeBufferPointer { ReLU6Kernel.backward(g.baseAddress!, input: $0.baseAddress!, count: g.count) }
+                    }
+                }
+                var dConvolved = [Float](repeating: 0, count: d.count)
+                let (dGamma, dBeta) = d.withUnsafeBufferPointer { g in
+                    r.convolved.withUnsafeBufferPointer { c in
+                        dConvolved.withUnsafeMutableBufferPointer { out in
+                            BatchNormKernel.backward(g.baseAddress!, input: c.baseAddress!, rows: rows, channels: channels, mean: r.mean,
+                                                     inverseStd: r.inverseStd, gamma: unit.gamma, inputGradient: out.baseAddress!)
+                        }
+                    }
+                }
+                gradients["\(unit.batchNormName).weight"] = dGamma
+                gradients["\(unit.batchNormName).bias"] = dBeta
+                let (dInput, dWeights) = convolutionBackward(unit, dConvolved, input: r.input, batch: trace.batch, side: r.inputSide)
+                gradients[unit.weightName] = dWeights
+                d = dInput
+            }
+            if let residualGradient { for i in d.indices { d[i] += residualGradient[i] } }
+        }
+        return gradients
+    }
+
+    func convolutionBackward(_ unit: Unit, _ dy: [Float], input x: [Float], batch: Int, side: Int) -> ([Float], [Float]) {
+        let s = unit.spec
+        var dx = [Float](repeating: 0, count: x.count)
+        if unit.depthwise {
+            var dwHWC = [Float](repeating: 0, count: 9 * s.outputChannels)
+            let hwc = Self.depthwiseHWC(unit.weights, channels: s.outputChannels)
+            dy.withUnsafeBufferPointer { g in
+                x.withUnsafeBufferPointer { i in
+                    hwc.withUnsafeBufferPointer { w in
+                        dx.withUnsafeMutableBufferPointer { dxp in
+                            dwHWC.withUnsafeMutableBufferPointer { dwp in
+                                DepthwiseKernel.backward(g.baseAddress!, input: i.baseAddress!, batch: batch, side: side,
+                                                         channels: s.outputChannels, stride: s.stride, weights: w.baseAddress!,
+                                                         inputGradient: dxp.baseAddress!, weightGradient: dwp.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+            return (dx, Self.depthwiseCHW(dwHWC, channels: s.outputChannels))
+        }
+        let rows = batch * side * side
+        var dw = [Float](repeating: 0, count: unit.weights.count)
+        dy.withUnsafeBufferPointer { g in
+            x.withUnsafeBufferPointer { i in
+                unit.weights.withUnsafeBufferPointer { w in
+                    dx.withUnsafeMutableBufferPointer { dxp in
+                        BLAS.inputGradient(outputGradient: g.baseAddress!, weights: w.baseAddress!, rows: rows, inputs: s.inputChannels,
+                                           outputs: s.outputChannels, gradient: dxp.baseAddress!)
+                    }
+                    dw.withUnsafeMutableBufferPointer { dwp in
+                        BLAS.weightGradient(outputGradient: g.baseAddress!, input: i.baseAddress!, rows: rows, inputs: s.inputChannels,
+                                            outputs: s.outputChannels, gradient: dwp.baseAddress!)
+                    }
+                }
+            }
+        }
+        return (dx, dw)
+    }
+
+    /// Torch's depthwise `[C, 1, 3, 3]` as the kernel's `[3, 3, C]`, and back.
+    static func depthwiseHWC(_ w: [Float], channels: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: w.count)
+        for c in 0..<channels { for t in 0..<9 { out[t * channels + c] = w[c * 9 + t] } }
+        return out
+    }
+
+    static func depthwiseCHW(_ w: [Float], channels: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: w.count)
+        for c in 0..<channels { for t in 0..<9 { out[c * 9 + t] = w[t * channels + c] } }
+        return out
+    }
+}
