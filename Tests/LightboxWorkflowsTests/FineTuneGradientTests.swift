@@ -10,7 +10,8 @@ import XCTest
 /// (features.0-13 frozen, 14-18 training with batch statistics, a linear head from a fixed
 /// initialisation, class-weighted cross-entropy). Lightbox must give the same frozen feature
 /// map (relative difference below 1e-4), loss, gradient of every trainable tensor and updated
-/// running statistics (relative differences below 1e-3, against torch computing that step in float64).
+/// running statistics, and the change one AdamW step makes (relative differences below 1e-3,
+/// against torch computing that step in float64).
 final class FineTuneGradientTests: TemporaryFolderTestCase {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
@@ -113,6 +114,20 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
                 XCTAssertLessThan(relativeDifference(ours, theirs), 1e-3, name)
             }
         }
+        // One AdamW step (T = 1: the base rates) on torch's gradients (where a gradient is
+        // roundoff, Adam's sign of it is noise), compared as the change of each tensor.
+        let before = tail.parameters.merging(["head.weight": head.weight, "head.bias": head.bias]) { a, _ in a }
+        var optimiser = AdamW(weightDecay: 0.01)
+        optimiser.beginStep()
+        for name in before.keys.sorted() {
+            var updated = before[name]!
+            optimiser.update(name, &updated, gradient: try array(out.appendingPathComponent("grads/\(name).npy")),
+                             learningRate: CosineSchedule.rate(base: name.hasPrefix("head.") ? 1e-3 : 3e-4, step: 0, total: 1))
+            let theirs = try array(out.appendingPathComponent("updated/\(name).npy"))
+            let ours = zip(updated, before[name]!).map { $0 - $1 }, expected = zip(theirs, before[name]!).map { $0 - $1 }
+            XCTAssertLessThan(relativeDifference(ours, expected, floor: 1e-6), 1e-3, name)
+        }
+
         // Running statistics are of order one or (for batch norms after a projection, whose
         // inputs have a batch mean of zero) near zero: compared with a floor of 1.
         for (name, ours) in tail.runningStatistics {

@@ -7,4 +7,10 @@
 void lightbox_adam_step(float *p, const float *g, float *m, float *v, size_t n,
                         float rate, float b1, float b2, float eps);
 
+/// One AdamW step as torch computes it: p *= 1 - lr wd; m, v as above;
+/// p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps), bc = 1 - b^t.
+void lightbox_adamw_step(float *p, const float *g, float *m, float *v, size_t n,
+                         float lr, float b1, float b2, float eps, float weight_decay,
+                         float bias_correction1, float bias_correction2_sqrt);
+
 #endif
