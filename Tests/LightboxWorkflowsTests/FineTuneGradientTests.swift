@@ -4,6 +4,7 @@ import LightboxHead
 import LightboxModels
 import LightboxTestSupport
 import XCTest
+@testable import LightboxWorkflows
 
 /// Fine-tuning's numerics against torch: scripts/reference/finetune_reference.py builds the same
 /// MobileNetV2 from the same checkpoint and runs one training step on eight real X-rays
@@ -133,5 +134,42 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         for (name, ours) in tail.runningStatistics {
             XCTAssertLessThan(relativeDifference(ours, try array(out.appendingPathComponent("running/\(name).npy")), floor: 1), 1e-4, name)
         }
+    }
+
+    /// Two epochs of four-image batches in a fixed order, augmentation and dropout off, the
+    /// cosine schedule over the four steps: every step's loss within 1e-3 of torch's.
+    func testTwoEpochsFollowTorchStepByStep() throws {
+        let order = [[3, 0, 7, 5, 1, 6, 2, 4], [6, 1, 4, 0, 7, 2, 5, 3]]
+        let orderFile = work.appendingPathComponent("order.json")
+        try JSONSerialization.data(withJSONObject: order).write(to: orderFile)
+        let out = try reference(mode: "epochs", ["--epochs", "2", "--batch", "4", "--order", orderFile.path,
+                                                 "--precision", "float64"])
+        let frozen = try array(out.appendingPathComponent("frozen.npy"))
+        let per = frozen.count / Self.labels.count
+        let member = FineTuneMember(
+            tail: try TrainableTail(weights: try PretrainedMobileNetV2.load(), firstModule: 14),
+            classifier: LinearClassifier(weight: try array(out.appendingPathComponent("head_init/weight.npy")),
+                                         bias: try array(out.appendingPathComponent("head_init/bias.npy")), inputs: 1280, classes: 2))
+        let classWeights = [0, 1].map { c in Float(Self.labels.count) / Float(2 * Self.labels.filter { $0 == c }.count) }
+        let total = 4
+        var losses: [Float] = [], t = 0
+        for permutation in order {
+            for start in stride(from: 0, to: permutation.count, by: 4) {
+                let images = Array(permutation[start..<min(start + 4, permutation.count)])
+                losses.append(member.step(frozen: images.flatMap { frozen[($0 * per)..<(($0 + 1) * per)] }, batch: images.count,
+                                          labels: images.map { Self.labels[$0] }, classWeights: classWeights,
+                                          backboneRate: CosineSchedule.rate(base: 3e-4, step: t, total: total),
+                                          headRate: CosineSchedule.rate(base: 1e-3, step: t, total: total)))
+                t += 1
+            }
+        }
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("losses.json"))) as! [NSNumber]
+        XCTAssertEqual(losses.count, expected.count)
+        for (step, (ours, theirs)) in zip(losses, expected.map(\.floatValue)).enumerated() {
+            XCTAssertEqual(ours, theirs, accuracy: abs(theirs) * 1e-3, "step \(step)")
+        }
+        let head = try array(out.appendingPathComponent("final/head.weight.npy"))
+        XCTAssertLessThan(relativeDifference(member.classifier.weight, head), 1e-4, "head weights after training")
+        XCTAssertLessThan(losses.suffix(2).reduce(0, +), losses.prefix(2).reduce(0, +), "the loss falls")
     }
 }

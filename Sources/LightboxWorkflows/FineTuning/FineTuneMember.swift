@@ -1,0 +1,57 @@
+import Foundation
+import LightboxCore
+import LightboxHead
+import LightboxModels
+
+/// One fine-tuned network of an ensemble: MobileNetV2's trainable tail, the linear head and
+/// their AdamW state. It trains on, and predicts from, the frozen part's output (the NHWC
+/// feature map of the module before the tail), which the caller computes once per image.
+public final class FineTuneMember {
+    public let tail: TrainableTail
+    public private(set) var classifier: LinearClassifier
+    private var optimiser: AdamW
+
+    public init(tail: TrainableTail, classifier: LinearClassifier, weightDecay: Float = 0.01) {
+        self.tail = tail
+        self.classifier = classifier
+        optimiser = AdamW(weightDecay: weightDecay)
+    }
+
+    /// A member on `weights` from `firstModule`, its head drawn from `seed` as torch's
+    /// `nn.Linear` initialises one (uniform in ±1/sqrt(inputs), weights and bias).
+    public convenience init(weights: NamedTensors, firstModule: Int, classes: Int, seed: UInt64) throws {
+        let tail = try TrainableTail(weights: weights, firstModule: firstModule)
+        var generator = SeededGenerator(seed: seed, stream: "finetune-head")
+        let inputs = tail.outputChannels, bound = 1 / Double(inputs).squareRoot()
+        let draw = { (count: Int) in (0..<count).map { _ in Float(generator.uniform(-bound...bound)) } }
+        let weight = draw(classes * inputs)
+        self.init(tail: tail, classifier: LinearClassifier(weight: weight, bias: draw(classes), inputs: inputs, classes: classes))
+    }
+
+    /// One optimiser step on `batch` frozen feature maps: forward with batch statistics, the
+    /// class-weighted loss, backward, AdamW at the given rates. Returns the batch's loss.
+    @discardableResult
+    public func step(frozen: [Float], batch: Int, labels: [Int], classWeights: [Float], backboneRate: Float, headRate: Float,
+                     dropoutMask: [Float]? = nil) -> Float {
+        let (featureMap, trace) = tail.forward(frozen, batch: batch, training: true)
+        let result = classifier.step(featureMap: featureMap, batch: batch, positions: trace.outputSide * trace.outputSide,
+                                     labels: labels, classWeights: classWeights, dropoutMask: dropoutMask)
+        let gradients = tail.backward(result.featureMapGradient, trace: trace)
+        optimiser.beginStep()
+        tail.updateParameters { name, values in
+            optimiser.update(name, &values, gradient: gradients[name]!, learningRate: backboneRate)
+        }
+        optimiser.update("head.weight", &classifier.weight, gradient: result.weightGradient, learningRate: headRate)
+        optimiser.update("head.bias", &classifier.bias, gradient: result.biasGradient, learningRate: headRate)
+        return result.loss
+    }
+
+    /// Class probabilities, `[batch, classes]`, with batch norm in inference mode.
+    public func probabilities(frozen: [Float], batch: Int) -> [Float] {
+        let (featureMap, trace) = tail.forward(frozen, batch: batch, training: false)
+        let pooled = LinearClassifier.pool(featureMap, batch: batch, positions: trace.outputSide * trace.outputSide,
+                                           channels: classifier.inputs)
+        let logits = classifier.logits(pooled, rows: batch)
+        return (0..<batch).flatMap { Softmax.apply(Array(logits[($0 * classifier.classes)..<(($0 + 1) * classifier.classes)])) }
+    }
+}
