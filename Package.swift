@@ -99,7 +99,7 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmark driver run by bench/embedding_benchmark.py against torch and ONNX Runtime.
-        .executableTarget(name: "lightbox-bench", dependencies: ["LightboxCore", "LightboxModels", "LightboxKernels"],
+        .executableTarget(name: "lightbox-bench", dependencies: ["LightboxCore", "LightboxModels", "LightboxKernels", "LightboxHead", "LightboxWorkflows"],
                           path: "bench/LightboxBench"),
 
         // What the test targets share: a per-test temporary folder, the paths of ../shared.

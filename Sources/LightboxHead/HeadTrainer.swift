@@ -27,6 +27,14 @@ public struct EpochRecord: Sendable, Equatable, Codable {
     public var valLoss: Double?
     public var valAccuracy: Double?
 
+    public init(epoch: Int, trainLoss: Double, trainAccuracy: Double, valLoss: Double? = nil, valAccuracy: Double? = nil) {
+        self.epoch = epoch
+        self.trainLoss = trainLoss
+        self.trainAccuracy = trainAccuracy
+        self.valLoss = valLoss
+        self.valAccuracy = valAccuracy
+    }
+
     enum CodingKeys: String, CodingKey {
         case epoch, trainLoss = "train_loss", trainAccuracy = "train_accuracy", valLoss = "val_loss", valAccuracy = "val_accuracy"
     }

@@ -8,10 +8,13 @@ import LightboxModels
 /// weights, the class names and the preprocessing. `predict` and `evaluate` need nothing else
 /// (the backbone weights come from the cache, checked against the digest).
 ///
-/// Layout: `DIR/lightbox-model.json` and `DIR/head.safetensors`.
+/// Layout: `DIR/lightbox-model.json` and `DIR/head.safetensors` (the head method), or
+/// `DIR/member-N.safetensors` for each member of a fine-tuned ensemble (`fineTuned`).
 public struct ModelBundle: Sendable {
     public static let format = "lightbox-model"
-    public static let formatVersion = 1
+    /// 1: a dense head on the frozen backbone; 2 adds fine-tuned ensembles (written only for them,
+    /// so head bundles stay readable by Lightbox versions that read 1).
+    public static let formatVersion = 2
     public static let manifestName = "lightbox-model.json"
     public static let headName = "head.safetensors"
     public static let disclaimer = "Educational and research software: not a diagnostic device."
@@ -20,6 +23,11 @@ public struct ModelBundle: Sendable {
         public var id: String
         public var weightsSHA256: String
         enum CodingKeys: String, CodingKey { case id, weightsSHA256 = "weights_sha256" }
+
+        public init(id: String, weightsSHA256: String) {
+            self.id = id
+            self.weightsSHA256 = weightsSHA256
+        }
     }
 
     public struct Preprocessing: Codable, Sendable, Equatable {
@@ -49,14 +57,23 @@ public struct ModelBundle: Sendable {
         var classes: [String]
         var backbone: Backbone
         var preprocessing: Preprocessing
-        var head: HeadShape
+        var head: HeadShape?
+        var fineTuning: FineTuning?
         var created: String?
         var training: [String: String]?
         var disclaimer: String?
 
         enum CodingKeys: String, CodingKey {
-            case format, formatVersion = "format_version", classes, backbone, preprocessing, head, created, training, disclaimer
+            case format, formatVersion = "format_version", classes, backbone, preprocessing, head, fineTuning = "fine_tuning",
+                 created, training, disclaimer
         }
+    }
+
+    /// A fine-tuned ensemble in the manifest: where the trained modules start, each member's file.
+    struct FineTuning: Codable {
+        var firstModule: Int
+        var members: [String]
+        enum CodingKeys: String, CodingKey { case firstModule = "first_module", members }
     }
 
     struct HeadShape: Codable {
@@ -69,7 +86,11 @@ public struct ModelBundle: Sendable {
     public var classes: [String]
     public var backbone: Backbone
     public var preprocessing: Preprocessing
-    public var head: DenseHead
+    /// The dense head (the head method); nil for a fine-tuned ensemble.
+    public var head: DenseHead?
+    /// The fine-tuned ensemble: MobileNetV2's modules from `firstModule` on and a linear head,
+    /// per member; nil for the head method.
+    public var fineTuned: FineTunedEnsemble?
     /// Free-form facts about how it was trained (data set, options), for people.
     public var training: [String: String]
     /// Files of a backbone that is not built in (a Teachable Machine export's model.json and
@@ -88,25 +109,54 @@ public struct ModelBundle: Sendable {
         self.training = training
     }
 
+    public init(classes: [String], backbone: Backbone, preprocessing: Preprocessing, fineTuned: FineTunedEnsemble,
+                training: [String: String] = [:]) {
+        self.classes = classes
+        self.backbone = backbone
+        self.preprocessing = preprocessing
+        self.fineTuned = fineTuned
+        self.training = training
+    }
+
+    /// The dense head, for what only the head method has yet (exports); a clear error for a fine-tuned model.
+    public func denseHead(for use: String) throws -> DenseHead {
+        guard let head else {
+            throw WeightsError("\(use) of a fine-tuned model (--method finetune) is not supported yet; train with --method head for it")
+        }
+        return head
+    }
+
     /// Writes the bundle to `directory` atomically: built in a temporary folder beside it,
     /// then swapped in with one rename, so readers never see half a model.
     public func write(to directory: String) throws {
-        let manifest = Manifest(format: Self.format, formatVersion: Self.formatVersion, classes: classes, backbone: backbone,
-                                preprocessing: preprocessing,
-                                head: HeadShape(inputs: head.inputs, hidden: head.hidden, activation: "relu", output: "softmax",
-                                                outputBias: false, weights: Self.headName),
+        var files: [String: Data] = [:]
+        var headShape: HeadShape?, fineTuning: FineTuning?
+        if let head {
+            headShape = HeadShape(inputs: head.inputs, hidden: head.hidden, activation: "relu", output: "softmax",
+                                  outputBias: false, weights: Self.headName)
+            files[Self.headName] = try SafeTensors.encode([
+                "dense1.weight": Tensor(shape: [head.hidden, head.inputs], values: head.w1),
+                "dense1.bias": Tensor(shape: [head.hidden], values: head.b1),
+                "dense2.weight": Tensor(shape: [head.classes, head.hidden], values: head.w2),
+            ], metadata: ["format": Self.format])
+        }
+        if let fineTuned {
+            let names = fineTuned.members.indices.map { "member-\($0).safetensors" }
+            fineTuning = FineTuning(firstModule: fineTuned.firstModule, members: names)
+            for (name, tensors) in zip(names, fineTuned.members) {
+                files[name] = try SafeTensors.encode(tensors, metadata: ["format": Self.format])
+            }
+        }
+        guard (headShape == nil) != (fineTuning == nil) else { throw WeightsError("a model has either a dense head or a fine-tuned ensemble") }
+        let manifest = Manifest(format: Self.format, formatVersion: fineTuning == nil ? 1 : 2, classes: classes, backbone: backbone,
+                                preprocessing: preprocessing, head: headShape, fineTuning: fineTuning,
                                 created: ISO8601DateFormatter().string(from: Date()), training: training,
                                 disclaimer: Self.disclaimer)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let weights = try SafeTensors.encode([
-            "dense1.weight": Tensor(shape: [head.hidden, head.inputs], values: head.w1),
-            "dense1.bias": Tensor(shape: [head.hidden], values: head.b1),
-            "dense2.weight": Tensor(shape: [head.classes, head.hidden], values: head.w2),
-        ], metadata: ["format": Self.format])
         try AtomicDirectory.write(to: directory) { temporary in
             try encoder.encode(manifest).write(to: URL(fileURLWithPath: temporary).appendingPathComponent(Self.manifestName))
-            try weights.write(to: URL(fileURLWithPath: temporary).appendingPathComponent(Self.headName))
+            for (name, data) in files { try data.write(to: URL(fileURLWithPath: temporary).appendingPathComponent(name)) }
             if !backboneFiles.isEmpty {
                 let folder = URL(fileURLWithPath: temporary).appendingPathComponent(Self.backboneFolder)
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -131,19 +181,50 @@ public struct ModelBundle: Sendable {
             throw WeightsError("\(manifestPath): format version \(manifest.formatVersion) is newer than this Lightbox reads (\(formatVersion)); upgrade Lightbox")
         }
         guard manifest.classes.count >= 2 else { throw WeightsError("\(manifestPath): a model needs at least two classes") }
-        let headPath = (directory as NSString).appendingPathComponent(manifest.head.weights)
-        guard let headData = FileManager.default.contents(atPath: headPath) else {
-            throw WeightsError("\(headPath): head weights missing")
-        }
-        let store = NamedTensors(try SafeTensors.decode(headData, source: headPath).tensors, source: headPath)
-        let s = manifest.head
-        let head = try DenseHead(inputs: s.inputs, hidden: s.hidden, classes: manifest.classes.count,
-                                 w1: store.tensor("dense1.weight", shape: [s.hidden, s.inputs]).values,
-                                 b1: store.tensor("dense1.bias", shape: [s.hidden]).values,
-                                 w2: store.tensor("dense2.weight", shape: [manifest.classes.count, s.hidden]).values)
-        var bundle = ModelBundle(classes: manifest.classes, backbone: manifest.backbone, preprocessing: manifest.preprocessing,
+        var bundle: ModelBundle
+        if let s = manifest.head {
+            let store = try tensors(in: directory, file: s.weights, what: "head weights")
+            let head: DenseHead
+            do {
+                head = try DenseHead(inputs: s.inputs, hidden: s.hidden, classes: manifest.classes.count,
+                                     w1: store.tensor("dense1.weight", shape: [s.hidden, s.inputs]).values,
+                                     b1: store.tensor("dense1.bias", shape: [s.hidden]).values,
+                                     w2: store.tensor("dense2.weight", shape: [manifest.classes.count, s.hidden]).values)
+            } catch let e as HeadShapeError {
+                throw WeightsError("\(directory): \(e)")
+            }
+            bundle = ModelBundle(classes: manifest.classes, backbone: manifest.backbone, preprocessing: manifest.preprocessing,
                                  head: head, training: manifest.training ?? [:])
+        } else if let f = manifest.fineTuning, !f.members.isEmpty, (1...18).contains(f.firstModule) {
+            let members = try f.members.map { try tensors(in: directory, file: $0, what: "fine-tuned weights").tensors }
+            bundle = ModelBundle(classes: manifest.classes, backbone: manifest.backbone, preprocessing: manifest.preprocessing,
+                                 fineTuned: FineTunedEnsemble(firstModule: f.firstModule, members: members),
+                                 training: manifest.training ?? [:])
+        } else {
+            throw WeightsError("\(manifestPath): the manifest names neither a head nor a fine-tuned ensemble")
+        }
         bundle.directory = directory
         return bundle
+    }
+
+    /// The tensors of `file` in the bundle `directory`, which must stay inside it.
+    static func tensors(in directory: String, file: String, what: String) throws -> NamedTensors {
+        guard !file.contains("/"), !file.hasPrefix(".") else { throw WeightsError("\(directory): \(what) file '\(file)' is not in the model folder") }
+        let path = (directory as NSString).appendingPathComponent(file)
+        guard let data = FileManager.default.contents(atPath: path) else { throw WeightsError("\(path): \(what) missing") }
+        return NamedTensors(try SafeTensors.decode(data, source: path).tensors, source: path)
+    }
+}
+
+/// The trained part of a fine-tuned model: MobileNetV2's modules from `firstModule` on, per
+/// member, by torch name (convolution weights, batch-norm weight, bias, running_mean and
+/// running_var), with the member's linear head as `head.weight` and `head.bias`.
+public struct FineTunedEnsemble: Sendable {
+    public var firstModule: Int
+    public var members: [[String: Tensor]]
+
+    public init(firstModule: Int, members: [[String: Tensor]]) {
+        self.firstModule = firstModule
+        self.members = members
     }
 }

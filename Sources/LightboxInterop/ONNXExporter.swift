@@ -52,7 +52,7 @@ public enum ONNXExporter {
             }
             names[i] = out
         }
-        let head = bundle.head
+        let head = try bundle.denseHead(for: "ONNX export")
         builder.node("GlobalAveragePool", [names[graph.output]!], "pooled")
         builder.node("Flatten", ["pooled"], "embedding", attributes: [.int("axis", 1)])
         builder.constant("head_w1", [head.hidden, head.inputs], head.w1)

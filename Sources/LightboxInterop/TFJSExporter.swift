@@ -57,7 +57,7 @@ struct KerasModel {
             let normalization = try bundle.preprocessing.preprocessor().normalization
             try writer.build(weights: try PretrainedMobileNetV2.load(), normalization: normalization, size: bundle.preprocessing.size)
         }
-        writer.head(bundle.head)
+        writer.head(try bundle.denseHead(for: "Keras and TF.js export"))
     }
 
     /// The backbone Sequential's layers: the functional MobileNetV2, then pooling. `flat`

@@ -3,6 +3,7 @@ import LightboxCore
 import LightboxData
 import LightboxEmbedding
 import LightboxHead
+import LightboxImaging
 import LightboxInterop
 import LightboxModels
 
@@ -28,7 +29,6 @@ public enum EvaluationRun {
 
     public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ClassificationMetrics {
         let bundle = try ModelBundle.read(from: request.model)
-        let backbone = try bundle.resolvedBackbone()
         var dataset = try DatasetLoader.load(request.data, kind: request.source, covidOptions: request.covid)
         let known = Set(bundle.classes)
         dataset = dataset.removing { image in
@@ -38,28 +38,45 @@ public enum EvaluationRun {
         dataset = DuplicateFilter.apply(dataset, digests: digests)
         reporter.note("data: \(dataset.source): \(dataset.images.count) images, \(dataset.skipped.count) skipped")
 
-        let samples = dataset.images.map { TrainingSample(image: $0) }
-        let outcome = try backbone.sampleEmbedder(cache: request.useCache).embed(samples, digests: digests) {
-            reporter.progress("embedding images", done: $0, total: $1)
-        }
-        var images: [LabeledImage] = [], features: [Float] = []
-        for (image, e) in zip(dataset.images, outcome.embeddings) {
-            if let e { images.append(image); features += e }
-        }
-        for f in outcome.failures { reporter.note("skipped \(f)") }
+        let (images, probabilities, failures) = try classify(dataset.images, digests: digests, bundle: bundle, useCache: request.useCache,
+                                                                 reporter: reporter)
+        for f in failures { reporter.note("skipped \(f)") }
         guard !images.isEmpty else { throw DatasetError("\(request.data): no usable images for the model's classes \(bundle.classes)") }
 
-        let probabilities = bundle.head.predict(features, rows: images.count)
         let positive = try TrainingRun.positiveIndex(bundle.classes, requested: request.positiveClass)
         let metrics = ClassificationMetrics(classes: bundle.classes, labels: images.map { bundle.classes.firstIndex(of: $0.label)! },
                                             probabilities: probabilities, groups: images.map(\.group), positive: positive,
                                             seed: request.seed)
         let document = RunDocument(metrics: metrics, epochs: nil, validationLoss: nil, validationAccuracy: nil, split: nil,
-                                   skipped: dataset.skipped.count + outcome.failures.count, seconds: nil)
+                                   skipped: dataset.skipped.count + failures.count, seconds: nil)
         try AtomicFile.write(try document.json(), to: request.output)
         let stem = (request.output as NSString).deletingPathExtension
         try AtomicFile.write(Data(Predictions.csv(images: images, classes: bundle.classes, probabilities: probabilities).utf8),
                              to: stem + "-predictions.csv")
         return metrics
+    }
+
+    /// The images that decode and their class probabilities: embeddings (cached) through the
+    /// dense head, or the fine-tuned ensemble on the files.
+    static func classify(_ dataset: [LabeledImage], digests: [String: Result<String, ImageDecodingError>], bundle: ModelBundle,
+                         useCache: Bool, reporter: Reporter) throws
+        -> (images: [LabeledImage], probabilities: [Float], failures: [ImageDecodingError]) {
+        if let ensemble = bundle.fineTuned {
+            let model = try FineTunedModel(bundle: bundle, ensemble: ensemble)
+            let result = try model.predict(paths: dataset.map(\.path))
+            let byPath = Dictionary(dataset.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            return (result.paths.map { byPath[$0]! }, result.probabilities, result.failures)
+        }
+        let head = try bundle.denseHead(for: "evaluation")
+        let backbone = try bundle.resolvedBackbone()
+        let samples = dataset.map { TrainingSample(image: $0) }
+        let outcome = try backbone.sampleEmbedder(cache: useCache).embed(samples, digests: digests) {
+            reporter.progress("embedding images", done: $0, total: $1)
+        }
+        var images: [LabeledImage] = [], features: [Float] = []
+        for (image, e) in zip(dataset, outcome.embeddings) {
+            if let e { images.append(image); features += e }
+        }
+        return (images, images.isEmpty ? [] : head.predict(features, rows: images.count), outcome.failures)
     }
 }

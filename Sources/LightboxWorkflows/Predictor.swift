@@ -10,7 +10,10 @@ import LightboxModels
 /// Machine TF.js export (folder or zip).
 public final class Predictor: @unchecked Sendable {
     public let classes: [String]
-    public let head: DenseHead
+    /// The dense head (the head method and Teachable Machine exports); nil for a fine-tuned model.
+    public let head: DenseHead?
+    /// The fine-tuned ensemble of a model trained with `--method finetune`.
+    public let fineTuned: FineTunedModel?
     public let backbone: Backbone
 
     public init(model path: String) throws {
@@ -18,11 +21,13 @@ public final class Predictor: @unchecked Sendable {
             let bundle = try ModelBundle.read(from: path)
             classes = bundle.classes
             head = bundle.head
+            fineTuned = try bundle.fineTuned.map { try FineTunedModel(bundle: bundle, ensemble: $0) }
             backbone = try bundle.resolvedBackbone()
         } else if TFJSLayersModel.isExport(path) {
             let export = try TeachableMachineExport.load(path)
             classes = export.classes
             head = export.head
+            fineTuned = nil
             backbone = export.backbone
         } else {
             throw WeightsError("\(path): neither a Lightbox model (\(ModelBundle.manifestName)) nor a Teachable Machine export (model.json or .zip)")
@@ -37,17 +42,23 @@ public final class Predictor: @unchecked Sendable {
 
     /// Class probabilities of each file, in order; files that cannot be decoded come back as errors.
     public func predict(_ paths: [String]) throws -> [Result<Prediction, ImageDecodingError>] {
-        let result = try backbone.embedder.embed(paths: paths)
         let k = classes.count
+        let (kept, p, failed): ([String], [Float], [ImageDecodingError])
+        if let fineTuned {
+            (kept, p, failed) = try fineTuned.predict(paths: paths)
+        } else {
+            let result = try backbone.embedder.embed(paths: paths)
+            (kept, p, failed) = (result.paths, result.paths.isEmpty ? [] : head!.predict(result.embeddings, rows: result.paths.count),
+                                 result.failures)
+        }
         var byPath: [String: Prediction] = [:]
-        if !result.paths.isEmpty {
-            let p = head.predict(result.embeddings, rows: result.paths.count)
-            for (r, path) in result.paths.enumerated() {
+        if !kept.isEmpty {
+            for (r, path) in kept.enumerated() {
                 let row = Array(p[(r * k)..<((r + 1) * k)])
                 byPath[path] = Prediction(path: path, probabilities: row, predicted: Argmax.of(row)!)
             }
         }
-        let failures = Dictionary(result.failures.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        let failures = Dictionary(failed.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         return paths.map { path in
             if let p = byPath[path] { return .success(p) }
             return .failure(failures[path] ?? ImageDecodingError(path: path, reason: .unreadable("not processed")))
@@ -56,12 +67,18 @@ public final class Predictor: @unchecked Sendable {
 
     /// One image's prediction and the heatmap of its predicted class, from one forward pass.
     public func predictWithHeatmap(_ path: String) throws -> (Prediction, Data) {
-        let e = try HeatmapExamples.explain(paths: [path], head: head, backbone: backbone)[0]
+        let e = try HeatmapExamples.explain(paths: [path], head: try denseHead(), backbone: backbone)[0]
         return (Prediction(path: path, probabilities: e.probabilities, predicted: e.predicted), e.png)
     }
 
     /// PNG of the model's input with the Grad-CAM heatmap for class `target`.
     public func heatmap(_ path: String, target: Int) throws -> Data {
-        try HeatmapExamples.render(path: path, target: target, head: head, backbone: backbone)
+        try HeatmapExamples.render(path: path, target: target, head: try denseHead(), backbone: backbone)
+    }
+
+    /// The dense head heatmaps need; fine-tuned models have none yet.
+    func denseHead() throws -> DenseHead {
+        guard let head else { throw WeightsError("heatmaps of fine-tuned models (--method finetune) are not available yet") }
+        return head
     }
 }

@@ -4,6 +4,19 @@ extension TrainingConfiguration {
     /// The run's settings as the report's parameter table shows them.
     func reportParameters(positiveClass: String?) -> [(String, String)] {
         let t = training, a = augmentation
+        if method == .finetune {
+            let f = fineTune
+            return [
+                ("method", "fine-tuning: MobileNetV2 (ImageNet, torchvision weights) features.0-\(f.firstModule - 1) frozen, features.\(f.firstModule)-18 trained with batch norm in training mode"),
+                ("ensemble", "\(f.ensemble) member(s), probabilities averaged"),
+                ("head", "global average pool, dropout \(f.dropout), linear to the classes; cross-entropy weighted by inverse class frequency"),
+                ("optimiser", "AdamW, weight decay \(f.weightDecay), learning rate \(f.backboneRate) (backbone) and \(f.headRate) (head), cosine decay to 0"),
+                ("epochs", "\(t.epochs)"), ("batch size", "\(t.batchSize)"), ("seed", "\(t.seed)"),
+                ("augmentation", "fresh every epoch, training split only: rotation ±10°, shift ±8%, zoom 0.9-1.1, brightness ±0.1, contrast 0.8-1.2"),
+                ("resize", resize.rawValue), ("split (train/validation/test)", "\(split.train)/\(split.validation)/\(split.test)"),
+                ("positive class", positiveClass ?? "n/a"),
+            ]
+        }
         return [
             ("backbone", teachableMachineBackbone == nil ? "MobileNetV2 (ImageNet, torchvision weights), frozen"
                 : "the MobileNet of a Teachable Machine export, frozen"),

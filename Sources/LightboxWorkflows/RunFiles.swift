@@ -20,9 +20,17 @@ public struct RunDocument: Encodable {
     public var split: [String: SplitCounts]?
     public var skipped: Int?
     public var seconds: Double?
+    /// How the model was trained (training runs only): `head` or `finetune`, the ensemble's
+    /// size and the modules trained (finetune), training images per epoch, epochs run.
+    public var method: String?
+    public var ensemble: Int?
+    public var unfreeze: Int?
+    public var trainImages: Int?
+    public var epochsRun: Int?
 
     enum Keys: String, CodingKey {
         case epochs, validation, split, skipped, seconds, evaluatedOn = "evaluated_on", disclaimer
+        case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -35,6 +43,11 @@ public struct RunDocument: Encodable {
         try c.encodeIfPresent(split, forKey: .split)
         try c.encodeIfPresent(skipped, forKey: .skipped)
         try c.encodeIfPresent(seconds, forKey: .seconds)
+        try c.encodeIfPresent(method, forKey: .method)
+        try c.encodeIfPresent(ensemble, forKey: .ensemble)
+        try c.encodeIfPresent(unfreeze, forKey: .unfreeze)
+        try c.encodeIfPresent(trainImages, forKey: .trainImages)
+        try c.encodeIfPresent(epochsRun, forKey: .epochsRun)
         if epochs != nil { try c.encode("test split: patients never used for training or model selection", forKey: .evaluatedOn) }
         try c.encode(ModelBundle.disclaimer, forKey: .disclaimer)
     }

@@ -78,6 +78,11 @@ public enum TrainingOptionRules {
         cli(number("gamma", atLeast: 0, atMost: 0.9, 0.1, "Augmentation: gamma range (1 ± gamma).")),
         cli(number("noise", atLeast: 0, atMost: 100, 2, "Augmentation: gaussian noise, standard deviation in 0-255 units.")),
         cli(flag("hflip", "Augmentation: allow horizontal flips (off: they move the heart to the right).")),
+        cli(TrainingOptionRule(key: "method", flag: "--method", kind: .text, choices: TrainingMethod.allCases.map(\.rawValue),
+                               range: "head or finetune", defaultValue: "head",
+                               help: "head: the blog's method (frozen embeddings, Dense(100) head, 50 epochs); finetune: train MobileNetV2's last feature modules and a linear head, as an ensemble (6 epochs by default).")),
+        cli(integer("ensemble", 1...10, FineTuneOptions().ensemble, "Fine-tuning: members trained with different seeds, probabilities averaged.")),
+        cli(integer("unfreeze", 1...18, FineTuneOptions().unfreeze, "Fine-tuning: feature modules trained, counted from the end (5: features.14-18).")),
     ]
 
     /// The rule named by its API key (every key used in this file exists).
@@ -110,6 +115,17 @@ public enum TrainingOptionRules {
             throw refusal("split", parts.map { number($0 * 100) }.joined(separator: "/"))
         }
         if let p = c.positiveClass, p.isEmpty { throw refusal("positive", "''") }
+        if c.method == .finetune {
+            try check("ensemble", c.fineTune.ensemble)
+            try check("unfreeze", c.fineTune.unfreeze)
+            // Fine-tuning weighs its loss by class and augments every image in every epoch.
+            guard c.balance == .none, c.augmentCopies == 0 else {
+                throw TrainingOptionError(key: "method", "--balance and --augment-copies are for --method head; fine-tuning weighs the loss by class and augments every training image in every epoch")
+            }
+            guard c.teachableMachineBackbone == nil else {
+                throw TrainingOptionError(key: "method", "--method finetune trains torchvision's MobileNetV2; --backbone tm:PATH is for --method head")
+            }
+        }
         let a = c.augmentation
         for (key, value) in [("rotation", a.rotation), ("shift", a.shift), ("zoom", a.zoom), ("brightness", a.brightness),
                              ("contrast", a.contrast), ("gamma", a.gamma), ("noise", a.noise)] {
@@ -147,7 +163,7 @@ public enum TrainingOptionRules {
         guard aboveMinimum && belowMaximum else { throw refusal(key, shown) }
     }
 
-    static func refusal(_ key: String, _ shown: String) -> TrainingOptionError {
+    public static func refusal(_ key: String, _ shown: String) -> TrainingOptionError {
         let r = rule(key)
         return TrainingOptionError(key: key, "\(key) (\(r.flag)) must be \(r.range) (got \(shown))")
     }

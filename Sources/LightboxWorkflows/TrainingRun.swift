@@ -9,7 +9,16 @@ import LightboxModels
 import LightboxReport
 
 /// Everything `lightbox train` is asked to do.
+/// How a model learns: the blog's frozen embeddings with a dense head, or fine-tuning the last
+/// feature modules with a linear head (an ensemble).
+public enum TrainingMethod: String, Sendable, CaseIterable {
+    case head, finetune
+}
+
 public struct TrainingConfiguration: Sendable {
+    public var method: TrainingMethod = .head
+    /// Fine-tuning's settings (with `method` finetune).
+    public var fineTune = FineTuneOptions()
     public var data: String
     public var source: SourceKind?
     public var covid = CovidChestXraySource.Options()
@@ -61,6 +70,9 @@ public enum TrainingRun {
         try checkpoint()
         var (dataset, digests) = try loadData(config, reporter)
         try checkpoint()
+        if config.method == .finetune {
+            return try FineTuneRun.run(config, dataset: dataset, reporter: reporter, started: started, checkpoint: checkpoint)
+        }
         let (backbone, backboneFiles) = try resolveBackbone(config, reporter)
         let embedder = backbone.sampleEmbedder(cache: config.useCache)
         try checkpoint()
@@ -215,18 +227,13 @@ public enum TrainingRun {
         bundle.backboneFiles = backboneFiles
         try bundle.write(to: modelDirectory)
 
-        let document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: validation?.loss,
-                                   validationAccuracy: validation?.accuracy,
-                                   split: DatasetSplit.Part.allCases.reduce(into: [:]) { d, part in
-                                       d[part.rawValue] = SplitCounts(images: split[part].count,
-                                                                       patients: Set(split[part].map(\.group)).count)
-                                   },
+        var document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: validation?.loss,
+                                   validationAccuracy: validation?.accuracy, split: splitCounts(split),
                                    skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
-        try AtomicFile.write(try document.json(), to: run.appendingPathComponent("metrics.json").path)
-        try AtomicFile.write(Data(Predictions.csv(images: split.test, classes: classes, probabilities: probabilities).utf8),
-                             to: run.appendingPathComponent("predictions.csv").path)
-        try AtomicFile.write(Data(SplitListing.csv(split).utf8), to: run.appendingPathComponent("split.csv").path)
-        try AtomicFile.write(Data(SkippedListing.csv(dataset.skipped).utf8), to: run.appendingPathComponent("skipped.csv").path)
+        document.method = config.method.rawValue
+        document.trainImages = sets.train.count
+        document.epochsRun = trained.history.count
+        try writeTables(run: run, document: document, split: split, dataset: dataset, probabilities: probabilities)
 
         let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: sets.test.labels,
                                                               probabilities: probabilities, classes: classes,
@@ -240,6 +247,21 @@ public enum TrainingRun {
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
                                metrics: metrics, validationAccuracy: validation?.accuracy)
+    }
+
+    static func splitCounts(_ split: DatasetSplit) -> [String: SplitCounts] {
+        DatasetSplit.Part.allCases.reduce(into: [:]) { d, part in
+            d[part.rawValue] = SplitCounts(images: split[part].count, patients: Set(split[part].map(\.group)).count)
+        }
+    }
+
+    /// metrics.json, predictions.csv (the test split's probabilities), split.csv and skipped.csv.
+    static func writeTables(run: URL, document: RunDocument, split: DatasetSplit, dataset: Dataset, probabilities: [Float]) throws {
+        try AtomicFile.write(try document.json(), to: run.appendingPathComponent("metrics.json").path)
+        try AtomicFile.write(Data(Predictions.csv(images: split.test, classes: dataset.classes, probabilities: probabilities).utf8),
+                             to: run.appendingPathComponent("predictions.csv").path)
+        try AtomicFile.write(Data(SplitListing.csv(split).utf8), to: run.appendingPathComponent("split.csv").path)
+        try AtomicFile.write(Data(SkippedListing.csv(dataset.skipped).utf8), to: run.appendingPathComponent("skipped.csv").path)
     }
 
     static func imagesPerClass(_ images: [LabeledImage]) -> [String: Int] {

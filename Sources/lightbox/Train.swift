@@ -9,7 +9,7 @@ import LightboxHead
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a classifier head on frozen MobileNetV2 embeddings and evaluate it on held-out patients.",
+        abstract: "Train a classifier on MobileNetV2 (a head on frozen embeddings, or fine-tuning) and evaluate it on held-out patients.",
         discussion: """
             Writes RUN_DIR/metrics.json, predictions.csv, report.html, split.csv, skipped.csv and the model \
             bundle RUN_DIR/model. Augmented copies are made from the training split only. \
@@ -36,7 +36,11 @@ struct Train: ParsableCommand {
     @Option(help: ruleHelp("noise")) var noise = 2.0
     @Flag(help: ruleHelp("hflip")) var hflip = false
 
-    @Option(help: ruleHelp("epochs")) var epochs = 50
+    @Option(help: ruleHelp("method")) var method = "head"
+    @Option(help: ruleHelp("ensemble")) var ensemble = FineTuneOptions().ensemble
+    @Option(help: ruleHelp("unfreeze")) var unfreeze = FineTuneOptions().unfreeze
+    @Option(help: "\(TrainingOptionRules.commandLineHelp("epochs")) Default: 50 with --method head, 6 with --method finetune.")
+    var epochs: Int?
     @Option(help: ruleHelp("batchSize")) var batchSize = 16
     @Option(help: ruleHelp("learningRate")) var learningRate: Float = 0.001
     @Option(help: ruleHelp("denseUnits")) var denseUnits = 100
@@ -70,8 +74,12 @@ struct Train: ParsableCommand {
             ranges.rotation = rotation; ranges.shift = shift; ranges.zoom = zoom; ranges.brightness = brightness
             ranges.contrast = contrast; ranges.gamma = gamma; ranges.noise = noise; ranges.horizontalFlip = hflip
             config.augmentation = ranges
+            guard let chosen = TrainingMethod(rawValue: method) else { throw TrainingOptionRules.refusal("method", "'\(method.prefix(40))'") }
+            config.method = chosen
+            config.fineTune.ensemble = ensemble
+            config.fineTune.unfreeze = unfreeze
             var t = TrainingOptions()
-            t.epochs = epochs; t.batchSize = batchSize; t.learningRate = learningRate; t.denseUnits = denseUnits
+            t.epochs = epochs ?? (chosen == .finetune ? FineTuneOptions.defaultEpochs : t.epochs); t.batchSize = batchSize; t.learningRate = learningRate; t.denseUnits = denseUnits
             t.dropout = dropout; t.earlyStoppingPatience = earlyStopping; t.classWeights = classWeights; t.seed = seed
             config.training = t
             config.resize = ResizePolicy(rawValue: resize.rawValue)!

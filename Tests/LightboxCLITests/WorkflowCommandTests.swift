@@ -114,6 +114,51 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
                       inspect.stdout)
     }
 
+    /// `--method finetune`: a two-member ensemble for one epoch; the bundle holds each member,
+    /// metrics.json says how it was trained, predict and evaluate read it, and an export not
+    /// yet written for fine-tuned models says so instead of writing a wrong file.
+    func testFineTuneTrainPredictEvaluate() throws {
+        let data = try makeDataset()
+        let run = work.appendingPathComponent("run")
+        let train = try CLI.run(["train", "--method", "finetune", "--ensemble", "2", "--epochs", "1", "--batch-size", "8",
+                                 "--data", data.path, "--out", run.path, "--split", "60/20/20"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stderr.contains("fine-tuning: features.14-18"), train.stderr)
+        for name in ["model/member-0.safetensors", "model/member-1.safetensors", "report.html", "predictions.csv"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent(name).path), name)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("model/head.safetensors").path))
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("metrics.json"))) as! [String: Any]
+        XCTAssertEqual(metrics["method"] as? String, "finetune")
+        XCTAssertEqual(metrics["ensemble"] as? Int, 2)
+        XCTAssertEqual(metrics["unfreeze"] as? Int, 5)
+        XCTAssertEqual(metrics["epochs_run"] as? Int, 1)
+        XCTAssertNotNil(metrics["n_train_images"] as? Int)
+
+        let model = run.appendingPathComponent("model").path
+        let folder = data.appendingPathComponent("COVID-19")
+        let images = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted().map { folder.appendingPathComponent($0).path }
+        let predict = try CLI.run(["predict", "--model", model, "--json"] + images)
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+        let answer = try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as! [String: Any]
+        let predictions = try XCTUnwrap(answer["predictions"] as? [[String: Any]])
+        XCTAssertEqual(predictions.count, 12)
+        for p in predictions {
+            XCTAssertEqual(try XCTUnwrap(p["probabilities"] as? [String: Double]).values.reduce(0, +), 1, accuracy: 1e-4)
+        }
+        let evaluate = try CLI.run(["evaluate", "--model", model, "--data", data.path, "--out", work.appendingPathComponent("e.json").path])
+        XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+
+        let export = try CLI.run(["export", "--format", "onnx", "--model", model, "--out", work.appendingPathComponent("m.onnx").path])
+        XCTAssertNotEqual(export.status, 0)
+        XCTAssertTrue(export.stderr.contains("fine-tuned model"), export.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work.appendingPathComponent("m.onnx").path))
+        let refused = try CLI.run(["train", "--method", "finetune", "--balance", "oversample", "--data", data.path,
+                                   "--out", work.appendingPathComponent("r").path])
+        XCTAssertEqual(refused.status, 64, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--method head"), refused.stderr)
+    }
+
     func testTrainingIsDeterministic() throws {
         let data = try makeDataset()
         var heads: [Data] = []

@@ -1,6 +1,7 @@
 // Times Lightbox's MobileNetV2 forward pass on preprocessed inputs, for bench/embedding_benchmark.py.
 // Usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS
 // INPUT.npy: float32 [N, 224, 224, 3] (NHWC, normalised). Prints one JSON line.
+// Or: lightbox-bench finetune-step BATCH SECONDS THREADS (see FineTuneStep.swift).
 import Foundation
 import LightboxCore
 import LightboxKernels
@@ -14,6 +15,10 @@ guard args.count == 5, let batch = Int(args[2]), let seconds = Double(args[3]), 
 LightboxSettings.install(LightboxSettings(environment: ProcessInfo.processInfo.environment))
 do {
     KernelThreads.set(threads)
+    if args[1] == "finetune-step" {
+        try fineTuneStepBenchmark(batch: batch, seconds: seconds)
+        exit(0)
+    }
     let (values, shape) = try NPYFile.decode(try Data(contentsOf: URL(fileURLWithPath: args[1])), source: args[1])
     let per = shape.dropFirst().reduce(1, *)
     precondition(shape[0] >= batch, "input holds fewer than \(batch) images")

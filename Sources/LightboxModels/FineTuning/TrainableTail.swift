@@ -81,6 +81,21 @@ public final class TrainableTail {
         return all
     }
 
+    /// Every tensor a trained tail is saved with (trainable ones and running statistics), in
+    /// torch's names and shapes: what `init(weights:firstModule:)` reads back.
+    public var tensors: [String: Tensor] {
+        var all: [String: Tensor] = [:]
+        for unit in blocks.flatMap(\.units) {
+            let s = unit.spec, c = [s.outputChannels]
+            all[unit.weightName] = Tensor(shape: [s.outputChannels, s.inputChannels / s.groups, s.kernel, s.kernel], values: unit.weights)
+            all["\(unit.batchNormName).weight"] = Tensor(shape: c, values: unit.gamma)
+            all["\(unit.batchNormName).bias"] = Tensor(shape: c, values: unit.beta)
+            all["\(unit.batchNormName).running_mean"] = Tensor(shape: c, values: unit.runningMean)
+            all["\(unit.batchNormName).running_var"] = Tensor(shape: c, values: unit.runningVariance)
+        }
+        return all
+    }
+
     /// Applies `change(name, values)` to every trainable tensor (an optimiser step).
     public func updateParameters(_ change: (String, inout [Float]) -> Void) {
         for b in blocks.indices {

@@ -33,6 +33,13 @@ public final class FineTuneMember {
     @discardableResult
     public func step(frozen: [Float], batch: Int, labels: [Int], classWeights: [Float], backboneRate: Float, headRate: Float,
                      dropoutMask: [Float]? = nil) -> Float {
+        train(frozen: frozen, batch: batch, labels: labels, classWeights: classWeights, backboneRate: backboneRate,
+              headRate: headRate, dropoutMask: dropoutMask).loss
+    }
+
+    /// `step`, also counting the batch's images whose largest logit was their label's.
+    public func train(frozen: [Float], batch: Int, labels: [Int], classWeights: [Float], backboneRate: Float, headRate: Float,
+                      dropoutMask: [Float]? = nil) -> (loss: Float, correct: Int) {
         let (featureMap, trace) = tail.forward(frozen, batch: batch, training: true)
         let result = classifier.step(featureMap: featureMap, batch: batch, positions: trace.outputSide * trace.outputSide,
                                      labels: labels, classWeights: classWeights, dropoutMask: dropoutMask)
@@ -43,7 +50,9 @@ public final class FineTuneMember {
         }
         optimiser.update("head.weight", &classifier.weight, gradient: result.weightGradient, learningRate: headRate)
         optimiser.update("head.bias", &classifier.bias, gradient: result.biasGradient, learningRate: headRate)
-        return result.loss
+        let k = classifier.classes
+        let correct = Argmax.rows(result.logits, columns: k).enumerated().filter { $0.element == labels[$0.offset] }.count
+        return (result.loss, correct)
     }
 
     /// Class probabilities, `[batch, classes]`, with batch norm in inference mode.

@@ -1,0 +1,67 @@
+import Foundation
+import LightboxCore
+import LightboxData
+import LightboxHead
+import LightboxImaging
+import LightboxInterop
+import LightboxModels
+import LightboxReport
+
+/// `lightbox train --method finetune`: after the data is loaded and deduplicated (as for the
+/// head method), pictures that do not decode are set aside, the split is made by patient, an
+/// ensemble is fine-tuned (FineTuneTraining) and the run directory written: the model bundle
+/// with every member's trained modules and head, metrics.json, the CSV files and report.html.
+enum FineTuneRun {
+    static func run(_ config: TrainingConfiguration, dataset loaded: Dataset, reporter: Reporter, started: Date,
+                    checkpoint: () throws -> Void) throws -> TrainingSummary {
+        let unreadable = Dictionary(DatasetInspection.undecodable(loaded.images.map(\.path)).map { ($0.path, "\($0.reason)") },
+                                    uniquingKeysWith: { a, _ in a })
+        let dataset = loaded.removing { image in unreadable[image.path].map { "unreadable image: \($0)" } }
+        guard dataset.classes.count >= 2 else {
+            throw DatasetError("\(config.data): need at least two classes with usable images, found \(dataset.classes)")
+        }
+        let split = try TrainingRun.splitByPatient(dataset, config: config, reporter: reporter)
+        try checkpoint()
+        let trained = try FineTuneTraining.train(split, classes: dataset.classes, config: config, reporter: reporter,
+                                                 checkpoint: checkpoint)
+        try checkpoint()
+
+        let classes = dataset.classes
+        let positive = try TrainingRun.positiveIndex(classes, requested: config.positiveClass)
+        let labels = split.test.map { classes.firstIndex(of: $0.label)! }
+        let metrics = ClassificationMetrics(classes: classes, labels: labels, probabilities: trained.testProbabilities,
+                                            groups: split.test.map(\.group), positive: positive, seed: config.training.seed)
+        let run = URL(fileURLWithPath: config.output)
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        let modelDirectory = run.appendingPathComponent("model").path
+        let options = config.fineTune
+        let bundle = ModelBundle(classes: classes,
+                                 backbone: ModelBundle.Backbone(id: BackboneKind.pretrainedMobileNetV2.id,
+                                                                weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? ""),
+                                 preprocessing: ModelBundle.Preprocessing(trained.model.preprocessor),
+                                 fineTuned: FineTunedEnsemble(firstModule: options.firstModule,
+                                                              members: trained.model.members.map(\.tensors)),
+                                 training: ["data": dataset.source, "method": "finetune", "ensemble": "\(options.ensemble)",
+                                            "unfreeze": "\(options.unfreeze)", "epochs_run": "\(config.training.epochs)",
+                                            "seed": "\(config.training.seed)"])
+        try bundle.write(to: modelDirectory)
+
+        var document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: trained.validation?.loss,
+                                   validationAccuracy: trained.validation?.accuracy, split: TrainingRun.splitCounts(split),
+                                   skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
+        document.method = TrainingMethod.finetune.rawValue
+        document.ensemble = options.ensemble
+        document.unfreeze = options.unfreeze
+        document.trainImages = split.train.count
+        document.epochsRun = config.training.epochs
+        try TrainingRun.writeTables(run: run, document: document, split: split, dataset: dataset,
+                                    probabilities: trained.testProbabilities)
+        let report = RunReport(title: "Lightbox training run (fine-tuned)", dataset: dataset, split: split, history: trained.history,
+                               keptEpoch: config.training.epochs, metrics: metrics, validation: trained.validation,
+                               balanceNotes: [], examples: [], parameters: config.reportParameters(positiveClass: metrics.positiveClass))
+        let reportPath = run.appendingPathComponent("report.html").path
+        try AtomicFile.write(Data(report.html().utf8), to: reportPath)
+        return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
+                               metrics: metrics, validationAccuracy: trained.validation?.accuracy)
+    }
+}
