@@ -3,7 +3,6 @@ import LightboxCore
 import LightboxHead
 import LightboxImaging
 import LightboxInterop
-import LightboxKernels
 import LightboxModels
 
 extension FineTuneMember {
