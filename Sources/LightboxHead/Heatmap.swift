@@ -12,7 +12,14 @@ public enum Heatmap {
         precondition(featureMap.count == positions * channels)
         var embedding = [Float](repeating: 0, count: channels)
         for p in 0..<positions { for k in 0..<channels { embedding[k] += featureMap[p * channels + k] / Float(positions) } }
-        let gradient = head.gradientOfProbability(embedding, target: target)
+        return gradCAM(gradient: head.gradientOfProbability(embedding, target: target), featureMap: featureMap, side: side)
+    }
+
+    /// Grad-CAM from the gradient of the class probability with respect to the pooled
+    /// embedding (any head on a globally averaged feature map), scaled to 0...1.
+    public static func gradCAM(gradient: [Float], featureMap: [Float], side: Int) -> [Float] {
+        let channels = gradient.count, positions = side * side
+        precondition(featureMap.count == positions * channels)
         var cam = (0..<positions).map { p -> Float in
             var s: Float = 0
             for k in 0..<channels { s += gradient[k] * featureMap[p * channels + k] }

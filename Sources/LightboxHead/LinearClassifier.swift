@@ -47,6 +47,18 @@ public struct LinearClassifier: Sendable, Equatable {
         return z
     }
 
+    /// d(probability of `target`)/d(pooled input) for one image: what Grad-CAM weighs the
+    /// feature map's channels with. With p = softmax(W x + b): p_t (W_t - sum_c p_c W_c).
+    public func gradientOfProbability(_ pooled: [Float], target: Int) -> [Float] {
+        let p = Softmax.apply(logits(pooled, rows: 1))
+        var gradient = [Float](repeating: 0, count: inputs)
+        for c in 0..<classes {
+            let coefficient = p[target] * ((c == target ? 1 : 0) - p[c])
+            for i in 0..<inputs { gradient[i] += coefficient * weight[c * inputs + i] }
+        }
+        return gradient
+    }
+
     /// One training step's loss and gradients.
     public struct Step {
         public var loss: Float

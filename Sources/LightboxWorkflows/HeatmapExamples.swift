@@ -11,14 +11,21 @@ public enum HeatmapExamples {
     /// ones it was least sure of), up to `limit`.
     public static func worstMisclassified(images: [LabeledImage], labels: [Int], probabilities: [Float], classes: [String],
                                           head: DenseHead, backbone: Backbone, limit: Int) throws -> [HeatmapExample] {
+        try worstMisclassified(images: images, labels: labels, probabilities: probabilities, classes: classes, limit: limit) {
+            try render(paths: $0, targets: $1, head: head, backbone: backbone)
+        }
+    }
+
+    /// The same, with `render(paths, targets)` drawing the overlays (any kind of model).
+    public static func worstMisclassified(images: [LabeledImage], labels: [Int], probabilities: [Float], classes: [String],
+                                          limit: Int, render: ([String], [Int]) throws -> [Data]) throws -> [HeatmapExample] {
         let k = classes.count
         let predicted = Argmax.rows(probabilities, columns: k)
         let confidence = (0..<labels.count).map { probabilities[$0 * k + predicted[$0]] }
         var chosen = labels.indices.filter { predicted[$0] != labels[$0] }.sorted { confidence[$0] > confidence[$1] }
         if chosen.isEmpty { chosen = labels.indices.sorted { confidence[$0] < confidence[$1] } }
         let picked = Array(chosen.prefix(limit))
-        let pngs = try render(paths: picked.map { images[$0].path }, targets: picked.map { predicted[$0] }, head: head,
-                              backbone: backbone)
+        let pngs = try render(picked.map { images[$0].path }, picked.map { predicted[$0] })
         return zip(picked, pngs).map { i, png in
             HeatmapExample(path: images[i].path, label: images[i].label, predicted: classes[predicted[i]],
                            confidence: confidence[i], png: png)
@@ -47,15 +54,18 @@ public enum HeatmapExamples {
             let predicted = Argmax.of(row)!
             let map = Array(result.featureMap![(i * per)..<((i + 1) * per)])
             let cam = Heatmap.gradCAM(head: head, featureMap: map, side: side, target: targets?[i] ?? predicted)
-            // The model's input, un-normalised back to pixels for display.
-            let input = tensor[(i * values)..<((i + 1) * values)]
-            let pixels = input.enumerated().map { k, x -> Float in
-                let c = k % 3
-                return min(max((x * p.normalization.std[c] + p.normalization.mean[c]) * 255, 0), 255)
-            }
-            let square = RGBImage(width: p.size, height: p.size, pixels: pixels)
-            return (row, predicted, try PNGEncoder.encode(Heatmap.overlay(square, cam: cam, side: side, scale: 1)))
+            return (row, predicted, try overlayPNG(input: tensor[(i * values)..<((i + 1) * values)], cam: cam, side: side, preprocessor: p))
         }
+    }
+
+    /// The model's input, un-normalised back to pixels, with the heatmap `cam` over it, as PNG.
+    static func overlayPNG(input: ArraySlice<Float>, cam: [Float], side: Int, preprocessor p: Preprocessor) throws -> Data {
+        let pixels = input.enumerated().map { k, x -> Float in
+            let c = k % 3
+            return min(max((x * p.normalization.std[c] + p.normalization.mean[c]) * 255, 0), 255)
+        }
+        let square = RGBImage(width: p.size, height: p.size, pixels: pixels)
+        return try PNGEncoder.encode(Heatmap.overlay(square, cam: cam, side: side, scale: 1))
     }
 
     /// The Grad-CAM overlay PNG of `target` for one image file.

@@ -67,18 +67,13 @@ public final class Predictor: @unchecked Sendable {
 
     /// One image's prediction and the heatmap of its predicted class, from one forward pass.
     public func predictWithHeatmap(_ path: String) throws -> (Prediction, Data) {
-        let e = try HeatmapExamples.explain(paths: [path], head: try denseHead(), backbone: backbone)[0]
+        let e = try fineTuned?.explain(paths: [path])[0] ?? HeatmapExamples.explain(paths: [path], head: head!, backbone: backbone)[0]
         return (Prediction(path: path, probabilities: e.probabilities, predicted: e.predicted), e.png)
     }
 
     /// PNG of the model's input with the Grad-CAM heatmap for class `target`.
     public func heatmap(_ path: String, target: Int) throws -> Data {
-        try HeatmapExamples.render(path: path, target: target, head: try denseHead(), backbone: backbone)
-    }
-
-    /// The dense head heatmaps need; fine-tuned models have none yet.
-    func denseHead() throws -> DenseHead {
-        guard let head else { throw WeightsError("heatmaps of fine-tuned models (--method finetune) are not available yet") }
-        return head
+        if let fineTuned { return try fineTuned.explain(paths: [path], targets: [target])[0].png }
+        return try HeatmapExamples.render(path: path, target: target, head: head!, backbone: backbone)
     }
 }

@@ -148,6 +148,16 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         }
         let evaluate = try CLI.run(["evaluate", "--model", model, "--data", data.path, "--out", work.appendingPathComponent("e.json").path])
         XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+        // Heatmaps: Grad-CAM through each member's own last feature map and head.
+        let heatmaps = work.appendingPathComponent("heatmaps")
+        let withHeatmap = try CLI.run(["predict", "--model", model, "--json", "--heatmap", heatmaps.path, images[0]])
+        XCTAssertEqual(withHeatmap.status, 0, withHeatmap.stderr)
+        let first = try XCTUnwrap(((try JSONSerialization.jsonObject(with: Data(withHeatmap.stdout.utf8)) as? [String: Any])?["predictions"]
+                                   as? [[String: Any]])?.first)
+        let png = try Data(contentsOf: URL(fileURLWithPath: try XCTUnwrap(first["heatmap"] as? String)))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        let report = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(report.contains("data:image/png;base64,"), "heatmaps of the worst mistakes in the report")
 
         let export = try CLI.run(["export", "--format", "onnx", "--model", model, "--out", work.appendingPathComponent("m.onnx").path])
         XCTAssertNotEqual(export.status, 0)

@@ -173,3 +173,25 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         XCTAssertLessThan(losses.suffix(2).reduce(0, +), losses.prefix(2).reduce(0, +), "the loss falls")
     }
 }
+
+/// The linear head's probability gradient (what Grad-CAM weighs channels with) against
+/// central finite differences.
+final class LinearClassifierGradientTests: XCTestCase {
+    func testProbabilityGradientMatchesFiniteDifferences() {
+        var g = SeededGenerator(seed: 5, stream: "linear-gradient")
+        let inputs = 6, classes = 3
+        let head = LinearClassifier(weight: (0..<(inputs * classes)).map { _ in Float(g.uniform(-1...1)) },
+                                    bias: (0..<classes).map { _ in Float(g.uniform(-0.5...0.5)) }, inputs: inputs, classes: classes)
+        let x = (0..<inputs).map { _ in Float(g.uniform(-1...1)) }
+        for target in 0..<classes {
+            let gradient = head.gradientOfProbability(x, target: target)
+            for i in 0..<inputs {
+                var up = x, down = x
+                up[i] += 1e-2
+                down[i] -= 1e-2
+                let p = { (v: [Float]) in Softmax.apply(head.logits(v, rows: 1))[target] }
+                XCTAssertEqual(gradient[i], (p(up) - p(down)) / 2e-2, accuracy: 1e-3, "class \(target), input \(i)")
+            }
+        }
+    }
+}

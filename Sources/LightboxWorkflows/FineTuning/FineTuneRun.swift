@@ -56,9 +56,13 @@ enum FineTuneRun {
         document.epochsRun = config.training.epochs
         try TrainingRun.writeTables(run: run, document: document, split: split, dataset: dataset,
                                     probabilities: trained.testProbabilities)
+        let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: labels, probabilities: trained.testProbabilities,
+                                                              classes: classes, limit: config.heatmapExamples) {
+            try trained.model.explain(paths: $0, targets: $1).map(\.png)
+        }
         let report = RunReport(title: "Lightbox training run (fine-tuned)", dataset: dataset, split: split, history: trained.history,
                                keptEpoch: config.training.epochs, metrics: metrics, validation: trained.validation,
-                               balanceNotes: [], examples: [], parameters: config.reportParameters(positiveClass: metrics.positiveClass))
+                               balanceNotes: [], examples: examples, parameters: config.reportParameters(positiveClass: metrics.positiveClass))
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,

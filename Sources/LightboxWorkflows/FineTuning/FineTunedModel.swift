@@ -90,4 +90,41 @@ public final class FineTunedModel: @unchecked Sendable {
         }
         return (kept, probabilities, failures)
     }
+
+    /// Probabilities and the Grad-CAM overlay of `targets[i]` (default: the predicted class)
+    /// for files that must decode: one pass through the frozen modules, then each member's
+    /// heatmap from its own last feature map and head, averaged over the members.
+    public func explain(paths: [String], targets: [Int]? = nil) throws -> [(probabilities: [Float], predicted: Int, png: Data)] {
+        guard !paths.isEmpty else { return [] }
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder)
+        let pass = try embedder.forward(paths, outputs: .featureMap)
+        if let failure = pass.failures.first { throw failure }
+        let batch = paths.count, k = classes
+        let probabilities = self.probabilities(frozen: pass.output!.featureMap!, batch: batch)
+        var maps: [(featureMap: [Float], side: Int)] = []
+        for member in members {
+            let (featureMap, trace) = member.tail.forward(pass.output!.featureMap!, batch: batch, training: false)
+            maps.append((featureMap, trace.outputSide))
+        }
+        return try (0..<batch).map { i in
+            let row = Array(probabilities[(i * k)..<((i + 1) * k)])
+            let predicted = Argmax.of(row)!
+            var cam: [Float] = []
+            var side = 0
+            for (member, map) in zip(members, maps) {
+                side = map.side
+                let per = side * side * member.classifier.inputs
+                let own = Array(map.featureMap[(i * per)..<((i + 1) * per)])
+                let pooled = LinearClassifier.pool(own, batch: 1, positions: side * side, channels: member.classifier.inputs)
+                let one = Heatmap.gradCAM(gradient: member.classifier.gradientOfProbability(pooled, target: targets?[i] ?? predicted),
+                                          featureMap: own, side: side)
+                cam = cam.isEmpty ? one : zip(cam, one).map(+)
+            }
+            let top = cam.max() ?? 0
+            if top > 0 { cam = cam.map { $0 / top } }
+            let values = preprocessor.valuesPerImage
+            return (row, predicted, try HeatmapExamples.overlayPNG(input: pass.input[(i * values)..<((i + 1) * values)], cam: cam,
+                                                                  side: side, preprocessor: preprocessor))
+        }
+    }
 }
