@@ -44,10 +44,19 @@ extension ModelBundle {
         case .teachableMachine:
             return try LightboxModels.Backbone.teachableMachine(try teachableMachineBackbone(), policy: preprocessor.policy)
         case .pretrainedMobileNetV2:
+            try requireInputSize(MobileNetV2Architecture().inputSize)
             let weights = try pretrainedWeights()
             return LightboxModels.Backbone(kind: .pretrainedMobileNetV2,
                             embedder: ImageEmbedder(network: try MobileNetV2(weights: weights), preprocessor: preprocessor),
                             weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
+        }
+    }
+
+    /// Refuses a manifest whose preprocessing size is not the network's input size (an edited
+    /// or damaged manifest would otherwise reach the network with the wrong tensor).
+    public func requireInputSize(_ size: Int) throws {
+        guard preprocessing.size == size else {
+            throw WeightsError("\(directory ?? "model"): preprocessing size \(preprocessing.size) is not the network's input size \(size)")
         }
     }
 

@@ -15,6 +15,8 @@ public struct ModelBundle: Sendable {
     /// 1: a dense head on the frozen backbone; 2 adds fine-tuned ensembles (written only for them,
     /// so head bundles stay readable by Lightbox versions that read 1).
     public static let formatVersion = 2
+    /// The version a head bundle is written with (and what exports of one record).
+    public static let headFormatVersion = 1
     public static let manifestName = "lightbox-model.json"
     public static let headName = "head.safetensors"
     public static let disclaimer = "Educational and research software: not a diagnostic device."
@@ -148,7 +150,7 @@ public struct ModelBundle: Sendable {
             }
         }
         guard (headShape == nil) != (fineTuning == nil) else { throw WeightsError("a model has either a dense head or a fine-tuned ensemble") }
-        let manifest = Manifest(format: Self.format, formatVersion: fineTuning == nil ? 1 : 2, classes: classes, backbone: backbone,
+        let manifest = Manifest(format: Self.format, formatVersion: fineTuning == nil ? Self.headFormatVersion : Self.formatVersion, classes: classes, backbone: backbone,
                                 preprocessing: preprocessing, head: headShape, fineTuning: fineTuning,
                                 created: ISO8601DateFormatter().string(from: Date()), training: training,
                                 disclaimer: Self.disclaimer)
@@ -195,7 +197,10 @@ public struct ModelBundle: Sendable {
             }
             bundle = ModelBundle(classes: manifest.classes, backbone: manifest.backbone, preprocessing: manifest.preprocessing,
                                  head: head, training: manifest.training ?? [:])
-        } else if let f = manifest.fineTuning, !f.members.isEmpty, (1...18).contains(f.firstModule) {
+        } else if let f = manifest.fineTuning {
+            guard !f.members.isEmpty, f.members.count <= 10, (1...18).contains(f.firstModule) else {
+                throw WeightsError("\(manifestPath): fine_tuning needs 1-10 members and a first_module of 1-18 (got \(f.members.count) and \(f.firstModule))")
+            }
             let members = try f.members.map { try tensors(in: directory, file: $0, what: "fine-tuned weights").tensors }
             bundle = ModelBundle(classes: manifest.classes, backbone: manifest.backbone, preprocessing: manifest.preprocessing,
                                  fineTuned: FineTunedEnsemble(firstModule: f.firstModule, members: members),

@@ -68,7 +68,7 @@ public enum ONNXExporter {
         model.irVersion = 7
         model.producerName = "Lightbox"
         model.producerVersion = "1"
-        model.modelVersion = Int64(ModelBundle.formatVersion)
+        model.modelVersion = Int64(ModelBundle.headFormatVersion)
         var opset = Onnx_OperatorSetIdProto()
         opset.domain = ""
         opset.version = ONNXExporter.opset
@@ -83,7 +83,7 @@ public enum ONNXExporter {
             ("classes", classes),
             ("preprocessing", "RGB pixels 0-255, NCHW float32; decode, alpha over black, resize policy '\(p.policy.rawValue)' to \(size)x\(size) with antialiased bilinear resampling (Lightbox README, Preprocessing); the normalisation (mean \(normalization.mean), std \(normalization.std) on x/255) is inside the graph"),
             ("backbone", bundle.backbone.id),
-            ("lightbox_format_version", "\(ModelBundle.formatVersion)"),
+            ("lightbox_format_version", "\(ModelBundle.headFormatVersion)"),
             ("disclaimer", ModelBundle.disclaimer),
         ].map { key, value in
             var e = Onnx_StringStringEntryProto()

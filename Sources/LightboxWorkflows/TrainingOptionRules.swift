@@ -122,6 +122,17 @@ public enum TrainingOptionRules {
             guard c.balance == .none, c.augmentCopies == 0 else {
                 throw TrainingOptionError(key: "method", "--balance and --augment-copies are for --method head; fine-tuning weighs the loss by class and augments every training image in every epoch")
             }
+            // The head method's own settings would be ignored: refused rather than silently dropped.
+            let t = c.training, defaults = TrainingOptions()
+            let headOnly: [(String, Bool)] = [
+                ("--learning-rate", t.learningRate != defaults.learningRate), ("--dense-units", t.denseUnits != defaults.denseUnits),
+                ("--dropout", t.dropout != defaults.dropout), ("--early-stopping", t.earlyStoppingPatience != defaults.earlyStoppingPatience),
+                ("--class-weights", t.classWeights != defaults.classWeights),
+                ("the augmentation ranges (--rotation ... --hflip)", c.augmentation != AugmentationRanges()),
+            ]
+            if let (flag, _) = headOnly.first(where: { $0.1 }) {
+                throw TrainingOptionError(key: "method", "\(flag) is for --method head; fine-tuning uses its recipe's rates, dropout, class weighting and augmentation")
+            }
             guard c.teachableMachineBackbone == nil else {
                 throw TrainingOptionError(key: "method", "--method finetune trains torchvision's MobileNetV2; --backbone tm:PATH is for --method head")
             }

@@ -167,6 +167,19 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
                                    "--out", work.appendingPathComponent("r").path])
         XCTAssertEqual(refused.status, 64, refused.stderr)
         XCTAssertTrue(refused.stderr.contains("--method head"), refused.stderr)
+        let ignored = try CLI.run(["train", "--method", "finetune", "--learning-rate", "0.01", "--data", data.path,
+                                   "--out", work.appendingPathComponent("r").path])
+        XCTAssertEqual(ignored.status, 64, "a head-only option is refused, not ignored: \(ignored.stderr)")
+        XCTAssertTrue(ignored.stderr.contains("--learning-rate"), ignored.stderr)
+
+        // An edited manifest whose input size is not the network's: an error naming it, no crash.
+        let manifest = run.appendingPathComponent("model/lightbox-model.json")
+        let edited = try String(contentsOf: manifest, encoding: .utf8).replacingOccurrences(of: "\"size\" : 224", with: "\"size\" : 256")
+        XCTAssertTrue(edited.contains("256"), edited)
+        try edited.write(to: manifest, atomically: true, encoding: .utf8)
+        let damaged = try CLI.run(["predict", "--model", model, images[0]])
+        XCTAssertNotEqual(damaged.status, 0)
+        XCTAssertTrue(damaged.stderr.contains("preprocessing size 256"), damaged.stderr)
     }
 
     func testTrainingIsDeterministic() throws {

@@ -49,6 +49,9 @@ public final class TrainableTail {
                 let s = spec
                 let c = [s.outputChannels]
                 let w = try weights.tensor(unit.weight, shape: [s.outputChannels, s.inputChannels / s.groups, s.kernel, s.kernel]).values
+                guard try weights.tensor("\(unit.batchNorm).running_var", shape: c).values.allSatisfy({ $0 >= 0 }) else {
+                    throw WeightsError("\(weights.source): \(unit.batchNorm).running_var has negative values")
+                }
                 return Unit(spec: spec, weightName: unit.weight, batchNormName: unit.batchNorm, weights: w,
                             gamma: try weights.tensor("\(unit.batchNorm).weight", shape: c).values,
                             beta: try weights.tensor("\(unit.batchNorm).bias", shape: c).values,

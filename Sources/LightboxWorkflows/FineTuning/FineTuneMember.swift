@@ -56,7 +56,17 @@ public final class FineTuneMember {
     }
 
     /// Class probabilities, `[batch, classes]`, with batch norm in inference mode.
-    public func probabilities(frozen: [Float], batch: Int) -> [Float] {
+    /// Runs `chunk` images at a time: memory stays bounded however many images are asked.
+    public func probabilities(frozen: [Float], batch: Int, chunk: Int = 32) -> [Float] {
+        guard batch > chunk else { return probabilitiesOfOneChunk(frozen: frozen, batch: batch) }
+        let per = frozen.count / batch
+        return stride(from: 0, to: batch, by: chunk).flatMap { start -> [Float] in
+            let n = min(chunk, batch - start)
+            return probabilitiesOfOneChunk(frozen: Array(frozen[(start * per)..<((start + n) * per)]), batch: n)
+        }
+    }
+
+    func probabilitiesOfOneChunk(frozen: [Float], batch: Int) -> [Float] {
         let (featureMap, trace) = tail.forward(frozen, batch: batch, training: false)
         let pooled = LinearClassifier.pool(featureMap, batch: batch, positions: trace.outputSide * trace.outputSide,
                                            channels: classifier.inputs)

@@ -51,6 +51,7 @@ public final class FineTunedModel: @unchecked Sendable {
 
     /// The ensemble a bundle holds, on the base weights it was trained from (checked by digest).
     public convenience init(bundle: ModelBundle, ensemble: FineTunedEnsemble) throws {
+        try bundle.requireInputSize(MobileNetV2Architecture().inputSize)
         let weights = try bundle.pretrainedWeights()
         let members = try ensemble.members.enumerated().map { i, tensors in
             try FineTuneMember(tensors: tensors, firstModule: ensemble.firstModule, classes: bundle.classes.count,
