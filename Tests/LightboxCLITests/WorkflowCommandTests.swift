@@ -115,8 +115,8 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
     }
 
     /// `--method finetune`: a two-member ensemble for one epoch; the bundle holds each member,
-    /// metrics.json says how it was trained, predict and evaluate read it, and an export not
-    /// yet written for fine-tuned models says so instead of writing a wrong file.
+    /// metrics.json says how it was trained, predict, evaluate and the ONNX export read it, and
+    /// an export not yet written for fine-tuned models (TF.js) says so instead of writing a wrong file.
     func testFineTuneTrainPredictEvaluate() throws {
         let data = try makeDataset()
         let run = work.appendingPathComponent("run")
@@ -159,10 +159,12 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         let report = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertTrue(report.contains("data:image/png;base64,"), "heatmaps of the worst mistakes in the report")
 
-        let export = try CLI.run(["export", "--format", "onnx", "--model", model, "--out", work.appendingPathComponent("m.onnx").path])
+        let onnx = try CLI.run(["export", "--format", "onnx", "--model", model, "--out", work.appendingPathComponent("m.onnx").path])
+        XCTAssertEqual(onnx.status, 0, onnx.stderr)  // checked against ONNX Runtime in ONNXExportTests
+        let export = try CLI.run(["export", "--format", "tfjs", "--model", model, "--out", work.appendingPathComponent("tfjs").path])
         XCTAssertNotEqual(export.status, 0)
         XCTAssertTrue(export.stderr.contains("fine-tuned model"), export.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: work.appendingPathComponent("m.onnx").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work.appendingPathComponent("tfjs").path))
         let refused = try CLI.run(["train", "--method", "finetune", "--balance", "oversample", "--data", data.path,
                                    "--out", work.appendingPathComponent("r").path])
         XCTAssertEqual(refused.status, 64, refused.stderr)

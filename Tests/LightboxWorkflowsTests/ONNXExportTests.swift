@@ -9,11 +9,31 @@ import LightboxModels
 /// gives Lightbox's probabilities within 1e-4.
 final class ONNXExportTests: XCTestCase {
     func testOnnxRuntimeMatchesLightbox() throws {
+        try check(try InteropFixtures.bundle())
+    }
+
+    /// A fine-tuned ensemble of two members (heads scaled up so the classes differ clearly):
+    /// one ONNX graph, the members averaged inside it, as `predict` averages them.
+    func testFineTunedEnsembleInOnnxRuntime() throws {
+        let fixture = try InteropFixtures.bundle()
+        let members = try [1, 2].map { seed -> [String: Tensor] in
+            let member = try FineTuneMember(weights: try PretrainedMobileNetV2.load(), firstModule: 14, classes: fixture.classes.count,
+                                            seed: UInt64(seed))
+            var tensors = member.tensors
+            tensors["head.weight"]!.values = tensors["head.weight"]!.values.map { $0 * 40 }
+            return tensors
+        }
+        try check(ModelBundle(classes: fixture.classes, backbone: fixture.backbone, preprocessing: fixture.preprocessing,
+                              fineTuned: FineTunedEnsemble(firstModule: 14, members: members)))
+    }
+
+    /// Writes `bundle`, exports it, runs ONNX Runtime on real X-rays and compares with `predict`.
+    func check(_ bundle: ModelBundle) throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let model = work.appendingPathComponent("model")
-        try InteropFixtures.bundle().write(to: model.path)
+        try bundle.write(to: model.path)
         let onnx = work.appendingPathComponent("model.onnx")
         try ONNXExporter.export(try ModelBundle.read(from: model.path), to: onnx.path)
 
@@ -48,5 +68,7 @@ final class ONNXExportTests: XCTestCase {
         var worst: Float = 0
         for (i, row) in ours.enumerated() { for c in 0..<3 { worst = max(worst, abs(row[c] - runtime[i * 3 + c])) } }
         XCTAssertLessThan(worst, 1e-4, "max |probability difference| Lightbox vs ONNX Runtime")
+        let spread = ours.map { $0.max()! - $0.min()! }.max()!
+        XCTAssertGreaterThan(spread, 0.1, "the probabilities differ between classes, so the comparison means something")
     }
 }
