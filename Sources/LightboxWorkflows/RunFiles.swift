@@ -27,10 +27,12 @@ public struct RunDocument: Encodable {
     public var unfreeze: Int?
     public var trainImages: Int?
     public var epochsRun: Int?
+    /// Seconds per stage of a training run (load, prepare, train, evaluate, report).
+    public var timings: [String: Double]?
 
     enum Keys: String, CodingKey {
         case epochs, validation, split, skipped, seconds, evaluatedOn = "evaluated_on", disclaimer
-        case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run"
+        case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run", timings
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -48,6 +50,7 @@ public struct RunDocument: Encodable {
         try c.encodeIfPresent(unfreeze, forKey: .unfreeze)
         try c.encodeIfPresent(trainImages, forKey: .trainImages)
         try c.encodeIfPresent(epochsRun, forKey: .epochsRun)
+        try c.encodeIfPresent(timings, forKey: .timings)
         if epochs != nil { try c.encode("test split: patients never used for training or model selection", forKey: .evaluatedOn) }
         try c.encode(ModelBundle.disclaimer, forKey: .disclaimer)
     }
@@ -120,5 +123,18 @@ enum SplitListing {
 public enum SkippedListing {
     public static func csv(_ skipped: [SkippedItem]) -> String {
         skipped.reduce(CSVText.spreadsheetRow(["item", "reason"])) { $0 + CSVText.spreadsheetRow([$1.item, $1.reason]) }
+    }
+}
+
+/// Seconds spent in each stage of a run, for metrics.json's `timings`.
+final class StageTimings {
+    private var last = Date()
+    private(set) var seconds: [String: Double] = [:]
+
+    /// Charges the time since the previous lap (or the start) to `stage`.
+    func lap(_ stage: String) {
+        let now = Date()
+        seconds[stage, default: 0] += now.timeIntervalSince(last)
+        last = now
     }
 }

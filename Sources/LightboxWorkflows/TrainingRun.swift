@@ -65,13 +65,15 @@ public struct TrainingSummary: Sendable {
 public enum TrainingRun {
     public static func run(_ config: TrainingConfiguration, reporter: Reporter = SilentReporter()) throws -> TrainingSummary {
         try TrainingOptionRules.validate(config)
-        let started = Date()
+        let started = Date(), timings = StageTimings()
         func checkpoint() throws { if reporter.isCancelled { throw TrainingCancelled() } }
         try checkpoint()
         var (dataset, digests) = try loadData(config, reporter)
+        timings.lap("load")
         try checkpoint()
         if config.method == .finetune {
-            return try FineTuneRun.run(config, dataset: dataset, reporter: reporter, started: started, checkpoint: checkpoint)
+            return try FineTuneRun.run(config, dataset: dataset, reporter: reporter, started: started, timings: timings,
+                                       checkpoint: checkpoint)
         }
         let (backbone, backboneFiles) = try resolveBackbone(config, reporter)
         let embedder = backbone.sampleEmbedder(cache: config.useCache)
@@ -83,16 +85,18 @@ public enum TrainingRun {
         let sets = try trainingSets(split, classes: dataset.classes, originals: originals, embedder: embedder, digests: digests,
                                     width: backbone.embedder.network.embeddingChannels, config: config, reporter: reporter,
                                     checkpoint: checkpoint)
+        timings.lap("prepare")
 
         let trained = HeadTrainer.train(train: sets.train, validation: sets.validation.count > 0 ? sets.validation : nil,
                                         classes: dataset.classes.count, options: config.training,
                                         shouldStop: { reporter.isCancelled }) {
             reporter.epoch($0, of: config.training.epochs)
         }
+        timings.lap("train")
         // The last point to stop: from here on the run directory is written.
         try checkpoint()
         return try writeRun(config: config, dataset: dataset, split: split, sets: sets, trained: trained, backbone: backbone,
-                            backboneFiles: backboneFiles, started: started)
+                            backboneFiles: backboneFiles, started: started, timings: timings)
     }
 
     // MARK: the stages
@@ -208,13 +212,14 @@ public enum TrainingRun {
     /// files, the heatmaps of the worst mistakes and report.html.
     static func writeRun(config: TrainingConfiguration, dataset: Dataset, split: DatasetSplit, sets: Sets,
                          trained: HeadTrainer.Result, backbone: Backbone, backboneFiles: [String: Data],
-                         started: Date) throws -> TrainingSummary {
+                         started: Date, timings: StageTimings) throws -> TrainingSummary {
         let classes = dataset.classes
         let positive = try positiveIndex(classes, requested: config.positiveClass)
         let probabilities = trained.head.predict(sets.test.features, rows: sets.test.count)
         let metrics = ClassificationMetrics(classes: classes, labels: sets.test.labels, probabilities: probabilities,
                                             groups: split.test.map(\.group), positive: positive, seed: config.training.seed)
         let validation = sets.validation.count > 0 ? HeadTrainer.evaluate(trained.head, sets.validation) : nil
+        timings.lap("evaluate")
 
         let run = URL(fileURLWithPath: config.output)
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
@@ -227,14 +232,6 @@ public enum TrainingRun {
         bundle.backboneFiles = backboneFiles
         try bundle.write(to: modelDirectory)
 
-        var document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: validation?.loss,
-                                   validationAccuracy: validation?.accuracy, split: splitCounts(split),
-                                   skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
-        document.method = config.method.rawValue
-        document.trainImages = sets.train.count
-        document.epochsRun = trained.history.count
-        try writeTables(run: run, document: document, split: split, dataset: dataset, probabilities: probabilities)
-
         let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: sets.test.labels,
                                                               probabilities: probabilities, classes: classes,
                                                               head: trained.head, backbone: backbone,
@@ -245,6 +242,16 @@ public enum TrainingRun {
                                parameters: config.reportParameters(positiveClass: metrics.positiveClass))
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
+        timings.lap("report")
+
+        var document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: validation?.loss,
+                                   validationAccuracy: validation?.accuracy, split: splitCounts(split),
+                                   skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
+        document.method = config.method.rawValue
+        document.trainImages = sets.train.count
+        document.epochsRun = trained.history.count
+        document.timings = timings.seconds
+        try writeTables(run: run, document: document, split: split, dataset: dataset, probabilities: probabilities)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
                                metrics: metrics, validationAccuracy: validation?.accuracy)
     }

@@ -46,6 +46,8 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
             XCTAssertNotNil(metrics[key], "metrics.json lacks \(key)")
         }
         XCTAssertEqual(metrics["classes"] as? [String], ["COVID-19", "OTHER"])
+        XCTAssertEqual(metrics["method"] as? String, "head")
+        XCTAssertEqual(Set((metrics["timings"] as? [String: Double])?.keys ?? [:].keys), ["load", "prepare", "train", "evaluate", "report"])
         XCTAssertEqual(metrics["positive_class"] as? String, "COVID-19")
         let epochs = try XCTUnwrap(metrics["epochs"] as? [[String: Any]])
         XCTAssertEqual(epochs.count, 4)
@@ -134,6 +136,7 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         XCTAssertEqual(metrics["unfreeze"] as? Int, 5)
         XCTAssertEqual(metrics["epochs_run"] as? Int, 1)
         XCTAssertNotNil(metrics["n_train_images"] as? Int)
+        XCTAssertEqual(Set((metrics["timings"] as? [String: Double])?.keys ?? [:].keys), ["load", "prepare", "train", "evaluate", "report"])
 
         let model = run.appendingPathComponent("model").path
         let folder = data.appendingPathComponent("COVID-19")

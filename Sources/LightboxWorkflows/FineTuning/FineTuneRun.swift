@@ -13,7 +13,7 @@ import LightboxReport
 /// with every member's trained modules and head, metrics.json, the CSV files and report.html.
 enum FineTuneRun {
     static func run(_ config: TrainingConfiguration, dataset loaded: Dataset, reporter: Reporter, started: Date,
-                    checkpoint: () throws -> Void) throws -> TrainingSummary {
+                    timings: StageTimings, checkpoint: () throws -> Void) throws -> TrainingSummary {
         let unreadable = Dictionary(DatasetInspection.undecodable(loaded.images.map(\.path)).map { ($0.path, "\($0.reason)") },
                                     uniquingKeysWith: { a, _ in a })
         let dataset = loaded.removing { image in unreadable[image.path].map { "unreadable image: \($0)" } }
@@ -21,9 +21,11 @@ enum FineTuneRun {
             throw DatasetError("\(config.data): need at least two classes with usable images, found \(dataset.classes)")
         }
         let split = try TrainingRun.splitByPatient(dataset, config: config, reporter: reporter)
+        timings.lap("prepare")
         try checkpoint()
         let trained = try FineTuneTraining.train(split, classes: dataset.classes, config: config, reporter: reporter,
                                                  checkpoint: checkpoint)
+        timings.lap("train")
         try checkpoint()
 
         let classes = dataset.classes
@@ -31,6 +33,7 @@ enum FineTuneRun {
         let labels = split.test.map { classes.firstIndex(of: $0.label)! }
         let metrics = ClassificationMetrics(classes: classes, labels: labels, probabilities: trained.testProbabilities,
                                             groups: split.test.map(\.group), positive: positive, seed: config.training.seed)
+        timings.lap("evaluate")
         let run = URL(fileURLWithPath: config.output)
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
         let modelDirectory = run.appendingPathComponent("model").path
@@ -46,16 +49,6 @@ enum FineTuneRun {
                                             "seed": "\(config.training.seed)"])
         try bundle.write(to: modelDirectory)
 
-        var document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: trained.validation?.loss,
-                                   validationAccuracy: trained.validation?.accuracy, split: TrainingRun.splitCounts(split),
-                                   skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
-        document.method = TrainingMethod.finetune.rawValue
-        document.ensemble = options.ensemble
-        document.unfreeze = options.unfreeze
-        document.trainImages = split.train.count
-        document.epochsRun = config.training.epochs
-        try TrainingRun.writeTables(run: run, document: document, split: split, dataset: dataset,
-                                    probabilities: trained.testProbabilities)
         let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: labels, probabilities: trained.testProbabilities,
                                                               classes: classes, limit: config.heatmapExamples) {
             try trained.model.explain(paths: $0, targets: $1).map(\.png)
@@ -65,6 +58,19 @@ enum FineTuneRun {
                                balanceNotes: [], examples: examples, parameters: config.reportParameters(positiveClass: metrics.positiveClass))
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
+        timings.lap("report")
+
+        var document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: trained.validation?.loss,
+                                   validationAccuracy: trained.validation?.accuracy, split: TrainingRun.splitCounts(split),
+                                   skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
+        document.method = TrainingMethod.finetune.rawValue
+        document.ensemble = options.ensemble
+        document.unfreeze = options.unfreeze
+        document.trainImages = split.train.count
+        document.epochsRun = config.training.epochs
+        document.timings = timings.seconds
+        try TrainingRun.writeTables(run: run, document: document, split: split, dataset: dataset,
+                                    probabilities: trained.testProbabilities)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
                                metrics: metrics, validationAccuracy: trained.validation?.accuracy)
     }
