@@ -3,15 +3,22 @@ import XCTest
 @testable import LightboxStudio
 
 /// The decoding budget holds for imports too: an import's decode waits while uploads hold the
-/// budget, and runs once they release it.
+/// budget, and runs once they release it; the cap on waiting requests does not cut an import short.
 final class DecodeGateTests: XCTestCase {
     func testAnImportWaitsForTheBudgetUploadsHold() async throws {
         let first = Fixture.trainingImages.appendingPathComponent("Class 1/0.png")
         let bytes = [UInt8](try Data(contentsOf: first))
-        let gate = DecodeGate(budgetBytes: 64 << 20, concurrency: 2, maxPixels: 50_000_000)
+        // No room for waiting requests: a second upload is turned away (503), an import is not.
+        let gate = DecodeGate(budgetBytes: 64 << 20, concurrency: 2, maxPixels: 50_000_000, maxWaiting: 0)
         // An upload holds the whole budget.
         let held = gate.budgetBytes
         try await gate.admissionForTests.acquire(held)
+        do {
+            _ = try await gate.decode(bytes, name: "another upload")
+            XCTFail("a request beyond the waiting cap is refused")
+        } catch let e as StudioError {
+            XCTAssertEqual(e.kind, .unavailable, "\(e)")
+        }
 
         let decoded = expectation(description: "the import's decode ran")
         let ran = Flag()

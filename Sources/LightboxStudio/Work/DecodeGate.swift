@@ -41,14 +41,16 @@ final class DecodeGate: Sendable {
 
     /// Runs `work` (which decodes the picture in `data`) under the same admission rules, for a
     /// caller on a thread of its own (the import queue): waiting blocks that thread, never a
-    /// request thread, so an import and uploads together stay within the budget.
+    /// request thread, so an import and uploads together stay within the budget. Never call it
+    /// from an async context. The import waits however many uploads are queued (the cap on
+    /// waiters is for requests, which would pile up; the one import queue cannot).
     func admitWaiting<T>(_ data: [UInt8], name: String, _ work: () throws -> T) throws -> T {
         let cost = try cost(data, name: name)
         let admitted = DispatchSemaphore(value: 0)
         let refusal = Refusal()
         let admission = self.admission
         Task {
-            do { try await admission.acquire(cost) } catch { refusal.error = error }
+            do { try await admission.acquire(cost, capped: false) } catch { refusal.error = error }
             admitted.signal()
         }
         admitted.wait()
@@ -91,13 +93,14 @@ final class DecodeGate: Sendable {
             self.maxWaiting = maxWaiting
         }
 
-        func acquire(_ cost: Int) async throws {
+        /// `capped`: refuse (503) when `maxWaiting` others already wait.
+        func acquire(_ cost: Int, capped: Bool = true) async throws {
             if waiting.isEmpty, used + cost <= capacity, running < slots {
                 used += cost
                 running += 1
                 return
             }
-            guard waiting.count < maxWaiting else {
+            guard !capped || waiting.count < maxWaiting else {
                 throw StudioError(.unavailable, "the server is busy decoding other images; try again shortly")
             }
             await withCheckedContinuation { waiting.append((cost, $0)) }
