@@ -45,10 +45,7 @@ extension ModelBundle {
             return try LightboxModels.Backbone.teachableMachine(try teachableMachineBackbone(), policy: preprocessor.policy)
         case .pretrainedMobileNetV2:
             try requireInputSize(MobileNetV2Architecture().inputSize)
-            let weights = try pretrainedWeights()
-            return LightboxModels.Backbone(kind: .pretrainedMobileNetV2,
-                            embedder: ImageEmbedder(network: try MobileNetV2(weights: weights), preprocessor: preprocessor),
-                            weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
+            return try LightboxModels.Backbone.pretrained(preprocessor, weights: try pretrainedWeights())
         }
     }
 

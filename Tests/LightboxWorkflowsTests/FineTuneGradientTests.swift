@@ -31,20 +31,13 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
             throw XCTSkip("no torch venv at \(Self.python): scripts/test.sh makes it")
         }
         let out = work.appendingPathComponent("reference")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.python)
-        process.arguments = [Self.repository.appendingPathComponent("scripts/reference/finetune_reference.py").path,
+        let (status, message) = try ReferenceScript.run(Self.python, [Self.repository.appendingPathComponent("scripts/reference/finetune_reference.py").path,
                              "--checkpoint", PretrainedMobileNetV2.checkpointPath(),
                              "--images", Self.repository.deletingLastPathComponent().appendingPathComponent("shared/data/covid-chestxray/images").path,
                              "--labels", Self.labels.map(String.init).joined(separator: ","),
-                             "--out", out.path, "--mode", mode] + extra
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw XCTSkip("reference script failed: \(message)") }
+                             "--out", out.path, "--mode", mode] + extra)
+        // The venv exists: a failing reference is a failure, never a skip.
+        guard status == 0 else { throw ReferenceFailure(message: message) }
         return out
     }
 
@@ -53,6 +46,11 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
     /// per-channel shift, so their gradient is zero.
     static func zeroGradient(_ name: String) -> Bool {
         name.hasSuffix("conv.3.bias") && ["features.14.", "features.15.", "features.16.", "features.17."].contains { name.hasPrefix($0) }
+    }
+
+    struct ReferenceFailure: Error, CustomStringConvertible {
+        let message: String
+        var description: String { "scripts/reference/finetune_reference.py failed: \(message)" }
     }
 
     func array(_ url: URL) throws -> [Float] { try NPYFile.decode(try Data(contentsOf: url), source: url.path).values }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import LightboxTestSupport
 import LightboxImaging
 import LightboxModels
 @testable import LightboxWorkflows
@@ -51,16 +52,9 @@ final class ONNXExportTests: XCTestCase {
 
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/reference/onnxruntime_predict.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, onnx.path, input.path, output.path]
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "ONNX Runtime failed (scripts/test.sh installs it): \(message)")
-        guard process.terminationStatus == 0 else { return }
+        let (status, message) = try ReferenceScript.run("/usr/bin/env", ["python3", script.path, onnx.path, input.path, output.path])
+        XCTAssertEqual(status, 0, "ONNX Runtime failed (scripts/test.sh installs it): \(message)")
+        guard status == 0 else { return }
         let (runtime, shape) = try NPYFile.decode(try Data(contentsOf: output), source: output.path)
         XCTAssertEqual(shape, [images.count, 3])
 

@@ -109,17 +109,9 @@ enum KerasClient {
         let input = work.appendingPathComponent("pixels.npy"), output = work.appendingPathComponent("keras-\(kind).npy")
         let size = Int(Double(pixels.values.count / pixels.count / 3).squareRoot())
         try NPYFile.encode(pixels.values, shape: [pixels.count, size, size, 3]).write(to: input)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [repository.appendingPathComponent("scripts/reference/keras_predict.py").path, kind, model.path,
-                             input.path, output.path]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let (status, message) = try ReferenceScript.run(python, [repository.appendingPathComponent("scripts/reference/keras_predict.py").path,
+                                                                 kind, model.path, input.path, output.path])
+        guard status == 0 else {
             let lines = message.split(separator: "\n").filter { !$0.contains("cuda") && !$0.hasPrefix("WARNING: All log") }
             XCTFail("Keras (\(kind)) could not load or run \(model.lastPathComponent): \(lines.suffix(15).joined(separator: "\n"))")
             return []

@@ -46,9 +46,11 @@ public struct Backbone: Sendable {
     /// The one key under which this backbone's embeddings are cached.
     public var cacheKey: String { "\(kind.id)@\(weightsSHA256.prefix(16))" }
 
-    /// The pretrained ImageNet MobileNetV2 from the cache, with `preprocessor`.
-    public static func pretrained(_ preprocessor: Preprocessor, parallelism: Int = KernelThreads.configured) throws -> Backbone {
-        let network = try MobileNetV2(weights: PretrainedMobileNetV2.load(), parallelism: parallelism)
+    /// The pretrained ImageNet MobileNetV2 with `preprocessor`: from the cache, or `weights`
+    /// already loaded (and checked) by the caller.
+    public static func pretrained(_ preprocessor: Preprocessor, weights: NamedTensors? = nil,
+                                  parallelism: Int = KernelThreads.configured) throws -> Backbone {
+        let network = try MobileNetV2(weights: weights ?? PretrainedMobileNetV2.load(), parallelism: parallelism)
         return Backbone(kind: .pretrainedMobileNetV2, embedder: ImageEmbedder(network: network, preprocessor: preprocessor),
                         weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
     }
