@@ -25,23 +25,38 @@ public struct ClassificationMetrics: Sendable, Codable {
     public var specificity: Double?
     /// Points of the ROC curve, as (false positive rate, true positive rate).
     public var roc: [[Double]]?
+    /// Two classes: the threshold on the positive class's probability behind the predictions
+    /// above (the model's operating point, or 0.5 when it predicts by argmax).
+    public var threshold: Double?
+    /// Two classes: threshold 0.5 (argmax), for comparison with the operating point.
+    public var atArgmax: ThresholdMetrics?
+    /// Mean squared difference between probabilities and the one-hot truth (two classes: of
+    /// the positive class's probability, 0 is perfect, 0.25 is always saying 50%).
+    public var brier: Double?
+    /// Two classes: the reliability diagram's bins of the positive class's probability.
+    public var calibration: [CalibrationBin]?
 
     enum CodingKeys: String, CodingKey {
         case classes, positiveClass = "positive_class", nImages = "n_images", nPatients = "n_patients", accuracy, confusion
         case perClass = "per_class", auc, aucCI = "auc_ci", sensitivity, specificity, roc
+        case threshold, atArgmax = "at_argmax", brier, calibration
     }
 
     /// - Parameters:
     ///   - probabilities: `[n, classes]`.
     ///   - positive: the class whose probability is the score for ROC (two classes only).
     ///   - bootstrap: resamples of patients for the AUC's 95% interval.
+    ///   - decision: how probabilities become predictions (a two-class model's operating point,
+    ///     when it has one for `positive`; else argmax).
     public init(classes: [String], labels: [Int], probabilities: [Float], groups: [String],
-                positive: Int?, bootstrap: Int = 1000, seed: UInt64 = 42) {
+                positive: Int?, decision: DecisionRule = .argmax, bootstrap: Int = 1000, seed: UInt64 = 42) {
         let k = classes.count, n = labels.count
         self.classes = classes
         nImages = n
         nPatients = Set(groups).count
-        let predicted = Argmax.rows(probabilities, columns: k)
+        let rule = decision.positive == positive ? decision : .argmax
+        let predicted = rule.predicted(probabilities, columns: k)
+        brier = n == 0 ? nil : Self.brierScore(labels: labels, probabilities: probabilities, classes: k, positive: positive)
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
         for r in 0..<n { confusion[labels[r]][predicted[r]] += 1 }
         self.confusion = confusion
@@ -65,10 +80,80 @@ public struct ClassificationMetrics: Sendable, Codable {
         specificity = tn + fp == 0 ? nil : Double(tn) / Double(tn + fp)
         let scores = (0..<n).map { r -> Double in Double(probabilities[r * k + positive]) }
         let isPositive = labels.map { $0 == positive }
+        threshold = rule.operatingPoint?.threshold ?? 0.5
+        atArgmax = ThresholdMetrics(threshold: 0.5, predicted: Argmax.rows(probabilities, columns: k), labels: labels,
+                                    positive: positive)
+        calibration = CalibrationBin.bins(scores: scores, positive: isPositive)
         auc = ROC.auc(scores: scores, positive: isPositive)
         roc = ROC.curve(scores: scores, positive: isPositive).map { [$0.fpr, $0.tpr] }
         if auc != nil, bootstrap > 0 {
             aucCI = ROC.bootstrapInterval(scores: scores, positive: isPositive, groups: groups, resamples: bootstrap, seed: seed)
+        }
+    }
+}
+
+extension ClassificationMetrics {
+    /// Brier's score: two classes, the mean of (p_positive - truth)^2; more classes, the mean
+    /// over images of the squared distance between the probability row and the one-hot truth.
+    static func brierScore(labels: [Int], probabilities: [Float], classes k: Int, positive: Int?) -> Double {
+        var sum = 0.0
+        for (r, y) in labels.enumerated() {
+            if k == 2, let positive {
+                let d = Double(probabilities[r * k + positive]) - (y == positive ? 1 : 0)
+                sum += d * d
+            } else {
+                for c in 0..<k {
+                    let d = Double(probabilities[r * k + c]) - (y == c ? 1 : 0)
+                    sum += d * d
+                }
+            }
+        }
+        return sum / Double(labels.count)
+    }
+}
+
+/// Accuracy, sensitivity and specificity of a two-class model's predictions at one threshold.
+public struct ThresholdMetrics: Sendable, Codable, Equatable {
+    public var threshold: Double
+    public var accuracy: Double
+    public var sensitivity: Double?
+    public var specificity: Double?
+
+    init(threshold: Double, predicted: [Int], labels: [Int], positive: Int) {
+        self.threshold = threshold
+        let pairs = zip(labels, predicted)
+        let tp = pairs.filter { $0 == positive && $1 == positive }.count, fn = pairs.filter { $0 == positive && $1 != positive }.count
+        let tn = pairs.filter { $0 != positive && $1 != positive }.count, fp = pairs.filter { $0 != positive && $1 == positive }.count
+        accuracy = labels.isEmpty ? 0 : Double(tp + tn) / Double(labels.count)
+        sensitivity = tp + fn == 0 ? nil : Double(tp) / Double(tp + fn)
+        specificity = tn + fp == 0 ? nil : Double(tn) / Double(tn + fp)
+    }
+}
+
+/// One bin of a reliability diagram: images whose positive-class probability fell in
+/// `(lower, upper]` (the first bin includes 0, as scikit-learn's `calibration_curve` bins), their
+/// mean probability and the fraction that were positive. A calibrated model has the two equal.
+public struct CalibrationBin: Sendable, Codable, Equatable {
+    public var lower: Double, upper: Double
+    public var count: Int
+    public var meanProbability: Double?
+    public var observedFraction: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case lower, upper, count, meanProbability = "mean_probability", observedFraction = "observed_fraction"
+    }
+
+    /// Equal-width bins over 0...1 (edges `i * (1 / bins)`, as numpy's linspace makes them).
+    static func bins(scores: [Double], positive: [Bool], count bins: Int = 10) -> [CalibrationBin] {
+        let step = 1 / Double(bins)
+        let inner = (1..<bins).map { Double($0) * step }
+        var members = [[Int]](repeating: [], count: bins)
+        for (i, s) in scores.enumerated() { members[inner.filter { $0 < s }.count].append(i) }
+        return members.enumerated().map { b, m in
+            let n = m.count
+            return CalibrationBin(lower: Double(b) * step, upper: b == bins - 1 ? 1 : Double(b + 1) * step, count: n,
+                                  meanProbability: n == 0 ? nil : m.map { scores[$0] }.reduce(0, +) / Double(n),
+                                  observedFraction: n == 0 ? nil : Double(m.filter { positive[$0] }.count) / Double(n))
         }
     }
 }

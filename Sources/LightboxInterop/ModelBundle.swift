@@ -61,13 +61,14 @@ public struct ModelBundle: Sendable {
         var preprocessing: Preprocessing
         var head: HeadShape?
         var fineTuning: FineTuning?
+        var operatingPoint: OperatingPoint?
         var created: String?
         var training: [String: String]?
         var disclaimer: String?
 
         enum CodingKeys: String, CodingKey {
             case format, formatVersion = "format_version", classes, backbone, preprocessing, head, fineTuning = "fine_tuning",
-                 created, training, disclaimer
+                 operatingPoint = "operating_point", created, training, disclaimer
         }
     }
 
@@ -93,6 +94,10 @@ public struct ModelBundle: Sendable {
     /// The fine-tuned ensemble: MobileNetV2's modules from `firstModule` on and a linear head,
     /// per member; nil for the head method.
     public var fineTuned: FineTunedEnsemble?
+    /// A two-class model's decision threshold (chosen on the validation split); nil: argmax.
+    public var operatingPoint: OperatingPoint?
+    /// How this model turns probabilities into a predicted class.
+    public var decisionRule: DecisionRule { DecisionRule(operatingPoint: operatingPoint, classes: classes) }
     /// Free-form facts about how it was trained (data set, options), for people.
     public var training: [String: String]
     /// Files of a backbone that is not built in (a Teachable Machine export's model.json and
@@ -152,7 +157,7 @@ public struct ModelBundle: Sendable {
         guard (headShape == nil) != (fineTuning == nil) else { throw WeightsError("a model has either a dense head or a fine-tuned ensemble") }
         let manifest = Manifest(format: Self.format, formatVersion: fineTuning == nil ? Self.headFormatVersion : Self.formatVersion, classes: classes, backbone: backbone,
                                 preprocessing: preprocessing, head: headShape, fineTuning: fineTuning,
-                                created: ISO8601DateFormatter().string(from: Date()), training: training,
+                                operatingPoint: operatingPoint, created: ISO8601DateFormatter().string(from: Date()), training: training,
                                 disclaimer: Self.disclaimer)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -207,6 +212,13 @@ public struct ModelBundle: Sendable {
                                  training: manifest.training ?? [:])
         } else {
             throw WeightsError("\(manifestPath): the manifest names neither a head nor a fine-tuned ensemble")
+        }
+        if let point = manifest.operatingPoint {
+            guard manifest.classes.count == 2, manifest.classes.contains(point.positiveClass), point.threshold.isFinite,
+                  (0...1).contains(point.threshold) else {
+                throw WeightsError("\(manifestPath): operating_point needs a two-class model, one of its classes and a threshold in 0...1")
+            }
+            bundle.operatingPoint = point
         }
         bundle.directory = directory
         return bundle

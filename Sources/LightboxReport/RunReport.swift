@@ -37,12 +37,14 @@ public struct RunReport {
     public var validation: (loss: Double, accuracy: Double)?
     public var balanceNotes: [String]
     public var examples: [HeatmapExample]
+    /// The threshold the model predicts with (two classes), chosen on the validation split.
+    public var operatingPoint: OperatingPoint?
     /// The run's settings, as (name, value) rows.
     public var parameters: [(String, String)]
 
     public init(title: String, dataset: Dataset, split: DatasetSplit, history: [EpochRecord], keptEpoch: Int,
                 metrics: ClassificationMetrics, validation: (loss: Double, accuracy: Double)?, balanceNotes: [String],
-                examples: [HeatmapExample], parameters: [(String, String)]) {
+                examples: [HeatmapExample], operatingPoint: OperatingPoint? = nil, parameters: [(String, String)]) {
         self.title = title
         self.dataset = dataset
         self.split = split
@@ -52,6 +54,7 @@ public struct RunReport {
         self.validation = validation
         self.balanceNotes = balanceNotes
         self.examples = examples
+        self.operatingPoint = operatingPoint
         self.parameters = parameters
     }
 
@@ -96,6 +99,16 @@ public struct RunReport {
         var confusion: [ConfusionRow]
         var perClass: [ClassRow]
         var rocChart: String?
+        struct ThresholdRow { var name: String, threshold: String, accuracy: String, sensitivity: String, specificity: String }
+        struct Decision {
+            var positive: String
+            /// How the threshold was chosen, in words.
+            var rule: String
+            var rows: [ThresholdRow]
+        }
+        var decision: Decision?
+        struct Calibration { var brier: String, chart: String? }
+        var calibration: Calibration?
         var examples: Examples
         var data: DataSummary
         var parameters: [Named]
@@ -111,7 +124,7 @@ public struct RunReport {
                  let m = metrics.perClass[c]!
                  return .init(name: c, support: m.support, precision: Self.percent(m.precision), recall: Self.percent(m.recall))
              },
-             rocChart: rocChart(), examples: exampleFigures(), data: dataSummary(),
+             rocChart: rocChart(), decision: decisionSummary(), calibration: calibrationSummary(), examples: exampleFigures(), data: dataSummary(),
              parameters: parameters.map { .init(name: $0.0, value: $0.1) })
     }
 
@@ -149,6 +162,41 @@ public struct RunReport {
         let chance = SVGChart.Series(name: "chance", color: "#999", points: [(0, 0), (1, 1)], dashed: true)
         return SVGChart.lines([curve, chance], xLabel: "false positive rate (1 - specificity)",
                               yLabel: "true positive rate (sensitivity)", yRange: 0...1, xRange: 0...1, width: 360, height: 340)
+    }
+
+    /// The threshold the model predicts with, and what the test split says at it and at argmax.
+    func decisionSummary() -> Page.Decision? {
+        guard let positive = metrics.positiveClass, let argmax = metrics.atArgmax else { return nil }
+        func f(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "n/a" }
+        var rows: [Page.ThresholdRow] = []
+        let rule: String
+        if let point = operatingPoint, point.positiveClass == positive {
+            rule = "The model says \(positive) when its probability is at least \(f(point.threshold)). The threshold was chosen on "
+                + "the validation split to catch \(Self.percent(point.targetSensitivity)) of its \(positive) images (it caught "
+                + "\(Self.percent(point.validationSensitivity)), with specificity \(Self.percent(point.validationSpecificity)) there). "
+                + "The test split below is the honest check; a lower test sensitivity means the validation split was small or unlike it."
+            rows.append(.init(name: "operating point (used)", threshold: f(point.threshold), accuracy: Self.percent(metrics.accuracy),
+                              sensitivity: Self.percent(metrics.sensitivity), specificity: Self.percent(metrics.specificity)))
+        } else {
+            rule = "The model predicts the more probable class (threshold 0.5): no operating point was chosen, because the validation split had no \(positive) image."
+        }
+        rows.append(.init(name: "argmax (probability 0.5)", threshold: "0.500", accuracy: Self.percent(argmax.accuracy),
+                          sensitivity: Self.percent(argmax.sensitivity), specificity: Self.percent(argmax.specificity)))
+        return .init(positive: positive, rule: rule, rows: rows)
+    }
+
+    /// The Brier score and, with two classes, the reliability diagram.
+    func calibrationSummary() -> Page.Calibration? {
+        guard let brier = metrics.brier else { return nil }
+        var chart: String?
+        if let bins = metrics.calibration, let positive = metrics.positiveClass {
+            let points = bins.compactMap { b in b.meanProbability.flatMap { m in b.observedFraction.map { (m, $0) } } }
+            chart = SVGChart.lines([.init(name: "test images (10 bins)", color: "#9467bd", points: points),
+                                    .init(name: "perfectly calibrated", color: "#999", points: [(0, 0), (1, 1)], dashed: true)],
+                                   xLabel: "predicted probability of \(positive)", yLabel: "fraction that were \(positive)",
+                                   yRange: 0...1, xRange: 0...1, width: 360, height: 340)
+        }
+        return .init(brier: String(format: "%.3f", brier), chart: chart)
     }
 
     func exampleFigures() -> Page.Examples {

@@ -46,12 +46,13 @@ public enum EvaluationRun {
         let positive = try TrainingRun.positiveIndex(bundle.classes, requested: request.positiveClass)
         let metrics = ClassificationMetrics(classes: bundle.classes, labels: images.map { bundle.classes.firstIndex(of: $0.label)! },
                                             probabilities: probabilities, groups: images.map(\.group), positive: positive,
-                                            seed: request.seed)
+                                            decision: bundle.decisionRule, seed: request.seed)
         let document = RunDocument(metrics: metrics, epochs: nil, validationLoss: nil, validationAccuracy: nil, split: nil,
                                    skipped: dataset.skipped.count + failures.count, seconds: nil)
         try AtomicFile.write(try document.json(), to: request.output)
         let stem = (request.output as NSString).deletingPathExtension
-        try AtomicFile.write(Data(Predictions.csv(images: images, classes: bundle.classes, probabilities: probabilities).utf8),
+        try AtomicFile.write(Data(Predictions.csv(images: images, classes: bundle.classes, probabilities: probabilities,
+                                                  decision: bundle.decisionRule).utf8),
                              to: stem + "-predictions.csv")
         return metrics
     }

@@ -7,22 +7,26 @@ import LightboxModels
 import LightboxReport
 
 public enum HeatmapExamples {
-    /// The misclassified images the model was most confident about (if none, the correct
-    /// ones it was least sure of), up to `limit`.
+    /// The misclassified images (by the model's decision rule) that gave their true class the
+    /// lowest probability (if none, the correct ones it was least sure of), up to `limit`.
     public static func worstMisclassified(images: [LabeledImage], labels: [Int], probabilities: [Float], classes: [String],
-                                          head: DenseHead, backbone: Backbone, limit: Int) throws -> [HeatmapExample] {
-        try worstMisclassified(images: images, labels: labels, probabilities: probabilities, classes: classes, limit: limit) {
+                                          decision: DecisionRule, head: DenseHead, backbone: Backbone,
+                                          limit: Int) throws -> [HeatmapExample] {
+        try worstMisclassified(images: images, labels: labels, probabilities: probabilities, classes: classes, decision: decision,
+                               limit: limit) {
             try render(paths: $0, targets: $1, head: head, backbone: backbone)
         }
     }
 
     /// The same, with `render(paths, targets)` drawing the overlays (any kind of model).
     public static func worstMisclassified(images: [LabeledImage], labels: [Int], probabilities: [Float], classes: [String],
-                                          limit: Int, render: ([String], [Int]) throws -> [Data]) throws -> [HeatmapExample] {
+                                          decision: DecisionRule, limit: Int,
+                                          render: ([String], [Int]) throws -> [Data]) throws -> [HeatmapExample] {
         let k = classes.count
-        let predicted = Argmax.rows(probabilities, columns: k)
+        let predicted = decision.predicted(probabilities, columns: k)
         let confidence = (0..<labels.count).map { probabilities[$0 * k + predicted[$0]] }
-        var chosen = labels.indices.filter { predicted[$0] != labels[$0] }.sorted { confidence[$0] > confidence[$1] }
+        let truth = (0..<labels.count).map { probabilities[$0 * k + labels[$0]] }
+        var chosen = labels.indices.filter { predicted[$0] != labels[$0] }.sorted { truth[$0] < truth[$1] }
         if chosen.isEmpty { chosen = labels.indices.sorted { confidence[$0] < confidence[$1] } }
         let picked = Array(chosen.prefix(limit))
         let pngs = try render(picked.map { images[$0].path }, picked.map { predicted[$0] })
@@ -38,8 +42,9 @@ public enum HeatmapExamples {
     }
 
     /// One forward pass per batch gives both the class probabilities (from the pooled feature
-    /// map) and the Grad-CAM overlay of `targets[i]` (default: the predicted class).
-    public static func explain(paths: [String], targets: [Int]? = nil, head: DenseHead, backbone: Backbone) throws
+    /// map) and the Grad-CAM overlay of `targets[i]` (default: the class `decision` predicts).
+    public static func explain(paths: [String], targets: [Int]? = nil, decision: DecisionRule = .argmax, head: DenseHead,
+                               backbone: Backbone) throws
         -> [(probabilities: [Float], predicted: Int, png: Data)] {
         guard !paths.isEmpty else { return [] }
         let embedder = backbone.embedder
@@ -51,7 +56,7 @@ public enum HeatmapExamples {
         let p = embedder.preprocessor, values = p.valuesPerImage, k = head.classes
         return try paths.indices.map { i in
             let row = Array(probabilities[(i * k)..<((i + 1) * k)])
-            let predicted = Argmax.of(row)!
+            let predicted = decision.predicted(row)
             let map = Array(result.featureMap![(i * per)..<((i + 1) * per)])
             let cam = Heatmap.gradCAM(head: head, featureMap: map, side: side, target: targets?[i] ?? predicted)
             return (row, predicted, try overlayPNG(input: tensor[(i * values)..<((i + 1) * values)], cam: cam, side: side, preprocessor: p))

@@ -15,6 +15,8 @@ public final class Predictor: @unchecked Sendable {
     /// The fine-tuned ensemble of a model trained with `--method finetune`.
     public let fineTuned: FineTunedModel?
     public let backbone: Backbone
+    /// How probabilities become the predicted class: the bundle's operating point, or argmax.
+    public let decision: DecisionRule
 
     public init(model path: String) throws {
         if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(ModelBundle.manifestName)) {
@@ -23,12 +25,14 @@ public final class Predictor: @unchecked Sendable {
             head = bundle.head
             fineTuned = try bundle.fineTuned.map { try FineTunedModel(bundle: bundle, ensemble: $0) }
             backbone = try bundle.resolvedBackbone()
+            decision = bundle.decisionRule
         } else if TFJSLayersModel.isExport(path) {
             let export = try TeachableMachineExport.load(path)
             classes = export.classes
             head = export.head
             fineTuned = nil
             backbone = export.backbone
+            decision = .argmax
         } else {
             throw WeightsError("\(path): neither a Lightbox model (\(ModelBundle.manifestName)) nor a Teachable Machine export (model.json or .zip)")
         }
@@ -55,7 +59,7 @@ public final class Predictor: @unchecked Sendable {
         if !kept.isEmpty {
             for (r, path) in kept.enumerated() {
                 let row = Array(p[(r * k)..<((r + 1) * k)])
-                byPath[path] = Prediction(path: path, probabilities: row, predicted: Argmax.of(row)!)
+                byPath[path] = Prediction(path: path, probabilities: row, predicted: decision.predicted(row))
             }
         }
         let failures = Dictionary(failed.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
@@ -67,7 +71,8 @@ public final class Predictor: @unchecked Sendable {
 
     /// One image's prediction and the heatmap of its predicted class, from one forward pass.
     public func predictWithHeatmap(_ path: String) throws -> (Prediction, Data) {
-        let e = try fineTuned?.explain(paths: [path])[0] ?? HeatmapExamples.explain(paths: [path], head: head!, backbone: backbone)[0]
+        let e = try fineTuned?.explain(paths: [path], decision: decision)[0]
+            ?? HeatmapExamples.explain(paths: [path], decision: decision, head: head!, backbone: backbone)[0]
         return (Prediction(path: path, probabilities: e.probabilities, predicted: e.predicted), e.png)
     }
 

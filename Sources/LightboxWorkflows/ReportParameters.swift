@@ -14,7 +14,7 @@ extension TrainingConfiguration {
                 ("epochs", "\(t.epochs)"), ("batch size", "\(t.batchSize)"), ("seed", "\(t.seed)"),
                 ("augmentation", "fresh every epoch, training split only: rotation ±10°, shift ±8%, zoom 0.9-1.1, brightness ±0.1, contrast 0.8-1.2"),
                 ("resize", resize.rawValue), ("split (train/validation/test)", "\(split.train)/\(split.validation)/\(split.test)"),
-                ("positive class", positiveClass ?? "n/a"),
+                ("positive class", positiveClass ?? "n/a"), ("target sensitivity (validation)", "\(targetSensitivity)"),
             ]
         }
         return [
@@ -27,7 +27,7 @@ extension TrainingConfiguration {
             ("optimiser", "Adam, learning rate \(t.learningRate)"), ("epochs", "\(t.epochs)"), ("batch size", "\(t.batchSize)"),
             ("early stopping patience", t.earlyStoppingPatience > 0 ? "\(t.earlyStoppingPatience)" : "off"),
             ("class weights", t.classWeights ? "balanced" : "off"),
-            ("positive class", positiveClass ?? "n/a"),
+            ("positive class", positiveClass ?? "n/a"), ("target sensitivity (validation)", "\(targetSensitivity)"),
         ]
     }
 }

@@ -94,14 +94,15 @@ public enum CSVText {
     static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
 }
 
-/// `predictions.csv`: path, group, true label, one probability column per class, prediction.
+/// `predictions.csv`: path, group, true label, one probability column per class, prediction
+/// (by the model's decision rule).
 public enum Predictions {
-    public static func csv(images: [LabeledImage], classes: [String], probabilities: [Float]) -> String {
+    public static func csv(images: [LabeledImage], classes: [String], probabilities: [Float], decision: DecisionRule) -> String {
         var out = CSVText.spreadsheetRow(["path", "group", "label"] + classes.map { "p_\($0)" } + ["predicted"])
         let k = classes.count
         for (r, image) in images.enumerated() {
             let p = (0..<k).map { probabilities[r * k + $0] }
-            let predicted = classes[Argmax.of(p)!]
+            let predicted = classes[decision.predicted(p)]
             out += CSVText.spreadsheetRow([image.path, image.group, image.label] + p.map { String(format: "%.6f", $0) } + [predicted])
         }
         return out

@@ -83,6 +83,9 @@ public enum TrainingOptionRules {
                                help: "head: the blog's method (frozen embeddings, Dense(100) head, 50 epochs); finetune: train MobileNetV2's last feature modules and a linear head, as an ensemble (6 epochs by default).")),
         cli(integer("ensemble", 1...10, FineTuneOptions().ensemble, "Fine-tuning: members trained with different seeds, probabilities averaged.")),
         cli(integer("unfreeze", 1...18, FineTuneOptions().unfreeze, "Fine-tuning: feature modules trained, counted from the end (5: features.14-18).")),
+        cli(TrainingOptionRule(key: "targetSensitivity", flag: "--target-sensitivity", kind: .number, minimum: 0, minimumExclusive: true,
+                               maximum: 1, range: "above 0 and at most 1", defaultValue: "0.85",
+                               help: "Two classes: the model says the positive class when its probability reaches the threshold that catches this fraction of the positive images in the validation split (stored in the model and used by predict, evaluate and the Studio).")),
     ]
 
     /// The rule named by its API key (every key used in this file exists).
@@ -115,6 +118,7 @@ public enum TrainingOptionRules {
             throw refusal("split", parts.map { number($0 * 100) }.joined(separator: "/"))
         }
         if let p = c.positiveClass, p.isEmpty { throw refusal("positive", "''") }
+        try check("targetSensitivity", c.targetSensitivity, shown: number(c.targetSensitivity))
         if c.method == .finetune {
             try check("ensemble", c.fineTune.ensemble)
             try check("unfreeze", c.fineTune.unfreeze)

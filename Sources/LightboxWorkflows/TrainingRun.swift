@@ -30,6 +30,9 @@ public struct TrainingConfiguration: Sendable {
     public var resize: ResizePolicy = .crop
     /// The class whose probability is the ROC score (two classes); default COVID-19 when present.
     public var positiveClass: String?
+    /// The sensitivity the operating point (the threshold on the positive class's probability,
+    /// stored in the bundle) reaches on the validation split.
+    public var targetSensitivity = 0.85
     public var output: String
     public var useCache = true
     /// A Teachable Machine export whose MobileNet to use instead of the default backbone.
@@ -95,8 +98,10 @@ public enum TrainingRun {
         timings.lap("train")
         // The last point to stop: from here on the run directory is written.
         try checkpoint()
+        let point = try operatingPoint(validation: trained.head.predict(sets.validation.features, rows: sets.validation.count),
+                                       labels: sets.validation.labels, classes: dataset.classes, config: config, reporter: reporter)
         return try writeRun(config: config, dataset: dataset, split: split, sets: sets, trained: trained, backbone: backbone,
-                            backboneFiles: backboneFiles, started: started, timings: timings)
+                            backboneFiles: backboneFiles, operatingPoint: point, started: started, timings: timings)
     }
 
     // MARK: the stages
@@ -212,12 +217,14 @@ public enum TrainingRun {
     /// files, the heatmaps of the worst mistakes and report.html.
     static func writeRun(config: TrainingConfiguration, dataset: Dataset, split: DatasetSplit, sets: Sets,
                          trained: HeadTrainer.Result, backbone: Backbone, backboneFiles: [String: Data],
-                         started: Date, timings: StageTimings) throws -> TrainingSummary {
+                         operatingPoint: OperatingPoint?, started: Date, timings: StageTimings) throws -> TrainingSummary {
         let classes = dataset.classes
         let positive = try positiveIndex(classes, requested: config.positiveClass)
+        let decision = DecisionRule(operatingPoint: operatingPoint, classes: classes)
         let probabilities = trained.head.predict(sets.test.features, rows: sets.test.count)
         let metrics = ClassificationMetrics(classes: classes, labels: sets.test.labels, probabilities: probabilities,
-                                            groups: split.test.map(\.group), positive: positive, seed: config.training.seed)
+                                            groups: split.test.map(\.group), positive: positive, decision: decision,
+                                            seed: config.training.seed)
         let validation = sets.validation.count > 0 ? HeadTrainer.evaluate(trained.head, sets.validation) : nil
         timings.lap("evaluate")
 
@@ -230,15 +237,16 @@ public enum TrainingRun {
                                             "kept_epoch": "\(trained.keptEpoch)", "seed": "\(config.training.seed)",
                                             "balance": config.balance.description])
         bundle.backboneFiles = backboneFiles
+        bundle.operatingPoint = operatingPoint
         try bundle.write(to: modelDirectory)
 
         let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: sets.test.labels,
-                                                              probabilities: probabilities, classes: classes,
+                                                              probabilities: probabilities, classes: classes, decision: decision,
                                                               head: trained.head, backbone: backbone,
                                                               limit: config.heatmapExamples)
         let report = RunReport(title: "Lightbox training run", dataset: dataset, split: split, history: trained.history,
                                keptEpoch: trained.keptEpoch, metrics: metrics, validation: validation,
-                               balanceNotes: sets.balanceNotes, examples: examples,
+                               balanceNotes: sets.balanceNotes, examples: examples, operatingPoint: operatingPoint,
                                parameters: config.reportParameters(positiveClass: metrics.positiveClass))
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
@@ -251,7 +259,8 @@ public enum TrainingRun {
         document.trainImages = sets.train.count
         document.epochsRun = trained.history.count
         document.timings = timings.seconds
-        try writeTables(run: run, document: document, split: split, dataset: dataset, probabilities: probabilities)
+        try writeTables(run: run, document: document, split: split, dataset: dataset, probabilities: probabilities,
+                        decision: decision)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
                                metrics: metrics, validationAccuracy: validation?.accuracy)
     }
@@ -263,9 +272,11 @@ public enum TrainingRun {
     }
 
     /// metrics.json, predictions.csv (the test split's probabilities), split.csv and skipped.csv.
-    static func writeTables(run: URL, document: RunDocument, split: DatasetSplit, dataset: Dataset, probabilities: [Float]) throws {
+    static func writeTables(run: URL, document: RunDocument, split: DatasetSplit, dataset: Dataset, probabilities: [Float],
+                            decision: DecisionRule) throws {
         try AtomicFile.write(try document.json(), to: run.appendingPathComponent("metrics.json").path)
-        try AtomicFile.write(Data(Predictions.csv(images: split.test, classes: dataset.classes, probabilities: probabilities).utf8),
+        try AtomicFile.write(Data(Predictions.csv(images: split.test, classes: dataset.classes, probabilities: probabilities,
+                                                  decision: decision).utf8),
                              to: run.appendingPathComponent("predictions.csv").path)
         try AtomicFile.write(Data(SplitListing.csv(split).utf8), to: run.appendingPathComponent("split.csv").path)
         try AtomicFile.write(Data(SkippedListing.csv(dataset.skipped).utf8), to: run.appendingPathComponent("skipped.csv").path)
@@ -273,6 +284,22 @@ public enum TrainingRun {
 
     static func imagesPerClass(_ images: [LabeledImage]) -> [String: Int] {
         images.reduce(into: [:]) { $0[$1.label, default: 0] += 1 }
+    }
+
+    /// The operating point chosen on the validation split's probabilities (two classes with a
+    /// positive image among the validation patients), or nil (argmax) with a note why.
+    static func operatingPoint(validation probabilities: [Float], labels: [Int], classes: [String], config: TrainingConfiguration,
+                               reporter: Reporter) throws -> OperatingPoint? {
+        guard let positive = try positiveIndex(classes, requested: config.positiveClass) else { return nil }
+        guard let point = OperatingPoint.choose(probabilities: probabilities, labels: labels, classes: classes, positive: positive,
+                                                targetSensitivity: config.targetSensitivity) else {
+            reporter.note("operating point: the validation split has no \(classes[positive]) image; the model predicts by argmax")
+            return nil
+        }
+        reporter.note(String(format: "operating point: %@ when its probability is at least %.3f (validation sensitivity %.2f, specificity %@)",
+                             point.positiveClass, point.threshold, point.validationSensitivity,
+                             point.validationSpecificity.map { String(format: "%.2f", $0) } ?? "n/a"))
+        return point
     }
 
     static func positiveIndex(_ classes: [String], requested: String?) throws -> Int? {

@@ -36,6 +36,10 @@ struct Predict: ParsableCommand {
             return (predictor, images.map { path in Result { try predictor.predictWithHeatmap(path) }.map { ($0.0, $0.1) } })
         }
         let classes = predictor.classes
+        if let point = predictor.decision.operatingPoint, !json {
+            Terminal.note(String(format: "predicted: %@ when its probability is at least %.3f (the model's operating point)",
+                                 point.positiveClass, point.threshold))
+        }
         var failed = 0
         var records: [[String: Any]] = []
         for (path, result) in zip(images, results) {
@@ -66,8 +70,11 @@ struct Predict: ParsableCommand {
             }
         }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: ["model": model, "predictions": records,
-                                                                   "disclaimer": ModelBundle.disclaimer],
+            var document: [String: Any] = ["model": model, "predictions": records, "disclaimer": ModelBundle.disclaimer]
+            if let point = predictor.decision.operatingPoint {
+                document["operating_point"] = ["positive_class": point.positiveClass, "threshold": point.threshold]
+            }
+            let data = try JSONSerialization.data(withJSONObject: document,
                                                   options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         }

@@ -50,6 +50,7 @@ struct Train: ParsableCommand {
 
     @Option(help: ruleHelp("resize")) var resize: ResizePolicyOption = .crop
     @Option(help: ruleHelp("positive")) var positive: String?
+    @Option(help: ruleHelp("targetSensitivity")) var targetSensitivity = 0.85
 
     @Flag(help: "Do not read or write the embedding cache.")
     var noCache = false
@@ -84,6 +85,7 @@ struct Train: ParsableCommand {
             config.training = t
             config.resize = ResizePolicy(rawValue: resize.rawValue)!
             config.positiveClass = positive
+            config.targetSensitivity = targetSensitivity
             try TrainingOptionRules.validate(config)
         } catch let e as TrainingOptionError {
             throw ValidationError(e.description)
@@ -117,6 +119,7 @@ struct Train: ParsableCommand {
             }
             if let p = m.positiveClass, let se = m.sensitivity, let sp = m.specificity {
                 line += String(format: ", sensitivity (%@) %.3f, specificity %.3f", p, se, sp)
+                if let t = m.threshold { line += String(format: " at threshold %.3f", t) }
             }
             print(line)
             print("Educational and research software: not a diagnosis.")

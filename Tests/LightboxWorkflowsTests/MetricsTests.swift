@@ -7,6 +7,9 @@ final class MetricsTests: XCTestCase {
     struct Case: Decodable {
         var labels: [Int], scores: [Double], accuracy: Double, confusion: [[Int]]
         var precision: [Double], recall: [Double], auc: Double, roc: [[Double]]
+        var brier: Double
+        var calibration_observed: [Double], calibration_mean_predicted: [Double]
+        var threshold_0_4_recall: [Double]
     }
 
     func cases() throws -> [Case] {
@@ -36,6 +39,68 @@ final class MetricsTests: XCTestCase {
             XCTAssertEqual(m.sensitivity!, c.recall[1], accuracy: 1e-12)
             XCTAssertEqual(m.specificity!, c.recall[0], accuracy: 1e-12)
         }
+    }
+
+    /// Brier score (brier_score_loss), the reliability diagram (calibration_curve, 10 uniform
+    /// bins, empty ones dropped) and the metrics at a threshold of 0.4 (recall_score of s >= 0.4)
+    /// against scikit-learn, within 1e-12.
+    func testCalibrationAndThresholdAgainstScikitLearn() throws {
+        for (n, c) in try cases().enumerated() {
+            let probabilities = c.scores.flatMap { [Float(1 - $0), Float($0)] }
+            let groups = c.labels.indices.map { "g\($0)" }
+            let m = ClassificationMetrics(classes: ["neg", "pos"], labels: c.labels, probabilities: probabilities,
+                                          groups: groups, positive: 1, bootstrap: 0)
+            // Probabilities pass through Float: compare with scores rounded the same way.
+            XCTAssertEqual(m.brier!, c.brier, accuracy: 1e-6, "case \(n)")
+            let bins = try XCTUnwrap(m.calibration).filter { $0.count > 0 }
+            XCTAssertEqual(bins.map { $0.observedFraction! }, c.calibration_observed, "case \(n)")
+            for (a, b) in zip(bins.map { $0.meanProbability! }, c.calibration_mean_predicted) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+            XCTAssertEqual(bins.count, c.calibration_mean_predicted.count)
+            XCTAssertEqual(m.atArgmax?.threshold, 0.5)
+            XCTAssertEqual(m.threshold, 0.5, "without an operating point the model predicts by argmax")
+
+            let point = OperatingPoint(positiveClass: "pos", threshold: Double(Float(0.4)), targetSensitivity: 0.9,
+                                       validationSensitivity: 0.9, validationSpecificity: nil)
+            let at = ClassificationMetrics(classes: ["neg", "pos"], labels: c.labels, probabilities: probabilities, groups: groups,
+                                           positive: 1, decision: DecisionRule(operatingPoint: point, classes: ["neg", "pos"]),
+                                           bootstrap: 0)
+            XCTAssertEqual(at.sensitivity!, c.threshold_0_4_recall[1], accuracy: 1e-12, "case \(n)")
+            XCTAssertEqual(at.specificity!, c.threshold_0_4_recall[0], accuracy: 1e-12, "case \(n)")
+            XCTAssertEqual(at.threshold, Double(Float(0.4)))
+            // The argmax figures stay beside the operating point's.
+            XCTAssertEqual(at.atArgmax!.sensitivity!, c.recall[1], accuracy: 1e-12)
+            XCTAssertEqual(at.atArgmax!.specificity!, c.recall[0], accuracy: 1e-12)
+        }
+    }
+
+    /// The operating point is the highest threshold that catches the target share of the
+    /// validation positives.
+    func testOperatingPointReachesTheTargetSensitivity() throws {
+        // Positives score 0.9, 0.8, 0.7, 0.6, 0.2; negatives 0.5, 0.3, 0.1.
+        let scores: [Float] = [0.9, 0.8, 0.7, 0.6, 0.2, 0.5, 0.3, 0.1]
+        let labels = [1, 1, 1, 1, 1, 0, 0, 0]
+        let probabilities = scores.flatMap { [1 - $0, $0] }
+        let p80 = try XCTUnwrap(OperatingPoint.choose(probabilities: probabilities, labels: labels, classes: ["neg", "pos"],
+                                                      positive: 1, targetSensitivity: 0.8))
+        XCTAssertEqual(p80.threshold, Double(Float(0.6)))
+        XCTAssertEqual(p80.validationSensitivity, 0.8)
+        XCTAssertEqual(p80.validationSpecificity!, 1.0)
+        // 85% of 5 positives needs all 5: the threshold drops to the lowest positive, 0.2.
+        let p85 = try XCTUnwrap(OperatingPoint.choose(probabilities: probabilities, labels: labels, classes: ["neg", "pos"],
+                                                      positive: 1, targetSensitivity: 0.85))
+        XCTAssertEqual(p85.threshold, Double(Float(0.2)))
+        XCTAssertEqual(p85.validationSensitivity, 1.0)
+        XCTAssertEqual(p85.validationSpecificity!, 1.0 / 3, accuracy: 1e-12)
+        // The positive class at index 0 works the same way.
+        let flipped = scores.flatMap { [$0, 1 - $0] }
+        XCTAssertEqual(OperatingPoint.choose(probabilities: flipped, labels: labels.map { 1 - $0 }, classes: ["pos", "neg"],
+                                             positive: 0, targetSensitivity: 0.8)?.threshold, Double(Float(0.6)))
+        XCTAssertNil(OperatingPoint.choose(probabilities: probabilities, labels: [0, 0, 0, 0, 0, 0, 0, 0], classes: ["neg", "pos"],
+                                           positive: 1, targetSensitivity: 0.8), "no positive image, no operating point")
+        // The rule predicts the positive class at and above the threshold only.
+        let rule = DecisionRule(operatingPoint: p80, classes: ["neg", "pos"])
+        XCTAssertEqual(rule.predicted(probabilities, columns: 2), [1, 1, 1, 1, 0, 0, 0, 0])
+        XCTAssertEqual(DecisionRule(operatingPoint: p80, classes: ["a", "b"]), .argmax, "a point for other classes is ignored")
     }
 
     func testHandComputedConfusionAndAUC() {

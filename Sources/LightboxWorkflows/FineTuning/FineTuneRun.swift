@@ -31,14 +31,19 @@ enum FineTuneRun {
         let classes = dataset.classes
         let positive = try TrainingRun.positiveIndex(classes, requested: config.positiveClass)
         let labels = split.test.map { classes.firstIndex(of: $0.label)! }
+        let point = try TrainingRun.operatingPoint(validation: trained.validationProbabilities,
+                                                   labels: split.validation.map { classes.firstIndex(of: $0.label)! },
+                                                   classes: classes, config: config, reporter: reporter)
+        let decision = DecisionRule(operatingPoint: point, classes: classes)
         let metrics = ClassificationMetrics(classes: classes, labels: labels, probabilities: trained.testProbabilities,
-                                            groups: split.test.map(\.group), positive: positive, seed: config.training.seed)
+                                            groups: split.test.map(\.group), positive: positive, decision: decision,
+                                            seed: config.training.seed)
         timings.lap("evaluate")
         let run = URL(fileURLWithPath: config.output)
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
         let modelDirectory = run.appendingPathComponent("model").path
         let options = config.fineTune
-        let bundle = ModelBundle(classes: classes,
+        var bundle = ModelBundle(classes: classes,
                                  backbone: ModelBundle.Backbone(id: BackboneKind.pretrainedMobileNetV2.id,
                                                                 weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? ""),
                                  preprocessing: ModelBundle.Preprocessing(trained.model.preprocessor),
@@ -47,15 +52,16 @@ enum FineTuneRun {
                                  training: ["data": dataset.source, "method": "finetune", "ensemble": "\(options.ensemble)",
                                             "unfreeze": "\(options.unfreeze)", "epochs_run": "\(config.training.epochs)",
                                             "seed": "\(config.training.seed)"])
+        bundle.operatingPoint = point
         try bundle.write(to: modelDirectory)
 
         let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: labels, probabilities: trained.testProbabilities,
-                                                              classes: classes, limit: config.heatmapExamples) {
+                                                              classes: classes, decision: decision, limit: config.heatmapExamples) {
             try trained.model.explain(paths: $0, targets: $1).map(\.png)
         }
         let report = RunReport(title: "Lightbox training run (fine-tuned)", dataset: dataset, split: split, history: trained.history,
                                keptEpoch: config.training.epochs, metrics: metrics, validation: trained.validation,
-                               balanceNotes: [], examples: examples, parameters: config.reportParameters(positiveClass: metrics.positiveClass))
+                               balanceNotes: [], examples: examples, operatingPoint: point, parameters: config.reportParameters(positiveClass: metrics.positiveClass))
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
         timings.lap("report")
@@ -70,7 +76,7 @@ enum FineTuneRun {
         document.epochsRun = config.training.epochs
         document.timings = timings.seconds
         try TrainingRun.writeTables(run: run, document: document, split: split, dataset: dataset,
-                                    probabilities: trained.testProbabilities)
+                                    probabilities: trained.testProbabilities, decision: decision)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
                                metrics: metrics, validationAccuracy: trained.validation?.accuracy)
     }

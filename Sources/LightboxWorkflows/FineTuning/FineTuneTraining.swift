@@ -33,6 +33,8 @@ enum FineTuneTraining {
         /// Per epoch, the members' mean training loss and accuracy and validation loss and accuracy.
         var history: [EpochRecord]
         var testProbabilities: [Float]
+        /// The ensemble's probabilities on the validation split (where the operating point is chosen).
+        var validationProbabilities: [Float]
         var validation: (loss: Double, accuracy: Double)?
     }
 
@@ -119,11 +121,12 @@ enum FineTuneTraining {
             members.append(member)
         }
         let model = FineTunedModel(frozen: frozen, members: members, preprocessor: preprocessor, decoder: decoder)
+        let validationProbabilities = split.validation.isEmpty ? []
+            : model.probabilities(frozen: validationFrozen, batch: split.validation.count)
         let validation = split.validation.isEmpty ? nil
-            : lossAndAccuracy(model.probabilities(frozen: validationFrozen, batch: split.validation.count),
-                              labels: split.validation.map(label), classes: classes.count)
+            : lossAndAccuracy(validationProbabilities, labels: split.validation.map(label), classes: classes.count)
         return Result(model: model, history: sums, testProbabilities: model.probabilities(frozen: testFrozen, batch: split.test.count),
-                      validation: validation)
+                      validationProbabilities: validationProbabilities, validation: validation)
     }
 
     /// A training picture decoded and resized once, kept in 8 bits (a quarter of the floats'

@@ -92,10 +92,10 @@ public final class FineTunedModel: @unchecked Sendable {
         return (kept, probabilities, failures)
     }
 
-    /// Probabilities and the Grad-CAM overlay of `targets[i]` (default: the predicted class)
+    /// Probabilities and the Grad-CAM overlay of `targets[i]` (default: the class `decision` predicts)
     /// for files that must decode: one pass through the frozen modules, then each member's
     /// heatmap from its own last feature map and head, averaged over the members.
-    public func explain(paths: [String], targets: [Int]? = nil) throws -> [(probabilities: [Float], predicted: Int, png: Data)] {
+    public func explain(paths: [String], targets: [Int]? = nil, decision: DecisionRule = .argmax) throws -> [(probabilities: [Float], predicted: Int, png: Data)] {
         guard !paths.isEmpty else { return [] }
         let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder)
         let pass = try embedder.forward(paths, outputs: .featureMap)
@@ -109,7 +109,7 @@ public final class FineTunedModel: @unchecked Sendable {
         }
         return try (0..<batch).map { i in
             let row = Array(probabilities[(i * k)..<((i + 1) * k)])
-            let predicted = Argmax.of(row)!
+            let predicted = decision.predicted(row)
             var cam: [Float] = []
             var side = 0
             for (member, map) in zip(members, maps) {
