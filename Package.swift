@@ -104,7 +104,7 @@ let package = Package(
 
         // What the test targets share: a per-test temporary folder, the paths of ../shared.
         .target(name: "LightboxTestSupport", path: "Tests/LightboxTestSupport"),
-        .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging", "LightboxCore"]),
+        .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxCore"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging",

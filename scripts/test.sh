@@ -40,10 +40,10 @@ export LIGHTBOX_KERAS_PYTHON="$keras_venv/bin/python"
 # wheel (pip finds it in the machine's wheel folder, else on PyPI), numpy and Pillow, in a venv
 # kept in the cache.
 torch_venv="${LIGHTBOX_HOME:-$HOME/.cache/lightbox}/test-data/torch-venv"
-if ! "$torch_venv/bin/python" -c "import torch, numpy, PIL" 2>/dev/null; then
+if ! "$torch_venv/bin/python" -c "import torch, numpy, PIL, cv2" 2>/dev/null; then
     rm -rf "$torch_venv"
     python3 -m venv "$torch_venv"
-    "$torch_venv/bin/pip" install -q --disable-pip-version-check torch==2.13.0 numpy pillow
+    "$torch_venv/bin/pip" install -q --disable-pip-version-check torch==2.13.0 numpy pillow opencv-python-headless
 fi
 export LIGHTBOX_TORCH_PYTHON="$torch_venv/bin/python"
 

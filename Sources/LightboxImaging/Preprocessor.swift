@@ -31,11 +31,15 @@ public struct Preprocessor: Sendable, Equatable {
     public var size: Int
     public var policy: ResizePolicy
     public var normalization: ChannelNormalization
+    /// Contrast equalisation of the resized square (before any augmentation and normalisation).
+    public var equalization: Equalization
 
-    public init(size: Int = 224, policy: ResizePolicy = .crop, normalization: ChannelNormalization = .imageNet) {
+    public init(size: Int = 224, policy: ResizePolicy = .crop, normalization: ChannelNormalization = .imageNet,
+                equalization: Equalization = .none) {
         self.size = size
         self.policy = policy
         self.normalization = normalization
+        self.equalization = equalization
     }
 
     /// Version of the decoding and resampling rules: part of every embedding cache key, so
@@ -44,7 +48,9 @@ public struct Preprocessor: Sendable, Equatable {
 
     /// Everything that determines this preprocessing's output, as text (for cache keys).
     public var identity: String {
+        // Without equalisation the text is what it was before equalisation existed: caches stay valid.
         "preprocess-v\(Self.algorithmVersion)|\(size)|\(policy.rawValue)|\(normalization.mean)|\(normalization.std)"
+            + (equalization == .none ? "" : "|equalize=\(equalization.rawValue)")
     }
 
     /// What decoders may reduce pictures to for this preprocessing.
@@ -53,8 +59,13 @@ public struct Preprocessor: Sendable, Equatable {
     /// Number of floats one image occupies in the input tensor.
     public var valuesPerImage: Int { size * size * 3 }
 
-    /// The resized (not yet normalised) `size` x `size` image, samples 0...255.
+    /// The resized (not yet normalised) `size` x `size` image, samples 0...255, equalised as asked.
     public func resized(_ image: RGBImage) -> RGBImage {
+        let square = resizedSquare(image)
+        return equalization == .none ? square : equalization.apply(square)
+    }
+
+    func resizedSquare(_ image: RGBImage) -> RGBImage {
         switch policy {
         case .stretch:
             return Resampler.resize(image, width: size, height: size)

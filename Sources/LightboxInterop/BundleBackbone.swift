@@ -42,7 +42,8 @@ extension ModelBundle {
         let preprocessor = try preprocessing.preprocessor()
         switch try backboneKind() {
         case .teachableMachine:
-            return try LightboxModels.Backbone.teachableMachine(try teachableMachineBackbone(), policy: preprocessor.policy)
+            return try LightboxModels.Backbone.teachableMachine(try teachableMachineBackbone(), policy: preprocessor.policy,
+                                                                equalization: preprocessor.equalization)
         case .pretrainedMobileNetV2:
             try requireInputSize(MobileNetV2Architecture().inputSize)
             return try LightboxModels.Backbone.pretrained(preprocessor, weights: try pretrainedWeights())

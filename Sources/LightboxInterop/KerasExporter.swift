@@ -41,6 +41,7 @@ public enum KerasExporter {
         try h5.attribute("model_config", string: String(decoding: config, as: UTF8.self), on: h5.root)
         try h5.attribute("keras_version", string: kerasVersion, on: h5.root)
         try h5.attribute("backend", string: "tensorflow", on: h5.root)
+        if let steps = keras.stepsOutsideExport { try h5.attribute("lightbox_preprocessing_outside_model", string: steps, on: h5.root) }
         let weights = try h5.group("model_weights", in: h5.root)
         try h5.attribute("layer_names", strings: [KerasModel.backboneGroup, KerasModel.headGroup], on: weights)
         try h5.attribute("keras_version", string: kerasVersion, on: weights)

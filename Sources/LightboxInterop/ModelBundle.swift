@@ -37,19 +37,29 @@ public struct ModelBundle: Sendable {
         public var resize: String
         public var mean: [Float]
         public var std: [Float]
+        /// Contrast equalisation after resizing (`clahe`, `histogram`); absent: none.
+        public var equalize: String?
 
         public init(_ p: Preprocessor) {
             size = p.size
             resize = p.policy.rawValue
             mean = p.normalization.mean
             std = p.normalization.std
+            equalize = p.equalization == .none ? nil : p.equalization.rawValue
         }
+
+        /// The equalisation the model expects (`none` when the bundle names none).
+        public var equalization: Equalization? { Equalization(rawValue: equalize ?? Equalization.none.rawValue) }
 
         public func preprocessor() throws -> Preprocessor {
             guard let policy = ResizePolicy(rawValue: resize), mean.count == 3, std.count == 3, size > 0 else {
                 throw WeightsError("model preprocessing is invalid (resize '\(resize)', size \(size))")
             }
-            return Preprocessor(size: size, policy: policy, normalization: ChannelNormalization(mean: mean, std: std))
+            guard let equalization else {
+                throw WeightsError("model preprocessing is invalid (equalize '\(equalize ?? "")' is not none, clahe or histogram)")
+            }
+            return Preprocessor(size: size, policy: policy, normalization: ChannelNormalization(mean: mean, std: std),
+                                equalization: equalization)
         }
     }
 
@@ -123,6 +133,16 @@ public struct ModelBundle: Sendable {
         self.preprocessing = preprocessing
         self.fineTuned = fineTuned
         self.training = training
+    }
+
+    /// What an exported model cannot do itself and its user must do before it (the bundle's
+    /// contrast equalisation), in words; nil when the export is complete. Exports record it in
+    /// their metadata and `lightbox export` prints it.
+    public var stepsOutsideExport: String? {
+        guard let e = preprocessing.equalize, e != Equalization.none.rawValue else { return nil }
+        let how = e == Equalization.clahe.rawValue
+            ? "cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)" : "cv2.equalizeHist(gray)"
+        return "the model was trained on contrast-equalised pictures (\(e)), which this export cannot do: after resizing to \(preprocessing.size)x\(preprocessing.size), round the grey levels to 8 bits and apply \(how), then use the result for all three channels"
     }
 
     /// The dense head, for what only the head method has yet (exports); a clear error for a fine-tuned model.

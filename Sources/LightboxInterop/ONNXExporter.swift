@@ -95,13 +95,15 @@ public enum ONNXExporter {
         g.output = [valueInfo("probabilities", dims: ["N", classes])]
         model.graph = g
         let classNames = String(decoding: try JSONSerialization.data(withJSONObject: bundle.classes), as: UTF8.self)
-        model.metadataProps = [
+        let metadata: [(String, String)] = [
             ("classes", classNames),
             ("preprocessing", "RGB pixels 0-255, NCHW float32; decode, alpha over black, resize policy '\(p.policy.rawValue)' to \(size)x\(size) with antialiased bilinear resampling (Lightbox README, Preprocessing); the normalisation (mean \(normalization.mean), std \(normalization.std) on x/255) is inside the graph"),
             ("backbone", bundle.backbone.id),
             ("lightbox_format_version", "\(members.isEmpty ? ModelBundle.headFormatVersion : ModelBundle.formatVersion)"),
             ("disclaimer", ModelBundle.disclaimer),
-        ].map { key, value in
+        ]
+        let outside = bundle.stepsOutsideExport.map { [("equalize", bundle.preprocessing.equalize ?? ""), ("preprocessing_outside_model", $0)] }
+        model.metadataProps = (metadata + (outside ?? [])).map { key, value in
             var e = Onnx_StringStringEntryProto()
             e.key = key
             e.value = value

@@ -17,11 +17,16 @@ public enum TFJSExporter {
             "modelTopology": keras.topology(tfjs: true),
             "weightsManifest": [["paths": ["weights.bin"], "weights": keras.writer.manifest]],
         ]
+        var user: [String: Any] = ["generator": "Lightbox", "formatVersion": 1, "backbone": bundle.backbone.id,
+                                   "disclaimer": ModelBundle.disclaimer]
+        if let steps = bundle.stepsOutsideExport {
+            user["equalize"] = bundle.preprocessing.equalize
+            user["preprocessingOutsideModel"] = steps
+        }
         let metadata: [String: Any] = [
             "tfjsVersion": "1.1.2", "tmVersion": "1.1.0", "tmSupportVersion": "0.2.0",
             "timeStamp": ISO8601DateFormatter().string(from: Date()),
-            "userMetadata": ["generator": "Lightbox", "formatVersion": 1, "backbone": bundle.backbone.id,
-                             "disclaimer": ModelBundle.disclaimer],
+            "userMetadata": user,
             "modelName": "lightbox", "labels": bundle.classes, "imageSize": bundle.preprocessing.size,
         ]
         let modelJSON = try JSONSerialization.data(withJSONObject: model, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -42,8 +47,11 @@ public enum TFJSExporter {
 struct KerasModel {
     var writer = KerasWriter()
     var modelName = "mobilenetv2_1.00_224"
+    /// What the model's user must do before it (ModelBundle.stepsOutsideExport).
+    var stepsOutsideExport: String?
 
     init(_ bundle: ModelBundle) throws {
+        stepsOutsideExport = bundle.stepsOutsideExport
         guard bundle.preprocessing.resize == ResizePolicy.crop.rawValue else {
             throw WeightsError("this export needs a model trained with --resize crop: Teachable Machine centre-crops its input")
         }

@@ -13,14 +13,14 @@ extension TrainingConfiguration {
                 ("optimiser", "AdamW, weight decay \(f.weightDecay), learning rate \(f.backboneRate) (backbone) and \(f.headRate) (head), cosine decay to 0"),
                 ("epochs", "\(t.epochs)"), ("batch size", "\(t.batchSize)"), ("seed", "\(t.seed)"),
                 ("augmentation", "fresh every epoch, training split only: rotation ±10°, shift ±8%, zoom 0.9-1.1, brightness ±0.1, contrast 0.8-1.2"),
-                ("resize", resize.rawValue), ("split (train/validation/test)", "\(split.train)/\(split.validation)/\(split.test)"),
+                ("resize", resize.rawValue), ("equalisation", equalization.rawValue), ("split (train/validation/test)", "\(split.train)/\(split.validation)/\(split.test)"),
                 ("positive class", positiveClass ?? "n/a"), ("target sensitivity (validation)", "\(targetSensitivity)"),
             ]
         }
         return [
             ("backbone", teachableMachineBackbone == nil ? "MobileNetV2 (ImageNet, torchvision weights), frozen"
                 : "the MobileNet of a Teachable Machine export, frozen"),
-            ("resize", resize.rawValue), ("split (train/validation/test)", "\(split.train)/\(split.validation)/\(split.test)"),
+            ("resize", resize.rawValue), ("equalisation", equalization.rawValue), ("split (train/validation/test)", "\(split.train)/\(split.validation)/\(split.test)"),
             ("seed", "\(t.seed)"), ("balance", balance.description), ("augmented copies per image", "\(augmentCopies)"),
             ("augmentation ranges", "rotation ±\(a.rotation)°, shift ±\(a.shift), zoom ±\(a.zoom), brightness ±\(a.brightness), contrast ±\(a.contrast), gamma ±\(a.gamma), noise σ \(a.noise), horizontal flip \(a.horizontalFlip ? "on" : "off")"),
             ("head", "Dense(\(t.denseUnits), relu)\(t.dropout > 0 ? " + dropout \(t.dropout)" : "") + Dense(classes, softmax)"),

@@ -67,6 +67,9 @@ public enum TrainingOptionRules {
         TrainingOptionRule(key: "resize", flag: "--resize", kind: .text, choices: ResizePolicy.allCases.map(\.rawValue),
                            range: ResizePolicy.allCases.map(\.rawValue).joined(separator: ", "), defaultValue: "crop",
                            help: "How a picture becomes square: crop, pad or stretch."),
+        TrainingOptionRule(key: "equalize", flag: "--equalize", kind: .text, choices: Equalization.allCases.map(\.rawValue),
+                           range: Equalization.allCases.map(\.rawValue).joined(separator: ", "), defaultValue: "none",
+                           help: "Contrast equalisation after resizing: none, clahe (OpenCV's CLAHE, clip limit 2, 8x8 tiles) or histogram (global histogram equalisation). Recorded in the model; ONNX and TF.js exports cannot include it."),
         text("positive", range: "one of the classes", "",
              "Positive class for sensitivity, specificity and ROC (default: COVID-19 when present)."),
         flag("classWeights", "Weigh the loss by inverse class frequency."),
@@ -156,6 +159,12 @@ public enum TrainingOptionRules {
     /// `--balance` text to a policy, refused with the rules' message.
     public static func parseBalance(_ text: String) throws -> BalancePolicy {
         do { return try BalancePolicy(parsing: text) } catch { throw TrainingOptionError(key: "balance", "\(error)") }
+    }
+
+    /// `--equalize` text to an equalisation, refused with the rules' message.
+    public static func parseEqualization(_ text: String) throws -> Equalization {
+        guard let e = Equalization(rawValue: text) else { throw refusal("equalize", "'\(text.prefix(60))'") }
+        return e
     }
 
     /// `--resize` text to a policy, refused with the rules' message.

@@ -28,6 +28,8 @@ public struct TrainingConfiguration: Sendable {
     public var augmentation = AugmentationRanges()
     public var training = TrainingOptions()
     public var resize: ResizePolicy = .crop
+    /// Contrast equalisation of every picture after resizing (both methods; recorded in the bundle).
+    public var equalization: Equalization = .none
     /// The class whose probability is the ROC score (two classes); default COVID-19 when present.
     public var positiveClass: String?
     /// The sensitivity the operating point (the threshold on the positive class's probability,
@@ -124,11 +126,11 @@ public enum TrainingRun {
     /// files the bundle then carries).
     static func resolveBackbone(_ config: TrainingConfiguration, _ reporter: Reporter) throws -> (Backbone, [String: Data]) {
         guard let path = config.teachableMachineBackbone else {
-            return (try Backbone.pretrained(Preprocessor(policy: config.resize)), [:])
+            return (try Backbone.pretrained(Preprocessor(policy: config.resize, equalization: config.equalization)), [:])
         }
         let model = try TFJSLayersModel.load(path)
         reporter.note("backbone: the MobileNet of the Teachable Machine export \(path)")
-        return (try Backbone.teachableMachine(model, policy: config.resize), model.files)
+        return (try Backbone.teachableMachine(model, policy: config.resize, equalization: config.equalization), model.files)
     }
 
     /// What embedding every original image once produced: the embeddings by path and the

@@ -26,6 +26,7 @@ struct Export: ParsableCommand {
     func run() throws {
         try Terminal.run {
             let bundle = try ModelBundle.read(from: model)
+            if let steps = bundle.stepsOutsideExport { Terminal.note("warning: \(steps) (recorded in the export's metadata)") }
             switch format {
             case .tfjs: try TFJSExporter.export(bundle, to: out)
             case .keras: try KerasExporter.export(bundle, to: out)

@@ -49,6 +49,7 @@ struct Train: ParsableCommand {
     @Flag(help: ruleHelp("classWeights")) var classWeights = false
 
     @Option(help: ruleHelp("resize")) var resize: ResizePolicyOption = .crop
+    @Option(help: ruleHelp("equalize")) var equalize = "none"
     @Option(help: ruleHelp("positive")) var positive: String?
     @Option(help: ruleHelp("targetSensitivity")) var targetSensitivity = 0.85
 
@@ -84,6 +85,7 @@ struct Train: ParsableCommand {
             t.dropout = dropout; t.earlyStoppingPatience = earlyStopping; t.classWeights = classWeights; t.seed = seed
             config.training = t
             config.resize = ResizePolicy(rawValue: resize.rawValue)!
+            config.equalization = try TrainingOptionRules.parseEqualization(equalize)
             config.positiveClass = positive
             config.targetSensitivity = targetSensitivity
             try TrainingOptionRules.validate(config)

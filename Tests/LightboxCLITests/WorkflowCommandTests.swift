@@ -123,7 +123,7 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         let data = try makeDataset()
         let run = work.appendingPathComponent("run")
         let train = try CLI.run(["train", "--method", "finetune", "--ensemble", "2", "--epochs", "1", "--batch-size", "8",
-                                 "--data", data.path, "--out", run.path, "--split", "60/20/20"])
+                                 "--data", data.path, "--out", run.path, "--split", "60/20/20", "--equalize", "clahe"])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stderr.contains("fine-tuning: features.14-18"), train.stderr)
         for name in ["model/member-0.safetensors", "model/member-1.safetensors", "report.html", "predictions.csv"] {
@@ -137,6 +137,16 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         XCTAssertEqual(metrics["epochs_run"] as? Int, 1)
         XCTAssertNotNil(metrics["n_train_images"] as? Int)
         XCTAssertEqual(Set((metrics["timings"] as? [String: Double])?.keys ?? [:].keys), ["load", "prepare", "train", "evaluate", "report"])
+        // The operating point, chosen on the validation split, and the argmax figures beside it.
+        let threshold = try XCTUnwrap(metrics["threshold"] as? Double)
+        let manifestJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("model/lightbox-model.json"))) as! [String: Any]
+        let point = try XCTUnwrap(manifestJSON["operating_point"] as? [String: Any], "\(manifestJSON)")
+        XCTAssertEqual(point["threshold"] as? Double, threshold)
+        XCTAssertEqual(point["positive_class"] as? String, "COVID-19")
+        XCTAssertEqual((metrics["at_argmax"] as? [String: Any])?["threshold"] as? Double, 0.5)
+        XCTAssertNotNil(metrics["brier"] as? Double)
+        XCTAssertEqual((metrics["calibration"] as? [Any])?.count, 10)
+        XCTAssertEqual((manifestJSON["preprocessing"] as? [String: Any])?["equalize"] as? String, "clahe")
 
         let model = run.appendingPathComponent("model").path
         let folder = data.appendingPathComponent("COVID-19")
@@ -146,8 +156,12 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         let answer = try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as! [String: Any]
         let predictions = try XCTUnwrap(answer["predictions"] as? [[String: Any]])
         XCTAssertEqual(predictions.count, 12)
+        XCTAssertEqual((answer["operating_point"] as? [String: Any])?["threshold"] as? Double, threshold)
         for p in predictions {
-            XCTAssertEqual(try XCTUnwrap(p["probabilities"] as? [String: Double]).values.reduce(0, +), 1, accuracy: 1e-4)
+            let probabilities = try XCTUnwrap(p["probabilities"] as? [String: Double])
+            XCTAssertEqual(probabilities.values.reduce(0, +), 1, accuracy: 1e-4)
+            // The predicted class follows the operating point, not argmax.
+            XCTAssertEqual(p["predicted"] as? String, probabilities["COVID-19"]! >= threshold ? "COVID-19" : "OTHER")
         }
         let evaluate = try CLI.run(["evaluate", "--model", model, "--data", data.path, "--out", work.appendingPathComponent("e.json").path])
         XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
@@ -161,9 +175,13 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
         let report = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
         XCTAssertTrue(report.contains("data:image/png;base64,"), "heatmaps of the worst mistakes in the report")
+        XCTAssertTrue(report.contains("Operating point") && report.contains("Brier score"), "operating point and calibration in the report")
 
         let onnx = try CLI.run(["export", "--format", "onnx", "--model", model, "--out", work.appendingPathComponent("m.onnx").path])
         XCTAssertEqual(onnx.status, 0, onnx.stderr)  // checked against ONNX Runtime in ONNXExportTests
+        // CLAHE is not in the graph: the export says so and records it in the model's metadata.
+        XCTAssertTrue(onnx.stderr.contains("contrast-equalised pictures (clahe)"), onnx.stderr)
+        XCTAssertNotNil(try Data(contentsOf: work.appendingPathComponent("m.onnx")).range(of: Data("preprocessing_outside_model".utf8)))
         let export = try CLI.run(["export", "--format", "tfjs", "--model", model, "--out", work.appendingPathComponent("tfjs").path])
         XCTAssertNotEqual(export.status, 0)
         XCTAssertTrue(export.stderr.contains("fine-tuned model"), export.stderr)

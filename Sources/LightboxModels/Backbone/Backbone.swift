@@ -57,10 +57,11 @@ public struct Backbone: Sendable {
 
     /// The MobileNet inside a Teachable Machine export (its embedding is the pooled `out_relu`),
     /// with its own preprocessing (`x / 127.5 - 1`) and the resize `policy`.
-    public static func teachableMachine(_ model: TFJSLayersModel, policy: ResizePolicy,
+    public static func teachableMachine(_ model: TFJSLayersModel, policy: ResizePolicy, equalization: Equalization = .none,
                                         parallelism: Int = KernelThreads.configured) throws -> Backbone {
         let network = try model.backboneNetwork(parallelism: parallelism)
-        let preprocessor = Preprocessor(size: network.inputSize, policy: policy, normalization: .symmetric)
+        let preprocessor = Preprocessor(size: network.inputSize, policy: policy, normalization: .symmetric,
+                                        equalization: equalization)
         return Backbone(kind: .teachableMachine, embedder: ImageEmbedder(network: network, preprocessor: preprocessor),
                         weightsSHA256: model.weightsDigest)
     }

@@ -18,6 +18,7 @@ public struct RunOptions: Codable, Sendable {
     public var split: String?
     public var seed: UInt64?
     public var resize: String?
+    public var equalize: String?
     public var positive: String?
 
     /// The run's configuration, fully validated; any problem is a 400 with the CLI's message.
@@ -38,6 +39,7 @@ public struct RunOptions: Codable, Sendable {
             if let v = split { c.split = try TrainingOptionRules.parseSplit(v) }
             if let v = augmentCopies { c.augmentCopies = v }
             if let v = resize { c.resize = try TrainingOptionRules.parseResize(v) }
+            if let v = equalize { c.equalization = try TrainingOptionRules.parseEqualization(v) }
             c.positiveClass = positive
             try TrainingOptionRules.validate(c)
             return c

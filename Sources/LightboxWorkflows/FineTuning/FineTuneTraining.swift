@@ -42,7 +42,7 @@ enum FineTuneTraining {
                       checkpoint: () throws -> Void) throws -> Result {
         let options = config.fineTune, training = config.training
         let weights = try PretrainedMobileNetV2.load()
-        let preprocessor = Preprocessor(policy: config.resize), decoder = ImageDecoder()
+        let preprocessor = Preprocessor(policy: config.resize, equalization: config.equalization), decoder = ImageDecoder()
         let frozen = try FineTunedModel.frozenNetwork(weights: weights, firstModule: options.firstModule)
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
 
