@@ -21,6 +21,26 @@ public struct HeatmapExample: Sendable {
     }
 }
 
+/// The shortcut audit as the report shows it: one row per version of the test images.
+public struct AuditSection: Sendable {
+    public struct Row: Sendable {
+        public var description: String, auc: Double?, accuracy: Double, images: Int
+        public init(description: String, auc: Double?, accuracy: Double, images: Int) {
+            self.description = description
+            self.auc = auc
+            self.accuracy = accuracy
+            self.images = images
+        }
+    }
+    public var rows: [Row]
+    public var verdict: String
+
+    public init(rows: [Row], verdict: String) {
+        self.rows = rows
+        self.verdict = verdict
+    }
+}
+
 /// `report.html`: one self-contained page (inline SVG and images) with everything needed to
 /// judge a run: headline metrics with their uncertainty, curves, confusion matrix, ROC,
 /// the worst mistakes with heatmaps, the data and every parameter.
@@ -39,12 +59,15 @@ public struct RunReport {
     public var examples: [HeatmapExample]
     /// The threshold the model predicts with (two classes), chosen on the validation split.
     public var operatingPoint: OperatingPoint?
+    /// The shortcut audit on the test split.
+    public var audit: AuditSection?
     /// The run's settings, as (name, value) rows.
     public var parameters: [(String, String)]
 
     public init(title: String, dataset: Dataset, split: DatasetSplit, history: [EpochRecord], keptEpoch: Int,
                 metrics: ClassificationMetrics, validation: (loss: Double, accuracy: Double)?, balanceNotes: [String],
-                examples: [HeatmapExample], operatingPoint: OperatingPoint? = nil, parameters: [(String, String)]) {
+                examples: [HeatmapExample], operatingPoint: OperatingPoint? = nil, audit: AuditSection? = nil,
+                parameters: [(String, String)]) {
         self.title = title
         self.dataset = dataset
         self.split = split
@@ -55,6 +78,7 @@ public struct RunReport {
         self.balanceNotes = balanceNotes
         self.examples = examples
         self.operatingPoint = operatingPoint
+        self.audit = audit
         self.parameters = parameters
     }
 
@@ -109,6 +133,9 @@ public struct RunReport {
         var decision: Decision?
         struct Calibration { var brier: String, chart: String? }
         var calibration: Calibration?
+        struct AuditRow { var description: String, auc: String, accuracy: String, images: Int }
+        struct Audit { var rows: [AuditRow], verdict: String, warning: Bool }
+        var audit: Audit?
         var examples: Examples
         var data: DataSummary
         var parameters: [Named]
@@ -124,7 +151,12 @@ public struct RunReport {
                  let m = metrics.perClass[c]!
                  return .init(name: c, support: m.support, precision: Self.percent(m.precision), recall: Self.percent(m.recall))
              },
-             rocChart: rocChart(), decision: decisionSummary(), calibration: calibrationSummary(), examples: exampleFigures(), data: dataSummary(),
+             rocChart: rocChart(), decision: decisionSummary(), calibration: calibrationSummary(),
+             audit: audit.map { a in
+                 .init(rows: a.rows.map { .init(description: $0.description, auc: $0.auc.map { String(format: "%.3f", $0) } ?? "n/a",
+                                                accuracy: Self.percent($0.accuracy), images: $0.images) },
+                       verdict: a.verdict, warning: a.verdict.hasPrefix("Warning"))
+             }, examples: exampleFigures(), data: dataSummary(),
              parameters: parameters.map { .init(name: $0.0, value: $0.1) })
     }
 

@@ -29,14 +29,8 @@ public enum EvaluationRun {
 
     public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ClassificationMetrics {
         let bundle = try ModelBundle.read(from: request.model)
-        var dataset = try DatasetLoader.load(request.data, kind: request.source, covidOptions: request.covid)
-        let known = Set(bundle.classes)
-        dataset = dataset.removing { image in
-            known.contains(image.label) ? nil : "label '\(image.label)' is not one of the model's classes \(bundle.classes)"
-        }
-        let digests = ContentDigests.compute(dataset.images.map(\.path))
-        dataset = DuplicateFilter.apply(dataset, digests: digests)
-        reporter.note("data: \(dataset.source): \(dataset.images.count) images, \(dataset.skipped.count) skipped")
+        let (dataset, digests) = try labeledData(request.data, source: request.source, covid: request.covid,
+                                                 classes: bundle.classes, reporter: reporter)
 
         let (images, probabilities, failures) = try classify(dataset.images, digests: digests, bundle: bundle, useCache: request.useCache,
                                                                  reporter: reporter)
@@ -55,6 +49,21 @@ public enum EvaluationRun {
                                                   decision: bundle.decisionRule).utf8),
                              to: stem + "-predictions.csv")
         return metrics
+    }
+
+    /// The data set's images whose labels are among the model's `classes`, repeated pictures
+    /// removed, and every file's content digest.
+    static func labeledData(_ data: String, source: SourceKind?, covid: CovidChestXraySource.Options, classes: [String],
+                            reporter: Reporter) throws -> (Dataset, [String: Result<String, ImageDecodingError>]) {
+        var dataset = try DatasetLoader.load(data, kind: source, covidOptions: covid)
+        let known = Set(classes)
+        dataset = dataset.removing { image in
+            known.contains(image.label) ? nil : "label '\(image.label)' is not one of the model's classes \(classes)"
+        }
+        let digests = ContentDigests.compute(dataset.images.map(\.path))
+        dataset = DuplicateFilter.apply(dataset, digests: digests)
+        reporter.note("data: \(dataset.source): \(dataset.images.count) images, \(dataset.skipped.count) skipped")
+        return (dataset, digests)
     }
 
     /// The images that decode and their class probabilities: embeddings (cached) through the

@@ -44,14 +44,15 @@ public final class Predictor: @unchecked Sendable {
         public var predicted: Int
     }
 
-    /// Class probabilities of each file, in order; files that cannot be decoded come back as errors.
-    public func predict(_ paths: [String]) throws -> [Result<Prediction, ImageDecodingError>] {
+    /// Class probabilities of each file, in order; files that cannot be decoded come back as
+    /// errors. `blanking` blacks out part of every input (the shortcut audit).
+    public func predict(_ paths: [String], blanking: InputBlanking = .none) throws -> [Result<Prediction, ImageDecodingError>] {
         let k = classes.count
         let (kept, p, failed): ([String], [Float], [ImageDecodingError])
         if let fineTuned {
-            (kept, p, failed) = try fineTuned.predict(paths: paths)
+            (kept, p, failed) = try fineTuned.predict(paths: paths, blanking: blanking)
         } else {
-            let result = try backbone.embedder.embed(paths: paths)
+            let result = try backbone.embedder.blanking(blanking).embed(paths: paths)
             (kept, p, failed) = (result.paths, result.paths.isEmpty ? [] : head!.predict(result.embeddings, rows: result.paths.count),
                                  result.failures)
         }

@@ -29,10 +29,12 @@ public struct RunDocument: Encodable {
     public var epochsRun: Int?
     /// Seconds per stage of a training run (load, prepare, train, evaluate, report).
     public var timings: [String: Double]?
+    /// The shortcut audit of the test split (training runs).
+    public var audit: ShortcutAudit?
 
     enum Keys: String, CodingKey {
         case epochs, validation, split, skipped, seconds, evaluatedOn = "evaluated_on", disclaimer
-        case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run", timings
+        case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run", timings, audit
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -51,6 +53,7 @@ public struct RunDocument: Encodable {
         try c.encodeIfPresent(trainImages, forKey: .trainImages)
         try c.encodeIfPresent(epochsRun, forKey: .epochsRun)
         try c.encodeIfPresent(timings, forKey: .timings)
+        try c.encodeIfPresent(audit, forKey: .audit)
         if epochs != nil { try c.encode("test split: patients never used for training or model selection", forKey: .evaluatedOn) }
         try c.encode(ModelBundle.disclaimer, forKey: .disclaimer)
     }

@@ -103,7 +103,8 @@ public enum TrainingRun {
         let point = try operatingPoint(validation: trained.head.predict(sets.validation.features, rows: sets.validation.count),
                                        labels: sets.validation.labels, classes: dataset.classes, config: config, reporter: reporter)
         return try writeRun(config: config, dataset: dataset, split: split, sets: sets, trained: trained, backbone: backbone,
-                            backboneFiles: backboneFiles, operatingPoint: point, started: started, timings: timings)
+                            backboneFiles: backboneFiles, operatingPoint: point, reporter: reporter, started: started,
+                            timings: timings)
     }
 
     // MARK: the stages
@@ -219,7 +220,8 @@ public enum TrainingRun {
     /// files, the heatmaps of the worst mistakes and report.html.
     static func writeRun(config: TrainingConfiguration, dataset: Dataset, split: DatasetSplit, sets: Sets,
                          trained: HeadTrainer.Result, backbone: Backbone, backboneFiles: [String: Data],
-                         operatingPoint: OperatingPoint?, started: Date, timings: StageTimings) throws -> TrainingSummary {
+                         operatingPoint: OperatingPoint?, reporter: Reporter, started: Date,
+                         timings: StageTimings) throws -> TrainingSummary {
         let classes = dataset.classes
         let positive = try positiveIndex(classes, requested: config.positiveClass)
         let decision = DecisionRule(operatingPoint: operatingPoint, classes: classes)
@@ -241,6 +243,8 @@ public enum TrainingRun {
         bundle.backboneFiles = backboneFiles
         bundle.operatingPoint = operatingPoint
         try bundle.write(to: modelDirectory)
+        let audit = try auditTestSplit(model: modelDirectory, test: split.test, probabilities: probabilities, positive: positive,
+                                       reporter: reporter)
 
         let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: sets.test.labels,
                                                               probabilities: probabilities, classes: classes, decision: decision,
@@ -249,6 +253,7 @@ public enum TrainingRun {
         let report = RunReport(title: "Lightbox training run", dataset: dataset, split: split, history: trained.history,
                                keptEpoch: trained.keptEpoch, metrics: metrics, validation: validation,
                                balanceNotes: sets.balanceNotes, examples: examples, operatingPoint: operatingPoint,
+                               audit: audit.section,
                                parameters: config.reportParameters(positiveClass: metrics.positiveClass))
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
@@ -258,6 +263,7 @@ public enum TrainingRun {
                                    validationAccuracy: validation?.accuracy, split: splitCounts(split),
                                    skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
         document.method = config.method.rawValue
+        document.audit = audit
         document.trainImages = sets.train.count
         document.epochsRun = trained.history.count
         document.timings = timings.seconds
@@ -286,6 +292,20 @@ public enum TrainingRun {
 
     static func imagesPerClass(_ images: [LabeledImage]) -> [String: Int] {
         images.reduce(into: [:]) { $0[$1.label, default: 0] += 1 }
+    }
+
+    /// The shortcut audit of the model just written, on the test split (whose probabilities as
+    /// they are are known), also written to the run directory as audit.json.
+    static func auditTestSplit(model: String, test: [LabeledImage], probabilities: [Float], positive: Int?,
+                               reporter: Reporter) throws -> ShortcutAudit {
+        let audit = try ShortcutAudit.run(predictor: try Predictor(model: model), images: test, positive: positive,
+                                          asIs: probabilities) { reporter.note("audit: scoring the test split with \($0)") }
+        reporter.note("audit: \(audit.verdict)")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(audit),
+                             to: URL(fileURLWithPath: model).deletingLastPathComponent().appendingPathComponent("audit.json").path)
+        return audit
     }
 
     /// The operating point chosen on the validation split's probabilities (two classes with a

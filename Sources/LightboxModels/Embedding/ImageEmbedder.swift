@@ -9,12 +9,21 @@ public final class ImageEmbedder: @unchecked Sendable {
     public let network: any FeatureExtractor
     public let preprocessor: Preprocessor
     public let decoder: ImageDecoder
+    /// Part of every input blacked out after preprocessing (the shortcut audit); none normally.
+    public let blanking: InputBlanking
 
-    public init(network: any FeatureExtractor, preprocessor: Preprocessor, decoder: ImageDecoder = ImageDecoder()) {
+    public init(network: any FeatureExtractor, preprocessor: Preprocessor, decoder: ImageDecoder = ImageDecoder(),
+                blanking: InputBlanking = .none) {
         precondition(preprocessor.size == network.inputSize)
         self.network = network
         self.preprocessor = preprocessor
         self.decoder = decoder
+        self.blanking = blanking
+    }
+
+    /// The same network and preprocessing with `blanking` applied to every input.
+    public func blanking(_ blanking: InputBlanking) -> ImageEmbedder {
+        ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder, blanking: blanking)
     }
 
     /// Loads the pretrained ImageNet MobileNetV2 from the cache.
@@ -90,7 +99,7 @@ public final class ImageEmbedder: @unchecked Sendable {
         let per = preprocessor.valuesPerImage
         var slots = [Float](repeating: 0, count: paths.count * per)
         var errors = [ImageDecodingError?](repeating: nil, count: paths.count)
-        let decoder = self.decoder, preprocessor = self.preprocessor
+        let decoder = self.decoder, preprocessor = self.preprocessor, blanking = self.blanking
         slots.withUnsafeMutableBufferPointer { buffer in
             errors.withUnsafeMutableBufferPointer { errorSlots in
                 let base = buffer.baseAddress!, errorBase = errorSlots.baseAddress!
@@ -99,6 +108,7 @@ public final class ImageEmbedder: @unchecked Sendable {
                         let image = try decoder.decode(file: paths[i], reduceFor: preprocessor.decodeTarget)
                         var square = preprocessor.resized(image)
                         if let draw = augmentations?[i] { square = Augmenter.apply(draw, to: square) }
+                        if blanking != .none { square = blanking.apply(square) }
                         preprocessor.writeNormalized(square, to: base + i * per)
                     } catch let e as ImageDecodingError {
                         errorBase[i] = e

@@ -54,6 +54,8 @@ enum FineTuneRun {
                                             "seed": "\(config.training.seed)"])
         bundle.operatingPoint = point
         try bundle.write(to: modelDirectory)
+        let audit = try TrainingRun.auditTestSplit(model: modelDirectory, test: split.test, probabilities: trained.testProbabilities,
+                                                   positive: positive, reporter: reporter)
 
         let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: labels, probabilities: trained.testProbabilities,
                                                               classes: classes, decision: decision, limit: config.heatmapExamples) {
@@ -61,7 +63,7 @@ enum FineTuneRun {
         }
         let report = RunReport(title: "Lightbox training run (fine-tuned)", dataset: dataset, split: split, history: trained.history,
                                keptEpoch: config.training.epochs, metrics: metrics, validation: trained.validation,
-                               balanceNotes: [], examples: examples, operatingPoint: point, parameters: config.reportParameters(positiveClass: metrics.positiveClass))
+                               balanceNotes: [], examples: examples, operatingPoint: point, audit: audit.section, parameters: config.reportParameters(positiveClass: metrics.positiveClass))
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
         timings.lap("report")
@@ -70,6 +72,7 @@ enum FineTuneRun {
                                    validationAccuracy: trained.validation?.accuracy, split: TrainingRun.splitCounts(split),
                                    skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
         document.method = TrainingMethod.finetune.rawValue
+        document.audit = audit
         document.ensemble = options.ensemble
         document.unfreeze = options.unfreeze
         document.trainImages = split.train.count

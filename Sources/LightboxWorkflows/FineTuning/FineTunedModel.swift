@@ -77,8 +77,9 @@ public final class FineTunedModel: @unchecked Sendable {
     }
 
     /// Probabilities of the files that decode (in order), `batchSize` at a time, and why the others did not.
-    public func predict(paths: [String], batchSize: Int = 16) throws -> (paths: [String], probabilities: [Float], failures: [ImageDecodingError]) {
-        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder)
+    public func predict(paths: [String], batchSize: Int = 16, blanking: InputBlanking = .none) throws
+        -> (paths: [String], probabilities: [Float], failures: [ImageDecodingError]) {
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, blanking: blanking)
         var kept: [String] = [], probabilities: [Float] = [], failures: [ImageDecodingError] = []
         for start in stride(from: 0, to: paths.count, by: batchSize) {
             let chunk = Array(paths[start..<min(start + batchSize, paths.count)])

@@ -1,0 +1,41 @@
+import Foundation
+import LightboxCore
+import LightboxData
+
+/// `lightbox audit`: the shortcut audit (ShortcutAudit) of a trained model on every usable
+/// image of a data set, written as JSON when asked.
+public enum AuditRun {
+    public struct Request: Sendable {
+        public var model: String
+        public var data: String
+        public var source: SourceKind?
+        public var covid = CovidChestXraySource.Options()
+        public var positiveClass: String?
+        /// Where audit.json goes (nil: not written).
+        public var output: String?
+
+        public init(model: String, data: String) {
+            self.model = model
+            self.data = data
+        }
+    }
+
+    public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ShortcutAudit {
+        let predictor = try Predictor(model: request.model)
+        let (dataset, _) = try EvaluationRun.labeledData(request.data, source: request.source, covid: request.covid,
+                                                          classes: predictor.classes, reporter: reporter)
+        guard !dataset.images.isEmpty else {
+            throw DatasetError("\(request.data): no images with the model's classes \(predictor.classes)")
+        }
+        let positive = try TrainingRun.positiveIndex(predictor.classes, requested: request.positiveClass)
+        let audit = try ShortcutAudit.run(predictor: predictor, images: dataset.images, positive: positive) {
+            reporter.note("audit: scoring \(dataset.images.count) images with \($0)")
+        }
+        if let output = request.output {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(audit), to: output)
+        }
+        return audit
+    }
+}

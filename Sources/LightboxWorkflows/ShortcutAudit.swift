@@ -1,0 +1,120 @@
+import Foundation
+import LightboxCore
+import LightboxData
+import LightboxHead
+import LightboxImaging
+import LightboxInterop
+import LightboxReport
+
+/// The shortcut audit: a model scores the same images as they are, with the central box
+/// (most of the lungs) blacked out, and with everything but that box blacked out. A model that
+/// keeps its AUC with the lungs hidden is reading borders, text, devices or the look of the
+/// hospital a picture came from, not the lungs. `lightbox audit` runs it on any data set,
+/// `lightbox train` on its test split.
+public struct ShortcutAudit: Encodable, Sendable {
+    /// How the model did on one version of the images.
+    public struct Condition: Encodable, Sendable {
+        public var name: String
+        public var description: String
+        public var nImages: Int
+        public var accuracy: Double
+        public var auc: Double?
+
+        enum CodingKeys: String, CodingKey { case name, description, nImages = "n_images", accuracy, auc }
+    }
+
+    public var positiveClass: String?
+    public var nImages: Int
+    public var nPatients: Int
+    public var conditions: [Condition]
+    /// What the numbers say, in plain words.
+    public var verdict: String
+
+    enum CodingKeys: String, CodingKey {
+        case positiveClass = "positive_class", nImages = "n_images", nPatients = "n_patients", conditions, verdict, box, disclaimer
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(positiveClass, forKey: .positiveClass)
+        try c.encode(nImages, forKey: .nImages)
+        try c.encode(nPatients, forKey: .nPatients)
+        try c.encode(conditions, forKey: .conditions)
+        try c.encode(verdict, forKey: .verdict)
+        let box = InputBlanking.box
+        try c.encode(["x": [box.x.from, box.x.to], "y": [box.y.from, box.y.to]], forKey: .box)
+        try c.encode(ModelBundle.disclaimer, forKey: .disclaimer)
+    }
+
+    /// The audit as the report shows it.
+    public var section: AuditSection {
+        AuditSection(rows: conditions.map { .init(description: $0.description, auc: $0.auc, accuracy: $0.accuracy, images: $0.nImages) },
+                     verdict: verdict)
+    }
+
+    public func condition(_ blanking: InputBlanking) -> Condition? { conditions.first { $0.name == blanking.rawValue } }
+
+    static func describe(_ blanking: InputBlanking) -> String {
+        let box = InputBlanking.box
+        let where_ = String(format: "x %.0f-%.0f%%, y %.0f-%.0f%% of the model's input", box.x.from * 100, box.x.to * 100,
+                            box.y.from * 100, box.y.to * 100)
+        switch blanking {
+        case .none: return "the images as they are"
+        case .centerBlanked: return "the central box (\(where_)), most of the lungs, blacked out"
+        case .outsideBlanked: return "everything outside the central box (\(where_)) blacked out"
+        }
+    }
+
+    /// Runs `predictor` on `images` under each blanking. `asIs`, when given, are the
+    /// probabilities already computed for the images as they are (same order).
+    public static func run(predictor: Predictor, images: [LabeledImage], positive: Int?, asIs: [Float]? = nil,
+                           progress: (String) -> Void = { _ in }) throws -> ShortcutAudit {
+        let classes = predictor.classes, k = classes.count
+        var conditions: [Condition] = []
+        for blanking in InputBlanking.allCases {
+            var kept: [LabeledImage] = [], probabilities: [Float] = []
+            if blanking == .none, let asIs {
+                (kept, probabilities) = (images, asIs)
+            } else {
+                progress(describe(blanking))
+                for (image, result) in zip(images, try predictor.predict(images.map(\.path), blanking: blanking)) {
+                    if case .success(let p) = result {
+                        kept.append(image)
+                        probabilities += p.probabilities
+                    }
+                }
+            }
+            let labels = kept.map { classes.firstIndex(of: $0.label)! }
+            let predicted = predictor.decision.predicted(probabilities, columns: k)
+            let correct = zip(labels, predicted).filter { $0 == $1 }.count
+            let auc = positive.flatMap { p in
+                ROC.auc(scores: (0..<kept.count).map { Double(probabilities[$0 * k + p]) }, positive: labels.map { $0 == p })
+            }
+            conditions.append(Condition(name: blanking.rawValue, description: describe(blanking), nImages: kept.count,
+                                        accuracy: kept.isEmpty ? 0 : Double(correct) / Double(kept.count), auc: auc))
+        }
+        let audit = ShortcutAudit(positiveClass: positive.map { classes[$0] }, nImages: images.count,
+                                  nPatients: Set(images.map(\.group)).count, conditions: conditions, verdict: "")
+        var result = audit
+        result.verdict = audit.plainWords()
+        return result
+    }
+
+    /// The verdict: does the model still separate the classes with the lungs hidden?
+    func plainWords() -> String {
+        guard let whole = condition(.none), let hidden = condition(.centerBlanked), let only = condition(.outsideBlanked) else { return "" }
+        guard let a = whole.auc, let h = hidden.auc else {
+            return String(format: "Accuracy %.1f%% on the images as they are, %.1f%% with the lungs hidden and %.1f%% with only the lungs' region visible. A model that keeps its accuracy with the lungs hidden is reading something other than the lungs.",
+                          whole.accuracy * 100, hidden.accuracy * 100, only.accuracy * 100)
+        }
+        let onlyText = only.auc.map { String(format: " With only the lungs' region visible it scores AUC %.2f.", $0) } ?? ""
+        if a < 0.6 {
+            return String(format: "The model barely separates the classes even on whole pictures (AUC %.2f), so the audit says little: AUC %.2f with the lungs hidden.", a, h) + onlyText
+        }
+        let kept = (h - 0.5) / (a - 0.5)
+        if h >= 0.65 || kept >= 0.5 {
+            return String(format: "Warning: with the lungs hidden the model still scores AUC %.2f (%.2f on whole pictures). It is reading something other than the lungs: borders, text and markers, devices, or the look of the hospital or machine a picture came from. Treat its results as a shortcut until other hospitals' patients show otherwise.", h, a) + onlyText
+        }
+        return String(format: "With the lungs hidden the AUC falls to %.2f (from %.2f on whole pictures), near chance: the model's signal comes mostly from the lungs' region. That alone does not prove it reads disease: that region still carries the look of each hospital's pictures.", h, a) + onlyText
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import LightboxWorkflows
+
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Shortcut audit: score a data set as it is, with the lungs' region blacked out, and with only that region left.",
+        discussion: """
+            The central box (x 15-85%, y 10-90% of the model's input) covers most of the lungs. A model that keeps \
+            its AUC with it blacked out is reading borders, text, devices or the look of a hospital's pictures. \
+            Educational and research software: not a diagnosis.
+            """)
+
+    @Option(help: "The model: a Lightbox bundle (a run's model/ folder) or a Teachable Machine TF.js export.")
+    var model: String
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @Option(help: "Where to write the audit (JSON). Default: printed only.")
+    var out: String?
+
+    @Option(help: "Positive class for the AUC (default: COVID-19 when present).")
+    var positive: String?
+
+    func run() throws {
+        try Terminal.run {
+            guard let data = dataOptions.resolvedPath else { throw ValidationError("give --data (or set LIGHTBOX_DATA)") }
+            var request = AuditRun.Request(model: model, data: data)
+            request.source = dataOptions.kind
+            request.covid = try dataOptions.covidOptions
+            request.positiveClass = positive
+            request.output = out
+            let audit = try AuditRun.run(request, reporter: TerminalReporter())
+            print("\(audit.nImages) images, \(audit.nPatients) patients")
+            for c in audit.conditions {
+                let auc = c.auc.map { String(format: "AUC %.3f, ", $0) } ?? ""
+                print(String(format: "%@: %@accuracy %.3f (%d images)", c.name, auc, c.accuracy, c.nImages))
+            }
+            print(audit.verdict)
+            if let out { print("audit: \(out)") }
+            print("Educational and research software: not a diagnosis.")
+        }
+    }
+}
