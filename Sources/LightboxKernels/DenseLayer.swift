@@ -1,4 +1,22 @@
+import CDNNL
 import COpenBLAS
+
+/// Row-major single-precision matrix products, `C = op(A) op(B) + beta C`.
+public enum GEMM {
+    /// Which library multiplies: oneDNN's JIT sgemm (its OpenMP pool, as the convolutions) or OpenBLAS.
+    nonisolated(unsafe) public static var useOneDNN = true
+
+    static func rowMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                         b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if useOneDNN {
+            _ = dnnl_sgemm(transposeA ? 84 : 78, transposeB ? 84 : 78, Int64(m), Int64(n), Int64(k), 1, a, Int64(lda), b, Int64(ldb),
+                           beta, c, Int64(ldc))
+        } else {
+            cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
+    }
+}
 
 /// Fully connected products through OpenBLAS.
 public enum BLAS {
@@ -14,8 +32,8 @@ public enum BLAS {
                 (output + r * outputs).update(repeating: 0, count: outputs)
             }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
-                    1, input, Int32(inputs), weights, Int32(inputs), 1, output, Int32(outputs))
+        GEMM.rowMajor(transposeA: false, transposeB: true, m: rows, n: outputs, k: inputs, a: input, lda: inputs,
+                      b: weights, ldb: inputs, beta: 1, c: output, ldc: outputs)
     }
 }
 
@@ -24,7 +42,7 @@ extension BLAS {
     /// over `rows` rows (torch's `[out, in]` layout), overwriting `gradient`.
     public static func weightGradient(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, rows: Int,
                                       inputs: Int, outputs: Int, gradient: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(rows),
-                    1, outputGradient, Int32(outputs), input, Int32(inputs), 0, gradient, Int32(inputs))
+        GEMM.rowMajor(transposeA: true, transposeB: false, m: outputs, n: inputs, k: rows, a: outputGradient, lda: outputs,
+                      b: input, ldb: inputs, beta: 0, c: gradient, ldc: inputs)
     }
 }

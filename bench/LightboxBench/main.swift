@@ -16,6 +16,8 @@ LightboxSettings.install(LightboxSettings(environment: ProcessInfo.processInfo.e
 do {
     KernelThreads.set(threads)
     if args[1] == "finetune-step" {
+        // Which library multiplies the tail's matrices (for comparing them; default oneDNN).
+        if ProcessInfo.processInfo.environment["LIGHTBOX_BENCH_GEMM"] == "openblas" { GEMM.useOneDNN = false }
         try fineTuneStepBenchmark(batch: batch, seconds: seconds)
         exit(0)
     }

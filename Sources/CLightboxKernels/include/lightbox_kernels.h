@@ -13,4 +13,26 @@ void lightbox_adamw_step(float *p, const float *g, float *m, float *v, size_t n,
                          float lr, float b1, float b2, float eps, float weight_decay,
                          float bias_correction1, float bias_correction2_sqrt);
 
+/// Fine-tuning's loops on NHWC activations as [rows, channels] (training.c).
+/// Per-channel sum and sum of squares over the rows, in double.
+void lightbox_bn_statistics(const float *x, size_t rows, size_t channels, double *sum, double *squares);
+/// out = (x - mean) * scale + beta, per channel.
+void lightbox_bn_apply(const float *x, size_t rows, size_t channels, const float *mean, const float *scale,
+                       const float *beta, float *out);
+/// Training-mode batch norm's gradients: dx (overwritten), dgamma and dbeta (overwritten).
+void lightbox_bn_backward(const float *dy, const float *x, size_t rows, size_t channels, const float *mean,
+                          const float *inverse_std, const float *gamma, float *dx, float *dgamma, float *dbeta);
+/// x = min(max(x, 0), 6).
+void lightbox_relu6_forward(float *x, size_t n);
+/// gradient = 0 where input is outside (0, 6).
+void lightbox_relu6_backward(float *gradient, const float *input, size_t n);
+/// x += y.
+void lightbox_add(float *x, const float *y, size_t n);
+/// 3x3 depthwise convolution, padding 1, weights [3, 3, channels]; output overwritten.
+void lightbox_depthwise_forward(const float *x, size_t batch, size_t side, size_t channels, size_t stride,
+                                const float *weights, float *output);
+/// Its input and weight gradients (both overwritten).
+void lightbox_depthwise_backward(const float *dy, const float *x, size_t batch, size_t side, size_t channels,
+                                 size_t stride, const float *weights, float *dx, float *dw);
+
 #endif

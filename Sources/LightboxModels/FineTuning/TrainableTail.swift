@@ -171,7 +171,9 @@ public final class TrainableTail {
                 x = activated
                 side = outSide
             }
-            if blocks[b].residual { for i in x.indices { x[i] += blockInput[i] } }
+            if blocks[b].residual {
+                x.withUnsafeMutableBufferPointer { o in blockInput.withUnsafeBufferPointer { AddKernel.add(o.baseAddress!, $0.baseAddress!, count: o.count) } }
+            }
         }
         trace.outputSide = side
         return (x, trace)
@@ -243,7 +245,9 @@ public final class TrainableTail {
                 gradients[unit.weightName] = dWeights
                 d = dInput
             }
-            if let residualGradient { for i in d.indices { d[i] += residualGradient[i] } }
+            if let residualGradient {
+                d.withUnsafeMutableBufferPointer { o in residualGradient.withUnsafeBufferPointer { AddKernel.add(o.baseAddress!, $0.baseAddress!, count: o.count) } }
+            }
         }
         return gradients
     }
