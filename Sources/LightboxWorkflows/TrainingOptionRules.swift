@@ -81,14 +81,14 @@ public enum TrainingOptionRules {
         cli(number("gamma", atLeast: 0, atMost: 0.9, 0.1, "Augmentation: gamma range (1 ± gamma).")),
         cli(number("noise", atLeast: 0, atMost: 100, 2, "Augmentation: gaussian noise, standard deviation in 0-255 units.")),
         cli(flag("hflip", "Augmentation: allow horizontal flips (off: they move the heart to the right).")),
-        cli(TrainingOptionRule(key: "method", flag: "--method", kind: .text, choices: TrainingMethod.allCases.map(\.rawValue),
-                               range: "head or finetune", defaultValue: "head",
-                               help: "head: the blog's method (frozen embeddings, Dense(100) head, 50 epochs); finetune: train MobileNetV2's last feature modules and a linear head, as an ensemble (6 epochs by default).")),
-        cli(integer("ensemble", 1...10, FineTuneOptions().ensemble, "Fine-tuning: members trained with different seeds, probabilities averaged.")),
+        TrainingOptionRule(key: "method", flag: "--method", kind: .text, choices: TrainingMethod.allCases.map(\.rawValue),
+                               range: "head or finetune", defaultValue: "finetune",
+                               help: "finetune (default): train MobileNetV2's last feature modules and a linear head, as an ensemble (6 epochs by default); head: the blog's Teachable Machine method (frozen embeddings, Dense(100) head, 50 epochs)."),
+        integer("ensemble", 1...10, FineTuneOptions().ensemble, "Fine-tuning: members trained with different seeds, probabilities averaged."),
         cli(integer("unfreeze", 1...18, FineTuneOptions().unfreeze, "Fine-tuning: feature modules trained, counted from the end (5: features.14-18).")),
-        cli(TrainingOptionRule(key: "targetSensitivity", flag: "--target-sensitivity", kind: .number, minimum: 0, minimumExclusive: true,
+        TrainingOptionRule(key: "targetSensitivity", flag: "--target-sensitivity", kind: .number, minimum: 0, minimumExclusive: true,
                                maximum: 1, range: "above 0 and at most 1", defaultValue: "0.85",
-                               help: "Two classes: the model says the positive class when its probability reaches the threshold that catches this fraction of the positive images in the validation split (stored in the model and used by predict, evaluate and the Studio).")),
+                               help: "Two classes: the model says the positive class when its probability reaches the threshold that catches this fraction of the positive images in the validation split (stored in the model and used by predict, evaluate and the Studio)."),
     ]
 
     /// The rule named by its API key (every key used in this file exists).

@@ -36,7 +36,7 @@ struct Train: ParsableCommand {
     @Option(help: ruleHelp("noise")) var noise = 2.0
     @Flag(help: ruleHelp("hflip")) var hflip = false
 
-    @Option(help: ruleHelp("method")) var method = "head"
+    @Option(help: ruleHelp("method")) var method = TrainingMethod.finetune.rawValue
     @Option(help: ruleHelp("ensemble")) var ensemble = FineTuneOptions().ensemble
     @Option(help: ruleHelp("unfreeze")) var unfreeze = FineTuneOptions().unfreeze
     @Option(help: "\(TrainingOptionRules.commandLineHelp("epochs")) Default: 50 with --method head, 6 with --method finetune.")

@@ -110,7 +110,7 @@ final class BadInputCorpusTests: XCTestCase {
     func testAwkwardDataSets() throws {
         func train(_ name: String) throws -> (CLI.Outcome, URL) {
             let out = Self.corpus.appendingPathComponent("runs/\(name)")
-            return (try CLI.run(["train", "--data", Self.corpus.appendingPathComponent("datasets/\(name)").path, "--out", out.path,
+            return (try CLI.run(["train", "--method", "head", "--data", Self.corpus.appendingPathComponent("datasets/\(name)").path, "--out", out.path,
                                  "--epochs", "2", "--no-cache"]), out)
         }
         let (empty, emptyOut) = try train("empty_class")

@@ -10,7 +10,7 @@ final class BrokenModelTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: work) }
         let images = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images")
         let good = work.appendingPathComponent("run")
-        XCTAssertEqual(try CLI.run(["train", "--data", images.path, "--out", good.path, "--epochs", "2", "--split", "60/20/20"]).status, 0)
+        XCTAssertEqual(try CLI.run(["train", "--method", "head", "--data", images.path, "--out", good.path, "--epochs", "2", "--split", "60/20/20"]).status, 0)
         let model = good.appendingPathComponent("model")
 
         func variant(_ name: String, _ damage: (URL) throws -> Void) throws -> URL {

@@ -34,11 +34,11 @@ final class KillTests: TemporaryFolderTestCase {
         let image = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images/Class 1/0.png").path
         let run = work.appendingPathComponent("run")
         for delay in [0.2, 0.6, 1.0, 1.5, 2.5] {
-            try killed(["train", "--data", data, "--out", run.path, "--epochs", "400", "--split", "60/20/20"], after: delay)
+            try killed(["train", "--method", "head", "--data", data, "--out", run.path, "--epochs", "400", "--split", "60/20/20"], after: delay)
             try assertAbsentOrComplete(run.appendingPathComponent("model"), image: image)
         }
         // The next run works, and clears what the killed writers left behind.
-        let r = try CLI.run(["train", "--data", data, "--out", run.path, "--epochs", "3", "--split", "60/20/20"])
+        let r = try CLI.run(["train", "--method", "head", "--data", data, "--out", run.path, "--epochs", "3", "--split", "60/20/20"])
         XCTAssertEqual(r.status, 0, r.stderr)
         try assertAbsentOrComplete(run.appendingPathComponent("model"), image: image)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.contains(".tmp-") }
@@ -48,7 +48,7 @@ final class KillTests: TemporaryFolderTestCase {
     func testKilledExportLeavesNoPartialFile() throws {
         let data = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path
         let run = work.appendingPathComponent("run")
-        XCTAssertEqual(try CLI.run(["train", "--data", data, "--out", run.path, "--epochs", "2", "--split", "60/20/20"]).status, 0)
+        XCTAssertEqual(try CLI.run(["train", "--method", "head", "--data", data, "--out", run.path, "--epochs", "2", "--split", "60/20/20"]).status, 0)
         let onnx = work.appendingPathComponent("m.onnx")
         for delay in [0.1, 0.3, 0.6] {
             try killed(["export", "--model", run.appendingPathComponent("model").path, "--format", "onnx", "--out", onnx.path], after: delay)

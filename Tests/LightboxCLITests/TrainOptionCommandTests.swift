@@ -38,7 +38,7 @@ final class TrainOptionCommandTests: TemporaryFolderTestCase {
 
     func assertUsageError(_ arguments: [String], _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let out = work.appendingPathComponent("run")
-        let r = try CLI.run(["train", "--data", work.appendingPathComponent("data").path, "--out", out.path] + arguments)
+        let r = try CLI.run(["train", "--method", "head", "--data", work.appendingPathComponent("data").path, "--out", out.path] + arguments)
         XCTAssertEqual(r.status, 64, r.stderr, file: file, line: line)
         XCTAssertTrue(r.stderr.contains("Error: " + message + "\n"), "expected '\(message)' in: \(r.stderr)", file: file, line: line)
         XCTAssertFalse(r.stderr.contains("embedding"), "refused before any work", file: file, line: line)

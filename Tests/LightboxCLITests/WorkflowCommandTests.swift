@@ -28,7 +28,7 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
     func testTrainEvaluatePredictInspect() throws {
         let data = try makeDataset()
         let run = work.appendingPathComponent("run")
-        let train = try CLI.run(["train", "--data", data.path, "--out", run.path, "--epochs", "4",
+        let train = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", run.path, "--epochs", "4",
                                       "--balance", "augment-to:10", "--split", "60/20/20"])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stdout.contains("report: \(run.path)/report.html"), train.stdout)
@@ -210,7 +210,7 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         var heads: [Data] = []
         for n in 0..<2 {
             let run = work.appendingPathComponent("run\(n)")
-            let r = try CLI.run(["train", "--data", data.path, "--out", run.path, "--epochs", "3", "--seed", "7",
+            let r = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", run.path, "--epochs", "3", "--seed", "7",
                                       "--augment-copies", "1"])
             XCTAssertEqual(r.status, 0, r.stderr)
             heads.append(try Data(contentsOf: run.appendingPathComponent("model/head.safetensors")))
@@ -219,7 +219,7 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
     }
 
     func testMissingDataIsOneClearLine() throws {
-        let r = try CLI.run(["train", "--data", work.appendingPathComponent("nowhere").path, "--out", work.appendingPathComponent("r").path])
+        let r = try CLI.run(["train", "--method", "head", "--data", work.appendingPathComponent("nowhere").path, "--out", work.appendingPathComponent("r").path])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
         XCTAssertTrue(r.stderr.contains("nowhere"), r.stderr)
@@ -242,7 +242,7 @@ final class InteropCommandTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: work) }
         let run = work.appendingPathComponent("run")
         // The export's own training images, as two class folders.
-        let r = try CLI.run(["train", "--data", Self.export.appendingPathComponent("training-images").path, "--out", run.path,
+        let r = try CLI.run(["train", "--method", "head", "--data", Self.export.appendingPathComponent("training-images").path, "--out", run.path,
                              "--epochs", "5", "--backbone", "tm:\(Self.export.path)", "--split", "60/20/20"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("model/backbone/weights.bin").path),
@@ -263,7 +263,7 @@ final class InteropCommandTests: XCTestCase {
 
         // A model on the default backbone exports to TF.js and reads back.
         let run2 = work.appendingPathComponent("run2")
-        XCTAssertEqual(try CLI.run(["train", "--data", Self.export.appendingPathComponent("training-images").path,
+        XCTAssertEqual(try CLI.run(["train", "--method", "head", "--data", Self.export.appendingPathComponent("training-images").path,
                                     "--out", run2.path, "--epochs", "3", "--split", "60/20/20"]).status, 0)
         let tfjs = work.appendingPathComponent("tfjs")
         let e = try CLI.run(["export", "--model", run2.appendingPathComponent("model").path, "--format", "tfjs", "--out", tfjs.path])

@@ -172,6 +172,33 @@ final class StudioAPITests: XCTestCase {
         }
     }
 
+    /// `method: finetune` trains a fine-tuned ensemble from the Studio: its metrics carry the
+    /// method, the operating point and the shortcut audit, predictions work, and head-only
+    /// options are refused with the CLI's message.
+    func testFineTuneRunFromTheStudio() async throws {
+        let folders = Fixture.trainingImages.path
+        try await app(importRoots: [folders]).test(.router) { client in
+            try await client.post("/api/projects", json: ["name": "p"])
+            _ = try await client.post("/api/projects/1/import", json: ["path": folders])
+            let refused = try await client.post("/api/projects/1/runs", json: ["method": "finetune", "learningRate": 0.01])
+            XCTAssertEqual(refused.status, .badRequest)
+            XCTAssertTrue(String(buffer: refused.body).contains("--learning-rate is for --method head"), String(buffer: refused.body))
+            let started = try await client.post("/api/projects/1/runs", json: ["method": "finetune", "ensemble": 1, "epochs": 1,
+                                                                               "split": "60/20/20", "equalize": "clahe"])
+            XCTAssertEqual(started.status, .accepted, String(buffer: started.body))
+            let run = try await client.waitForRun(1)
+            XCTAssertEqual(run["status"] as? String, "finished", "\(run)")
+            let metrics = try XCTUnwrap(run["metrics"] as? [String: Any])
+            XCTAssertEqual(metrics["method"] as? String, "finetune")
+            XCTAssertEqual(metrics["ensemble"] as? Int, 1)
+            XCTAssertNotNil(metrics["threshold"] as? Double)
+            XCTAssertNotNil((metrics["audit"] as? [String: Any])?["verdict"] as? String)
+            let image = try Data(contentsOf: Fixture.trainingImages.appendingPathComponent("Class 1/0.png"))
+            let prediction = try await client.upload("/api/runs/1/predict", ByteBuffer(bytes: image))
+            XCTAssertEqual(prediction.status, .ok, String(buffer: prediction.body))
+        }
+    }
+
     func testRestartMarksInterruptedRuns() throws {
         let store = try StudioStore(directory: directory)
         let project = try store.createProject(name: "p")

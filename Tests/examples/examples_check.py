@@ -46,7 +46,7 @@ def main():
     step = steps.step
 
     try:
-        run([binary, "train", "--data", IMAGES_DIR, "--epochs", "5", "--split", "60/20/20", "--out", os.path.join(work, "run")])
+        run([binary, "train", "--method", "head", "--data", IMAGES_DIR, "--epochs", "5", "--split", "60/20/20", "--out", os.path.join(work, "run")])
         model = os.path.join(work, "run", "model")
         run([binary, "export", "--model", model, "--format", "keras", "--out", os.path.join(work, "keras")])
         run([binary, "export", "--model", model, "--format", "onnx", "--out", os.path.join(work, "model.onnx")])

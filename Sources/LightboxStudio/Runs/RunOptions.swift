@@ -4,9 +4,14 @@ import LightboxImaging
 import LightboxWorkflows
 import LightboxHead
 
-/// Training options a request may set (all optional; Teachable Machine's defaults otherwise).
+/// Training options a request may set (all optional). Without `method` a Studio run uses the
+/// head method (Teachable Machine's, whose TF.js and Keras downloads the page offers);
+/// `method: "finetune"` fine-tunes an ensemble as `lightbox train` does by default.
 /// Checked by the same rules as `lightbox train` (TrainingOptionRules), before anything is stored.
 public struct RunOptions: Codable, Sendable {
+    public var method: String?
+    public var ensemble: Int?
+    public var targetSensitivity: Double?
     public var epochs: Int?
     public var batchSize: Int?
     public var learningRate: Float?
@@ -26,7 +31,14 @@ public struct RunOptions: Codable, Sendable {
         do {
             var c = try TrainingConfiguration(data: data, output: output)
             c.source = .csv
+            if let v = method {
+                guard let m = TrainingMethod(rawValue: v) else { throw TrainingOptionRules.refusal("method", "'\(v.prefix(40))'") }
+                c.method = m
+            }
+            if let v = ensemble { c.fineTune.ensemble = v }
+            if let v = targetSensitivity { c.targetSensitivity = v }
             var t = TrainingOptions()
+            if c.method == .finetune { t.epochs = FineTuneOptions.defaultEpochs }
             if let v = epochs { t.epochs = v }
             if let v = batchSize { t.batchSize = v }
             if let v = learningRate { t.learningRate = v }

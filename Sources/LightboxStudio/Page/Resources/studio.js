@@ -56,7 +56,8 @@ async function start() {
 async function loadLimits() {
   const rules = await api('/api/options');
   const byName = Object.fromEntries(rules.map(r => [r.key, r]));
-  const fields = [['epochs', 'epochs'], ['batch', 'batchSize'], ['lr', 'learningRate'], ['copies', 'augmentCopies'], ['split', 'split'], ['balance', 'balance']];
+  const fields = [['epochs', 'epochs'], ['batch', 'batchSize'], ['lr', 'learningRate'], ['copies', 'augmentCopies'], ['split', 'split'], ['balance', 'balance'],
+    ['method', 'method'], ['ensemble', 'ensemble'], ['equalize', 'equalize']];
   const hints = [];
   for (const [id, name] of fields) {
     const r = byName[name]; if (!r) continue;
@@ -147,6 +148,19 @@ async function showResults(r) {
     (m.auc != null ? `, AUC ${m.auc.toFixed(3)}` + (m.auc_ci ? ` [${m.auc_ci.map(x => x.toFixed(2)).join('–')}]` : '') : '') +
     (m.sensitivity != null ? `, sensitivity ${percent(m.sensitivity)}, specificity ${percent(m.specificity)}` : '') +
     ` on ${m.n_images} images of ${m.n_patients} patients`;
+  const argmax = m.at_argmax;
+  $('decision').textContent = m.positive_class && m.threshold != null
+    ? `Operating point: ${m.positive_class} when its probability is at least ${m.threshold.toFixed(3)}` +
+      (m.threshold !== 0.5 ? ' (chosen on the validation patients)' : ' (argmax)') +
+      (argmax ? `; at 0.5 the test sensitivity would be ${percent(argmax.sensitivity)} and specificity ${percent(argmax.specificity)}` : '') +
+      (m.brier != null ? `. Brier score ${m.brier.toFixed(3)}.` : '.')
+    : '';
+  const audit = m.audit;
+  $('audit').replaceChildren(...(audit ? [
+    el('b', {text: 'Shortcut audit'}),
+    table(['test images', 'AUC', 'accuracy'], audit.conditions.map(c =>
+      el('tr', {}, el('td', {text: c.description}), el('td', {text: c.auc != null ? c.auc.toFixed(3) : 'n/a'}), el('td', {text: percent(c.accuracy)})))),
+    el('p', {class: audit.verdict.startsWith('Warning') ? 'warn' : '', text: audit.verdict})] : []));
   const rows = await api(`/api/runs/${r.id}/predictions`);
   const confusion = table(['true \\ predicted', ...m.classes], m.classes.map((t, i) =>
     el('tr', {}, el('th', {text: t}), ...m.classes.map((p, j) =>
@@ -205,9 +219,19 @@ function wire() {
       (r.skipped.length ? ': ' + r.skipped.slice(0, 20).map(s => s.item + ' (' + s.reason + ')').join('; ') : '');
     openProject(project.id);
   });
+  // Fine-tuning has its own recipe: the head method's rate, balancing and copies do not apply.
+  $('method').addEventListener('change', () => {
+    const fine = $('method').value === 'finetune';
+    for (const id of ['lr', 'balance', 'copies']) $(id).disabled = fine;
+    $('ensemble').disabled = !fine;
+    $('epochs').value = fine ? 6 : 50;
+  });
   $('train').addEventListener('click', async () => {
-    const r = await post(`/api/projects/${project.id}/runs`, {epochs: +$('epochs').value, batchSize: +$('batch').value,
-      learningRate: +$('lr').value, balance: $('balance').value, augmentCopies: +$('copies').value, split: $('split').value});
+    const common = {method: $('method').value, epochs: +$('epochs').value, batchSize: +$('batch').value, split: $('split').value,
+      equalize: $('equalize').value};
+    const body = $('method').value === 'finetune' ? {...common, ensemble: +$('ensemble').value}
+      : {...common, learningRate: +$('lr').value, balance: $('balance').value, augmentCopies: +$('copies').value};
+    const r = await post(`/api/projects/${project.id}/runs`, body);
     run = r; $('results').hidden = true; showRun(r); watch(r.id);
   });
   $('cancel').addEventListener('click', async () => { if (run) { await api(`/api/runs/${run.id}/cancel`, {method: 'POST'}); } });
