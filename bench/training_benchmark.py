@@ -92,9 +92,9 @@ def main():
         os.symlink(os.path.join(HOME, "weights"), os.path.join(home, "weights"))
         env = dict(os.environ, LIGHTBOX_HOME=home)
         run = os.path.join(home, "run")
-        s, m, out = timed([lightbox, "train", "--data", args.data, "--out", run], env)
+        s, m, out = timed([lightbox, "train", "--method", "head", "--data", args.data, "--out", run], env)
         cold.append(s); peaks["cold"] = max(peaks["cold"], m)
-        s, m, out = timed([lightbox, "train", "--data", args.data, "--out", run + "-warm"], env)
+        s, m, out = timed([lightbox, "train", "--method", "head", "--data", args.data, "--out", run + "-warm"], env)
         warm.append(s); peaks["warm"] = max(peaks["warm"], m)
         lightbox_line = [l for l in out.splitlines() if l.startswith("test")][0]
         s, m, out = timed([sys.executable, __file__, "--torch-job", os.path.join(run, "split.csv")], tuned)
