@@ -12,6 +12,9 @@ public enum KerasExporter {
     /// `out` ending in `.h5` is the model file, with labels.txt beside it; any other `out` is a
     /// folder that receives both. Written atomically, as the other exports.
     public static func export(_ bundle: ModelBundle, to out: String) throws {
+        guard bundle.fineTuned == nil else {
+            throw WeightsError("the Keras .h5 export of a fine-tuned model (--method finetune) is not supported yet: export it with --format tfjs (Keras layers, which tf_keras loads) or --format onnx")
+        }
         let keras = try KerasModel(bundle)
         let labels = Data(bundle.classes.enumerated().map { "\($0.offset) \($0.element)\n" }.joined().utf8)
         if out.lowercased().hasSuffix(".h5") {

@@ -103,7 +103,13 @@ public enum ONNXExporter {
             ("disclaimer", ModelBundle.disclaimer),
         ]
         let outside = bundle.stepsOutsideExport.map { [("equalize", bundle.preprocessing.equalize ?? ""), ("preprocessing_outside_model", $0)] }
-        model.metadataProps = (metadata + (outside ?? [])).map { key, value in
+        // The decision threshold `predict` uses, for users who turn probabilities into a class.
+        let point = try bundle.operatingPoint.map { p -> [(String, String)] in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            return [("operating_point", String(decoding: try encoder.encode(p), as: UTF8.self))]
+        }
+        model.metadataProps = (metadata + (outside ?? []) + (point ?? [])).map { key, value in
             var e = Onnx_StringStringEntryProto()
             e.key = key
             e.value = value

@@ -9,7 +9,10 @@ import LightboxModels
 /// and `metadata.json` (labels). The backbone is torchvision's MobileNetV2 written as Keras
 /// layers (Conv2D + BatchNormalization + ReLU(6), ZeroPadding2D before strided convolutions,
 /// Add), preceded by a 1x1 depthwise layer that turns Teachable Machine's `x / 127.5 - 1`
-/// input into the ImageNet normalisation the weights expect.
+/// input into the ImageNet normalisation the weights expect. A fine-tuned ensemble is one
+/// functional model instead (Teachable Machine's runtime does not expect it; tfjs-layers and
+/// Keras load it): the frozen modules once, each member's trained modules, pooling and softmax
+/// layer, and an Average of the members' probabilities.
 public enum TFJSExporter {
     public static func export(_ bundle: ModelBundle, to directory: String) throws {
         let keras = try KerasModel(bundle)
@@ -22,6 +25,17 @@ public enum TFJSExporter {
         if let steps = bundle.stepsOutsideExport {
             user["equalize"] = bundle.preprocessing.equalize
             user["preprocessingOutsideModel"] = steps
+        }
+        if let point = bundle.operatingPoint {
+            // The decision threshold `predict` uses, for users who turn probabilities into a class.
+            user["operatingPoint"] = ["positiveClass": point.positiveClass, "threshold": point.threshold,
+                                      "targetSensitivity": point.targetSensitivity]
+        }
+        if let ensemble = bundle.fineTuned {
+            // Not Teachable Machine's layout (a Sequential of a backbone and a head): a functional model.
+            user["method"] = "finetune"
+            user["ensemble"] = ensemble.members.count
+            user["layout"] = "one functional Keras model: the members' probabilities averaged (Average layer)"
         }
         let metadata: [String: Any] = [
             "tfjsVersion": "1.1.2", "tmVersion": "1.1.0", "tmSupportVersion": "0.2.0",
@@ -49,11 +63,25 @@ struct KerasModel {
     var modelName = "mobilenetv2_1.00_224"
     /// What the model's user must do before it (ModelBundle.stepsOutsideExport).
     var stepsOutsideExport: String?
+    /// A fine-tuned ensemble: one functional model (`writer.layers`), not Teachable Machine's
+    /// Sequential of a backbone and a head.
+    var functional = false
 
     init(_ bundle: ModelBundle) throws {
         stepsOutsideExport = bundle.stepsOutsideExport
         guard bundle.preprocessing.resize == ResizePolicy.crop.rawValue else {
             throw WeightsError("this export needs a model trained with --resize crop: Teachable Machine centre-crops its input")
+        }
+        if let ensemble = bundle.fineTuned {
+            // One functional model: the frozen modules once, then per member its trained modules,
+            // pooling and softmax layer, the members' probabilities averaged.
+            try bundle.requireInputSize(MobileNetV2Architecture().inputSize)
+            try writer.buildEnsemble(base: try bundle.pretrainedWeights(), ensemble: ensemble, classes: bundle.classes.count,
+                                     normalization: try bundle.preprocessing.preprocessor().normalization,
+                                     size: bundle.preprocessing.size)
+            functional = true
+            modelName = "lightbox_finetuned_ensemble"
+            return
         }
         switch try bundle.backboneKind() {
         case .teachableMachine:
@@ -90,6 +118,12 @@ struct KerasModel {
     /// named Sequentials (the file's weight groups carry the same names) that each begin with
     /// an InputLayer, without which Keras 3 cannot rebuild nested Sequentials.
     func topology(tfjs: Bool) -> [String: Any] {
+        if functional {
+            return ["class_name": "Model",
+                    "config": ["name": modelName, "layers": writer.layers, "input_layers": [[writer.inputName, 0, 0]],
+                               "output_layers": [[writer.outputName, 0, 0]]],
+                    "keras_version": "tfjs-layers 1.1.2", "backend": "tensor_flow.js"]
+        }
         if tfjs {
             return ["class_name": "Sequential",
                     "config": [["class_name": "Sequential", "config": backboneLayers(flat: false)],
@@ -214,6 +248,12 @@ struct KerasWriter {
 
     /// The backbone, named as Keras's MobileNetV2 names its layers.
     mutating func build(weights store: NamedTensors, normalization n: ChannelNormalization, size: Int) throws {
+        input(normalization: n, size: size)
+        try modules(0...18, weights: store)
+    }
+
+    /// The input layer and the normalisation from Teachable Machine's input.
+    mutating func input(normalization n: ChannelNormalization, size: Int) {
         layers.append(["name": "input_1", "class_name": "InputLayer", "inbound_nodes": [[Any]](),
                        "config": ["batch_input_shape": [NSNull(), size, size, 3], "dtype": "float32", "sparse": false,
                                   "name": "input_1"]])
@@ -221,8 +261,13 @@ struct KerasWriter {
         let a = (0..<3).map { 1 / (2 * n.std[$0]) }, b = (0..<3).map { (0.5 - n.mean[$0]) / n.std[$0] }
         conv("input_normalization", oihw: Tensor(shape: [3, 1, 1, 1], values: a), stride: 1, padding: "valid",
              depthwise: true, bias: b)
+    }
 
-        let arch = MobileNetV2Architecture(), units = arch.layers
+    /// MobileNetV2's feature modules `range` (0: the stem, 1-17: the inverted residual blocks,
+    /// 18: the final 1x1 convolution) from `store` (torch names), each layer named as Keras's
+    /// MobileNetV2 names it, plus `suffix`.
+    mutating func modules(_ range: ClosedRange<Int>, weights store: NamedTensors, suffix: String = "") throws {
+        let units = MobileNetV2Architecture().layers
         // Torch pads a strided 3x3 convolution by one on every side: ZeroPadding2D(1) then "valid".
         // (Keras's own MobileNetV2 pads only after, with other weights.)
         func unit(_ u: MobileNetV2Architecture.ConvUnit, _ name: String, bn: String, relu: String?, padName: String) throws {
@@ -230,15 +275,15 @@ struct KerasWriter {
             let w = try store.tensor(u.weight, shape: [s.outputChannels, s.inputChannels / s.groups, s.kernel, s.kernel])
             var padding = "same"
             if s.kernel == 3 && s.stride == 2 {
-                pad(padName, 1)
+                pad(padName + suffix, 1)
                 padding = "valid"
             }
-            conv(name, oihw: w, stride: s.stride, padding: padding, depthwise: s.groups > 1)
-            try batchNorm(bn, from: store, prefix: u.batchNorm, channels: s.outputChannels)
-            if let relu { relu6(relu) }
+            conv(name + suffix, oihw: w, stride: s.stride, padding: padding, depthwise: s.groups > 1)
+            try batchNorm(bn + suffix, from: store, prefix: u.batchNorm, channels: s.outputChannels)
+            if let relu { relu6(relu + suffix) }
         }
-        try unit(units.stem, "Conv1", bn: "bn_Conv1", relu: "Conv1_relu", padName: "Conv1_pad")
-        for (i, block) in units.blocks.enumerated() {
+        if range.contains(0) { try unit(units.stem, "Conv1", bn: "bn_Conv1", relu: "Conv1_relu", padName: "Conv1_pad") }
+        for (i, block) in units.blocks.enumerated() where range.contains(i + 1) {
             let p = i == 0 ? "expanded_conv" : "block_\(i)"
             let blockInput = last
             for (k, u) in block.units.enumerated() {
@@ -250,21 +295,52 @@ struct KerasWriter {
                     try unit(u, "\(p)_expand", bn: "\(p)_expand_BN", relu: "\(p)_expand_relu", padName: "")
                 }
             }
-            if block.residual { add("Add", "\(p)_add", [:], inputs: [blockInput, last]) }
+            if block.residual { add("Add", "\(p)_add" + suffix, [:], inputs: [blockInput, last]) }
         }
-        try unit(units.head, "Conv_1", bn: "Conv_1_bn", relu: "out_relu", padName: "")
+        if range.contains(18) { try unit(units.head, "Conv_1", bn: "Conv_1_bn", relu: "out_relu", padName: "") }
+    }
+
+    /// A fine-tuned ensemble as one functional model: the frozen modules from the base weights
+    /// once, then for member m its modules (layer names ending `_m<m>`), global average pooling
+    /// and Dense(classes, softmax) with bias (dropout is the identity at inference), and an
+    /// Average of the members' probabilities (none for a single member).
+    mutating func buildEnsemble(base: NamedTensors, ensemble: FineTunedEnsemble, classes: Int,
+                                normalization: ChannelNormalization, size: Int) throws {
+        input(normalization: normalization, size: size)
+        try modules(0...(ensemble.firstModule - 1), weights: base)
+        let shared = last
+        var outputs: [String] = []
+        for (m, tensors) in ensemble.members.enumerated() {
+            last = shared
+            let store = NamedTensors(base.tensors.merging(tensors) { _, member in member }, source: "fine-tuned member \(m)")
+            try modules(ensemble.firstModule...18, weights: store, suffix: "_m\(m)")
+            add("GlobalAveragePooling2D", "global_average_pooling2d_m\(m)", ["data_format": "channels_last"])
+            let features = MobileNetV2Architecture().embeddingChannels
+            let w = try store.tensor("head.weight", shape: [classes, features]), b = try store.tensor("head.bias", shape: [classes])
+            var config = Self.denseConfig("dense_m\(m)", units: classes, activation: "softmax", bias: true)["config"] as! [String: Any]
+            config.removeValue(forKey: "name")
+            add("Dense", "dense_m\(m)", config)
+            weight("dense_m\(m)/kernel", [features, classes], MatrixLayout.transposed(w.values, rows: classes, columns: features))
+            weight("dense_m\(m)/bias", [classes], b.values)
+            outputs.append(last)
+        }
+        if outputs.count > 1 { add("Average", "ensemble_average", [:], inputs: outputs) }
+    }
+
+    static func denseConfig(_ name: String, units: Int, activation: String, bias: Bool) -> [String: Any] {
+        ["class_name": "Dense", "config": [
+            "units": units, "activation": activation, "use_bias": bias,
+            "kernel_initializer": ["class_name": "VarianceScaling",
+                                   "config": ["scale": 1, "mode": "fan_in", "distribution": "normal", "seed": NSNull()]],
+            "bias_initializer": Self.zeros, "kernel_regularizer": NSNull(), "bias_regularizer": NSNull(),
+            "activity_regularizer": NSNull(), "kernel_constraint": NSNull(), "bias_constraint": NSNull(),
+            "name": name, "trainable": true,
+        ] as [String: Any]]
     }
 
     mutating func head(_ h: DenseHead) {
         func denseConfig(_ name: String, units: Int, activation: String, bias: Bool) -> [String: Any] {
-            ["class_name": "Dense", "config": [
-                "units": units, "activation": activation, "use_bias": bias,
-                "kernel_initializer": ["class_name": "VarianceScaling",
-                                       "config": ["scale": 1, "mode": "fan_in", "distribution": "normal", "seed": NSNull()]],
-                "bias_initializer": Self.zeros, "kernel_regularizer": NSNull(), "bias_regularizer": NSNull(),
-                "activity_regularizer": NSNull(), "kernel_constraint": NSNull(), "bias_constraint": NSNull(),
-                "name": name, "trainable": true,
-            ] as [String: Any]]
+            Self.denseConfig(name, units: units, activation: activation, bias: bias)
         }
         var first = denseConfig("dense_Dense1", units: h.hidden, activation: "relu", bias: true)
         var c = first["config"] as! [String: Any]
