@@ -174,6 +174,28 @@ final class TrainingOptionRulesTests: XCTestCase {
         }
     }
 
+    /// Fine-tuning's own costs: decoded training pictures in memory, a step per image, epoch and
+    /// member. The default job fits (estimated within a factor of two of its measured 56 s);
+    /// 20,000 training images fit in memory, but not in the time limit for 20 epochs of three
+    /// members; 40,000 do not fit in memory.
+    func testFineTuningIsEstimatedOnItsOwnCosts() throws {
+        let fine = try config { $0.method = .finetune; $0.training.epochs = 6 }
+        let dev = TrainingOptionRules.estimate(trainImagesPerClass: ["COVID-19": 235, "OTHER": 57], config: fine)
+        XCTAssertGreaterThan(dev.seconds, 40)
+        XCTAssertLessThan(dev.seconds, 112)
+        XCTAssertEqual(dev.augmentedImages, 0)
+        XCTAssertNoThrow(try TrainingOptionRules.checkBudget(trainImagesPerClass: ["COVID-19": 235, "OTHER": 57], config: fine))
+        let long = try config { $0.method = .finetune; $0.training.epochs = 20 }
+        XCTAssertThrowsError(try TrainingOptionRules.checkBudget(trainImagesPerClass: ["a": 10_000, "b": 10_000], config: long)) {
+            XCTAssertTrue("\($0)".hasPrefix("fine-tuning is estimated to take about ") && "\($0)".contains("--ensemble"), "\($0)")
+        }
+        let one = try config { $0.method = .finetune; $0.training.epochs = 2; $0.fineTune.ensemble = 1 }
+        XCTAssertNoThrow(try TrainingOptionRules.checkBudget(trainImagesPerClass: ["a": 10_000, "b": 10_000], config: one))
+        XCTAssertThrowsError(try TrainingOptionRules.checkBudget(trainImagesPerClass: ["a": 20_000, "b": 20_000], config: one)) {
+            XCTAssertTrue("\($0)".hasPrefix("fine-tuning on 40000 training images would hold about 6.8 GiB"), "\($0)")
+        }
+    }
+
     func testExpectedTrainImagesRoundUp() throws {
         XCTAssertEqual(TrainingOptionRules.expectedTrainImages(perClass: ["a": 10, "b": 1], split: try SplitFractions()),
                        ["a": 7, "b": 1])
