@@ -12,9 +12,6 @@ public enum KerasExporter {
     /// `out` ending in `.h5` is the model file, with labels.txt beside it; any other `out` is a
     /// folder that receives both. Written atomically, as the other exports.
     public static func export(_ bundle: ModelBundle, to out: String) throws {
-        guard bundle.fineTuned == nil else {
-            throw WeightsError("the Keras .h5 export of a fine-tuned model (--method finetune) is not supported yet: export it with --format tfjs (Keras layers, which tf_keras loads) or --format onnx")
-        }
         let keras = try KerasModel(bundle)
         let labels = Data(bundle.classes.enumerated().map { "\($0.offset) \($0.element)\n" }.joined().utf8)
         if out.lowercased().hasSuffix(".h5") {
@@ -46,11 +43,30 @@ public enum KerasExporter {
         try h5.attribute("backend", string: "tensorflow", on: h5.root)
         if let steps = keras.stepsOutsideExport { try h5.attribute("lightbox_preprocessing_outside_model", string: steps, on: h5.root) }
         let weights = try h5.group("model_weights", in: h5.root)
-        try h5.attribute("layer_names", strings: [KerasModel.backboneGroup, KerasModel.headGroup], on: weights)
         try h5.attribute("keras_version", string: kerasVersion, on: weights)
         try h5.attribute("backend", string: "tensorflow", on: weights)
-
         let byName = Dictionary(keras.writer.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        if keras.functional {
+            // A functional model (a fine-tuned ensemble): one group per layer, in the topology's
+            // order, each listing its own weights (Keras 2's save_weights_to_hdf5_group).
+            let layers = kerasLayerOrder(keras.writer.layers)
+            try h5.attribute("layer_names", strings: layers.compactMap { $0["name"] as? String }, on: weights)
+            var written = 0
+            for layer in layers {
+                guard let name = layer["name"] as? String else { continue }
+                let tensors = ordered([layer], byName)
+                written += tensors.count
+                let group = try h5.group(name, in: weights)
+                try h5.attribute("weight_names", strings: tensors.map { "\($0.name):0" }, on: group)
+                for t in tensors { try h5.dataset("\(t.name):0", shape: t.shape, values: t.values, in: group) }
+            }
+            guard written == keras.writer.tensors.count else {
+                throw WeightsError("\(path): \(keras.writer.tensors.count - written) weights belong to no layer")
+            }
+            return try h5.image()
+        }
+        try h5.attribute("layer_names", strings: [KerasModel.backboneGroup, KerasModel.headGroup], on: weights)
+
         let backbone = ordered(keras.writer.layers, byName)
         let head = ordered(keras.writer.dense, byName)
         guard backbone.count + head.count == keras.writer.tensors.count else {
@@ -62,6 +78,39 @@ public enum KerasExporter {
             for t in tensors { try h5.dataset("\(t.name):0", shape: t.shape, values: t.values, in: group) }
         }
         return try h5.image()
+    }
+
+    /// A functional model's layers in the order Keras lists `model.layers`, which is the order
+    /// its `.h5` loader pairs weight groups with layers (by position, not by name): by depth
+    /// from the output, deepest (the input) first, ties in the order a depth-first walk from the
+    /// output meets them (tf_keras and Keras 3 `_map_graph_network` / `map_graph`). For parallel
+    /// branches, as an ensemble's members, this interleaves them.
+    static func kerasLayerOrder(_ layers: [[String: Any]]) -> [[String: Any]] {
+        let names = layers.compactMap { $0["name"] as? String }
+        var inbound: [String: [String]] = [:]
+        for layer in layers {
+            guard let name = layer["name"] as? String else { continue }
+            let nodes = layer["inbound_nodes"] as? [[Any]] ?? []
+            inbound[name] = nodes.first?.compactMap { ($0 as? [Any])?.first as? String } ?? []
+        }
+        guard let output = names.last else { return layers }
+        // Depth: the longest path to the output; the config lists producers before consumers.
+        var depth: [String: Int] = [output: 0]
+        for name in names.reversed() {
+            let d = depth[name] ?? 0
+            for i in inbound[name] ?? [] { depth[i] = max(depth[i] ?? 0, d + 1) }
+        }
+        var index: [String: Int] = [:]
+        func walk(_ name: String) {
+            if index[name] == nil { index[name] = index.count }
+            for i in inbound[name] ?? [] where index[i] == nil { walk(i) }
+        }
+        walk(output)
+        return layers.sorted {
+            let a = $0["name"] as? String ?? "", b = $1["name"] as? String ?? ""
+            let (da, db) = (depth[a] ?? 0, depth[b] ?? 0)
+            return da != db ? da > db : (index[a] ?? Int.max) < (index[b] ?? Int.max)
+        }
     }
 
     /// Keras 2 wrote this; loaders read it only to convert files from Keras 1.

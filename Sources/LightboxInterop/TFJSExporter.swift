@@ -119,10 +119,10 @@ struct KerasModel {
     /// an InputLayer, without which Keras 3 cannot rebuild nested Sequentials.
     func topology(tfjs: Bool) -> [String: Any] {
         if functional {
-            return ["class_name": "Model",
-                    "config": ["name": modelName, "layers": writer.layers, "input_layers": [[writer.inputName, 0, 0]],
-                               "output_layers": [[writer.outputName, 0, 0]]],
-                    "keras_version": "tfjs-layers 1.1.2", "backend": "tensor_flow.js"]
+            let config: [String: Any] = ["name": modelName, "layers": writer.layers, "input_layers": [[writer.inputName, 0, 0]],
+                                         "output_layers": [[writer.outputName, 0, 0]]]
+            return tfjs ? ["class_name": "Model", "config": config, "keras_version": "tfjs-layers 1.1.2", "backend": "tensor_flow.js"]
+                : ["class_name": "Functional", "config": config]
         }
         if tfjs {
             return ["class_name": "Sequential",

@@ -34,9 +34,9 @@ final class RealKerasTests: TemporaryFolderTestCase {
     }
 
     /// A fine-tuned ensemble of two members (heads scaled up so the classes differ clearly):
-    /// the TF.js export is one functional model whose Average layer gives `predict`'s
-    /// probabilities in Keras; the Keras .h5 export refuses it rather than write a wrong file.
-    func testTFJSExportOfAFineTunedEnsembleInKeras() throws {
+    /// the TF.js export and the Keras .h5 are one functional model whose Average layer gives
+    /// `predict`'s probabilities in Keras 2 (tf_keras) and, for the .h5, Keras 3, within 1e-5.
+    func testTFJSAndKerasExportsOfAFineTunedEnsembleInKeras() throws {
         let fixture = try InteropFixtures.bundle()
         let members = try [1, 2].map { seed -> [String: Tensor] in
             let member = try FineTuneMember(weights: try PretrainedMobileNetV2.load(), firstModule: 14, classes: fixture.classes.count,
@@ -51,8 +51,15 @@ final class RealKerasTests: TemporaryFolderTestCase {
         let spread = try Predictor(model: work.appendingPathComponent("finetuned-model").path).predict(InteropFixtures.images())
             .map { let p = try $0.get().probabilities; return p.max()! - p.min()! }.max()!
         XCTAssertGreaterThan(spread, 0.1, "the probabilities differ between classes, so the comparison means something")
-        XCTAssertThrowsError(try KerasExporter.export(bundle, to: work.appendingPathComponent("finetuned-keras").path)) {
-            XCTAssertTrue("\($0)".contains("--format tfjs"), "\($0)")
+        // Keras's .h5: the same functional model, one weight group per layer, in Keras 2 and Keras 3.
+        let model = work.appendingPathComponent("finetuned-model")
+        let folder = work.appendingPathComponent("finetuned-keras")
+        try KerasExporter.export(try ModelBundle.read(from: model.path), to: folder.path)
+        let predictor = try Predictor(model: model.path)
+        let ours = try predictor.predict(InteropFixtures.images()).map { try $0.get().probabilities }
+        for kind in ["h5-keras2", "h5-keras3"] {
+            try KerasClient.compare(try KerasClient.predict(kind: kind, model: folder.appendingPathComponent("keras_model.h5"),
+                                                            pixels: try KerasClient.pixels(predictor), work: work), ours, tolerance: 1e-5)
         }
     }
 

@@ -5,7 +5,7 @@ import LightboxWorkflows
 import LightboxHead
 
 /// Training options a request may set (all optional). Without `method` a Studio run uses the
-/// head method (Teachable Machine's, whose Keras download the page offers and fine-tuned runs lack);
+/// head method (Teachable Machine's, quick on a classroom's few pictures);
 /// `method: "finetune"` fine-tunes an ensemble as `lightbox train` does by default.
 /// Checked by the same rules as `lightbox train` (TrainingOptionRules), before anything is stored.
 public struct RunOptions: Codable, Sendable {
