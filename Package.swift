@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "LightboxWorkflows",
             dependencies: ["LightboxCore", "LightboxData", "LightboxImaging", "LightboxModels", "LightboxEmbedding",
-                           "LightboxHead", "LightboxInterop", "LightboxReport"],
+                           "LightboxHead", "LightboxInterop", "LightboxReport", "LightboxKernels"],
             swiftSettings: numericFlags),
         // Lightbox Studio: the REST API, the page and the storage behind them.
         .target(

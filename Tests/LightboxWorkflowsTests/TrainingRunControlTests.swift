@@ -86,6 +86,33 @@ final class TrainingRunControlTests: TemporaryFolderTestCase {
         XCTAssertFalse(runDirectoryExists)
     }
 
+    /// Fine-tuning's members train side by side on two threads: a cancel after the first
+    /// epoch (reported once every member finished it) stops all of them, with nothing written;
+    /// an uncancelled run reports each epoch once, in order, averaged over the members.
+    func testFineTuningMembersOnTwoThreadsStopTogetherAndReportEachEpochOnce() throws {
+        var c = try configuration(try makeDataset())
+        c.method = .finetune
+        c.training.epochs = 3
+        c.fineTune.ensemble = 3
+        let cancelling = Recorder(cancelAfterFirstEpoch: true)
+        XCTAssertThrowsError(try TrainingRun.run(c, reporter: cancelling)) { XCTAssertTrue($0 is TrainingCancelled, "\($0)") }
+        XCTAssertEqual(cancelling.epochs, 1)
+        XCTAssertFalse(runDirectoryExists)
+
+        final class Epochs: Reporter, @unchecked Sendable {
+            let lock = NSLock()
+            var seen: [Int] = []
+            var isCancelled: Bool { false }
+            func note(_ line: String) {}
+            func progress(_ stage: String, done: Int, total: Int) {}
+            func epoch(_ record: EpochRecord, of total: Int) { lock.withLock { seen.append(record.epoch) } }
+        }
+        let epochs = Epochs()
+        let summary = try TrainingRun.run(c, reporter: epochs)
+        XCTAssertEqual(epochs.seen, [1, 2, 3])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: (summary.modelDirectory as NSString).appendingPathComponent("member-2.safetensors")))
+    }
+
     func testUncancelledRunWritesItsDirectory() throws {
         let recorder = Recorder()
         let summary = try TrainingRun.run(try configuration(try makeDataset()), reporter: recorder)

@@ -3,6 +3,7 @@ import LightboxCore
 import LightboxData
 import LightboxHead
 import LightboxImaging
+import LightboxKernels
 import LightboxModels
 
 /// Fine-tuning's settings besides epochs, batch size and seed (which `TrainingOptions` holds).
@@ -57,69 +58,17 @@ enum FineTuneTraining {
         let labels = split.train.map(label)
         let counts = classes.indices.map { c in labels.filter { $0 == c }.count }
         let classWeights = counts.map { Float(labels.count) / Float(classes.count * max($0, 1)) }
-        let stepsPerEpoch = (labels.count + training.batchSize - 1) / training.batchSize
-        let total = training.epochs * stepsPerEpoch
-        let per = preprocessor.valuesPerImage
-
-        var members: [FineTuneMember] = []
-        var sums = [EpochRecord](repeating: EpochRecord(epoch: 0, trainLoss: 0, trainAccuracy: 0), count: training.epochs)
-        for m in 0..<options.ensemble {
-            let seed = training.seed &+ UInt64(m)
-            let member = try FineTuneMember(weights: weights, firstModule: options.firstModule, classes: classes.count, seed: seed)
-            var step = 0
-            for epoch in 0..<training.epochs {
-                var order = Array(labels.indices)
-                var shuffler = SeededGenerator(seed: seed, stream: "finetune-order:\(epoch)")
-                order.shuffle(using: &shuffler)
-                var lossSum = 0.0, correct = 0
-                for start in stride(from: 0, to: order.count, by: training.batchSize) {
-                    try checkpoint()
-                    let batch = Array(order[start..<min(start + training.batchSize, order.count)])
-                    var input = [Float](repeating: 0, count: batch.count * per)
-                    input.withUnsafeMutableBufferPointer { buffer in
-                        let base = buffer.baseAddress!
-                        Parallel.forEach(batch.count) { k in
-                            var g = SeededGenerator(seed: seed, stream: "finetune-augment:\(epoch):\(batch[k])")
-                            let draw = FineTuneAugmentation(generator: &g)
-                            preprocessor.writeNormalized(draw.apply(to: squares[batch[k]].image), to: base + k * per)
-                        }
-                    }
-                    let features = try input.withUnsafeBufferPointer {
-                        try frozen.forward($0.baseAddress!, batch: batch.count, outputs: .featureMap)
-                    }.featureMap!
-                    var dropout = SeededGenerator(seed: seed, stream: "finetune-dropout:\(step)")
-                    let keep = 1 - options.dropout
-                    let mask = options.dropout > 0
-                        ? (0..<(batch.count * member.classifier.inputs)).map { _ in dropout.unit() < Double(keep) ? 1 / keep : 0 } : nil
-                    let outcome = member.train(frozen: features, batch: batch.count, labels: batch.map { labels[$0] },
-                                               classWeights: classWeights,
-                                               backboneRate: CosineSchedule.rate(base: options.backboneRate, step: step, total: total),
-                                               headRate: CosineSchedule.rate(base: options.headRate, step: step, total: total),
-                                               dropoutMask: mask)
-                    lossSum += Double(outcome.loss) * Double(batch.count)
-                    correct += outcome.correct
-                    step += 1
-                }
-                var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / Double(labels.count),
-                                         trainAccuracy: Double(correct) / Double(labels.count))
-                if !split.validation.isEmpty {
-                    let p = member.probabilities(frozen: validationFrozen, batch: split.validation.count)
-                    let v = lossAndAccuracy(p, labels: split.validation.map(label), classes: classes.count)
-                    record.valLoss = v.loss
-                    record.valAccuracy = v.accuracy
-                }
-                reporter.epoch(record, of: training.epochs)
-                reporter.progress("fine-tuning member \(m + 1) of \(options.ensemble)", done: epoch + 1, total: training.epochs)
-                sums[epoch].trainLoss += record.trainLoss / Double(options.ensemble)
-                sums[epoch].trainAccuracy += record.trainAccuracy / Double(options.ensemble)
-                if let l = record.valLoss, let a = record.valAccuracy {
-                    sums[epoch].valLoss = (sums[epoch].valLoss ?? 0) + l / Double(options.ensemble)
-                    sums[epoch].valAccuracy = (sums[epoch].valAccuracy ?? 0) + a / Double(options.ensemble)
-                }
-                sums[epoch].epoch = epoch + 1
-            }
-            members.append(member)
+        let job = MemberJob(squares: squares, labels: labels, classWeights: classWeights, classes: classes.count,
+                            validation: (validationFrozen, split.validation.map(label)), options: options, training: training,
+                            preprocessor: preprocessor)
+        let runs = try (0..<options.ensemble).map { m in
+            MemberRun(member: try FineTuneMember(weights: weights, firstModule: options.firstModule, classes: classes.count,
+                                                 seed: training.seed &+ UInt64(m)),
+                      seed: training.seed &+ UInt64(m), job: job)
         }
+        let sums = try trainConcurrently(runs, job: job, weights: weights, sharedFrozen: frozen, reporter: reporter,
+                                         checkpoint: checkpoint)
+        let members = runs.map(\.member)
         let model = FineTunedModel(frozen: frozen, members: members, preprocessor: preprocessor, decoder: decoder)
         let validationProbabilities = split.validation.isEmpty ? []
             : model.probabilities(frozen: validationFrozen, batch: split.validation.count)
@@ -127,6 +76,171 @@ enum FineTuneTraining {
             : lossAndAccuracy(validationProbabilities, labels: split.validation.map(label), classes: classes.count)
         return Result(model: model, history: sums, testProbabilities: model.probabilities(frozen: testFrozen, batch: split.test.count),
                       validationProbabilities: validationProbabilities, validation: validation)
+    }
+
+    /// What every member trains on, shared read-only.
+    struct MemberJob: @unchecked Sendable {
+        let squares: [Square], labels: [Int], classWeights: [Float], classes: Int
+        let validation: (frozen: [Float], labels: [Int])
+        let options: FineTuneOptions, training: TrainingOptions
+        let preprocessor: Preprocessor
+        var stepsPerEpoch: Int { (labels.count + training.batchSize - 1) / training.batchSize }
+        var totalSteps: Int { training.epochs * stepsPerEpoch }
+    }
+
+    /// One member's progress through its epochs, one batch at a time. Everything it draws
+    /// (shuffling, augmentation, dropout) is seeded by its seed, epoch and step, so the result
+    /// does not depend on when, or on which thread, each step runs.
+    final class MemberRun: @unchecked Sendable {
+        let member: FineTuneMember
+        let seed: UInt64
+        let job: MemberJob
+        private(set) var step = 0
+        private var order: [Int] = []
+        private var lossSum = 0.0, correct = 0
+        /// Finished epochs' records.
+        private(set) var records: [EpochRecord] = []
+
+        init(member: FineTuneMember, seed: UInt64, job: MemberJob) {
+            self.member = member
+            self.seed = seed
+            self.job = job
+        }
+
+        var finished: Bool { step >= job.totalSteps }
+
+        /// One optimiser step on the next batch, its inputs freshly augmented and run through
+        /// `frozen` with `threads` threads; at an epoch's end, its record (with validation).
+        func advance(frozen: GraphNetwork, threads: Int) throws {
+            let batchSize = job.training.batchSize, epoch = step / job.stepsPerEpoch, within = step % job.stepsPerEpoch
+            if within == 0 {
+                order = Array(job.labels.indices)
+                var shuffler = SeededGenerator(seed: seed, stream: "finetune-order:\(epoch)")
+                order.shuffle(using: &shuffler)
+                (lossSum, correct) = (0, 0)
+            }
+            let start = within * batchSize
+            let batch = Array(order[start..<min(start + batchSize, order.count)])
+            let per = job.preprocessor.valuesPerImage
+            var input = [Float](repeating: 0, count: batch.count * per)
+            input.withUnsafeMutableBufferPointer { buffer in
+                let base = buffer.baseAddress!
+                Parallel.forEach(batch.count, threads: threads) { k in
+                    var g = SeededGenerator(seed: seed, stream: "finetune-augment:\(epoch):\(batch[k])")
+                    let draw = FineTuneAugmentation(generator: &g)
+                    job.preprocessor.writeNormalized(draw.apply(to: job.squares[batch[k]].image), to: base + k * per)
+                }
+            }
+            let features = try input.withUnsafeBufferPointer {
+                try frozen.forward($0.baseAddress!, batch: batch.count, outputs: .featureMap)
+            }.featureMap!
+            let options = job.options, total = job.totalSteps
+            var dropout = SeededGenerator(seed: seed, stream: "finetune-dropout:\(step)")
+            let keep = 1 - options.dropout
+            let mask = options.dropout > 0
+                ? (0..<(batch.count * member.classifier.inputs)).map { _ in dropout.unit() < Double(keep) ? 1 / keep : 0 } : nil
+            let outcome = member.train(frozen: features, batch: batch.count, labels: batch.map { job.labels[$0] },
+                                       classWeights: job.classWeights,
+                                       backboneRate: CosineSchedule.rate(base: options.backboneRate, step: step, total: total),
+                                       headRate: CosineSchedule.rate(base: options.headRate, step: step, total: total),
+                                       dropoutMask: mask)
+            lossSum += Double(outcome.loss) * Double(batch.count)
+            correct += outcome.correct
+            step += 1
+            guard step % job.stepsPerEpoch == 0 else { return }
+            let n = Double(job.labels.count)
+            var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / n, trainAccuracy: Double(correct) / n)
+            if !job.validation.labels.isEmpty {
+                let p = member.probabilities(frozen: job.validation.frozen, batch: job.validation.labels.count)
+                let v = lossAndAccuracy(p, labels: job.validation.labels, classes: job.classes)
+                record.valLoss = v.loss
+                record.valAccuracy = v.accuracy
+            }
+            records.append(record)
+        }
+    }
+
+    /// Trains every member to the end, and returns the members' mean record per epoch
+    /// (each reported once every member has finished that epoch).
+    ///
+    /// With two or more threads and members, the members train side by side, one thread each
+    /// (each worker with its own single-threaded copy of the frozen modules): on this machine's
+    /// two cores a step on one thread takes 1.4x its two-thread time, not 2x, so two members at
+    /// once get through more images. A worker always takes the unfinished member that has done
+    /// the fewest steps and is not being stepped, so three members share two workers evenly.
+    static func trainConcurrently(_ runs: [MemberRun], job: MemberJob, weights: NamedTensors, sharedFrozen: GraphNetwork,
+                                  reporter: Reporter, checkpoint: () throws -> Void) throws -> [EpochRecord] {
+        let threads = KernelThreads.configured, workers = min(threads, runs.count)
+        let epochs = job.training.epochs, ensemble = runs.count
+        let lock = NSLock()
+        var running = Set<Int>(), reported = 0, failure: Error?
+        let totalSteps = job.totalSteps * ensemble
+        var stepsDone = 0
+
+        /// Under the lock: the member to step next, or nil when none is free or all are done.
+        func claim() -> Int? {
+            guard failure == nil else { return nil }
+            return runs.indices.filter { !runs[$0].finished && !running.contains($0) }.min { runs[$0].step < runs[$1].step }
+        }
+        /// Under the lock: epochs every member has finished, reported in order.
+        func reportFinishedEpochs() {
+            while reported < epochs, runs.allSatisfy({ $0.records.count > reported }) {
+                reporter.epoch(mean(runs.map { $0.records[reported] }), of: epochs)
+                reported += 1
+            }
+            reporter.progress("fine-tuning \(ensemble) member(s)", done: stepsDone, total: totalSteps)
+        }
+        let work = { (frozen: GraphNetwork, threads: Int, check: () throws -> Void) in
+            while true {
+                lock.lock()
+                guard let m = claim() else { lock.unlock(); return }
+                running.insert(m)
+                lock.unlock()
+                do {
+                    try check()
+                    try runs[m].advance(frozen: frozen, threads: threads)
+                } catch {
+                    lock.lock()
+                    if failure == nil { failure = error }
+                    running.remove(m)
+                    lock.unlock()
+                    return
+                }
+                lock.lock()
+                running.remove(m)
+                stepsDone += 1
+                reportFinishedEpochs()
+                lock.unlock()
+            }
+        }
+        if workers <= 1 {
+            work(sharedFrozen, threads, checkpoint)
+        } else {
+            let frozenCopies = try (0..<workers).map { _ in
+                try FineTunedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1)
+            }
+            // The cancellation check reads the reporter, which is safe from any thread.
+            try withoutActuallyEscaping(checkpoint) { check in
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    KernelThreads.setForCurrentThread(1)
+                    work(frozenCopies[w], 1, check)
+                }
+            }
+            KernelThreads.setForCurrentThread(threads)
+        }
+        if let failure { throw failure }
+        return (0..<epochs).map { e in mean(runs.map { $0.records[e] }) }
+    }
+
+    /// The members' mean record of one epoch.
+    static func mean(_ records: [EpochRecord]) -> EpochRecord {
+        let n = Double(records.count)
+        var r = EpochRecord(epoch: records[0].epoch, trainLoss: records.map(\.trainLoss).reduce(0, +) / n,
+                            trainAccuracy: records.map(\.trainAccuracy).reduce(0, +) / n)
+        let losses = records.compactMap(\.valLoss), accuracies = records.compactMap(\.valAccuracy)
+        if losses.count == records.count { r.valLoss = losses.reduce(0, +) / n }
+        if accuracies.count == records.count { r.valAccuracy = accuracies.reduce(0, +) / n }
+        return r
     }
 
     /// A training picture decoded and resized once, kept in 8 bits (a quarter of the floats'

@@ -3,6 +3,7 @@ import LightboxCore
 import LightboxHead
 import LightboxImaging
 import LightboxInterop
+import LightboxKernels
 import LightboxModels
 
 extension FineTuneMember {
@@ -45,8 +46,10 @@ public final class FineTunedModel: @unchecked Sendable {
     }
 
     /// The frozen modules before `firstModule` from the base `weights`.
-    public static func frozenNetwork(weights: NamedTensors, firstModule: Int) throws -> GraphNetwork {
-        try GraphNetwork(graph: try MobileNetV2Architecture().layerGraph(weights: weights, throughModule: firstModule - 1))
+    public static func frozenNetwork(weights: NamedTensors, firstModule: Int,
+                                     parallelism: Int = KernelThreads.configured) throws -> GraphNetwork {
+        try GraphNetwork(graph: try MobileNetV2Architecture().layerGraph(weights: weights, throughModule: firstModule - 1),
+                         parallelism: parallelism)
     }
 
     /// The ensemble a bundle holds, on the base weights it was trained from (checked by digest).
