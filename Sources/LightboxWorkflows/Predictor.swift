@@ -14,9 +14,14 @@ public final class Predictor: @unchecked Sendable {
     public let head: DenseHead?
     /// The fine-tuned ensemble of a model trained with `--method finetune`.
     public let fineTuned: FineTunedModel?
-    public let backbone: Backbone
+    /// The frozen backbone of a dense-head model; nil for a fine-tuned one, whose frozen modules
+    /// are its own (building the whole network for it cost time and memory for nothing).
+    public let backbone: Backbone?
     /// How probabilities become the predicted class: the bundle's operating point, or argmax.
     public let decision: DecisionRule
+    /// How a picture becomes the model's input.
+    public var preprocessor: Preprocessor { fineTuned?.preprocessor ?? backbone!.embedder.preprocessor }
+    public var decoder: ImageDecoder { fineTuned?.decoder ?? backbone!.embedder.decoder }
 
     public init(model path: String) throws {
         if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(ModelBundle.manifestName)) {
@@ -24,7 +29,7 @@ public final class Predictor: @unchecked Sendable {
             classes = bundle.classes
             head = bundle.head
             fineTuned = try bundle.fineTuned.map { try FineTunedModel(bundle: bundle, ensemble: $0) }
-            backbone = try bundle.resolvedBackbone()
+            backbone = fineTuned == nil ? try bundle.resolvedBackbone() : nil
             decision = bundle.decisionRule
         } else if TFJSLayersModel.isExport(path) {
             let export = try TeachableMachineExport.load(path)
@@ -52,7 +57,7 @@ public final class Predictor: @unchecked Sendable {
         if let fineTuned {
             (kept, p, failed) = try fineTuned.predict(paths: paths, blanking: blanking)
         } else {
-            let result = try backbone.embedder.blanking(blanking).embed(paths: paths)
+            let result = try backbone!.embedder.blanking(blanking).embed(paths: paths)
             (kept, p, failed) = (result.paths, result.paths.isEmpty ? [] : head!.predict(result.embeddings, rows: result.paths.count),
                                  result.failures)
         }
@@ -73,13 +78,13 @@ public final class Predictor: @unchecked Sendable {
     /// One image's prediction and the heatmap of its predicted class, from one forward pass.
     public func predictWithHeatmap(_ path: String) throws -> (Prediction, Data) {
         let e = try fineTuned?.explain(paths: [path], decision: decision)[0]
-            ?? HeatmapExamples.explain(paths: [path], decision: decision, head: head!, backbone: backbone)[0]
+            ?? HeatmapExamples.explain(paths: [path], decision: decision, head: head!, backbone: backbone!)[0]
         return (Prediction(path: path, probabilities: e.probabilities, predicted: e.predicted), e.png)
     }
 
     /// PNG of the model's input with the Grad-CAM heatmap for class `target`.
     public func heatmap(_ path: String, target: Int) throws -> Data {
         if let fineTuned { return try fineTuned.explain(paths: [path], targets: [target])[0].png }
-        return try HeatmapExamples.render(path: path, target: target, head: head!, backbone: backbone)
+        return try HeatmapExamples.render(path: path, target: target, head: head!, backbone: backbone!)
     }
 }

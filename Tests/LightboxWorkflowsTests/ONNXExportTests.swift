@@ -40,7 +40,7 @@ final class ONNXExportTests: XCTestCase {
 
         // The model's input: each image decoded and resized as Lightbox does, NCHW pixels.
         let predictor = try Predictor(model: model.path)
-        let p = predictor.backbone.embedder.preprocessor, decoder = predictor.backbone.embedder.decoder
+        let p = predictor.preprocessor, decoder = predictor.decoder
         let images = InteropFixtures.images()
         var pixels: [Float] = []
         for path in images {

@@ -121,7 +121,7 @@ enum KerasClient {
 
     /// The images as Teachable Machine feeds its model: Lightbox's centre crop to 224, x / 127.5 - 1, NHWC.
     static func pixels(_ predictor: Predictor) throws -> (values: [Float], count: Int) {
-        let p = predictor.backbone.embedder.preprocessor, decoder = predictor.backbone.embedder.decoder
+        let p = predictor.preprocessor, decoder = predictor.decoder
         var values: [Float] = []
         let images = InteropFixtures.images()
         for path in images {

@@ -145,6 +145,10 @@ def main():
         driver.find_element(By.ID, "train").click()
         WebDriverWait(driver, 120).until(EC.visibility_of_element_located((By.ID, "results")))
         assert "accuracy" in driver.find_element(By.ID, "headline").text
+        # The operating point and the shortcut audit are on the page, with the classes' names as text.
+        assert "Operating point" in driver.find_element(By.ID, "decision").text, driver.find_element(By.ID, "decision").text
+        audit = driver.find_element(By.ID, "audit").text
+        assert "Shortcut audit" in audit and "blacked out" in audit, audit
         headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#confusion th")]
         assert XSS in headers and QUOTED in headers, headers
         cells = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#perClass td")]
