@@ -9,9 +9,9 @@ import LightboxHead
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a classifier on MobileNetV2 (a head on frozen embeddings, or fine-tuning) and evaluate it on held-out patients.",
+        abstract: "Train a classifier on MobileNetV2 (fine-tuning by default, or the blog's head on frozen embeddings) and evaluate it on held-out patients.",
         discussion: """
-            Writes RUN_DIR/metrics.json, predictions.csv, report.html, split.csv, skipped.csv and the model \
+            Writes RUN_DIR/metrics.json, predictions.csv, report.html, split.csv, skipped.csv, audit.json and the model \
             bundle RUN_DIR/model. Augmented copies are made from the training split only. \
             Educational and research software: the results are not a diagnosis.
             """)
