@@ -16,16 +16,7 @@ final class ONNXExportTests: XCTestCase {
     /// A fine-tuned ensemble of two members (heads scaled up so the classes differ clearly):
     /// one ONNX graph, the members averaged inside it, as `predict` averages them.
     func testFineTunedEnsembleInOnnxRuntime() throws {
-        let fixture = try InteropFixtures.bundle()
-        let members = try [1, 2].map { seed -> [String: Tensor] in
-            let member = try FineTuneMember(weights: try PretrainedMobileNetV2.load(), firstModule: 14, classes: fixture.classes.count,
-                                            seed: UInt64(seed))
-            var tensors = member.tensors
-            tensors["head.weight"]!.values = tensors["head.weight"]!.values.map { $0 * 40 }
-            return tensors
-        }
-        try check(ModelBundle(classes: fixture.classes, backbone: fixture.backbone, preprocessing: fixture.preprocessing,
-                              fineTuned: FineTunedEnsemble(firstModule: 14, members: members)))
+        try check(try InteropFixtures.fineTunedBundle())
     }
 
     /// Writes `bundle`, exports it, runs ONNX Runtime on real X-rays and compares with `predict`.

@@ -37,16 +37,7 @@ final class RealKerasTests: TemporaryFolderTestCase {
     /// the TF.js export and the Keras .h5 are one functional model whose Average layer gives
     /// `predict`'s probabilities in Keras 2 (tf_keras) and, for the .h5, Keras 3, within 1e-5.
     func testTFJSAndKerasExportsOfAFineTunedEnsembleInKeras() throws {
-        let fixture = try InteropFixtures.bundle()
-        let members = try [1, 2].map { seed -> [String: Tensor] in
-            let member = try FineTuneMember(weights: try PretrainedMobileNetV2.load(), firstModule: 14, classes: fixture.classes.count,
-                                            seed: UInt64(seed))
-            var tensors = member.tensors
-            tensors["head.weight"]!.values = tensors["head.weight"]!.values.map { $0 * 40 }
-            return tensors
-        }
-        let bundle = ModelBundle(classes: fixture.classes, backbone: fixture.backbone, preprocessing: fixture.preprocessing,
-                                 fineTuned: FineTunedEnsemble(firstModule: 14, members: members))
+        let bundle = try InteropFixtures.fineTunedBundle()
         try check(bundle, "finetuned", tolerance: 1e-5)
         let spread = try Predictor(model: work.appendingPathComponent("finetuned-model").path).predict(InteropFixtures.images())
             .map { let p = try $0.get().probabilities; return p.max()! - p.min()! }.max()!

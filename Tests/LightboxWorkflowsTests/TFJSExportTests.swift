@@ -105,6 +105,21 @@ enum InteropFixtures {
                            preprocessing: ModelBundle.Preprocessing(Preprocessor()), head: head)
     }
 
+    /// A fine-tuned ensemble of two seeded members on the same classes, heads scaled up so the
+    /// members, and the classes, differ clearly.
+    static func fineTunedBundle() throws -> ModelBundle {
+        let fixture = try bundle()
+        let members = try [1, 2].map { seed -> [String: Tensor] in
+            let member = try FineTuneMember(weights: try PretrainedMobileNetV2.load(), firstModule: 14, classes: fixture.classes.count,
+                                            seed: UInt64(seed))
+            var tensors = member.tensors
+            tensors["head.weight"]!.values = tensors["head.weight"]!.values.map { $0 * 40 }
+            return tensors
+        }
+        return ModelBundle(classes: fixture.classes, backbone: fixture.backbone, preprocessing: fixture.preprocessing,
+                           fineTuned: FineTunedEnsemble(firstModule: 14, members: members))
+    }
+
     static func images() -> [String] {
         let folder = TeachableMachineTests.export.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("data/covid-chestxray/images")
