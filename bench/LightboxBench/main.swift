@@ -16,6 +16,10 @@ LightboxSettings.install(LightboxSettings(environment: ProcessInfo.processInfo.e
 do {
     KernelThreads.set(threads)
     if args[1] == "finetune-step" {
+        // As `lightbox` itself runs (its main does this first): freed activations stay in the
+        // process instead of being page-faulted in again every step. torch gets the same from
+        // the benchmark's malloc settings.
+        AllocatorTuning.keepFreedMemory()
         // Which library multiplies the tail's matrices (for comparing them; default oneDNN).
         if ProcessInfo.processInfo.environment["LIGHTBOX_BENCH_GEMM"] == "openblas" { GEMM.useOneDNN = false }
         try fineTuneStepBenchmark(batch: batch, seconds: seconds)
