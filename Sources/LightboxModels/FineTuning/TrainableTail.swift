@@ -241,20 +241,24 @@ public final class TrainableTail {
                 }
                 gradients["\(unit.batchNormName).weight"] = dGamma
                 gradients["\(unit.batchNormName).bias"] = dBeta
-                let (dInput, dWeights) = convolutionBackward(unit, dConvolved, input: r.input, batch: trace.batch, side: r.inputSide)
+                // The first trained unit's input gradient would go to the frozen modules: not computed.
+                let (dInput, dWeights) = convolutionBackward(unit, dConvolved, input: r.input, batch: trace.batch, side: r.inputSide,
+                                                             inputGradient: record > 0)
                 gradients[unit.weightName] = dWeights
                 d = dInput
             }
-            if let residualGradient {
+            if let residualGradient, !d.isEmpty {
                 d.withUnsafeMutableBufferPointer { o in residualGradient.withUnsafeBufferPointer { AddKernel.add(o.baseAddress!, $0.baseAddress!, count: o.count) } }
             }
         }
         return gradients
     }
 
-    func convolutionBackward(_ unit: Unit, _ dy: [Float], input x: [Float], batch: Int, side: Int) -> ([Float], [Float]) {
+    /// The weight gradient of `unit` and, when `inputGradient`, its input gradient (else empty).
+    func convolutionBackward(_ unit: Unit, _ dy: [Float], input x: [Float], batch: Int, side: Int,
+                             inputGradient: Bool = true) -> ([Float], [Float]) {
         let s = unit.spec
-        var dx = [Float](repeating: 0, count: x.count)
+        var dx = [Float](repeating: 0, count: inputGradient || unit.depthwise ? x.count : 0)
         if unit.depthwise {
             var dwHWC = [Float](repeating: 0, count: 9 * s.outputChannels)
             let hwc = Self.depthwiseHWC(unit.weights, channels: s.outputChannels)
@@ -278,9 +282,11 @@ public final class TrainableTail {
         dy.withUnsafeBufferPointer { g in
             x.withUnsafeBufferPointer { i in
                 unit.weights.withUnsafeBufferPointer { w in
-                    dx.withUnsafeMutableBufferPointer { dxp in
-                        BLAS.inputGradient(outputGradient: g.baseAddress!, weights: w.baseAddress!, rows: rows, inputs: s.inputChannels,
-                                           outputs: s.outputChannels, gradient: dxp.baseAddress!)
+                    if inputGradient {
+                        dx.withUnsafeMutableBufferPointer { dxp in
+                            BLAS.inputGradient(outputGradient: g.baseAddress!, weights: w.baseAddress!, rows: rows,
+                                               inputs: s.inputChannels, outputs: s.outputChannels, gradient: dxp.baseAddress!)
+                        }
                     }
                     dw.withUnsafeMutableBufferPointer { dwp in
                         BLAS.weightGradient(outputGradient: g.baseAddress!, input: i.baseAddress!, rows: rows, inputs: s.inputChannels,
