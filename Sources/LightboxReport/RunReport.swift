@@ -34,10 +34,13 @@ public struct AuditSection: Sendable {
     }
     public var rows: [Row]
     public var verdict: String
+    /// The verdict warns of a shortcut (shown as a warning).
+    public var warning: Bool
 
-    public init(rows: [Row], verdict: String) {
+    public init(rows: [Row], verdict: String, warning: Bool) {
         self.rows = rows
         self.verdict = verdict
+        self.warning = warning
     }
 }
 
@@ -155,7 +158,7 @@ public struct RunReport {
              audit: audit.map { a in
                  .init(rows: a.rows.map { .init(description: $0.description, auc: $0.auc.map { String(format: "%.3f", $0) } ?? "n/a",
                                                 accuracy: Self.percent($0.accuracy), images: $0.images) },
-                       verdict: a.verdict, warning: a.verdict.hasPrefix("Warning"))
+                       verdict: a.verdict, warning: a.warning)
              }, examples: exampleFigures(), data: dataSummary(),
              parameters: parameters.map { .init(name: $0.0, value: $0.1) })
     }

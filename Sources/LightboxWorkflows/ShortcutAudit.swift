@@ -29,9 +29,12 @@ public struct ShortcutAudit: Encodable, Sendable {
     public var conditions: [Condition]
     /// What the numbers say, in plain words.
     public var verdict: String
+    /// The model keeps much of its AUC with the lungs hidden: the verdict warns of a shortcut.
+    public var shortcutSuspected: Bool
 
     enum CodingKeys: String, CodingKey {
-        case positiveClass = "positive_class", nImages = "n_images", nPatients = "n_patients", conditions, verdict, box, disclaimer
+        case positiveClass = "positive_class", nImages = "n_images", nPatients = "n_patients", conditions, verdict
+        case shortcutSuspected = "shortcut_suspected", box, disclaimer
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -41,6 +44,7 @@ public struct ShortcutAudit: Encodable, Sendable {
         try c.encode(nPatients, forKey: .nPatients)
         try c.encode(conditions, forKey: .conditions)
         try c.encode(verdict, forKey: .verdict)
+        try c.encode(shortcutSuspected, forKey: .shortcutSuspected)
         let box = InputBlanking.box
         try c.encode(["x": [box.x.from, box.x.to], "y": [box.y.from, box.y.to]], forKey: .box)
         try c.encode(ModelBundle.disclaimer, forKey: .disclaimer)
@@ -49,10 +53,8 @@ public struct ShortcutAudit: Encodable, Sendable {
     /// The audit as the report shows it.
     public var section: AuditSection {
         AuditSection(rows: conditions.map { .init(description: $0.description, auc: $0.auc, accuracy: $0.accuracy, images: $0.nImages) },
-                     verdict: verdict)
+                     verdict: verdict, warning: shortcutSuspected)
     }
-
-    public func condition(_ blanking: InputBlanking) -> Condition? { conditions.first { $0.name == blanking.rawValue } }
 
     static func describe(_ blanking: InputBlanking) -> String {
         let box = InputBlanking.box
@@ -93,28 +95,31 @@ public struct ShortcutAudit: Encodable, Sendable {
             conditions.append(Condition(name: blanking.rawValue, description: describe(blanking), nImages: kept.count,
                                         accuracy: kept.isEmpty ? 0 : Double(correct) / Double(kept.count), auc: auc))
         }
-        let audit = ShortcutAudit(positiveClass: positive.map { classes[$0] }, nImages: images.count,
-                                  nPatients: Set(images.map(\.group)).count, conditions: conditions, verdict: "")
-        var result = audit
-        result.verdict = audit.plainWords()
-        return result
+        let (verdict, suspected) = judge(conditions)
+        return ShortcutAudit(positiveClass: positive.map { classes[$0] }, nImages: images.count,
+                             nPatients: Set(images.map(\.group)).count, conditions: conditions, verdict: verdict,
+                             shortcutSuspected: suspected)
     }
 
-    /// The verdict: does the model still separate the classes with the lungs hidden?
-    func plainWords() -> String {
-        guard let whole = condition(.none), let hidden = condition(.centerBlanked), let only = condition(.outsideBlanked) else { return "" }
+    /// The verdict in plain words, and whether it warns of a shortcut: does the model still
+    /// separate the classes with the lungs hidden?
+    static func judge(_ conditions: [Condition]) -> (verdict: String, shortcutSuspected: Bool) {
+        func condition(_ b: InputBlanking) -> Condition? { conditions.first { $0.name == b.rawValue } }
+        guard let whole = condition(.none), let hidden = condition(.centerBlanked), let only = condition(.outsideBlanked) else {
+            return ("", false)
+        }
         guard let a = whole.auc, let h = hidden.auc else {
-            return String(format: "Accuracy %.1f%% on the images as they are, %.1f%% with the lungs hidden and %.1f%% with only the lungs' region visible. A model that keeps its accuracy with the lungs hidden is reading something other than the lungs.",
-                          whole.accuracy * 100, hidden.accuracy * 100, only.accuracy * 100)
+            return (String(format: "Accuracy %.1f%% on the images as they are, %.1f%% with the lungs hidden and %.1f%% with only the lungs' region visible. A model that keeps its accuracy with the lungs hidden is reading something other than the lungs.",
+                           whole.accuracy * 100, hidden.accuracy * 100, only.accuracy * 100), false)
         }
         let onlyText = only.auc.map { String(format: " With only the lungs' region visible it scores AUC %.2f.", $0) } ?? ""
         if a < 0.6 {
-            return String(format: "The model barely separates the classes even on whole pictures (AUC %.2f), so the audit says little: AUC %.2f with the lungs hidden.", a, h) + onlyText
+            return (String(format: "The model barely separates the classes even on whole pictures (AUC %.2f), so the audit says little: AUC %.2f with the lungs hidden.", a, h) + onlyText, false)
         }
         let kept = (h - 0.5) / (a - 0.5)
         if h >= 0.65 || kept >= 0.5 {
-            return String(format: "Warning: with the lungs hidden the model still scores AUC %.2f (%.2f on whole pictures). It is reading something other than the lungs: borders, text and markers, devices, or the look of the hospital or machine a picture came from. Treat its results as a shortcut until other hospitals' patients show otherwise.", h, a) + onlyText
+            return (String(format: "Warning: with the lungs hidden the model still scores AUC %.2f (%.2f on whole pictures). It is reading something other than the lungs: borders, text and markers, devices, or the look of the hospital or machine a picture came from. Treat its results as a shortcut until other hospitals' patients show otherwise.", h, a) + onlyText, true)
         }
-        return String(format: "With the lungs hidden the AUC falls to %.2f (from %.2f on whole pictures), near chance: the model's signal comes mostly from the lungs' region. That alone does not prove it reads disease: that region still carries the look of each hospital's pictures.", h, a) + onlyText
+        return (String(format: "With the lungs hidden the AUC falls to %.2f (from %.2f on whole pictures), near chance: the model's signal comes mostly from the lungs' region. That alone does not prove it reads disease: that region still carries the look of each hospital's pictures.", h, a) + onlyText, false)
     }
 }

@@ -73,6 +73,7 @@ final class AuditCommandTests: TemporaryFolderTestCase {
         XCTAssertGreaterThan(try auc(audit, "center_blanked"), 0.95, "the frame is still there with the centre hidden")
         XCTAssertLessThan(try auc(audit, "outside_blanked"), 0.85, "only noise is left inside the box")
         XCTAssertTrue((audit["verdict"] as? String ?? "").hasPrefix("Warning"), "\(audit["verdict"] ?? "")")
+        XCTAssertEqual(audit["shortcut_suspected"] as? Bool, true)
     }
 
     func testAMarkInsideTheLungsIsNotAShortcut() throws {
@@ -81,6 +82,7 @@ final class AuditCommandTests: TemporaryFolderTestCase {
         XCTAssertLessThan(try auc(audit, "center_blanked"), 0.85, "the disc is hidden")
         XCTAssertGreaterThan(try auc(audit, "outside_blanked"), 0.95)
         XCTAssertFalse((audit["verdict"] as? String ?? "").hasPrefix("Warning"), "\(audit["verdict"] ?? "")")
+        XCTAssertEqual(audit["shortcut_suspected"] as? Bool, false)
     }
 
     /// The box in pixels of the 224 input, and what each blanking leaves.

@@ -160,7 +160,7 @@ async function showResults(r) {
     el('b', {text: 'Shortcut audit'}),
     table(['test images', 'AUC', 'accuracy'], audit.conditions.map(c =>
       el('tr', {}, el('td', {text: c.description}), el('td', {text: c.auc != null ? c.auc.toFixed(3) : 'n/a'}), el('td', {text: percent(c.accuracy)})))),
-    el('p', {class: audit.verdict.startsWith('Warning') ? 'warn' : '', text: audit.verdict})] : []));
+    el('p', {class: audit.shortcut_suspected ? 'warn' : '', text: audit.verdict})] : []));
   const rows = await api(`/api/runs/${r.id}/predictions`);
   const confusion = table(['true \\ predicted', ...m.classes], m.classes.map((t, i) =>
     el('tr', {}, el('th', {text: t}), ...m.classes.map((p, j) =>
