@@ -208,6 +208,11 @@ public struct ModelBundle: Sendable {
             throw WeightsError("\(manifestPath): format version \(manifest.formatVersion) is newer than this Lightbox reads (\(formatVersion)); upgrade Lightbox")
         }
         guard manifest.classes.count >= 2 else { throw WeightsError("\(manifestPath): a model needs at least two classes") }
+        // Checked here, before any command prints a line: an unknown value would otherwise surface
+        // only when pictures are preprocessed (and `stepsOutsideExport` would misname it).
+        guard manifest.preprocessing.equalization != nil else {
+            throw WeightsError("\(manifestPath): preprocessing equalize '\(manifest.preprocessing.equalize ?? "")' is not none, clahe or histogram")
+        }
         var bundle: ModelBundle
         if let s = manifest.head {
             let store = try tensors(in: directory, file: s.weights, what: "head weights")

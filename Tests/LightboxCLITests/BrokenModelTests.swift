@@ -40,6 +40,19 @@ final class BrokenModelTests: XCTestCase {
                 try text.replacingOccurrences(of: "\"format_version\" : 1", with: "\"format_version\" : 7")
                     .write(to: url.appendingPathComponent(manifest), atomically: true, encoding: .utf8)
             }, "newer"),
+            ("impossible operating point", try variant("point") { url in
+                var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url.appendingPathComponent(manifest))) as! [String: Any]
+                json["operating_point"] = ["positive_class": "Class 1", "threshold": 2.5, "target_sensitivity": 0.85,
+                                           "validation_sensitivity": 1]
+                try JSONSerialization.data(withJSONObject: json).write(to: url.appendingPathComponent(manifest))
+            }, "operating_point"),
+            ("unknown equalisation", try variant("equalize") { url in
+                var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url.appendingPathComponent(manifest))) as! [String: Any]
+                var preprocessing = json["preprocessing"] as! [String: Any]
+                preprocessing["equalize"] = "sharpen<b>"
+                json["preprocessing"] = preprocessing
+                try JSONSerialization.data(withJSONObject: json).write(to: url.appendingPathComponent(manifest))
+            }, "equalize 'sharpen<b>'"),
         ]
         let image = images.appendingPathComponent("Class 1/0.png").path
         for (what, bundle, words) in broken {
