@@ -41,7 +41,9 @@ let package = Package(
         // Small shared pieces: settings, seeded random streams, SHA-256, atomic file and folder writes, softmax and argmax.
         .target(name: "LightboxCore", dependencies: ["COpenSSL", "CGlibcExtras"]),
         // Decoding, resizing, normalising and augmenting images.
-        .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG"], swiftSettings: numericFlags),
+        // Image loops too hot for Swift's baseline x86-64 code (fine-tuning's augmentation).
+        .target(name: "CLightboxImaging", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
+        .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG", "CLightboxImaging"], swiftSettings: numericFlags),
         // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.
         .target(name: "LightboxKernels", dependencies: ["LightboxCore", "CDNNL", "COpenBLAS", "CGlibcExtras", "CLightboxKernels"], swiftSettings: numericFlags),
         // Network definitions, weight formats, pretrained weights, the embedder.

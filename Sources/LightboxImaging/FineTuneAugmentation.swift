@@ -1,3 +1,4 @@
+import CLightboxImaging
 import Foundation
 import LightboxCore
 
@@ -27,39 +28,25 @@ public struct FineTuneAugmentation: Sendable, Equatable {
                   zoom: g.uniform(0.9...1.1), brightness: g.uniform(-0.1...0.1), contrast: g.uniform(0.8...1.2))
     }
 
-    /// The augmented copy of `image` (0...255 values, any size).
-    public func apply(to image: RGBImage) -> RGBImage {
-        let w = image.width, h = image.height
-        let cx = Double(w - 1) / 2, cy = Double(h - 1) / 2
+    /// The augmented copy of `image`, samples 0...255.
+    public func apply(to image: ByteImage) -> RGBImage {
+        var out = [Float](repeating: 0, count: image.samples.count)
+        out.withUnsafeMutableBufferPointer { write(image, scale: [1, 1, 1], shift: [0, 0, 0], to: $0.baseAddress!) }
+        return RGBImage(width: image.width, height: image.height, pixels: out)
+    }
+
+    /// Writes the augmented copy of `image`, normalised as `normalization` says (HWC floats,
+    /// as many as `image` has samples), to `destination`: the training input, in one pass.
+    public func write(_ image: ByteImage, normalizedBy normalization: ChannelNormalization, to destination: UnsafeMutablePointer<Float>) {
+        write(image, scale: normalization.scale, shift: normalization.shift, to: destination)
+    }
+
+    func write(_ image: ByteImage, scale: [Float], shift: [Float], to destination: UnsafeMutablePointer<Float>) {
         let angle = rotation * Double.pi / 180
-        let cosA = cos(angle) / zoom, sinA = sin(angle) / zoom
-        let dx = shiftX * Double(w), dy = shiftY * Double(h)
-        var out = [Float](repeating: 0, count: w * h * 3)
-        image.pixels.withUnsafeBufferPointer { src in
-            func sample(_ x: Int, _ y: Int, _ c: Int) -> Float {
-                x < 0 || y < 0 || x >= w || y >= h ? 0 : src[(y * w + x) * 3 + c]
-            }
-            for y in 0..<h {
-                for x in 0..<w {
-                    // Inverse mapping: where in the source this output pixel comes from.
-                    let ox = Double(x) - cx - dx, oy = Double(y) - cy - dy
-                    let sx = cosA * ox + sinA * oy + cx, sy = -sinA * ox + cosA * oy + cy
-                    let fx = sx.rounded(.down), fy = sy.rounded(.down)
-                    guard fx >= -1, fy >= -1, fx < Double(w), fy < Double(h) else { continue }  // black
-                    let x0 = Int(fx), y0 = Int(fy)
-                    let ax = Float(sx - fx), ay = Float(sy - fy)
-                    for c in 0..<3 {
-                        let top = sample(x0, y0, c) * (1 - ax) + sample(x0 + 1, y0, c) * ax
-                        let bottom = sample(x0, y0 + 1, c) * (1 - ax) + sample(x0 + 1, y0 + 1, c) * ax
-                        out[(y * w + x) * 3 + c] = top * (1 - ay) + bottom * ay
-                    }
-                }
-            }
+        image.samples.withUnsafeBufferPointer { src in
+            lightbox_augment(src.baseAddress!, image.width, image.height, cos(angle) / zoom, sin(angle) / zoom,
+                             shiftX * Double(image.width), shiftY * Double(image.height), Float(contrast), Float(brightness),
+                             scale, shift, destination)
         }
-        // Intensity in 0..1 units: contrast about the picture's mean, then brightness, clipped.
-        let mean = out.reduce(0, +) / Float(max(out.count, 1)) / 255
-        let k = Float(contrast), b = Float(brightness)
-        for i in out.indices { out[i] = min(max(((out[i] / 255 - mean) * k + mean + b), 0), 1) * 255 }
-        return RGBImage(width: w, height: h, pixels: out)
     }
 }

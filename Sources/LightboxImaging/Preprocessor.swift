@@ -23,6 +23,10 @@ public struct ChannelNormalization: Sendable, Equatable, Codable {
     public static let imageNet = ChannelNormalization(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
     /// Teachable Machine's `x / 127.5 - 1`.
     public static let symmetric = ChannelNormalization(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+
+    /// Per channel, what a 0...255 sample is multiplied by, then `shift` added: `(x / 255 - mean) / std`.
+    public var scale: [Float] { (0..<3).map { 1 / (255 * std[$0]) } }
+    public var shift: [Float] { (0..<3).map { -mean[$0] / std[$0] } }
 }
 
 /// Turns decoded images into the network's input: a square, resized, normalised
@@ -97,8 +101,7 @@ public struct Preprocessor: Sendable, Equatable {
     /// Normalises an image already resized to `size` x `size` (for example after augmentation).
     public func writeNormalized(_ square: RGBImage, to destination: UnsafeMutablePointer<Float>) {
         precondition(square.width == size && square.height == size)
-        let scale = (0..<3).map { 1 / (255 * normalization.std[$0]) }
-        let shift = (0..<3).map { -normalization.mean[$0] / normalization.std[$0] }
+        let scale = normalization.scale, shift = normalization.shift
         square.pixels.withUnsafeBufferPointer { src in
             for i in 0..<(size * size) {
                 for c in 0..<3 { destination[i * 3 + c] = src[i * 3 + c] * scale[c] + shift[c] }

@@ -49,7 +49,7 @@ enum FineTuneTraining {
 
         reporter.note("fine-tuning: features.\(options.firstModule)-18 and a linear head, \(options.ensemble) member(s), \(training.epochs) epochs")
         let squares = try Parallel.map(split.train.count) { i in
-            Swift.Result<Square, Error> { Square(preprocessor.resized(try decoder.decode(file: split.train[i].path, reduceFor: preprocessor.decodeTarget))) }
+            Swift.Result<ByteImage, Error> { ByteImage(preprocessor.resized(try decoder.decode(file: split.train[i].path, reduceFor: preprocessor.decodeTarget))) }
         }.map { try $0.get() }
         try checkpoint()
         let validationFrozen = try frozenFeatures(split.validation.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
@@ -80,7 +80,7 @@ enum FineTuneTraining {
 
     /// What every member trains on, shared read-only.
     struct MemberJob: @unchecked Sendable {
-        let squares: [Square], labels: [Int], classWeights: [Float], classes: Int
+        let squares: [ByteImage], labels: [Int], classWeights: [Float], classes: Int
         let validation: (frozen: [Float], labels: [Int])
         let options: FineTuneOptions, training: TrainingOptions
         let preprocessor: Preprocessor
@@ -122,14 +122,15 @@ enum FineTuneTraining {
             let start = within * batchSize
             let batch = Array(order[start..<min(start + batchSize, order.count)])
             let per = job.preprocessor.valuesPerImage
-            var input = [Float](repeating: 0, count: batch.count * per)
-            input.withUnsafeMutableBufferPointer { buffer in
+            // Every value is written by the augmentation, so the buffer starts uninitialised.
+            let input = [Float](unsafeUninitializedCapacity: batch.count * per) { buffer, count in
                 let base = buffer.baseAddress!
                 Parallel.forEach(batch.count, threads: threads) { k in
                     var g = SeededGenerator(seed: seed, stream: "finetune-augment:\(epoch):\(batch[k])")
                     let draw = FineTuneAugmentation(generator: &g)
-                    job.preprocessor.writeNormalized(draw.apply(to: job.squares[batch[k]].image), to: base + k * per)
+                    draw.write(job.squares[batch[k]], normalizedBy: job.preprocessor.normalization, to: base + k * per)
                 }
+                count = batch.count * per
             }
             let features = try input.withUnsafeBufferPointer {
                 try frozen.forward($0.baseAddress!, batch: batch.count, outputs: .featureMap)
@@ -241,18 +242,6 @@ enum FineTuneTraining {
         if losses.count == records.count { r.valLoss = losses.reduce(0, +) / n }
         if accuracies.count == records.count { r.valAccuracy = accuracies.reduce(0, +) / n }
         return r
-    }
-
-    /// A training picture decoded and resized once, kept in 8 bits (a quarter of the floats'
-    /// memory; the augmentation resamples it every epoch anyway).
-    struct Square: Sendable {
-        let width: Int, height: Int, values: [UInt8]
-        init(_ image: RGBImage) {
-            width = image.width
-            height = image.height
-            values = image.pixels.map { UInt8(min(max($0.rounded(), 0), 255)) }
-        }
-        var image: RGBImage { RGBImage(width: width, height: height, pixels: values.map(Float.init)) }
     }
 
     /// The frozen modules' output for files that must all decode (they already did once).
