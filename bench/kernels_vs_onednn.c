@@ -109,12 +109,12 @@ static void bench_bn(long n, long c, long hw) {
 }
 
 // ---- 3x3 depthwise convolution backward (data and weights) ----
-struct dw { long n, c, hw; float *x, *dy, *w, *dx, *dw; dnnl_primitive_t data_prim, weights_prim;
+struct dw { long n, c, hw, stride; float *x, *dy, *w, *dx, *dw; dnnl_primitive_t data_prim, weights_prim;
             dnnl_exec_arg_t data_args[3], weights_args[3]; };
 
 static void dw_ours(void *p) {
     struct dw *d = p;
-    lightbox_depthwise_backward(d->dy, d->x, d->n, d->hw, d->c, 1, d->w, d->dx, d->dw);
+    lightbox_depthwise_backward(d->dy, d->x, d->n, d->hw, d->c, (size_t)d->stride, d->w, d->dx, d->dw);
 }
 
 static void dw_onednn(void *p) {
@@ -124,35 +124,38 @@ static void dw_onednn(void *p) {
     CHECK(dnnl_stream_wait(stream));
 }
 
-static void bench_depthwise(long n, long c, long hw) {
-    struct dw d = { n, c, hw };
-    size_t count = (size_t)(n * hw * hw * c);
-    d.x = filled(count, 5); d.dy = filled(count, 6); d.w = filled(9 * c, 7); d.dx = malloc(count * 4); d.dw = malloc(9 * c * 4);
-    dnnl_dims_t dims = { n, c, hw, hw }, wdims = { c, 1, 1, 3, 3 }, strides = { 1, 1 }, pad = { 1, 1 };
-    dnnl_memory_desc_t data, weights_any, weights;
+static void bench_depthwise(long n, long c, long hw, long stride) {
+    struct dw d = { n, c, hw, stride };
+    const long out = (hw - 1) / stride + 1;
+    size_t count = (size_t)(n * hw * hw * c), out_count = (size_t)(n * out * out * c);
+    d.x = filled(count, 5); d.dy = filled(out_count, 6); d.w = filled(9 * c, 7); d.dx = malloc(count * 4); d.dw = malloc(9 * c * 4);
+    dnnl_dims_t dims = { n, c, hw, hw }, out_dims = { n, c, out, out }, wdims = { c, 1, 1, 3, 3 }, strides = { stride, stride },
+                pad = { 1, 1 };
+    dnnl_memory_desc_t data, diff, weights_any, weights;
     CHECK(dnnl_memory_desc_init_by_tag(&data, 4, dims, dnnl_f32, dnnl_nhwc));
+    CHECK(dnnl_memory_desc_init_by_tag(&diff, 4, out_dims, dnnl_f32, dnnl_nhwc));
     CHECK(dnnl_memory_desc_init_by_tag(&weights_any, 5, wdims, dnnl_f32, dnnl_format_tag_any));
     dnnl_convolution_desc_t fwd_d, data_d, weights_d;
     dnnl_primitive_desc_t fwd_pd, data_pd, weights_pd;
     CHECK(dnnl_convolution_forward_desc_init(&fwd_d, dnnl_forward_training, dnnl_convolution_direct, &data, &weights_any, NULL,
-                                             &data, strides, pad, pad));
+                                             &diff, strides, pad, pad));
     CHECK(dnnl_primitive_desc_create(&fwd_pd, &fwd_d, NULL, engine, NULL));
-    CHECK(dnnl_convolution_backward_data_desc_init(&data_d, dnnl_convolution_direct, &data, &weights_any, &data, strides, pad, pad));
+    CHECK(dnnl_convolution_backward_data_desc_init(&data_d, dnnl_convolution_direct, &data, &weights_any, &diff, strides, pad, pad));
     CHECK(dnnl_primitive_desc_create(&data_pd, &data_d, NULL, engine, fwd_pd));
-    CHECK(dnnl_convolution_backward_weights_desc_init(&weights_d, dnnl_convolution_direct, &data, &weights_any, NULL, &data,
+    CHECK(dnnl_convolution_backward_weights_desc_init(&weights_d, dnnl_convolution_direct, &data, &weights_any, NULL, &diff,
                                                       strides, pad, pad));
     CHECK(dnnl_primitive_desc_create(&weights_pd, &weights_d, NULL, engine, fwd_pd));
     weights = *dnnl_primitive_desc_query_md(data_pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *diff_weights = dnnl_primitive_desc_query_md(weights_pd, dnnl_query_diff_weights_md, 0);
     CHECK(dnnl_primitive_create(&d.data_prim, data_pd));
     CHECK(dnnl_primitive_create(&d.weights_prim, weights_pd));
-    d.data_args[0] = (dnnl_exec_arg_t){ DNNL_ARG_DIFF_DST, memory(&data, d.dy) };
+    d.data_args[0] = (dnnl_exec_arg_t){ DNNL_ARG_DIFF_DST, memory(&diff, d.dy) };
     d.data_args[1] = (dnnl_exec_arg_t){ DNNL_ARG_WEIGHTS, memory(&weights, NULL) };
     d.data_args[2] = (dnnl_exec_arg_t){ DNNL_ARG_DIFF_SRC, memory(&data, d.dx) };
     d.weights_args[0] = (dnnl_exec_arg_t){ DNNL_ARG_SRC, memory(&data, d.x) };
-    d.weights_args[1] = (dnnl_exec_arg_t){ DNNL_ARG_DIFF_DST, memory(&data, d.dy) };
+    d.weights_args[1] = (dnnl_exec_arg_t){ DNNL_ARG_DIFF_DST, memory(&diff, d.dy) };
     d.weights_args[2] = (dnnl_exec_arg_t){ DNNL_ARG_DIFF_WEIGHTS, memory(diff_weights, NULL) };
-    printf("depthwise 3x3 backward %2ldx%ldx%ldx%-5ld  lightbox %8.1f us   oneDNN %8.1f us\n", n, hw, hw, c,
+    printf("depthwise 3x3 backward %2ldx%ldx%ldx%-5ld stride %ld  lightbox %8.1f us   oneDNN %8.1f us\n", n, hw, hw, c, stride,
            median_us(dw_ours, &d), median_us(dw_onednn, &d));
 }
 
@@ -165,6 +168,8 @@ int main(int argc, char **argv) {
     bench_bn(16, 960, 7);
     bench_bn(16, 160, 7);
     bench_bn(16, 1280, 7);
-    bench_depthwise(16, 960, 7);
+    bench_depthwise(16, 960, 7, 1);   // features.15-17
+    bench_depthwise(16, 960, 14, 2);  // features.14
+    bench_depthwise(16, 576, 14, 1);  // features.11-13 (--unfreeze 8)
     return 0;
 }

@@ -25,15 +25,10 @@ public enum BLAS {
     public static func dense(input: UnsafePointer<Float>, rows: Int, inputs: Int,
                              weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outputs: Int,
                              output: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            if let bias {
-                (output + r * outputs).update(from: bias, count: outputs)
-            } else {
-                (output + r * outputs).update(repeating: 0, count: outputs)
-            }
-        }
+        if let bias { for r in 0..<rows { (output + r * outputs).update(from: bias, count: outputs) } }
+        // Without a bias the product overwrites the output (beta 0), which need not be initialised.
         GEMM.rowMajor(transposeA: false, transposeB: true, m: rows, n: outputs, k: inputs, a: input, lda: inputs,
-                      b: weights, ldb: inputs, beta: 1, c: output, ldc: outputs)
+                      b: weights, ldb: inputs, beta: bias == nil ? 0 : 1, c: output, ldc: outputs)
     }
 }
 
