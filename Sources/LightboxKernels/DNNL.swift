@@ -14,8 +14,8 @@ public final class DNNLStream: @unchecked Sendable {
 }
 
 /// The oneDNN CPU engine shared by every primitive in the process, and a stream for setup work.
-/// oneDNN's C API changed in 3.x: everything that touches it stays in this file
-/// and in DNNLConvolution.swift.
+/// oneDNN's C API changed in 3.x: everything that touches it stays in this file,
+/// Convolution.swift (DNNLConvolution) and DNNLDepthwiseConvolution.swift.
 final class DNNL: @unchecked Sendable {
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
@@ -63,8 +63,8 @@ final class DNNL: @unchecked Sendable {
         return try withUnsafePointer(to: &d) { try $0.withMemoryRebound(to: Int64.self, capacity: 12, body) }
     }
 
-    /// Memory over a buffer the caller owns.
-    func memory(_ md: dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer) throws -> dnnl_memory_t {
+    /// Memory over a buffer the caller owns (nil: none yet, set before each use).
+    func memory(_ md: dnnl_memory_desc_t, _ handle: UnsafeMutableRawPointer?) throws -> dnnl_memory_t {
         var md = md
         var mem: dnnl_memory_t?
         try DNNL.check(dnnl_memory_create(&mem, &md, engine, handle), "create memory")
@@ -78,6 +78,26 @@ final class DNNL: @unchecked Sendable {
         // DNNL_MEMORY_ALLOCATE is the cast macro ((void *)(size_t)-1).
         try DNNL.check(dnnl_memory_create(&mem, &md, engine, UnsafeMutableRawPointer(bitPattern: UInt.max)), "allocate memory")
         return mem!
+    }
+
+    /// A reorder primitive from one layout to another, to run on a stream, and its own
+    /// scratchpad when it needs one (the caller destroys both; pass the scratchpad as
+    /// DNNL_ARG_SCRATCHPAD). Its own, as for the convolutions: the library's shared one is not
+    /// safe when two threads run primitives at once.
+    func reorderPrimitive(_ fromMD: dnnl_memory_desc_t, _ toMD: dnnl_memory_desc_t) throws -> (dnnl_primitive_t, dnnl_memory_t?) {
+        var a = fromMD, b = toMD
+        var attr: dnnl_primitive_attr_t?
+        try DNNL.check(dnnl_primitive_attr_create(&attr), "attributes")
+        defer { dnnl_primitive_attr_destroy(attr) }
+        try DNNL.check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
+        var pd: dnnl_primitive_desc_t?
+        try DNNL.check(dnnl_reorder_primitive_desc_create(&pd, &a, engine, &b, engine, attr), "reorder descriptor")
+        defer { dnnl_primitive_desc_destroy(pd) }
+        var prim: dnnl_primitive_t?
+        try DNNL.check(dnnl_primitive_create(&prim, pd), "reorder primitive")
+        var scratchpadMD = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0)!.pointee
+        let scratchpad = dnnl_memory_desc_get_size(&scratchpadMD) > 0 ? try ownedMemory(scratchpadMD) : nil
+        return (prim!, scratchpad)
     }
 
     /// Copies `from` into `to`, converting layouts.

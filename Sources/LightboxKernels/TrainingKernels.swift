@@ -2,9 +2,11 @@ import CLightboxKernels
 
 // The backward passes fine-tuning needs, on NHWC activations stored as `[rows, channels]`
 // (rows = batch x height x width). Pointwise (1x1) convolutions are matrix products (GEMM);
-// batch normalisation, ReLU6, residual adds and the 3x3 depthwise convolution are loops over
-// the channels in C (training.c), cloned for AVX-512 and AVX2: with Swift's baseline-x86-64
-// loops a step took 7.6 ms per image, with these 5.3 (lightbox-bench finetune-step, 2 threads).
+// batch normalisation, ReLU6 and residual adds are loops over the channels in C (training.c),
+// cloned for AVX-512 and AVX2: with Swift's baseline-x86-64 loops a step took 7.6 ms per image,
+// with these 5.3 (lightbox-bench finetune-step, 2 threads). Batch norm's backward measured
+// faster than oneDNN's (bench/kernels_vs_onednn.c); the 3x3 depthwise convolution, forward and
+// backward, measured slower by hand and runs on oneDNN (DNNLDepthwiseConvolution).
 
 extension BLAS {
     /// A dense layer's input gradient: `gradient[n][i] = sum_o outputGradient[n][o] * weights[o][i]`
@@ -76,22 +78,5 @@ public enum ReLU6Kernel {
 public enum AddKernel {
     public static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
         lightbox_add(x, y, count)
-    }
-}
-
-/// A 3x3 depthwise convolution with padding 1 and no bias on NHWC, weights `[3, 3, channels]`.
-public enum DepthwiseKernel {
-    public static func outputSide(_ side: Int, stride: Int) -> Int { (side + 2 - 3) / stride + 1 }
-
-    public static func forward(_ x: UnsafePointer<Float>, batch: Int, side: Int, channels: Int, stride: Int,
-                               weights: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        lightbox_depthwise_forward(x, batch, side, channels, stride, weights, output)
-    }
-
-    /// Input and weight gradients (both overwritten).
-    public static func backward(_ outputGradient: UnsafePointer<Float>, input x: UnsafePointer<Float>, batch: Int, side: Int,
-                                channels: Int, stride: Int, weights: UnsafePointer<Float>,
-                                inputGradient: UnsafeMutablePointer<Float>, weightGradient: UnsafeMutablePointer<Float>) {
-        lightbox_depthwise_backward(outputGradient, x, batch, side, channels, stride, weights, inputGradient, weightGradient)
     }
 }

@@ -86,7 +86,7 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         let out = try reference(mode: "step", ["--precision", "float64"])
         let tail = try TrainableTail(weights: try PretrainedMobileNetV2.load(), firstModule: 14)
         let batch = Self.labels.count
-        let (featureMap, trace) = tail.forward(try array(out.appendingPathComponent("frozen.npy")), batch: batch, training: true)
+        let (featureMap, trace) = try tail.forward(try array(out.appendingPathComponent("frozen.npy")), batch: batch, training: true)
         let head = LinearClassifier(weight: try array(out.appendingPathComponent("head_init/weight.npy")),
                                     bias: try array(out.appendingPathComponent("head_init/bias.npy")), inputs: 1280, classes: 2)
         let counts = [0, 1].map { c in Self.labels.filter { $0 == c }.count }
@@ -99,7 +99,7 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         XCTAssertEqual(step.loss, loss, accuracy: abs(loss) * 1e-4)
         XCTAssertLessThan(relativeDifference(step.logits, (expected["logits"] as! [[NSNumber]]).flatMap { $0.map(\.floatValue) }), 1e-4)
 
-        var gradients = tail.backward(step.featureMapGradient, trace: trace)
+        var gradients = try tail.backward(step.featureMapGradient, trace: trace)
         gradients["head.weight"] = step.weightGradient
         gradients["head.bias"] = step.biasGradient
         let files = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("grads").path)
@@ -154,7 +154,7 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         for permutation in order {
             for start in stride(from: 0, to: permutation.count, by: 4) {
                 let images = Array(permutation[start..<min(start + 4, permutation.count)])
-                losses.append(member.step(frozen: images.flatMap { frozen[($0 * per)..<(($0 + 1) * per)] }, batch: images.count,
+                losses.append(try member.step(frozen: images.flatMap { frozen[($0 * per)..<(($0 + 1) * per)] }, batch: images.count,
                                           labels: images.map { Self.labels[$0] }, classWeights: classWeights,
                                           backboneRate: CosineSchedule.rate(base: 3e-4, step: t, total: total),
                                           headRate: CosineSchedule.rate(base: 1e-3, step: t, total: total)))

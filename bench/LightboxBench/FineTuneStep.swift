@@ -17,7 +17,7 @@ func fineTuneStepBenchmark(batch: Int, seconds: Double) throws {
         Float(max(0, g.normal()))
     }
     let labels = (0..<batch).map { $0 % 2 }
-    let step = { member.step(frozen: frozen, batch: batch, labels: labels, classWeights: [1, 1], backboneRate: 3e-4, headRate: 1e-3) }
+    let step = { try member.step(frozen: frozen, batch: batch, labels: labels, classWeights: [1, 1], backboneRate: 3e-4, headRate: 1e-3) }
     let frozenNetwork = try GraphNetwork(graph: try MobileNetV2Architecture().layerGraph(weights: weights, throughModule: 13))
     let images = (0..<(batch * 224 * 224 * 3)).map { _ in Float(g.normal()) }
     let frozenPass = { _ = try images.withUnsafeBufferPointer { try frozenNetwork.forward($0.baseAddress!, batch: batch, outputs: .featureMap) } }
@@ -32,7 +32,7 @@ func fineTuneStepBenchmark(batch: Int, seconds: Double) throws {
         }
         return times.sorted()[times.count / 2]
     }
-    let stepTime = median { _ = step() }
+    let stepTime = try median { _ = try step() }
     let frozenTime = try median(frozenPass)
     print("{\"batch\": \(batch), \"step_ms_per_image\": \(stepTime / Double(batch) * 1e3), \"frozen_ms_per_image\": \(frozenTime / Double(batch) * 1e3)}")
 }

@@ -28,11 +28,5 @@ void lightbox_relu6_forward(float *x, size_t n);
 void lightbox_relu6_backward(float *gradient, const float *input, size_t n);
 /// x += y.
 void lightbox_add(float *x, const float *y, size_t n);
-/// 3x3 depthwise convolution, padding 1, weights [3, 3, channels]; output overwritten.
-void lightbox_depthwise_forward(const float *x, size_t batch, size_t side, size_t channels, size_t stride,
-                                const float *weights, float *output);
-/// Its input and weight gradients (both overwritten).
-void lightbox_depthwise_backward(const float *dy, const float *x, size_t batch, size_t side, size_t channels,
-                                 size_t stride, const float *weights, float *dx, float *dw);
 
 #endif

@@ -1,3 +1,4 @@
+import Foundation
 import LightboxKernels
 
 /// MobileNetV2's last feature modules (`features.K`-`features.18`) as trainable layers:
@@ -28,6 +29,11 @@ public final class TrainableTail {
     public static let epsilon: Float = 1e-5
 
     public private(set) var blocks: [Block]
+    /// oneDNN's depthwise convolutions, by unit (block, index) and batch size: built on first
+    /// use (training sees two batch sizes, the full one and an epoch's last; prediction at
+    /// most its chunk size). Guarded by `lock`: a loaded model may predict on several threads.
+    private var depthwise: [[Int]: DNNLDepthwiseConvolution] = [:]
+    private let lock = NSLock()
     /// Side and channels of the input feature map.
     public let inputSide: Int, inputChannels: Int
     public var outputChannels: Int { blocks.last!.units.last!.spec.outputChannels }
@@ -131,7 +137,7 @@ public final class TrainableTail {
 
     /// Runs the modules on `input` (`[batch, inputSide, inputSide, inputChannels]`, NHWC).
     /// `training`: batch norm uses the batch's statistics and updates the running ones.
-    public func forward(_ input: [Float], batch: Int, training: Bool) -> (output: [Float], trace: Trace) {
+    public func forward(_ input: [Float], batch: Int, training: Bool) throws -> (output: [Float], trace: Trace) {
         precondition(input.count == batch * inputSide * inputSide * inputChannels)
         var trace = Trace(batch: batch)
         var x = input, side = inputSide
@@ -139,7 +145,7 @@ public final class TrainableTail {
             let blockInput = x
             for u in blocks[b].units.indices {
                 let unit = blocks[b].units[u]
-                let (convolved, outSide) = convolve(unit, x, batch: batch, side: side)
+                let (convolved, outSide) = try convolve(unit, at: [b, u], x, batch: batch, side: side)
                 let rows = batch * outSide * outSide, channels = unit.spec.outputChannels
                 var mean: [Float] = [], inverseStd: [Float] = []
                 // Normalised, then ReLU6 in place: one buffer per unit.
@@ -182,21 +188,22 @@ public final class TrainableTail {
         return (x, trace)
     }
 
-    /// The convolution of `unit` on `x` (NHWC, `side` x `side`): its output and output side.
-    func convolve(_ unit: Unit, _ x: [Float], batch: Int, side: Int) -> ([Float], Int) {
+    /// The convolution of `unit` (block and index `at`) on `x` (NHWC, `side` x `side`): its
+    /// output and output side.
+    func convolve(_ unit: Unit, at position: [Int], _ x: [Float], batch: Int, side: Int) throws -> ([Float], Int) {
         let s = unit.spec
         if unit.depthwise {
-            let out = DepthwiseKernel.outputSide(side, stride: s.stride)
-            let hwc = Self.depthwiseHWC(unit.weights, channels: s.outputChannels)
-            let y = Self.filled(batch * out * out * s.outputChannels) { o in
+            let convolution = try depthwiseConvolution(at: position, batch: batch, side: side, spec: s)
+            var failure: Error?
+            let y = Self.filled(batch * convolution.outputSide * convolution.outputSide * s.outputChannels) { o in
                 x.withUnsafeBufferPointer { i in
-                    hwc.withUnsafeBufferPointer { w in
-                        DepthwiseKernel.forward(i.baseAddress!, batch: batch, side: side, channels: s.outputChannels, stride: s.stride,
-                                                weights: w.baseAddress!, output: o)
+                    unit.weights.withUnsafeBufferPointer { w in
+                        do { try convolution.forward(i.baseAddress!, weights: w.baseAddress!, output: o) } catch { failure = error }
                     }
                 }
             }
-            return (y, out)
+            if let failure { throw failure }
+            return (y, convolution.outputSide)
         }
         precondition(s.kernel == 1 && s.stride == 1, "only 1x1 and depthwise 3x3 convolutions train")
         let rows = batch * side * side
@@ -215,13 +222,13 @@ public final class TrainableTail {
 
     /// Gradients of every trainable tensor (by torch name, torch's layouts) for the gradient
     /// of the output feature map, through the pass `trace` recorded (a training-mode pass).
-    public func backward(_ outputGradient: [Float], trace: Trace) -> [String: [Float]] {
+    public func backward(_ outputGradient: [Float], trace: Trace) throws -> [String: [Float]] {
         var gradients: [String: [Float]] = [:]
         var d = outputGradient
         var record = trace.records.count
         for b in blocks.indices.reversed() {
             let residualGradient = blocks[b].residual ? d : nil
-            for unit in blocks[b].units.reversed() {
+            for (u, unit) in blocks[b].units.enumerated().reversed() {
                 record -= 1
                 let r = trace.records[record]
                 let channels = unit.spec.outputChannels
@@ -244,8 +251,8 @@ public final class TrainableTail {
                 gradients["\(unit.batchNormName).weight"] = dGamma
                 gradients["\(unit.batchNormName).bias"] = dBeta
                 // The first trained unit's input gradient would go to the frozen modules: not computed.
-                let (dInput, dWeights) = convolutionBackward(unit, dConvolved, input: r.input, batch: trace.batch, side: r.inputSide,
-                                                             inputGradient: record > 0)
+                let (dInput, dWeights) = try convolutionBackward(unit, at: [b, u], dConvolved, input: r.input, batch: trace.batch,
+                                                                 side: r.inputSide, inputGradient: record > 0)
                 gradients[unit.weightName] = dWeights
                 d = dInput
             }
@@ -256,27 +263,31 @@ public final class TrainableTail {
         return gradients
     }
 
-    /// The weight gradient of `unit` and, when `inputGradient`, its input gradient (else empty).
-    func convolutionBackward(_ unit: Unit, _ dy: [Float], input x: [Float], batch: Int, side: Int,
-                             inputGradient: Bool = true) -> ([Float], [Float]) {
+    /// The weight gradient of `unit` (block and index `at`) and, when `inputGradient`, its
+    /// input gradient (else empty; a depthwise unit always computes it).
+    func convolutionBackward(_ unit: Unit, at position: [Int], _ dy: [Float], input x: [Float], batch: Int, side: Int,
+                             inputGradient: Bool = true) throws -> ([Float], [Float]) {
         let s = unit.spec
         if unit.depthwise {
-            let hwc = Self.depthwiseHWC(unit.weights, channels: s.outputChannels)
-            var dwHWC: [Float] = []
+            let primitives = try depthwiseConvolution(at: position, batch: batch, side: side, spec: s)
+            var failure: Error?
+            var dw: [Float] = []
             let dx = Self.filled(x.count) { dxp in
-                dwHWC = Self.filled(9 * s.outputChannels) { dwp in
+                dw = Self.filled(unit.weights.count) { dwp in
                     dy.withUnsafeBufferPointer { g in
                         x.withUnsafeBufferPointer { i in
-                            hwc.withUnsafeBufferPointer { w in
-                                DepthwiseKernel.backward(g.baseAddress!, input: i.baseAddress!, batch: batch, side: side,
-                                                         channels: s.outputChannels, stride: s.stride, weights: w.baseAddress!,
-                                                         inputGradient: dxp, weightGradient: dwp)
+                            unit.weights.withUnsafeBufferPointer { w in
+                                do {
+                                    try primitives.backward(outputGradient: g.baseAddress!, input: i.baseAddress!, weights: w.baseAddress!,
+                                                            inputGradient: dxp, weightGradient: dwp)
+                                } catch { failure = error }
                             }
                         }
                     }
                 }
             }
-            return (dx, Self.depthwiseCHW(dwHWC, channels: s.outputChannels))
+            if let failure { throw failure }
+            return (dx, dw)
         }
         let rows = batch * side * side
         let dx = inputGradient ? Self.filled(x.count) { dxp in
@@ -308,16 +319,14 @@ public final class TrainableTail {
         }
     }
 
-    /// Torch's depthwise `[C, 1, 3, 3]` as the kernel's `[3, 3, C]`, and back.
-    static func depthwiseHWC(_ w: [Float], channels: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: w.count)
-        for c in 0..<channels { for t in 0..<9 { out[t * channels + c] = w[c * 9 + t] } }
-        return out
-    }
-
-    static func depthwiseCHW(_ w: [Float], channels: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: w.count)
-        for c in 0..<channels { for t in 0..<9 { out[c * 9 + t] = w[t * channels + c] } }
-        return out
+    /// The oneDNN depthwise convolution of the unit at `position` for `batch` inputs of `side`.
+    func depthwiseConvolution(at position: [Int], batch: Int, side: Int, spec: ConvolutionSpec) throws -> DNNLDepthwiseConvolution {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = position + [batch]
+        if let known = depthwise[key] { return known }
+        let made = try DNNLDepthwiseConvolution(batch: batch, side: side, channels: spec.outputChannels, stride: spec.stride)
+        depthwise[key] = made
+        return made
     }
 }

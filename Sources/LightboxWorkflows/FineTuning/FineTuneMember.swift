@@ -32,18 +32,18 @@ public final class FineTuneMember {
     /// class-weighted loss, backward, AdamW at the given rates. Returns the batch's loss.
     @discardableResult
     public func step(frozen: [Float], batch: Int, labels: [Int], classWeights: [Float], backboneRate: Float, headRate: Float,
-                     dropoutMask: [Float]? = nil) -> Float {
-        train(frozen: frozen, batch: batch, labels: labels, classWeights: classWeights, backboneRate: backboneRate,
+                     dropoutMask: [Float]? = nil) throws -> Float {
+        try train(frozen: frozen, batch: batch, labels: labels, classWeights: classWeights, backboneRate: backboneRate,
               headRate: headRate, dropoutMask: dropoutMask).loss
     }
 
     /// `step`, also counting the batch's images whose largest logit was their label's.
     public func train(frozen: [Float], batch: Int, labels: [Int], classWeights: [Float], backboneRate: Float, headRate: Float,
-                      dropoutMask: [Float]? = nil) -> (loss: Float, correct: Int) {
-        let (featureMap, trace) = tail.forward(frozen, batch: batch, training: true)
+                      dropoutMask: [Float]? = nil) throws -> (loss: Float, correct: Int) {
+        let (featureMap, trace) = try tail.forward(frozen, batch: batch, training: true)
         let result = classifier.step(featureMap: featureMap, batch: batch, positions: trace.outputSide * trace.outputSide,
                                      labels: labels, classWeights: classWeights, dropoutMask: dropoutMask)
-        let gradients = tail.backward(result.featureMapGradient, trace: trace)
+        let gradients = try tail.backward(result.featureMapGradient, trace: trace)
         optimiser.beginStep()
         tail.updateParameters { name, values in
             optimiser.update(name, &values, gradient: gradients[name]!, learningRate: backboneRate)
@@ -57,17 +57,17 @@ public final class FineTuneMember {
 
     /// Class probabilities, `[batch, classes]`, with batch norm in inference mode.
     /// Runs `chunk` images at a time: memory stays bounded however many images are asked.
-    public func probabilities(frozen: [Float], batch: Int, chunk: Int = 32) -> [Float] {
-        guard batch > chunk else { return probabilitiesOfOneChunk(frozen: frozen, batch: batch) }
+    public func probabilities(frozen: [Float], batch: Int, chunk: Int = 32) throws -> [Float] {
+        guard batch > chunk else { return try probabilitiesOfOneChunk(frozen: frozen, batch: batch) }
         let per = frozen.count / batch
-        return stride(from: 0, to: batch, by: chunk).flatMap { start -> [Float] in
+        return try stride(from: 0, to: batch, by: chunk).flatMap { start -> [Float] in
             let n = min(chunk, batch - start)
-            return probabilitiesOfOneChunk(frozen: Array(frozen[(start * per)..<((start + n) * per)]), batch: n)
+            return try probabilitiesOfOneChunk(frozen: Array(frozen[(start * per)..<((start + n) * per)]), batch: n)
         }
     }
 
-    func probabilitiesOfOneChunk(frozen: [Float], batch: Int) -> [Float] {
-        let (featureMap, trace) = tail.forward(frozen, batch: batch, training: false)
+    func probabilitiesOfOneChunk(frozen: [Float], batch: Int) throws -> [Float] {
+        let (featureMap, trace) = try tail.forward(frozen, batch: batch, training: false)
         let pooled = LinearClassifier.pool(featureMap, batch: batch, positions: trace.outputSide * trace.outputSide,
                                            channels: classifier.inputs)
         let logits = classifier.logits(pooled, rows: batch)

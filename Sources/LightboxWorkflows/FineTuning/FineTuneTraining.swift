@@ -71,10 +71,10 @@ enum FineTuneTraining {
         let members = runs.map(\.member)
         let model = FineTunedModel(frozen: frozen, members: members, preprocessor: preprocessor, decoder: decoder)
         let validationProbabilities = split.validation.isEmpty ? []
-            : model.probabilities(frozen: validationFrozen, batch: split.validation.count)
+            : try model.probabilities(frozen: validationFrozen, batch: split.validation.count)
         let validation = split.validation.isEmpty ? nil
             : lossAndAccuracy(validationProbabilities, labels: split.validation.map(label), classes: classes.count)
-        return Result(model: model, history: sums, testProbabilities: model.probabilities(frozen: testFrozen, batch: split.test.count),
+        return Result(model: model, history: sums, testProbabilities: try model.probabilities(frozen: testFrozen, batch: split.test.count),
                       validationProbabilities: validationProbabilities, validation: validation)
     }
 
@@ -140,7 +140,7 @@ enum FineTuneTraining {
             let keep = 1 - options.dropout
             let mask = options.dropout > 0
                 ? (0..<(batch.count * member.classifier.inputs)).map { _ in dropout.unit() < Double(keep) ? 1 / keep : 0 } : nil
-            let outcome = member.train(frozen: features, batch: batch.count, labels: batch.map { job.labels[$0] },
+            let outcome = try member.train(frozen: features, batch: batch.count, labels: batch.map { job.labels[$0] },
                                        classWeights: job.classWeights,
                                        backboneRate: CosineSchedule.rate(base: options.backboneRate, step: step, total: total),
                                        headRate: CosineSchedule.rate(base: options.headRate, step: step, total: total),
@@ -152,7 +152,7 @@ enum FineTuneTraining {
             let n = Double(job.labels.count)
             var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / n, trainAccuracy: Double(correct) / n)
             if !job.validation.labels.isEmpty {
-                let p = member.probabilities(frozen: job.validation.frozen, batch: job.validation.labels.count)
+                let p = try member.probabilities(frozen: job.validation.frozen, batch: job.validation.labels.count)
                 let v = lossAndAccuracy(p, labels: job.validation.labels, classes: job.classes)
                 record.valLoss = v.loss
                 record.valAccuracy = v.accuracy

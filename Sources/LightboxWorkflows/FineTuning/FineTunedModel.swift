@@ -70,10 +70,10 @@ public final class FineTunedModel: @unchecked Sendable {
     }
 
     /// The members' mean class probabilities, `[batch, classes]`, for frozen features.
-    public func probabilities(frozen features: [Float], batch: Int) -> [Float] {
+    public func probabilities(frozen features: [Float], batch: Int) throws -> [Float] {
         var sum = [Float](repeating: 0, count: batch * classes)
         for member in members {
-            for (i, p) in member.probabilities(frozen: features, batch: batch).enumerated() { sum[i] += p }
+            for (i, p) in try member.probabilities(frozen: features, batch: batch).enumerated() { sum[i] += p }
         }
         let scale = 1 / Float(members.count)
         return sum.map { $0 * scale }
@@ -90,7 +90,7 @@ public final class FineTunedModel: @unchecked Sendable {
             failures += pass.failures
             guard let output = pass.output else { continue }
             let batch = pass.ok.filter { $0 }.count
-            probabilities += self.probabilities(frozen: output.featureMap!, batch: batch)
+            probabilities += try self.probabilities(frozen: output.featureMap!, batch: batch)
             kept += pass.kept(chunk)
         }
         return (kept, probabilities, failures)
@@ -105,10 +105,10 @@ public final class FineTunedModel: @unchecked Sendable {
         let pass = try embedder.forward(paths, outputs: .featureMap)
         if let failure = pass.failures.first { throw failure }
         let batch = paths.count, k = classes
-        let probabilities = self.probabilities(frozen: pass.output!.featureMap!, batch: batch)
+        let probabilities = try self.probabilities(frozen: pass.output!.featureMap!, batch: batch)
         var maps: [(featureMap: [Float], side: Int)] = []
         for member in members {
-            let (featureMap, trace) = member.tail.forward(pass.output!.featureMap!, batch: batch, training: false)
+            let (featureMap, trace) = try member.tail.forward(pass.output!.featureMap!, batch: batch, training: false)
             maps.append((featureMap, trace.outputSide))
         }
         return try (0..<batch).map { i in
