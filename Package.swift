@@ -105,7 +105,7 @@ let package = Package(
                           path: "bench/LightboxBench"),
 
         // What the test targets share: a per-test temporary folder, the paths of ../shared.
-        .target(name: "LightboxTestSupport", path: "Tests/LightboxTestSupport"),
+        .target(name: "LightboxTestSupport", dependencies: ["LightboxCore"], path: "Tests/LightboxTestSupport"),
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxCore"]),

@@ -19,6 +19,7 @@ import argparse, json, os, statistics, subprocess, sys, tempfile, time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench_support import tuned_environment  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "scripts", "reference"))
 SHARED = os.path.join(ROOT, "..", "shared")
 IMAGES = os.path.join(SHARED, "data", "covid-chestxray", "images")
@@ -106,8 +107,7 @@ def main():
     lightbox = os.path.join(ROOT, ".build", "release", "lightbox")
     inputs = os.path.join(tempfile.mkdtemp(), "inputs.npy")
     make_inputs(inputs)
-    tuned = dict(os.environ, MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="10000000000",
-                 GLIBC_TUNABLES="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=10000000000")
+    tuned = tuned_environment()
     engines = {
         "lightbox": lambda b: child([bench, inputs, str(b), str(args.seconds), "2"]),
         "torch eager": lambda b: child([sys.executable, __file__, "--peer", "torch", inputs, str(b), str(args.seconds)],

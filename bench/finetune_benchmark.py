@@ -16,6 +16,7 @@ scripts/test.sh makes has it):
 import argparse, json, os, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench_support import tuned_environment  # noqa: E402
 HOME = os.environ.get("LIGHTBOX_HOME", os.path.expanduser("~/.cache/lightbox"))
 CHECKPOINT = os.path.join(HOME, "weights", "mobilenet_v2-b0353104.pth")
 
@@ -82,8 +83,7 @@ def main():
     if not os.path.exists(CHECKPOINT):
         sys.exit(f"{CHECKPOINT} missing: run scripts/setup.sh first")
     bench = os.path.join(ROOT, ".build", "release", "lightbox-bench")
-    tuned = dict(os.environ, MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="10000000000",
-                 GLIBC_TUNABLES="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=10000000000")
+    tuned = tuned_environment()
     engines = {
         "lightbox": lambda: child([bench, "finetune-step", str(args.batch), str(args.seconds), "2"]),
         "torch eager": lambda: child([sys.executable, __file__, "--peer", "--batch", str(args.batch),

@@ -25,6 +25,7 @@ scripts/test.sh makes has it):
 import argparse, csv, json, math, os, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench_support import tuned_environment, timed  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "scripts", "reference"))
 HOME = os.environ.get("LIGHTBOX_HOME", os.path.expanduser("~/.cache/lightbox"))
 CHECKPOINT = os.path.join(HOME, "weights", "mobilenet_v2-b0353104.pth")
@@ -135,19 +136,6 @@ def torch_job(split_csv):
                       "test_auc": auc(test_probabilities[:, positive].tolist(), truth)}))
 
 
-def timed(args, env=None):
-    """Runs a command under GNU time; returns (seconds, peak KB, stdout)."""
-    out = tempfile.mktemp()
-    t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out] + args, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - t0
-    if p.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed:\n{p.stderr[-2000:]}")
-    with open(out) as f:
-        peak = int(f.read().strip().splitlines()[-1])
-    return seconds, peak, p.stdout
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "covid-chestxray"))
@@ -158,8 +146,7 @@ def main():
         return torch_job(args.torch_job)
 
     lightbox = os.path.join(ROOT, ".build", "release", "lightbox")
-    tuned = dict(os.environ, MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="10000000000",
-                 GLIBC_TUNABLES="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=10000000000")
+    tuned = tuned_environment()
     results = {"lightbox": [], "torch": []}
     for r in range(args.rounds):
         run = tempfile.mkdtemp()

@@ -19,22 +19,10 @@ back to back), with their range.
 import argparse, csv, json, os, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from bench_support import tuned_environment, timed  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "scripts", "reference"))
 HOME = os.environ.get("LIGHTBOX_HOME", os.path.expanduser("~/.cache/lightbox"))
 CHECKPOINT = os.path.join(HOME, "weights", "mobilenet_v2-b0353104.pth")
-
-
-def timed(args, env=None):
-    """Runs a command under GNU time; returns (seconds, peak KB, stdout)."""
-    out = tempfile.mktemp()
-    t0 = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out] + args, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - t0
-    if p.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed:\n{p.stderr[-2000:]}")
-    with open(out) as f:
-        peak = int(f.read().strip().splitlines()[-1])
-    return seconds, peak, p.stdout
 
 
 def torch_job(split_csv):
@@ -84,8 +72,7 @@ def main():
         return torch_job(args.torch_job)
 
     lightbox = os.path.join(ROOT, ".build", "release", "lightbox")
-    tuned = dict(os.environ, MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="10000000000",
-                 GLIBC_TUNABLES="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=10000000000")
+    tuned = tuned_environment()
     cold, warm, peer, peaks = [], [], [], {"cold": 0, "warm": 0, "torch": 0}
     for r in range(args.repeats):
         home = tempfile.mkdtemp()  # fresh cache; the weights are shared by a link

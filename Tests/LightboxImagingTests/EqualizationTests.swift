@@ -10,15 +10,6 @@ import XCTest
 /// divisible by the tile grid, and a real X-ray at several sizes); Lightbox must give exactly
 /// the same bytes, every pixel of every image, for both methods.
 final class EqualizationTests: TemporaryFolderTestCase {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let xray = repository.deletingLastPathComponent().appendingPathComponent("shared/data/covid-chestxray/images/000001-12.jpg")
-
-    /// `$LIGHTBOX_TORCH_PYTHON` (scripts/test.sh sets it, with opencv-python-headless), else the venv it makes.
-    static var python: String {
-        if let p = ProcessInfo.processInfo.environment["LIGHTBOX_TORCH_PYTHON"], !p.isEmpty { return p }
-        return (LightboxSettings.current.home as NSString).appendingPathComponent("test-data/torch-venv/bin/python")
-    }
 
     struct ReferenceFailure: Error, CustomStringConvertible {
         let message: String
@@ -31,16 +22,13 @@ final class EqualizationTests: TemporaryFolderTestCase {
 
     /// Runs the reference script into `work/reference`; its images as index.json lists them.
     func reference() throws -> (folder: URL, images: [ReferenceImage]) {
-        guard FileManager.default.isExecutableFile(atPath: Self.python) else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("no reference venv at \(Self.python)") }
-            throw XCTSkip("no reference venv at \(Self.python): scripts/test.sh makes it")
-        }
+        let python = try TorchReference.requirePython()
         let out = work.appendingPathComponent("reference")
-        var arguments = [Self.repository.appendingPathComponent("scripts/reference/equalize_reference.py").path, out.path]
+        var arguments = [TorchReference.script("equalize_reference.py"), out.path]
         // The real X-ray when the developer data set is there; the generated images always.
-        let haveXray = FileManager.default.fileExists(atPath: Self.xray.path)
-        if haveXray { arguments += ["--xray", Self.xray.path] }
-        let (status, message) = try ReferenceScript.run(Self.python, arguments)
+        let haveXray = FileManager.default.fileExists(atPath: TorchReference.xray.path)
+        if haveXray { arguments += ["--xray", TorchReference.xray.path] }
+        let (status, message) = try ReferenceScript.run(python, arguments)
         // The venv exists: a failing reference (opencv missing included) is a failure, never a skip.
         guard status == 0 else { throw ReferenceFailure(message: message) }
 

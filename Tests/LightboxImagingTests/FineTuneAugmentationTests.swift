@@ -49,15 +49,6 @@ final class FineTuneAugmentationTests: TemporaryFolderTestCase {
         }
     }
 
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let xray = repository.deletingLastPathComponent().appendingPathComponent("shared/data/covid-chestxray/images/000001-12.jpg")
-
-    /// `$LIGHTBOX_TORCH_PYTHON` (scripts/test.sh sets it), else the venv it makes.
-    static var python: String {
-        if let p = ProcessInfo.processInfo.environment["LIGHTBOX_TORCH_PYTHON"], !p.isEmpty { return p }
-        return (LightboxSettings.current.home as NSString).appendingPathComponent("test-data/torch-venv/bin/python")
-    }
 
     /// Seeded colour noise (every channel different), `width` x `height`.
     func noise(width: Int, height: Int) -> ByteImage {
@@ -67,14 +58,11 @@ final class FineTuneAugmentationTests: TemporaryFolderTestCase {
     }
 
     func testMatchesTorchGridSample() throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.python) else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("no reference venv at \(Self.python)") }
-            throw XCTSkip("no reference venv at \(Self.python): scripts/test.sh makes it")
-        }
+        let python = try TorchReference.requirePython()
         var pictures: [(String, ByteImage)] = [("noise_37x23", noise(width: 37, height: 23)), ("noise_224", noise(width: 224, height: 224))]
-        if FileManager.default.fileExists(atPath: Self.xray.path) {
+        if FileManager.default.fileExists(atPath: TorchReference.xray.path) {
             let preprocessor = Preprocessor()
-            pictures.append(("xray_224", ByteImage(preprocessor.resized(try ImageDecoder().decode(file: Self.xray.path)))))
+            pictures.append(("xray_224", ByteImage(preprocessor.resized(try ImageDecoder().decode(file: TorchReference.xray.path)))))
         }
         var draws: [(String, FineTuneAugmentation)] = [
             ("identity", .identity),
@@ -103,7 +91,7 @@ final class FineTuneAugmentationTests: TemporaryFolderTestCase {
         let normalization = ChannelNormalization.imageNet
         let spec: [String: Any] = ["cases": cases, "mean": normalization.mean.map(Double.init), "std": normalization.std.map(Double.init)]
         try JSONSerialization.data(withJSONObject: spec).write(to: folder.appendingPathComponent("cases.json"))
-        let (status, message) = try ReferenceScript.run(Self.python, [Self.repository.appendingPathComponent("scripts/reference/augment_reference.py").path, folder.path])
+        let (status, message) = try ReferenceScript.run(python, [TorchReference.script("augment_reference.py"), folder.path])
         XCTAssertEqual(status, 0, "augment_reference.py failed: \(message)")
         guard status == 0 else { return }
 

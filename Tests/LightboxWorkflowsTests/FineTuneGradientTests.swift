@@ -14,26 +14,15 @@ import XCTest
 /// running statistics, and the change one AdamW step makes (relative differences below 1e-3,
 /// against torch computing that step in float64).
 final class FineTuneGradientTests: TemporaryFolderTestCase {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
     static let labels = [0, 0, 0, 0, 0, 1, 1, 1]
-
-    /// `$LIGHTBOX_TORCH_PYTHON` (scripts/test.sh sets it), else the venv it makes.
-    static var python: String {
-        if let p = ProcessInfo.processInfo.environment["LIGHTBOX_TORCH_PYTHON"], !p.isEmpty { return p }
-        return (LightboxSettings.current.home as NSString).appendingPathComponent("test-data/torch-venv/bin/python")
-    }
 
     /// Runs the reference script in `mode` into `work/reference`.
     func reference(mode: String, _ extra: [String] = []) throws -> URL {
-        guard FileManager.default.isExecutableFile(atPath: Self.python) else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("no torch venv at \(Self.python)") }
-            throw XCTSkip("no torch venv at \(Self.python): scripts/test.sh makes it")
-        }
+        let python = try TorchReference.requirePython()
         let out = work.appendingPathComponent("reference")
-        let (status, message) = try ReferenceScript.run(Self.python, [Self.repository.appendingPathComponent("scripts/reference/finetune_reference.py").path,
+        let (status, message) = try ReferenceScript.run(python, [TorchReference.script("finetune_reference.py"),
                              "--checkpoint", PretrainedMobileNetV2.checkpointPath(),
-                             "--images", Self.repository.deletingLastPathComponent().appendingPathComponent("shared/data/covid-chestxray/images").path,
+                             "--images", TorchReference.shared.appendingPathComponent("data/covid-chestxray/images").path,
                              "--labels", Self.labels.map(String.init).joined(separator: ","),
                              "--out", out.path, "--mode", mode] + extra)
         // The venv exists: a failing reference is a failure, never a skip.
