@@ -29,7 +29,6 @@ let package = Package(
     targets: [
         // System C libraries from Debian (installed by scripts/setup.sh).
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
-        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto"),
@@ -45,7 +44,7 @@ let package = Package(
         .target(name: "CLightboxImaging", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
         .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG", "CLightboxImaging"], swiftSettings: numericFlags),
         // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.
-        .target(name: "LightboxKernels", dependencies: ["LightboxCore", "CDNNL", "COpenBLAS", "CGlibcExtras", "CLightboxKernels"], swiftSettings: numericFlags),
+        .target(name: "LightboxKernels", dependencies: ["LightboxCore", "CDNNL", "CGlibcExtras", "CLightboxKernels"], swiftSettings: numericFlags),
         // Network definitions, weight formats, pretrained weights, the embedder.
         .target(
             name: "LightboxModels",

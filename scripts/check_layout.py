@@ -7,7 +7,7 @@
 2. environment: no library target reads the environment (executables read it once and pass
    LightboxSettings down);
 3. data: LightboxData depends, directly or not, on no network code, native kernel or model
-   (LightboxModels, LightboxKernels, oneDNN, OpenBLAS, OpenSSL's users aside from Core);
+   (LightboxModels, LightboxKernels, oneDNN, OpenSSL's users aside from Core);
 4. report: no module both renders HTML and writes model formats (LightboxReport reaches no
    model writer; LightboxInterop reaches no template library).
 
@@ -68,7 +68,7 @@ for t in pkg["targets"]:
                     re.search(r"processInfo\.environment|\bgetenv\(|\bsetenv\(|\bunsetenv\(|\benviron\b", line):
                 fail("environment", f"{t['name']}: {path} reads the environment: {line.strip()}")
 
-forbidden_for_data = {"LightboxModels", "LightboxKernels", "LightboxEmbedding", "CDNNL", "COpenBLAS", "CLightboxKernels"}
+forbidden_for_data = {"LightboxModels", "LightboxKernels", "LightboxEmbedding", "CDNNL", "CLightboxKernels"}
 for d in sorted(reach("LightboxData") & forbidden_for_data):
     fail("data", f"LightboxData depends on {d}")
 for d in sorted(reach("LightboxReport") & {"LightboxInterop", "LightboxONNX", "CHDF5", "SwiftProtobuf"}):

@@ -70,11 +70,11 @@ public enum HeadTrainer {
     public static func train(train: LabeledEmbeddings, validation: LabeledEmbeddings?, classes: Int,
                              options: TrainingOptions, shouldStop: (() -> Bool)? = nil,
                              onEpoch: ((EpochRecord) -> Void)? = nil) -> Result {
-        // The head's products are small: one BLAS thread beats two spinning ones. Put back what
-        // was set before (OpenBLAS's count is process-wide), not "all cores".
-        let previous = KernelThreads.blas
-        KernelThreads.setBLAS(1)
-        defer { KernelThreads.setBLAS(previous) }
+        // The head's products are small: one thread beats two spinning ones. Put back what was
+        // set before (a server serving predictions may have chosen it), not "all cores".
+        let previous = KernelThreads.forCurrentThread
+        KernelThreads.setForCurrentThread(1)
+        defer { KernelThreads.setForCurrentThread(previous) }
         var head = DenseHead(inputs: train.width, hidden: options.denseUnits, classes: classes, seed: options.seed)
         var adam = Adam(learningRate: options.learningRate)
         var counts = [Int](repeating: 0, count: classes)

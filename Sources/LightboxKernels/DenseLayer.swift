@@ -1,24 +1,19 @@
 import CDNNL
-import COpenBLAS
 
-/// Row-major single-precision matrix products, `C = op(A) op(B) + beta C`.
+/// Row-major single-precision matrix products, `C = op(A) op(B) + beta C`, on oneDNN's JIT
+/// sgemm (its OpenMP pool, as the convolutions; the calling thread's OpenMP thread count).
+/// It measured about 3% faster than OpenBLAS on fine-tuning's products (BENCHMARKS.md), which
+/// Lightbox used before and no longer links.
 public enum GEMM {
-    /// Which library multiplies: oneDNN's JIT sgemm (its OpenMP pool, as the convolutions) or OpenBLAS.
-    nonisolated(unsafe) public static var useOneDNN = true
-
     static func rowMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                          b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        if useOneDNN {
-            _ = dnnl_sgemm(transposeA ? 84 : 78, transposeB ? 84 : 78, Int64(m), Int64(n), Int64(k), 1, a, Int64(lda), b, Int64(ldb),
-                           beta, c, Int64(ldc))
-        } else {
-            cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                        Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-        }
+        // 'T' and 'N'; oneDNN's sgemm is row-major.
+        _ = dnnl_sgemm(transposeA ? 84 : 78, transposeB ? 84 : 78, Int64(m), Int64(n), Int64(k), 1, a, Int64(lda), b, Int64(ldb),
+                       beta, c, Int64(ldc))
     }
 }
 
-/// Fully connected products through OpenBLAS.
+/// Fully connected products (on `GEMM`).
 public enum BLAS {
     /// `output[n][o] = sum_i input[n][i] * weights[o][i] + bias[o]` for `rows` input rows,
     /// with weights in torch's `[out, in]` layout.

@@ -35,15 +35,17 @@ final class TrainingTests: XCTestCase {
         XCTAssertGreaterThan(result.history.last!.valAccuracy!, 0.9)
     }
 
-    /// Training uses one BLAS thread, then puts back the process's setting (which a server
-    /// serving predictions may have chosen), not "all cores".
-    func testTrainingLeavesTheBLASThreadCountAsItFoundIt() {
-        let before = KernelThreads.blas
-        defer { KernelThreads.setBLAS(before) }
-        let chosen = KernelThreads.available > 1 ? 1 : 2
-        KernelThreads.setBLAS(chosen)
-        _ = HeadTrainer.train(train: data(40, seed: 1), validation: nil, classes: 2, options: options(seed: 5))
-        XCTAssertEqual(KernelThreads.blas, chosen)
+    /// Training uses one kernel thread, then puts back the calling thread's setting (which a
+    /// server serving predictions may have chosen), not "all cores".
+    func testTrainingLeavesTheKernelThreadCountAsItFoundIt() {
+        let before = KernelThreads.forCurrentThread
+        defer { KernelThreads.setForCurrentThread(before) }
+        for chosen in [3, 2] {
+            KernelThreads.setForCurrentThread(chosen)
+            XCTAssertEqual(KernelThreads.forCurrentThread, chosen)
+            _ = HeadTrainer.train(train: data(40, seed: 1), validation: nil, classes: 2, options: options(seed: 5))
+            XCTAssertEqual(KernelThreads.forCurrentThread, chosen)
+        }
     }
 
     func testSameSeedSameWeightsOtherSeedOtherWeights() {

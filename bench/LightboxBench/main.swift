@@ -20,8 +20,6 @@ do {
         // process instead of being page-faulted in again every step. torch gets the same from
         // the benchmark's malloc settings.
         AllocatorTuning.keepFreedMemory()
-        // Which library multiplies the tail's matrices (for comparing them; default oneDNN).
-        if ProcessInfo.processInfo.environment["LIGHTBOX_BENCH_GEMM"] == "openblas" { GEMM.useOneDNN = false }
         try fineTuneStepBenchmark(batch: batch, seconds: seconds)
         exit(0)
     }

@@ -23,7 +23,7 @@ public struct BackboneResult: Sendable {
 
 /// MobileNetV2: the layer graph of its table (`MobileNetV2Architecture.layerGraph`) with
 /// batch norm folded, run by `GraphNetwork` on oneDNN, plus the ImageNet classifier on
-/// OpenBLAS when the weights have one. Cores are used as `ParallelForward` describes.
+/// oneDNN's sgemm when the weights have one. Cores are used as `ParallelForward` describes.
 public final class MobileNetV2: @unchecked Sendable {
     public let architecture: MobileNetV2Architecture
     let network: GraphNetwork
