@@ -25,3 +25,20 @@ public enum DatasetLoader {
         }
     }
 }
+
+/// Which data set to read and how: where it is, its kind (nil: detected from the path) and,
+/// for covid-chestxray, which rows and labels to keep. What `evaluate`, `audit` and
+/// `dataset inspect` are given.
+public struct DataSelection: Sendable {
+    public var path: String
+    public var kind: SourceKind?
+    public var covid: CovidChestXraySource.Options
+
+    public init(path: String, kind: SourceKind? = nil, covid: CovidChestXraySource.Options = .init()) {
+        self.path = path
+        self.kind = kind
+        self.covid = covid
+    }
+
+    public func load() throws -> Dataset { try DatasetLoader.load(path, kind: kind, covidOptions: covid) }
+}

@@ -7,14 +7,12 @@ import LightboxData
 public enum AuditRun {
     public struct Request: Sendable {
         public var model: String
-        public var data: String
-        public var source: SourceKind?
-        public var covid = CovidChestXraySource.Options()
+        public var data: DataSelection
         public var positiveClass: String?
         /// Where audit.json goes (nil: not written).
         public var output: String?
 
-        public init(model: String, data: String) {
+        public init(model: String, data: DataSelection) {
             self.model = model
             self.data = data
         }
@@ -22,10 +20,9 @@ public enum AuditRun {
 
     public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ShortcutAudit {
         let predictor = try Predictor(model: request.model)
-        let (dataset, _) = try EvaluationRun.labeledData(request.data, source: request.source, covid: request.covid,
-                                                          classes: predictor.classes, reporter: reporter)
+        let (dataset, _) = try EvaluationRun.labeledData(request.data, classes: predictor.classes, reporter: reporter)
         guard !dataset.images.isEmpty else {
-            throw DatasetError("\(request.data): no images with the model's classes \(predictor.classes)")
+            throw DatasetError("\(request.data.path): no images with the model's classes \(predictor.classes)")
         }
         let positive = try TrainingRun.positiveIndex(predictor.classes, requested: request.positiveClass)
         let audit = try ShortcutAudit.run(predictor: predictor, images: dataset.images, positive: positive) {

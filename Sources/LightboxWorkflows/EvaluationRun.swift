@@ -11,16 +11,14 @@ import LightboxModels
 public enum EvaluationRun {
     public struct Request: Sendable {
         public var model: String
-        public var data: String
-        public var source: SourceKind?
-        public var covid = CovidChestXraySource.Options()
+        public var data: DataSelection
         public var positiveClass: String?
         /// Where metrics.json goes; predictions go beside it (`NAME-predictions.csv`).
         public var output: String
         public var useCache = true
         public var seed: UInt64 = 42
 
-        public init(model: String, data: String, output: String) {
+        public init(model: String, data: DataSelection, output: String) {
             self.model = model
             self.data = data
             self.output = output
@@ -29,13 +27,12 @@ public enum EvaluationRun {
 
     public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ClassificationMetrics {
         let bundle = try ModelBundle.read(from: request.model)
-        let (dataset, digests) = try labeledData(request.data, source: request.source, covid: request.covid,
-                                                 classes: bundle.classes, reporter: reporter)
+        let (dataset, digests) = try labeledData(request.data, classes: bundle.classes, reporter: reporter)
 
         let (images, probabilities, failures) = try classify(dataset.images, digests: digests, bundle: bundle, useCache: request.useCache,
                                                                  reporter: reporter)
         for f in failures { reporter.note("skipped \(f)") }
-        guard !images.isEmpty else { throw DatasetError("\(request.data): no usable images for the model's classes \(bundle.classes)") }
+        guard !images.isEmpty else { throw DatasetError("\(request.data.path): no usable images for the model's classes \(bundle.classes)") }
 
         let positive = try TrainingRun.positiveIndex(bundle.classes, requested: request.positiveClass)
         let metrics = ClassificationMetrics(classes: bundle.classes, labels: images.map { bundle.classes.firstIndex(of: $0.label)! },
@@ -53,9 +50,9 @@ public enum EvaluationRun {
 
     /// The data set's images whose labels are among the model's `classes`, repeated pictures
     /// removed, and every file's content digest.
-    static func labeledData(_ data: String, source: SourceKind?, covid: CovidChestXraySource.Options, classes: [String],
+    static func labeledData(_ data: DataSelection, classes: [String],
                             reporter: Reporter) throws -> (Dataset, [String: Result<String, ImageDecodingError>]) {
-        var dataset = try DatasetLoader.load(data, kind: source, covidOptions: covid)
+        var dataset = try data.load()
         let known = Set(classes)
         dataset = dataset.removing { image in
             known.contains(image.label) ? nil : "label '\(image.label)' is not one of the model's classes \(classes)"

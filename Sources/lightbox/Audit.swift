@@ -24,10 +24,7 @@ struct Audit: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
-            guard let data = dataOptions.resolvedPath else { throw ValidationError("give --data (or set LIGHTBOX_DATA)") }
-            var request = AuditRun.Request(model: model, data: data)
-            request.source = dataOptions.kind
-            request.covid = try dataOptions.covidOptions
+            var request = AuditRun.Request(model: model, data: try dataOptions.selection())
             request.positiveClass = positive
             request.output = out
             let audit = try AuditRun.run(request, reporter: TerminalReporter())

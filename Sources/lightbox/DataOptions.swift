@@ -30,6 +30,12 @@ struct DataOptions: ParsableArguments {
 
     var kind: SourceKind? { source.map { SourceKind(rawValue: $0.rawValue)! } }
 
+    /// What to read, from --data (else $LIGHTBOX_DATA), --source and the covid-chestxray options.
+    func selection() throws -> DataSelection {
+        guard let path = resolvedPath else { throw ValidationError("give --data (or set LIGHTBOX_DATA)") }
+        return DataSelection(path: path, kind: kind, covid: try covidOptions)
+    }
+
     /// --data, else $LIGHTBOX_DATA; nil when neither is given.
     var resolvedPath: String? {
         data ?? ProcessInfo.processInfo.environment["LIGHTBOX_DATA"].flatMap { $0.isEmpty ? nil : $0 }

@@ -16,8 +16,7 @@ struct DatasetCommand: ParsableCommand {
 
         func run() throws {
             try Terminal.run {
-                guard let path = dataOptions.resolvedPath else { throw ValidationError("give --data (or set LIGHTBOX_DATA)") }
-                var dataset = try DatasetLoader.load(path, kind: dataOptions.kind, covidOptions: try dataOptions.covidOptions)
+                var dataset = try dataOptions.selection().load()
                 let digests = ContentDigests.compute(dataset.images.map(\.path))
                 dataset = DuplicateFilter.apply(dataset, digests: digests)
                 let unreadable = Dictionary(DatasetInspection.undecodable(dataset.images.map(\.path)).map { ($0.path, $0.reason) },

@@ -25,10 +25,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
-            guard let data = dataOptions.resolvedPath else { throw ValidationError("give --data (or set LIGHTBOX_DATA)") }
-            var request = EvaluationRun.Request(model: model, data: data, output: out)
-            request.source = dataOptions.kind
-            request.covid = try dataOptions.covidOptions
+            var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out)
             request.positiveClass = positive
             request.useCache = !noCache
             let m = try EvaluationRun.run(request, reporter: TerminalReporter())
