@@ -113,8 +113,10 @@ public struct ModelBundle: Sendable {
     /// Files of a backbone that is not built in (a Teachable Machine export's model.json and
     /// weights), kept in `DIR/backbone/` so the bundle stays self-contained.
     public var backboneFiles: [String: Data] = [:]
-    /// Where the bundle was read from.
+    /// Where the bundle was read from (for a zipped bundle, the folder it was unpacked into).
     public var directory: String?
+    /// The unpacked copy of a zipped bundle, removed when the last copy of this value goes.
+    var unpacked: UnpackedArchive?
     public static let backboneFolder = "backbone"
 
     public init(classes: [String], backbone: Backbone, preprocessing: Preprocessing, head: DenseHead,
@@ -192,7 +194,38 @@ public struct ModelBundle: Sendable {
         }
     }
 
-    public static func read(from directory: String) throws -> ModelBundle {
+    /// The most a zipped bundle may unpack to (a fine-tuned ensemble's weights are tens of MB).
+    public static let maxUnpackedBytes = 1 << 30
+
+    /// Whether `path` is a zip holding a bundle, at its top or in one folder (as the Studio's
+    /// download is): what `read(from:)` also accepts.
+    public static func isArchive(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              let entries = try? BoundedUnzip.entryPaths(path) else { return false }
+        return entries.contains { $0 == manifestName || ($0.hasSuffix("/" + manifestName) && $0.split(separator: "/").count == 2) }
+    }
+
+    /// Reads a bundle folder, or a zip of one (unpacked, within `maxUnpackedBytes`, into a
+    /// private temporary folder that lives as long as the bundle value).
+    public static func read(from path: String) throws -> ModelBundle {
+        guard isArchive(path) else { return try read(folder: path) }
+        let unpacked = try UnpackedArchive(path, limit: maxUnpackedBytes)
+        let candidates = [unpacked.url] + ((try? FileManager.default.contentsOfDirectory(at: unpacked.url, includingPropertiesForKeys: nil)) ?? [])
+        guard let root = candidates.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent(manifestName).path) }) else {
+            throw WeightsError("\(path): the zip holds no Lightbox model (\(manifestName))")
+        }
+        do {
+            var bundle = try read(folder: root.path)
+            bundle.unpacked = unpacked
+            return bundle
+        } catch let error as WeightsError {
+            // Name the zip the user gave, not the temporary folder.
+            throw WeightsError(error.description.replacingOccurrences(of: root.path, with: path + "!"))
+        }
+    }
+
+    static func read(folder directory: String) throws -> ModelBundle {
         let manifestPath = (directory as NSString).appendingPathComponent(manifestName)
         guard let data = FileManager.default.contents(atPath: manifestPath) else {
             throw WeightsError("\(directory): not a Lightbox model (no \(manifestName))")
@@ -269,4 +302,22 @@ public struct FineTunedEnsemble: Sendable {
         self.firstModule = firstModule
         self.members = members
     }
+}
+
+/// A zip unpacked into a private temporary folder (owner-only), removed on deinit.
+final class UnpackedArchive: Sendable {
+    let url: URL
+
+    init(_ zip: String, limit: Int) throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            try BoundedUnzip.extract(zip, to: url, limit: limit)
+        } catch {
+            try? FileManager.default.removeItem(at: url)
+            throw error
+        }
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
 }

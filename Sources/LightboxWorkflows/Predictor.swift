@@ -24,7 +24,8 @@ public final class Predictor: @unchecked Sendable {
     public var decoder: ImageDecoder { fineTuned?.decoder ?? backbone!.embedder.decoder }
 
     public init(model path: String) throws {
-        if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(ModelBundle.manifestName)) {
+        if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(ModelBundle.manifestName))
+            || ModelBundle.isArchive(path) {
             let bundle = try ModelBundle.read(from: path)
             classes = bundle.classes
             head = bundle.head
@@ -39,7 +40,7 @@ public final class Predictor: @unchecked Sendable {
             backbone = export.backbone
             decision = .argmax
         } else {
-            throw WeightsError("\(path): neither a Lightbox model (\(ModelBundle.manifestName)) nor a Teachable Machine export (model.json or .zip)")
+            throw WeightsError("\(path): neither a Lightbox model (\(ModelBundle.manifestName), or a zip of one) nor a Teachable Machine export (model.json or .zip)")
         }
     }
 

@@ -11,7 +11,7 @@ struct Audit: ParsableCommand {
             Educational and research software: not a diagnosis.
             """)
 
-    @Option(help: "The model: a Lightbox bundle (a run's model/ folder) or a Teachable Machine TF.js export.")
+    @Option(help: "The model: a Lightbox bundle (a run's model/ folder, or a zip of it such as the Studio's download) or a Teachable Machine TF.js export.")
     var model: String
 
     @OptionGroup var dataOptions: DataOptions

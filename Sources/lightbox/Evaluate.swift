@@ -9,7 +9,7 @@ struct Evaluate: ParsableCommand {
         abstract: "Evaluate a trained model on a data set: metrics.json and per-image predictions.",
         discussion: "Every usable image of the data set counts (no split). Not a diagnosis.")
 
-    @Option(help: "The model bundle (a run's model/ folder).")
+    @Option(help: "The model bundle (a run's model/ folder, or a zip of it such as the Studio's download).")
     var model: String
 
     @OptionGroup var dataOptions: DataOptions

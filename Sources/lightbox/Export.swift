@@ -12,7 +12,7 @@ struct Export: ParsableCommand {
             (built beside the target, swapped in with one rename).
             """)
 
-    @Option(help: "The model bundle (a run's model/ folder).")
+    @Option(help: "The model bundle (a run's model/ folder, or a zip of it such as the Studio's download).")
     var model: String
 
     @Option(help: "Export format: tfjs (a folder), keras (keras_model.h5 + labels.txt) or onnx (one .onnx file).")

@@ -13,7 +13,7 @@ struct Predict: ParsableCommand {
         abstract: "Classify images with a trained model; optionally write heatmaps of where it looked.",
         discussion: "Educational and research software: a probability here is not a diagnosis. Exit code 1 if any image could not be read.")
 
-    @Option(help: "The model: a Lightbox bundle (a run's model/ folder) or a Teachable Machine TF.js export (folder or .zip).")
+    @Option(help: "The model: a Lightbox bundle (a run's model/ folder, or a zip of it such as the Studio's download) or a Teachable Machine TF.js export (folder or .zip).")
     var model: String
 
     @Flag(help: "Print JSON instead of text.")

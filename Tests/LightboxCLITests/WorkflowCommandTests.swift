@@ -3,6 +3,7 @@ import LightboxTestSupport
 import XCTest
 import LightboxData
 import LightboxModels
+import ZIPFoundation
 
 /// `lightbox train`, `evaluate`, `predict` and `dataset inspect` end to end on a small class-folder
 /// data set made of real X-rays from ../shared, with the bad items real uploads contain.
@@ -165,6 +166,27 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         }
         let evaluate = try CLI.run(["evaluate", "--model", model, "--data", data.path, "--out", work.appendingPathComponent("e.json").path])
         XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
+        // A zip of the model folder (as the Studio's download is: the folder inside) is taken by
+        // predict, evaluate and export, with the same answers; a zip without a model is refused.
+        let zip = work.appendingPathComponent("model.zip")
+        try FileManager.default.zipItem(at: URL(fileURLWithPath: model), to: zip, shouldKeepParent: true)
+        let zipped = try CLI.run(["predict", "--model", zip.path, "--json"] + images)
+        XCTAssertEqual(zipped.status, 0, zipped.stderr)
+        let fromZip = try JSONSerialization.jsonObject(with: Data(zipped.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(fromZip["model"] as? String, zip.path)
+        XCTAssertEqual(try JSONSerialization.data(withJSONObject: fromZip["predictions"]!, options: .sortedKeys),
+                       try JSONSerialization.data(withJSONObject: answer["predictions"]!, options: .sortedKeys))
+        let zippedEvaluate = try CLI.run(["evaluate", "--model", zip.path, "--data", data.path, "--out", work.appendingPathComponent("z.json").path])
+        XCTAssertEqual(zippedEvaluate.status, 0, zippedEvaluate.stderr)
+        XCTAssertEqual(try Data(contentsOf: work.appendingPathComponent("z.json")).count,
+                       try Data(contentsOf: work.appendingPathComponent("e.json")).count)
+        let zippedExport = try CLI.run(["export", "--model", zip.path, "--format", "onnx", "--out", work.appendingPathComponent("z.onnx").path])
+        XCTAssertEqual(zippedExport.status, 0, zippedExport.stderr)
+        let notAModel = work.appendingPathComponent("other.zip")
+        try FileManager.default.zipItem(at: URL(fileURLWithPath: images[0]), to: notAModel)
+        let notRead = try CLI.run(["predict", "--model", notAModel.path, images[0]])
+        XCTAssertNotEqual(notRead.status, 0)
+        XCTAssertTrue(notRead.stderr.contains(notAModel.path), notRead.stderr)
         // Heatmaps: Grad-CAM through each member's own last feature map and head.
         let heatmaps = work.appendingPathComponent("heatmaps")
         let withHeatmap = try CLI.run(["predict", "--model", model, "--json", "--heatmap", heatmaps.path, images[0]])

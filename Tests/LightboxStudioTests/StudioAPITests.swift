@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import XCTest
 @testable import LightboxStudio
+import LightboxWorkflows
 
 /// The REST API through Hummingbird's test client (no sockets), on a fresh data directory.
 final class StudioAPITests: XCTestCase {
@@ -117,6 +118,21 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(keras.status, .ok)
             XCTAssertEqual(keras.headers[.contentDisposition], "attachment; filename=\"lightbox-run-1-keras.zip\"")
             XCTAssertEqual(Array(Data(keras.body.readableBytesView).prefix(2)), [0x50, 0x4B], "a zip")
+            // The bundle download is what `lightbox predict --model` takes, zip and all, with the
+            // same answers as the Studio's own prediction.
+            let bundle = try await client.get("/api/runs/1/download/bundle")
+            XCTAssertEqual(bundle.status, .ok)
+            XCTAssertEqual(bundle.headers[.contentDisposition], "attachment; filename=\"lightbox-run-1-model.zip\"")
+            let zip = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-run-1-model-\(UUID().uuidString).zip")
+            defer { try? FileManager.default.removeItem(at: zip) }
+            try Data(bundle.body.readableBytesView).write(to: zip)
+            let picture = Fixture.trainingImages.appendingPathComponent("Class 2/3.png").path
+            let predictor = try Predictor(model: zip.path)
+            let fromZip = try XCTUnwrap(predictor.predict([picture]).first).get()
+            let studio = prediction["probabilities"] as! [String: Double]
+            for (c, name) in predictor.classes.enumerated() {
+                XCTAssertEqual(Double(fromZip.probabilities[c]), studio[name]!, accuracy: 1e-6, name)
+            }
         }
     }
 

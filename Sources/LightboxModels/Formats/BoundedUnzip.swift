@@ -8,6 +8,15 @@ import ZIPFoundation
 /// declared size, or a total past the limit, stops the extraction at once. Errors name the zip;
 /// the caller removes the half-filled destination.
 public enum BoundedUnzip {
+    /// The paths of the zip's entries, from its central directory (nothing is unpacked).
+    public static func entryPaths(_ zip: String) throws -> [String] {
+        do {
+            return try Archive(url: URL(fileURLWithPath: zip), accessMode: .read).map(\.path)
+        } catch {
+            throw WeightsError("\(zip): not a readable zip file (\(error))")
+        }
+    }
+
     public static func extract(_ zip: String, to destination: URL, limit: Int) throws {
         let archive: Archive
         do {
