@@ -58,6 +58,50 @@ final class StudioAPITests: XCTestCase {
         XCTAssertTrue(stored.allSatisfy { !$0.contains("passwd") && !$0.contains("a.jpg") })
     }
 
+    /// Classes are renamed and deleted (with their images and files) by the API, with the same
+    /// name rules as creating one, and only within their own project.
+    func testRenameAndDeleteClasses() async throws {
+        let xray = try Fixture.xray("000001-2.jpg")
+        try await app().test(.router) { client in
+            try await client.post("/api/projects", json: ["name": "a"])
+            try await client.post("/api/projects", json: ["name": "b"])
+            try await client.post("/api/projects/1/classes", json: ["name": "COVID-19"])
+            try await client.post("/api/projects/1/classes", json: ["name": "Class 2"])
+            try await client.post("/api/projects/2/classes", json: ["name": "other"])
+            let response1 = try await client.upload("/api/projects/1/classes/2/images?filename=x.jpg", xray)
+            XCTAssertEqual(response1.status, .created)
+
+            let renamed = try await client.patch("/api/projects/1/classes/2", json: ["name": "  OTHER "])
+            XCTAssertEqual(renamed.status, .ok)
+            let body = try Fixture.decode(renamed) as! [String: Any]
+            XCTAssertEqual(body["name"] as? String, "OTHER")
+            XCTAssertEqual(body["images"] as? Int, 1)
+            let response2 = try await client.patch("/api/projects/1/classes/2", json: ["name": "COVID-19"])
+            XCTAssertEqual(response2.status, .conflict)
+            let response3 = try await client.patch("/api/projects/1/classes/2", json: ["name": "a\u{202E}b"])
+            XCTAssertEqual(response3.status, .badRequest)
+            let response4 = try await client.patch("/api/projects/1/classes/3", json: ["name": "x"])
+            XCTAssertEqual(response4.status, .notFound,
+                           "class 3 belongs to project 2")
+            let response5 = try await client.delete("/api/projects/1/classes/3")
+            XCTAssertEqual(response5.status, .notFound)
+            let project = try Fixture.decode(try await client.get("/api/projects/1")) as! [String: Any]
+            XCTAssertEqual((project["classes"] as! [[String: Any]]).map { $0["name"] as? String }, ["COVID-19", "OTHER"])
+
+            let stored = directory.appendingPathComponent("images")
+            XCTAssertEqual(try FileManager.default.subpathsOfDirectory(atPath: stored.path).filter { $0.count > 3 }.count, 1)
+            let response6 = try await client.delete("/api/projects/1/classes/2")
+            XCTAssertEqual(response6.status, .noContent)
+            let response7 = try await client.get("/api/images/1")
+            XCTAssertEqual(response7.status, .notFound, "the class's images go with it")
+            let response8 = try await client.get("/api/projects/1/classes/2/images")
+            XCTAssertEqual(response8.status, .notFound)
+            XCTAssertEqual(try FileManager.default.subpathsOfDirectory(atPath: stored.path).count, 0, "and their files")
+            let after = try Fixture.decode(try await client.get("/api/projects/1")) as! [String: Any]
+            XCTAssertEqual((after["classes"] as! [[String: Any]]).map { $0["name"] as? String }, ["COVID-19"])
+        }
+    }
+
     func testUploadLimit() async throws {
         try await app(maxUpload: 1000).test(.router) { client in
             try await client.post("/api/projects", json: ["name": "p"])
@@ -93,7 +137,29 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(r7.status, .accepted)
             let r8 = try await client.post("/api/projects/1/runs", json: ["epochs": 5])
             XCTAssertEqual(r8.status, .conflict)
+            // A run reads the classes' names and images: neither changes under it.
+            let response9 = try await client.patch("/api/projects/1/classes/1", json: ["name": "renamed"])
+            XCTAssertEqual(response9.status, .conflict)
+            let response10 = try await client.delete("/api/projects/1/classes/1")
+            XCTAssertEqual(response10.status, .conflict)
             let run = try await client.waitForRun(1)
+            // The run history: each run with its options and headline numbers, and what to read
+            // them against.
+            let history = try Fixture.decode(try await client.get("/api/projects/1/runs")) as! [[String: Any]]
+            XCTAssertEqual(history.count, 1)
+            XCTAssertEqual(history[0]["status"] as? String, "finished")
+            XCTAssertEqual((history[0]["options"] as? [String: Any])?["epochs"] as? Int, 5)
+            let headline = try XCTUnwrap(history[0]["headline"] as? [String: Any])
+            let runMetrics = run["metrics"] as! [String: Any]
+            XCTAssertEqual(headline["accuracy"] as? Double, runMetrics["accuracy"] as? Double)
+            let confusion = runMetrics["confusion"] as! [[Int]]
+            let perClass = confusion.map { $0.reduce(0, +) }
+            XCTAssertEqual(headline["majorityBaseline"] as! Double, Double(perClass.max()!) / Double(perClass.reduce(0, +)), accuracy: 1e-12)
+            if let ci = runMetrics["auc_ci"] as? [Double] {
+                XCTAssertEqual(headline["noBetterThanChance"] as? Bool, ci[0] <= 0.5 && 0.5 <= ci[1])
+            }
+            let response11 = try await client.get("/api/projects/9/runs")
+            XCTAssertEqual(response11.status, .notFound)
             XCTAssertEqual(run["status"] as? String, "finished")
             let metrics = run["metrics"] as! [String: Any]
             XCTAssertEqual((metrics["epochs"] as! [Any]).count, 5)

@@ -51,6 +51,11 @@ extension TestClientProtocol {
     }
 
     @discardableResult
+    func patch(_ uri: String, json: Any) async throws -> TestResponse {
+        try await executeRequest(uri: uri, method: .patch, headers: Fixture.json, body: try Fixture.body(json))
+    }
+
+    @discardableResult
     func get(_ uri: String) async throws -> TestResponse {
         try await executeRequest(uri: uri, method: .get, headers: Fixture.auth, body: nil)
     }

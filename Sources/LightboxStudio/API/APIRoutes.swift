@@ -12,6 +12,7 @@ struct APIRoutes {
     func get(_ path: String, _ handler: @escaping Handler) { add(.get, path, handler) }
     func post(_ path: String, _ handler: @escaping Handler) { add(.post, path, handler) }
     func delete(_ path: String, _ handler: @escaping Handler) { add(.delete, path, handler) }
+    func patch(_ path: String, _ handler: @escaping Handler) { add(.patch, path, handler) }
 
     private func add(_ method: HTTPRequest.Method, _ path: String, _ handler: @escaping Handler) {
         log.record(method: method.rawValue, path: "/api/" + path)

@@ -109,6 +109,86 @@ struct RunResponse: Encodable {
     }
 }
 
+/// A run as `GET /api/projects/{id}/runs` lists it: status, dates, options and its headline
+/// numbers (nil until it finishes), for a run history.
+struct RunSummaryResponse: Encodable {
+    var id: Int64
+    var status: RunStatus
+    var created: Date
+    var finished: Date?
+    var error: String?
+    var options: RunOptions?
+    var headline: RunHeadline?
+
+    init(_ r: RunRecord) {
+        id = r.id!
+        status = r.status
+        created = r.created
+        finished = r.finished
+        error = r.error
+        options = try? JSONDecoder().decode(RunOptions.self, from: Data(r.options.utf8))
+        headline = r.metrics.flatMap { RunHeadline(metricsJSON: Data($0.utf8)) }
+    }
+}
+
+/// A finished run's test-split numbers from its metrics.json, with what they must be read
+/// against: the accuracy of always answering the largest class, and whether the AUC's 95%
+/// interval contains 0.5 (no better than chance).
+struct RunHeadline: Encodable {
+    var method: String?
+    var accuracy: Double?
+    var auc: Double?
+    var aucCI: [Double]?
+    var sensitivity: Double?
+    var specificity: Double?
+    var threshold: Double?
+    var positiveClass: String?
+    var nImages: Int?
+    var nPatients: Int?
+    /// The accuracy of always answering the test split's largest class.
+    var majorityBaseline: Double?
+    /// The AUC's 95% interval contains 0.5.
+    var noBetterThanChance: Bool?
+    var shortcutSuspected: Bool?
+
+    /// The keys of metrics.json this reads (LightboxWorkflows' RunDocument).
+    private struct Metrics: Decodable {
+        var method: String?
+        var accuracy: Double?
+        var auc: Double?
+        var auc_ci: [Double]?
+        var sensitivity: Double?
+        var specificity: Double?
+        var threshold: Double?
+        var positive_class: String?
+        var n_images: Int?
+        var n_patients: Int?
+        var confusion: [[Int]]?
+        var audit: Audit?
+        struct Audit: Decodable { var shortcut_suspected: Bool? }
+    }
+
+    init?(metricsJSON: Data) {
+        guard let m = try? JSONDecoder().decode(Metrics.self, from: metricsJSON) else { return nil }
+        method = m.method
+        accuracy = m.accuracy
+        auc = m.auc
+        aucCI = m.auc_ci
+        sensitivity = m.sensitivity
+        specificity = m.specificity
+        threshold = m.threshold
+        positiveClass = m.positive_class
+        nImages = m.n_images
+        nPatients = m.n_patients
+        // Rows of the confusion matrix are the true classes.
+        if let rows = m.confusion?.map({ $0.reduce(0, +) }), let largest = rows.max(), rows.reduce(0, +) > 0 {
+            majorityBaseline = Double(largest) / Double(rows.reduce(0, +))
+        }
+        if let ci = m.auc_ci, ci.count == 2 { noBetterThanChance = ci[0] <= 0.5 && 0.5 <= ci[1] }
+        shortcutSuspected = m.audit?.shortcut_suspected
+    }
+}
+
 /// A test-split image of a finished run, as `GET /api/runs/{id}/predictions` lists them.
 struct TestPredictionResponse: Encodable {
     /// The stored image this row is; null (written, not left out) when it is no longer stored.

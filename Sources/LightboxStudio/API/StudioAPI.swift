@@ -143,6 +143,19 @@ public struct StudioAPI: Sendable {
             let c = try store.addClass(projectId: id, name: body.name)
             return try Self.json(ClassResponse(id: c.id!, name: c.name, images: 0), status: .created)
         }
+        api.patch("projects/:project/classes/:class") { request, context in
+            let project = try context.parameters.require("project", as: Int64.self)
+            let cls = try context.parameters.require("class", as: Int64.self)
+            var request = request
+            let body = try await request.decodeJSON(as: NameBody.self, context: context)
+            let c = try store.renameClass(cls, in: project, to: body.name)
+            return try Self.json(ClassResponse(id: c.id!, name: c.name, images: try store.images(projectId: project, classId: cls).count))
+        }
+        api.delete("projects/:project/classes/:class") { _, context in
+            try store.deleteClass(try context.parameters.require("class", as: Int64.self),
+                                  in: try context.parameters.require("project", as: Int64.self))
+            return Response(status: .noContent)
+        }
         api.post("projects/:project/import") { request, context in
             let id = try context.parameters.require("project", as: Int64.self)
             var request = request
@@ -194,6 +207,11 @@ public struct StudioAPI: Sendable {
             let options = try await request.decodeJSON(as: RunOptions.self, context: context)
             let run = try runs.start(projectId: id, options: options)
             return try Self.json(runResponse(try store.run(run.id!)), status: .accepted)
+        }
+        api.get("projects/:project/runs") { _, context in
+            let project = try context.parameters.require("project", as: Int64.self)
+            _ = try store.project(project)
+            return try Self.json(try store.runs(projectId: project).map(RunSummaryResponse.init))
         }
         api.get("runs/:run") { _, context in
             let run = try store.run(try context.parameters.require("run", as: Int64.self))

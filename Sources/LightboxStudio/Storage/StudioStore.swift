@@ -130,6 +130,39 @@ public final class StudioStore: @unchecked Sendable {
         }
     }
 
+    /// Renames a class (the same rules and uniqueness as `addClass`). Refused while its project
+    /// trains: the run's labels are the class names.
+    public func renameClass(_ id: Int64, in projectId: Int64, to newName: String) throws -> ClassRecord {
+        let name = try Names.normalized(newName, what: "a class")
+        return try db.write { db in
+            guard var c = try ClassRecord.fetchOne(db, key: id), c.projectId == projectId else {
+                throw StudioError(.notFound, "no class \(id) in project \(projectId)")
+            }
+            try Self.refuseIfActive(db, projectId: projectId, doing: "rename its classes")
+            let others = try ClassRecord.filter(Column("projectId") == projectId && Column("id") != id).fetchAll(db)
+            if others.contains(where: { $0.name.precomposedStringWithCanonicalMapping == name }) {
+                throw StudioError(.conflict, "class '\(name)' already exists")
+            }
+            c.name = name
+            try c.update(db)
+            return c
+        }
+    }
+
+    /// Deletes a class with its images, and the files no other row uses. Refused while its
+    /// project trains (the run reads them).
+    public func deleteClass(_ id: Int64, in projectId: Int64) throws {
+        try db.write { db in
+            guard let c = try ClassRecord.fetchOne(db, key: id), c.projectId == projectId else {
+                throw StudioError(.notFound, "no class \(id) in project \(projectId)")
+            }
+            try Self.refuseIfActive(db, projectId: projectId, doing: "delete its classes")
+            let shas = try String.fetchAll(db, ImageRecord.filter(Column("classId") == id).select(Column("sha256")))
+            _ = try ClassRecord.deleteOne(db, key: id)  // its images go with it (ON DELETE CASCADE)
+            try removeUnreferencedFiles(db, shas: Set(shas))
+        }
+    }
+
     public func classRecord(_ id: Int64, in projectId: Int64) throws -> ClassRecord {
         guard let c = try db.read({ try ClassRecord.fetchOne($0, key: id) }), c.projectId == projectId else {
             throw StudioError(.notFound, "no class \(id) in project \(projectId)")
