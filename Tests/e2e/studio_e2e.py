@@ -3,8 +3,11 @@
 
 Starts `lightbox serve` on a free loopback port with a fresh data directory and logs in through
 the login URL it prints, then does what a new user does: create a project, add two classes,
-upload Teachable Machine's training images from ../shared into them, train a few epochs, open a
-confusion-matrix cell, predict an image. The class names are hostile (markup with an onerror
+upload Teachable Machine's training images from ../shared into them (and files the server
+refuses, which must be listed on their class's card with the reason), train a few epochs, open a
+confusion-matrix cell, predict an image (then a file that is not one, whose error must replace
+the answer), train again and open the first run from the history, switch projects while a run
+trains (nothing of the first project may show under the second), rename and delete classes. The class names are hostile (markup with an onerror
 handler, quotes, a formula): they must show as text and never run. Then a page served from
 another origin (a second local server on another port) tries to read and change the Studio
 with the browser's session cookie, and must fail at both.
@@ -17,8 +20,9 @@ import http.server, json, os, shutil, socket, subprocess, sys, tempfile, threadi
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "support"))
@@ -72,6 +76,10 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "lightbox")
     os.makedirs(ARTIFACTS, exist_ok=True)
     data = tempfile.mkdtemp(prefix="studio-e2e-")
+    # A text file named like a picture: the server refuses it and the page must say so.
+    bad_png = os.path.join(tempfile.mkdtemp(prefix="studio-e2e-files-"), "not-an-image.png")
+    with open(bad_png, "w") as f:
+        f.write("this is not a picture\n")
     server, login_url = start_server(binary, data)
     base = login_url.split("?")[0]
     token = login_url.split("?token=")[1]
@@ -87,13 +95,17 @@ def main():
             return e.code, None
 
     options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,1600"):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     wait = WebDriverWait(driver, 60)
     attacker = None
     steps = Steps(after_each=lambda n, name: driver.save_screenshot(os.path.join(ARTIFACTS, f"{n:02d}-{name.replace(' ', '-')}.png")))
     step = steps.step
+
+    def class_titles():
+        # Read in one script call: the cards are rebuilt after every change, so element handles go stale.
+        return driver.execute_script("return [...document.querySelectorAll('#classes .col > span > b')].map(b => b.textContent)")
 
     def no_injection():
         assert driver.execute_script("return window.__pwned") is None, "an injected handler ran"
@@ -168,10 +180,99 @@ def main():
         assert driver.find_elements(By.CSS_SELECTOR, "#prediction img"), "heatmap shown"
         no_injection()
 
+    def refused_uploads_are_listed():
+        column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[0]
+        before = column.find_element(By.CSS_SELECTOR, ".count").text
+        column.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(os.path.abspath(bad_png))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#classes .col")[0].find_elements(By.CSS_SELECTOR, "ul.refused li"))
+        column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[0]
+        refused = column.find_element(By.CSS_SELECTOR, "ul.refused").text
+        assert "not-an-image.png" in refused and "PNG" in refused, refused
+        assert column.find_element(By.CSS_SELECTOR, ".count").text == before, "the count did not change"
+        thumbs = column.find_elements(By.CSS_SELECTOR, ".thumbs img")
+        assert len(thumbs) <= 24, len(thumbs)
+
+    def bad_picture_replaces_the_answer():
+        driver.find_element(By.ID, "predictFile").send_keys(os.path.abspath(bad_png))
+        wait.until(lambda d: "not-an-image.png" in d.find_element(By.ID, "prediction").text)
+        box = driver.find_element(By.ID, "prediction")
+        assert not box.find_elements(By.TAG_NAME, "img"), "the previous heatmap is gone"
+        assert "%" not in box.text, f"the previous answer is gone: {box.text}"
+
+    def run_history():
+        epochs = driver.find_element(By.ID, "epochs")
+        epochs.clear()
+        epochs.send_keys("3")
+        driver.find_element(By.ID, "train").click()
+        WebDriverWait(driver, 120).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#history tr[data-run]")) == 2
+                                         and "finished" in d.find_element(By.CSS_SELECTOR, '#history tr[data-run="2"]').text)
+        WebDriverWait(driver, 30).until(lambda d: "run 2" in d.find_element(By.ID, "resultsTitle").text)
+        driver.find_element(By.CSS_SELECTOR, 'button[aria-label="view run 1"]').click()
+        wait.until(lambda d: "run 1" in d.find_element(By.ID, "resultsTitle").text)
+        assert driver.find_element(By.ID, "epochs").get_attribute("value") == "5", "the form shows run 1's settings"
+        row = driver.find_element(By.CSS_SELECTOR, '#history tr[data-run="1"]')
+        assert "viewed" in row.get_attribute("class"), row.get_attribute("class")
+        assert "%" in row.text, f"headline numbers in the history: {row.text}"
+        honest = driver.find_element(By.ID, "honesty").text
+        assert "Always answering" in honest, honest
+
+    def switching_projects_during_a_run():
+        # A run long enough to switch away from: fine-tuning one member for 50 epochs.
+        Select(driver.find_element(By.ID, "method")).select_by_value("finetune")
+        for field, value in (("epochs", "50"), ("ensemble", "1")):
+            box = driver.find_element(By.ID, field)
+            box.clear()
+            box.send_keys(value)
+        driver.find_element(By.ID, "train").click()
+        wait.until(lambda d: "run 3" in d.find_element(By.ID, "status").text)
+        assert not driver.find_element(By.ID, "train").is_enabled(), "Train is disabled while a run goes"
+        box = driver.find_element(By.ID, "newProject")
+        box.send_keys("second" + Keys.ENTER)
+        wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "second"))
+        assert box.get_attribute("value") == "", "the name box is emptied"
+        time.sleep(2)  # a leaking poll would have written the other project's progress by now
+        assert driver.find_element(By.ID, "status").text == "", driver.find_element(By.ID, "status").text
+        assert not driver.find_element(By.ID, "results").is_displayed(), "the other project's results are gone"
+        assert not driver.find_element(By.ID, "historyBox").is_displayed()
+        current = driver.find_element(By.CSS_SELECTOR, '#projects button[aria-current="true"]').text
+        assert current == "second", current
+        driver.find_element(By.CSS_SELECTOR, "#projects button").click()  # back to the first project
+        wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "e2e chest"))
+        wait.until(lambda d: "run 3" in d.find_element(By.ID, "status").text)
+        driver.find_element(By.ID, "cancel").click()
+        WebDriverWait(driver, 60).until(lambda d: "cancelled" in d.find_element(By.ID, "status").text)
+        wait.until(lambda d: d.find_element(By.ID, "train").is_enabled())
+
+    def rename_and_delete_classes():
+        driver.find_elements(By.CSS_SELECTOR, "#projects button")[1].click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "second"))
+        for name in ("first class", "second class"):
+            driver.find_element(By.ID, "newClass").send_keys(name + Keys.ENTER)
+            wait.until(lambda d: name in class_titles())
+        driver.find_element(By.CSS_SELECTOR, 'button[aria-label="rename class second class"]').click()
+        field = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'input[aria-label="new name for second class"]')))
+        field.clear()
+        field.send_keys(XSS + Keys.ENTER)
+        wait.until(lambda d: XSS in class_titles())
+        no_injection()
+        driver.find_element(By.CSS_SELECTOR, 'button[aria-label="delete class first class"]').click()
+        driver.switch_to.alert.accept()
+        wait.until(lambda d: class_titles() == [XSS])
+
+    def narrow_screen():
+        driver.set_window_size(390, 844)
+        driver.find_elements(By.CSS_SELECTOR, "#projects button")[0].click()
+        wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "e2e chest"))
+        wide = driver.execute_script("""const view = document.documentElement.clientWidth;
+            return [document.documentElement.scrollWidth, view, [...document.querySelectorAll('body *')]
+              .filter(e => e.getBoundingClientRect().right > view + 1 && !e.closest('#history, #audit, #confusion, #perClass'))
+              .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)]""")
+        assert wide[0] <= wide[1], f"the page scrolls sideways at 390 px: {wide}"
+
     def other_origin_can_neither_read_nor_change():
         nonlocal attacker
         status, before = api("/api/projects")
-        assert status == 200 and len(before) == 1, (status, before)
+        assert status == 200 and len(before) == 2, (status, before)
         _, project = api(f"/api/projects/{before[0]['id']}")
         page = (ATTACK_PAGE % {"studio": json.dumps(origin)}).encode()
 
@@ -211,6 +312,12 @@ def main():
         step("train", train)
         step("open confusion matrix cell", open_confusion_cell)
         step("predict an image", predict)
+        step("a file that is not a picture replaces the answer with its error", bad_picture_replaces_the_answer)
+        step("refused uploads are listed on their card", refused_uploads_are_listed)
+        step("run history", run_history)
+        step("switching projects during a run", switching_projects_during_a_run)
+        step("rename and delete classes", rename_and_delete_classes)
+        step("narrow screen", narrow_screen)
         step("another origin can neither read nor change", other_origin_can_neither_read_nor_change)
     finally:
         driver.quit()

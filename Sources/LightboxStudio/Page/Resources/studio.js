@@ -2,8 +2,12 @@
 // class and file names, messages) reaches the page through textContent or DOM calls, never
 // as HTML. The session is an HttpOnly cookie: the token is never kept by the page.
 'use strict';
-let project = null, run = null, poll = null;
+// The project on screen, the run whose results are on screen, the poll of the project's
+// running run, and the refused uploads per class id (kept until that class uploads again).
+let project = null, viewed = null, poll = null;
+const uploadFailures = new Map();
 const $ = id => document.getElementById(id);
+const active = r => r && ['queued', 'running'].includes(r.status);
 
 /** An element with properties and children; strings become text nodes. */
 function el(tag, props = {}, ...children) {
@@ -22,16 +26,23 @@ function showError(message) { $('err').textContent = message || ''; }
 
 class LoginNeeded extends Error {}
 
+/** A request to the API; a refusal throws its message (and status), for the caller to show where it belongs. */
 async function api(path, opts = {}) {
   const r = await fetch(path, Object.assign({credentials: 'same-origin'}, opts));
   if (r.status === 401) { showLogin(); throw new LoginNeeded('log in first'); }
   const type = r.headers.get('content-type') || '';
   const body = r.status === 204 ? null : type.includes('json') ? await r.json() : await r.blob();
-  if (!r.ok) { const m = body && body.error ? body.error : r.statusText; showError(m); throw new Error(m); }
-  showError('');
+  if (!r.ok) { const e = new Error(body && body.error ? body.error : r.statusText); e.status = r.status; throw e; }
   return body;
 }
-const post = (path, obj) => api(path, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(obj)});
+const send = (method, path, obj) => api(path, {method, headers: {'Content-Type': 'application/json'}, body: JSON.stringify(obj)});
+const post = (path, obj) => send('POST', path, obj);
+
+/** A user action: the page's error line is cleared first and shows what went wrong after. */
+const act = f => async (...args) => {
+  showError('');
+  try { await f(...args); } catch (e) { if (!(e instanceof LoginNeeded)) showError(e.message); }
+};
 
 function showLogin() { $('login').hidden = false; $('app').hidden = true; }
 
@@ -50,7 +61,7 @@ async function start() {
   $('login').hidden = true; $('app').hidden = false;
   loadLimits();
   const m = location.hash.match(/project=(\d+)/);
-  if (m) openProject(+m[1]);
+  if (m) await openProject(+m[1]);
 }
 
 async function loadLimits() {
@@ -71,70 +82,199 @@ async function loadLimits() {
 
 async function loadProjects() {
   const list = await api('/api/projects');
-  $('projects').replaceChildren(...list.map(p => el('button', {text: p.name, onclick: () => openProject(p.id)})));
+  $('projects').replaceChildren(...list.map(p => el('button', {text: p.name, 'data-id': p.id, 'aria-current': String(project != null && p.id === project.id),
+    onclick: act(() => openProject(p.id))})));
 }
 
+/** Shows a project: its classes, its runs, and the newest run's results. Nothing of the project before stays on screen. */
 async function openProject(id) {
+  clearInterval(poll); poll = null;
   const d = await api('/api/projects/' + id);
   project = d.project; location.hash = 'project=' + id; $('project').hidden = false;
   $('projectName').textContent = project.name;
-  const columns = [];
-  for (const c of d.classes) columns.push(await classColumn(c));
-  $('classes').replaceChildren(...columns);
-  const last = d.runs[0];
-  run = last || null;
-  $('results').hidden = true;
-  if (last) { showRun(last); if (['queued', 'running'].includes(last.status)) watch(last.id); }
+  for (const b of $('projects').children) b.setAttribute('aria-current', String(+b.dataset.id === id));
+  viewed = null;
+  $('results').hidden = true; $('prediction').replaceChildren(); $('cellImages').replaceChildren();
+  $('status').textContent = ''; $('cancel').hidden = true; $('train').disabled = false; $('predictFile').value = '';
+  drawCurves([], 0);
+  await renderClasses(d.classes);
+  const runs = await renderHistory();
+  if (runs.length) await viewRun(runs[0].id);
 }
 
-async function classColumn(c) {
+async function refreshClasses() {
+  const d = await api('/api/projects/' + project.id);
+  await renderClasses(d.classes);
+}
+
+async function renderClasses(classes) {
+  const cards = [];
+  for (const c of classes) cards.push(await classCard(c));
+  $('classes').replaceChildren(...cards);
+}
+
+async function classCard(c) {
   const input = el('input', {type: 'file', multiple: '', accept: 'image/png,image/jpeg', 'aria-label': 'images for ' + c.name});
+  const title = el('span', {}, el('b', {text: c.name}), ' ', el('span', {class: 'count', text: `(${c.images} images)`}));
+  const progress = el('div', {class: 'hint', 'aria-live': 'polite'});
   const thumbs = el('div', {class: 'thumbs'});
-  const col = el('div', {class: 'col'}, el('b', {text: c.name}), ' ', el('span', {class: 'count', text: `(${c.images} images)`}), el('br'), input, thumbs);
-  col.dataset.id = c.id;
+  const refused = uploadFailures.get(c.id) || [];
+  const card = el('div', {class: 'col'}, title, ' ',
+    el('button', {text: 'rename', 'aria-label': 'rename class ' + c.name, onclick: () => startRename()}),
+    el('button', {text: 'delete', 'aria-label': 'delete class ' + c.name, onclick: act(async () => {
+      if (!confirm(`Delete the class "${c.name}" and its ${c.images} images?`)) return;
+      await api(`/api/projects/${project.id}/classes/${c.id}`, {method: 'DELETE'});
+      uploadFailures.delete(c.id);
+      await refreshClasses();
+    })}),
+    el('br'), input, progress,
+    refused.length ? el('ul', {class: 'refused', 'aria-label': 'refused files'}, ...refused.map(f => el('li', {text: f}))) : '',
+    thumbs);
+  card.dataset.id = c.id;
+  function startRename() {
+    const box = el('input', {value: c.name, maxlength: '100', 'aria-label': 'new name for ' + c.name});
+    const form = el('form', {class: 'inline'}, box, el('button', {type: 'submit', text: 'save'}),
+      el('button', {type: 'button', text: 'cancel', onclick: () => form.replaceWith(title)}));
+    form.addEventListener('submit', act(async e => {
+      e.preventDefault();
+      await send('PATCH', `/api/projects/${project.id}/classes/${c.id}`, {name: box.value});
+      await refreshClasses();
+    }));
+    title.replaceWith(form);
+    box.focus();
+  }
   const upload = async files => {
     const failures = [];
+    let k = 0;
     for (const f of files) {
+      progress.textContent = `uploading ${++k} of ${files.length}: ${f.name}`;
       try { await api(`/api/projects/${project.id}/classes/${c.id}/images?filename=${encodeURIComponent(f.name)}`, {method: 'POST', body: f}); }
-      catch (e) { if (e instanceof LoginNeeded) return; failures.push(`${f.name}: ${e.message}`); }
+      catch (e) { if (e instanceof LoginNeeded) return; failures.push(e.message.includes(f.name) ? e.message : `${f.name}: ${e.message}`); }
     }
-    await openProject(project.id);
-    if (failures.length) showError(`${failures.length} file(s) refused: ` + failures.join('; '));
+    uploadFailures.set(c.id, failures);
+    await refreshClasses();
   };
-  input.addEventListener('change', e => upload(e.target.files));
-  col.addEventListener('dragover', e => { e.preventDefault(); col.classList.add('drag'); });
-  col.addEventListener('dragleave', () => col.classList.remove('drag'));
-  col.addEventListener('drop', e => { e.preventDefault(); col.classList.remove('drag'); upload(e.dataTransfer.files); });
+  input.addEventListener('change', act(e => upload(e.target.files)));
+  card.addEventListener('dragover', e => { e.preventDefault(); card.classList.add('drag'); });
+  card.addEventListener('dragleave', () => card.classList.remove('drag'));
+  card.addEventListener('drop', act(e => { e.preventDefault(); card.classList.remove('drag'); return upload(e.dataTransfer.files); }));
   const images = await api(`/api/projects/${project.id}/classes/${c.id}/images`);
-  for (const i of images.slice(0, 24)) thumbs.append(el('img', {src: '/api/images/' + i.id, alt: i.filename, title: i.filename}));
-  return col;
+  for (const i of images.slice(0, 24)) {
+    thumbs.append(el('span', {class: 'thumb'}, el('img', {src: '/api/images/' + i.id, alt: i.filename, title: i.filename}),
+      el('button', {text: '×', title: 'delete ' + i.filename, 'aria-label': 'delete image ' + i.filename, onclick: act(async () => {
+        await api('/api/images/' + i.id, {method: 'DELETE'});
+        await refreshClasses();
+      })})));
+  }
+  if (images.length > 24) thumbs.append(el('span', {class: 'more', text: `+${images.length - 24} more`}));
+  return card;
 }
 
+// MARK: runs
+
+/** The project's runs, newest first, as a table; returns them. */
+async function renderHistory() {
+  const runs = await api(`/api/projects/${project.id}/runs`);
+  $('historyBox').hidden = runs.length === 0;
+  $('train').disabled = runs.some(active);
+  $('history').replaceChildren(table(['run', 'started', 'status', 'method', 'epochs', 'accuracy (always the largest class)', 'AUC [95% CI]', ''], runs.map(r => {
+    const h = r.headline || {}, o = r.options || {};
+    const row = el('tr', {'data-run': r.id},
+      el('td', {text: String(r.id)}), el('td', {text: new Date(r.created).toLocaleString()}), el('td', {text: r.status}),
+      el('td', {text: o.method || 'head'}), el('td', {text: o.epochs != null ? String(o.epochs) : 'default'}),
+      el('td', {text: h.accuracy != null ? `${percent(h.accuracy)} (${percent(h.majorityBaseline)})` : ''}),
+      el('td', {text: h.auc != null ? h.auc.toFixed(3) + (h.aucCI ? ` [${h.aucCI.map(x => x.toFixed(2)).join('–')}]` : '') + (h.noBetterThanChance ? ' chance' : '') : ''}),
+      el('td', {}, el('button', {text: 'view', 'aria-label': `view run ${r.id}`, onclick: act(() => viewRun(r.id))}),
+        active(r) ? '' : el('button', {text: 'delete', 'aria-label': `delete run ${r.id}`, onclick: act(() => deleteRun(r.id))})));
+    if (viewed && viewed.id === r.id) row.className = 'viewed';
+    return row;
+  })));
+  const running = runs.find(active);
+  if (running && !poll) watch(running.id);
+  return runs;
+}
+
+/** Puts a run on screen: its settings in the form, its progress or results. */
+async function viewRun(id) {
+  const r = await api('/api/runs/' + id);
+  if (!project || r.projectId !== project.id) return;
+  viewed = r;
+  fillForm(r.options || {});
+  for (const row of $('history').querySelectorAll('tr[data-run]')) row.className = +row.dataset.run === id ? 'viewed' : '';
+  $('results').hidden = true; $('prediction').replaceChildren(); $('cellImages').replaceChildren();
+  showRun(r);
+}
+
+async function deleteRun(id) {
+  if (!confirm(`Delete run ${id} with its model and report?`)) return;
+  await api('/api/runs/' + id, {method: 'DELETE'});
+  if (viewed && viewed.id === id) { viewed = null; $('results').hidden = true; $('status').textContent = ''; drawCurves([], 0); }
+  const runs = await renderHistory();
+  if (!viewed && runs.length) await viewRun(runs[0].id);
+}
+
+/** The settings of a run, as the form shows them (what it did not set, the form's defaults). */
+function fillForm(o) {
+  const method = o.method || 'head';
+  $('method').value = method;
+  applyMethod();
+  const set = (id, v, fallback) => { $(id).value = v != null ? v : fallback; };
+  set('epochs', o.epochs, method === 'finetune' ? 6 : 50);
+  set('batch', o.batchSize, 16);
+  set('lr', o.learningRate, 0.001);
+  set('balance', o.balance, 'none');
+  set('copies', o.augmentCopies, 0);
+  set('split', o.split, '70/15/15');
+  set('ensemble', o.ensemble, 3);
+  set('equalize', o.equalize, 'none');
+}
+
+/** Fine-tuning has its own recipe: the head method's rate, balancing and copies do not apply. */
+function applyMethod() {
+  const fine = $('method').value === 'finetune';
+  for (const id of ['lr', 'balance', 'copies']) $(id).disabled = fine;
+  $('ensemble').disabled = !fine;
+}
+
+/** Axes (epochs across; accuracy and loss divided by its largest value up), a line per series and its legend. */
 function drawCurves(epochs, total) {
   const c = $('curves'), g = c.getContext('2d'); g.clearRect(0, 0, c.width, c.height);
-  const series = [['train_loss', '#1f77b4'], ['val_loss', '#d62728'], ['train_accuracy', '#2ca02c'], ['val_accuracy', '#ff7f0e']];
+  if (!total) return;
+  const left = 40, right = 580, top = 10, bottom = 170;
+  const x = i => left + (total > 1 ? i / (total - 1) : 0) * (right - left), y = v => bottom - v * (bottom - top);
+  g.strokeStyle = '#888'; g.fillStyle = '#444'; g.font = '11px sans-serif'; g.beginPath();
+  g.moveTo(left, top); g.lineTo(left, bottom); g.lineTo(right, bottom); g.stroke();
+  for (const v of [0, 0.25, 0.5, 0.75, 1]) { g.fillText(v.toFixed(2), 6, y(v) + 4); g.beginPath(); g.moveTo(left - 3, y(v)); g.lineTo(left, y(v)); g.stroke(); }
+  const every = Math.max(1, Math.ceil(total / 10));
+  for (let i = 0; i < total; i += every) g.fillText(String(i + 1), x(i) - 3, bottom + 13);
+  g.fillText('epoch', right - 30, bottom + 26);
   const maxLoss = Math.max(1e-6, ...epochs.map(e => Math.max(e.train_loss || 0, e.val_loss || 0)));
-  series.forEach(([key, color], k) => {
+  const series = [['train_loss', '#1f77b4', `training loss ÷ ${maxLoss.toFixed(2)}`], ['val_loss', '#d62728', 'validation loss (same scale)'],
+    ['train_accuracy', '#2ca02c', 'training accuracy'], ['val_accuracy', '#ff7f0e', 'validation accuracy']];
+  series.forEach(([key, color, label], k) => {
     g.strokeStyle = color; g.beginPath();
     epochs.forEach((e, i) => {
       if (e[key] == null) return;
       const v = key.includes('loss') ? e[key] / maxLoss : e[key];
-      const x = 30 + i / Math.max(1, total - 1) * 560, y = 200 - v * 180;
-      i ? g.lineTo(x, y) : g.moveTo(x, y);
+      i ? g.lineTo(x(i), y(v)) : g.moveTo(x(i), y(v));
     });
-    g.stroke(); g.fillStyle = color; g.fillText(key, 40 + k * 110, 214);
+    g.stroke(); g.fillStyle = color; g.fillText(label, left + (k % 2) * 240, 205 + Math.floor(k / 2) * 13);
   });
 }
 
+/** Status line, curves and, for a finished run, results; only for a run of the project on screen. */
 function showRun(r) {
+  if (!project || r.projectId !== project.id) return;
   const p = r.progress || {};
-  $('status').textContent = `run ${r.id}: ${r.status}` + (p.stage ? ` — ${p.stage} ${p.done || ''}${p.total ? '/' + p.total : ''}` : '') + (r.error ? ' — ' + r.error : '');
-  $('cancel').hidden = !['queued', 'running'].includes(r.status);
-  if (p.epochs) drawCurves(p.epochs, p.totalEpochs || p.epochs.length);
-  if (r.status === 'finished' && r.metrics) showResults(r);
+  $('status').textContent = `run ${r.id}: ${r.status}` + (active(r) && p.stage ? ` — ${p.stage}${p.total ? ` ${p.done}/${p.total}` : ''}` : '') +
+    (r.error && r.error !== r.status ? ' — ' + r.error : '');
+  $('cancel').hidden = !active(r);
+  if (active(r)) $('train').disabled = true;
+  drawCurves(p.epochs || [], p.totalEpochs || (p.epochs || []).length);
+  if (r.status === 'finished' && r.metrics) return showResults(r);
 }
 
-const percent = v => v == null ? 'n/a' : (v * 100).toFixed(1) + '%';
+const percent = v => v == null || Number.isNaN(v) ? 'n/a' : (v * 100).toFixed(1) + '%';
 // Class names in reading order (case aside, numbers by value), whatever order a JSON object's keys come in.
 const byClassName = new Intl.Collator('en', {numeric: true}).compare;
 
@@ -142,12 +282,35 @@ function table(header, rows) {
   return el('table', {}, el('tr', {}, ...header.map(h => el('th', {text: h}))), ...rows);
 }
 
+/** What the numbers must be read against: always answering the largest class, chance, and what a patient is here. */
+function honesty(m) {
+  const lines = [];
+  const sizes = (m.confusion || []).map(row => row.reduce((a, b) => a + b, 0)), total = sizes.reduce((a, b) => a + b, 0);
+  if (total > 0) {
+    const k = sizes.indexOf(Math.max(...sizes)), base = sizes[k] / total;
+    lines.push(el('p', {class: m.accuracy <= base ? 'warn' : '', text: `Always answering "${m.classes[k]}" would be right ${percent(base)} of the time` +
+      (m.accuracy <= base ? ': this model does no better than that.' : `; this model: ${percent(m.accuracy)}.`)}));
+  }
+  if (m.auc_ci && m.auc_ci[0] <= 0.5 && 0.5 <= m.auc_ci[1]) {
+    lines.push(el('p', {class: 'warn chance', text: `No better than chance: the AUC's 95% interval (${m.auc_ci.map(x => x.toFixed(2)).join('–')}) contains 0.5.`}));
+  }
+  if (m.n_images > 0 && m.n_images === m.n_patients) {
+    lines.push(el('p', {class: 'hint', text: 'Each test image counts as its own patient: these images carry no patient ids, so pictures of one person may sit on both sides of the split and flatter the result.'}));
+  }
+  if (m.n_images < 20) lines.push(el('p', {class: 'warn', text: `Only ${m.n_images} test images: these numbers can change completely with a few more.`}));
+  return lines;
+}
+
 async function showResults(r) {
   const m = r.metrics; $('results').hidden = false;
+  $('resultsTitle').textContent = `Results of run ${r.id} (test patients)`;
   $('headline').textContent = `accuracy ${percent(m.accuracy)}` +
     (m.auc != null ? `, AUC ${m.auc.toFixed(3)}` + (m.auc_ci ? ` [${m.auc_ci.map(x => x.toFixed(2)).join('–')}]` : '') : '') +
     (m.sensitivity != null ? `, sensitivity ${percent(m.sensitivity)}, specificity ${percent(m.specificity)}` : '') +
     ` on ${m.n_images} images of ${m.n_patients} patients`;
+  $('honesty').replaceChildren(...honesty(m));
+  const warnings = ((r.progress || {}).notes || []).filter(n => /^warning/i.test(n));
+  $('warnings').replaceChildren(...(warnings.length ? [el('ul', {class: 'warn', 'aria-label': 'warnings of this run'}, ...warnings.map(w => el('li', {text: w})))] : []));
   const argmax = m.at_argmax;
   $('decision').textContent = m.positive_class && m.threshold != null
     ? `Operating point: ${m.positive_class} when its probability is at least ${m.threshold.toFixed(3)}` +
@@ -162,9 +325,11 @@ async function showResults(r) {
       el('tr', {}, el('td', {text: c.description}), el('td', {text: c.auc != null ? c.auc.toFixed(3) : 'n/a'}), el('td', {text: percent(c.accuracy)})))),
     el('p', {class: audit.shortcut_suspected ? 'warn' : '', text: audit.verdict})] : []));
   const rows = await api(`/api/runs/${r.id}/predictions`);
+  if (!viewed || viewed.id !== r.id) return;  // another run was put on screen meanwhile
   const confusion = table(['true \\ predicted', ...m.classes], m.classes.map((t, i) =>
     el('tr', {}, el('th', {text: t}), ...m.classes.map((p, j) =>
-      el('td', {class: 'cell', text: String(m.confusion[i][j]), onclick: () => openCell(r, rows, t, p)})))));
+      el('td', {class: 'cell', tabindex: '0', text: String(m.confusion[i][j]), onclick: () => openCell(r, rows, t, p),
+        onkeydown: e => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openCell(r, rows, t, p); } }})))));
   $('confusion').replaceChildren(confusion);
   $('perClass').replaceChildren(table(['class', 'accuracy (recall)', 'precision', 'images'], m.classes.map(c => {
     const k = m.per_class[c] || {};
@@ -177,12 +342,14 @@ async function showResults(r) {
     m.roc.forEach(([x, y], i) => { const X = 20 + x * 230, Y = 240 - y * 230; i ? g.lineTo(X, Y) : g.moveTo(X, Y); });
     g.stroke(); g.lineWidth = 1;
   }
-  g.fillStyle = '#222'; g.fillText('ROC (' + (m.positive_class || '') + ')', 26, 24);
+  g.fillStyle = '#222'; g.fillText('ROC (' + (m.positive_class || '') + '): true positive rate up, false positive rate across', 26, 24);
   $('report').href = `/api/runs/${r.id}/report`;
-  $('dlBundle').href = `/api/runs/${r.id}/download/bundle`;
-  $('dlTfjs').href = `/api/runs/${r.id}/download/tfjs`;
-  $('dlKeras').href = `/api/runs/${r.id}/download/keras`;
-  $('dlOnnx').href = `/api/runs/${r.id}/download/onnx`;
+  // The server names each file; the same names here keep the extension whatever the browser does.
+  for (const [id, format, name] of [['dlBundle', 'bundle', `lightbox-run-${r.id}-model.zip`], ['dlTfjs', 'tfjs', `lightbox-run-${r.id}-tfjs.zip`],
+    ['dlKeras', 'keras', `lightbox-run-${r.id}-keras.zip`], ['dlOnnx', 'onnx', `lightbox-run-${r.id}.onnx`]]) {
+    $(id).href = `/api/runs/${r.id}/download/${format}`;
+    $(id).setAttribute('download', name);
+  }
 }
 
 async function openCell(r, rows, truth, predicted) {
@@ -193,59 +360,97 @@ async function openCell(r, rows, truth, predicted) {
   }
 }
 
+/** Follows the project's running run until it ends; stops when another project is opened. */
 function watch(id) {
   clearInterval(poll);
+  const forProject = project.id;
   poll = setInterval(async () => {
     try {
-      const r = await api('/api/runs/' + id); run = r; showRun(r);
-      if (!['queued', 'running'].includes(r.status)) clearInterval(poll);
-    } catch (e) { clearInterval(poll); }
+      if (!project || project.id !== forProject) { clearInterval(poll); poll = null; return; }
+      const r = await api('/api/runs/' + id);
+      // The running run's progress shows while it is the run on screen (another may be viewed meanwhile).
+      if (!viewed || viewed.id === id) { viewed = r; showRun(r); }
+      if (!active(r)) {
+        clearInterval(poll); poll = null;
+        $('train').disabled = false;
+        await renderHistory();
+      }
+    } catch (e) { clearInterval(poll); poll = null; }
   }, 500);
 }
 
+const number = (id, what) => {
+  const v = $(id).value.trim();
+  if (v === '' || !Number.isFinite(+v)) throw new Error(`${what} must be a number (got "${v}")`);
+  return +v;
+};
+
 function wire() {
   $('login').addEventListener('submit', login);
-  $('createProject').addEventListener('click', async () => {
-    const p = await post('/api/projects', {name: $('newProject').value}); $('newProject').value = '';
-    await loadProjects(); openProject(p.id);
-  });
-  $('addClass').addEventListener('click', async () => {
-    await post(`/api/projects/${project.id}/classes`, {name: $('newClass').value}); $('newClass').value = ''; openProject(project.id);
-  });
-  $('import').addEventListener('click', async () => {
+  $('projectForm').addEventListener('submit', act(async e => {
+    e.preventDefault();
+    const p = await post('/api/projects', {name: $('newProject').value});
+    $('newProject').value = '';
+    project = p;
+    await loadProjects();
+    await openProject(p.id);
+  }));
+  $('classForm').addEventListener('submit', act(async e => {
+    e.preventDefault();
+    await post(`/api/projects/${project.id}/classes`, {name: $('newClass').value});
+    $('newClass').value = '';
+    await refreshClasses();
+  }));
+  $('import').addEventListener('click', act(async () => {
     $('skipped').textContent = 'importing…';
-    const r = await post(`/api/projects/${project.id}/import`, {path: $('importPath').value}).catch(e => { $('skipped').textContent = ''; throw e; });
-    $('skipped').textContent = `imported ${r.imported} images; skipped ${r.skipped.length}` +
-      (r.skipped.length ? ': ' + r.skipped.slice(0, 20).map(s => s.item + ' (' + s.reason + ')').join('; ') : '');
-    openProject(project.id);
-  });
-  // Fine-tuning has its own recipe: the head method's rate, balancing and copies do not apply.
-  $('method').addEventListener('change', () => {
-    const fine = $('method').value === 'finetune';
-    for (const id of ['lr', 'balance', 'copies']) $(id).disabled = fine;
-    $('ensemble').disabled = !fine;
-    $('epochs').value = fine ? 6 : 50;
-  });
-  $('train').addEventListener('click', async () => {
-    const common = {method: $('method').value, epochs: +$('epochs').value, batchSize: +$('batch').value, split: $('split').value,
+    try {
+      const r = await post(`/api/projects/${project.id}/import`, {path: $('importPath').value});
+      $('skipped').textContent = `imported ${r.imported} images; skipped ${r.skipped.length}` +
+        (r.skipped.length ? ': ' + r.skipped.slice(0, 20).map(s => s.item + ' (' + s.reason + ')').join('; ') : '');
+    } catch (e) { $('skipped').textContent = ''; throw e; }
+    await refreshClasses();
+  }));
+  $('method').addEventListener('change', () => { applyMethod(); $('epochs').value = $('method').value === 'finetune' ? 6 : 50; });
+  $('train').addEventListener('click', act(async () => {
+    const common = {method: $('method').value, epochs: number('epochs', 'epochs'), batchSize: number('batch', 'batch'), split: $('split').value,
       equalize: $('equalize').value};
-    const body = $('method').value === 'finetune' ? {...common, ensemble: +$('ensemble').value}
-      : {...common, learningRate: +$('lr').value, balance: $('balance').value, augmentCopies: +$('copies').value};
+    const body = $('method').value === 'finetune' ? {...common, ensemble: number('ensemble', 'ensemble')}
+      : {...common, learningRate: number('lr', 'learning rate'), balance: $('balance').value, augmentCopies: number('copies', 'augmented copies')};
     const r = await post(`/api/projects/${project.id}/runs`, body);
-    run = r; $('results').hidden = true; showRun(r); watch(r.id);
-  });
-  $('cancel').addEventListener('click', async () => { if (run) { await api(`/api/runs/${run.id}/cancel`, {method: 'POST'}); } });
+    viewed = r; $('results').hidden = true; $('prediction').replaceChildren(); $('cellImages').replaceChildren();
+    $('train').disabled = true;
+    showRun(r);
+    clearInterval(poll); poll = null;
+    await renderHistory();
+    watch(r.id);
+  }));
+  $('cancel').addEventListener('click', act(async () => {
+    const runs = await api(`/api/projects/${project.id}/runs`), running = runs.find(active);
+    if (running) await api(`/api/runs/${running.id}/cancel`, {method: 'POST'});
+  }));
   $('predictFile').addEventListener('change', async e => {
-    const out = $('prediction');
+    const out = $('prediction'), f = e.target.files[0];
     out.replaceChildren();
-    if (!run || run.status !== 'finished') { showError('train a model first: Predict uses the finished run on screen'); return; }
-    const f = e.target.files[0]; if (!f) return;
-    const r = await api(`/api/runs/${run.id}/predict`, {method: 'POST', body: f});
-    out.replaceChildren(
-      el('p', {}, el('b', {text: r.predicted}), ' — ' + Object.entries(r.probabilities).sort(([a], [b]) => byClassName(a, b)).map(([k, v]) => `${k} ${percent(v)}`).join(', ')),
-      el('img', {src: r.heatmap, alt: 'heatmap of the predicted class'}),
-      el('p', {class: 'warn', text: r.disclaimer}));
+    if (!f) return;
+    if (!viewed || viewed.status !== 'finished') {
+      out.replaceChildren(el('p', {class: 'error', text: 'Train a model first: Predict uses the finished run on screen.'}));
+      return;
+    }
+    out.replaceChildren(el('p', {class: 'hint', text: `classifying ${f.name} with run ${viewed.id}…`}));
+    try {
+      const r = await api(`/api/runs/${viewed.id}/predict`, {method: 'POST', body: f});
+      out.replaceChildren(
+        el('p', {}, el('b', {text: r.predicted}), ` — run ${viewed.id}, ${f.name}: ` +
+          Object.entries(r.probabilities).sort(([a], [b]) => byClassName(a, b)).map(([k, v]) => `${k} ${percent(v)}`).join(', ')),
+        el('img', {src: r.heatmap, alt: 'heatmap of the predicted class'}),
+        el('p', {class: 'warn', text: r.disclaimer}));
+    } catch (err) {
+      if (!(err instanceof LoginNeeded)) {
+        out.replaceChildren(el('p', {class: 'error', role: 'alert', text: err.message.includes(f.name) ? err.message : `${f.name}: ${err.message}`}));
+      }
+    }
+    e.target.value = '';  // the same file can be chosen again
   });
 }
 
-document.addEventListener('DOMContentLoaded', () => { wire(); start().catch(() => {}); });
+document.addEventListener('DOMContentLoaded', () => { wire(); start().catch(e => { if (!(e instanceof LoginNeeded)) showError(e.message); }); });
