@@ -102,6 +102,32 @@ final class StudioAPITests: XCTestCase {
         }
     }
 
+    /// What would make a run meaningless is said before it starts: a picture in two classes
+    /// (training leaves every copy out) at upload, too few images per class at Train, and the
+    /// option errors in the page's words, not the command line's flags.
+    func testWhatSpoilsARunIsSaidUpFront() async throws {
+        let xray = try Fixture.xray("000001-2.jpg")
+        try await app().test(.router) { client in
+            try await client.post("/api/projects", json: ["name": "p"])
+            try await client.post("/api/projects/1/classes", json: ["name": "A"])
+            try await client.post("/api/projects/1/classes", json: ["name": "B"])
+            let first = try Fixture.decode(try await client.upload("/api/projects/1/classes/1/images?filename=a.jpg", xray)) as! [String: Any]
+            XCTAssertEqual(first["alsoIn"] as? [String], [])
+            let second = try Fixture.decode(try await client.upload("/api/projects/1/classes/2/images?filename=b.jpg", xray)) as! [String: Any]
+            XCTAssertEqual(second["alsoIn"] as? [String], ["A"])
+            let listed = try Fixture.decode(try await client.get("/api/projects/1/classes/1/images")) as! [[String: Any]]
+            XCTAssertEqual(listed.first?["alsoIn"] as? [String], ["B"])
+
+            let few = try await client.post("/api/projects/1/runs", json: ["epochs": 2])
+            XCTAssertEqual(few.status, .badRequest)
+            XCTAssertTrue(Fixture.error(few).contains("at least \(RunManager.minimumImagesPerClass) images"), Fixture.error(few))
+            let split = try await client.post("/api/projects/1/runs", json: ["split": "90/5"])
+            XCTAssertEqual(split.status, .badRequest)
+            XCTAssertTrue(Fixture.error(split).hasPrefix("split must be"), Fixture.error(split))
+            XCTAssertFalse(Fixture.error(split).contains("--"), "the page's words, not the CLI's flags: \(Fixture.error(split))")
+        }
+    }
+
     func testUploadLimit() async throws {
         try await app(maxUpload: 1000).test(.router) { client in
             try await client.post("/api/projects", json: ["name": "p"])
@@ -219,7 +245,7 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(keys(project["project"]), ["id", "name", "created"])
             XCTAssertEqual(keys((project["classes"] as! [Any]).first), ["id", "name", "images"])
             let images = try Fixture.decode(try await client.get("/api/projects/1/classes/1/images")) as! [Any]
-            XCTAssertEqual(keys(images.first), ["id", "classId", "filename", "width", "height"])
+            XCTAssertEqual(keys(images.first), ["id", "classId", "filename", "width", "height", "alsoIn"])
 
             let started = try Fixture.decode(try await client.post("/api/projects/1/runs", json: ["epochs": 2, "split": "60/20/20"]))
             XCTAssertEqual(keys(started), ["id", "projectId", "status", "created", "options", "progress"], "no finished, error or metrics: absent, not null")
@@ -248,7 +274,7 @@ final class StudioAPITests: XCTestCase {
             let properties = { (name: String) in keys((schemas[name] as! [String: Any])["properties"]) }
             XCTAssertEqual(properties("Project"), ["id", "name", "created"])
             XCTAssertEqual(properties("Class"), ["id", "name", "images"])
-            XCTAssertEqual(properties("Image"), ["id", "classId", "filename", "width", "height"])
+            XCTAssertEqual(properties("Image"), ["id", "classId", "filename", "width", "height", "alsoIn"])
             XCTAssertEqual(properties("Error"), ["error"])
             XCTAssertTrue(properties("Run").subtracting(["error"]).isSubset(of: run.keys), "\(properties("Run"))")
         }

@@ -48,8 +48,13 @@ struct ImageResponse: Encodable {
     var filename: String
     var width: Int
     var height: Int
+    /// The project's other classes that hold the same picture (training leaves all its copies out).
+    var alsoIn: [String]
 
-    init(_ i: ImageRecord) { id = i.id!; classId = i.classId; filename = i.filename; width = i.width; height = i.height }
+    init(_ i: ImageRecord, alsoIn: [String] = []) {
+        id = i.id!; classId = i.classId; filename = i.filename; width = i.width; height = i.height
+        self.alsoIn = alsoIn
+    }
 }
 
 /// `GET /api/projects/{id}`: the project with its classes and its runs, newest first.

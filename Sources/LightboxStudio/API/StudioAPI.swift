@@ -170,7 +170,10 @@ public struct StudioAPI: Sendable {
             let project = try context.parameters.require("project", as: Int64.self)
             let cls = try context.parameters.require("class", as: Int64.self)
             _ = try store.classRecord(cls, in: project)
-            return try Self.json(try store.images(projectId: project, classId: cls).map(ImageResponse.init))
+            let shared = try store.classesSharingPictures(projectId: project)
+            return try Self.json(try store.images(projectId: project, classId: cls).map { image in
+                ImageResponse(image, alsoIn: Self.otherClasses(shared[image.sha256], than: cls))
+            })
         }
         // One image per request, the raw bytes as the body; ?filename= names it. Decoded
         // (within the decoding budget, off the request threads) before anything is stored.
@@ -184,7 +187,8 @@ public struct StudioAPI: Sendable {
             let size = try await gate.decode([UInt8](data), name: name)
             let image = try store.addImage(projectId: project, classId: cls, data: data, filename: name,
                                            width: size.width, height: size.height)
-            return try Self.json(ImageResponse(image), status: .created)
+            let shared = try store.classesSharingPictures(projectId: project)
+            return try Self.json(ImageResponse(image, alsoIn: Self.otherClasses(shared[image.sha256], than: cls)), status: .created)
         }
         api.get("images/:image") { _, context in
             let image = try store.image(try context.parameters.require("image", as: Int64.self))
@@ -275,6 +279,11 @@ public struct StudioAPI: Sendable {
         let project = ProjectResponse(try store.project(id))
         let classes = try store.classes(projectId: id).map { ClassResponse(id: $0.0.id!, name: $0.0.name, images: $0.1) }
         return ProjectDetailResponse(project: project, classes: classes, runs: try store.runs(projectId: id).map(runResponse))
+    }
+
+    /// The names of the classes besides `classId` in a picture's entry of `classesSharingPictures`.
+    static func otherClasses(_ holders: [Int64: String]?, than classId: Int64) -> [String] {
+        (holders ?? [:]).filter { $0.key != classId }.sorted { $0.key < $1.key }.map(\.value)
     }
 
     static func json<T: Encodable>(_ body: T, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -35,6 +35,10 @@ public final class RunManager: @unchecked Sendable {
 
     /// Starts a run; throws `badRequest` for any invalid option or a run over the budget (nothing
     /// stored), `conflict` when the project already has one in progress.
+    /// Fewer images than this in a class with any is refused: a 70/15/15 split would leave one
+    /// test picture of it or none, and a run on 5 + 2 pictures looked perfect (issue 13).
+    public static let minimumImagesPerClass = 10
+
     public func start(projectId: Int64, options: RunOptions) throws -> RunRecord {
         let classes = try store.classes(projectId: projectId)
         guard classes.filter({ $0.1 > 0 }).count >= 2 else {
@@ -42,6 +46,9 @@ public final class RunManager: @unchecked Sendable {
         }
         // Validate against placeholder paths first: nothing exists yet if this throws.
         let probe = try options.configuration(data: "-", output: "-")
+        if let (small, count) = classes.first(where: { $0.1 > 0 && $0.1 < Self.minimumImagesPerClass }) {
+            throw StudioError(.badRequest, "every class needs at least \(Self.minimumImagesPerClass) images to train (class '\(small.name.prefix(100))' has \(count)): with fewer, the test split holds one picture of it or none, and its numbers mean nothing")
+        }
         if let positive = options.positive, !classes.contains(where: { $0.0.name == positive && $0.1 > 0 }) {
             throw StudioError(.badRequest, "positive class '\(positive.prefix(100))' is not one of the project's classes with images")
         }

@@ -58,7 +58,13 @@ public struct RunOptions: Codable, Sendable {
         } catch let e as StudioError {
             throw e
         } catch {
-            throw StudioError(.badRequest, "\(error)")
+            throw StudioError(.badRequest, Self.withoutFlags("\(error)"))
         }
+    }
+
+    /// The rules' messages name the CLI's flag beside each option ("split (--split) must be
+    /// ..."); the page has fields, not flags.
+    static func withoutFlags(_ message: String) -> String {
+        message.replacingOccurrences(of: #" \(--[a-z][a-z-]*\)"#, with: "", options: .regularExpression)
     }
 }

@@ -229,6 +229,19 @@ public final class StudioStore: @unchecked Sendable {
         }
     }
 
+    /// For each picture (by content hash) of a project held by more than one class, those
+    /// classes' names: training drops every copy of a picture whose labels disagree.
+    public func classesSharingPictures(projectId: Int64) throws -> [String: [Int64: String]] {
+        try db.read { db in
+            let names = Dictionary(uniqueKeysWithValues: try ClassRecord.filter(Column("projectId") == projectId).fetchAll(db).map { ($0.id!, $0.name) })
+            var byPicture: [String: [Int64: String]] = [:]
+            for image in try ImageRecord.filter(Column("projectId") == projectId).fetchAll(db) {
+                byPicture[image.sha256, default: [:]][image.classId] = names[image.classId]
+            }
+            return byPicture.filter { $0.value.count > 1 }
+        }
+    }
+
     public func image(_ id: Int64) throws -> ImageRecord {
         guard let i = try db.read({ try ImageRecord.fetchOne($0, key: id) }) else { throw StudioError(.notFound, "no image \(id)") }
         return i

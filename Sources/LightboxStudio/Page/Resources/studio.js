@@ -159,6 +159,11 @@ async function classCard(c) {
   card.addEventListener('dragleave', () => card.classList.remove('drag'));
   card.addEventListener('drop', act(e => { e.preventDefault(); card.classList.remove('drag'); return upload(e.dataTransfer.files); }));
   const images = await api(`/api/projects/${project.id}/classes/${c.id}/images`);
+  const twice = images.filter(i => i.alsoIn && i.alsoIn.length);
+  if (twice.length) {
+    thumbs.before(el('ul', {class: 'refused', 'aria-label': 'pictures also in another class'}, ...twice.map(i =>
+      el('li', {text: `${i.filename} is also in ${i.alsoIn.map(n => `"${n}"`).join(', ')}: a picture in two classes is left out of training`}))));
+  }
   for (const i of images.slice(0, 24)) {
     thumbs.append(el('span', {class: 'thumb'}, el('img', {src: '/api/images/' + i.id, alt: i.filename, title: i.filename}),
       el('button', {text: '×', title: 'delete ' + i.filename, 'aria-label': 'delete image ' + i.filename, onclick: act(async () => {
