@@ -1,15 +1,23 @@
+import Foundation
 /// One usable image of a data set: where it is, its class, and the group (patient) whose
 /// images must stay in the same split.
 public struct LabeledImage: Hashable, Sendable, Codable {
     public var path: String
     public var label: String
     public var group: String
+    /// What people call the picture, where its path says nothing (the Studio stores pictures
+    /// by content hash); nil: its file name.
+    public var name: String?
 
-    public init(path: String, label: String, group: String) {
+    public init(path: String, label: String, group: String, name: String? = nil) {
         self.path = path
         self.label = label
         self.group = group
+        self.name = name
     }
+
+    /// `name`, else the file name.
+    public var displayName: String { name ?? (path as NSString).lastPathComponent }
 }
 
 /// Something the loader left out, and why. Never silently dropped: every command that

@@ -12,8 +12,12 @@ public struct HeatmapExample: Sendable {
     /// PNG of the model's input with the Grad-CAM heatmap of the predicted class over it.
     public var png: Data
 
-    public init(path: String, label: String, predicted: String, confidence: Float, png: Data) {
+    /// What the report calls the picture.
+    public var name: String
+
+    public init(path: String, name: String? = nil, label: String, predicted: String, confidence: Float, png: Data) {
         self.path = path
+        self.name = name ?? (path as NSString).lastPathComponent
         self.label = label
         self.predicted = predicted
         self.confidence = confidence
@@ -239,7 +243,7 @@ public struct RunReport {
         let mistakes = examples.contains { $0.label != $0.predicted }
         return .init(title: mistakes ? "Worst mistakes" : "Least certain (no mistakes)", items: examples.map { e in
             .init(png: e.png.base64EncodedString(), label: e.label, predicted: e.predicted,
-                  confidence: String(format: "%.0f%%", e.confidence * 100), file: (e.path as NSString).lastPathComponent)
+                  confidence: String(format: "%.0f%%", e.confidence * 100), file: e.name)
         })
     }
 

@@ -31,7 +31,7 @@ public enum HeatmapExamples {
         let picked = Array(chosen.prefix(limit))
         let pngs = try render(picked.map { images[$0].path }, picked.map { predicted[$0] })
         return zip(picked, pngs).map { i, png in
-            HeatmapExample(path: images[i].path, label: images[i].label, predicted: classes[predicted[i]],
+            HeatmapExample(path: images[i].path, name: images[i].displayName, label: images[i].label, predicted: classes[predicted[i]],
                            confidence: confidence[i], png: png)
         }
     }

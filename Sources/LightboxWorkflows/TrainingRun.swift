@@ -20,6 +20,9 @@ public struct TrainingConfiguration: Sendable {
     /// Fine-tuning's settings (with `method` finetune).
     public var fineTune = FineTuneOptions()
     public var data: String
+    /// What reports and logs call the data set (nil: its source and path), for data a caller
+    /// assembled itself, such as the Studio's list of a project's pictures.
+    public var dataLabel: String?
     public var source: SourceKind?
     public var covid = CovidChestXraySource.Options()
     public var split: SplitFractions
@@ -113,7 +116,8 @@ public enum TrainingRun {
     /// removed; and every file's content digest.
     static func loadData(_ config: TrainingConfiguration, _ reporter: Reporter)
         throws -> (Dataset, [String: Result<String, ImageDecodingError>]) {
-        let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid)
+        var dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid)
+        if let label = config.dataLabel { dataset.source = label }
         reporter.note("data: \(dataset.source): \(dataset.images.count) images in \(dataset.classes.count) classes, \(dataset.skipped.count) skipped")
         if !dataset.hasGroups { reporter.note("the source has no patient ids: each image is its own group") }
         try TrainingOptionRules.checkBudget(

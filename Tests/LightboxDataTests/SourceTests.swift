@@ -67,6 +67,16 @@ final class SourceTests: TemporaryFolderTestCase {
         XCTAssertTrue(dataset.skipped.contains { $0.reason.contains("duplicate row") })
     }
 
+    /// A `name` column is what reports call each picture; an empty cell or no column: the file name.
+    func testCSVListNames() throws {
+        try touch("imgs/3f9a.png"); try touch("imgs/b.png")
+        try touch("named.csv", "path,label,name\nimgs/3f9a.png,sick,chest of Ann.png\nimgs/b.png,well,\n")
+        let dataset = try DatasetLoader.load(work.appendingPathComponent("named.csv").path)
+        XCTAssertEqual(dataset.images.map(\.displayName), ["chest of Ann.png", "b.png"])
+        try touch("plain.csv", "path,label\nimgs/3f9a.png,sick\n")
+        XCTAssertEqual(try DatasetLoader.load(work.appendingPathComponent("plain.csv").path).images.map(\.displayName), ["3f9a.png"])
+    }
+
     func testCSVWithoutRequiredColumnsIsAClearError() throws {
         try touch("bad.csv", "file,class\na.png,x\n")
         XCTAssertThrowsError(try DatasetLoader.load(work.appendingPathComponent("bad.csv").path)) { error in

@@ -199,6 +199,18 @@ final class StudioAPITests: XCTestCase {
             let prediction = try Fixture.decode(p) as! [String: Any]
             XCTAssertEqual((prediction["probabilities"] as! [String: Double]).values.reduce(0, +), 1, accuracy: 1e-4)
             XCTAssertTrue((prediction["heatmap"] as! String).hasPrefix("data:image/png;base64,"))
+            // The report names the project and each picture as uploaded: no content hashes as
+            // captions, no path into the data directory.
+            let report = String(decoding: Data(try await client.get("/api/runs/1/report").body.readableBytesView), as: UTF8.self)
+            XCTAssertTrue(report.contains("Lightbox Studio project &#39;p&#39;") || report.contains("Lightbox Studio project 'p'"),
+                          "the data set is named as the project")
+            XCTAssertFalse(report.contains(directory.path), "no path into the data directory")
+            let captions = report.components(separatedBy: "<figcaption>").dropFirst().map { $0.components(separatedBy: "</figcaption>")[0] }
+            XCTAssertFalse(captions.isEmpty)
+            for caption in captions {
+                XCTAssertNil(caption.range(of: "[0-9a-f]{64}", options: .regularExpression), caption)
+                XCTAssertTrue(caption.hasSuffix(".png"), caption)
+            }
             let heatmap = try await client.get("/api/runs/1/heatmap/1")
             XCTAssertEqual(heatmap.status, .ok)
             XCTAssertEqual(Array(Data(heatmap.body.readableBytesView).prefix(4)), [0x89, 0x50, 0x4E, 0x47])

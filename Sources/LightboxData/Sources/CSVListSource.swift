@@ -1,13 +1,13 @@
 import Foundation
 
-/// A CSV file with a header `path,label[,group]`; paths are relative to the CSV's folder
-/// and may not leave it.
+/// A CSV file with a header `path,label[,group][,name]`; paths are relative to the CSV's folder
+/// and may not leave it; `name` is what reports call a picture (default: its file name).
 public enum CSVListSource {
     public static func load(_ csvPath: String) throws -> Dataset {
         let table = try TableReader.read(csvPath, requiredColumns: ["path", "label"])
         let base = (csvPath as NSString).deletingLastPathComponent
         let name = (csvPath as NSString).lastPathComponent
-        let hasGroups = table.header.contains("group")
+        let hasGroups = table.header.contains("group"), hasNames = table.header.contains("name")
         var images: [LabeledImage] = []
         var skipped: [SkippedItem] = []
         var seen = Set<String>()
@@ -29,7 +29,8 @@ public enum CSVListSource {
                 continue
             }
             let group = hasGroups ? (row["group"].flatMap { $0.isEmpty ? nil : "group:\($0)" } ?? path) : path
-            images.append(LabeledImage(path: path, label: label, group: group))
+            let shown = hasNames ? row["name"].flatMap { $0.isEmpty ? nil : $0 } : nil
+            images.append(LabeledImage(path: path, label: label, group: group, name: shown))
         }
         guard !images.isEmpty else { throw DatasetError("\(csvPath): no usable rows") }
         return Dataset(images: images, skipped: skipped, hasGroups: hasGroups, source: "CSV list \(csvPath)")

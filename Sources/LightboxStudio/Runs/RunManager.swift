@@ -66,18 +66,20 @@ public final class RunManager: @unchecked Sendable {
         do {
             // The data set: a CSV list beside the image folder, so its paths stay inside the data
             // directory. A machine-read list: written faithfully, not spreadsheet-neutralised.
-            var text = "path,label,group\n"
+            // `name`: what the report calls each picture (the files are named by content hash).
+            var text = "path,label,group,name\n"
             let names = Dictionary(uniqueKeysWithValues: classes.map { ($0.0.id!, $0.0.name) })
             for image in try store.images(projectId: projectId) {
                 let relative = "images/\(image.sha256.prefix(2))/\(image.sha256)"
                 let group = image.groupName.map { "g:\($0)" } ?? "image:\(image.id!)"
-                text += CSVText.row([relative, names[image.classId] ?? "?", group])
+                text += CSVText.row([relative, names[image.classId] ?? "?", group, image.filename])
             }
             try AtomicFile.write(Data(text.utf8), to: store.runDatasetList(id).path)
             // The options were validated above (as `probe`); only the paths are this run's.
             var paths = probe
             paths.data = store.runDatasetList(id).path
             paths.output = store.runDirectory(id).path
+            paths.dataLabel = "Lightbox Studio project '\(try store.project(projectId).name)'"
             let config = paths
             set(id) { $0.totalEpochs = config.training.epochs }
             queue.async { self.execute(id, config) }

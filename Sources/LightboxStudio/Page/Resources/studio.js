@@ -99,7 +99,10 @@ async function openProject(id) {
   drawCurves([], 0);
   await renderClasses(d.classes);
   const runs = await renderHistory();
-  if (runs.length) await viewRun(runs[0].id);
+  // The running run, else the newest finished one (an interrupted or failed run after it does not
+  // hide the last good results and model), else the newest.
+  const shown = runs.find(active) || runs.find(r => r.status === 'finished') || runs[0];
+  if (shown) await viewRun(shown.id);
 }
 
 async function refreshClasses() {
