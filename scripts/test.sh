@@ -18,8 +18,8 @@ fi
 # ONNX Runtime checks the ONNX export (a test runs it through Python); the Studio's browser
 # test needs headless Chromium, its driver (Debian) and Selenium (PyPI).
 # The bad-input corpus is generated with Pillow.
-python3 -c "import onnxruntime, numpy, selenium, PIL" 2>/dev/null \
-    || python3 -m pip install -q --disable-pip-version-check onnxruntime numpy selenium pillow
+python3 -c "import onnxruntime, numpy, selenium, PIL, axe_selenium_python" 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check onnxruntime numpy selenium pillow axe-selenium-python
 if [ ! -x /usr/bin/chromedriver ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null

@@ -17,6 +17,7 @@ Run: python3 Tests/e2e/studio_e2e.py [.build/debug/lightbox]
 """
 import http.server, json, os, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.request, urllib.error
 
+from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -100,8 +101,29 @@ def main():
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     wait = WebDriverWait(driver, 60)
     attacker = None
-    steps = Steps(after_each=lambda n, name: driver.save_screenshot(os.path.join(ARTIFACTS, f"{n:02d}-{name.replace(' ', '-')}.png")))
+    # axe-core on every screen of the flow that shows the Studio: serious and critical
+    # violations are collected here and fail the "accessibility" step at the end.
+    inaccessible = []
+
+    def audit_accessibility(name):
+        if not driver.current_url.startswith(origin) or driver.find_elements(By.ID, "log"):
+            return
+        axe = Axe(driver)
+        axe.inject()
+        for v in axe.run()["violations"]:
+            if v["impact"] in ("serious", "critical"):
+                inaccessible.append(f"{name}: {v['id']} ({v['impact']}): {v['help']}: " +
+                                    "; ".join(n["target"][0] if isinstance(n["target"][0], str) else str(n["target"]) for n in v["nodes"][:5]))
+
+    def after_each(n, name):
+        driver.save_screenshot(os.path.join(ARTIFACTS, f"{n:02d}-{name.replace(' ', '-')}.png"))
+        audit_accessibility(name)
+
+    steps = Steps(after_each=after_each)
     step = steps.step
+
+    def accessible():
+        assert not inaccessible, "axe-core found serious or critical violations:\n" + "\n".join(inaccessible)
 
     def class_titles():
         # Read in one script call: the cards are rebuilt after every change, so element handles go stale.
@@ -318,6 +340,7 @@ def main():
         step("switching projects during a run", switching_projects_during_a_run)
         step("rename and delete classes", rename_and_delete_classes)
         step("narrow screen", narrow_screen)
+        step("accessibility (axe-core) on every screen", accessible)
         step("another origin can neither read nor change", other_origin_can_neither_read_nor_change)
     finally:
         driver.quit()
