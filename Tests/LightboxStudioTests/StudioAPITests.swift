@@ -143,11 +143,26 @@ final class StudioAPITests: XCTestCase {
             let outside = try await client.post("/api/projects/1/import",
                                                 json: ["path": Fixture.shared.appendingPathComponent("models/../data/covid-chestxray").path])
             XCTAssertEqual(outside.status, .forbidden)
-            let r = try await client.post("/api/projects/1/import", json: ["path": Fixture.trainingImages.path])
+            let roots = try Fixture.decode(try await client.get("/api/import/roots")) as! [String: Any]
+            XCTAssertEqual(roots["roots"] as? [String], [Fixture.shared.appendingPathComponent("models").path])
+            // A path relative to the root, previewed first: classes and counts, nothing stored.
+            let relative = "teachable-machine-image/training-images"
+            let preview = try Fixture.decode(try await client.post("/api/projects/1/import", json: ["path": relative, "dryRun": true])) as! [String: Any]
+            XCTAssertEqual(preview["dryRun"] as? Bool, true)
+            XCTAssertEqual(preview["perClass"] as? [String: Int], ["Class 1": 11, "Class 2": 11])
+            let untouched = try Fixture.decode(try await client.get("/api/projects/1")) as! [String: Any]
+            XCTAssertEqual((untouched["classes"] as! [Any]).count, 0, "a preview stores nothing")
+            let escape = try await client.post("/api/projects/1/import", json: ["path": "../data/covid-chestxray", "dryRun": true])
+            XCTAssertEqual(escape.status, .forbidden, "a relative path stays under its root")
+            let noRoot = try await client.post("/api/projects/1/import", json: ["path": relative, "root": 1])
+            XCTAssertEqual(noRoot.status, .badRequest)
+            let r = try await client.post("/api/projects/1/import", json: ["path": relative])
             XCTAssertEqual(r.status, .ok)
             let d = try Fixture.decode(r) as! [String: Any]
             XCTAssertEqual(d["imported"] as? Int, 22)
             XCTAssertEqual(d["classes"] as? Int, 2)
+            XCTAssertEqual(d["perClass"] as? [String: Int], ["Class 1": 11, "Class 2": 11])
+            XCTAssertEqual(d["dryRun"] as? Bool, false)
             XCTAssertFalse((d["skipped"] as! [[String: String]]).isEmpty, ".DS_Store files are reported")
         }
     }
@@ -250,7 +265,7 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(Set(projects[0].keys), ["id", "name", "created"])
             XCTAssertNotNil((projects[0]["created"] as! String).range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"#, options: .regularExpression))
             let imported = try Fixture.decode(try await client.post("/api/projects/1/import", json: ["path": folders])) as! [String: Any]
-            XCTAssertEqual(Set(imported.keys), ["imported", "classes", "skipped"])
+            XCTAssertEqual(Set(imported.keys), ["imported", "classes", "perClass", "skipped", "dryRun"])
             XCTAssertEqual(keys((imported["skipped"] as! [Any]).first), ["item", "reason"])
             let project = try Fixture.decode(try await client.get("/api/projects/1")) as! [String: Any]
             XCTAssertEqual(Set(project.keys), ["project", "classes", "runs"])

@@ -62,9 +62,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(binary, data):
+def start_server(binary, data, import_root):
     env = dict(os.environ, LIGHTBOX_TOKEN="")
-    server = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", data], stdout=subprocess.PIPE,
+    server = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", data, "--import-root", import_root], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, env=env, text=True)
     line = server.stdout.readline().strip()  # "login: http://127.0.0.1:PORT/?token=..."
     if not line.startswith("login: "):
@@ -81,7 +81,8 @@ def main():
     bad_png = os.path.join(tempfile.mkdtemp(prefix="studio-e2e-files-"), "not-an-image.png")
     with open(bad_png, "w") as f:
         f.write("this is not a picture\n")
-    server, login_url = start_server(binary, data)
+    import_root = os.path.abspath(os.path.join(SHARED, ".."))  # teachable-machine-image/
+    server, login_url = start_server(binary, data, import_root)
     base = login_url.split("?")[0]
     token = login_url.split("?token=")[1]
     origin = base.rstrip("/")
@@ -281,6 +282,19 @@ def main():
         driver.switch_to.alert.accept()
         wait.until(lambda d: class_titles() == [XSS])
 
+    def import_with_preview():
+        roots = driver.find_element(By.ID, "importRoots").text
+        assert import_root in roots, roots
+        driver.find_element(By.ID, "importPath").send_keys("training-images")
+        driver.find_element(By.ID, "previewImport").click()
+        wait.until(lambda d: "would import" in d.find_element(By.ID, "skipped").text)
+        preview = driver.find_element(By.ID, "skipped").text
+        assert '"Class 1" (11)' in preview and '"Class 2" (11)' in preview, preview
+        assert class_titles() == [XSS], "a preview adds nothing"
+        driver.find_element(By.ID, "import").click()
+        wait.until(lambda d: "imported 22 images" in d.find_element(By.ID, "skipped").text)
+        wait.until(lambda d: class_titles() == [XSS, "Class 1", "Class 2"])
+
     def narrow_screen():
         driver.set_window_size(390, 844)
         driver.find_elements(By.CSS_SELECTOR, "#projects button")[0].click()
@@ -339,6 +353,7 @@ def main():
         step("run history", run_history)
         step("switching projects during a run", switching_projects_during_a_run)
         step("rename and delete classes", rename_and_delete_classes)
+        step("import with a preview", import_with_preview)
         step("narrow screen", narrow_screen)
         step("accessibility (axe-core) on every screen", accessible)
         step("another origin can neither read nor change", other_origin_can_neither_read_nor_change)

@@ -72,9 +72,19 @@ struct ImportResponse: Encodable, Sendable {
         var reason: String
     }
 
+    /// Images imported (with `dryRun`: that would be offered, before each is decoded).
     var imported: Int
     var classes: Int
+    /// Images per class, imported or (with `dryRun`) offered.
+    var perClass: [String: Int]
     var skipped: [Skipped]
+    /// Nothing was stored: the preview of an import.
+    var dryRun: Bool
+}
+
+/// `GET /api/import/roots`: the folders imports may read from (empty: importing is off).
+struct ImportRootsResponse: Encodable {
+    var roots: [String]
 }
 
 /// A run: status, the options it was started with, live or stored progress, metrics once finished.

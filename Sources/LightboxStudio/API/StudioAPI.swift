@@ -156,6 +156,7 @@ public struct StudioAPI: Sendable {
                                   in: try context.parameters.require("project", as: Int64.self))
             return Response(status: .noContent)
         }
+        api.get("import/roots") { _, _ in try Self.json(ImportRootsResponse(roots: settings.importRoots)) }
         api.post("projects/:project/import") { request, context in
             let id = try context.parameters.require("project", as: Int64.self)
             var request = request

@@ -3,8 +3,12 @@ import LightboxData
 import LightboxImaging
 
 struct ImportBody: Decodable {
+    /// Absolute, or relative to the import root numbered `root` (default the first).
     var path: String
     var source: String?
+    var root: Int?
+    /// Only say what would be imported: classes, counts and what the data set skips.
+    var dryRun: Bool?
 }
 
 /// Imports a data set already on the server's disk (class folders, covid-chestxray, CSV) into a
@@ -24,8 +28,13 @@ struct Importer {
         _ = try store.project(projectId)
         let allowed = roots.compactMap(RegularFile.realPath)
         guard !roots.isEmpty else { throw StudioError(.forbidden, "importing from the server's disk is off (start the server with --import-root DIR)") }
-        guard body.path.hasPrefix("/"), let path = RegularFile.realPath(body.path), RegularFile.isInside(path, roots: allowed) else {
-            throw StudioError(.forbidden, "\(body.path) is not an existing folder or file under the allowed import folders (\(roots.joined(separator: ", "))); give an absolute path")
+        let rootIndex = body.root ?? 0
+        guard roots.indices.contains(rootIndex) else {
+            throw StudioError(.badRequest, "root must be 0-\(roots.count - 1), one of the import folders \(roots.joined(separator: ", "))")
+        }
+        let requested = body.path.hasPrefix("/") ? body.path : (roots[rootIndex] as NSString).appendingPathComponent(body.path)
+        guard let path = RegularFile.realPath(requested), RegularFile.isInside(path, roots: allowed) else {
+            throw StudioError(.forbidden, "\(body.path) is not an existing folder or file under the allowed import folders (\(roots.joined(separator: ", ")))")
         }
         let kind = try body.source.map { s -> SourceKind in
             guard let k = SourceKind(rawValue: s) else { throw StudioError(.badRequest, "source must be folders, covid-chestxray or csv") }
@@ -37,7 +46,8 @@ struct Importer {
         var classIds: [String: Int64] = [:]
         for (c, _) in try store.classes(projectId: projectId) { classIds[c.name] = c.id! }
         var skipped = dataset.skipped.map { ImportResponse.Skipped(item: $0.item, reason: $0.reason) }
-        var imported = 0
+        if body.dryRun == true { return preview(dataset, skipped: skipped) }
+        var imported = 0, perClass: [String: Int] = [:]
         for image in dataset.images {
             do {
                 let name = try Names.normalized(image.label, what: "a class")
@@ -52,13 +62,27 @@ struct Importer {
                                        width: decoded.width, height: decoded.height,
                                        group: dataset.hasGroups ? image.group : nil)
                 imported += 1
+                perClass[name, default: 0] += 1
             } catch let e as RegularFile.Refusal {
                 skipped.append(ImportResponse.Skipped(item: image.path, reason: e.description))
             } catch let e as StudioError where e.kind != .unavailable {
                 skipped.append(ImportResponse.Skipped(item: image.path, reason: e.description))
             }
         }
-        return ImportResponse(imported: imported, classes: classIds.count, skipped: skipped)
+        return ImportResponse(imported: imported, classes: classIds.count, perClass: perClass, skipped: skipped, dryRun: false)
+    }
+
+    /// What an import of `dataset` would offer, per class, before any picture is read: the
+    /// classes and counts a user checks (a parent folder's extra class shows here) and the
+    /// data set's own skips. Pictures that fail to decode are found only by the import itself.
+    func preview(_ dataset: Dataset, skipped: [ImportResponse.Skipped]) -> ImportResponse {
+        var skipped = skipped, perClass: [String: Int] = [:]
+        for image in dataset.images {
+            do { perClass[try Names.normalized(image.label, what: "a class"), default: 0] += 1 } catch {
+                skipped.append(ImportResponse.Skipped(item: image.path, reason: "\(error)"))
+            }
+        }
+        return ImportResponse(imported: perClass.values.reduce(0, +), classes: perClass.count, perClass: perClass, skipped: skipped, dryRun: true)
     }
 
     /// The table a data set is described by (a CSV list, or a folder's metadata.csv) is held to

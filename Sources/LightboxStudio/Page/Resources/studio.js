@@ -60,6 +60,7 @@ async function start() {
   await loadProjects();
   $('login').hidden = true; $('app').hidden = false;
   loadLimits();
+  loadImportRoots();
   const m = location.hash.match(/project=(\d+)/);
   if (m) await openProject(+m[1]);
 }
@@ -78,6 +79,15 @@ async function loadLimits() {
     if (r.range) hints.push(`${name}: ${r.range}`);
   }
   $('limits').textContent = hints.join(' · ');
+}
+
+/** Where imports may read from: shown under the box, or the box hidden when importing is off. */
+async function loadImportRoots() {
+  const {roots} = await api('/api/import/roots');
+  $('importBox').hidden = roots.length === 0;
+  $('importRoots').textContent = roots.length === 0
+    ? "Importing from the server's disk is off (the server's operator allows folders with lightbox serve --import-root DIR)."
+    : `Import folders: ${roots.join(', ')}. A path may be absolute or relative to ${roots[0]}; Preview shows what it would add.`;
 }
 
 async function loadProjects() {
@@ -409,15 +419,23 @@ function wire() {
     $('newClass').value = '';
     await refreshClasses();
   }));
-  $('import').addEventListener('click', act(async () => {
-    $('skipped').textContent = 'importing…';
+  const importing = async dryRun => {
+    const started = Date.now();
+    const tick = () => { $('skipped').textContent = `${dryRun ? 'reading' : 'importing'}… ${Math.round((Date.now() - started) / 1000)} s`; };
+    tick();
+    const timer = setInterval(tick, 1000);
     try {
-      const r = await post(`/api/projects/${project.id}/import`, {path: $('importPath').value});
-      $('skipped').textContent = `imported ${r.imported} images; skipped ${r.skipped.length}` +
-        (r.skipped.length ? ': ' + r.skipped.slice(0, 20).map(s => s.item + ' (' + s.reason + ')').join('; ') : '');
-    } catch (e) { $('skipped').textContent = ''; throw e; }
-    await refreshClasses();
-  }));
+      const r = await post(`/api/projects/${project.id}/import`, {path: $('importPath').value, dryRun});
+      const classes = Object.entries(r.perClass).sort(([a], [b]) => byClassName(a, b)).map(([c, n]) => `"${c}" (${n})`).join(', ');
+      const skipped = r.skipped.length ? `; ${r.skipped.length} skipped: ` + r.skipped.slice(0, 20).map(s => `${s.item} (${s.reason})`).join('; ') +
+        (r.skipped.length > 20 ? `; and ${r.skipped.length - 20} more` : '') : '';
+      $('skipped').textContent = (dryRun ? `would import ${r.imported} images into ${r.classes} classes: ${classes}` +
+        ' (pictures that do not decode are found by the import itself)' : `imported ${r.imported} images: ${classes}`) + skipped;
+    } catch (e) { $('skipped').textContent = ''; throw e; } finally { clearInterval(timer); }
+    if (!dryRun) await refreshClasses();
+  };
+  $('previewImport').addEventListener('click', act(() => importing(true)));
+  $('import').addEventListener('click', act(() => importing(false)));
   $('method').addEventListener('change', () => { applyMethod(); $('epochs').value = $('method').value === 'finetune' ? 6 : 50; });
   $('train').addEventListener('click', act(async () => {
     const common = {method: $('method').value, epochs: number('epochs', 'epochs'), batchSize: number('batch', 'batch'), split: $('split').value,
