@@ -174,6 +174,7 @@ def main():
         epochs = driver.find_element(By.ID, "epochs")
         epochs.clear()
         epochs.send_keys("5")
+        driver.find_element(By.CSS_SELECTOR, "#advanced summary").click()  # batch, rate, balance, split live under Advanced
         split = driver.find_element(By.ID, "split")
         split.clear()
         split.send_keys("60/20/20")
@@ -184,6 +185,9 @@ def main():
         assert "Operating point" in driver.find_element(By.ID, "decision").text, driver.find_element(By.ID, "decision").text
         audit = driver.find_element(By.ID, "audit").text
         assert "Shortcut audit" in audit and "blacked out" in audit, audit
+        driver.find_element(By.CSS_SELECTOR, "#usage summary").click()
+        usage = driver.find_element(By.ID, "snippets").text
+        assert "lightbox-run-1.onnx" in usage and "lightbox predict --model lightbox-run-1-model.zip" in usage, usage
         headers = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#confusion th")]
         assert XSS in headers and QUOTED in headers, headers
         cells = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#perClass td")]
@@ -295,6 +299,14 @@ def main():
         wait.until(lambda d: "imported 22 images" in d.find_element(By.ID, "skipped").text)
         wait.until(lambda d: class_titles() == [XSS, "Class 1", "Class 2"])
 
+    def delete_a_project():
+        driver.find_element(By.ID, "newProject").send_keys("third" + Keys.ENTER)
+        wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "third"))
+        driver.find_element(By.ID, "deleteProject").click()
+        driver.switch_to.alert.accept()
+        wait.until(lambda d: [b.text for b in d.find_elements(By.CSS_SELECTOR, "#projects button")] == ["e2e chest", "second"])
+        assert not driver.find_element(By.ID, "project").is_displayed()
+
     def narrow_screen():
         driver.set_window_size(390, 844)
         driver.find_elements(By.CSS_SELECTOR, "#projects button")[0].click()
@@ -354,6 +366,7 @@ def main():
         step("switching projects during a run", switching_projects_during_a_run)
         step("rename and delete classes", rename_and_delete_classes)
         step("import with a preview", import_with_preview)
+        step("delete a project", delete_a_project)
         step("narrow screen", narrow_screen)
         step("accessibility (axe-core) on every screen", accessible)
         step("another origin can neither read nor change", other_origin_can_neither_read_nor_change)

@@ -362,12 +362,37 @@ async function showResults(r) {
   }
   g.fillStyle = '#222'; g.fillText('ROC (' + (m.positive_class || '') + '): true positive rate up, false positive rate across', 26, 24);
   $('report').href = `/api/runs/${r.id}/report`;
+  $('snippets').replaceChildren(...snippets(r));
   // The server names each file; the same names here keep the extension whatever the browser does.
   for (const [id, format, name] of [['dlBundle', 'bundle', `lightbox-run-${r.id}-model.zip`], ['dlTfjs', 'tfjs', `lightbox-run-${r.id}-tfjs.zip`],
     ['dlKeras', 'keras', `lightbox-run-${r.id}-keras.zip`], ['dlOnnx', 'onnx', `lightbox-run-${r.id}.onnx`]]) {
     $(id).href = `/api/runs/${r.id}/download/${format}`;
     $(id).setAttribute('download', name);
   }
+}
+
+/** How to use each download, for this run: the command line, Python with ONNX Runtime, and TF.js in a page. */
+function snippets(r) {
+  const m = r.metrics, n = r.id, classes = JSON.stringify(m.classes);
+  const blocks = [
+    ['The model bundle with lightbox (the zip as it is):',
+      `lightbox predict --model lightbox-run-${n}-model.zip --heatmap heatmaps/ chest.png\nlightbox evaluate --model lightbox-run-${n}-model.zip --data my-folders/ --out metrics.json`],
+    ['ONNX in Python (RGB pixels 0-255, 224x224, channels first; normalisation is inside the model; Pillow resizes a little differently from Lightbox, so probabilities differ slightly from lightbox predict):',
+      `import numpy as np, onnxruntime as ort\nfrom PIL import Image\n` +
+      `session = ort.InferenceSession("lightbox-run-${n}.onnx")\n` +
+      `image = Image.open("chest.png").convert("RGB")\nside = min(image.size)\n` +
+      `image = image.crop(((image.width - side) // 2, (image.height - side) // 2, (image.width + side) // 2, (image.height + side) // 2)).resize((224, 224), Image.BILINEAR)\n` +
+      `x = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)[None]\n` +
+      `probabilities = session.run(None, {session.get_inputs()[0].name: x})[0][0]\nprint(dict(zip(${classes}, probabilities)))`],
+    ['TF.js in a web page (unzip lightbox-run-' + n + '-tfjs.zip beside it; Teachable Machine\'s input, x / 127.5 - 1):',
+      `const model = await tf.loadLayersModel('model.json');\n` +
+      `const x = tf.browser.fromPixels(img).resizeBilinear([224, 224]).toFloat().div(127.5).sub(1).expandDims();\n` +
+      `const probabilities = await model.predict(x).data();  // in the order ${classes}`],
+  ];
+  if (m.positive_class && m.threshold != null) {
+    blocks.push([`This model's operating point: call "${m.positive_class}" when its probability is at least ${m.threshold.toFixed(3)} (lightbox predict applies it; the exports record it in their metadata).`, '']);
+  }
+  return blocks.map(([text, code]) => el('div', {}, el('p', {text}), code ? el('pre', {}, el('code', {text: code})) : ''));
 }
 
 async function openCell(r, rows, truth, predicted) {
@@ -449,6 +474,14 @@ function wire() {
     clearInterval(poll); poll = null;
     await renderHistory();
     watch(r.id);
+  }));
+  $('deleteProject').addEventListener('click', act(async () => {
+    if (!confirm(`Delete the project "${project.name}" with all its classes, images and runs?`)) return;
+    await api('/api/projects/' + project.id, {method: 'DELETE'});
+    clearInterval(poll); poll = null;
+    project = null; viewed = null; location.hash = '';
+    $('project').hidden = true;
+    await loadProjects();
   }));
   $('cancel').addEventListener('click', act(async () => {
     const runs = await api(`/api/projects/${project.id}/runs`), running = runs.find(active);
