@@ -77,10 +77,21 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "lightbox")
     os.makedirs(ARTIFACTS, exist_ok=True)
     data = tempfile.mkdtemp(prefix="studio-e2e-")
-    # A text file named like a picture: the server refuses it and the page must say so.
-    bad_png = os.path.join(tempfile.mkdtemp(prefix="studio-e2e-files-"), "not-an-image.png")
+    # Files the server refuses, and the page must list with the reason: a text file named like a
+    # picture, a PNG whose header claims 12000 x 12000 pixels (144 megapixels), a 42 MB file.
+    files = tempfile.mkdtemp(prefix="studio-e2e-files-")
+    bad_png = os.path.join(files, "not-an-image.png")
     with open(bad_png, "w") as f:
         f.write("this is not a picture\n")
+    huge_png = os.path.join(files, "144-megapixels.png")
+    with open(huge_png, "wb") as f:
+        import struct, zlib
+        ihdr = struct.pack(">IIBBBBB", 12000, 12000, 8, 2, 0, 0, 0)
+        chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    big_png = os.path.join(files, "42-megabytes.png")
+    with open(big_png, "wb") as f:
+        f.truncate(42 << 20)
     import_root = os.path.abspath(os.path.join(SHARED, ".."))  # teachable-machine-image/
     server, login_url = start_server(binary, data, import_root)
     base = login_url.split("?")[0]
@@ -210,14 +221,26 @@ def main():
     def refused_uploads_are_listed():
         column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[0]
         before = column.find_element(By.CSS_SELECTOR, ".count").text
-        column.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(os.path.abspath(bad_png))
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#classes .col")[0].find_elements(By.CSS_SELECTOR, "ul.refused li"))
+        column.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys("\n".join([bad_png, huge_png, big_png]))
+        WebDriverWait(driver, 120).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .col")[0].find_elements(By.CSS_SELECTOR, 'ul.refused[aria-label="refused files"] li')) == 3)
         column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[0]
-        refused = column.find_element(By.CSS_SELECTOR, "ul.refused").text
+        refused = column.find_element(By.CSS_SELECTOR, 'ul.refused[aria-label="refused files"]').text
         assert "not-an-image.png" in refused and "PNG" in refused, refused
+        assert "144-megapixels.png" in refused and "pixels" in refused, refused
+        assert "42-megabytes.png" in refused, refused
         assert column.find_element(By.CSS_SELECTOR, ".count").text == before, "the count did not change"
-        thumbs = column.find_elements(By.CSS_SELECTOR, ".thumbs img")
-        assert len(thumbs) <= 24, len(thumbs)
+        # The same picture in the other class too: both cards say it will be left out.
+        twin = os.path.join(files, "twin.png")  # Class 1's 0.png under a name no other upload has
+        shutil.copyfile(os.path.join(SHARED, "Class 1", "0.png"), twin)
+        driver.find_elements(By.CSS_SELECTOR, "#classes .col")[1].find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(twin)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, 'ul.refused[aria-label="pictures also in another class"]')) == 2)
+        note = driver.find_elements(By.CSS_SELECTOR, 'ul.refused[aria-label="pictures also in another class"]')[1].text
+        assert "twin.png is also in" in note and "left out of training" in note, note
+        thumb = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[1].find_element(By.CSS_SELECTOR, 'button[aria-label="delete image twin.png"]')
+        thumb.click()
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, 'ul.refused[aria-label="pictures also in another class"]'))
+        thumbs = driver.execute_script("return document.querySelectorAll('#classes .col')[0].querySelectorAll('.thumbs img').length")
+        assert thumbs <= 24, thumbs
 
     def bad_picture_replaces_the_answer():
         driver.find_element(By.ID, "predictFile").send_keys(os.path.abspath(bad_png))
@@ -242,6 +265,11 @@ def main():
         assert "%" in row.text, f"headline numbers in the history: {row.text}"
         honest = driver.find_element(By.ID, "honesty").text
         assert "Always answering" in honest, honest
+        assert driver.find_element(By.ID, "dlOnnx").get_attribute("download") == "lightbox-run-1.onnx"
+        # After a reload the newest finished run is on screen, with its own settings in the form.
+        driver.refresh()
+        wait.until(lambda d: "run 2" in d.find_element(By.ID, "resultsTitle").text)
+        assert driver.find_element(By.ID, "epochs").get_attribute("value") == "3", "the form shows run 2's settings"
 
     def switching_projects_during_a_run():
         # A run long enough to switch away from: fine-tuning one member for 50 epochs.
@@ -273,6 +301,9 @@ def main():
     def rename_and_delete_classes():
         driver.find_elements(By.CSS_SELECTOR, "#projects button")[1].click()
         wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "second"))
+        # Predict before any training says so where the answer would be.
+        driver.find_element(By.ID, "predictFile").send_keys(os.path.abspath(os.path.join(SHARED, "Class 2", "5.png")))
+        wait.until(lambda d: "Train a model first" in d.find_element(By.ID, "prediction").text)
         for name in ("first class", "second class"):
             driver.find_element(By.ID, "newClass").send_keys(name + Keys.ENTER)
             wait.until(lambda d: name in class_titles())
@@ -304,7 +335,7 @@ def main():
         wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "third"))
         driver.find_element(By.ID, "deleteProject").click()
         driver.switch_to.alert.accept()
-        wait.until(lambda d: [b.text for b in d.find_elements(By.CSS_SELECTOR, "#projects button")] == ["e2e chest", "second"])
+        wait.until(lambda d: d.execute_script("return [...document.querySelectorAll('#projects button')].map(b => b.textContent)") == ["e2e chest", "second"])
         assert not driver.find_element(By.ID, "project").is_displayed()
 
     def narrow_screen():
