@@ -29,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "Tests", "support"))
 from steps import Steps  # noqa: E402
 SHARED = os.path.join(ROOT, "..", "shared", "models", "teachable-machine-image", "training-images")
+XRAYS = os.path.join(ROOT, "..", "shared", "data", "covid-chestxray", "images")
 ARTIFACTS = os.environ.get("ARTIFACTS", os.path.join(ROOT, ".build", "e2e-artifacts"))
 # Hostile class names: markup that would run if inserted as HTML, quotes and commas, a formula.
 XSS = '<img src=x onerror="window.__pwned=1">'
@@ -316,6 +317,22 @@ def main():
         driver.find_element(By.CSS_SELECTOR, 'button[aria-label="delete class first class"]').click()
         driver.switch_to.alert.accept()
         wait.until(lambda d: class_titles() == [XSS])
+        # A class of more than 24 pictures shows 24 and "+N more".
+        xrays = sorted(os.path.join(XRAYS, f) for f in os.listdir(XRAYS) if f.endswith((".jpg", ".jpeg", ".png")))[:27]
+        driver.find_element(By.CSS_SELECTOR, "#classes .col input[type=file]").send_keys("\n".join(os.path.abspath(x) for x in xrays))
+        WebDriverWait(driver, 180).until(lambda d: "+3 more" in d.find_element(By.ID, "classes").text)
+        assert driver.execute_script("return document.querySelectorAll('#classes .col .thumbs img').length") == 24
+        # A learning rate that is not a number is an error on the page, not a silent default.
+        Select(driver.find_element(By.ID, "method")).select_by_value("head")
+        driver.find_element(By.CSS_SELECTOR, "#advanced summary").click()
+        rate = driver.find_element(By.ID, "lr")
+        rate.clear()
+        rate.send_keys("fast")
+        driver.find_element(By.ID, "train").click()
+        wait.until(lambda d: "learning rate must be a number" in d.find_element(By.ID, "err").text)
+        time.sleep(1)
+        assert "learning rate must be a number" in driver.find_element(By.ID, "err").text, "the message stays"
+        assert not driver.find_elements(By.CSS_SELECTOR, "#history tr[data-run]"), "no run was started"
 
     def import_with_preview():
         roots = driver.find_element(By.ID, "importRoots").text

@@ -360,7 +360,13 @@ async function showResults(r) {
     m.roc.forEach(([x, y], i) => { const X = 20 + x * 230, Y = 240 - y * 230; i ? g.lineTo(X, Y) : g.moveTo(X, Y); });
     g.stroke(); g.lineWidth = 1;
   }
-  g.fillStyle = '#222'; g.fillText('ROC (' + (m.positive_class || '') + '): true positive rate up, false positive rate across', 26, 24);
+  g.fillStyle = '#222'; g.font = '10px sans-serif';
+  for (const v of [0, 0.5, 1]) {
+    g.fillText(v.toFixed(1), 20 + v * 230 - 6, 252);   // false positive rate, across
+    g.fillText(v.toFixed(1), 2, 240 - v * 230 + 3);     // true positive rate, up
+  }
+  g.fillText('ROC (' + (m.positive_class || '').slice(0, 30) + ')', 26, 24);
+  rc.setAttribute('aria-label', `ROC curve for ${m.positive_class || 'the positive class'}: true positive rate up, false positive rate across`);
   $('report').href = `/api/runs/${r.id}/report`;
   $('snippets').replaceChildren(...snippets(r));
   // The server names each file; the same names here keep the extension whatever the browser does.
