@@ -116,9 +116,13 @@ public struct ShortcutAudit: Encodable, Sendable {
         if a < 0.6 {
             return (String(format: "The model barely separates the classes even on whole pictures (AUC %.2f), so the audit says little: AUC %.2f with the lungs hidden.", a, h) + onlyText, false)
         }
-        let kept = (h - 0.5) / (a - 0.5)
-        if h >= 0.65 || kept >= 0.5 {
-            return (String(format: "Warning: with the lungs hidden the model still scores AUC %.2f (%.2f on whole pictures). It is reading something other than the lungs: borders, text and markers, devices, or the look of the hospital or machine a picture came from. Treat its results as a shortcut until other hospitals' patients show otherwise.", h, a) + onlyText, true)
+        // An AUC far below 0.5 separates the classes as well as one far above it, the wrong way
+        // round: what counts is the distance from chance.
+        let separation = 0.5 + abs(h - 0.5)
+        let kept = (separation - 0.5) / (a - 0.5)
+        if separation >= 0.65 || kept >= 0.5 {
+            let inverted = h < 0.5 ? " (below 0.5: it still tells the classes apart, the wrong way round)" : ""
+            return (String(format: "Warning: with the lungs hidden the model still scores AUC %.2f%@ (%.2f on whole pictures). It is reading something other than the lungs: borders, text and markers, devices, or the look of the hospital or machine a picture came from. Treat its results as a shortcut until other hospitals' patients show otherwise.", h, inverted, a) + onlyText, true)
         }
         return (String(format: "With the lungs hidden the AUC falls to %.2f (from %.2f on whole pictures), near chance: the model's signal comes mostly from the lungs' region. That alone does not prove it reads disease: that region still carries the look of each hospital's pictures.", h, a) + onlyText, false)
     }
