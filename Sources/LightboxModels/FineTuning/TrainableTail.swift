@@ -194,15 +194,11 @@ public final class TrainableTail {
         let s = unit.spec
         if unit.depthwise {
             let convolution = try depthwiseConvolution(at: position, batch: batch, side: side, spec: s)
-            var failure: Error?
-            let y = Self.filled(batch * convolution.outputSide * convolution.outputSide * s.outputChannels) { o in
-                x.withUnsafeBufferPointer { i in
-                    unit.weights.withUnsafeBufferPointer { w in
-                        do { try convolution.forward(i.baseAddress!, weights: w.baseAddress!, output: o) } catch { failure = error }
-                    }
+            let y = try Self.filled(batch * convolution.outputSide * convolution.outputSide * s.outputChannels) { o in
+                try x.withUnsafeBufferPointer { i in
+                    try unit.weights.withUnsafeBufferPointer { w in try convolution.forward(i.baseAddress!, weights: w.baseAddress!, output: o) }
                 }
             }
-            if let failure { throw failure }
             return (y, convolution.outputSide)
         }
         precondition(s.kernel == 1 && s.stride == 1, "only 1x1 and depthwise 3x3 convolutions train")
@@ -270,23 +266,19 @@ public final class TrainableTail {
         let s = unit.spec
         if unit.depthwise {
             let primitives = try depthwiseConvolution(at: position, batch: batch, side: side, spec: s)
-            var failure: Error?
             var dw: [Float] = []
-            let dx = Self.filled(x.count) { dxp in
-                dw = Self.filled(unit.weights.count) { dwp in
-                    dy.withUnsafeBufferPointer { g in
-                        x.withUnsafeBufferPointer { i in
-                            unit.weights.withUnsafeBufferPointer { w in
-                                do {
-                                    try primitives.backward(outputGradient: g.baseAddress!, input: i.baseAddress!, weights: w.baseAddress!,
-                                                            inputGradient: dxp, weightGradient: dwp)
-                                } catch { failure = error }
+            let dx = try Self.filled(x.count) { dxp in
+                dw = try Self.filled(unit.weights.count) { dwp in
+                    try dy.withUnsafeBufferPointer { g in
+                        try x.withUnsafeBufferPointer { i in
+                            try unit.weights.withUnsafeBufferPointer { w in
+                                try primitives.backward(outputGradient: g.baseAddress!, input: i.baseAddress!, weights: w.baseAddress!,
+                                                        inputGradient: dxp, weightGradient: dwp)
                             }
                         }
                     }
                 }
             }
-            if let failure { throw failure }
             return (dx, dw)
         }
         let rows = batch * side * side
@@ -312,9 +304,9 @@ public final class TrainableTail {
     /// `count` floats that `fill` writes every one of: no zeroing first (zeroing and faulting
     /// in the step's buffers measured at about 5% of fine-tuning).
     @inline(__always)
-    static func filled(_ count: Int, _ fill: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 { fill(buffer.baseAddress!) }
+    static func filled(_ count: Int, _ fill: (UnsafeMutablePointer<Float>) throws -> Void) rethrows -> [Float] {
+        try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { try fill(buffer.baseAddress!) }
             initialized = count
         }
     }

@@ -188,8 +188,8 @@ public struct StudioAPI: Sendable {
             let size = try await gate.decode([UInt8](data), name: name)
             let image = try store.addImage(projectId: project, classId: cls, data: data, filename: name,
                                            width: size.width, height: size.height)
-            let shared = try store.classesSharingPictures(projectId: project)
-            return try Self.json(ImageResponse(image, alsoIn: Self.otherClasses(shared[image.sha256], than: cls)), status: .created)
+            let alsoIn = try store.otherClassesHolding(image.sha256, projectId: project, besides: cls)
+            return try Self.json(ImageResponse(image, alsoIn: alsoIn), status: .created)
         }
         api.get("images/:image") { _, context in
             let image = try store.image(try context.parameters.require("image", as: Int64.self))

@@ -33,12 +33,12 @@ public final class RunManager: @unchecked Sendable {
         self.store = store
     }
 
-    /// Starts a run; throws `badRequest` for any invalid option or a run over the budget (nothing
-    /// stored), `conflict` when the project already has one in progress.
     /// Fewer images than this in a class with any is refused: a 70/15/15 split would leave one
     /// test picture of it or none, and a run on 5 + 2 pictures looked perfect (issue 13).
     public static let minimumImagesPerClass = 10
 
+    /// Starts a run; throws `badRequest` for any invalid option or a run over the budget (nothing
+    /// stored), `conflict` when the project already has one in progress.
     public func start(projectId: Int64, options: RunOptions) throws -> RunRecord {
         let classes = try store.classes(projectId: projectId)
         guard classes.filter({ $0.1 > 0 }).count >= 2 else {

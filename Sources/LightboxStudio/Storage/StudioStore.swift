@@ -120,10 +120,7 @@ public final class StudioStore: @unchecked Sendable {
         _ = try project(projectId)
         let name = try Names.normalized(name, what: "a class")
         return try db.write { db in
-            let existing = try ClassRecord.filter(Column("projectId") == projectId).fetchAll(db)
-            if existing.contains(where: { $0.name.precomposedStringWithCanonicalMapping == name }) {
-                throw StudioError(.conflict, "class '\(name)' already exists")
-            }
+            try Self.refuseTakenClassName(db, name, projectId: projectId)
             var c = ClassRecord(id: nil, projectId: projectId, name: name)
             try c.insert(db)
             return c
@@ -139,10 +136,7 @@ public final class StudioStore: @unchecked Sendable {
                 throw StudioError(.notFound, "no class \(id) in project \(projectId)")
             }
             try Self.refuseIfActive(db, projectId: projectId, doing: "rename its classes")
-            let others = try ClassRecord.filter(Column("projectId") == projectId && Column("id") != id).fetchAll(db)
-            if others.contains(where: { $0.name.precomposedStringWithCanonicalMapping == name }) {
-                throw StudioError(.conflict, "class '\(name)' already exists")
-            }
+            try Self.refuseTakenClassName(db, name, projectId: projectId, besides: id)
             c.name = name
             try c.update(db)
             return c
@@ -160,6 +154,15 @@ public final class StudioStore: @unchecked Sendable {
             let shas = try String.fetchAll(db, ImageRecord.filter(Column("classId") == id).select(Column("sha256")))
             _ = try ClassRecord.deleteOne(db, key: id)  // its images go with it (ON DELETE CASCADE)
             try removeUnreferencedFiles(db, shas: Set(shas))
+        }
+    }
+
+    /// Inside a transaction: a conflict when another class of the project (not `besides`) has
+    /// `name` (already normalised; names stored before normalisation are compared normalised).
+    private static func refuseTakenClassName(_ db: Database, _ name: String, projectId: Int64, besides id: Int64? = nil) throws {
+        let others = try ClassRecord.filter(Column("projectId") == projectId).fetchAll(db).filter { $0.id != id }
+        if others.contains(where: { $0.name.precomposedStringWithCanonicalMapping == name }) {
+            throw StudioError(.conflict, "class '\(name)' already exists")
         }
     }
 
@@ -239,6 +242,16 @@ public final class StudioStore: @unchecked Sendable {
                 byPicture[image.sha256, default: [:]][image.classId] = names[image.classId]
             }
             return byPicture.filter { $0.value.count > 1 }
+        }
+    }
+
+    /// The names of the project's classes other than `classId` that hold the picture `sha256`
+    /// (by class id): what an upload's answer warns of, without reading the whole project.
+    public func otherClassesHolding(_ sha256: String, projectId: Int64, besides classId: Int64) throws -> [String] {
+        try db.read { db in
+            let ids = Set(try Int64.fetchAll(db, ImageRecord.filter(Column("projectId") == projectId && Column("sha256") == sha256
+                                                                    && Column("classId") != classId).select(Column("classId"))))
+            return try ClassRecord.filter(ids.sorted().contains(Column("id"))).order(Column("id")).fetchAll(db).map(\.name)
         }
     }
 
