@@ -77,6 +77,9 @@ def start_server(binary, data, import_root):
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "lightbox")
     os.makedirs(ARTIFACTS, exist_ok=True)
+    for old in os.listdir(ARTIFACTS):  # screenshots of an earlier run would mix with this one's
+        if old.endswith(".png"):
+            os.remove(os.path.join(ARTIFACTS, old))
     data = tempfile.mkdtemp(prefix="studio-e2e-")
     # Files the server refuses, and the page must list with the reason: a text file named like a
     # picture, a PNG whose header claims 12000 x 12000 pixels (144 megapixels), a 42 MB file.
@@ -132,6 +135,12 @@ def main():
         driver.save_screenshot(os.path.join(ARTIFACTS, f"{n:02d}-{name.replace(' ', '-')}.png"))
         audit_accessibility(name)
 
+    def screenshot_of(element_id, name):
+        """A screenshot with one part of the page in view, for a screen the step's end leaves behind."""
+        driver.execute_script("document.getElementById(arguments[0]).scrollIntoView()", element_id)
+        driver.save_screenshot(os.path.join(ARTIFACTS, f"{name}.png"))
+        audit_accessibility(name)
+
     steps = Steps(after_each=after_each)
     step = steps.step
 
@@ -160,10 +169,16 @@ def main():
         assert token not in json.dumps(driver.execute_script("return Object.assign({}, localStorage)")), "token in localStorage"
         assert driver.execute_script("return document.cookie") == "", "the session cookie is readable from script"
 
+    def guide():
+        return driver.find_element(By.ID, "guide").text
+
     def create_project():
+        assert "Start with a project" in driver.find_element(By.ID, "noProjects").text
         driver.find_element(By.ID, "newProject").send_keys("e2e chest")
         driver.find_element(By.ID, "createProject").click()
         wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "e2e chest"))
+        assert not driver.find_element(By.ID, "noProjects").is_displayed()
+        assert "add a class for each answer" in guide(), guide()
 
     def add_classes_and_upload():
         for name in CLASSES:
@@ -173,6 +188,7 @@ def main():
             box.send_keys(name)
             driver.find_element(By.ID, "addClass").click()
             wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .col")) == count + 1)
+        assert "at least 10 X-rays" in guide() and "has 0" in guide(), guide()
         for k, folder in enumerate(("Class 1", "Class 2")):
             files = sorted(os.path.join(SHARED, folder, f) for f in os.listdir(os.path.join(SHARED, folder)) if f.endswith(".png"))
             column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[k]
@@ -180,6 +196,7 @@ def main():
             wait.until(lambda d: f"({len(files)} images)" in d.find_elements(By.CSS_SELECTOR, "#classes .col")[k].text)
         titles = [c.find_element(By.TAG_NAME, "b").text for c in driver.find_elements(By.CSS_SELECTOR, "#classes .col")]
         assert titles == list(CLASSES), titles
+        assert "press Train" in guide(), guide()
         no_injection()
 
     def train():
@@ -193,6 +210,7 @@ def main():
         driver.find_element(By.ID, "train").click()
         WebDriverWait(driver, 120).until(EC.visibility_of_element_located((By.ID, "results")))
         assert "accuracy" in driver.find_element(By.ID, "headline").text
+        wait.until(lambda d: "compare them" in guide())
         # The operating point and the shortcut audit are on the page, with the classes' names as text.
         assert "Operating point" in driver.find_element(By.ID, "decision").text, driver.find_element(By.ID, "decision").text
         audit = driver.find_element(By.ID, "audit").text
@@ -217,11 +235,19 @@ def main():
         driver.find_element(By.ID, "predictFile").send_keys(image)
         wait.until(lambda d: "%" in d.find_element(By.ID, "prediction").text)
         assert driver.find_elements(By.CSS_SELECTOR, "#prediction img"), "heatmap shown"
+        meters = driver.execute_script("return [...document.querySelectorAll('#prediction meter')].map(m => m.value)")
+        assert len(meters) == 2 and abs(sum(meters) - 1) < 1e-3, f"a bar per class, summing to 1: {meters}"
+        screenshot_of("prediction", "07a-prediction")
         no_injection()
 
     def refused_uploads_are_listed():
         column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[0]
         before = column.find_element(By.CSS_SELECTOR, ".count").text
+        # The card is rebuilt when the upload ends, so its progress bars are recorded as they change.
+        driver.execute_script("""window.__bars = [];
+            new MutationObserver(() => document.querySelectorAll('#classes .uploading progress').forEach(p =>
+              window.__bars.push([p.getAttribute('aria-label'), p.value, p.max]))).observe(document.getElementById('classes'),
+              {subtree: true, childList: true, attributes: true, characterData: true});""")
         column.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys("\n".join([bad_png, huge_png, big_png]))
         WebDriverWait(driver, 120).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .col")[0].find_elements(By.CSS_SELECTOR, 'ul.refused[aria-label="refused files"] li')) == 3)
         column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[0]
@@ -230,6 +256,9 @@ def main():
         assert "144-megapixels.png" in refused and "pixels" in refused, refused
         assert "42-megabytes.png" in refused, refused
         assert column.find_element(By.CSS_SELECTOR, ".count").text == before, "the count did not change"
+        bars = driver.execute_script("return window.__bars")
+        assert ["files uploaded", 3, 3] in bars, f"a bar counted the three files: {bars[-4:]}"
+        assert any(b[0] == "bytes of this file sent" for b in bars), "a bar followed each file's bytes"
         # The same picture in the other class too: both cards say it will be left out.
         twin = os.path.join(files, "twin.png")  # Class 1's 0.png under a name no other upload has
         shutil.copyfile(os.path.join(SHARED, "Class 1", "0.png"), twin)
@@ -272,6 +301,32 @@ def main():
         wait.until(lambda d: "run 2" in d.find_element(By.ID, "resultsTitle").text)
         assert driver.find_element(By.ID, "epochs").get_attribute("value") == "3", "the form shows run 2's settings"
 
+    def compare_two_runs():
+        for run in (1, 2):
+            driver.find_element(By.CSS_SELECTOR, f'input[aria-label="compare run {run}"]').click()
+        wait.until(EC.visibility_of_element_located((By.ID, "compareBox")))
+        wait.until(lambda d: "run 1" in d.find_element(By.ID, "compareTitle").text and "run 2" in d.find_element(By.ID, "compareTitle").text)
+        rows = driver.execute_script("return [...document.querySelectorAll('#compareTable tr')].map(r => [r.className, [...r.children].map(c => c.textContent)])")
+        by_name = {cells[0]: (kind, cells[1:]) for kind, cells in rows}
+        assert by_name["epochs"] == ("differs", ["5", "3"]), by_name.get("epochs")
+        assert by_name["split"] == ("", ["60/20/20", "60/20/20"]), by_name.get("split")
+        for name in ("accuracy", "always the largest class", "AUC [95% CI]", "sensitivity", "shortcut audit"):
+            assert name in by_name and all(by_name[name][1]), (name, by_name.get(name))
+        note = driver.find_element(By.ID, "compareNote").text
+        assert "tested on the same" in note and "interval" in note, note
+        legend = driver.execute_script("return [...document.querySelectorAll('#compareRoc svg text')].map(t => t.textContent)")
+        assert "run 1" in legend and "run 2" in legend and "false positive rate" in legend, legend
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#compareRoc svg polyline")) == 3, "two ROC curves and the chance line"
+        screenshot_of("compareBox", "11a-comparison")
+        # A third tick replaces the oldest; closing clears the ticks.
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="compare run 1"]').click()
+        wait.until(lambda d: not d.find_element(By.ID, "compareBox").is_displayed())
+        driver.find_element(By.CSS_SELECTOR, 'input[aria-label="compare run 1"]').click()
+        wait.until(EC.visibility_of_element_located((By.ID, "compareBox")))
+        driver.find_element(By.ID, "closeCompare").click()
+        wait.until(lambda d: not d.find_element(By.ID, "compareBox").is_displayed())
+        assert not driver.execute_script("return [...document.querySelectorAll('#history input[data-compare]')].some(b => b.checked)")
+
     def switching_projects_during_a_run():
         # A run long enough to switch away from: fine-tuning one member for 50 epochs.
         Select(driver.find_element(By.ID, "method")).select_by_value("finetune")
@@ -282,6 +337,15 @@ def main():
         driver.find_element(By.ID, "train").click()
         wait.until(lambda d: "run 3" in d.find_element(By.ID, "status").text)
         assert not driver.find_element(By.ID, "train").is_enabled(), "Train is disabled while a run goes"
+        # Changing the classes during a run is refused (409), and the reason stays on the page
+        # while the run's progress keeps updating.
+        driver.find_elements(By.CSS_SELECTOR, "#classes .col")[1].find_element(By.XPATH, ".//button[text()='delete']").click()
+        driver.switch_to.alert.accept()
+        wait.until(lambda d: "run in progress" in d.find_element(By.ID, "err").text)
+        message = driver.find_element(By.ID, "err").text
+        time.sleep(2)  # four polls of the run's progress
+        assert driver.find_element(By.ID, "err").text == message, "the refusal stays on the page"
+        assert QUOTED in class_titles(), "the class is still there"
         box = driver.find_element(By.ID, "newProject")
         box.send_keys("second" + Keys.ENTER)
         wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "second"))
@@ -411,6 +475,7 @@ def main():
         step("a file that is not a picture replaces the answer with its error", bad_picture_replaces_the_answer)
         step("refused uploads are listed on their card", refused_uploads_are_listed)
         step("run history", run_history)
+        step("compare two runs", compare_two_runs)
         step("switching projects during a run", switching_projects_during_a_run)
         step("rename and delete classes", rename_and_delete_classes)
         step("import with a preview", import_with_preview)

@@ -3,8 +3,11 @@
 // as HTML. The session is an HttpOnly cookie: the token is never kept by the page.
 'use strict';
 // The project on screen, the run whose results are on screen, the poll of the project's
-// running run, and the refused uploads per class id (kept until that class uploads again).
-let project = null, viewed = null, poll = null;
+// running run, the runs ticked for comparison (at most two, oldest tick first), and the refused
+// uploads per class id (kept until that class uploads again).
+let project = null, viewed = null, poll = null, compared = [];
+// What the guide line reads: the project's classes and runs as last shown.
+let shownClasses = [], shownRuns = [];
 const uploadFailures = new Map();
 const $ = id => document.getElementById(id);
 const active = r => r && ['queued', 'running'].includes(r.status);
@@ -37,6 +40,26 @@ async function api(path, opts = {}) {
 }
 const send = (method, path, obj) => api(path, {method, headers: {'Content-Type': 'application/json'}, body: JSON.stringify(obj)});
 const post = (path, obj) => send('POST', path, obj);
+
+/** POSTs a file, reporting the fraction sent (fetch cannot); refusals throw as `api` does. */
+function uploadFile(path, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest();
+    x.open('POST', path);
+    x.withCredentials = true;
+    x.responseType = 'json';
+    x.upload.onprogress = e => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+    x.onerror = () => reject(new Error('the connection to the Studio failed'));
+    x.onload = () => {
+      if (x.status === 401) { showLogin(); reject(new LoginNeeded('log in first')); return; }
+      if (x.status >= 200 && x.status < 300) { resolve(x.response); return; }
+      const e = new Error(x.response && x.response.error ? x.response.error : x.statusText || `refused (${x.status})`);
+      e.status = x.status;
+      reject(e);
+    };
+    x.send(file);
+  });
+}
 
 /** A user action: the page's error line is cleared first and shows what went wrong after. */
 const act = f => async (...args) => {
@@ -92,6 +115,7 @@ async function loadImportRoots() {
 
 async function loadProjects() {
   const list = await api('/api/projects');
+  $('noProjects').hidden = list.length > 0;
   $('projects').replaceChildren(...list.map(p => el('button', {text: p.name, 'data-id': p.id, 'aria-current': String(project != null && p.id === project.id),
     onclick: act(() => openProject(p.id))})));
 }
@@ -103,7 +127,7 @@ async function openProject(id) {
   project = d.project; location.hash = 'project=' + id; $('project').hidden = false;
   $('projectName').textContent = project.name;
   for (const b of $('projects').children) b.setAttribute('aria-current', String(+b.dataset.id === id));
-  viewed = null;
+  viewed = null; compared = []; shownClasses = []; shownRuns = []; $('compareBox').hidden = true;
   $('results').hidden = true; $('prediction').replaceChildren(); $('cellImages').replaceChildren();
   $('status').textContent = ''; $('cancel').hidden = true; $('train').disabled = false; $('predictFile').value = '';
   drawCurves([], 0);
@@ -124,12 +148,26 @@ async function renderClasses(classes) {
   const cards = [];
   for (const c of classes) cards.push(await classCard(c));
   $('classes').replaceChildren(...cards);
+  shownClasses = classes;
+  guide();
+}
+
+/** The next step for someone new to the Studio, read from the project's classes and runs. */
+function guide() {  // the minimum is the server's RunManager.minimumImagesPerClass
+  const minimum = 10, short = shownClasses.filter(c => c.images < minimum);
+  $('guide').textContent =
+    shownClasses.length < 2 ? 'Next: add a class for each answer the model should give, such as "COVID-19" and "other".'
+    : short.length ? `Next: give every class at least ${minimum} X-rays (the file button on its card, or drop files on it): ` +
+      short.map(c => `"${c.name}" has ${c.images}`).join(', ') + '.'
+    : shownRuns.some(active) ? 'Training: the curves below follow it; you can cancel it or look at earlier runs meanwhile.'
+    : !shownRuns.some(r => r.status === 'finished') ? "Next: press Train. The head method is Teachable Machine's recipe; fine-tuning does better on new patients but is slower."
+    : 'Read the results against the lines under them, try Predict on a picture the model has not seen, tick two runs to compare them, and take the model away with the Download links.';
 }
 
 async function classCard(c) {
   const input = el('input', {type: 'file', multiple: '', accept: 'image/png,image/jpeg', 'aria-label': 'images for ' + c.name});
   const title = el('span', {}, el('b', {text: c.name}), ' ', el('span', {class: 'count', text: `(${c.images} images)`}));
-  const progress = el('div', {class: 'hint', 'aria-live': 'polite'});
+  const progress = el('div', {class: 'hint uploading', 'aria-live': 'polite'});
   const thumbs = el('div', {class: 'thumbs'});
   const refused = uploadFailures.get(c.id) || [];
   const card = el('div', {class: 'col'}, title, ' ',
@@ -156,13 +194,19 @@ async function classCard(c) {
     title.replaceWith(form);
     box.focus();
   }
+  // Files go one at a time: a bar for the files done and one for the bytes of the file on its way.
   const upload = async files => {
-    const failures = [];
+    const failures = [], all = el('progress', {max: files.length, value: 0, 'aria-label': 'files uploaded'});
+    const bytes = el('progress', {max: 1, value: 0, 'aria-label': 'bytes of this file sent'}), line = el('span');
+    progress.replaceChildren(line, el('br'), all, ' ', bytes);
     let k = 0;
     for (const f of files) {
-      progress.textContent = `uploading ${++k} of ${files.length}: ${f.name}`;
-      try { await api(`/api/projects/${project.id}/classes/${c.id}/images?filename=${encodeURIComponent(f.name)}`, {method: 'POST', body: f}); }
-      catch (e) { if (e instanceof LoginNeeded) return; failures.push(e.message.includes(f.name) ? e.message : `${f.name}: ${e.message}`); }
+      line.textContent = `uploading ${++k} of ${files.length}: ${f.name}`;
+      bytes.value = 0;
+      try {
+        await uploadFile(`/api/projects/${project.id}/classes/${c.id}/images?filename=${encodeURIComponent(f.name)}`, f, fraction => { bytes.value = fraction; });
+      } catch (e) { if (e instanceof LoginNeeded) return; failures.push(e.message.includes(f.name) ? e.message : `${f.name}: ${e.message}`); }
+      all.value = k;
     }
     uploadFailures.set(c.id, failures);
     await refreshClasses();
@@ -193,12 +237,18 @@ async function classCard(c) {
 /** The project's runs, newest first, as a table; returns them. */
 async function renderHistory() {
   const runs = await api(`/api/projects/${project.id}/runs`);
+  shownRuns = runs;
+  guide();
   $('historyBox').hidden = runs.length === 0;
   $('train').disabled = runs.some(active);
-  $('history').replaceChildren(table(['run', 'started', 'status', 'method', 'epochs', 'accuracy (always the largest class)', 'AUC [95% CI]', ''], runs.map(r => {
+  compared = compared.filter(id => runs.some(r => r.id === id && r.status === 'finished'));
+  $('history').replaceChildren(table(['compare', 'run', 'started', 'status', 'method', 'epochs', 'accuracy (always the largest class)', 'AUC [95% CI]', ''], runs.map(r => {
     const h = r.headline || {}, o = r.options || {};
+    const tick = r.status !== 'finished' ? '' : el('input', {type: 'checkbox', 'data-compare': r.id, 'aria-label': `compare run ${r.id}`,
+      onchange: act(e => compare(r.id, e.target.checked))});
+    if (tick && compared.includes(r.id)) tick.checked = true;
     const row = el('tr', {'data-run': r.id},
-      el('td', {text: String(r.id)}), el('td', {text: new Date(r.created).toLocaleString()}), el('td', {text: r.status}),
+      el('td', {}, tick), el('td', {text: String(r.id)}), el('td', {text: new Date(r.created).toLocaleString()}), el('td', {text: r.status}),
       el('td', {text: o.method || 'head'}), el('td', {text: o.epochs != null ? String(o.epochs) : 'default'}),
       el('td', {text: h.accuracy != null ? `${percent(h.accuracy)} (${percent(h.majorityBaseline)})` : ''}),
       el('td', {text: h.auc != null ? h.auc.toFixed(3) + (h.aucCI ? ` [${h.aucCI.map(x => x.toFixed(2)).join('–')}]` : '') + (h.noBetterThanChance ? ' chance' : '') : ''}),
@@ -228,7 +278,86 @@ async function deleteRun(id) {
   await api('/api/runs/' + id, {method: 'DELETE'});
   if (viewed && viewed.id === id) { viewed = null; $('results').hidden = true; $('status').textContent = ''; drawCurves([], 0); }
   const runs = await renderHistory();
+  await renderComparison();
   if (!viewed && runs.length) await viewRun(runs[0].id);
+}
+
+/** Ticks or unticks a run for comparison; a third tick replaces the oldest. */
+async function compare(id, on) {
+  compared = compared.filter(x => x !== id);
+  if (on) compared.push(id);
+  if (compared.length > 2) compared.shift();
+  await renderComparison();
+}
+
+/** What a run was told to do, a row each; '—' where a setting does not apply to its method. */
+const settingRows = [
+  ['method', o => o.method || 'head'],
+  ['epochs', o => o.epochs ?? (o.method === 'finetune' ? 6 : 50)],
+  ['ensemble members', o => o.method === 'finetune' ? o.ensemble ?? 3 : '—'],
+  ['batch', o => o.batchSize ?? 16],
+  ['learning rate', o => o.method === 'finetune' ? '—' : o.learningRate ?? 0.001],
+  ['balance', o => o.method === 'finetune' ? '—' : o.balance || 'none'],
+  ['augmented copies', o => o.method === 'finetune' ? '—' : o.augmentCopies ?? 0],
+  ['equalise contrast', o => o.equalize || 'none'],
+  ['split', o => o.split || '70/15/15'],
+];
+
+/** What a finished run measured on its test patients, a row each. */
+const resultRows = [
+  ['test images (patients)', m => `${m.n_images} (${m.n_patients})`],
+  ['accuracy', m => percent(m.accuracy)],
+  ['always the largest class', m => percent(majorityBaseline(m))],
+  ['AUC [95% CI]', m => m.auc == null ? 'n/a' : m.auc.toFixed(3) + (m.auc_ci ? ` [${m.auc_ci.map(x => x.toFixed(2)).join('–')}]` : '') +
+    (m.auc_ci && m.auc_ci[0] <= 0.5 && 0.5 <= m.auc_ci[1] ? ' (no better than chance)' : '')],
+  ['operating point', m => m.positive_class && m.threshold != null ? `${m.positive_class} from ${m.threshold.toFixed(3)}` : 'argmax'],
+  ['sensitivity', m => percent(m.sensitivity)],
+  ['specificity', m => percent(m.specificity)],
+  ['Brier score', m => m.brier != null ? m.brier.toFixed(3) : 'n/a'],
+  ['shortcut audit', m => !m.audit ? 'not run' : m.audit.shortcut_suspected ? 'shortcut suspected' : 'no shortcut found'],
+];
+
+/** The accuracy of always answering the test split's largest class. */
+function majorityBaseline(m) {
+  const sizes = (m.confusion || []).map(row => row.reduce((a, b) => a + b, 0)), total = sizes.reduce((a, b) => a + b, 0);
+  return total ? Math.max(...sizes) / total : null;
+}
+
+/**
+ * The two ticked runs side by side: their settings (rows that differ marked), their test results,
+ * both ROC curves on one chart, and what the comparison can and cannot say: whether both were
+ * tested on the same images, and whether their AUC intervals overlap.
+ */
+async function renderComparison() {
+  for (const box of $('history').querySelectorAll('input[data-compare]')) box.checked = compared.includes(+box.dataset.compare);
+  if (compared.length < 2) { $('compareBox').hidden = true; return; }
+  const ids = [...compared], forProject = project.id;
+  const runs = await Promise.all(ids.map(id => api('/api/runs/' + id)));
+  const tested = await Promise.all(ids.map(id => api(`/api/runs/${id}/predictions`)));
+  if (!project || project.id !== forProject || compared.join() !== ids.join()) return;  // the ticks changed meanwhile
+  const row = (name, values, kind) => el('tr', {class: kind === 'setting' && new Set(values.map(String)).size > 1 ? 'differs' : ''},
+    el('th', {text: name, scope: 'row'}), ...values.map(v => el('td', {text: String(v)})));
+  $('compareTitle').textContent = `Comparison of run ${ids[0]} and run ${ids[1]}`;
+  $('compareTable').replaceChildren(table(['', ...runs.map(r => `run ${r.id}`)], [
+    ...settingRows.map(([name, f]) => row(name, runs.map(r => f(r.options || {})), 'setting')),
+    ...resultRows.map(([name, f]) => row(name, runs.map(r => f(r.metrics)), 'result')),
+  ]));
+  const colors = ['#1f77b4', '#d62728'];
+  $('compareRoc').replaceChildren(runs.every(r => r.metrics.roc)
+    ? rocChart(runs.map((r, k) => ({name: `run ${r.id}`, color: colors[k], points: r.metrics.roc})), 'ROC of both runs') : '');
+  const sets = tested.map(rows => new Set(rows.map(x => x.imageId)));
+  const common = [...sets[0]].filter(id => id != null && sets[1].has(id)).length;
+  const same = !tested.some(rows => rows.some(x => x.imageId == null)) && common === sets[0].size && common === sets[1].size;
+  const notes = [same ? `Both runs were tested on the same ${common} images, so the rows above compare the settings alone.`
+    : `The runs were tested on different images (${tested[0].length} and ${tested[1].length}, ${common} in common): the differences reflect the data as well as the settings.`];
+  const [ca, cb] = runs.map(r => r.metrics.auc_ci);
+  if (ca && cb) {
+    notes.push(ca[0] <= cb[1] && cb[0] <= ca[1]
+      ? 'Their AUC intervals overlap: on these test patients the difference between the two may be chance.'
+      : `Their AUC intervals do not overlap: run ${runs[runs[0].metrics.auc > runs[1].metrics.auc ? 0 : 1].id} scores higher by more than chance explains here.`);
+  }
+  $('compareNote').replaceChildren(...notes.map(t => el('p', {class: 'hint', text: t})));
+  $('compareBox').hidden = false;
 }
 
 /** The settings of a run, as the form shows them (what it did not set, the form's defaults). */
@@ -254,31 +383,67 @@ function applyMethod() {
   $('ensemble').disabled = !fine;
 }
 
-/** Axes (epochs across; accuracy and loss divided by its largest value up), a line per series and its legend. */
-function drawCurves(epochs, total) {
-  const c = $('curves'), g = c.getContext('2d'); g.clearRect(0, 0, c.width, c.height);
-  if (!total) return;
-  const left = 40, right = 580, top = 10, bottom = 170;
-  const x = i => left + (total > 1 ? i / (total - 1) : 0) * (right - left), y = v => bottom - v * (bottom - top);
-  g.strokeStyle = '#888'; g.fillStyle = '#444'; g.font = '11px sans-serif'; g.beginPath();
-  g.moveTo(left, top); g.lineTo(left, bottom); g.lineTo(right, bottom); g.stroke();
-  for (const v of [0, 0.25, 0.5, 0.75, 1]) { g.fillText(v.toFixed(2), 6, y(v) + 4); g.beginPath(); g.moveTo(left - 3, y(v)); g.lineTo(left, y(v)); g.stroke(); }
-  const every = Math.max(1, Math.ceil(total / 10));
-  for (let i = 0; i < total; i += every) g.fillText(String(i + 1), x(i) - 3, bottom + 13);
-  g.fillText('epoch', right - 30, bottom + 26);
-  const maxLoss = Math.max(1e-6, ...epochs.map(e => Math.max(e.train_loss || 0, e.val_loss || 0)));
-  const series = [['train_loss', '#1f77b4', `training loss ÷ ${maxLoss.toFixed(2)}`], ['val_loss', '#d62728', 'validation loss (same scale)'],
-    ['train_accuracy', '#2ca02c', 'training accuracy'], ['val_accuracy', '#ff7f0e', 'validation accuracy']];
-  series.forEach(([key, color, label], k) => {
-    g.strokeStyle = color; g.beginPath();
-    epochs.forEach((e, i) => {
-      if (e[key] == null) return;
-      const v = key.includes('loss') ? e[key] / maxLoss : e[key];
-      i ? g.lineTo(x(i), y(v)) : g.moveTo(x(i), y(v));
-    });
-    g.stroke(); g.fillStyle = color; g.fillText(label, left + (k % 2) * 240, 205 + Math.floor(k / 2) * 13);
-  });
+// MARK: charts
+
+const SVG = 'http://www.w3.org/2000/svg';
+/** An SVG element with attributes and children (text through textContent only). */
+function svg(tag, attrs = {}, ...children) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
 }
+const tickText = v => Math.abs(v) >= 10 || v === Math.round(v) ? v.toFixed(0) : v.toFixed(2);
+
+/**
+ * A line chart as the report draws them: a frame, five ticks on each axis with their values,
+ * named axes, a line per series and a legend. `series`: [{name, color, points: [[x, y]], dashed}].
+ */
+function lineChart(series, {title, xLabel, yLabel, xRange, yRange, width = 440, height = 260}) {
+  const all = series.flatMap(s => s.points);
+  const xs = all.map(p => p[0]), ys = all.map(p => p[1]);
+  const [x0, x1] = xRange || [Math.min(...xs, 0), Math.max(...xs, 1)];
+  let [y0, y1] = yRange || [Math.min(0, ...ys), Math.max(1e-9, ...ys)];
+  if (y1 === y0) y1 = y0 + 1;
+  const left = 52, right = 12, top = 12, bottom = 40, w = width - left - right, h = height - top - bottom;
+  const X = v => left + (v - x0) / (x1 - x0 || 1) * w, Y = v => top + h - (v - y0) / (y1 - y0) * h;
+  const chart = svg('svg', {width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `${title}: ${yLabel} up, ${xLabel} across`, class: 'chart'},
+    svg('title', {}, title), svg('rect', {x: left, y: top, width: w, height: h, fill: '#fafafa', stroke: '#999'}));
+  for (let i = 0; i <= 4; i++) {
+    const fy = y0 + i / 4 * (y1 - y0), fx = x0 + i / 4 * (x1 - x0);
+    chart.append(svg('line', {x1: left, x2: left + w, y1: Y(fy), y2: Y(fy), stroke: '#e3e3e3'}),
+      svg('text', {x: left - 6, y: Y(fy) + 4, 'font-size': 11, 'text-anchor': 'end'}, tickText(fy)),
+      svg('text', {x: X(fx), y: top + h + 16, 'font-size': 11, 'text-anchor': 'middle'}, tickText(fx)));
+  }
+  chart.append(svg('text', {x: left + w / 2, y: height - 6, 'font-size': 12, 'text-anchor': 'middle'}, xLabel),
+    svg('text', {x: 14, y: top + h / 2, 'font-size': 12, 'text-anchor': 'middle', transform: `rotate(-90 14 ${top + h / 2})`}, yLabel));
+  series.forEach((s, n) => {
+    if (s.points.length) {
+      chart.append(svg('polyline', Object.assign({fill: 'none', stroke: s.color, 'stroke-width': 2, points: s.points.map(([a, b]) => `${X(a).toFixed(1)},${Y(b).toFixed(1)}`).join(' ')},
+        s.dashed ? {'stroke-dasharray': '5,4'} : {})));
+    }
+    chart.append(svg('rect', {x: left + 10, y: top + 8 + n * 16, width: 12, height: 3, fill: s.color}),
+      svg('text', {x: left + 28, y: top + 13 + n * 16, 'font-size': 11}, s.name));
+  });
+  return chart;
+}
+
+/** Training curves: accuracy on 0..1 and loss on its own scale, epochs across. */
+function drawCurves(epochs, total) {
+  if (!total) { $('curves').replaceChildren(); return; }
+  const line = (key, name, color) => ({name, color, points: epochs.flatMap((e, i) => e[key] == null ? [] : [[i + 1, e[key]]])});
+  const xRange = [1, Math.max(2, total)];
+  $('curves').replaceChildren(
+    lineChart([line('train_accuracy', 'training', '#1f77b4'), line('val_accuracy', 'validation', '#d62728')],
+      {title: 'Accuracy by epoch', xLabel: 'epoch', yLabel: 'accuracy', xRange, yRange: [0, 1], width: 360, height: 220}),
+    lineChart([line('train_loss', 'training', '#1f77b4'), line('val_loss', 'validation', '#d62728')],
+      {title: 'Loss by epoch', xLabel: 'epoch', yLabel: 'loss', xRange, width: 360, height: 220}));
+}
+
+const chanceLine = {name: 'chance', color: '#999', points: [[0, 0], [1, 1]], dashed: true};
+/** ROC curves of one or more runs, with the chance diagonal. */
+const rocChart = (curves, title) => lineChart([...curves, chanceLine],
+  {title, xLabel: 'false positive rate', yLabel: 'true positive rate', xRange: [0, 1], yRange: [0, 1], width: 300, height: 300});
 
 /** Status line, curves and, for a finished run, results; only for a run of the project on screen. */
 function showRun(r) {
@@ -303,9 +468,9 @@ function table(header, rows) {
 /** What the numbers must be read against: always answering the largest class, chance, and what a patient is here. */
 function honesty(m) {
   const lines = [];
-  const sizes = (m.confusion || []).map(row => row.reduce((a, b) => a + b, 0)), total = sizes.reduce((a, b) => a + b, 0);
-  if (total > 0) {
-    const k = sizes.indexOf(Math.max(...sizes)), base = sizes[k] / total;
+  const sizes = (m.confusion || []).map(row => row.reduce((a, b) => a + b, 0)), base = majorityBaseline(m);
+  if (base != null) {
+    const k = sizes.indexOf(Math.max(...sizes));
     lines.push(el('p', {class: m.accuracy <= base ? 'warn' : '', text: `Always answering "${m.classes[k]}" would be right ${percent(base)} of the time` +
       (m.accuracy <= base ? ': this model does no better than that.' : `; this model: ${percent(m.accuracy)}.`)}));
   }
@@ -353,20 +518,8 @@ async function showResults(r) {
     const k = m.per_class[c] || {};
     return el('tr', {}, el('td', {text: c}), el('td', {text: percent(k.recall)}), el('td', {text: percent(k.precision)}), el('td', {text: String(k.support ?? '')}));
   })));
-  const rc = $('roc'), g = rc.getContext('2d'); g.clearRect(0, 0, 260, 260); g.strokeStyle = '#999'; g.strokeRect(20, 10, 230, 230);
-  g.beginPath(); g.moveTo(20, 240); g.lineTo(250, 10); g.setLineDash([4, 4]); g.stroke(); g.setLineDash([]);
-  if (m.roc) {
-    g.strokeStyle = '#2ca02c'; g.lineWidth = 2; g.beginPath();
-    m.roc.forEach(([x, y], i) => { const X = 20 + x * 230, Y = 240 - y * 230; i ? g.lineTo(X, Y) : g.moveTo(X, Y); });
-    g.stroke(); g.lineWidth = 1;
-  }
-  g.fillStyle = '#222'; g.font = '10px sans-serif';
-  for (const v of [0, 0.5, 1]) {
-    g.fillText(v.toFixed(1), 20 + v * 230 - 6, 252);   // false positive rate, across
-    g.fillText(v.toFixed(1), 2, 240 - v * 230 + 3);     // true positive rate, up
-  }
-  g.fillText('ROC (' + (m.positive_class || '').slice(0, 30) + ')', 26, 24);
-  rc.setAttribute('aria-label', `ROC curve for ${m.positive_class || 'the positive class'}: true positive rate up, false positive rate across`);
+  $('roc').replaceChildren(m.roc ? rocChart([{name: `run ${r.id}`, color: '#2ca02c', points: m.roc}], `ROC for ${m.positive_class || 'the positive class'}`)
+    : el('p', {class: 'hint', text: 'No ROC curve: the test images do not hold both classes.'}));
   $('report').href = `/api/runs/${r.id}/report`;
   $('snippets').replaceChildren(...snippets(r));
   // The server names each file; the same names here keep the extension whatever the browser does.
@@ -481,6 +634,7 @@ function wire() {
     await renderHistory();
     watch(r.id);
   }));
+  $('closeCompare').addEventListener('click', act(() => { compared = []; return renderComparison(); }));
   $('deleteProject').addEventListener('click', act(async () => {
     if (!confirm(`Delete the project "${project.name}" with all its classes, images and runs?`)) return;
     await api('/api/projects/' + project.id, {method: 'DELETE'});
@@ -504,9 +658,12 @@ function wire() {
     out.replaceChildren(el('p', {class: 'hint', text: `classifying ${f.name} with run ${viewed.id}…`}));
     try {
       const r = await api(`/api/runs/${viewed.id}/predict`, {method: 'POST', body: f});
+      const bars = Object.entries(r.probabilities).sort(([a], [b]) => byClassName(a, b)).map(([k, v]) =>
+        el('tr', {}, el('th', {text: k, scope: 'row'}), el('td', {}, el('meter', {min: 0, max: 1, value: v, 'aria-label': `probability of ${k}`})),
+          el('td', {text: percent(v)})));
       out.replaceChildren(
-        el('p', {}, el('b', {text: r.predicted}), ` — run ${viewed.id}, ${f.name}: ` +
-          Object.entries(r.probabilities).sort(([a], [b]) => byClassName(a, b)).map(([k, v]) => `${k} ${percent(v)}`).join(', ')),
+        el('p', {}, el('b', {text: r.predicted}), ` — run ${viewed.id}, ${f.name}`),
+        el('table', {class: 'bars'}, ...bars),
         el('img', {src: r.heatmap, alt: 'heatmap of the predicted class'}),
         el('p', {class: 'warn', text: r.disclaimer}));
     } catch (err) {
