@@ -6,14 +6,17 @@ public enum AtomicFile {
     /// - Parameter durable: flush to the disk before the rename (fsync). Caches whose entries
     ///   carry their own checksum skip it: a lost entry is recomputed, and hundreds of fsyncs
     ///   cost more than the work they protect.
-    public static func write(_ data: Data, to path: String, durable: Bool = true) throws {
+    /// - Parameter permissions: the file's mode (e.g. 0o600 for a secret), set while it is still
+    ///   empty; nil: the process's default.
+    public static func write(_ data: Data, to path: String, durable: Bool = true, permissions: Int? = nil) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         StaleTemporaries.remove(for: url.lastPathComponent, in: directory)
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
-            guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+            let attributes: [FileAttributeKey: Any]? = permissions.map { [.posixPermissions: $0] }
+            guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: attributes) else {
                 throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary.path])
             }
             let handle = try FileHandle(forWritingTo: temporary)

@@ -19,3 +19,18 @@ public enum SHA256 {
         digest(data).map { String(format: "%02x", $0) }.joined()
     }
 }
+
+/// HMAC (RFC 2104) over OpenSSL's SHA-256.
+public enum HMACSHA256 {
+    public static func hex(key: [UInt8], message: [UInt8]) -> String {
+        digest(key: key, message: message).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public static func digest(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        let block = 64
+        var k = key.count > block ? SHA256.digest(Data(key)) : key
+        k += [UInt8](repeating: 0, count: block - k.count)
+        let inner = SHA256.digest(Data(k.map { $0 ^ 0x36 } + message))
+        return SHA256.digest(Data(k.map { $0 ^ 0x5c } + inner))
+    }
+}

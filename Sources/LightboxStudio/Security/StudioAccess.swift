@@ -109,18 +109,3 @@ public struct StudioAccess: Sendable, Equatable {
     /// One cookie per port: two Studios on one machine do not log each other out.
     static func cookieName(port: Int) -> String { "lightbox_studio_\(port)" }
 }
-
-/// HMAC (RFC 2104) over OpenSSL's SHA-256.
-enum HMACSHA256 {
-    static func hex(key: [UInt8], message: [UInt8]) -> String {
-        digest(key: key, message: message).map { String(format: "%02x", $0) }.joined()
-    }
-
-    static func digest(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        let block = 64
-        var k = key.count > block ? SHA256.digest(Data(key)) : key
-        k += [UInt8](repeating: 0, count: block - k.count)
-        let inner = SHA256.digest(Data(k.map { $0 ^ 0x36 } + message))
-        return SHA256.digest(Data(k.map { $0 ^ 0x5c } + inner))
-    }
-}
