@@ -120,6 +120,7 @@ public struct RunReport {
             var source: String, grouping: String, parts: [Part]
             var balance: String?
             var skipped: Int, reasons: [Reason]
+            var anySkipped: Bool  // stored: the template reads properties by reflection
         }
 
         var title: String
@@ -263,7 +264,8 @@ public struct RunReport {
         }
         return .init(source: dataset.source, grouping: grouping, parts: parts,
                      balance: balanceNotes.isEmpty ? nil : balanceNotes.joined(separator: "; "), skipped: dataset.skipped.count,
-                     reasons: reasons.sorted { $0.value > $1.value }.map { .init(reason: $0.key, count: $0.value) })
+                     reasons: reasons.sorted { $0.value > $1.value }.map { .init(reason: $0.key, count: $0.value) },
+                     anySkipped: !dataset.skipped.isEmpty)
     }
 
     static func percent(_ v: Double?) -> String { v.map { String(format: "%.1f%%", $0 * 100) } ?? "n/a" }

@@ -31,10 +31,18 @@ public struct ShortcutAudit: Encodable, Sendable {
     public var verdict: String
     /// The model keeps much of its AUC with the lungs hidden: the verdict warns of a shortcut.
     public var shortcutSuspected: Bool
+    /// The verdict in one word, for tables: `suspected`, `not_suspected`, `too_few_images` (the
+    /// AUC with the lungs hidden is within chance's range for this many images), `weak_model`
+    /// (the model barely separates whole pictures) or `no_auc`.
+    public var outcome: Outcome
+
+    public enum Outcome: String, Encodable, Sendable {
+        case suspected, notSuspected = "not_suspected", tooFewImages = "too_few_images", weakModel = "weak_model", noAUC = "no_auc"
+    }
 
     enum CodingKeys: String, CodingKey {
         case positiveClass = "positive_class", nImages = "n_images", nPatients = "n_patients", conditions, verdict
-        case shortcutSuspected = "shortcut_suspected", box, disclaimer
+        case shortcutSuspected = "shortcut_suspected", outcome, box, disclaimer
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -45,6 +53,7 @@ public struct ShortcutAudit: Encodable, Sendable {
         try c.encode(conditions, forKey: .conditions)
         try c.encode(verdict, forKey: .verdict)
         try c.encode(shortcutSuspected, forKey: .shortcutSuspected)
+        try c.encode(outcome, forKey: .outcome)
         let box = InputBlanking.box
         try c.encode(["x": [box.x.from, box.x.to], "y": [box.y.from, box.y.to]], forKey: .box)
         try c.encode(ModelBundle.disclaimer, forKey: .disclaimer)
@@ -95,35 +104,51 @@ public struct ShortcutAudit: Encodable, Sendable {
             conditions.append(Condition(name: blanking.rawValue, description: describe(blanking), nImages: kept.count,
                                         accuracy: kept.isEmpty ? 0 : Double(correct) / Double(kept.count), auc: auc))
         }
-        let (verdict, suspected) = judge(conditions)
+        let positives = positive.map { p in images.filter { $0.label == classes[p] }.count } ?? 0
+        let (verdict, outcome) = judge(conditions, positives: positives, negatives: images.count - positives)
         return ShortcutAudit(positiveClass: positive.map { classes[$0] }, nImages: images.count,
                              nPatients: Set(images.map(\.group)).count, conditions: conditions, verdict: verdict,
-                             shortcutSuspected: suspected)
+                             shortcutSuspected: outcome == .suspected, outcome: outcome)
     }
 
-    /// The verdict in plain words, and whether it warns of a shortcut: does the model still
-    /// separate the classes with the lungs hidden?
-    static func judge(_ conditions: [Condition]) -> (verdict: String, shortcutSuspected: Bool) {
+    /// The verdict in plain words and in one word: does the model still separate the classes
+    /// with the lungs hidden, by more than chance explains for `positives` and `negatives` images?
+    static func judge(_ conditions: [Condition], positives: Int, negatives: Int) -> (verdict: String, outcome: Outcome) {
         func condition(_ b: InputBlanking) -> Condition? { conditions.first { $0.name == b.rawValue } }
         guard let whole = condition(.none), let hidden = condition(.centerBlanked), let only = condition(.outsideBlanked) else {
-            return ("", false)
+            return ("", .noAUC)
         }
         guard let a = whole.auc, let h = hidden.auc else {
             return (String(format: "Accuracy %.1f%% on the images as they are, %.1f%% with the lungs hidden and %.1f%% with only the lungs' region visible. A model that keeps its accuracy with the lungs hidden is reading something other than the lungs.",
-                           whole.accuracy * 100, hidden.accuracy * 100, only.accuracy * 100), false)
+                           whole.accuracy * 100, hidden.accuracy * 100, only.accuracy * 100), .noAUC)
         }
         let onlyText = only.auc.map { String(format: " With only the lungs' region visible it scores AUC %.2f.", $0) } ?? ""
         if a < 0.6 {
-            return (String(format: "The model barely separates the classes even on whole pictures (AUC %.2f), so the audit says little: AUC %.2f with the lungs hidden.", a, h) + onlyText, false)
+            return (String(format: "The model barely separates the classes even on whole pictures (AUC %.2f), so the audit says little: AUC %.2f with the lungs hidden.", a, h) + onlyText, .weakModel)
         }
         // An AUC far below 0.5 separates the classes as well as one far above it, the wrong way
         // round: what counts is the distance from chance.
         let separation = 0.5 + abs(h - 0.5)
         let kept = (separation - 0.5) / (a - 0.5)
         if separation >= 0.65 || kept >= 0.5 {
+            // On a handful of test images an AUC far from 0.5 happens by chance: the distance must
+            // exceed 1.96 standard errors (Hanley and McNeil's, at the observed AUC).
+            let margin = 1.96 * Self.standardError(auc: separation, positives: positives, negatives: negatives)
+            if separation - 0.5 <= margin {
+                return (String(format: "With the lungs hidden the model scores AUC %.2f (%.2f on whole pictures), but on %d test images (%d of the positive class) chance alone moves an AUC by up to %.2f from 0.5: too few pictures to tell whether it reads something other than the lungs.",
+                               h, a, positives + negatives, positives, margin) + onlyText, .tooFewImages)
+            }
             let inverted = h < 0.5 ? " (below 0.5: it still tells the classes apart, the wrong way round)" : ""
-            return (String(format: "Warning: with the lungs hidden the model still scores AUC %.2f%@ (%.2f on whole pictures). It is reading something other than the lungs: borders, text and markers, devices, or the look of the hospital or machine a picture came from. Treat its results as a shortcut until other hospitals' patients show otherwise.", h, inverted, a) + onlyText, true)
+            return (String(format: "Warning: with the lungs hidden the model still scores AUC %.2f%@ (%.2f on whole pictures). It is reading something other than the lungs: borders, text and markers, devices, or the look of the hospital or machine a picture came from. Treat its results as a shortcut until other hospitals' patients show otherwise.", h, inverted, a) + onlyText, .suspected)
         }
-        return (String(format: "With the lungs hidden the AUC falls to %.2f (from %.2f on whole pictures), near chance: the model's signal comes mostly from the lungs' region. That alone does not prove it reads disease: that region still carries the look of each hospital's pictures.", h, a) + onlyText, false)
+        return (String(format: "With the lungs hidden the AUC falls to %.2f (from %.2f on whole pictures), near chance: the model's signal comes mostly from the lungs' region. That alone does not prove it reads disease: that region still carries the look of each hospital's pictures.", h, a) + onlyText, .notSuspected)
+    }
+
+    /// Hanley and McNeil's (1982) standard error of an AUC measured on `positives` and
+    /// `negatives` images; infinite when either is empty.
+    static func standardError(auc a: Double, positives: Int, negatives: Int) -> Double {
+        guard positives > 0, negatives > 0 else { return .infinity }
+        let q1 = a / (2 - a), q2 = 2 * a * a / (1 + a), n1 = Double(positives), n2 = Double(negatives)
+        return ((a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n2 - 1) * (q2 - a * a)) / (n1 * n2)).squareRoot()
     }
 }

@@ -13,16 +13,38 @@ final class ShortcutVerdictTests: XCTestCase {
     }
 
     func testVerdicts() {
-        let high = ShortcutAudit.judge(conditions(whole: 0.9, hidden: 0.85, only: 0.7))
-        XCTAssertTrue(high.shortcutSuspected)
-        let inverted = ShortcutAudit.judge(conditions(whole: 0.9, hidden: 0.05, only: 0.9))
-        XCTAssertTrue(inverted.shortcutSuspected, inverted.verdict)
+        let high = ShortcutAudit.judge(conditions(whole: 0.9, hidden: 0.85, only: 0.7), positives: 20, negatives: 20)
+        XCTAssertTrue(high.outcome == .suspected)
+        let inverted = ShortcutAudit.judge(conditions(whole: 0.9, hidden: 0.05, only: 0.9), positives: 20, negatives: 20)
+        XCTAssertTrue(inverted.outcome == .suspected, inverted.verdict)
         XCTAssertTrue(inverted.verdict.contains("wrong way round"), inverted.verdict)
         XCTAssertFalse(inverted.verdict.contains("near chance"), inverted.verdict)
-        let chance = ShortcutAudit.judge(conditions(whole: 0.9, hidden: 0.52, only: 0.88))
-        XCTAssertFalse(chance.shortcutSuspected, chance.verdict)
+        let chance = ShortcutAudit.judge(conditions(whole: 0.9, hidden: 0.52, only: 0.88), positives: 20, negatives: 20)
+        XCTAssertFalse(chance.outcome == .suspected, chance.verdict)
         XCTAssertTrue(chance.verdict.contains("near chance"), chance.verdict)
-        let weak = ShortcutAudit.judge(conditions(whole: 0.55, hidden: 0.2, only: 0.5))
-        XCTAssertFalse(weak.shortcutSuspected, "a model that barely separates anything: the audit says little")
+        let weak = ShortcutAudit.judge(conditions(whole: 0.55, hidden: 0.2, only: 0.5), positives: 20, negatives: 20)
+        XCTAssertFalse(weak.outcome == .suspected, "a model that barely separates anything: the audit says little")
+        XCTAssertEqual(weak.outcome, .weakModel)
+        XCTAssertEqual(high.outcome, .suspected)
+        XCTAssertEqual(chance.outcome, .notSuspected)
+    }
+
+    /// AUC 0.31 with the lungs hidden on 8 test images (4 and 4) is within chance's range; on
+    /// 200 images the same AUC is a shortcut warning.
+    func testFewImagesCannotConvict() {
+        let few = ShortcutAudit.judge(conditions(whole: 0.9, hidden: 0.31, only: 0.8), positives: 4, negatives: 4)
+        XCTAssertEqual(few.outcome, .tooFewImages, few.verdict)
+        XCTAssertFalse(few.outcome == .suspected)
+        XCTAssertTrue(few.verdict.contains("too few pictures"), few.verdict)
+        let many = ShortcutAudit.judge(conditions(whole: 0.9, hidden: 0.31, only: 0.8), positives: 100, negatives: 100)
+        XCTAssertEqual(many.outcome, .suspected, many.verdict)
+    }
+
+    /// Hanley and McNeil's standard error against their formula evaluated in Python (float64):
+    /// AUC 0.8 on 50 and 50 images, 0.044502; AUC 0.69 on 4 and 4, 0.198076.
+    func testStandardError() {
+        XCTAssertEqual(ShortcutAudit.standardError(auc: 0.8, positives: 50, negatives: 50), 0.044502, accuracy: 1e-6)
+        XCTAssertEqual(ShortcutAudit.standardError(auc: 0.69, positives: 4, negatives: 4), 0.198076, accuracy: 1e-6)
+        XCTAssertEqual(ShortcutAudit.standardError(auc: 0.8, positives: 0, negatives: 50), .infinity)
     }
 }

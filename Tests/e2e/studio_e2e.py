@@ -75,7 +75,7 @@ def start_server(binary, data, import_root):
 
 
 def main():
-    binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "lightbox")
+    binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, ".build", "debug", "lightbox"))
     os.makedirs(ARTIFACTS, exist_ok=True)
     for old in os.listdir(ARTIFACTS):  # screenshots of an earlier run would mix with this one's
         if old.endswith(".png"):
@@ -151,6 +151,10 @@ def main():
         # Read in one script call: the cards are rebuilt after every change, so element handles go stale.
         return driver.execute_script("return [...document.querySelectorAll('#classes .col > span > b')].map(b => b.textContent)")
 
+    def card_text(k):
+        # In one script call: the cards are rebuilt after every change, so element handles go stale.
+        return driver.execute_script("const c = document.querySelectorAll('#classes .col')[arguments[0]]; return c ? c.innerText : ''", k)
+
     def no_injection():
         assert driver.execute_script("return window.__pwned") is None, "an injected handler ran"
         assert not driver.find_elements(By.CSS_SELECTOR, 'img[src="x"]'), "markup from a class name became an element"
@@ -193,7 +197,7 @@ def main():
             files = sorted(os.path.join(SHARED, folder, f) for f in os.listdir(os.path.join(SHARED, folder)) if f.endswith(".png"))
             column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[k]
             column.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys("\n".join(os.path.abspath(f) for f in files))
-            wait.until(lambda d: f"({len(files)} images)" in d.find_elements(By.CSS_SELECTOR, "#classes .col")[k].text)
+            wait.until(lambda d: f"({len(files)} images)" in card_text(k))
         titles = [c.find_element(By.TAG_NAME, "b").text for c in driver.find_elements(By.CSS_SELECTOR, "#classes .col")]
         assert titles == list(CLASSES), titles
         assert "press Train" in guide(), guide()
@@ -225,7 +229,7 @@ def main():
         no_injection()
 
     def open_confusion_cell():
-        cells = [c for c in driver.find_elements(By.CSS_SELECTOR, "#confusion td.cell") if c.text.strip() not in ("", "0")]
+        cells = [c for c in driver.find_elements(By.CSS_SELECTOR, "#confusion td.cell button") if c.text.strip() not in ("", "0")]
         cells[0].click()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#cellImages img")) >= 1)
         no_injection()
@@ -239,6 +243,43 @@ def main():
         assert len(meters) == 2 and abs(sum(meters) - 1) < 1e-3, f"a bar per class, summing to 1: {meters}"
         screenshot_of("prediction", "07a-prediction")
         no_injection()
+
+    def snippets_run_in_real_clients():
+        """The page's "Using the downloads" snippets, as shown, on the Studio's own downloads: the
+        command line with the lightbox binary, ONNX Runtime and Keras (tf_keras) from the venv
+        scripts/test.sh makes. Each must answer as `lightbox predict` does, within 0.02 (Pillow's
+        resize differs a little from Lightbox's)."""
+        python = os.environ.get("LIGHTBOX_KERAS_PYTHON")
+        assert python, "LIGHTBOX_KERAS_PYTHON is not set (scripts/test.sh makes the venv with Keras and ONNX Runtime)"
+        work = tempfile.mkdtemp(prefix="studio-e2e-snippets-")
+        try:
+            for fmt, name in (("onnx", "lightbox-run-1.onnx"), ("keras", "keras.zip"), ("bundle", "lightbox-run-1-model.zip")):
+                request = urllib.request.Request(f"{origin}/api/runs/1/download/{fmt}", headers={"Authorization": "Bearer " + token})
+                with urllib.request.urlopen(request, timeout=120) as r, open(os.path.join(work, name), "wb") as f:
+                    shutil.copyfileobj(r, f)
+            import zipfile
+            zipfile.ZipFile(os.path.join(work, "keras.zip")).extractall(work)
+            shutil.copyfile(os.path.join(SHARED, "Class 2", "5.png"), os.path.join(work, "chest.png"))
+            codes = driver.execute_script("return [...document.querySelectorAll('#snippets pre code')].map(c => c.textContent)")
+            assert len(codes) == 4, codes
+            cli, onnx, keras = codes[0].splitlines()[0].split(), codes[1], codes[2]
+            assert cli[:2] == ["lightbox", "predict"], cli
+            ran = subprocess.run([binary] + cli[1:], cwd=work, capture_output=True, text=True, timeout=300)
+            assert ran.returncode == 0 and os.listdir(os.path.join(work, "heatmaps")), ran.stderr
+            truth = subprocess.run([binary, "predict", "--json", "--model", "lightbox-run-1-model.zip", "chest.png"], cwd=work,
+                                   capture_output=True, text=True, timeout=300)
+            expected = json.loads(truth.stdout)["predictions"][0]
+            for name, code in (("ONNX Runtime", onnx), ("Keras", keras)):
+                out = subprocess.run([python, "-c", code], cwd=work, capture_output=True, text=True, timeout=300)
+                assert out.returncode == 0, f"{name} snippet failed: {out.stderr[-2000:]}"
+                lines = [l for l in out.stdout.splitlines() if l.strip()]
+                import ast
+                got = ast.literal_eval(lines[0])
+                for c, p in expected["probabilities"].items():
+                    assert abs(got[c] - p) < 0.02, f"{name}: {c} {got[c]} against lightbox predict's {p}"
+                assert lines[-1] == expected["predicted"], f"{name} applies the operating point: {lines[-1]} against {expected['predicted']}"
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def refused_uploads_are_listed():
         column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[0]
@@ -268,6 +309,7 @@ def main():
         assert "twin.png is also in" in note and "left out of training" in note, note
         thumb = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[1].find_element(By.CSS_SELECTOR, 'button[aria-label="delete image twin.png"]')
         thumb.click()
+        driver.switch_to.alert.accept()  # deleting a picture asks first
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, 'ul.refused[aria-label="pictures also in another class"]'))
         thumbs = driver.execute_script("return document.querySelectorAll('#classes .col')[0].querySelectorAll('.thumbs img').length")
         assert thumbs <= 24, thumbs
@@ -393,9 +435,10 @@ def main():
         rate.clear()
         rate.send_keys("fast")
         driver.find_element(By.ID, "train").click()
-        wait.until(lambda d: "learning rate must be a number" in d.find_element(By.ID, "err").text)
+        # The refusal shows beside the Train button, where the user is looking.
+        wait.until(lambda d: "learning rate must be a number" in d.find_element(By.ID, "trainError").text)
         time.sleep(1)
-        assert "learning rate must be a number" in driver.find_element(By.ID, "err").text, "the message stays"
+        assert "learning rate must be a number" in driver.find_element(By.ID, "trainError").text, "the message stays"
         assert not driver.find_elements(By.CSS_SELECTOR, "#history tr[data-run]"), "no run was started"
 
     def import_with_preview():
@@ -428,6 +471,12 @@ def main():
               .filter(e => e.getBoundingClientRect().right > view + 1 && !e.closest('#history, #audit, #confusion, #perClass'))
               .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)]""")
         assert wide[0] <= wide[1], f"the page scrolls sideways at 390 px: {wide}"
+        # Table cells keep their words whole (the table scrolls sideways in its box instead).
+        broken = driver.execute_script("""return [...document.querySelectorAll('#history td, #compareTable td')].filter(td => {
+              if (!td.firstChild || td.firstChild.nodeType !== Node.TEXT_NODE) return false;
+              const r = document.createRange(); r.selectNodeContents(td);
+              return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1; }).map(td => td.textContent)""")
+        assert not broken, f"table cells broken over lines: {broken}"
 
     def other_origin_can_neither_read_nor_change():
         nonlocal attacker
@@ -473,6 +522,7 @@ def main():
         step("open confusion matrix cell", open_confusion_cell)
         step("predict an image", predict)
         step("a file that is not a picture replaces the answer with its error", bad_picture_replaces_the_answer)
+        step("the page's snippets run in ONNX Runtime, Keras and lightbox", snippets_run_in_real_clients)
         step("refused uploads are listed on their card", refused_uploads_are_listed)
         step("run history", run_history)
         step("compare two runs", compare_two_runs)

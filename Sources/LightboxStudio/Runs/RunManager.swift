@@ -67,12 +67,16 @@ public final class RunManager: @unchecked Sendable {
             // The data set: a CSV list beside the image folder, so its paths stay inside the data
             // directory. A machine-read list: written faithfully, not spreadsheet-neutralised.
             // `name`: what the report calls each picture (the files are named by content hash).
-            var text = "path,label,group,name\n"
+            // A `group` column only when some picture has a patient id (an import that carried
+            // them): otherwise the run and its report say that each image is its own patient.
+            let images = try store.images(projectId: projectId)
+            let grouped = images.contains { $0.groupName != nil }
+            var text = grouped ? "path,label,group,name\n" : "path,label,name\n"
             let names = Dictionary(uniqueKeysWithValues: classes.map { ($0.0.id!, $0.0.name) })
-            for image in try store.images(projectId: projectId) {
+            for image in images {
                 let relative = "images/\(image.sha256.prefix(2))/\(image.sha256)"
                 let group = image.groupName.map { "g:\($0)" } ?? "image:\(image.id!)"
-                text += CSVText.row([relative, names[image.classId] ?? "?", group, image.filename])
+                text += CSVText.row([relative, names[image.classId] ?? "?"] + (grouped ? [group] : []) + [image.filename])
             }
             try AtomicFile.write(Data(text.utf8), to: store.runDatasetList(id).path)
             // The options were validated above (as `probe`); only the paths are this run's.

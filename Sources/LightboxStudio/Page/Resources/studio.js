@@ -25,7 +25,13 @@ function el(tag, props = {}, ...children) {
   return e;
 }
 
-function showError(message) { $('err').textContent = message || ''; }
+// Where a refusal shows: beside the control that caused it when it has a place of its own,
+// else the line at the top of the page (brought into view).
+const errorPlaces = ['err', 'trainError', 'importError', 'classError'];
+function showError(message, where = 'err') {
+  $(where).textContent = message || '';
+  if (message && where === 'err') $(where).scrollIntoView({block: 'nearest'});
+}
 
 class LoginNeeded extends Error {}
 
@@ -61,10 +67,10 @@ function uploadFile(path, file, onProgress) {
   });
 }
 
-/** A user action: the page's error line is cleared first and shows what went wrong after. */
-const act = f => async (...args) => {
-  showError('');
-  try { await f(...args); } catch (e) { if (!(e instanceof LoginNeeded)) showError(e.message); }
+/** A user action: the error lines are cleared first; what went wrong shows in `where` after. */
+const act = (f, where = 'err') => async (...args) => {
+  for (const id of errorPlaces) showError('', id);
+  try { await f(...args); } catch (e) { if (!(e instanceof LoginNeeded)) showError(e.message, where); }
 };
 
 function showLogin() { $('login').hidden = false; $('app').hidden = true; }
@@ -91,15 +97,18 @@ async function start() {
 async function loadLimits() {
   const rules = await api('/api/options');
   const byName = Object.fromEntries(rules.map(r => [r.key, r]));
-  const fields = [['epochs', 'epochs'], ['batch', 'batchSize'], ['lr', 'learningRate'], ['copies', 'augmentCopies'], ['split', 'split'], ['balance', 'balance'],
-    ['method', 'method'], ['ensemble', 'ensemble'], ['equalize', 'equalize']];
+  // [field, API key, the field's label]; the method's help is the page's own (the CLI's
+  // default method is not the Studio's).
+  const fields = [['epochs', 'epochs', 'epochs'], ['batch', 'batchSize', 'batch'], ['lr', 'learningRate', 'learning rate'],
+    ['copies', 'augmentCopies', 'augmented copies'], ['split', 'split', 'split'], ['balance', 'balance', 'balance'],
+    ['ensemble', 'ensemble', 'ensemble'], ['equalize', 'equalize', 'equalise contrast']];
   const hints = [];
-  for (const [id, name] of fields) {
+  for (const [id, name, label] of fields) {
     const r = byName[name]; if (!r) continue;
     if (r.minimum != null && $(id).type === 'number') $(id).min = r.minimum;
     if (r.maximum != null && $(id).type === 'number') $(id).max = r.maximum;
     $(id).title = r.help || '';
-    if (r.range) hints.push(`${name}: ${r.range}`);
+    if (r.range) hints.push(`${label}: ${r.range}`);
   }
   $('limits').textContent = hints.join(' · ');
 }
@@ -130,6 +139,8 @@ async function openProject(id) {
   viewed = null; compared = []; shownClasses = []; shownRuns = []; $('compareBox').hidden = true;
   $('results').hidden = true; $('prediction').replaceChildren(); $('cellImages').replaceChildren();
   $('status').textContent = ''; $('cancel').hidden = true; $('train').disabled = false; $('predictFile').value = '';
+  $('skipped').replaceChildren(); $('importPath').value = '';
+  $('predictRun').textContent = 'Predict uses the finished run on screen: train one first.';
   drawCurves([], 0);
   await renderClasses(d.classes);
   const runs = await renderHistory();
@@ -184,8 +195,12 @@ async function classCard(c) {
   card.dataset.id = c.id;
   function startRename() {
     const box = el('input', {value: c.name, maxlength: '100', 'aria-label': 'new name for ' + c.name});
+    const buttons = [...card.querySelectorAll(':scope > button')];
+    const stop = () => { form.replaceWith(title); for (const b of buttons) b.hidden = false; buttons[0].focus(); };
     const form = el('form', {class: 'inline'}, box, el('button', {type: 'submit', text: 'save'}),
-      el('button', {type: 'button', text: 'cancel', onclick: () => form.replaceWith(title)}));
+      el('button', {type: 'button', text: 'cancel', onclick: stop}));
+    box.addEventListener('keydown', e => { if (e.key === 'Escape') stop(); });
+    for (const b of buttons) b.hidden = true;
     form.addEventListener('submit', act(async e => {
       e.preventDefault();
       await send('PATCH', `/api/projects/${project.id}/classes/${c.id}`, {name: box.value});
@@ -193,6 +208,7 @@ async function classCard(c) {
     }));
     title.replaceWith(form);
     box.focus();
+    box.select();
   }
   // Files go one at a time: a bar for the files done and one for the bytes of the file on its way.
   const upload = async files => {
@@ -224,6 +240,7 @@ async function classCard(c) {
   for (const i of images.slice(0, 24)) {
     thumbs.append(el('span', {class: 'thumb'}, el('img', {src: '/api/images/' + i.id, alt: i.filename, title: i.filename}),
       el('button', {text: '×', title: 'delete ' + i.filename, 'aria-label': 'delete image ' + i.filename, onclick: act(async () => {
+        if (!confirm(`Delete ${i.filename} from "${c.name}"?`)) return;
         await api('/api/images/' + i.id, {method: 'DELETE'});
         await refreshClasses();
       })})));
@@ -314,8 +331,11 @@ const resultRows = [
   ['sensitivity', m => percent(m.sensitivity)],
   ['specificity', m => percent(m.specificity)],
   ['Brier score', m => m.brier != null ? m.brier.toFixed(3) : 'n/a'],
-  ['shortcut audit', m => !m.audit ? 'not run' : m.audit.shortcut_suspected ? 'shortcut suspected' : 'no shortcut found'],
+  ['shortcut audit', m => !m.audit ? 'not run' : auditOutcome[m.audit.outcome] || (m.audit.shortcut_suspected ? 'shortcut suspected' : 'no shortcut found')],
 ];
+
+const auditOutcome = {suspected: 'shortcut suspected', not_suspected: 'no shortcut found', too_few_images: 'too few images to tell',
+  weak_model: 'says little (weak model)', no_auc: 'no AUC'};
 
 /** The accuracy of always answering the test split's largest class. */
 function majorityBaseline(m) {
@@ -348,7 +368,7 @@ async function renderComparison() {
   const sets = tested.map(rows => new Set(rows.map(x => x.imageId)));
   const common = [...sets[0]].filter(id => id != null && sets[1].has(id)).length;
   const same = !tested.some(rows => rows.some(x => x.imageId == null)) && common === sets[0].size && common === sets[1].size;
-  const notes = [same ? `Both runs were tested on the same ${common} images, so the rows above compare the settings alone.`
+  const notes = [same ? `Both runs were tested on the same ${common} images, so the table below compares the settings alone.`
     : `The runs were tested on different images (${tested[0].length} and ${tested[1].length}, ${common} in common): the differences reflect the data as well as the settings.`];
   const [ca, cb] = runs.map(r => r.metrics.auc_ci);
   if (ca && cb) {
@@ -399,21 +419,26 @@ const tickText = v => Math.abs(v) >= 10 || v === Math.round(v) ? v.toFixed(0) : 
  * A line chart as the report draws them: a frame, five ticks on each axis with their values,
  * named axes, a line per series and a legend. `series`: [{name, color, points: [[x, y]], dashed}].
  */
-function lineChart(series, {title, xLabel, yLabel, xRange, yRange, width = 440, height = 260}) {
+function lineChart(series, {title, xLabel, yLabel, xRange, yRange, width = 440, height = 260, wholeX = false}) {
   const all = series.flatMap(s => s.points);
   const xs = all.map(p => p[0]), ys = all.map(p => p[1]);
   const [x0, x1] = xRange || [Math.min(...xs, 0), Math.max(...xs, 1)];
   let [y0, y1] = yRange || [Math.min(0, ...ys), Math.max(1e-9, ...ys)];
   if (y1 === y0) y1 = y0 + 1;
-  const left = 52, right = 12, top = 12, bottom = 40, w = width - left - right, h = height - top - bottom;
+  // The legend is a row above the frame, so it never covers a line.
+  const left = 52, right = 12, top = 30, bottom = 40, w = width - left - right, h = height - top - bottom;
   const X = v => left + (v - x0) / (x1 - x0 || 1) * w, Y = v => top + h - (v - y0) / (y1 - y0) * h;
   const chart = svg('svg', {width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `${title}: ${yLabel} up, ${xLabel} across`, class: 'chart'},
     svg('title', {}, title), svg('rect', {x: left, y: top, width: w, height: h, fill: '#fafafa', stroke: '#999'}));
   for (let i = 0; i <= 4; i++) {
-    const fy = y0 + i / 4 * (y1 - y0), fx = x0 + i / 4 * (x1 - x0);
+    const fy = y0 + i / 4 * (y1 - y0);
     chart.append(svg('line', {x1: left, x2: left + w, y1: Y(fy), y2: Y(fy), stroke: '#e3e3e3'}),
-      svg('text', {x: left - 6, y: Y(fy) + 4, 'font-size': 11, 'text-anchor': 'end'}, tickText(fy)),
-      svg('text', {x: X(fx), y: top + h + 16, 'font-size': 11, 'text-anchor': 'middle'}, tickText(fx)));
+      svg('text', {x: left - 6, y: Y(fy) + 4, 'font-size': 11, 'text-anchor': 'end'}, tickText(fy)));
+  }
+  // Epochs are whole numbers: their ticks are too.
+  const step = wholeX ? Math.max(1, Math.ceil((x1 - x0) / 4)) : (x1 - x0) / 4;
+  for (let fx = x0; fx <= x1 + 1e-9; fx += step) {
+    chart.append(svg('text', {x: X(fx), y: top + h + 16, 'font-size': 11, 'text-anchor': 'middle'}, tickText(fx)));
   }
   chart.append(svg('text', {x: left + w / 2, y: height - 6, 'font-size': 12, 'text-anchor': 'middle'}, xLabel),
     svg('text', {x: 14, y: top + h / 2, 'font-size': 12, 'text-anchor': 'middle', transform: `rotate(-90 14 ${top + h / 2})`}, yLabel));
@@ -422,9 +447,12 @@ function lineChart(series, {title, xLabel, yLabel, xRange, yRange, width = 440, 
       chart.append(svg('polyline', Object.assign({fill: 'none', stroke: s.color, 'stroke-width': 2, points: s.points.map(([a, b]) => `${X(a).toFixed(1)},${Y(b).toFixed(1)}`).join(' ')},
         s.dashed ? {'stroke-dasharray': '5,4'} : {})));
     }
-    chart.append(svg('rect', {x: left + 10, y: top + 8 + n * 16, width: 12, height: 3, fill: s.color}),
-      svg('text', {x: left + 28, y: top + 13 + n * 16, 'font-size': 11}, s.name));
   });
+  let at = left;
+  for (const s of series) {
+    chart.append(svg('rect', {x: at, y: 12, width: 12, height: 3, fill: s.color}), svg('text', {x: at + 16, y: 17, 'font-size': 11}, s.name));
+    at += 28 + 6.5 * s.name.length;
+  }
   return chart;
 }
 
@@ -435,9 +463,9 @@ function drawCurves(epochs, total) {
   const xRange = [1, Math.max(2, total)];
   $('curves').replaceChildren(
     lineChart([line('train_accuracy', 'training', '#1f77b4'), line('val_accuracy', 'validation', '#d62728')],
-      {title: 'Accuracy by epoch', xLabel: 'epoch', yLabel: 'accuracy', xRange, yRange: [0, 1], width: 360, height: 220}),
+      {title: 'Accuracy by epoch', xLabel: 'epoch', yLabel: 'accuracy', xRange, yRange: [0, 1], width: 360, height: 220, wholeX: true}),
     lineChart([line('train_loss', 'training', '#1f77b4'), line('val_loss', 'validation', '#d62728')],
-      {title: 'Loss by epoch', xLabel: 'epoch', yLabel: 'loss', xRange, width: 360, height: 220}));
+      {title: 'Loss by epoch', xLabel: 'epoch', yLabel: 'loss', xRange, width: 360, height: 220, wholeX: true}));
 }
 
 const chanceLine = {name: 'chance', color: '#999', points: [[0, 0], [1, 1]], dashed: true};
@@ -486,11 +514,12 @@ function honesty(m) {
 
 async function showResults(r) {
   const m = r.metrics; $('results').hidden = false;
+  $('predictRun').textContent = `Predict uses run ${r.id}, the run on screen (view another run under Runs to use it).`;
   $('resultsTitle').textContent = `Results of run ${r.id} (test patients)`;
   $('headline').textContent = `accuracy ${percent(m.accuracy)}` +
     (m.auc != null ? `, AUC ${m.auc.toFixed(3)}` + (m.auc_ci ? ` [${m.auc_ci.map(x => x.toFixed(2)).join('–')}]` : '') : '') +
     (m.sensitivity != null ? `, sensitivity ${percent(m.sensitivity)}, specificity ${percent(m.specificity)}` : '') +
-    ` on ${m.n_images} images of ${m.n_patients} patients`;
+    ` on ${m.n_images} test images` + (m.n_patients !== m.n_images ? ` of ${m.n_patients} patients` : '');
   $('honesty').replaceChildren(...honesty(m));
   const warnings = ((r.progress || {}).notes || []).filter(n => /^warning/i.test(n));
   $('warnings').replaceChildren(...(warnings.length ? [el('ul', {class: 'warn', 'aria-label': 'warnings of this run'}, ...warnings.map(w => el('li', {text: w})))] : []));
@@ -511,9 +540,9 @@ async function showResults(r) {
   if (!viewed || viewed.id !== r.id) return;  // another run was put on screen meanwhile
   const confusion = table(['true \\ predicted', ...m.classes], m.classes.map((t, i) =>
     el('tr', {}, el('th', {text: t}), ...m.classes.map((p, j) =>
-      el('td', {class: 'cell', tabindex: '0', text: String(m.confusion[i][j]), onclick: () => openCell(r, rows, t, p),
-        onkeydown: e => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openCell(r, rows, t, p); } }})))));
-  $('confusion').replaceChildren(confusion);
+      el('td', {class: 'cell'}, el('button', {type: 'button', text: String(m.confusion[i][j]), 'aria-label': `${m.confusion[i][j]} test images of ${t} predicted ${p}: show them`,
+        onclick: () => openCell(r, rows, t, p)}))))));
+  $('confusion').replaceChildren(confusion, el('p', {class: 'hint', text: 'Press a count to see those test X-rays with their heatmaps.'}));
   $('perClass').replaceChildren(table(['class', 'accuracy (recall)', 'precision', 'images'], m.classes.map(c => {
     const k = m.per_class[c] || {};
     return el('tr', {}, el('td', {text: c}), el('td', {text: percent(k.recall)}), el('td', {text: percent(k.precision)}), el('td', {text: String(k.support ?? '')}));
@@ -530,22 +559,39 @@ async function showResults(r) {
   }
 }
 
-/** How to use each download, for this run: the command line, Python with ONNX Runtime, and TF.js in a page. */
+/** The Python line that applies a run's operating point to `probabilities` (binary runs with a threshold). */
+function decisionLine(m) {
+  if (!m.positive_class || m.threshold == null || m.classes.length !== 2) return '';
+  const k = m.classes.indexOf(m.positive_class), other = m.classes[1 - k];
+  return `\n# this model's operating point: ${m.positive_class} from ${m.threshold.toFixed(3)}, not from 0.5\n` +
+    `print(${JSON.stringify(m.positive_class)} if probabilities[${k}] >= ${m.threshold.toFixed(3)} else ${JSON.stringify(other)})`;
+}
+
+/** How to use each download, for this run: the command line, Python with ONNX Runtime or Keras, and TF.js in a page. */
 function snippets(r) {
   const m = r.metrics, n = r.id, classes = JSON.stringify(m.classes);
   const blocks = [
     ['The model bundle with lightbox (the zip as it is):',
       `lightbox predict --model lightbox-run-${n}-model.zip --heatmap heatmaps/ chest.png\nlightbox evaluate --model lightbox-run-${n}-model.zip --data my-folders/ --out metrics.json`],
-    ['ONNX in Python (RGB pixels 0-255, 224x224, channels first; normalisation is inside the model; Pillow resizes a little differently from Lightbox, so probabilities differ slightly from lightbox predict):',
-      `import numpy as np, onnxruntime as ort\nfrom PIL import Image\n` +
+    ['ONNX in Python (RGB pixels 0-255, the central square at 224x224, channels first; normalisation is inside the model; Pillow resizes a little differently from Lightbox, so probabilities differ slightly from lightbox predict):',
+      `import numpy as np, onnxruntime as ort\nfrom PIL import Image, ImageOps\n` +
       `session = ort.InferenceSession("lightbox-run-${n}.onnx")\n` +
-      `image = Image.open("chest.png").convert("RGB")\nside = min(image.size)\n` +
-      `image = image.crop(((image.width - side) // 2, (image.height - side) // 2, (image.width + side) // 2, (image.height + side) // 2)).resize((224, 224), Image.BILINEAR)\n` +
+      `image = ImageOps.fit(Image.open("chest.png").convert("RGB"), (224, 224), Image.BILINEAR)  # the central square\n` +
       `x = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)[None]\n` +
-      `probabilities = session.run(None, {session.get_inputs()[0].name: x})[0][0]\nprint(dict(zip(${classes}, probabilities)))`],
+      `probabilities = session.run(None, {session.get_inputs()[0].name: x})[0][0].tolist()\n` +
+      `print(dict(zip(${classes}, probabilities)))` + decisionLine(m)],
+    ['Keras in Python (unzip lightbox-run-' + n + '-keras.zip: keras_model.h5 and labels.txt; Teachable Machine\'s input, x / 127.5 - 1; tf_keras or Keras 3):',
+      `import numpy as np\nfrom PIL import Image, ImageOps\nfrom tf_keras.models import load_model  # Keras 3: from keras.models import load_model\n` +
+      `model = load_model("keras_model.h5", compile=False)\n` +
+      `classes = [line.strip().split(" ", 1)[1] for line in open("labels.txt")]\n` +
+      `image = ImageOps.fit(Image.open("chest.png").convert("RGB"), (224, 224), Image.BILINEAR)  # the central square\n` +
+      `x = (np.asarray(image, dtype=np.float32) / 127.5 - 1)[None]\n` +
+      `probabilities = model.predict(x, verbose=0)[0].tolist()\nprint(dict(zip(classes, probabilities)))` + decisionLine(m)],
     ['TF.js in a web page (unzip lightbox-run-' + n + '-tfjs.zip beside it; Teachable Machine\'s input, x / 127.5 - 1):',
       `const model = await tf.loadLayersModel('model.json');\n` +
-      `const x = tf.browser.fromPixels(img).resizeBilinear([224, 224]).toFloat().div(127.5).sub(1).expandDims();\n` +
+      `const pixels = tf.browser.fromPixels(img), [h, w] = pixels.shape, side = Math.min(h, w);\n` +
+      `const square = pixels.slice([(h - side) >> 1, (w - side) >> 1, 0], [side, side, 3]);  // the central square\n` +
+      `const x = tf.image.resizeBilinear(square, [224, 224]).toFloat().div(127.5).sub(1).expandDims();\n` +
       `const probabilities = await model.predict(x).data();  // in the order ${classes}`],
   ];
   if (m.positive_class && m.threshold != null) {
@@ -602,7 +648,7 @@ function wire() {
     await post(`/api/projects/${project.id}/classes`, {name: $('newClass').value});
     $('newClass').value = '';
     await refreshClasses();
-  }));
+  }, 'classError'));
   const importing = async dryRun => {
     const started = Date.now();
     const tick = () => { $('skipped').textContent = `${dryRun ? 'reading' : 'importing'}… ${Math.round((Date.now() - started) / 1000)} s`; };
@@ -611,15 +657,20 @@ function wire() {
     try {
       const r = await post(`/api/projects/${project.id}/import`, {path: $('importPath').value, dryRun});
       const classes = Object.entries(r.perClass).sort(([a], [b]) => byClassName(a, b)).map(([c, n]) => `"${c}" (${n})`).join(', ');
-      const skipped = r.skipped.length ? `; ${r.skipped.length} skipped: ` + r.skipped.slice(0, 20).map(s => `${s.item} (${s.reason})`).join('; ') +
-        (r.skipped.length > 20 ? `; and ${r.skipped.length - 20} more` : '') : '';
-      $('skipped').textContent = (dryRun ? `would import ${r.imported} images into ${r.classes} classes: ${classes}` +
-        ' (pictures that do not decode are found by the import itself)' : `imported ${r.imported} images: ${classes}`) + skipped;
+      const summary = dryRun ? `would import ${r.imported} images into ${r.classes} classes: ${classes}` +
+        ' (pictures that do not decode are found by the import itself)' : `imported ${r.imported} images: ${classes}`;
+      // The reasons, grouped, with every item under a fold: a data set can skip hundreds.
+      const reasons = new Map();
+      for (const x of r.skipped) reasons.set(x.reason, (reasons.get(x.reason) || 0) + 1);
+      $('skipped').replaceChildren(el('span', {text: summary + (r.skipped.length ? `; ${r.skipped.length} skipped` : '')}),
+        ...(r.skipped.length ? [el('details', {}, el('summary', {text: [...reasons].map(([why, n]) => `${n}: ${why}`).join('; ')}),
+          el('ul', {}, ...r.skipped.slice(0, 500).map(x => el('li', {text: `${x.item}: ${x.reason}`}))),
+          r.skipped.length > 500 ? el('p', {text: `and ${r.skipped.length - 500} more`}) : '')] : []));
     } catch (e) { $('skipped').textContent = ''; throw e; } finally { clearInterval(timer); }
     if (!dryRun) await refreshClasses();
   };
-  $('previewImport').addEventListener('click', act(() => importing(true)));
-  $('import').addEventListener('click', act(() => importing(false)));
+  $('previewImport').addEventListener('click', act(() => importing(true), 'importError'));
+  $('import').addEventListener('click', act(() => importing(false), 'importError'));
   $('method').addEventListener('change', () => { applyMethod(); $('epochs').value = $('method').value === 'finetune' ? 6 : 50; });
   $('train').addEventListener('click', act(async () => {
     const common = {method: $('method').value, epochs: number('epochs', 'epochs'), batchSize: number('batch', 'batch'), split: $('split').value,
@@ -633,7 +684,7 @@ function wire() {
     clearInterval(poll); poll = null;
     await renderHistory();
     watch(r.id);
-  }));
+  }, 'trainError'));
   $('closeCompare').addEventListener('click', act(() => { compared = []; return renderComparison(); }));
   $('deleteProject').addEventListener('click', act(async () => {
     if (!confirm(`Delete the project "${project.name}" with all its classes, images and runs?`)) return;
@@ -664,7 +715,9 @@ function wire() {
       out.replaceChildren(
         el('p', {}, el('b', {text: r.predicted}), ` — run ${viewed.id}, ${f.name}`),
         el('table', {class: 'bars'}, ...bars),
-        el('img', {src: r.heatmap, alt: 'heatmap of the predicted class'}),
+        el('figure', {}, el('img', {src: r.heatmap, alt: `heatmap of the evidence for ${r.predicted}`}),
+          el('figcaption', {class: 'hint', text: `Grad-CAM heatmap: red is where the evidence for "${r.predicted}" lies, blue where there is little. ` +
+            'Red on a text marker, a device or the picture\'s edge means the model reads those, not the lungs.'})),
         el('p', {class: 'warn', text: r.disclaimer}));
     } catch (err) {
       if (!(err instanceof LoginNeeded)) {
