@@ -361,6 +361,16 @@ def main():
     w.add("ybr_full", out / "ybr_full.dcm", tolerance={"max": 1.0, "mean": 0.5},
           note="YCbCr to RGB: pydicom rounds to 8 bits, Lightbox keeps fractions")
 
+    # Colour through the lossless codecs: RLE stores planes, JPEG 2000 (pydicom + OpenJPEG) applies
+    # the reversible colour transform (YBR_RCT).
+    for name, syntax in [("rle_rgb", RLELossless), ("jpegls_rgb", JPEGLSLossless), ("j2k_rgb", JPEG2000Lossless)]:
+        ds = base_dataset(w.next_index(), crow, ccol, photometric="RGB", samples=3, bits_allocated=8, bits_stored=8)
+        set_pixels(ds, rgb)
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.compress(syntax, generate_instance_uid=False)
+        save(ds, out / f"{name}.dcm", syntax)
+        w.add(name, out / f"{name}.dcm")
+
     # JPEG baseline colour: dcmcjpeg stores YBR_FULL_422, the JPEG decoder returns RGB.
     ds = base_dataset(w.next_index(), crow, ccol, photometric="RGB", samples=3, bits_allocated=8, bits_stored=8)
     set_pixels(ds, rgb)
@@ -377,7 +387,7 @@ def main():
 
 def write_bad(w, out):
     good = (out / "mono2_12bit_window.dcm").read_bytes()
-    w.bad("not_dicom", b"This is a text file named .dcm, not DICOM.\n" * 10, "not a PNG, JPEG or DICOM")
+    w.bad("not_dicom", b"This is a text file named .dcm, not DICOM.\n" * 10, "nor DICOM")
     w.bad("truncated_header", good[:300], "truncated", "cut inside the data set, before the pixel data")
     w.bad("truncated_pixels", good[: len(good) * 2 // 3], "truncated",
           "cut inside the pixel data: the element says more bytes than the file has")
