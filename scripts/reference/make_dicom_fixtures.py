@@ -381,6 +381,7 @@ def main():
           note="YBR_FULL_422; chroma upsampling (fancy or not) and IDCT differ between libjpeg builds")
 
     write_bad(w, out)
+    write_seeds(out, g)
     (out / "manifest.json").write_text(json.dumps(w.manifest, indent=1) + "\n")
     print(f"make_dicom_fixtures: {len(w.manifest['fixtures'])} fixtures, {len(w.manifest['bad'])} bad files", file=sys.stderr)
 
@@ -434,6 +435,25 @@ def write_bad(w, out):
     w.bad("j2k_cut_stream", (out / "bad" / "tmp.dcm").read_bytes(), "",
           "the codestream ends halfway: any one-line decode error")
     (out / "bad" / "tmp.dcm").unlink()
+
+
+def write_seeds(out, g):
+    """Small files (64 x 64) in each transfer syntax: seeds for scripts/fuzz.sh's image decoder target."""
+    seeds = out / "seeds"
+    seeds.mkdir()
+    crop = np.ascontiguousarray(g[400:464, 500:564])
+    for name, syntax in [("explicit", ExplicitVRLittleEndian), ("implicit", ImplicitVRLittleEndian),
+                         ("deflated", DeflatedExplicitVRLittleEndian), ("rle", RLELossless),
+                         ("jpegls", JPEGLSLossless), ("j2k", JPEG2000Lossless)]:
+        ds = base_dataset(900, *crop.shape)
+        ds.WindowCenter, ds.WindowWidth = 2100, 3600
+        set_pixels(ds, crop)
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        if syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian):
+            ds.compress(syntax, generate_instance_uid=False)
+        save(ds, seeds / f"{name}.dcm", syntax)
+    for name, options in [("jpeg_lossless", ["+e1"]), ("jpeg_extended", ["+ee"])]:
+        dcmtk("dcmcjpeg", [*options, "+un"], seeds / "explicit.dcm", seeds / f"{name}.dcm")
 
 
 if __name__ == "__main__":
