@@ -221,6 +221,20 @@ final class DICOMDecoderTests: XCTestCase {
         }
     }
 
+    /// Lightbox decodes several files at once: DCMTK (its dictionary, its codec list) and OpenJPEG
+    /// give the same pixels on parallel threads as on one.
+    func testParallelDecodingGivesTheSamePixels() throws {
+        let names = ["jpeg_lossless_sv1", "jpegls_lossless", "j2k_lossy", "rle_rgb", "deflated_le", "jpeg_baseline_ybr"]
+        _ = try manifest()
+        let data = try names.map { try bytes("\($0).dcm") }
+        let serial = try data.map { try ImageDecoder().decode(data: $0, path: "a.dcm") }
+        let results = Results(count: names.count * 4)
+        DispatchQueue.concurrentPerform(iterations: names.count * 4) { i in
+            results.set(i, try? ImageDecoder().decode(data: data[i % names.count], path: "a.dcm"))
+        }
+        for i in 0..<(names.count * 4) { XCTAssertEqual(results.get(i), serial[i % names.count], names[i % names.count]) }
+    }
+
     func testSniffing() throws {
         _ = try manifest()
         let data = try bytes("mono2_8bit.dcm")
@@ -237,4 +251,13 @@ private final class Warnings: @unchecked Sendable {
     private var items: [String] = []
     func append(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
     var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
+}
+
+/// Pictures decoded on parallel threads, by index.
+private final class Results: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [RGBImage?]
+    init(count: Int) { items = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ image: RGBImage?) { lock.lock(); items[i] = image; lock.unlock() }
+    func get(_ i: Int) -> RGBImage? { lock.lock(); defer { lock.unlock() }; return items[i] }
 }
