@@ -42,7 +42,14 @@ let package = Package(
         // Decoding, resizing, normalising and augmenting images.
         // Image loops too hot for Swift's baseline x86-64 code (fine-tuning's augmentation).
         .target(name: "CLightboxImaging", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=off"])]),
-        .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG", "CLightboxImaging"], swiftSettings: numericFlags),
+        // DICOM: DCMTK parses and decodes, OpenJPEG decodes JPEG 2000 (docs/dicom-library-choice.md);
+        // C++ behind a C header, every exception caught inside.
+        .target(name: "CLightboxDICOM",
+                linkerSettings: [.linkedLibrary("dcmjpls"), .linkedLibrary("dcmjpeg"), .linkedLibrary("dcmimgle"),
+                                 .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),
+                                 .linkedLibrary("openjp2"), .linkedLibrary("stdc++")]),
+        .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG", "CLightboxImaging", "CLightboxDICOM"],
+                swiftSettings: numericFlags),
         // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.
         .target(name: "LightboxKernels", dependencies: ["LightboxCore", "CDNNL", "CGlibcExtras", "CLightboxKernels"], swiftSettings: numericFlags),
         // Network definitions, weight formats, pretrained weights, the embedder.

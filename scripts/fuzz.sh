@@ -14,7 +14,9 @@ passed=0; failed=0
 for t in "${targets[@]}"; do
     corpus=$root/corpus/$t; mkdir -p "$corpus"
     case $t in
-        FuzzImageDecoder) cp -n Tests/LightboxImagingTests/Fixtures/*.{png,jpg} "$corpus"/ 2>/dev/null || true ;;
+        FuzzImageDecoder) cp -n Tests/LightboxImagingTests/Fixtures/*.{png,jpg} "$corpus"/ 2>/dev/null || true
+                          # Small DICOM files in each transfer syntax (scripts/test.sh makes them).
+                          cp -n "${LIGHTBOX_HOME:-$HOME/.cache/lightbox}"/test-data/dicom-fixtures/seeds/*.dcm "$corpus"/ 2>/dev/null || true ;;
         FuzzSafeTensors) cp -n Tests/LightboxModelsTests/Fixtures/*.json "$corpus"/ 2>/dev/null || true ;;
         FuzzTables) printf 'patientid,finding,view,modality,folder,filename\n1,COVID-19,PA,X-ray,images,a.png\n' > "$corpus/seed.csv" ;;
         FuzzTFJS) head -c 20000 ../shared/models/teachable-machine-image/model.json > "$corpus/seed.json" 2>/dev/null || true ;;

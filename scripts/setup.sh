@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libdnnl-dev libturbojpeg0-dev libpng-dev libssl-dev libhdf5-dev pkg-config)
+packages=(libdnnl-dev libturbojpeg0-dev libpng-dev libssl-dev libhdf5-dev libdcmtk-dev libopenjp2-7-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

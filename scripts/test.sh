@@ -47,6 +47,25 @@ if ! "$torch_venv/bin/python" -c "import torch, numpy, PIL, cv2" 2>/dev/null; th
 fi
 export LIGHTBOX_TORCH_PYTHON="$torch_venv/bin/python"
 
+# DICOM fixtures and pydicom's reference pixels (scripts/reference/make_dicom_fixtures.py): pydicom
+# and its codecs (PyPI) in a venv, dcmtk's JPEG encoder (Debian); remade when the script changes.
+dicom_venv="${LIGHTBOX_HOME:-$HOME/.cache/lightbox}/test-data/dicom-venv"
+if ! "$dicom_venv/bin/python" -c "import pydicom, pylibjpeg, libjpeg, openjpeg, jpeg_ls, numpy, PIL" 2>/dev/null; then
+    rm -rf "$dicom_venv"
+    python3 -m venv "$dicom_venv"
+    "$dicom_venv/bin/pip" install -q --disable-pip-version-check pydicom pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pyjpegls numpy pillow
+fi
+if ! command -v dcmcjpeg >/dev/null; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq dcmtk >/dev/null
+fi
+dicom_fixtures="${LIGHTBOX_HOME:-$HOME/.cache/lightbox}/test-data/dicom-fixtures"
+dicom_stamp=$(sha256sum scripts/reference/make_dicom_fixtures.py | cut -d' ' -f1)
+if [ "$(cat "$dicom_fixtures/.made-by" 2>/dev/null)" != "$dicom_stamp" ]; then
+    "$dicom_venv/bin/python" scripts/reference/make_dicom_fixtures.py "$dicom_fixtures"
+    echo "$dicom_stamp" >"$dicom_fixtures/.made-by"
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

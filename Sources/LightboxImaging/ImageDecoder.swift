@@ -6,9 +6,17 @@ import LightboxCore
 public struct ImageDecoder: Sendable {
     /// Images with more pixels than this are refused before any pixel buffer is allocated.
     public var maxPixels: Int
+    /// How grey DICOM pictures are brought onto 0...255 (their VOI step).
+    public var dicomWindow: DICOMWindow
+    /// Told about pictures that decode with a caveat, one line naming the file (a multi-frame
+    /// DICOM file of which only the first frame is used); nil ignores them.
+    public var onWarning: (@Sendable (String) -> Void)?
 
-    public init(maxPixels: Int = LightboxSettings.current.maxPixels) {
+    public init(maxPixels: Int = LightboxSettings.current.maxPixels, dicomWindow: DICOMWindow = .first,
+                onWarning: (@Sendable (String) -> Void)? = nil) {
         self.maxPixels = maxPixels
+        self.dicomWindow = dicomWindow
+        self.onWarning = onWarning
     }
 
     /// - Parameter reduceFor: how large the picture will be used (`DecodeTarget`); a JPEG much
@@ -30,6 +38,7 @@ public struct ImageDecoder: Sendable {
         switch ImageFormat(sniffing: data) {
         case .png: return try PNGDecoder.decode(data, path: path, maxPixels: maxPixels)
         case .jpeg: return try JPEGDecoder.decode(data, path: path, maxPixels: maxPixels, target: target)
+        case .dicom: return try DICOMDecoder.decode(data, path: path, maxPixels: maxPixels, window: dicomWindow, warn: onWarning)
         case .none:
             throw ImageDecodingError(path: path, reason: data.isEmpty ? .empty : .unknownFormat)
         }
@@ -45,6 +54,7 @@ public struct ImageDecoder: Sendable {
         switch ImageFormat(sniffing: data) {
         case .png: return try PNGDecoder.probe(data, path: path, maxPixels: maxPixels)
         case .jpeg: return try JPEGDecoder.probe(data, path: path, maxPixels: maxPixels, target: target)
+        case .dicom: return try DICOMDecoder.probe(data, path: path, maxPixels: maxPixels)
         case .none:
             throw ImageDecodingError(path: path, reason: data.isEmpty ? .empty : .unknownFormat)
         }
@@ -60,26 +70,34 @@ public struct ImageHeader: Sendable, Equatable {
     /// About the most bytes `decode` holds at once: the buffer the decoder fills (PNG: RGBA8,
     /// or RGB16 for 16-bit images; JPEG: 3 or 4 bytes a pixel), the Float RGB picture (12 bytes
     /// a pixel), a second one when EXIF orientation turns it, and libjpeg's whole-image
-    /// coefficient buffer for progressive JPEGs. The encoded input is not counted.
+    /// coefficient buffer for progressive JPEGs. The encoded input is not counted, except for
+    /// DICOM, whose parser keeps a copy of the data set.
     public var decodeBytes: Int
+    /// What `decode` will report to `ImageDecoder.onWarning` (a multi-frame DICOM file).
+    public var warnings: [String]
 
-    public init(format: ImageFormat, width: Int, height: Int, decodeBytes: Int) {
+    public init(format: ImageFormat, width: Int, height: Int, decodeBytes: Int, warnings: [String] = []) {
         self.format = format
         self.width = width
         self.height = height
         self.decodeBytes = decodeBytes
+        self.warnings = warnings
     }
 }
 
 /// The encodings Lightbox reads, recognised by their signatures.
 public enum ImageFormat: Sendable {
-    case png, jpeg
+    /// `dicom`: a DICOM file (Part 10) with its 128-byte preamble and "DICM"; files without the
+    /// preamble are not recognised.
+    case png, jpeg, dicom
 
     public init?(sniffing bytes: [UInt8]) {
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
             self = .png
         } else if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
             self = .jpeg
+        } else if bytes.count >= 132, bytes[128..<132].elementsEqual([0x44, 0x49, 0x43, 0x4D]) {   // "DICM"
+            self = .dicom
         } else {
             return nil
         }

@@ -3,10 +3,11 @@ public struct ImageDecodingError: Error, CustomStringConvertible, Sendable {
     public enum Reason: Sendable, Equatable {
         case unreadable(String)          // the file could not be read from disk
         case empty                       // zero bytes
-        case unknownFormat               // neither PNG nor JPEG by its first bytes
+        case unknownFormat               // neither PNG, JPEG nor DICOM by its first bytes
         case corrupt(String)             // the decoder refused the data
         case truncated(String)           // the data ends before the picture does (refused, as Pillow does)
         case tooLarge(width: Int, height: Int, limit: Int)  // refused before allocating
+        case unsupported(String)         // a well-formed encoding Lightbox does not decode (a DICOM transfer syntax, a pixel layout)
     }
 
     public let path: String
@@ -21,11 +22,12 @@ public struct ImageDecodingError: Error, CustomStringConvertible, Sendable {
         switch reason {
         case .unreadable(let why): return "\(path): cannot read file (\(why))"
         case .empty: return "\(path): file is empty (0 bytes)"
-        case .unknownFormat: return "\(path): not a PNG or JPEG image (unrecognised file header)"
+        case .unknownFormat: return "\(path): not a PNG or JPEG image, nor DICOM (unrecognised file header)"
         case .corrupt(let why): return "\(path): corrupt or unsupported image data (\(why))"
         case .truncated(let why): return "\(path): image file is truncated (\(why))"
         case .tooLarge(let w, let h, let limit):
             return "\(path): image is \(w)x\(h) pixels, over the limit of \(limit) pixels"
+        case .unsupported(let why): return "\(path): \(why)"
         }
     }
 }

@@ -1,7 +1,7 @@
 import FuzzSupport
 import LightboxImaging
 
-/// PNG and JPEG decoding (and the resize after it) on arbitrary bytes: errors are fine, crashes are not.
+/// PNG, JPEG and DICOM decoding (and the resize after it) on arbitrary bytes: errors are fine, crashes are not.
 @_cdecl("FuzzImageDecoder_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     runFuzzer(argc, argv) { data, size in

@@ -1,0 +1,399 @@
+// DICOM parsing and first-frame decoding behind lightbox_dicom.h: DCMTK for the data set and
+// its codecs (JPEG, JPEG-LS, RLE, deflate), OpenJPEG for JPEG 2000, which DCMTK's free edition
+// lacks. Every entry point catches every C++ exception; DCMTK's logger is silenced.
+#include "lightbox_dicom.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
+#include <openjpeg-2.5/openjpeg.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+struct lightbox_dicom {
+    DcmFileFormat file;
+    bool headerOnly = false;
+    lightbox_dicom_header header{};
+};
+
+namespace {
+
+// Transfer syntaxes decoded here (issue 14's list), by UID.
+const char *const supportedSyntaxes[] = {
+    "1.2.840.10008.1.2",         // implicit VR little endian
+    "1.2.840.10008.1.2.1",       // explicit VR little endian
+    "1.2.840.10008.1.2.1.99",    // deflated explicit VR little endian
+    "1.2.840.10008.1.2.5",       // RLE lossless
+    "1.2.840.10008.1.2.4.50",    // JPEG baseline (process 1)
+    "1.2.840.10008.1.2.4.51",    // JPEG extended (processes 2 and 4)
+    "1.2.840.10008.1.2.4.57",    // JPEG lossless (process 14)
+    "1.2.840.10008.1.2.4.70",    // JPEG lossless (process 14, selection value 1)
+    "1.2.840.10008.1.2.4.80",    // JPEG-LS lossless
+    "1.2.840.10008.1.2.4.81",    // JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.90",    // JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.91",    // JPEG 2000
+};
+
+bool isJPEG2000(const char *uid) {
+    return strcmp(uid, "1.2.840.10008.1.2.4.90") == 0 || strcmp(uid, "1.2.840.10008.1.2.4.91") == 0;
+}
+
+// Registers the decoders and silences the logger once per process.
+void setUp() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+        DJDecoderRegistration::registerCodecs();   // YCbCr JPEG comes out RGB
+        DJLSDecoderRegistration::registerCodecs();
+        DcmRLEDecoderRegistration::registerCodecs();
+    });
+}
+
+lightbox_dicom_status fail(lightbox_dicom_status status, char *error, size_t size, const std::string &message) {
+    if (error && size) snprintf(error, size, "%s", message.c_str());
+    return status;
+}
+
+void copyString(char *dst, size_t size, const OFString &src) {
+    snprintf(dst, size, "%s", src.c_str());
+}
+
+// An element's value as a trimmed string (first value), or "" when absent.
+OFString text(DcmItem *item, const DcmTagKey &tag) {
+    OFString value;
+    if (item->findAndGetOFString(tag, value).bad()) return "";
+    size_t end = value.find_last_not_of(' ');
+    return end == OFString_npos ? OFString() : value.substr(0, end + 1);
+}
+
+int32_t number(DcmItem *item, const DcmTagKey &tag, int32_t fallback) {
+    Uint16 v = 0;
+    return item->findAndGetUint16(tag, v).good() ? int32_t(v) : fallback;
+}
+
+// A LUT item's descriptor: entries (0 means 65536), first mapped value (signed when the pixels
+// are), bits per entry. False when the item has no usable descriptor.
+bool descriptor(DcmItem *item, bool signedPixels, int32_t &entries, int32_t &first, int32_t &bits) {
+    Uint16 v[3];
+    for (unsigned long i = 0; i < 3; i++)
+        if (item->findAndGetUint16(DCM_LUTDescriptor, v[i], i).bad()) return false;
+    entries = v[0] == 0 ? 65536 : v[0];
+    first = signedPixels ? int32_t(int16_t(v[1])) : int32_t(v[1]);
+    bits = v[2];
+    return true;
+}
+
+void fillHeader(DcmFileFormat &file, lightbox_dicom_header &h) {
+    DcmDataset *ds = file.getDataset();
+    memset(&h, 0, sizeof h);
+    h.rows = number(ds, DCM_Rows, 0);
+    h.columns = number(ds, DCM_Columns, 0);
+    Sint32 frames = 1;
+    h.frames = ds->findAndGetSint32(DCM_NumberOfFrames, frames).good() ? frames : 1;
+    h.samples_per_pixel = number(ds, DCM_SamplesPerPixel, 1);
+    h.bits_allocated = number(ds, DCM_BitsAllocated, 0);
+    h.bits_stored = number(ds, DCM_BitsStored, h.bits_allocated);
+    h.high_bit = number(ds, DCM_HighBit, h.bits_stored - 1);
+    h.pixel_representation = number(ds, DCM_PixelRepresentation, 0);
+    h.planar_configuration = number(ds, DCM_PlanarConfiguration, 0);
+    OFString pi = text(ds, DCM_PhotometricInterpretation);
+    copyString(h.photometric, sizeof h.photometric, pi.empty() ? OFString("MONOCHROME2") : pi);
+
+    Float64 f = 0;
+    h.rescale_slope = ds->findAndGetFloat64(DCM_RescaleSlope, f).good() ? f : 1;
+    h.rescale_intercept = ds->findAndGetFloat64(DCM_RescaleIntercept, f).good() ? f : 0;
+    Float64 centre = 0, width = 0;
+    h.has_window = ds->findAndGetFloat64(DCM_WindowCenter, centre, 0).good() &&
+                   ds->findAndGetFloat64(DCM_WindowWidth, width, 0).good();
+    h.window_center = centre;
+    h.window_width = width;
+    OFString function = text(ds, DCM_VOILUTFunction);
+    copyString(h.voi_lut_function, sizeof h.voi_lut_function, function.empty() ? OFString("LINEAR") : function);
+
+    bool signedPixels = h.pixel_representation == 1;
+    DcmItem *item = nullptr;
+    if (ds->findAndGetSequenceItem(DCM_VOILUTSequence, item, 0).good() && item)
+        h.has_voi_lut = descriptor(item, signedPixels, h.voi_lut_entries, h.voi_lut_first_mapped, h.voi_lut_bits);
+    item = nullptr;
+    if (ds->findAndGetSequenceItem(DCM_ModalityLUTSequence, item, 0).good() && item)
+        h.has_modality_lut = descriptor(item, signedPixels, h.modality_lut_entries, h.modality_lut_first_mapped,
+                                        h.modality_lut_bits);
+
+    OFString uid = text(file.getMetaInfo(), DCM_TransferSyntaxUID);
+    if (uid.empty()) uid = DcmXfer(ds->getOriginalXfer()).getXferID();
+    copyString(h.transfer_syntax, sizeof h.transfer_syntax, uid);
+    DcmXfer xfer(uid.c_str());
+    copyString(h.transfer_syntax_name, sizeof h.transfer_syntax_name,
+               xfer.getXfer() == EXS_Unknown ? OFString("unknown") : OFString(xfer.getXferName()));
+    h.transfer_syntax_supported = std::any_of(std::begin(supportedSyntaxes), std::end(supportedSyntaxes),
+                                              [&](const char *s) { return uid == s; });
+
+    copyString(h.patient_id, sizeof h.patient_id, text(ds, DCM_PatientID));
+    copyString(h.sop_instance_uid, sizeof h.sop_instance_uid, text(ds, DCM_SOPInstanceUID));
+    copyString(h.study_instance_uid, sizeof h.study_instance_uid, text(ds, DCM_StudyInstanceUID));
+    h.frame_bytes = uint64_t(h.rows) * uint64_t(h.columns) * uint64_t(std::max(h.samples_per_pixel, 0)) *
+                    uint64_t(std::max(h.bits_allocated, 0) / 8);
+}
+
+// --- JPEG 2000 through OpenJPEG ---
+
+struct MemorySource { const Uint8 *data; size_t size, pos; };
+
+OPJ_SIZE_T readSource(void *buffer, OPJ_SIZE_T n, void *user) {
+    auto *s = static_cast<MemorySource *>(user);
+    if (s->pos >= s->size) return OPJ_SIZE_T(-1);
+    n = std::min(n, s->size - s->pos);
+    memcpy(buffer, s->data + s->pos, n);
+    s->pos += n;
+    return n;
+}
+OPJ_OFF_T skipSource(OPJ_OFF_T n, void *user) {
+    auto *s = static_cast<MemorySource *>(user);
+    if (n < 0 || s->pos + size_t(n) > s->size) { s->pos = s->size; return -1; }
+    s->pos += size_t(n);
+    return n;
+}
+OPJ_BOOL seekSource(OPJ_OFF_T n, void *user) {
+    auto *s = static_cast<MemorySource *>(user);
+    if (n < 0 || size_t(n) > s->size) return OPJ_FALSE;
+    s->pos = size_t(n);
+    return OPJ_TRUE;
+}
+void keepFirstError(const char *message, void *user) {
+    auto *e = static_cast<std::string *>(user);
+    if (e->empty()) {
+        *e = message;
+        while (!e->empty() && (e->back() == '\n' || e->back() == ' ')) e->pop_back();
+    }
+}
+void ignoreMessage(const char *, void *) {}
+
+// The first frame's fragments, joined up to the one that ends the codestream (EOC, FF D9).
+lightbox_dicom_status firstFrameStream(DcmDataset *ds, DcmPixelData *pixels, std::vector<Uint8> &stream,
+                                       char *error, size_t size) {
+    DcmPixelSequence *sequence = nullptr;
+    if (pixels->getEncapsulatedRepresentation(ds->getOriginalXfer(), nullptr, sequence).bad() || !sequence)
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "pixel data is not encapsulated as its transfer syntax requires");
+    for (unsigned long i = 1; i < sequence->card(); i++) {   // item 0: the offset table
+        DcmPixelItem *item = nullptr;
+        Uint8 *bytes = nullptr;
+        if (sequence->getItem(item, i).bad() || !item || item->getUint8Array(bytes).bad()) break;
+        if (bytes) stream.insert(stream.end(), bytes, bytes + item->getLength());
+        size_t end = stream.size();
+        while (end > 0 && stream[end - 1] == 0) end--;   // fragments are padded to even lengths
+        if (end >= 2 && stream[end - 2] == 0xFF && stream[end - 1] == 0xD9) break;
+    }
+    if (stream.empty()) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "no pixel data fragments");
+    return LIGHTBOX_DICOM_OK;
+}
+
+lightbox_dicom_status decodeJPEG2000(lightbox_dicom *file, void *buffer, char photometric[32], int32_t *planar,
+                                     char *error, size_t size) {
+    const lightbox_dicom_header &h = file->header;
+    DcmDataset *ds = file->file.getDataset();
+    DcmElement *element = nullptr;
+    ds->findAndGetElement(DCM_PixelData, element);
+    std::vector<Uint8> stream;
+    lightbox_dicom_status status = firstFrameStream(ds, static_cast<DcmPixelData *>(element), stream, error, size);
+    if (status != LIGHTBOX_DICOM_OK) return status;
+
+    MemorySource source{stream.data(), stream.size(), 0};
+    bool jp2 = stream.size() > 12 && memcmp(stream.data() + 4, "jP  ", 4) == 0;   // a JP2 box around it
+    std::unique_ptr<opj_codec_t, void (*)(opj_codec_t *)> codec(opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K),
+                                                               opj_destroy_codec);
+    std::string message;
+    opj_set_error_handler(codec.get(), keepFirstError, &message);
+    opj_set_warning_handler(codec.get(), ignoreMessage, nullptr);
+    opj_set_info_handler(codec.get(), ignoreMessage, nullptr);
+    opj_dparameters_t parameters;
+    opj_set_default_decoder_parameters(&parameters);
+    opj_setup_decoder(codec.get(), &parameters);   // one thread: Lightbox decodes several files at once
+    std::unique_ptr<opj_stream_t, void (*)(opj_stream_t *)> input(opj_stream_create(1 << 16, OPJ_TRUE), opj_stream_destroy);
+    opj_stream_set_user_data(input.get(), &source, nullptr);
+    opj_stream_set_user_data_length(input.get(), source.size);
+    opj_stream_set_read_function(input.get(), readSource);
+    opj_stream_set_skip_function(input.get(), skipSource);
+    opj_stream_set_seek_function(input.get(), seekSource);
+
+    opj_image_t *raw = nullptr;
+    bool ok = opj_read_header(input.get(), codec.get(), &raw);
+    std::unique_ptr<opj_image_t, void (*)(opj_image_t *)> image(raw, opj_image_destroy);
+    if (ok) {
+        // Refuse a codestream whose size disagrees with the header before decoding it.
+        bool fits = image->numcomps == OPJ_UINT32(h.samples_per_pixel);
+        for (OPJ_UINT32 c = 0; fits && c < image->numcomps; c++)
+            fits = image->comps[c].dx == 1 && image->comps[c].dy == 1 && image->x1 - image->x0 == OPJ_UINT32(h.columns) &&
+                   image->y1 - image->y0 == OPJ_UINT32(h.rows) && image->comps[c].prec <= OPJ_UINT32(h.bits_allocated);
+        if (!fits) {
+            char text[160];
+            snprintf(text, sizeof text, "JPEG 2000 codestream is %ux%u with %u components, the header says %dx%d with %d",
+                     image->x1 - image->x0, image->y1 - image->y0, image->numcomps, h.columns, h.rows, h.samples_per_pixel);
+            return fail(LIGHTBOX_DICOM_CORRUPT, error, size, text);
+        }
+        ok = opj_decode(codec.get(), input.get(), image.get()) && opj_end_decompress(codec.get(), input.get());
+    }
+    if (!ok) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "JPEG 2000: " + (message.empty() ? std::string("cannot decode the codestream") : message));
+
+    size_t count = size_t(h.rows) * size_t(h.columns), components = image->numcomps;
+    for (size_t c = 0; c < components; c++) {
+        const OPJ_INT32 *data = image->comps[c].data;
+        if (!data) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "JPEG 2000: a component has no samples");
+        for (size_t i = 0; i < count; i++) {
+            OPJ_INT32 v = data[i];
+            size_t at = i * components + c;
+            if (h.bits_allocated == 8) static_cast<uint8_t *>(buffer)[at] = uint8_t(v);
+            else if (h.bits_allocated == 16) static_cast<uint16_t *>(buffer)[at] = uint16_t(v);
+            else static_cast<uint32_t *>(buffer)[at] = uint32_t(v);
+        }
+    }
+    // OpenJPEG undoes the multiple-component transform: YBR_RCT and YBR_ICT come out RGB.
+    bool transformed = strcmp(h.photometric, "YBR_RCT") == 0 || strcmp(h.photometric, "YBR_ICT") == 0;
+    snprintf(photometric, 32, "%s", transformed ? "RGB" : h.photometric);
+    *planar = 0;
+    return LIGHTBOX_DICOM_OK;
+}
+
+lightbox_dicom_status decode(lightbox_dicom *file, void *buffer, size_t bufferSize, char photometric[32], int32_t *planar,
+                             char *error, size_t size) {
+    const lightbox_dicom_header &h = file->header;
+    if (file->headerOnly) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "opened for the header only");
+    if (!h.transfer_syntax_supported)
+        return fail(LIGHTBOX_DICOM_UNSUPPORTED, error, size,
+                    std::string("unsupported transfer syntax ") + h.transfer_syntax + " (" + h.transfer_syntax_name + ")");
+    if (h.rows <= 0 || h.columns <= 0 || h.frame_bytes == 0 || bufferSize < h.frame_bytes)
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "the buffer does not fit the header's frame");
+    DcmDataset *ds = file->file.getDataset();
+    DcmElement *element = nullptr;
+    if (ds->findAndGetElement(DCM_PixelData, element).bad() || !element)
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "no Pixel Data element");
+    if (isJPEG2000(h.transfer_syntax)) return decodeJPEG2000(file, buffer, photometric, planar, error, size);
+
+    auto *pixels = static_cast<DcmPixelData *>(element);
+    if (!DcmXfer(ds->getOriginalXfer()).isEncapsulated()) {
+        uint64_t needed = h.frame_bytes * uint64_t(std::max(h.frames, 1));
+        uint64_t held = element->getLength();
+        if (held < needed) {
+            char text[200];
+            snprintf(text, sizeof text, "pixel data holds %llu bytes, the header needs %llu (%d frame(s) of %dx%d, %d sample(s) of %d bits)",
+                     (unsigned long long)held, (unsigned long long)needed, std::max(h.frames, 1), h.columns, h.rows,
+                     h.samples_per_pixel, h.bits_allocated);
+            return fail(LIGHTBOX_DICOM_CORRUPT, error, size, text);
+        }
+    }
+    Uint32 frameSize = 0;
+    OFCondition status = pixels->getUncompressedFrameSize(ds, frameSize);
+    if (status.bad()) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, status.text());
+    if (frameSize != h.frame_bytes) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "the frame size disagrees with the header");
+    // DCMTK wants an even buffer; an odd frame (8-bit, odd sample count) goes through a copy.
+    std::vector<Uint8> evenCopy;
+    Uint8 *target = static_cast<Uint8 *>(buffer);
+    if (frameSize % 2) { evenCopy.resize(frameSize + 1); target = evenCopy.data(); }
+    Uint32 startFragment = 0;
+    OFString model;
+    status = pixels->getUncompressedFrame(ds, 0, startFragment, target, frameSize + (frameSize % 2), model, nullptr);
+    if (status.bad()) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, status.text());
+    if (!evenCopy.empty()) memcpy(buffer, evenCopy.data(), frameSize);
+    snprintf(photometric, 32, "%s", model.empty() ? h.photometric : model.c_str());
+    // The decoders record the layout they produced (RLE: planar) in the data set.
+    *planar = number(ds, DCM_PlanarConfiguration, 0);
+    return LIGHTBOX_DICOM_OK;
+}
+
+}  // namespace
+
+extern "C" lightbox_dicom_status lightbox_dicom_open(const uint8_t *data, size_t size, int header_only, lightbox_dicom **out,
+                                                     lightbox_dicom_header *header, char *error, size_t error_size) {
+    *out = nullptr;
+    try {
+        setUp();
+        if (!dcmDataDict.isDictionaryLoaded())
+            return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "DCMTK's data dictionary is not loaded (libdcmtk17's dicom.dic)");
+        std::unique_ptr<lightbox_dicom> file(new lightbox_dicom);
+        file->headerOnly = header_only != 0;
+        DcmInputBufferStream input;
+        input.setBuffer(data, offile_off_t(size));
+        input.setEos();
+        file->file.transferInit();
+        OFCondition status = header_only
+            ? file->file.readUntilTag(input, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, DCM_PixelData)
+            : file->file.read(input, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+        file->file.transferEnd();
+        if (status.bad()) {
+            // Running out of bytes mid-element is a cut file; anything else is damage.
+            bool cut = status == EC_StreamNotifyClient || (status == EC_InvalidStream && input.eos());
+            return fail(cut ? LIGHTBOX_DICOM_TRUNCATED : LIGHTBOX_DICOM_CORRUPT, error, error_size,
+                        cut ? std::string("the data set ends early (") + status.text() + ")" : std::string(status.text()));
+        }
+        fillHeader(file->file, file->header);
+        *header = file->header;
+        *out = file.release();
+        return LIGHTBOX_DICOM_OK;
+    } catch (const std::bad_alloc &) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "out of memory while reading the data set");
+    } catch (const std::exception &e) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, e.what());
+    } catch (...) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "DICOM parser failed");
+    }
+}
+
+extern "C" lightbox_dicom_status lightbox_dicom_lut(const lightbox_dicom *file, int which, uint32_t *out, size_t count,
+                                                    char *error, size_t error_size) {
+    try {
+        DcmDataset *ds = const_cast<DcmFileFormat &>(file->file).getDataset();
+        DcmItem *item = nullptr;
+        const DcmTagKey &sequence = which == 1 ? DCM_VOILUTSequence : DCM_ModalityLUTSequence;
+        const char *name = which == 1 ? "VOI LUT" : "Modality LUT";
+        if (ds->findAndGetSequenceItem(sequence, item, 0).bad() || !item)
+            return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, std::string("no ") + name + " Sequence item");
+        const Uint16 *words = nullptr;
+        unsigned long n = 0;
+        if (item->findAndGetUint16Array(DCM_LUTData, words, &n).bad() || !words)
+            return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, std::string(name) + " has no LUT Data");
+        if (n >= count) {
+            for (size_t i = 0; i < count; i++) out[i] = words[i];
+        } else if ((n * 2 == count || n * 2 == count + 1) && (which == 1 ? file->header.voi_lut_bits : file->header.modality_lut_bits) <= 8) {
+            // 8-bit entries packed two to a word (seen in the field): low byte first.
+            for (size_t i = 0; i < count; i++) out[i] = (words[i / 2] >> (8 * (i % 2))) & 0xFF;
+        } else {
+            char text[160];
+            snprintf(text, sizeof text, "%s has %lu entries, its descriptor says %zu", name, n, count);
+            return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, text);
+        }
+        return LIGHTBOX_DICOM_OK;
+    } catch (const std::exception &e) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, e.what());
+    } catch (...) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "cannot read the LUT");
+    }
+}
+
+extern "C" lightbox_dicom_status lightbox_dicom_decode_first_frame(lightbox_dicom *file, void *buffer, size_t buffer_size,
+                                                                   char photometric[32], int32_t *planar_configuration,
+                                                                   char *error, size_t error_size) {
+    try {
+        return decode(file, buffer, buffer_size, photometric, planar_configuration, error, error_size);
+    } catch (const std::bad_alloc &) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "out of memory while decoding the pixel data");
+    } catch (const std::exception &e) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, e.what());
+    } catch (...) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "pixel data decoder failed");
+    }
+}
+
+extern "C" void lightbox_dicom_close(lightbox_dicom *file) {
+    delete file;
+}
