@@ -16,6 +16,8 @@ public struct LightboxSettings: Sendable, Equatable {
     public var dataURL: String
     /// Threads for native kernels and parallel loops.
     public var threads: Int
+    /// How DICOM pictures' values are windowed onto 0...255 (`--dicom-window`).
+    public var dicomWindow: DICOMWindow = .first
 
     public static let defaultMaxPixels = 100_000_000
     public static let defaultDataURL = "https://github.com/ieee8023/covid-chestxray-dataset/archive/refs/heads/master.zip"
@@ -59,4 +61,13 @@ public struct LightboxSettings: Sendable, Equatable {
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var installed: LightboxSettings?
+}
+
+/// How a grey DICOM picture's values are brought onto 0...255 (the VOI step).
+public enum DICOMWindow: String, Sendable, CaseIterable {
+    /// What the file says: its VOI LUT sequence, else its first window centre/width, else
+    /// min-max of the picture.
+    case first
+    /// Min-max of the picture (after the modality LUT), whatever the file says.
+    case minmax
 }

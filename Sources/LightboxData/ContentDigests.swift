@@ -53,6 +53,7 @@ public enum DuplicateFilter {
         }
         var out = Dataset(images: kept, skipped: skipped, hasGroups: dataset.hasGroups, source: dataset.source)
         out.classes = dataset.classes.filter { c in kept.contains { $0.label == c } }
+        out.pseudonyms = dataset.pseudonyms
         return out
     }
 }

@@ -43,6 +43,9 @@ public struct Dataset: Sendable {
     public var hasGroups: Bool
     /// What was loaded, for reports: `covid-chestxray at PATH`.
     public var source: String
+    /// The salt that turned DICOM patient ids into this data set's groups (`DICOMPatients`);
+    /// nil when no group came from a DICOM header. Runs copy it into their directory.
+    public var pseudonyms: PatientPseudonyms?
 
     public init(images: [LabeledImage], skipped: [SkippedItem], hasGroups: Bool, source: String) {
         self.images = images
@@ -62,7 +65,9 @@ public struct Dataset: Sendable {
         for image in images {
             if let why = reason(image) { removed.append(SkippedItem(item: image.path, reason: why)) } else { kept.append(image) }
         }
-        return Dataset(images: kept, skipped: skipped + removed, hasGroups: hasGroups, source: source)
+        var result = Dataset(images: kept, skipped: skipped + removed, hasGroups: hasGroups, source: source)
+        result.pseudonyms = pseudonyms
+        return result
     }
 }
 

@@ -1,13 +1,15 @@
 import Foundation
+import LightboxCore
 
 /// The kinds of data set Lightbox reads.
 public enum SourceKind: String, CaseIterable, Sendable, Codable {
     case folders
     case covidChestxray = "covid-chestxray"
     case csv
+    case dicomDir = "dicom-dir"
 
     /// Guesses the kind from what is at `path`: a `.csv` file, a folder with `metadata.csv`,
-    /// or class folders.
+    /// or class folders (`dicom-dir` is never guessed: it needs its labels).
     public static func detect(_ path: String) -> SourceKind {
         if path.lowercased().hasSuffix(".csv") { return .csv }
         let metadata = (path as NSString).appendingPathComponent("metadata.csv")
@@ -16,13 +18,20 @@ public enum SourceKind: String, CaseIterable, Sendable, Codable {
 }
 
 public enum DatasetLoader {
-    public static func load(_ path: String, kind: SourceKind? = nil,
-                            covidOptions: CovidChestXraySource.Options = .init()) throws -> Dataset {
+    /// - Parameters:
+    ///   - labels: the CSV that labels a `dicom-dir` folder.
+    ///   - saltFolder: where the salt that turns DICOM patient ids into pseudonyms is kept
+    ///     (`PatientPseudonyms`); read or made only when a DICOM file carries a patient id.
+    public static func load(_ path: String, kind: SourceKind? = nil, covidOptions: CovidChestXraySource.Options = .init(),
+                            labels: String? = nil, saltFolder: String = LightboxSettings.current.home) throws -> Dataset {
+        let dataset: Dataset
         switch kind ?? SourceKind.detect(path) {
-        case .folders: return try ClassFolderSource.load(path)
-        case .covidChestxray: return try CovidChestXraySource.load(path, options: covidOptions)
-        case .csv: return try CSVListSource.load(path)
+        case .folders: dataset = try ClassFolderSource.load(path)
+        case .covidChestxray: dataset = try CovidChestXraySource.load(path, options: covidOptions)
+        case .csv: dataset = try CSVListSource.load(path)
+        case .dicomDir: return try DICOMDirectorySource.load(path, labels: labels, saltFolder: saltFolder)
         }
+        return try DICOMPatients.group(dataset, saltFolder: saltFolder)
     }
 }
 
@@ -33,12 +42,15 @@ public struct DataSelection: Sendable {
     public var path: String
     public var kind: SourceKind?
     public var covid: CovidChestXraySource.Options
+    /// The labels of a `dicom-dir` folder.
+    public var labels: String?
 
-    public init(path: String, kind: SourceKind? = nil, covid: CovidChestXraySource.Options = .init()) {
+    public init(path: String, kind: SourceKind? = nil, covid: CovidChestXraySource.Options = .init(), labels: String? = nil) {
         self.path = path
         self.kind = kind
         self.covid = covid
+        self.labels = labels
     }
 
-    public func load() throws -> Dataset { try DatasetLoader.load(path, kind: kind, covidOptions: covid) }
+    public func load() throws -> Dataset { try DatasetLoader.load(path, kind: kind, covidOptions: covid, labels: labels) }
 }

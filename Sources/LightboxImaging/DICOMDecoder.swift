@@ -1,14 +1,6 @@
 import CLightboxDICOM
 import Foundation
-
-/// How a grey DICOM picture's values are brought onto 0...255 (the VOI step).
-public enum DICOMWindow: String, Sendable, CaseIterable {
-    /// What the file says: its VOI LUT sequence, else its first window centre/width, else
-    /// min-max of the picture.
-    case first
-    /// Min-max of the picture (after the modality LUT), whatever the file says.
-    case minmax
-}
+import LightboxCore
 
 /// DICOM radiographs through CLightboxDICOM (DCMTK; OpenJPEG for JPEG 2000; see
 /// docs/dicom-library-choice.md), first frame only. Grey pictures go through the standard's

@@ -12,7 +12,7 @@ public struct ImageDecoder: Sendable {
     /// DICOM file of which only the first frame is used); nil ignores them.
     public var onWarning: (@Sendable (String) -> Void)?
 
-    public init(maxPixels: Int = LightboxSettings.current.maxPixels, dicomWindow: DICOMWindow = .first,
+    public init(maxPixels: Int = LightboxSettings.current.maxPixels, dicomWindow: DICOMWindow = LightboxSettings.current.dicomWindow,
                 onWarning: (@Sendable (String) -> Void)? = nil) {
         self.maxPixels = maxPixels
         self.dicomWindow = dicomWindow

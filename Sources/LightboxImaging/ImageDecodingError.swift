@@ -18,16 +18,18 @@ public struct ImageDecodingError: Error, CustomStringConvertible, Sendable {
         self.reason = reason
     }
 
-    public var description: String {
+    public var description: String { "\(path): \(problem)" }
+
+    /// What is wrong, without the file's name (for lists that name the file beside it).
+    public var problem: String {
         switch reason {
-        case .unreadable(let why): return "\(path): cannot read file (\(why))"
-        case .empty: return "\(path): file is empty (0 bytes)"
-        case .unknownFormat: return "\(path): not a PNG or JPEG image, nor DICOM (unrecognised file header)"
-        case .corrupt(let why): return "\(path): corrupt or unsupported image data (\(why))"
-        case .truncated(let why): return "\(path): image file is truncated (\(why))"
-        case .tooLarge(let w, let h, let limit):
-            return "\(path): image is \(w)x\(h) pixels, over the limit of \(limit) pixels"
-        case .unsupported(let why): return "\(path): \(why)"
+        case .unreadable(let why): return "cannot read file (\(why))"
+        case .empty: return "file is empty (0 bytes)"
+        case .unknownFormat: return "not a PNG or JPEG image, nor DICOM (unrecognised file header)"
+        case .corrupt(let why): return "corrupt or unsupported image data (\(why))"
+        case .truncated(let why): return "image file is truncated (\(why))"
+        case .tooLarge(let w, let h, let limit): return "image is \(w)x\(h) pixels, over the limit of \(limit) pixels"
+        case .unsupported(let why): return why
         }
     }
 }

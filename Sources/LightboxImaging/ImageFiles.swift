@@ -3,7 +3,24 @@ import Foundation
 /// Expands command-line inputs (files and directories) into image file paths.
 public enum ImageFiles {
     /// File name endings treated as images when a directory is expanded.
-    public static let extensions: Set<String> = ["png", "jpg", "jpeg"]
+    public static let extensions: Set<String> = ["png", "jpg", "jpeg", "dcm", "dicom"]
+
+    /// Whether a file found in a folder is a picture to read: its name ends in one of
+    /// `extensions`, or it has no extension and starts with the DICOM preamble (128 bytes, then
+    /// "DICM"), as files in a DICOM export (DICOMDIR trees) usually are named by number alone.
+    public static func isImage(_ path: String) -> Bool {
+        let ext = (path as NSString).pathExtension.lowercased()
+        if extensions.contains(ext) { return true }
+        return ext.isEmpty && hasDICOMPreamble(path)
+    }
+
+    /// The file's bytes 128-131 are "DICM".
+    public static func hasDICOMPreamble(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        guard let head = try? handle.read(upToCount: 132), head.count == 132 else { return false }
+        return head.suffix(4).elementsEqual("DICM".utf8)
+    }
 
     /// Each input in order; a directory becomes its image files (recursively), sorted by path.
     /// A path that does not exist is an error naming it.
@@ -23,12 +40,17 @@ public enum ImageFiles {
                 throw ImageDecodingError(path: input, reason: .unreadable("cannot list directory"))
             }
             var found: [String] = []
-            for case let relative as String in walker
-            where extensions.contains((relative as NSString).pathExtension.lowercased()) {
-                found.append((input as NSString).appendingPathComponent(relative))
+            for case let relative as String in walker {
+                let path = (input as NSString).appendingPathComponent(relative)
+                if isImage(path) && !isDirectoryPath(path) { found.append(path) }
             }
             result += found.sorted()
         }
         return result
+    }
+
+    static func isDirectoryPath(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 }

@@ -45,6 +45,8 @@ public enum EvaluationRun {
         try AtomicFile.write(Data(Predictions.csv(images: images, classes: bundle.classes, probabilities: probabilities,
                                                   decision: bundle.decisionRule).utf8),
                              to: stem + "-predictions.csv")
+        // Groups from DICOM patient ids are pseudonyms: their salt goes beside the metrics.
+        try dataset.pseudonyms?.write(into: (request.output as NSString).deletingLastPathComponent.isEmpty ? "." : (request.output as NSString).deletingLastPathComponent)
         return metrics
     }
 

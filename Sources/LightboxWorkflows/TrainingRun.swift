@@ -25,6 +25,8 @@ public struct TrainingConfiguration: Sendable {
     public var dataLabel: String?
     public var source: SourceKind?
     public var covid = CovidChestXraySource.Options()
+    /// The labels of a `dicom-dir` folder.
+    public var labels: String?
     public var split: SplitFractions
     public var balance: BalancePolicy = .none
     public var augmentCopies = 0
@@ -116,7 +118,7 @@ public enum TrainingRun {
     /// removed; and every file's content digest.
     static func loadData(_ config: TrainingConfiguration, _ reporter: Reporter)
         throws -> (Dataset, [String: Result<String, ImageDecodingError>]) {
-        var dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid)
+        var dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels)
         if let label = config.dataLabel { dataset.source = label }
         reporter.note("data: \(dataset.source): \(dataset.images.count) images in \(dataset.classes.count) classes, \(dataset.skipped.count) skipped")
         if !dataset.hasGroups { reporter.note("the source has no patient ids: each image is its own group") }
@@ -292,6 +294,9 @@ public enum TrainingRun {
                              to: run.appendingPathComponent("predictions.csv").path)
         try AtomicFile.write(Data(SplitListing.csv(split).utf8), to: run.appendingPathComponent("split.csv").path)
         try AtomicFile.write(Data(SkippedListing.csv(dataset.skipped).utf8), to: run.appendingPathComponent("skipped.csv").path)
+        // The groups of DICOM pictures are pseudonyms of their patient ids: the salt goes with
+        // them, so the user (and only someone holding the run) can join them back.
+        try dataset.pseudonyms?.write(into: run.path)
     }
 
     static func imagesPerClass(_ images: [LabeledImage]) -> [String: Int] {

@@ -22,7 +22,10 @@ struct Audit: ParsableCommand {
     @Option(help: "Positive class for the AUC (default: COVID-19 when present).")
     var positive: String?
 
+    @OptionGroup var dicom: DICOMOptions
+
     func run() throws {
+        dicom.install()
         try Terminal.run {
             var request = AuditRun.Request(model: model, data: try dataOptions.selection())
             request.positiveClass = positive

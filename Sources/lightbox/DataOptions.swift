@@ -4,11 +4,14 @@ import LightboxData
 
 /// The options that say which data set to read, shared by `train`, `evaluate` and `dataset inspect`.
 struct DataOptions: ParsableArguments {
-    @Option(help: "The data set: class folders, a covid-chestxray-dataset folder (with metadata.csv), or a CSV list (path,label[,group]). Default: $LIGHTBOX_DATA.")
+    @Option(help: "The data set: class folders, a covid-chestxray-dataset folder (with metadata.csv), a CSV list (path,label[,group]), or a folder of DICOM files (--source dicom-dir). Default: $LIGHTBOX_DATA.")
     var data: String?
 
-    @Option(help: "How to read --data: folders, covid-chestxray or csv (default: detected).")
+    @Option(help: "How to read --data: folders, covid-chestxray, csv or dicom-dir (default: detected; dicom-dir is never guessed).")
     var source: SourceKindOption?
+
+    @Option(help: "dicom-dir: the CSV of labels: a label column and a key column, sop_instance_uid, study_instance_uid or path (relative to --data); an optional group column.")
+    var labels: String?
 
     @Option(help: "covid-chestxray: keep rows of this modality.")
     var modality = "X-ray"
@@ -33,7 +36,7 @@ struct DataOptions: ParsableArguments {
     /// What to read, from --data (else $LIGHTBOX_DATA), --source and the covid-chestxray options.
     func selection() throws -> DataSelection {
         guard let path = resolvedPath else { throw ValidationError("give --data (or set LIGHTBOX_DATA)") }
-        return DataSelection(path: path, kind: kind, covid: try covidOptions)
+        return DataSelection(path: path, kind: kind, covid: try covidOptions, labels: labels)
     }
 
     /// --data, else $LIGHTBOX_DATA; nil when neither is given.
@@ -46,4 +49,5 @@ enum SourceKindOption: String, CaseIterable, ExpressibleByArgument {
     case folders
     case covidChestxray = "covid-chestxray"
     case csv
+    case dicomDir = "dicom-dir"
 }

@@ -14,7 +14,10 @@ struct DatasetCommand: ParsableCommand {
 
         @OptionGroup var dataOptions: DataOptions
 
+        @OptionGroup var dicom: DICOMOptions
+
         func run() throws {
+            dicom.install()
             try Terminal.run {
                 var dataset = try dataOptions.selection().load()
                 let digests = ContentDigests.compute(dataset.images.map(\.path))

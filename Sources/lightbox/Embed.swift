@@ -38,7 +38,10 @@ struct Embed: ParsableCommand {
         if let threads, threads < 1 { throw Terminal.Failure("--threads must be at least 1") }
     }
 
+    @OptionGroup var dicom: DICOMOptions
+
     func run() throws {
+        dicom.install()
         try Terminal.run {
             if let threads { KernelThreads.set(threads) }
             let paths = try ImageFiles.expand(inputs)

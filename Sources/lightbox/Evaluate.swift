@@ -23,7 +23,10 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Do not read or write the embedding cache.")
     var noCache = false
 
+    @OptionGroup var dicom: DICOMOptions
+
     func run() throws {
+        dicom.install()
         try Terminal.run {
             var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out)
             request.positiveClass = positive

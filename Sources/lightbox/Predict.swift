@@ -25,7 +25,10 @@ struct Predict: ParsableCommand {
     @Argument(help: "Image files (PNG, JPEG).")
     var images: [String]
 
+    @OptionGroup var dicom: DICOMOptions
+
     func run() throws {
+        dicom.install()
         // With --heatmap, one forward pass per image gives both the probabilities and the heatmap.
         typealias Outcome = Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>
         let (predictor, results) = try Terminal.run { () -> (Predictor, [Outcome]) in

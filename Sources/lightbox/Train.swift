@@ -94,7 +94,10 @@ struct Train: ParsableCommand {
         }
     }
 
+    @OptionGroup var dicom: DICOMOptions
+
     func run() throws {
+        dicom.install()
         try Terminal.run {
             let data = try dataOptions.resolvedPath ?? PublicDataset.ensure(log: Terminal.note)
             let formatter = DateFormatter()
@@ -102,6 +105,7 @@ struct Train: ParsableCommand {
             var config = try TrainingConfiguration(data: data, output: out ?? "runs/run-\(formatter.string(from: Date()))")
             config.source = dataOptions.kind
             config.covid = try dataOptions.covidOptions
+            config.labels = dataOptions.labels
             try apply(to: &config)
             config.useCache = !noCache
             if backbone.hasPrefix("tm:") {

@@ -25,7 +25,7 @@ public enum ClassFolderSource {
             for relative in files {
                 let file = (path as NSString).appendingPathComponent(relative)
                 guard fm.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-                if ImageFiles.extensions.contains((relative as NSString).pathExtension.lowercased()) {
+                if ImageFiles.isImage(file) {
                     images.append(LabeledImage(path: file, label: entry, group: file))
                 } else {
                     skipped.append(SkippedItem(item: file, reason: "not an image file"))

@@ -187,15 +187,25 @@ public struct StudioAPI: Sendable {
             let name = StudioStore.displayName(request.uri.queryParameters.get("filename") ?? "upload")
             let size = try await gate.decode([UInt8](data), name: name)
             let image = try store.addImage(projectId: project, classId: cls, data: data, filename: name,
-                                           width: size.width, height: size.height)
+                                           width: size.width, height: size.height, group: try store.patientGroup(of: data, name: name))
             let alsoIn = try store.otherClassesHolding(image.sha256, projectId: project, besides: cls)
             return try Self.json(ImageResponse(image, alsoIn: alsoIn), status: .created)
         }
         api.get("images/:image") { _, context in
             let image = try store.image(try context.parameters.require("image", as: Int64.self))
             let data = try Data(contentsOf: store.imagePath(image))
-            let type = ImageFormat(sniffing: [UInt8](data.prefix(8))) == .png ? "image/png" : "image/jpeg"
-            return Self.raw(data, type: type)
+            let bytes = [UInt8](data.prefix(132))
+            switch ImageFormat(sniffing: bytes) {
+            case .png: return Self.raw(data, type: "image/png")
+            case .dicom:
+                // Browsers do not show DICOM: the picture as the model sees its values, as a PNG.
+                let all = [UInt8](data), decoder = gate.decoder
+                let png = try await gate.admit(all, name: image.filename) {
+                    try DecodeGate.badRequest { try PNGEncoder.encode(try decoder.decode(data: all, path: image.filename)) }
+                }
+                return Self.raw(png, type: "image/png")
+            default: return Self.raw(data, type: "image/jpeg")
+            }
         }
         api.delete("images/:image") { _, context in
             try store.deleteImage(try context.parameters.require("image", as: Int64.self))

@@ -42,7 +42,7 @@ struct Importer {
         }
         try checkTable(of: path, roots: allowed)
         let dataset: Dataset
-        do { dataset = try DatasetLoader.load(path, kind: kind) } catch { throw StudioError(.badRequest, "\(error)") }
+        do { dataset = try DatasetLoader.load(path, kind: kind, saltFolder: store.directory.path) } catch { throw StudioError(.badRequest, "\(error)") }
         var classIds: [String: Int64] = [:]
         for (c, _) in try store.classes(projectId: projectId) { classIds[c.name] = c.id! }
         var skipped = dataset.skipped.map { ImportResponse.Skipped(item: $0.item, reason: $0.reason) }

@@ -79,6 +79,10 @@ public final class RunManager: @unchecked Sendable {
                 text += CSVText.row([relative, names[image.classId] ?? "?"] + (grouped ? [group] : []) + [image.filename])
             }
             try AtomicFile.write(Data(text.utf8), to: store.runDatasetList(id).path)
+            // Groups from DICOM patient ids are pseudonyms: the run keeps their salt, as CLI runs do.
+            if grouped, FileManager.default.fileExists(atPath: store.directory.appendingPathComponent(PatientPseudonyms.fileName).path) {
+                try PatientPseudonyms.stored(in: store.directory.path).write(into: store.runDirectory(id).path)
+            }
             // The options were validated above (as `probe`); only the paths are this run's.
             var paths = probe
             paths.data = store.runDatasetList(id).path

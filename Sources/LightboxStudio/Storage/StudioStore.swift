@@ -1,4 +1,5 @@
 import Foundation
+import LightboxData
 import GRDB
 import LightboxCore
 import LightboxImaging
@@ -194,6 +195,15 @@ public final class StudioStore: @unchecked Sendable {
     /// Stores an image that has already been decoded (so only real images are kept). The file
     /// is written inside the same transaction as its row, so a concurrent deletion of the
     /// same picture elsewhere can never remove a file a new row needs.
+    /// The group of an uploaded picture: for DICOM, its patient's pseudonym (the salt is the
+    /// data directory's `patient-id-salt`); nil for other pictures and DICOM without a PatientID.
+    public func patientGroup(of data: Data, name: String) throws -> String? {
+        let bytes = [UInt8](data)
+        guard ImageFormat(sniffing: [UInt8](bytes.prefix(132))) == .dicom,
+              let id = try DICOMIdentifiers.identifiers(bytes, path: name).patientID else { return nil }
+        return try PatientPseudonyms.stored(in: directory.path).pseudonym(for: id)
+    }
+
     public func addImage(projectId: Int64, classId: Int64, data: Data, filename: String, width: Int, height: Int,
                          group: String? = nil) throws -> ImageRecord {
         _ = try classRecord(classId, in: projectId)
