@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}; shift || true
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(FuzzImageDecoder FuzzSafeTensors FuzzTables FuzzTFJS)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(FuzzImageDecoder FuzzDICOM FuzzSafeTensors FuzzTables FuzzTFJS)
 (cd Fuzz && swift build -c release --scratch-path ../.build-fuzz/build -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld 2>&1 \
     | grep -E "error|Build complete" || true)
 root=.build-fuzz
@@ -17,6 +17,7 @@ for t in "${targets[@]}"; do
         FuzzImageDecoder) cp -n Tests/LightboxImagingTests/Fixtures/*.{png,jpg} "$corpus"/ 2>/dev/null || true
                           # Small DICOM files in each transfer syntax (scripts/test.sh makes them).
                           cp -n "${LIGHTBOX_HOME:-$HOME/.cache/lightbox}"/test-data/dicom-fixtures/seeds/*.dcm "$corpus"/ 2>/dev/null || true ;;
+        FuzzDICOM) cp -n "${LIGHTBOX_HOME:-$HOME/.cache/lightbox}"/test-data/dicom-fixtures/seeds/*.dcm "$corpus"/ 2>/dev/null || true ;;
         FuzzSafeTensors) cp -n Tests/LightboxModelsTests/Fixtures/*.json "$corpus"/ 2>/dev/null || true ;;
         FuzzTables) printf 'patientid,finding,view,modality,folder,filename\n1,COVID-19,PA,X-ray,images,a.png\n' > "$corpus/seed.csv" ;;
         FuzzTFJS) head -c 20000 ../shared/models/teachable-machine-image/model.json > "$corpus/seed.json" 2>/dev/null || true ;;

@@ -65,6 +65,15 @@ if [ "$(cat "$dicom_fixtures/.made-by" 2>/dev/null)" != "$dicom_stamp" ]; then
     "$dicom_venv/bin/python" scripts/reference/make_dicom_fixtures.py "$dicom_fixtures"
     echo "$dicom_stamp" >"$dicom_fixtures/.made-by"
 fi
+# A hospital-style DICOM data set beside the same pictures as PNG (make_dicom_dataset.py), for the
+# tests that DICOM trains, evaluates and predicts as PNG does and leaks no identifier.
+dicom_dataset="${LIGHTBOX_HOME:-$HOME/.cache/lightbox}/test-data/dicom-dataset"
+dataset_stamp=$(sha256sum scripts/reference/make_dicom_dataset.py | cut -d' ' -f1)
+if [ "$(cat "$dicom_dataset/.made-by" 2>/dev/null)" != "$dataset_stamp" ]; then
+    rm -rf "$dicom_dataset"
+    "$dicom_venv/bin/python" scripts/reference/make_dicom_dataset.py "$dicom_dataset"
+    echo "$dataset_stamp" >"$dicom_dataset/.made-by"
+fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

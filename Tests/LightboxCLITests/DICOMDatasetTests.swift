@@ -1,0 +1,161 @@
+import Foundation
+import LightboxCore
+import XCTest
+
+/// Hospital-style DICOM through the real executable (scripts/reference/make_dicom_dataset.py,
+/// made by scripts/test.sh in the test-data cache): 40 radiographs of 20 patients as numbered
+/// DICOM files (12-bit, MONOCHROME1 and 2, RLE or not, windows that map back onto the 8-bit
+/// originals) beside the same pictures as PNG. DICOM must train, evaluate and predict as the
+/// PNGs do (probabilities within 1e-4), keep each patient's pictures together by PatientID, and
+/// write no identifying attribute anywhere.
+final class DICOMDatasetTests: XCTestCase {
+    static let folder = URL(fileURLWithPath: LightboxSettings.current.folder("test-data/dicom-dataset"))
+    var work: URL!
+
+    struct Identifiers: Decodable {
+        struct Picture: Decodable { var png: String; var dicom: String; var patientID: String; var label: String }
+        var strings: [String]
+        var pictures: [String: Picture]
+    }
+
+    override func setUpWithError() throws {
+        guard FileManager.default.fileExists(atPath: Self.folder.appendingPathComponent("identifiers.json").path) else {
+            let message = "no DICOM data set at \(Self.folder.path): scripts/test.sh makes it"
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(message) }
+            throw XCTSkip(message)
+        }
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-dicom-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let work { try? FileManager.default.removeItem(at: work) }
+    }
+
+    var identifiers: Identifiers {
+        get throws { try JSONDecoder().decode(Identifiers.self, from: Data(contentsOf: Self.folder.appendingPathComponent("identifiers.json"))) }
+    }
+
+    func path(_ relative: String) -> String { Self.folder.appendingPathComponent(relative).path }
+
+    func lightbox(_ arguments: [String]) throws -> CLI.Outcome {
+        let outcome = try CLI.run(arguments)
+        XCTAssertEqual(outcome.status, 0, "lightbox \(arguments.joined(separator: " ")): \(outcome.stderr)")
+        return outcome
+    }
+
+    /// predictions.csv rows as (group, label, probabilities), sorted: the two runs name their
+    /// pictures differently (PNG paths, DICOM file numbers) but group them alike.
+    func predictionRows(_ run: URL) throws -> [(String, String, [Double])] {
+        let lines = try String(contentsOf: run.appendingPathComponent("predictions.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        return lines.map { line in
+            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            return (f[1], f[2], f[3..<(f.count - 1)].map { Double($0)! })
+        }.sorted { ($0.0, $0.1, $0.2.first!) < ($1.0, $1.1, $1.2.first!) }
+    }
+
+    func testTrainsEvaluatesAndPredictsLikeThePNGs() throws {
+        let png = work.appendingPathComponent("png-run"), dcm = work.appendingPathComponent("dicom-run")
+        var outputs: [CLI.Outcome] = []
+        outputs.append(try lightbox(["train", "--method", "head", "--epochs", "5", "--data", path("png-list.csv"), "--out", png.path]))
+        outputs.append(try lightbox(["train", "--method", "head", "--epochs", "5", "--data", path("dicom"), "--source", "dicom-dir",
+                                     "--labels", path("labels.csv"), "--out", dcm.path]))
+        let a = try predictionRows(png), b = try predictionRows(dcm)
+        XCTAssertEqual(a.count, b.count)
+        XCTAssertGreaterThan(a.count, 0)
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x.0, y.0)
+            XCTAssertEqual(x.1, y.1)
+            for (p, q) in zip(x.2, y.2) { XCTAssertEqual(p, q, accuracy: 1e-4, "test picture of \(x.0)") }
+        }
+
+        // evaluate: the PNG model on the DICOM files (patients from PatientID) and on the PNGs.
+        let onDICOM = work.appendingPathComponent("eval/dicom.json").path, onPNG = work.appendingPathComponent("eval/png.json").path
+        outputs.append(try lightbox(["evaluate", "--model", png.appendingPathComponent("model").path, "--data", path("dicom"),
+                                     "--source", "dicom-dir", "--labels", path("labels-by-uid.csv"), "--out", onDICOM]))
+        outputs.append(try lightbox(["evaluate", "--model", png.appendingPathComponent("model").path, "--data", path("png-list.csv"), "--out", onPNG]))
+        let m1 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: onDICOM))) as! [String: Any]
+        let m2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: onPNG))) as! [String: Any]
+        for key in ["accuracy", "auc", "brier"] {
+            XCTAssertEqual(m1[key] as! Double, m2[key] as! Double, accuracy: 1e-4, key)
+        }
+        XCTAssertEqual(m1["n_patients"] as? Int, 20, "PatientID groups the DICOM pictures")
+        XCTAssertEqual(m1["n_images"] as? Int, 40)
+
+        // predict: every DICOM file against its PNG.
+        let pictures = try identifiers.pictures.values.sorted { $0.dicom < $1.dicom }
+        XCTAssertEqual(pictures.count, 40)
+        let dicomFiles = pictures.map { path($0.dicom) }, pngFiles = pictures.map { path($0.png) }
+        let predicted = try lightbox(["predict", "--json", "--model", dcm.appendingPathComponent("model").path] + dicomFiles)
+        outputs.append(predicted)
+        let dicomAnswers = try predictions(predicted.stdout)
+        let pngAnswers = try predictions(try lightbox(["predict", "--json", "--model", dcm.appendingPathComponent("model").path] + pngFiles).stdout)
+        for (d, p) in zip(dicomFiles, pngFiles) {
+            for (c, v) in pngAnswers[p]! { XCTAssertEqual(dicomAnswers[d]![c]!, v, accuracy: 1e-4, "\(d) against \(p)") }
+        }
+        try assertNothingIdentifying(in: [png, dcm, work.appendingPathComponent("eval")], outputs: outputs)
+    }
+
+    /// Without a group column, each picture's patient is its PatientID as a pseudonym: both
+    /// pictures of a patient fall in one part of the split, and the salt in the run directory
+    /// turns the raw id into the pseudonym written (HMAC-SHA256, as the README says).
+    func testPatientsStayTogetherByPatientID() throws {
+        let run = work.appendingPathComponent("run")
+        let outcome = try lightbox(["train", "--method", "head", "--epochs", "3", "--data", path("dicom"), "--source", "dicom-dir",
+                                    "--labels", path("labels-by-uid.csv"), "--out", run.path])
+        let salt = try String(contentsOf: run.appendingPathComponent("patient-id-salt"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(salt.count, 64)
+        let mode = try FileManager.default.attributesOfItem(atPath: run.appendingPathComponent("patient-id-salt").path)[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o600)
+        let key = stride(from: 0, to: 64, by: 2).map { UInt8(salt.dropFirst($0).prefix(2), radix: 16)! }
+        let patientOf = Dictionary(uniqueKeysWithValues: try identifiers.pictures.values.map { (path($0.dicom), $0.patientID) })
+        var partOf: [String: Set<String>] = [:], pseudonymOf: [String: String] = [:]
+        for line in try String(contentsOf: run.appendingPathComponent("split.csv"), encoding: .utf8).split(separator: "\n").dropFirst() {
+            let f = line.split(separator: ",").map(String.init)
+            let raw = try XCTUnwrap(patientOf[f[0]], "split.csv names \(f[0])")
+            XCTAssertEqual(f[1], "patient-" + HMACSHA256.hex(key: key, message: Array(raw.utf8)).prefix(16), "the pseudonym of \(raw)")
+            partOf[raw, default: []].insert(f[3])
+            pseudonymOf[raw] = f[1]
+        }
+        XCTAssertEqual(partOf.count, 20)
+        for (patient, parts) in partOf { XCTAssertEqual(parts.count, 1, "\(patient)'s pictures are split across \(parts)") }
+        XCTAssertEqual(Set(pseudonymOf.values).count, 20)
+        try assertNothingIdentifying(in: [run], outputs: [outcome])
+    }
+
+    // MARK: helpers
+
+    func predictions(_ json: String) throws -> [String: [String: Double]] {
+        let root = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        var out: [String: [String: Double]] = [:]
+        for p in root["predictions"] as! [[String: Any]] {
+            out[p["path"] as! String] = (p["probabilities"] as! [String: Any]).mapValues { ($0 as! NSNumber).doubleValue }
+        }
+        return out
+    }
+
+    /// No patient name, id, birth date, institution or physician in any file under `folders` or
+    /// in the commands' output.
+    func assertNothingIdentifying(in folders: [URL], outputs: [CLI.Outcome]) throws {
+        let secrets = try identifiers.strings
+        var texts: [(String, String)] = outputs.flatMap { [("stdout", $0.stdout), ("stderr", $0.stderr)] }
+        for folder in folders {
+            for relative in try FileManager.default.subpathsOfDirectory(atPath: folder.path) {
+                let file = folder.appendingPathComponent(relative).path
+                guard !FileManager.default.isDirectory(file), let data = FileManager.default.contents(atPath: file) else { continue }
+                texts.append((file, String(decoding: data, as: UTF8.self)))
+            }
+        }
+        XCTAssertGreaterThan(texts.count, 6)
+        for (name, text) in texts {
+            for secret in secrets where text.contains(secret) { XCTFail("\(name) holds '\(secret)'") }
+        }
+    }
+}
+
+extension FileManager {
+    func isDirectory(_ path: String) -> Bool {
+        var d: ObjCBool = false
+        return fileExists(atPath: path, isDirectory: &d) && d.boolValue
+    }
+}
