@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxCore"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging", "LightboxWorkflows",
+        .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging", "LightboxWorkflows", "LightboxCore", "LightboxData",
                                                                .product(name: "Hummingbird", package: "hummingbird"),
                                                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                                                .product(name: "HummingbirdTesting", package: "hummingbird")]),
@@ -125,7 +125,7 @@ let package = Package(
                                                                  "LightboxModels",
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.
-        .testTarget(name: "LightboxCLITests", dependencies: ["LightboxTestSupport", "lightbox", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxWorkflows", "LightboxInterop", "LightboxHead",
+        .testTarget(name: "LightboxCLITests", dependencies: ["LightboxTestSupport", "lightbox", "LightboxCore", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxWorkflows", "LightboxInterop", "LightboxHead",
                                                             .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
     ],
     swiftLanguageModes: [.v5]

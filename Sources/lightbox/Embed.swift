@@ -30,7 +30,7 @@ struct Embed: ParsableCommand {
     @Flag(help: "Fail (and write nothing) if any input cannot be decoded.")
     var strict = false
 
-    @Argument(help: "Image files (PNG, JPEG) or directories of them.")
+    @Argument(help: "Image files (PNG, JPEG, DICOM) or directories of them.")
     var inputs: [String]
 
     func validate() throws {
@@ -45,7 +45,7 @@ struct Embed: ParsableCommand {
         try Terminal.run {
             if let threads { KernelThreads.set(threads) }
             let paths = try ImageFiles.expand(inputs)
-            guard !paths.isEmpty else { throw Terminal.Failure("no PNG or JPEG files found in \(inputs.joined(separator: " "))") }
+            guard !paths.isEmpty else { throw Terminal.Failure("no PNG, JPEG or DICOM files found in \(inputs.joined(separator: " "))") }
             let embedder = try ImageEmbedder.pretrained(policy: ResizePolicy(rawValue: resize.rawValue)!)
             let progress = Terminal.Progress("embedding")
             let result = try embedder.embed(paths: paths, batchSize: batch, progress: progress.update)

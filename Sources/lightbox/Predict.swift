@@ -22,7 +22,7 @@ struct Predict: ParsableCommand {
     @Option(help: "Write IMAGE_NAME.heatmap.png (Grad-CAM of the predicted class over the model's input) into this folder.")
     var heatmap: String?
 
-    @Argument(help: "Image files (PNG, JPEG).")
+    @Argument(help: "Image files (PNG, JPEG, DICOM).")
     var images: [String]
 
     @OptionGroup var dicom: DICOMOptions

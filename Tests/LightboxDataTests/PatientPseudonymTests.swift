@@ -17,6 +17,8 @@ final class PatientPseudonymTests: TemporaryFolderTestCase {
         let expected = "patient-" + HMACSHA256.hex(key: salt, message: Array("PAT-0042".utf8)).prefix(16)
         XCTAssertEqual(p.pseudonym(for: "PAT-0042"), expected)
         XCTAssertFalse(p.pseudonym(for: "PAT-0042").contains("0042"))
+        // The README's Python line (hmac.new(salt, id, "sha256")), run with this salt and id.
+        XCTAssertEqual(p.pseudonym(for: "PAT-0042"), "patient-17cb4d8491ea11d6")
         XCTAssertNotEqual(p.pseudonym(for: "PAT-0042"), PatientPseudonyms(salt: [UInt8](repeating: 8, count: 32)).pseudonym(for: "PAT-0042"),
                           "another salt gives another pseudonym")
     }

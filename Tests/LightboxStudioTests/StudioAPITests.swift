@@ -2,6 +2,9 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import XCTest
+import LightboxImaging
+import LightboxData
+import LightboxCore
 @testable import LightboxStudio
 import LightboxWorkflows
 
@@ -17,6 +20,39 @@ final class StudioAPITests: XCTestCase {
         settings.importRoots = importRoots
         settings.maxUploadBytes = maxUpload
         return Application(router: try StudioAPI(settings: settings).router())
+    }
+
+    /// A DICOM upload: accepted, grouped by its PatientID as a pseudonym (never the id), shown
+    /// as a PNG, and no response carries the patient's id or name.
+    func testDICOMUploadIsGroupedByPseudonymAndShownAsPNG() async throws {
+        let fixtures = URL(fileURLWithPath: LightboxSettings.current.folder("test-data/dicom-fixtures"))
+        guard let data = FileManager.default.contents(atPath: fixtures.appendingPathComponent("mono1_12bit_window.dcm").path) else {
+            let message = "no DICOM fixtures at \(fixtures.path): scripts/test.sh makes them"
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(message) }
+            throw XCTSkip(message)
+        }
+        var seen = ""
+        try await app().test(.router) { client in
+            _ = try await client.post("/api/projects", json: ["name": "hospital"])
+            _ = try await client.post("/api/projects/1/classes", json: ["name": "other"])
+            let up = try await client.upload("/api/projects/1/classes/1/images?filename=IM0001", ByteBuffer(bytes: data))
+            XCTAssertEqual(up.status, .created, Fixture.error(up))
+            seen += String(buffer: up.body)
+            let thumb = try await client.get("/api/images/1")
+            XCTAssertEqual(thumb.headers[.contentType], "image/png")
+            let png = try ImageDecoder().decode(data: [UInt8](buffer: thumb.body), path: "thumbnail")
+            XCTAssertEqual([png.width, png.height], [1024, 817])
+            for path in ["/api/projects/1", "/api/projects/1/classes/1/images", "/api/projects"] {
+                seen += String(buffer: try await client.get(path).body)
+            }
+        }
+        let store = try StudioStore(directory: directory)
+        let group = try XCTUnwrap(try store.images(projectId: 1).first?.groupName)
+        let salt = try PatientPseudonyms.stored(in: directory.path)
+        XCTAssertEqual(group, salt.pseudonym(for: "LBX-FAKE-0000"))
+        for secret in ["LBX-FAKE", "Fake^Patient", "Fake Patient", "19700101"] {
+            XCTAssertFalse(seen.contains(secret), "a response holds \(secret)")
+        }
     }
 
     func testProjectsClassesAndUploads() async throws {

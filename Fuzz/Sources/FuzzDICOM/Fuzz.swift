@@ -1,5 +1,4 @@
 import FuzzSupport
-import LightboxCore
 import LightboxImaging
 
 /// The DICOM reader on arbitrary data sets: the header alone (what data sources read for
@@ -13,9 +12,8 @@ func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CC
             input = [UInt8](repeating: 0, count: 128) + Array("DICM".utf8) + input
         }
         _ = try? DICOMIdentifiers.identifiers(input, path: "fuzz")
-        for window in DICOMWindow.allCases {
-            _ = try? ImageDecoder(maxPixels: 4_000_000, dicomWindow: window).decode(data: input, path: "fuzz")
-        }
+        _ = try? ImageDecoder(maxPixels: 4_000_000, dicomWindow: .first).decode(data: input, path: "fuzz")
+        _ = try? ImageDecoder(maxPixels: 4_000_000, dicomWindow: .minmax).decode(data: input, path: "fuzz")
         return 0
     }
 }
