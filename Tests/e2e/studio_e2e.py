@@ -215,6 +215,12 @@ def main():
         WebDriverWait(driver, 120).until(EC.visibility_of_element_located((By.ID, "results")))
         assert "accuracy" in driver.find_element(By.ID, "headline").text
         wait.until(lambda d: "compare them" in guide())
+        # Curves with named axes; what to read the numbers against.
+        axes = driver.execute_script("return [...document.querySelectorAll('#curves svg text')].map(t => t.textContent)")
+        assert "epoch" in axes and "accuracy" in axes and "loss" in axes and "validation" in axes, axes
+        honest = driver.find_element(By.ID, "honesty").text
+        assert "Always answering" in honest and "own patient" in honest and "Only 4 test images" in honest, honest
+        assert "patients" not in driver.find_element(By.ID, "headline").text, "no patient count where every image is its own"
         # The operating point and the shortcut audit are on the page, with the classes' names as text.
         assert "Operating point" in driver.find_element(By.ID, "decision").text, driver.find_element(By.ID, "decision").text
         audit = driver.find_element(By.ID, "audit").text
