@@ -126,14 +126,19 @@ public struct ShortcutAudit: Encodable, Sendable {
         if a < 0.6 {
             return (String(format: "The model barely separates the classes even on whole pictures (AUC %.2f), so the audit says little: AUC %.2f with the lungs hidden.", a, h) + onlyText, .weakModel)
         }
+        // On a handful of test images an AUC far from 0.5 happens by chance: a distance counts
+        // only beyond what chance reaches in 95 of 100 draws (1.96 standard errors of the AUC of
+        // a model that guesses).
+        let margin = 1.96 * Self.chanceStandardError(positives: positives, negatives: negatives)
+        if abs(a - 0.5) <= margin {
+            return (String(format: "On %d test images (%d of the positive class) even the whole pictures' AUC %.2f is within chance's reach (up to %.2f from 0.5): too few pictures for the audit to tell what the model reads (AUC %.2f with the lungs hidden).",
+                           positives + negatives, positives, a, margin, h) + onlyText, .tooFewImages)
+        }
         // An AUC far below 0.5 separates the classes as well as one far above it, the wrong way
         // round: what counts is the distance from chance.
         let separation = 0.5 + abs(h - 0.5)
         let kept = (separation - 0.5) / (a - 0.5)
         if separation >= 0.65 || kept >= 0.5 {
-            // On a handful of test images an AUC far from 0.5 happens by chance: the distance must
-            // exceed 1.96 standard errors (Hanley and McNeil's, at the observed AUC).
-            let margin = 1.96 * Self.standardError(auc: separation, positives: positives, negatives: negatives)
             if separation - 0.5 <= margin {
                 return (String(format: "With the lungs hidden the model scores AUC %.2f (%.2f on whole pictures), but on %d test images (%d of the positive class) chance alone moves an AUC by up to %.2f from 0.5: too few pictures to tell whether it reads something other than the lungs.",
                                h, a, positives + negatives, positives, margin) + onlyText, .tooFewImages)
@@ -144,11 +149,12 @@ public struct ShortcutAudit: Encodable, Sendable {
         return (String(format: "With the lungs hidden the AUC falls to %.2f (from %.2f on whole pictures), near chance: the model's signal comes mostly from the lungs' region. That alone does not prove it reads disease: that region still carries the look of each hospital's pictures.", h, a) + onlyText, .notSuspected)
     }
 
-    /// Hanley and McNeil's (1982) standard error of an AUC measured on `positives` and
-    /// `negatives` images; infinite when either is empty.
-    static func standardError(auc a: Double, positives: Int, negatives: Int) -> Double {
+    /// The standard error of the AUC of a model that guesses, on `positives` and `negatives`
+    /// images: the Mann-Whitney statistic's under the null hypothesis, sqrt((n1 + n2 + 1) /
+    /// (12 n1 n2)); infinite when either is empty.
+    static func chanceStandardError(positives: Int, negatives: Int) -> Double {
         guard positives > 0, negatives > 0 else { return .infinity }
-        let q1 = a / (2 - a), q2 = 2 * a * a / (1 + a), n1 = Double(positives), n2 = Double(negatives)
-        return ((a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n2 - 1) * (q2 - a * a)) / (n1 * n2)).squareRoot()
+        let n1 = Double(positives), n2 = Double(negatives)
+        return ((n1 + n2 + 1) / (12 * n1 * n2)).squareRoot()
     }
 }

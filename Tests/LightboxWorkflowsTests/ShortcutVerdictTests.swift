@@ -29,22 +29,26 @@ final class ShortcutVerdictTests: XCTestCase {
         XCTAssertEqual(chance.outcome, .notSuspected)
     }
 
-    /// AUC 0.31 with the lungs hidden on 8 test images (4 and 4) is within chance's range; on
-    /// 200 images the same AUC is a shortcut warning.
+    /// AUC 0.31 with the lungs hidden on 8 test images (4 and 4) is within chance's reach
+    /// (0.42 from 0.5); on 200 images (0.08) the same AUC is a shortcut warning.
     func testFewImagesCannotConvict() {
         let few = ShortcutAudit.judge(conditions(whole: 0.9, hidden: 0.31, only: 0.8), positives: 4, negatives: 4)
         XCTAssertEqual(few.outcome, .tooFewImages, few.verdict)
         XCTAssertFalse(few.outcome == .suspected)
         XCTAssertTrue(few.verdict.contains("too few pictures"), few.verdict)
+        // 2 and 2 test images: even AUC 1.0 on whole pictures is within chance's reach.
+        let tiny = ShortcutAudit.judge(conditions(whole: 1.0, hidden: 0.5, only: 1.0), positives: 2, negatives: 2)
+        XCTAssertEqual(tiny.outcome, .tooFewImages, tiny.verdict)
         let many = ShortcutAudit.judge(conditions(whole: 0.9, hidden: 0.31, only: 0.8), positives: 100, negatives: 100)
         XCTAssertEqual(many.outcome, .suspected, many.verdict)
     }
 
-    /// Hanley and McNeil's standard error against their formula evaluated in Python (float64):
-    /// AUC 0.8 on 50 and 50 images, 0.044502; AUC 0.69 on 4 and 4, 0.198076.
-    func testStandardError() {
-        XCTAssertEqual(ShortcutAudit.standardError(auc: 0.8, positives: 50, negatives: 50), 0.044502, accuracy: 1e-6)
-        XCTAssertEqual(ShortcutAudit.standardError(auc: 0.69, positives: 4, negatives: 4), 0.198076, accuracy: 1e-6)
-        XCTAssertEqual(ShortcutAudit.standardError(auc: 0.8, positives: 0, negatives: 50), .infinity)
+    /// The AUC's standard error under chance: the Mann-Whitney U statistic's normal
+    /// approximation (sigma = sqrt(n1 n2 (n1 + n2 + 1) / 12), as scipy.stats.mannwhitneyu uses
+    /// without ties) divided by n1 n2, computed in Python: 50 and 50 images 0.058023; 4 and 4, 0.216506.
+    func testChanceStandardError() {
+        XCTAssertEqual(ShortcutAudit.chanceStandardError(positives: 50, negatives: 50), 0.058023, accuracy: 1e-6)
+        XCTAssertEqual(ShortcutAudit.chanceStandardError(positives: 4, negatives: 4), 0.216506, accuracy: 1e-6)
+        XCTAssertEqual(ShortcutAudit.chanceStandardError(positives: 0, negatives: 50), .infinity)
     }
 }
