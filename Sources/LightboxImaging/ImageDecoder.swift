@@ -9,7 +9,8 @@ public struct ImageDecoder: Sendable {
     /// How grey DICOM pictures are brought onto 0...255 (their VOI step).
     public var dicomWindow: DICOMWindow
     /// Told about pictures that decode with a caveat, one line naming the file (a multi-frame
-    /// DICOM file of which only the first frame is used); nil ignores them.
+    /// DICOM file of which only the first frame is used); nil: `DecodingWarnings`, where the
+    /// executable installed its sink.
     public var onWarning: (@Sendable (String) -> Void)?
 
     public init(maxPixels: Int = LightboxSettings.current.maxPixels, dicomWindow: DICOMWindow = LightboxSettings.current.dicomWindow,
@@ -38,7 +39,8 @@ public struct ImageDecoder: Sendable {
         switch ImageFormat(sniffing: data) {
         case .png: return try PNGDecoder.decode(data, path: path, maxPixels: maxPixels)
         case .jpeg: return try JPEGDecoder.decode(data, path: path, maxPixels: maxPixels, target: target)
-        case .dicom: return try DICOMDecoder.decode(data, path: path, maxPixels: maxPixels, window: dicomWindow, warn: onWarning)
+        case .dicom: return try DICOMDecoder.decode(data, path: path, maxPixels: maxPixels, window: dicomWindow,
+                                                     warn: onWarning ?? { DecodingWarnings.report($0) })
         case .none:
             throw ImageDecodingError(path: path, reason: data.isEmpty ? .empty : .unknownFormat)
         }

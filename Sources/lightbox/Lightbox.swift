@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LightboxCore
+import LightboxImaging
 import LightboxKernels
 
 @main
@@ -11,6 +12,7 @@ struct Lightbox: ParsableCommand {
         let settings = LightboxSettings(environment: ProcessInfo.processInfo.environment)
         LightboxSettings.install(settings)
         KernelThreads.set(settings.threads)
+        DecodingWarnings.install { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
         do {
             var command = try parseAsRoot()
             try command.run()

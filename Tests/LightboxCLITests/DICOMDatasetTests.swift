@@ -93,6 +93,12 @@ final class DICOMDatasetTests: XCTestCase {
         for (d, p) in zip(dicomFiles, pngFiles) {
             for (c, v) in pngAnswers[p]! { XCTAssertEqual(dicomAnswers[d]![c]!, v, accuracy: 1e-4, "\(d) against \(p)") }
         }
+        // A multi-frame file: its first frame, with one warning naming it.
+        let multiframe = LightboxSettings.current.folder("test-data/dicom-fixtures/multiframe.dcm")
+        if FileManager.default.fileExists(atPath: multiframe) {
+            let warned = try lightbox(["predict", "--model", dcm.appendingPathComponent("model").path, multiframe])
+            XCTAssertEqual(warned.stderr.components(separatedBy: "\(multiframe): 3 frames, only the first is used").count, 2, warned.stderr)
+        }
         try assertNothingIdentifying(in: [png, dcm, work.appendingPathComponent("eval")], outputs: outputs)
     }
 
