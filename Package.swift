@@ -96,7 +96,7 @@ let package = Package(
         // The command-line tool: one file per subcommand, parsing only.
         .executableTarget(
             name: "lightbox",
-            dependencies: ["LightboxCore", "LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxData", "LightboxWorkflows", "LightboxInterop", "LightboxHead", "LightboxStudio",
+            dependencies: ["LightboxCore", "LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxData", "LightboxEmbedding", "LightboxWorkflows", "LightboxInterop", "LightboxHead", "LightboxStudio",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmark driver run by bench/embedding_benchmark.py against torch and ONNX Runtime.
