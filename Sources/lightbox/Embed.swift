@@ -154,9 +154,9 @@ struct Embed: ParsableCommand {
         var shown = -1
         try slurm.run(shards: pending, script: script, jobName: "lightbox-embed", logDirectory: (folder as NSString).appendingPathComponent("logs"),
                       resume: previous, isDone: { job.manifest(try! Shard(index: $0, count: count)) != nil },
-                      submitted: { id in
+                      submitted: { id, shards in
                           try? AtomicFile.write(Data((id + "\n").utf8), to: jobFile)
-                          print("slurm job \(id): shards \(SlurmArray.arraySpec(pending)) of \(count)")
+                          print("slurm job \(id): shards \(SlurmArray.arraySpec(shards)) of \(count)")
                           fflush(stdout)
                       },
                       tick: {

@@ -89,6 +89,16 @@ public final class SlurmArray {
     /// Checks that sbatch and squeue are there before any work is done.
     public func checkCommands() throws {
         for command in ["sbatch", "squeue"] where locate(command) == nil { throw SlurmError.missingCommand(command) }
+        // Slurm's commands wait a minute for a missing configuration file before they give up.
+        if let conf = environment["SLURM_CONF"], !conf.isEmpty, !FileManager.default.fileExists(atPath: conf) {
+            throw SlurmError.commandFailed(command: "sbatch", message: "SLURM_CONF names \(conf), which does not exist")
+        }
+    }
+
+    /// Which cluster the commands talk to, for messages.
+    var clusterDescription: String {
+        if let conf = environment["SLURM_CONF"], !conf.isEmpty { return "SLURM_CONF=\(conf)" }
+        return "the system's slurm.conf"
     }
 
     struct Output { var status: Int32; var stdout: String; var stderr: String }
@@ -152,7 +162,8 @@ public final class SlurmArray {
         let result = try execute("sbatch", arguments)
         let id = result.stdout.split(separator: "\n").last.map { String($0.split(separator: ";")[0]) } ?? ""
         guard result.status == 0, !id.isEmpty, id.allSatisfy(\.isNumber) else {
-            throw SlurmError.commandFailed(command: "sbatch", message: Self.firstLine(result.stderr + "\n" + result.stdout))
+            throw SlurmError.commandFailed(command: "sbatch",
+                                           message: Self.firstLine(result.stderr + "\n" + result.stdout) + " (\(clusterDescription))")
         }
         return id
     }
@@ -168,7 +179,7 @@ public final class SlurmArray {
             }
             if !states.isEmpty { return states }
         } else if !queue.stderr.contains("Invalid job id") {
-            throw SlurmError.commandFailed(command: "squeue", message: Self.firstLine(queue.stderr))
+            throw SlurmError.commandFailed(command: "squeue", message: Self.firstLine(queue.stderr) + " (\(clusterDescription))")
         }
         // Forgotten by the controller: accounting, if there is any, still knows.
         guard locate("sacct") != nil,
@@ -209,10 +220,10 @@ public final class SlurmArray {
     /// Runs `shards` (array indices) until `isDone` holds for each: submits the pending ones,
     /// follows the job, resubmits the ones still pending (up to `options.retries` times).
     /// `resume` is a job id from an earlier, interrupted run: followed first if Slurm still
-    /// runs it. `submitted` is told every job id.
+    /// runs it. `submitted` is told every job id with the shards it runs.
     public func run(shards: [Int], script: String, jobName: String, logDirectory: String,
                     resume: String? = nil, isDone: (Int) -> Bool,
-                    submitted: (String) -> Void = { _ in }, tick: () -> Void = {}) throws {
+                    submitted: (String, [Int]) -> Void = { _, _ in }, tick: () -> Void = {}) throws {
         try checkCommands()
         var states: [Int: String] = [:]
         if let resume, let known = try? taskStates(job: resume),
@@ -231,7 +242,7 @@ public final class SlurmArray {
                 note("resubmitting shards \(why): retry \(attempt) of \(options.retries)")
             }
             let job = try submit(script: script, indices: pending, jobName: jobName, logDirectory: logDirectory)
-            submitted(job)
+            submitted(job, pending)
             states = try follow(job: job, tick: tick)
             pending = pending.filter { !isDone($0) }
             attempt += 1
