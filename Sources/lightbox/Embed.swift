@@ -100,10 +100,13 @@ struct Embed: ParsableCommand {
 
         let count = options.shardCount
         var merged: ShardedEmbedding.Merged?
+        var ranNow = Set<Int>()
         for _ in 0..<2 {
+            let pending = try job.pending(count)
+            ranNow.formUnion(pending.map(\.index))
             switch options.executor {
             case .local:
-                for shard in try job.pending(count) {
+                for shard in pending {
                     try job.run(shard, batchSize: batch, progress: Terminal.Progress("embedding shard \(shard)").update)
                 }
             case .slurm:
@@ -125,9 +128,10 @@ struct Embed: ParsableCommand {
         }
         try AtomicFile.write(NPYFile.encode(result.embeddings, shape: [result.paths.count, result.channels]), to: out)
         try AtomicFile.write(Data((result.paths.joined(separator: "\n") + "\n").utf8), to: out + ".txt")
-        let hits = result.shards.reduce(0) { $0 + $1.cacheHits }, computed = result.shards.reduce(0) { $0 + $1.computed }
+        let now = result.shards.filter { ranNow.contains($0.index) }
+        let hits = now.reduce(0) { $0 + $1.cacheHits }, computed = now.reduce(0) { $0 + $1.computed }
         Terminal.note("wrote \(out) [\(result.paths.count), \(result.channels)] from \(count) shard\(count == 1 ? "" : "s")"
-                      + " (\(computed) computed, \(hits) from the cache)"
+                      + " (\(now.count) run now: \(computed) embeddings computed, \(hits) from the cache)"
                       + (result.failures.isEmpty ? "" : "; skipped \(result.failures.count)"))
     }
 

@@ -13,7 +13,8 @@
 # No cgroups (ProctrackType=proctrack/linuxproc, TaskPlugin=task/none) and no accounting
 # daemon: sacct has nothing; finished jobs stay visible to `squeue -t all` and
 # `scontrol show job` for MinJobAge (set to an hour here).
-# Start is idempotent (a running cluster is left as it is); stop too.
+# Start is idempotent (a running cluster is left as it is); stop too. The daemons keep none of
+# this script's standard streams, so a caller reading its output through a pipe sees the end.
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop|status STATE_DIR" >&2; exit 2; }
@@ -145,7 +146,7 @@ start_munged() {
     # munged) unless forced; the key and socket are private to STATE_DIR anyway.
     munged --force --socket="$dir/munge.socket" --key-file="$dir/munge.key" \
         --pid-file="$dir/munged.pid" --log-file="$dir/munged.log" --seed-file="$dir/munged.seed" \
-        2>>"$dir/munged.stderr" || { say "munged did not start: $(tail -n 3 "$dir/munged.log" "$dir/munged.stderr" 2>/dev/null)"; return 1; }
+        </dev/null >/dev/null 2>>"$dir/munged.stderr" || { say "munged did not start: $(tail -n 3 "$dir/munged.log" "$dir/munged.stderr" 2>/dev/null)"; return 1; }
     for _ in $(seq 50); do [ -S "$dir/munge.socket" ] && return 0; sleep 0.1; done
     say "munged started but its socket did not appear"; return 1
 }
@@ -153,7 +154,7 @@ start_munged() {
 start_slurmctld() {
     slurmctld_running && return 0
     # -i: ignore state files it cannot read (a previous run killed hard); keeps the job ids going.
-    slurmctld -i -f "$conf" 2>>"$state/log/slurmctld.stderr" \
+    slurmctld -i -f "$conf" </dev/null >/dev/null 2>>"$state/log/slurmctld.stderr" \
         || { say "slurmctld did not start: $(tail -n 5 "$state/log/slurmctld.log" 2>/dev/null)"; return 1; }
     for _ in $(seq 100); do slurmctld_running && return 0; sleep 0.1; done
     say "slurmctld did not stay up: $(tail -n 5 "$state/log/slurmctld.log" 2>/dev/null)"; return 1
@@ -161,7 +162,7 @@ start_slurmctld() {
 
 start_slurmd() {
     slurmd_running && return 0
-    slurmd -f "$conf" 2>>"$state/log/slurmd.stderr" \
+    slurmd -f "$conf" </dev/null >/dev/null 2>>"$state/log/slurmd.stderr" \
         || { say "slurmd did not start: $(tail -n 5 "$state/log/slurmd.log" 2>/dev/null)"; return 1; }
     for _ in $(seq 100); do slurmd_running && return 0; sleep 0.1; done
     say "slurmd did not stay up: $(tail -n 5 "$state/log/slurmd.log" 2>/dev/null)"; return 1
