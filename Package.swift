@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxCore"]),
-        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging",
+        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging", "LightboxModels",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging", "LightboxWorkflows",
                                                                .product(name: "Hummingbird", package: "hummingbird"),

@@ -137,7 +137,7 @@ struct Embed: ParsableCommand {
 
     /// Submits the shards not yet done as a Slurm array, follows it, resubmits failed shards.
     func runOnSlurm(_ job: ShardedEmbedding, count: Int, folder: String, cacheDirectory: String) throws {
-        let slurm = SlurmArray(options: executorOptions.slurmOptions)
+        let slurm = SlurmArray(options: executorOptions.slurmOptions, environment: ProcessInfo.processInfo.environment)
         slurm.note = Terminal.note
         try slurm.checkCommands()
         let pending = try job.pending(count).map(\.index)

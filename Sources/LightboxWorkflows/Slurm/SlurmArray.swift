@@ -65,7 +65,7 @@ public final class SlurmArray {
     public let environment: [String: String]
     public var note: (String) -> Void = { _ in }
 
-    public init(options: SlurmOptions, environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(options: SlurmOptions, environment: [String: String]) {
         self.options = options
         self.environment = environment
     }
