@@ -103,7 +103,7 @@ let package = Package(
         // The command-line tool: one file per subcommand, parsing only.
         .executableTarget(
             name: "lightbox",
-            dependencies: ["LightboxCore", "LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxData", "LightboxWorkflows", "LightboxInterop", "LightboxHead", "LightboxStudio",
+            dependencies: ["LightboxCore", "LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxData", "LightboxEmbedding", "LightboxWorkflows", "LightboxInterop", "LightboxHead", "LightboxStudio",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmark driver run by bench/embedding_benchmark.py against torch and ONNX Runtime.
@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxCore"]),
-        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging",
+        .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging", "LightboxModels",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging", "LightboxWorkflows", "LightboxCore", "LightboxData",
                                                                .product(name: "Hummingbird", package: "hummingbird"),

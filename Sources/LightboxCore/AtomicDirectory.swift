@@ -10,7 +10,7 @@ public enum AtomicDirectory {
         let parent = target.deletingLastPathComponent()
         try fm.createDirectory(at: parent, withIntermediateDirectories: true)
         StaleTemporaries.remove(for: target.lastPathComponent, in: parent)
-        let temporary = parent.appendingPathComponent(".\(target.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let temporary = parent.appendingPathComponent(StaleTemporaries.temporaryName(for: target.lastPathComponent))
         try fm.createDirectory(at: temporary, withIntermediateDirectories: false)
         do {
             try fill(temporary.path)

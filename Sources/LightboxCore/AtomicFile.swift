@@ -13,7 +13,7 @@ public enum AtomicFile {
         let directory = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         StaleTemporaries.remove(for: url.lastPathComponent, in: directory)
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let temporary = directory.appendingPathComponent(StaleTemporaries.temporaryName(for: url.lastPathComponent))
         do {
             let attributes: [FileAttributeKey: Any]? = permissions.map { [.posixPermissions: $0] }
             guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: attributes) else {
@@ -33,14 +33,32 @@ public enum AtomicFile {
     }
 }
 
-/// Temporaries that a killed writer left beside its target (`.NAME.tmp-PID-RANDOM`): removed
-/// by the next writer of the same name once their process is gone.
+/// Temporaries that a killed writer left beside its target (`.NAME.tmp-PID-RANDOM@HOST`):
+/// removed by the next writer of the same name on the same host once their process is gone.
+/// The host matters on a shared file system (the embedding cache of a Slurm job): another
+/// machine's writer is alive whatever its pid means here, so its temporaries are left alone.
 public enum StaleTemporaries {
+    /// This machine's name as temporaries carry it.
+    public static let host: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+        let name = String(cString: buffer).filter { $0 != "/" && $0 != "@" }
+        return name.isEmpty ? "unknown" : name
+    }()
+
+    /// A fresh temporary name for a writer of `name` in this process.
+    public static func temporaryName(for name: String) -> String {
+        ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))@\(host)"
+    }
+
     public static func remove(for name: String, in directory: URL) {
         let prefix = ".\(name).tmp-"
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
         for entry in entries where entry.hasPrefix(prefix) {
-            guard let pid = Int32(entry.dropFirst(prefix.count).prefix { $0 != "-" }) else { continue }
+            let rest = entry.dropFirst(prefix.count)
+            guard let pid = Int32(rest.prefix { $0 != "-" }) else { continue }
+            // Names without a host come from writers before hosts were recorded: treated as local.
+            if let at = rest.lastIndex(of: "@"), rest[rest.index(after: at)...] != host { continue }
             if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
                 try? FileManager.default.removeItem(at: directory.appendingPathComponent(entry))
             }

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import LightboxEmbedding
+import LightboxWorkflows
+
+/// Where a shardable command's work runs: here (`local`) or as a Slurm job array (`slurm`).
+enum ExecutorKind: String, CaseIterable, ExpressibleByArgument {
+    case local, slurm
+}
+
+/// The options that split a command's inputs into shards and say where the shards run; shared
+/// by the commands that can outgrow one machine (embed now; evaluate, predict and train --method head next).
+struct ExecutorOptions: ParsableArguments {
+    @Option(help: "Split the inputs (after directory expansion and sorting) into N contiguous shards; a rerun does only the shards not yet done.")
+    var shards: Int?
+
+    @Option(help: ArgumentHelp("Run only shard K of N (K from 0 to N-1, as $SLURM_ARRAY_TASK_ID counts): fill the cache and write the shard's manifest, no output file.",
+                               valueName: "K/N"))
+    var shard: String?
+
+    @Option(help: "The embedding cache (shared by every shard; on a shared file system for Slurm). Default: $LIGHTBOX_HOME/embeddings.")
+    var cacheDir: String?
+
+    @Option(help: "Where the shards run: local (one after another, here) or slurm (a job array submitted with sbatch).")
+    var executor: ExecutorKind = .local
+
+    @Option(help: "slurm: the partition (sbatch --partition).")
+    var partition: String?
+
+    @Option(help: "slurm: each task's time limit (sbatch --time), e.g. 30:00.")
+    var time: String?
+
+    @Option(help: "slurm: cores per task (sbatch --cpus-per-task); the task uses them as its kernel threads. Default: 1.")
+    var cpusPerTask: Int?
+
+    @Option(help: "slurm: memory per task (sbatch --mem), e.g. 4G.")
+    var mem: String?
+
+    @Option(name: .customLong("sbatch-arg"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("slurm: one more sbatch argument, as it is (repeatable), e.g. --sbatch-arg --account=lab.", valueName: "ARG"))
+    var sbatchArgs: [String] = []
+
+    @Option(help: "slurm: resubmissions of shards whose tasks failed or were cancelled.")
+    var retries = 2
+
+    /// The expanded input list, one path a line, written by the submitting run for its tasks.
+    @Option(help: .hidden)
+    var pathsFrom: String?
+
+    func validate() throws {
+        if let shards, shards < 1 { throw ValidationError("--shards must be at least 1") }
+        if let shard {
+            let parsed = try parsedShard(shard)
+            if let shards, shards != parsed.count { throw ValidationError("--shard \(shard) and --shards \(shards) disagree") }
+            if executor == .slurm { throw ValidationError("--shard runs one shard here; --executor slurm submits them all") }
+        }
+        if let cpusPerTask, cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be at least 1") }
+        if retries < 0 { throw ValidationError("--retries must be 0 or more") }
+        if executor == .local, partition != nil || time != nil || cpusPerTask != nil || mem != nil || !sbatchArgs.isEmpty {
+            throw ValidationError("--partition, --time, --cpus-per-task, --mem and --sbatch-arg need --executor slurm")
+        }
+    }
+
+    private func parsedShard(_ text: String) throws -> Shard {
+        do { return try Shard(parsing: text) } catch { throw ValidationError("--shard: \(error)") }
+    }
+
+    /// The one shard to run (--shard), if any.
+    var single: Shard? { get throws { try shard.map(parsedShard) } }
+
+    /// Whether the work goes through shards and the cache (any sharding option given).
+    var isSharded: Bool { shards != nil || shard != nil || cacheDir != nil || executor == .slurm || pathsFrom != nil }
+
+    /// The number of shards (1 unless given).
+    var shardCount: Int { (try? single)?.count ?? shards ?? 1 }
+
+    var slurmOptions: SlurmOptions {
+        SlurmOptions(partition: partition, time: time, cpusPerTask: cpusPerTask, memory: mem, extraArguments: sbatchArgs,
+                     retries: retries)
+    }
+}

@@ -1,0 +1,262 @@
+import Foundation
+import XCTest
+
+/// `lightbox embed --shards/--shard/--executor`: what needs no cluster.
+final class ShardedEmbedCommandTests: XCTestCase {
+    var work: URL!
+
+    override func setUpWithError() throws {
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-shards-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: work)
+    }
+
+    func path(_ name: String) -> String { work.appendingPathComponent(name).path }
+
+    /// The first `count` X-rays of ../shared, by name.
+    static func xrays(_ count: Int) throws -> [String] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: CLI.images.path).sorted()
+        guard names.count >= count else { throw XCTSkip("needs \(count) X-rays in \(CLI.images.path)") }
+        return names.prefix(count).map { CLI.images.appendingPathComponent($0).path }
+    }
+
+    func testLocalShardsEqualAPlainRunAndAResumeComputesNothing() throws {
+        let broken = path("broken.png")
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: broken))
+        var inputs = try Self.xrays(20)
+        inputs.insert(broken, at: 7)
+        let plain = try CLI.run(["embed", "--out", path("plain.npy")] + inputs)
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+
+        let sharded = try CLI.run(["embed", "--out", path("sharded.npy"), "--shards", "3", "--cache-dir", path("cache"), "--batch", "4"] + inputs)
+        XCTAssertEqual(sharded.status, 0, sharded.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("sharded.npy"))), try Data(contentsOf: URL(fileURLWithPath: path("plain.npy"))))
+        XCTAssertEqual(try String(contentsOfFile: path("sharded.npy.txt"), encoding: .utf8),
+                       try String(contentsOfFile: path("plain.npy.txt"), encoding: .utf8))
+        XCTAssertTrue(sharded.stderr.contains("skipped \(broken)"), sharded.stderr)
+        XCTAssertTrue(sharded.stderr.contains("3 run now"), sharded.stderr)
+
+        // Every shard is done: the rerun only merges.
+        let again = try CLI.run(["embed", "--out", path("sharded.npy"), "--shards", "3", "--cache-dir", path("cache")] + inputs)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("(0 run now"), again.stderr)
+
+        // One shard by hand (as a Slurm task runs it), then the rest: only the missing shards run.
+        let one = try CLI.run(["embed", "--out", path("byhand.npy"), "--shard", "1/3", "--cache-dir", path("cache2")] + inputs)
+        XCTAssertEqual(one.status, 0, one.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("byhand.npy")), "--shard writes no output file")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("byhand.npy.shards/shard-0001-of-0003.json")))
+        let rest = try CLI.run(["embed", "--out", path("byhand.npy"), "--shards", "3", "--cache-dir", path("cache2")] + inputs)
+        XCTAssertEqual(rest.status, 0, rest.stderr)
+        XCTAssertTrue(rest.stderr.contains("(2 run now"), rest.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("byhand.npy"))), try Data(contentsOf: URL(fileURLWithPath: path("plain.npy"))))
+    }
+
+    func testShardOptionsAreChecked() throws {
+        let image = try Self.xrays(1)[0]
+        for (arguments, message) in [(["--shard", "4/4"], "from 0 to 3"), (["--shard", "1/4", "--shards", "3"], "disagree"),
+                                     (["--shards", "0"], "at least 1"), (["--partition", "gpu"], "need --executor slurm"),
+                                     (["--shard", "0/2", "--executor", "slurm"], "submits them all")] {
+            let run = try CLI.run(["embed", "--out", path("e.npy")] + arguments + [image])
+            XCTAssertNotEqual(run.status, 0, "\(arguments)")
+            XCTAssertTrue(run.stderr.contains(message), "\(arguments): \(run.stderr)")
+        }
+    }
+
+    func testMissingSbatchIsOneLine() throws {
+        let run = try CLI.run(["embed", "--out", path("e.npy"), "--shards", "2", "--executor", "slurm", "--cache-dir", path("cache")]
+                              + (try Self.xrays(2)), environment: ["PATH": path("no-such-dir")])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("sbatch not found on PATH"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("e.npy")))
+    }
+
+    func testMissingClusterConfigurationIsOneLine() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sbatch") else { throw XCTSkip("needs Slurm's sbatch (Debian slurm-client)") }
+        let run = try CLI.run(["embed", "--out", path("e.npy"), "--shards", "2", "--executor", "slurm", "--cache-dir", path("cache")]
+                              + (try Self.xrays(2)), environment: ["SLURM_CONF": path("nowhere/slurm.conf")])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("nowhere/slurm.conf, which does not exist"), run.stderr)
+    }
+}
+
+/// `lightbox embed --executor slurm` on a real one-node cluster (scripts/slurm/one-node-cluster.sh):
+/// the one of $LIGHTBOX_TEST_SLURM_CONF when set (scripts/test.sh), else one started for this class
+/// when Slurm is installed, else skipped.
+final class SlurmEmbedTests: XCTestCase {
+    nonisolated(unsafe) static var conf: String?
+    nonisolated(unsafe) static var startedState: String?
+    nonisolated(unsafe) static var why = ""
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/slurm/one-node-cluster.sh").path
+
+    override class func setUp() {
+        super.setUp()
+        if let given = ProcessInfo.processInfo.environment["LIGHTBOX_TEST_SLURM_CONF"], !given.isEmpty {
+            conf = given
+            return
+        }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/slurmctld"), getuid() == 0 else {
+            why = "needs a Slurm cluster: run scripts/test.sh, or set LIGHTBOX_TEST_SLURM_CONF (scripts/slurm/one-node-cluster.sh start DIR)"
+            return
+        }
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-slurm-\(UUID().uuidString)").path
+        guard CLI.spawn([script, "start", state], log: state + ".log") == 0 else {
+            why = "could not start a one-node cluster in \(state) (see \(state).log)"
+            return
+        }
+        startedState = state
+        conf = (state as NSString).appendingPathComponent("slurm.conf")
+    }
+
+    override class func tearDown() {
+        if let state = startedState {
+            _ = CLI.spawn([script, "stop", state], log: state + ".log")
+            try? FileManager.default.removeItem(atPath: state)
+            try? FileManager.default.removeItem(atPath: state + ".log")
+        }
+        super.tearDown()
+    }
+
+    var work: URL!
+
+    override func setUpWithError() throws {
+        guard Self.conf != nil else {
+            // scripts/test.sh starts the cluster: under CI its absence is a failure, not a skip.
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(Self.why) }
+            throw XCTSkip(Self.why)
+        }
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-slurm-embed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let work { try? FileManager.default.removeItem(at: work) }
+    }
+
+    func path(_ name: String) -> String { work.appendingPathComponent(name).path }
+    var environment: [String: String] { ["SLURM_CONF": Self.conf!] }
+
+    func squeue(_ arguments: [String]) throws -> String {
+        try CLI.shell(["/usr/bin/squeue"] + arguments, environment: environment).stdout
+    }
+
+    func testFourShardsEqualALocalRunAndACancelledShardIsAllTheRerunDoes() throws {
+        let inputs = try ShardedEmbedCommandTests.xrays(240)
+        let local = try CLI.run(["embed", "--out", path("local.npy")] + inputs)
+        XCTAssertEqual(local.status, 0, local.stderr)
+
+        // Shard 2's task is cancelled while it runs; with --retries 0 the run fails naming it.
+        let name = "lightbox-embed"
+        let arguments = ["embed", "--out", path("slurm.npy"), "--shards", "4", "--executor", "slurm", "--retries", "0",
+                         "--cache-dir", path("cache")] + inputs
+        let running = try CLI.start(arguments, environment: environment)
+        var task: String?
+        for _ in 0..<600 where task == nil {
+            let lines: [String] = try squeue(["-h", "-r", "-n", name, "-t", "running", "-o", "%i %K"])
+                .split(separator: "\n").map(String.init)
+            for line in lines where line.hasSuffix(" 2") { task = String(line.dropLast(2)) }
+            if task == nil { usleep(100_000) }
+        }
+        let id = try XCTUnwrap(task, "shard 2's task never ran")
+        usleep(1_500_000)
+        _ = try CLI.shell(["/usr/bin/scancel", id], environment: environment)
+        let failed = running.wait()
+        XCTAssertEqual(failed.status, 1, failed.stderr)
+        XCTAssertTrue(failed.stderr.contains("shards 2 (CANCELLED)"), failed.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("slurm.npy")))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("slurm.npy.shards")).filter { $0.hasPrefix("shard-") }.sorted(),
+                       ["shard-0000-of-0004.json", "shard-0001-of-0004.json", "shard-0003-of-0004.json"])
+
+        // The rerun submits shard 2 alone; the merged array equals the local run's bit for bit.
+        let rerun = try CLI.run(Array(arguments.dropLast(inputs.count)) + inputs, environment: environment)
+        XCTAssertEqual(rerun.status, 0, rerun.stderr)
+        XCTAssertTrue(rerun.stdout.contains(": shards 2 of 4"), rerun.stdout)
+        XCTAssertTrue(rerun.stderr.contains("(1 run now"), rerun.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("slurm.npy"))), try Data(contentsOf: URL(fileURLWithPath: path("local.npy"))))
+        XCTAssertEqual(try String(contentsOfFile: path("slurm.npy.txt"), encoding: .utf8),
+                       try String(contentsOfFile: path("local.npy.txt"), encoding: .utf8))
+    }
+
+    func testUnreachableControllerIsOneLine() throws {
+        // The cluster's own configuration with the controller's port moved to one nobody listens on.
+        let text = try String(contentsOfFile: Self.conf!, encoding: .utf8)
+            .replacingOccurrences(of: #"(?m)^SlurmctldPort=.*$"#, with: "SlurmctldPort=1", options: .regularExpression)
+        try text.write(toFile: path("slurm.conf"), atomically: true, encoding: .utf8)
+        let run = try CLI.run(["embed", "--out", path("e.npy"), "--shards", "2", "--executor", "slurm", "--cache-dir", path("cache")]
+                              + (try ShardedEmbedCommandTests.xrays(2)), environment: ["SLURM_CONF": path("slurm.conf")])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("Unable to contact slurm controller"), run.stderr)
+    }
+}
+
+extension CLI {
+    /// A `lightbox` run going on in the background.
+    final class Running: @unchecked Sendable {
+        let process: Process
+        private var stdout = Data(), stderr = Data()
+        private let readers = DispatchGroup()
+
+        init(_ process: Process, out: Pipe, err: Pipe) {
+            self.process = process
+            readers.enter()
+            readers.enter()
+            DispatchQueue.global().async { self.stdout = out.fileHandleForReading.readDataToEndOfFile(); self.readers.leave() }
+            DispatchQueue.global().async { self.stderr = err.fileHandleForReading.readDataToEndOfFile(); self.readers.leave() }
+        }
+
+        func wait() -> Outcome {
+            readers.wait()
+            process.waitUntilExit()
+            return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                           stderr: String(decoding: stderr, as: UTF8.self))
+        }
+    }
+
+    static func launch(_ executable: URL, _ arguments: [String], environment: [String: String]) throws -> Running {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return Running(process, out: out, err: err)
+    }
+
+    /// Starts `lightbox arguments` and returns at once.
+    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Running {
+        try launch(Bundle.main.bundleURL.appendingPathComponent("lightbox"), arguments, environment: environment)
+    }
+
+    /// Runs `command` (its output appended to `log`) and returns its exit status. posix_spawn and
+    /// waitpid rather than Process: Foundation's Process never saw the cluster script end (the
+    /// script, which leaves daemons running, stayed a zombie and waitUntilExit never returned).
+    static func spawn(_ command: [String], log: String) -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, command[0], &actions, nil, &argv, environ) == 0 else { return -1 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+    }
+
+    /// Runs another program (`command[0]`, a path) to the end.
+    static func shell(_ command: [String], environment: [String: String] = [:]) throws -> Outcome {
+        try launch(URL(fileURLWithPath: command[0]), Array(command.dropFirst()), environment: environment).wait()
+    }
+}
