@@ -5,10 +5,13 @@ import LightboxImaging
 /// PatientID (0010,0020), unless the source gives a group itself. The id becomes a pseudonym at
 /// once (`PatientPseudonyms`): no raw id reaches a split, a report or a CSV.
 public enum DICOMPatients {
-    /// Whether `path` is read as DICOM when grouping: a `.dcm`/`.dicom` name, or the preamble.
+    /// Whether `path` is read as DICOM when grouping: a regular file (after links) with a
+    /// `.dcm`/`.dicom` name, or with the preamble. A FIFO or a device is never opened.
     public static func isDICOM(_ path: String) -> Bool {
         let ext = (path as NSString).pathExtension.lowercased()
-        return ext == "dcm" || ext == "dicom" || ImageFiles.hasDICOMPreamble(path)
+        guard ext == "dcm" || ext == "dicom" else { return ImageFiles.hasDICOMPreamble(path) }
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
     }
 
     /// `dataset` with each DICOM image that the source left without a group (its group is its

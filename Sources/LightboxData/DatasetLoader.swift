@@ -22,8 +22,12 @@ public enum DatasetLoader {
     ///   - labels: the CSV that labels a `dicom-dir` folder.
     ///   - saltFolder: where the salt that turns DICOM patient ids into pseudonyms is kept
     ///     (`PatientPseudonyms`); read or made only when a DICOM file carries a patient id.
+    ///   - groupDICOM: read the header of each ungrouped DICOM file for its PatientID
+    ///     (`DICOMPatients`). The Studio's import turns it off: it reads each file itself, only
+    ///     after checking where the file really is, and groups from those bytes.
     public static func load(_ path: String, kind: SourceKind? = nil, covidOptions: CovidChestXraySource.Options = .init(),
-                            labels: String? = nil, saltFolder: String = LightboxSettings.current.home) throws -> Dataset {
+                            labels: String? = nil, saltFolder: String = LightboxSettings.current.home,
+                            groupDICOM: Bool = true) throws -> Dataset {
         let dataset: Dataset
         switch kind ?? SourceKind.detect(path) {
         case .folders: dataset = try ClassFolderSource.load(path)
@@ -31,7 +35,7 @@ public enum DatasetLoader {
         case .csv: dataset = try CSVListSource.load(path)
         case .dicomDir: return try DICOMDirectorySource.load(path, labels: labels, saltFolder: saltFolder)
         }
-        return try DICOMPatients.group(dataset, saltFolder: saltFolder)
+        return groupDICOM ? try DICOMPatients.group(dataset, saltFolder: saltFolder) : dataset
     }
 }
 

@@ -14,12 +14,17 @@ public enum ImageFiles {
         return ext.isEmpty && hasDICOMPreamble(path)
     }
 
-    /// The file's bytes 128-131 are "DICM".
+    /// The file is a regular file (after links) whose bytes 128-131 are "DICM". Anything else
+    /// (a FIFO, a device, a folder) is not opened: opening a FIFO would block until a writer came.
     public static func hasDICOMPreamble(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        guard let head = try? handle.read(upToCount: 132), head.count == 132 else { return false }
-        return head.suffix(4).elementsEqual("DICM".utf8)
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size >= 132 else { return false }
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 132)
+        guard pread(fd, &head, 132, 0) == 132 else { return false }
+        return head[128..<132].elementsEqual("DICM".utf8)
     }
 
     /// Each input in order; a directory becomes its image files (recursively), sorted by path.

@@ -49,6 +49,24 @@ final class DICOMSourceTests: TemporaryFolderTestCase {
         XCTAssertFalse(d.images.contains { $0.group.contains("LBX") })
     }
 
+    /// A FIFO among the pictures, named like DICOM or without an extension, is never opened
+    /// (opening it would wait for a writer forever): loading finishes and leaves it to the decoder.
+    func testFIFOsAreNeverOpened() throws {
+        try place([("mono1_12bit_window.dcm", "1.dcm")], in: work.appendingPathComponent("data/A"))
+        XCTAssertEqual(mkfifo(work.appendingPathComponent("data/A/2.dcm").path, 0o600), 0)
+        XCTAssertEqual(mkfifo(work.appendingPathComponent("data/A/00003").path, 0o600), 0)
+        let folder = work.appendingPathComponent("data").path, salt = work.appendingPathComponent("home").path
+        let done = expectation(description: "loaded")
+        nonisolated(unsafe) var loaded: Dataset?
+        Thread {
+            loaded = try? DatasetLoader.load(folder, saltFolder: salt)
+            done.fulfill()
+        }.start()
+        wait(for: [done], timeout: 20)
+        XCTAssertEqual(loaded?.images.map { ($0.path as NSString).lastPathComponent }.sorted(), ["1.dcm", "2.dcm"],
+                       "the .dcm FIFO is listed (the decoder refuses it later), the extensionless one is not a picture")
+    }
+
     func testNoSaltIsMadeWithoutDICOM() throws {
         try place([], in: work.appendingPathComponent("data/A"))
         try FileManager.default.copyItem(atPath: TorchReference.xray.path, toPath: work.appendingPathComponent("data/A/x.jpg").path)

@@ -42,7 +42,9 @@ struct Importer {
         }
         try checkTable(of: path, roots: allowed)
         let dataset: Dataset
-        do { dataset = try DatasetLoader.load(path, kind: kind, saltFolder: store.directory.path) } catch { throw StudioError(.badRequest, "\(error)") }
+        do { dataset = try DatasetLoader.load(path, kind: kind, saltFolder: store.directory.path, groupDICOM: false) } catch {
+            throw StudioError(.badRequest, "\(error)")
+        }
         var classIds: [String: Int64] = [:]
         for (c, _) in try store.classes(projectId: projectId) { classIds[c.name] = c.id! }
         var skipped = dataset.skipped.map { ImportResponse.Skipped(item: $0.item, reason: $0.reason) }
@@ -60,7 +62,7 @@ struct Importer {
                 _ = try store.addImage(projectId: projectId, classId: classIds[name]!, data: data,
                                        filename: (image.path as NSString).lastPathComponent,
                                        width: decoded.width, height: decoded.height,
-                                       group: dataset.hasGroups ? image.group : nil)
+                                       group: dataset.hasGroups ? image.group : try store.patientGroup(of: data, name: image.path))
                 imported += 1
                 perClass[name, default: 0] += 1
             } catch let e as RegularFile.Refusal {
