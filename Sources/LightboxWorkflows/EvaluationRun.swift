@@ -16,6 +16,8 @@ public enum EvaluationRun {
         /// Where metrics.json goes; predictions go beside it (`NAME-predictions.csv`).
         public var output: String
         public var useCache = true
+        /// The embedding cache's folder (where sharded work left the embeddings); nil: the default.
+        public var cacheDirectory: String?
         public var seed: UInt64 = 42
 
         public init(model: String, data: DataSelection, output: String) {
@@ -30,7 +32,7 @@ public enum EvaluationRun {
         let (dataset, digests) = try labeledData(request.data, classes: bundle.classes, reporter: reporter)
 
         let (images, probabilities, failures) = try classify(dataset.images, digests: digests, bundle: bundle, useCache: request.useCache,
-                                                                 reporter: reporter)
+                                                                 cacheDirectory: request.cacheDirectory, reporter: reporter)
         for f in failures { reporter.note("skipped \(f)") }
         guard !images.isEmpty else { throw DatasetError("\(request.data.path): no usable images for the model's classes \(bundle.classes)") }
 
@@ -52,7 +54,7 @@ public enum EvaluationRun {
 
     /// The data set's images whose labels are among the model's `classes`, repeated pictures
     /// removed, and every file's content digest.
-    static func labeledData(_ data: DataSelection, classes: [String],
+    public static func labeledData(_ data: DataSelection, classes: [String],
                             reporter: Reporter) throws -> (Dataset, [String: Result<String, ImageDecodingError>]) {
         var dataset = try data.load()
         let known = Set(classes)
@@ -68,7 +70,7 @@ public enum EvaluationRun {
     /// The images that decode and their class probabilities: embeddings (cached) through the
     /// dense head, or the fine-tuned ensemble on the files.
     static func classify(_ dataset: [LabeledImage], digests: [String: Result<String, ImageDecodingError>], bundle: ModelBundle,
-                         useCache: Bool, reporter: Reporter) throws
+                         useCache: Bool, cacheDirectory: String? = nil, reporter: Reporter) throws
         -> (images: [LabeledImage], probabilities: [Float], failures: [ImageDecodingError]) {
         if let ensemble = bundle.fineTuned {
             let model = try FineTunedModel(bundle: bundle, ensemble: ensemble)
@@ -79,7 +81,7 @@ public enum EvaluationRun {
         let head = try bundle.denseHead(for: "evaluation")
         let backbone = try bundle.resolvedBackbone()
         let samples = dataset.map { TrainingSample(image: $0) }
-        let outcome = try backbone.sampleEmbedder(cache: useCache).embed(samples, digests: digests) {
+        let outcome = try backbone.sampleEmbedder(cache: useCache, directory: cacheDirectory).embed(samples, digests: digests) {
             reporter.progress("embedding images", done: $0, total: $1)
         }
         var images: [LabeledImage] = [], features: [Float] = []

@@ -76,6 +76,18 @@ public final class Predictor: @unchecked Sendable {
         }
     }
 
+    /// The predictions of a dense-head model from embeddings its backbone already made (rows of
+    /// `embeddings`, one per path: the merged shards of a cluster job), as `predict` gives them.
+    public func predictions(embeddings: [Float], paths: [String]) throws -> [Prediction] {
+        guard let head, fineTuned == nil else { throw WeightsError("only a model with a dense head classifies embeddings; this one is fine-tuned") }
+        guard !paths.isEmpty else { return [] }
+        let k = classes.count, p = head.predict(embeddings, rows: paths.count)
+        return paths.enumerated().map { r, path in
+            let row = Array(p[(r * k)..<((r + 1) * k)])
+            return Prediction(path: path, probabilities: row, predicted: decision.predicted(row))
+        }
+    }
+
     /// One image's prediction and the heatmap of its predicted class, from one forward pass.
     public func predictWithHeatmap(_ path: String) throws -> (Prediction, Data) {
         let e = try fineTuned?.explain(paths: [path], decision: decision)[0]

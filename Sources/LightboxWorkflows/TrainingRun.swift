@@ -42,6 +42,8 @@ public struct TrainingConfiguration: Sendable {
     public var targetSensitivity = 0.85
     public var output: String
     public var useCache = true
+    /// The embedding cache's folder (where sharded work left the embeddings); nil: the default.
+    public var cacheDirectory: String?
     /// A Teachable Machine export whose MobileNet to use instead of the default backbone.
     public var teachableMachineBackbone: String?
     /// Misclassified test images shown with heatmaps in the report.
@@ -86,7 +88,7 @@ public enum TrainingRun {
                                        checkpoint: checkpoint)
         }
         let (backbone, backboneFiles) = try resolveBackbone(config, reporter)
-        let embedder = backbone.sampleEmbedder(cache: config.useCache)
+        let embedder = backbone.sampleEmbedder(cache: config.useCache, directory: config.cacheDirectory)
         try checkpoint()
         let originals = try embedOriginals(&dataset, embedder: embedder, digests: digests, config: config, reporter: reporter,
                                            checkpoint: checkpoint)

@@ -3,6 +3,7 @@ import Foundation
 import LightboxCore
 import LightboxEmbedding
 import LightboxImaging
+import LightboxInterop
 import LightboxKernels
 import LightboxModels
 import LightboxWorkflows
@@ -40,6 +41,14 @@ struct Embed: ParsableCommand {
 
     @OptionGroup(title: "Shards and clusters")
     var executorOptions: ExecutorOptions
+
+    /// A Slurm task of evaluate, predict or train: embed with this model bundle's backbone.
+    @Option(help: .hidden)
+    var backboneOf: String?
+
+    /// A Slurm task of train: the contrast equalisation its pictures get (none, clahe, histogram).
+    @Option(help: .hidden)
+    var equalize = "none"
 
     @Argument(help: "Image files (PNG, JPEG, DICOM) or directories of them.")
     var inputs: [String] = []
@@ -83,93 +92,29 @@ struct Embed: ParsableCommand {
     }
 
     func runSharded() throws {
-        let options = executorOptions
         let paths = try inputList()
-        guard !paths.isEmpty else { throw Terminal.Failure("no PNG or JPEG files found in \(inputs.joined(separator: " "))") }
-        let policy = ResizePolicy(rawValue: resize.rawValue)!
-        let backbone = try Backbone.pretrained(Preprocessor(policy: policy))
-        let cacheDirectory = absolute(options.cacheDir ?? LightboxSettings.current.folder("embeddings"))
-        let embedder = SampleEmbedder(embedder: backbone.embedder, cache: EmbeddingCache(directory: cacheDirectory),
-                                      backbone: backbone.cacheKey)
-        let folder = absolute(out) + ".shards"
-        let job = try ShardedEmbedding(paths: paths, embedder: embedder, manifestDirectory: folder)
-
-        if let shard = try options.single {
-            let manifest = try job.run(shard, batchSize: batch, progress: Terminal.Progress("embedding shard \(shard)").update)
-            Terminal.note("shard \(shard): \(manifest.done.count) embedded (\(manifest.cacheHits) from the cache), "
-                          + "\(manifest.failures.count) skipped; wrote \(job.manifestPath(shard))")
-            return
-        }
-
-        let count = options.shardCount
-        var merged: ShardedEmbedding.Merged?
-        var ranNow = Set<Int>()
-        for _ in 0..<2 {
-            let pending = try job.pending(count)
-            ranNow.formUnion(pending.map(\.index))
-            switch options.executor {
-            case .local:
-                for shard in pending {
-                    try job.run(shard, batchSize: batch, progress: Terminal.Progress("embedding shard \(shard)").update)
-                }
-            case .slurm:
-                try runOnSlurm(job, count: count, folder: folder, cacheDirectory: cacheDirectory)
-            }
-            do {
-                merged = try job.merge(count)
-                break
-            } catch let error as ShardingError {
-                // Cache entries lost since their shard ran (the merge forgot those shards): once more.
-                guard case .incomplete = error else { throw error }
-                Terminal.note("\(error); running them again")
-            }
-        }
-        guard let result = merged else { throw Terminal.Failure("the shards' results keep disappearing from \(cacheDirectory)") }
+        guard !paths.isEmpty else { throw Terminal.Failure("no PNG, JPEG or DICOM files found in \(inputs.joined(separator: " "))") }
+        let runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, backbone: try shardBackbone(),
+                                            backboneArguments: backboneOf.map { ["--backbone-of", absolute($0)] } ?? ["--resize", resize.rawValue],
+                                            folder: absolute(out) + ".shards",
+                                            description: "lightbox embed of \(paths.count) images into \(out)")
+        if let shard = try executorOptions.single { return try runner.runOne(shard, paths: paths) }
+        let result = try runner.runAll(paths)
         for failure in result.failures { Terminal.note("skipped \(failure)") }
         if result.paths.isEmpty || (strict && !result.failures.isEmpty) {
             throw Terminal.Failure("\(result.failures.count) of \(paths.count) images could not be decoded; nothing written")
         }
         try AtomicFile.write(NPYFile.encode(result.embeddings, shape: [result.paths.count, result.channels]), to: out)
         try AtomicFile.write(Data((result.paths.joined(separator: "\n") + "\n").utf8), to: out + ".txt")
-        let now = result.shards.filter { ranNow.contains($0.index) }
-        let hits = now.reduce(0) { $0 + $1.cacheHits }, computed = now.reduce(0) { $0 + $1.computed }
-        Terminal.note("wrote \(out) [\(result.paths.count), \(result.channels)] from \(count) shard\(count == 1 ? "" : "s")"
-                      + " (\(now.count) run now: \(computed) embeddings computed, \(hits) from the cache)"
-                      + (result.failures.isEmpty ? "" : "; skipped \(result.failures.count)"))
+        Terminal.note("wrote \(out) [\(result.paths.count), \(result.channels)]" + (result.failures.isEmpty ? "" : "; skipped \(result.failures.count)"))
     }
 
-    /// Submits the shards not yet done as a Slurm array, follows it, resubmits failed shards.
-    func runOnSlurm(_ job: ShardedEmbedding, count: Int, folder: String, cacheDirectory: String) throws {
-        let slurm = SlurmArray(options: executorOptions.slurmOptions, environment: ProcessInfo.processInfo.environment)
-        slurm.note = Terminal.note
-        try slurm.checkCommands()
-        let pending = try job.pending(count).map(\.index)
-        guard !pending.isEmpty else { return }
-        // Every task reads the same list, written once here.
-        let list = (folder as NSString).appendingPathComponent("inputs.txt")
-        try AtomicFile.write(Data((job.paths.joined(separator: "\n") + "\n").utf8), to: list)
-        let script = (folder as NSString).appendingPathComponent("embed-job.sh")
-        let arguments = ["embed", "--out", absolute(out), "--paths-from", list, "--cache-dir", cacheDirectory,
-                         "--resize", resize.rawValue, "--batch", String(batch)]
-        try AtomicFile.write(Data(SlurmBatchScript.make(executable: SlurmBatchScript.currentExecutable, arguments: arguments,
-                                                        shards: count, description: "lightbox embed of \(job.paths.count) images into \(out)").utf8),
-                             to: script)
-        chmod(script, 0o755)
-        let jobFile = (folder as NSString).appendingPathComponent("slurm-job")
-        let previous = (try? String(contentsOfFile: jobFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        let progress = Terminal.Progress("shards done")
-        var shown = -1
-        try slurm.run(shards: pending, script: script, jobName: "lightbox-embed", logDirectory: (folder as NSString).appendingPathComponent("logs"),
-                      resume: previous, isDone: { job.manifest(try! Shard(index: $0, count: count)) != nil },
-                      submitted: { id, shards in
-                          try? AtomicFile.write(Data((id + "\n").utf8), to: jobFile)
-                          print("slurm job \(id): shards \(SlurmArray.arraySpec(shards)) of \(count)")
-                          fflush(stdout)
-                      },
-                      tick: {
-                          let done = (0..<count).filter { FileManager.default.fileExists(atPath: job.manifestPath(try! Shard(index: $0, count: count))) }.count
-                          if done != shown { shown = done; progress.update(done, count) }
-                      })
+    /// The backbone the shards run: a model bundle's (`--backbone-of`, when evaluate, predict or
+    /// train hand their pictures to Slurm tasks), else the pretrained one with --resize.
+    func shardBackbone() throws -> Backbone {
+        if let model = backboneOf { return try ModelBundle.read(from: model).resolvedBackbone() }
+        return try Backbone.pretrained(Preprocessor(policy: ResizePolicy(rawValue: resize.rawValue)!,
+                                                    equalization: try TrainingOptionRules.parseEqualization(equalize)))
     }
 
     func absolute(_ path: String) -> String {

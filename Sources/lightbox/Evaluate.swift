@@ -3,6 +3,7 @@ import Foundation
 import LightboxKernels
 import LightboxWorkflows
 import LightboxHead
+import LightboxInterop
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,12 +26,21 @@ struct Evaluate: ParsableCommand {
 
     @OptionGroup var dicom: DICOMOptions
 
+    @OptionGroup(title: "Shards and clusters")
+    var executorOptions: ExecutorOptions
+
+    func validate() throws {
+        if executorOptions.shard != nil { throw ValidationError("--shard K/N is for a task of embed; give --shards N (and --executor) here") }
+        if executorOptions.isSharded && noCache { throw ValidationError("--no-cache: shards hand their embeddings over through the cache") }
+    }
+
     func run() throws {
         dicom.install()
         try Terminal.run {
             var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out)
             request.positiveClass = positive
             request.useCache = !noCache
+            if executorOptions.isSharded { request.cacheDirectory = try embedOverShards() }
             let m = try EvaluationRun.run(request, reporter: TerminalReporter())
             var line = String(format: "%d images, %d patients: accuracy %.3f", m.nImages, m.nPatients, m.accuracy)
             if let auc = m.auc { line += String(format: ", AUC %.3f", auc) }
@@ -39,5 +49,22 @@ struct Evaluate: ParsableCommand {
             print(line)
             print("metrics: \(out)")
         }
+    }
+
+    /// The backbone's work over shards (here or on Slurm), filling the cache that the evaluation
+    /// then reads: its metrics are a local run's, bit for bit. Returns the cache's folder.
+    func embedOverShards() throws -> String {
+        let bundle = try ModelBundle.read(from: model)
+        guard bundle.fineTuned == nil else {
+            throw Terminal.Failure("\(model): a fine-tuned model is evaluated on one machine for now (its frozen modules are not in the embedding cache); leave out --shards and --executor")
+        }
+        let (dataset, _) = try EvaluationRun.labeledData(try dataOptions.selection(), classes: bundle.classes, reporter: TerminalReporter())
+        let paths = dataset.images.map(\.path)
+        let runner = ShardedEmbeddingRunner(options: executorOptions, batch: 16, backbone: try bundle.resolvedBackbone(),
+                                            backboneArguments: ["--backbone-of", ShardedEmbeddingRunner.absolute(model)],
+                                            folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
+                                            description: "lightbox evaluate of \(model) on \(paths.count) images")
+        _ = try runner.runAll(paths)
+        return runner.cacheDirectory
     }
 }

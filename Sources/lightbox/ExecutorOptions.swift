@@ -9,7 +9,8 @@ enum ExecutorKind: String, CaseIterable, ExpressibleByArgument {
 }
 
 /// The options that split a command's inputs into shards and say where the shards run; shared
-/// by the commands that can outgrow one machine (embed now; evaluate, predict and train --method head next).
+/// by the commands that can outgrow one machine: embed, evaluate, predict and train --method head
+/// (which hand the backbone's work to the shards through the embedding cache).
 struct ExecutorOptions: ParsableArguments {
     @Option(help: "Split the inputs (after directory expansion and sorting) into N contiguous shards; a rerun does only the shards not yet done.")
     var shards: Int?

@@ -27,12 +27,23 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var dicom: DICOMOptions
 
+    @OptionGroup(title: "Shards and clusters")
+    var executorOptions: ExecutorOptions
+
+    func validate() throws {
+        if executorOptions.shard != nil { throw ValidationError("--shard K/N is for a task of embed; give --shards N (and --executor) here") }
+        if executorOptions.isSharded && heatmap != nil {
+            throw ValidationError("--heatmap needs each picture's forward pass here; leave out --shards and --executor to draw heatmaps")
+        }
+    }
+
     func run() throws {
         dicom.install()
         // With --heatmap, one forward pass per image gives both the probabilities and the heatmap.
         typealias Outcome = Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>
         let (predictor, results) = try Terminal.run { () -> (Predictor, [Outcome]) in
             let predictor = try Predictor(model: model)
+            if executorOptions.isSharded { return (predictor, try predictOverShards(predictor)) }
             guard heatmap != nil else {
                 return (predictor, try predictor.predict(images).map { r in r.map { ($0, nil) }.mapError { $0 as Error } })
             }
@@ -49,7 +60,7 @@ struct Predict: ParsableCommand {
             switch result {
             case .failure(let error):
                 failed += 1
-                Terminal.note(error is ImageDecodingError ? "error: \(error)" : "error: \(path): \(error)")
+                Terminal.note(error is ImageDecodingError || "\(error)".hasPrefix(path + ":") ? "error: \(error)" : "error: \(path): \(error)")
             case .success(let (p, png)):
                 var record: [String: Any] = ["path": p.path, "predicted": classes[p.predicted],
                                              "probabilities": Dictionary(uniqueKeysWithValues: zip(classes, p.probabilities.map(Double.init)))]
@@ -82,5 +93,28 @@ struct Predict: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         }
         if failed > 0 { throw ExitCode.failure }
+    }
+
+    /// The backbone's work over shards (here or on Slurm), then the head on the merged
+    /// embeddings: the same predictions a local run prints, in the order of the arguments.
+    func predictOverShards(_ predictor: Predictor) throws -> [Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>] {
+        guard predictor.fineTuned == nil, let backbone = predictor.backbone, ModelBundle.isArchive(model)
+                || FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent(ModelBundle.manifestName)) else {
+            throw Terminal.Failure("\(model): only a Lightbox bundle with a dense head (--method head) is predicted over shards for now; leave out --shards and --executor")
+        }
+        // No output file to put the shards' folder beside: it goes into the (shared) cache.
+        var runner = ShardedEmbeddingRunner(options: executorOptions, batch: 16, backbone: backbone,
+                                            backboneArguments: ["--backbone-of", ShardedEmbeddingRunner.absolute(model)],
+                                            folder: "", description: "lightbox predict of \(images.count) images with \(model)")
+        runner.folder = (runner.cacheDirectory as NSString).appendingPathComponent("jobs/predict-\(ShardedEmbeddingRunner.listDigest(images)).shards")
+        let merged = try runner.runAll(images)
+        var byPath: [String: Predictor.Prediction] = [:]
+        for p in try predictor.predictions(embeddings: merged.embeddings, paths: merged.paths) { byPath[p.path] = p }
+        // The shards name each left-out file in its reason ("PATH: problem").
+        return images.map { path in
+            if let p = byPath[path] { return .success((p, nil)) }
+            let reason = merged.failures.first { $0.hasPrefix(path + ":") } ?? "\(path): not processed"
+            return .failure(Terminal.Failure(reason))
+        }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LightboxModels
 import LightboxData
 import LightboxImaging
 import LightboxKernels
@@ -96,6 +97,9 @@ struct Train: ParsableCommand {
 
     @OptionGroup var dicom: DICOMOptions
 
+    @OptionGroup(title: "Shards and clusters")
+    var executorOptions: ExecutorOptions
+
     func run() throws {
         dicom.install()
         try Terminal.run {
@@ -114,6 +118,7 @@ struct Train: ParsableCommand {
                 throw ValidationError("--backbone takes mobilenet_v2 or tm:PATH (got '\(backbone)')")
             }
 
+            if executorOptions.isSharded { config.cacheDirectory = try embedOverShards(config) }
             let summary = try TrainingRun.run(config, reporter: TerminalReporter())
             let m = summary.metrics
             print("report: \(summary.reportPath)")
@@ -130,6 +135,27 @@ struct Train: ParsableCommand {
             print(line)
             print("Educational and research software: not a diagnosis.")
         }
+    }
+
+    /// The head method's embeddings of the data set's pictures over shards (here or on Slurm),
+    /// into the cache the run then reads: the run is a local run's, bit for bit. Augmented
+    /// copies are drawn and embedded here, as the run goes. Returns the cache's folder.
+    func embedOverShards(_ config: TrainingConfiguration) throws -> String {
+        if executorOptions.shard != nil { throw ValidationError("--shard K/N is for a task of embed; give --shards N (and --executor) here") }
+        guard config.method == .head else {
+            throw ValidationError("--shards and --executor distribute the head method's embeddings; fine-tuning trains on one machine for now (add --method head)")
+        }
+        guard config.teachableMachineBackbone == nil else { throw ValidationError("--backbone tm:PATH is trained on one machine for now") }
+        guard config.useCache else { throw ValidationError("--no-cache: shards hand their embeddings over through the cache") }
+        let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels)
+        let paths = dataset.images.map(\.path)
+        let runner = ShardedEmbeddingRunner(options: executorOptions, batch: 16,
+                                            backbone: try Backbone.pretrained(Preprocessor(policy: config.resize, equalization: config.equalization)),
+                                            backboneArguments: ["--resize", config.resize.rawValue, "--equalize", config.equalization.rawValue],
+                                            folder: ShardedEmbeddingRunner.absolute(config.output) + ".shards",
+                                            description: "lightbox train: embeddings of \(paths.count) images for \(config.output)")
+        _ = try runner.runAll(paths)
+        return runner.cacheDirectory
     }
 }
 

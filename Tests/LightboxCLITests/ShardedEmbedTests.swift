@@ -23,6 +23,57 @@ final class ShardedEmbedCommandTests: XCTestCase {
         return names.prefix(count).map { CLI.images.appendingPathComponent($0).path }
     }
 
+    /// A small head model trained on Teachable Machine's pictures, and a CSV list of X-rays to use it on.
+    static func headModelAndData(in work: URL, images: Int) throws -> (model: String, data: String) {
+        func path(_ name: String) -> String { work.appendingPathComponent(name).path }
+        let train = try CLI.run(["train", "--method", "head", "--epochs", "2", "--split", "60/20/20", "--no-cache",
+                                 "--data", CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path,
+                                 "--out", path("model-run")])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        // A CSV list names pictures inside its folder: copies of the X-rays beside it.
+        try FileManager.default.createDirectory(atPath: path("xrays"), withIntermediateDirectories: true)
+        let rows = try Self.xrays(images).enumerated().map { k, x in
+            let name = "xrays/" + (x as NSString).lastPathComponent
+            try FileManager.default.copyItem(atPath: x, toPath: path(name))
+            return "\(name),\(k % 2 == 0 ? "Class 1" : "Class 2")"
+        }
+        try ("path,label\n" + rows.joined(separator: "\n") + "\n").write(toFile: path("list.csv"), atomically: true, encoding: .utf8)
+        return (path("model-run/model"), path("list.csv"))
+    }
+
+    /// evaluate, predict and train --method head over local shards write exactly what plain runs write.
+    func testEvaluatePredictAndTrainOverShardsEqualPlainRuns() throws {
+        let (model, data) = try Self.headModelAndData(in: work, images: 24)
+        func ok(_ arguments: [String]) throws -> CLI.Outcome {
+            let r = try CLI.run(arguments)
+            XCTAssertEqual(r.status, 0, "\(arguments): \(r.stderr)")
+            return r
+        }
+        _ = try ok(["evaluate", "--model", model, "--data", data, "--out", path("plain.json"), "--no-cache"])
+        let sharded = try ok(["evaluate", "--model", model, "--data", data, "--out", path("sharded.json"), "--shards", "3", "--cache-dir", path("cache")])
+        XCTAssertTrue(sharded.stderr.contains("in 3 shards"), sharded.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("sharded.json"))), try Data(contentsOf: URL(fileURLWithPath: path("plain.json"))))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("sharded-predictions.csv"))),
+                       try Data(contentsOf: URL(fileURLWithPath: path("plain-predictions.csv"))))
+
+        let pictures = try Self.xrays(10) + [path("list.csv")]  // the last is no picture
+        let plainPredict = try CLI.run(["predict", "--json", "--model", model] + pictures)
+        let shardedPredict = try CLI.run(["predict", "--json", "--model", model, "--shards", "4", "--cache-dir", path("cache")] + pictures)
+        XCTAssertEqual(shardedPredict.status, plainPredict.status)
+        XCTAssertEqual(shardedPredict.stdout, plainPredict.stdout)
+        XCTAssertTrue(shardedPredict.stderr.contains("error: \(path("list.csv")): not a PNG"), shardedPredict.stderr)
+
+        let tm = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path
+        _ = try ok(["train", "--method", "head", "--epochs", "2", "--split", "60/20/20", "--no-cache", "--data", tm, "--out", path("plain-run")])
+        _ = try ok(["train", "--method", "head", "--epochs", "2", "--split", "60/20/20", "--data", tm, "--out", path("sharded-run"),
+                    "--shards", "2", "--cache-dir", path("cache")])
+        XCTAssertEqual(try String(contentsOfFile: path("sharded-run/predictions.csv"), encoding: .utf8),
+                       try String(contentsOfFile: path("plain-run/predictions.csv"), encoding: .utf8))
+        let refused = try CLI.run(["train", "--data", tm, "--out", path("ft"), "--shards", "2"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--method head"), refused.stderr)
+    }
+
     func testLocalShardsEqualAPlainRunAndAResumeComputesNothing() throws {
         let broken = path("broken.png")
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: broken))
@@ -181,6 +232,20 @@ final class SlurmEmbedTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("slurm.npy"))), try Data(contentsOf: URL(fileURLWithPath: path("local.npy"))))
         XCTAssertEqual(try String(contentsOfFile: path("slurm.npy.txt"), encoding: .utf8),
                        try String(contentsOfFile: path("local.npy.txt"), encoding: .utf8))
+    }
+
+    /// evaluate --executor slurm over 4 shards writes the metrics and predictions a local run writes.
+    func testEvaluateOnTheClusterEqualsALocalRun() throws {
+        let (model, data) = try ShardedEmbedCommandTests.headModelAndData(in: work, images: 40)
+        let local = try CLI.run(["evaluate", "--model", model, "--data", data, "--out", path("local.json"), "--no-cache"])
+        XCTAssertEqual(local.status, 0, local.stderr)
+        let slurm = try CLI.run(["evaluate", "--model", model, "--data", data, "--out", path("slurm.json"), "--shards", "4",
+                                 "--executor", "slurm", "--cache-dir", path("cache")], environment: environment)
+        XCTAssertEqual(slurm.status, 0, slurm.stderr)
+        XCTAssertTrue(slurm.stdout.contains("slurm job "), slurm.stdout)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("slurm.json"))), try Data(contentsOf: URL(fileURLWithPath: path("local.json"))))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("slurm-predictions.csv"))),
+                       try Data(contentsOf: URL(fileURLWithPath: path("local-predictions.csv"))))
     }
 
     func testUnreachableControllerIsOneLine() throws {

@@ -1,0 +1,116 @@
+import Foundation
+import LightboxCore
+import LightboxEmbedding
+import LightboxModels
+import LightboxWorkflows
+
+/// Fills the embedding cache for a list of pictures over shards, here or as a Slurm job array,
+/// and merges them: the work `embed` does, and the part of `evaluate`, `predict` and
+/// `train --method head` worth a cluster (the backbone's forward passes). Those commands then
+/// run as usual and find every embedding in the cache, so their output is exactly a local run's.
+///
+/// A Slurm task reruns `lightbox embed --shard K/N` with the same list (written once into the
+/// shards folder), cache and backbone (`backboneArguments`: `--resize R`, or `--backbone-of
+/// MODEL` for a model bundle's backbone and preprocessing).
+struct ShardedEmbeddingRunner {
+    var options: ExecutorOptions
+    var batch: Int
+    var backbone: Backbone
+    var backboneArguments: [String]
+    /// Where manifests, the list, the batch script, the job id and task logs go.
+    var folder: String
+    /// What the job is, for Slurm's job name and the batch script's comment.
+    var description: String
+
+    var cacheDirectory: String { Self.absolute(options.cacheDir ?? LightboxSettings.current.folder("embeddings")) }
+
+    func job(_ paths: [String]) throws -> ShardedEmbedding {
+        let embedder = SampleEmbedder(embedder: backbone.embedder, cache: EmbeddingCache(directory: cacheDirectory), backbone: backbone.cacheKey)
+        return try ShardedEmbedding(paths: paths, embedder: embedder, manifestDirectory: folder)
+    }
+
+    /// Runs one shard here (a Slurm task, or `--shard K/N` by hand).
+    func runOne(_ shard: Shard, paths: [String]) throws {
+        let job = try job(paths)
+        let manifest = try job.run(shard, batchSize: batch, progress: Terminal.Progress("embedding shard \(shard)").update)
+        Terminal.note("shard \(shard): \(manifest.done.count) embedded (\(manifest.cacheHits) from the cache), "
+                      + "\(manifest.failures.count) skipped; wrote \(job.manifestPath(shard))")
+    }
+
+    /// Runs every shard not yet done (here, or on Slurm) and merges them in list order.
+    func runAll(_ paths: [String]) throws -> ShardedEmbedding.Merged {
+        let job = try job(paths)
+        let count = options.shardCount
+        var ranNow = Set<Int>()
+        for _ in 0..<2 {
+            let pending = try job.pending(count)
+            ranNow.formUnion(pending.map(\.index))
+            switch options.executor {
+            case .local:
+                for shard in pending {
+                    try job.run(shard, batchSize: batch, progress: Terminal.Progress("embedding shard \(shard)").update)
+                }
+            case .slurm:
+                try runOnSlurm(job, count: count)
+            }
+            do {
+                let merged = try job.merge(count)
+                let now = merged.shards.filter { ranNow.contains($0.index) }
+                let hits = now.reduce(0) { $0 + $1.cacheHits }, computed = now.reduce(0) { $0 + $1.computed }
+                Terminal.note("\(paths.count) pictures in \(count) shard\(count == 1 ? "" : "s") (\(now.count) run now: "
+                              + "\(computed) embeddings computed, \(hits) from the cache)")
+                return merged
+            } catch let error as ShardingError {
+                // Cache entries lost since their shard ran (the merge forgot those shards): once more.
+                guard case .incomplete = error else { throw error }
+                Terminal.note("\(error); running them again")
+            }
+        }
+        throw Terminal.Failure("the shards' results keep disappearing from \(cacheDirectory)")
+    }
+
+    /// Submits the shards not yet done as a Slurm array, follows it, resubmits failed shards.
+    func runOnSlurm(_ job: ShardedEmbedding, count: Int) throws {
+        let slurm = SlurmArray(options: options.slurmOptions, environment: ProcessInfo.processInfo.environment)
+        slurm.note = Terminal.note
+        try slurm.checkCommands()
+        let pending = try job.pending(count).map(\.index)
+        guard !pending.isEmpty else { return }
+        // Every task reads the same list, written once here.
+        let list = (folder as NSString).appendingPathComponent("inputs.txt")
+        try AtomicFile.write(Data((job.paths.joined(separator: "\n") + "\n").utf8), to: list)
+        let script = (folder as NSString).appendingPathComponent("embed-job.sh")
+        // The task's --out names the shards folder (OUT.shards): the manifests land here.
+        let out = String(folder.dropLast(".shards".count))
+        let arguments = ["embed", "--out", out, "--paths-from", list, "--cache-dir", cacheDirectory, "--batch", String(batch)]
+            + backboneArguments + ["--dicom-window", LightboxSettings.current.dicomWindow.rawValue]
+        try AtomicFile.write(Data(SlurmBatchScript.make(executable: SlurmBatchScript.currentExecutable, arguments: arguments,
+                                                        shards: count, description: description).utf8),
+                             to: script)
+        chmod(script, 0o755)
+        let jobFile = (folder as NSString).appendingPathComponent("slurm-job")
+        let previous = (try? String(contentsOfFile: jobFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let progress = Terminal.Progress("shards done")
+        var shown = -1
+        try slurm.run(shards: pending, script: script, jobName: "lightbox-embed", logDirectory: (folder as NSString).appendingPathComponent("logs"),
+                      resume: previous, isDone: { job.manifest(try! Shard(index: $0, count: count)) != nil },
+                      submitted: { id, shards in
+                          try? AtomicFile.write(Data((id + "\n").utf8), to: jobFile)
+                          print("slurm job \(id): shards \(SlurmArray.arraySpec(shards)) of \(count)")
+                          fflush(stdout)
+                      },
+                      tick: {
+                          let done = (0..<count).filter { FileManager.default.fileExists(atPath: job.manifestPath(try! Shard(index: $0, count: count))) }.count
+                          if done != shown { shown = done; progress.update(done, count) }
+                      })
+    }
+
+    /// A short name for a list of inputs (predict's shards folder, when it has no output file).
+    static func listDigest(_ paths: [String]) -> String {
+        String(SHA256.hex(Data(paths.joined(separator: "\n").utf8)).prefix(16))
+    }
+
+    static func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+}
