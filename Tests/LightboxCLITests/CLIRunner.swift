@@ -10,22 +10,40 @@ enum CLI {
     struct Outcome { var status: Int32; var stdout: String; var stderr: String }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        try launch(Bundle.main.bundleURL.appendingPathComponent("lightbox"), arguments, environment: environment).wait()
+    }
+
+    /// A `lightbox` run going on in the background.
+    final class Running: @unchecked Sendable {
+        let process: Process
+        private var stdout = Data(), stderr = Data()
+        private let readers = DispatchGroup()
+
+        init(_ process: Process, out: Pipe, err: Pipe) {
+            self.process = process
+            readers.enter()
+            readers.enter()
+            DispatchQueue.global().async { self.stdout = out.fileHandleForReading.readDataToEndOfFile(); self.readers.leave() }
+            DispatchQueue.global().async { self.stderr = err.fileHandleForReading.readDataToEndOfFile(); self.readers.leave() }
+        }
+
+        func wait() -> Outcome {
+            readers.wait()
+            process.waitUntilExit()
+            return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                           stderr: String(decoding: stderr, as: UTF8.self))
+        }
+    }
+
+    static func launch(_ executable: URL, _ arguments: [String], environment: [String: String]) throws -> Running {
         let process = Process()
-        process.executableURL = Bundle.main.bundleURL.appendingPathComponent("lightbox")
+        process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        // Read both pipes concurrently so neither fills up and blocks the child.
-        var stderr = Data()
-        let reader = Thread { stderr = err.fileHandleForReading.readDataToEndOfFile() }
-        reader.start()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !reader.isFinished { usleep(1000) }
-        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                       stderr: String(decoding: stderr, as: UTF8.self))
+        return Running(process, out: out, err: err)
     }
 }
