@@ -10,8 +10,7 @@ public enum DICOMPatients {
     public static func isDICOM(_ path: String) -> Bool {
         let ext = (path as NSString).pathExtension.lowercased()
         guard ext == "dcm" || ext == "dicom" else { return ImageFiles.hasDICOMPreamble(path) }
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        return ImageFiles.isRegularFile(path)
     }
 
     /// `dataset` with each DICOM image that the source left without a group (its group is its

@@ -19,8 +19,7 @@ public struct DICOMIdentifiers: Sendable, Equatable {
     /// Reads the file's first 64 KiB (radiographs' headers end well before that), and the whole
     /// file only when its header runs past them. Errors as `ImageDecodingError`, naming the file.
     public static func read(path: String) throws -> DICOMIdentifiers {
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+        guard ImageFiles.isRegularFile(path) else {
             throw ImageDecodingError(path: path, reason: .unreadable("not a regular file"))
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {

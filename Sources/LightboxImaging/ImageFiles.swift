@@ -17,14 +17,20 @@ public enum ImageFiles {
     /// The file is a regular file (after links) whose bytes 128-131 are "DICM". Anything else
     /// (a FIFO, a device, a folder) is not opened: opening a FIFO would block until a writer came.
     public static func hasDICOMPreamble(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size >= 132 else { return false }
+        guard isRegularFile(path) else { return false }
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var head = [UInt8](repeating: 0, count: 132)
         guard pread(fd, &head, 132, 0) == 132 else { return false }
-        return head[128..<132].elementsEqual("DICM".utf8)
+        return ImageFormat(sniffing: head) == .dicom
+    }
+
+    /// Whether `path` is a regular file after links: the only kind Lightbox opens on a guess
+    /// (a FIFO would block the opener until a writer came; a device never ends).
+    public static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
     }
 
     /// Each input in order; a directory becomes its image files (recursively), sorted by path.

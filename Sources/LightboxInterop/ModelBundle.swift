@@ -206,6 +206,11 @@ public struct ModelBundle: Sendable {
         return entries.contains { $0 == manifestName || ($0.hasSuffix("/" + manifestName) && $0.split(separator: "/").count == 2) }
     }
 
+    /// Whether `path` is a Lightbox bundle: a folder with its manifest, or a zip of one.
+    public static func isBundle(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(manifestName)) || isArchive(path)
+    }
+
     /// Reads a bundle folder, or a zip of one (unpacked, within `maxUnpackedBytes`, into a
     /// private temporary folder that lives as long as the bundle value).
     public static func read(from path: String) throws -> ModelBundle {

@@ -48,7 +48,8 @@ public enum EvaluationRun {
                                                   decision: bundle.decisionRule).utf8),
                              to: stem + "-predictions.csv")
         // Groups from DICOM patient ids are pseudonyms: their salt goes beside the metrics.
-        try dataset.pseudonyms?.write(into: (request.output as NSString).deletingLastPathComponent.isEmpty ? "." : (request.output as NSString).deletingLastPathComponent)
+        let folder = (request.output as NSString).deletingLastPathComponent
+        try dataset.pseudonyms?.write(into: folder.isEmpty ? "." : folder)
         return metrics
     }
 

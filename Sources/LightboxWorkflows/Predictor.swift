@@ -24,8 +24,7 @@ public final class Predictor: @unchecked Sendable {
     public var decoder: ImageDecoder { fineTuned?.decoder ?? backbone!.embedder.decoder }
 
     public init(model path: String) throws {
-        if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(ModelBundle.manifestName))
-            || ModelBundle.isArchive(path) {
+        if ModelBundle.isBundle(path) {
             let bundle = try ModelBundle.read(from: path)
             classes = bundle.classes
             head = bundle.head

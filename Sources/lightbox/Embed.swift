@@ -71,14 +71,8 @@ struct Embed: ParsableCommand {
             let embedder = try ImageEmbedder.pretrained(policy: ResizePolicy(rawValue: resize.rawValue)!)
             let progress = Terminal.Progress("embedding")
             let result = try embedder.embed(paths: paths, batchSize: batch, progress: progress.update)
-            for failure in result.failures { Terminal.note("skipped \(failure)") }
-            if result.paths.isEmpty || (strict && !result.failures.isEmpty) {
-                throw Terminal.Failure("\(result.failures.count) of \(paths.count) images could not be decoded; nothing written")
-            }
-            try AtomicFile.write(NPYFile.encode(result.embeddings, shape: [result.paths.count, result.channels]), to: out)
-            try AtomicFile.write(Data((result.paths.joined(separator: "\n") + "\n").utf8), to: out + ".txt")
-            Terminal.note("wrote \(out) [\(result.paths.count), \(result.channels)]"
-                          + (result.failures.isEmpty ? "" : "; skipped \(result.failures.count)"))
+            try write(result.embeddings, channels: result.channels, paths: result.paths, failures: result.failures.map { "\($0)" },
+                      of: paths.count)
         }
     }
 
@@ -95,18 +89,24 @@ struct Embed: ParsableCommand {
         let paths = try inputList()
         guard !paths.isEmpty else { throw Terminal.Failure("no PNG, JPEG or DICOM files found in \(inputs.joined(separator: " "))") }
         let runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, backbone: try shardBackbone(),
-                                            backboneArguments: backboneOf.map { ["--backbone-of", absolute($0)] } ?? ["--resize", resize.rawValue],
-                                            folder: absolute(out) + ".shards",
+                                            backboneArguments: backboneOf.map { ["--backbone-of", ShardedEmbeddingRunner.absolute($0)] } ?? ["--resize", resize.rawValue],
+                                            folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
                                             description: "lightbox embed of \(paths.count) images into \(out)")
         if let shard = try executorOptions.single { return try runner.runOne(shard, paths: paths) }
         let result = try runner.runAll(paths)
-        for failure in result.failures { Terminal.note("skipped \(failure)") }
-        if result.paths.isEmpty || (strict && !result.failures.isEmpty) {
-            throw Terminal.Failure("\(result.failures.count) of \(paths.count) images could not be decoded; nothing written")
+        try write(result.embeddings, channels: result.channels, paths: result.paths, failures: result.failures, of: paths.count)
+    }
+
+    /// FILE.npy and FILE.npy.txt, the same from a plain run and from merged shards: each skipped
+    /// file noted, nothing written when none (or, with --strict, not all) could be embedded.
+    func write(_ embeddings: [Float], channels: Int, paths: [String], failures: [String], of total: Int) throws {
+        for failure in failures { Terminal.note("skipped \(failure)") }
+        if paths.isEmpty || (strict && !failures.isEmpty) {
+            throw Terminal.Failure("\(failures.count) of \(total) images could not be decoded; nothing written")
         }
-        try AtomicFile.write(NPYFile.encode(result.embeddings, shape: [result.paths.count, result.channels]), to: out)
-        try AtomicFile.write(Data((result.paths.joined(separator: "\n") + "\n").utf8), to: out + ".txt")
-        Terminal.note("wrote \(out) [\(result.paths.count), \(result.channels)]" + (result.failures.isEmpty ? "" : "; skipped \(result.failures.count)"))
+        try AtomicFile.write(NPYFile.encode(embeddings, shape: [paths.count, channels]), to: out)
+        try AtomicFile.write(Data((paths.joined(separator: "\n") + "\n").utf8), to: out + ".txt")
+        Terminal.note("wrote \(out) [\(paths.count), \(channels)]" + (failures.isEmpty ? "" : "; skipped \(failures.count)"))
     }
 
     /// The backbone the shards run: a model bundle's (`--backbone-of`, when evaluate, predict or
@@ -115,9 +115,5 @@ struct Embed: ParsableCommand {
         if let model = backboneOf { return try ModelBundle.read(from: model).resolvedBackbone() }
         return try Backbone.pretrained(Preprocessor(policy: ResizePolicy(rawValue: resize.rawValue)!,
                                                     equalization: try TrainingOptionRules.parseEqualization(equalize)))
-    }
-
-    func absolute(_ path: String) -> String {
-        URL(fileURLWithPath: path).standardizedFileURL.path
     }
 }

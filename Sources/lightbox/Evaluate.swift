@@ -30,8 +30,7 @@ struct Evaluate: ParsableCommand {
     var executorOptions: ExecutorOptions
 
     func validate() throws {
-        if executorOptions.shard != nil { throw ValidationError("--shard K/N is for a task of embed; give --shards N (and --executor) here") }
-        if executorOptions.isSharded && noCache { throw ValidationError("--no-cache: shards hand their embeddings over through the cache") }
+        try executorOptions.validateForCommand(usesCache: !noCache)
     }
 
     func run() throws {
@@ -60,8 +59,7 @@ struct Evaluate: ParsableCommand {
         }
         let (dataset, _) = try EvaluationRun.labeledData(try dataOptions.selection(), classes: bundle.classes, reporter: TerminalReporter())
         let paths = dataset.images.map(\.path)
-        let runner = ShardedEmbeddingRunner(options: executorOptions, batch: 16, backbone: try bundle.resolvedBackbone(),
-                                            backboneArguments: ["--backbone-of", ShardedEmbeddingRunner.absolute(model)],
+        let runner = ShardedEmbeddingRunner(options: executorOptions, model: model, backbone: try bundle.resolvedBackbone(),
                                             folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
                                             description: "lightbox evaluate of \(model) on \(paths.count) images")
         _ = try runner.runAll(paths)

@@ -66,6 +66,14 @@ struct ExecutorOptions: ParsableArguments {
         do { return try Shard(parsing: text) } catch { throw ValidationError("--shard: \(error)") }
     }
 
+    /// The checks of a command that hands its backbone's work to shards (evaluate, predict,
+    /// train): running one shard by hand is embed's job, and the shards hand their embeddings
+    /// over through the cache, so a command that does without it cannot use them.
+    func validateForCommand(usesCache: Bool = true) throws {
+        if shard != nil { throw ValidationError("--shard K/N is for a task of embed; give --shards N (and --executor) here") }
+        if isSharded && !usesCache { throw ValidationError("--no-cache: shards hand their embeddings over through the cache") }
+    }
+
     /// The one shard to run (--shard), if any.
     var single: Shard? { get throws { try shard.map(parsedShard) } }
 

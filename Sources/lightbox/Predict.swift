@@ -31,7 +31,7 @@ struct Predict: ParsableCommand {
     var executorOptions: ExecutorOptions
 
     func validate() throws {
-        if executorOptions.shard != nil { throw ValidationError("--shard K/N is for a task of embed; give --shards N (and --executor) here") }
+        try executorOptions.validateForCommand()
         if executorOptions.isSharded && heatmap != nil {
             throw ValidationError("--heatmap needs each picture's forward pass here; leave out --shards and --executor to draw heatmaps")
         }
@@ -98,15 +98,14 @@ struct Predict: ParsableCommand {
     /// The backbone's work over shards (here or on Slurm), then the head on the merged
     /// embeddings: the same predictions a local run prints, in the order of the arguments.
     func predictOverShards(_ predictor: Predictor) throws -> [Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>] {
-        guard predictor.fineTuned == nil, let backbone = predictor.backbone, ModelBundle.isArchive(model)
-                || FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent(ModelBundle.manifestName)) else {
+        guard predictor.fineTuned == nil, let backbone = predictor.backbone, ModelBundle.isBundle(model) else {
             throw Terminal.Failure("\(model): only a Lightbox bundle with a dense head (--method head) is predicted over shards for now; leave out --shards and --executor")
         }
         // No output file to put the shards' folder beside: it goes into the (shared) cache.
-        var runner = ShardedEmbeddingRunner(options: executorOptions, batch: 16, backbone: backbone,
-                                            backboneArguments: ["--backbone-of", ShardedEmbeddingRunner.absolute(model)],
-                                            folder: "", description: "lightbox predict of \(images.count) images with \(model)")
-        runner.folder = (runner.cacheDirectory as NSString).appendingPathComponent("jobs/predict-\(ShardedEmbeddingRunner.listDigest(images)).shards")
+        let folder = (ShardedEmbeddingRunner.cacheDirectory(executorOptions) as NSString)
+            .appendingPathComponent("jobs/predict-\(ShardedEmbeddingRunner.listDigest(images)).shards")
+        let runner = ShardedEmbeddingRunner(options: executorOptions, model: model, backbone: backbone, folder: folder,
+                                            description: "lightbox predict of \(images.count) images with \(model)")
         let merged = try runner.runAll(images)
         var byPath: [String: Predictor.Prediction] = [:]
         for p in try predictor.predictions(embeddings: merged.embeddings, paths: merged.paths) { byPath[p.path] = p }

@@ -22,7 +22,12 @@ struct ShardedEmbeddingRunner {
     /// What the job is, for Slurm's job name and the batch script's comment.
     var description: String
 
-    var cacheDirectory: String { Self.absolute(options.cacheDir ?? LightboxSettings.current.folder("embeddings")) }
+    var cacheDirectory: String { Self.cacheDirectory(options) }
+
+    /// The cache the shards of `options` fill: --cache-dir, else the default one.
+    static func cacheDirectory(_ options: ExecutorOptions) -> String {
+        absolute(options.cacheDir ?? LightboxSettings.current.folder("embeddings"))
+    }
 
     func job(_ paths: [String]) throws -> ShardedEmbedding {
         let embedder = SampleEmbedder(embedder: backbone.embedder, cache: EmbeddingCache(directory: cacheDirectory), backbone: backbone.cacheKey)
@@ -110,7 +115,17 @@ struct ShardedEmbeddingRunner {
         String(SHA256.hex(Data(paths.joined(separator: "\n").utf8)).prefix(16))
     }
 
+    /// Paths as every node sees them: absolute, without `.` or `..`.
     static func absolute(_ path: String) -> String {
         URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+}
+
+extension ShardedEmbeddingRunner {
+    /// Shards that embed with a model bundle's backbone (evaluate, predict): each Slurm task
+    /// rebuilds it from the bundle (`--backbone-of`).
+    init(options: ExecutorOptions, model: String, backbone: Backbone, folder: String, description: String) {
+        self.init(options: options, batch: 16, backbone: backbone, backboneArguments: ["--backbone-of", Self.absolute(model)],
+                  folder: folder, description: description)
     }
 }

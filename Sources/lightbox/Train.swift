@@ -65,6 +65,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         var probe = try TrainingConfiguration(data: "-", output: "-")
         try apply(to: &probe)
+        try executorOptions.validateForCommand(usesCache: !noCache)
     }
 
     /// Sets the training options on `config`, checked against their rules.
@@ -141,12 +142,10 @@ struct Train: ParsableCommand {
     /// into the cache the run then reads: the run is a local run's, bit for bit. Augmented
     /// copies are drawn and embedded here, as the run goes. Returns the cache's folder.
     func embedOverShards(_ config: TrainingConfiguration) throws -> String {
-        if executorOptions.shard != nil { throw ValidationError("--shard K/N is for a task of embed; give --shards N (and --executor) here") }
         guard config.method == .head else {
             throw ValidationError("--shards and --executor distribute the head method's embeddings; fine-tuning trains on one machine for now (add --method head)")
         }
         guard config.teachableMachineBackbone == nil else { throw ValidationError("--backbone tm:PATH is trained on one machine for now") }
-        guard config.useCache else { throw ValidationError("--no-cache: shards hand their embeddings over through the cache") }
         let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels)
         let paths = dataset.images.map(\.path)
         let runner = ShardedEmbeddingRunner(options: executorOptions, batch: 16,

@@ -108,20 +108,20 @@ struct RunResponse: Encodable {
         created = r.created
         finished = r.finished
         error = r.error
-        options = Self.decode(RunOptions.self, r.options)
+        options = storedJSON(RunOptions.self, r.options)
         // Live progress holding a non-finite loss cannot be written as JSON: the stored one is shown.
         if let live, (try? JSONEncoder().encode(live)) != nil {
             progress = live
         } else {
-            progress = r.progress.flatMap { Self.decode(RunProgress.self, $0) }
+            progress = r.progress.flatMap { storedJSON(RunProgress.self, $0) }
         }
-        metrics = r.metrics.flatMap { Self.decode(JSONValue.self, $0) }
+        metrics = r.metrics.flatMap { storedJSON(JSONValue.self, $0) }
     }
+}
 
-    /// A stored JSON column, or nil when it is not what it should be.
-    private static func decode<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
-        try? JSONDecoder().decode(type, from: Data(text.utf8))
-    }
+/// A stored JSON column, or nil when it is not what it should be.
+private func storedJSON<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
+    try? JSONDecoder().decode(type, from: Data(text.utf8))
 }
 
 /// A run as `GET /api/projects/{id}/runs` lists it: status, dates, options and its headline
@@ -141,7 +141,7 @@ struct RunSummaryResponse: Encodable {
         created = r.created
         finished = r.finished
         error = r.error
-        options = try? JSONDecoder().decode(RunOptions.self, from: Data(r.options.utf8))
+        options = storedJSON(RunOptions.self, r.options)
         headline = r.metrics.flatMap { RunHeadline(metricsJSON: Data($0.utf8)) }
     }
 }

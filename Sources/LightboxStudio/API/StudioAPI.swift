@@ -185,9 +185,10 @@ public struct StudioAPI: Sendable {
             var request = request
             let data = Data(try await request.collectBody(upTo: settings.maxUploadBytes).readableBytesView)
             let name = StudioStore.displayName(request.uri.queryParameters.get("filename") ?? "upload")
-            let size = try await gate.decode([UInt8](data), name: name)
+            let bytes = [UInt8](data)
+            let size = try await gate.decode(bytes, name: name)
             let image = try store.addImage(projectId: project, classId: cls, data: data, filename: name,
-                                           width: size.width, height: size.height, group: try store.patientGroup(of: data, name: name))
+                                           width: size.width, height: size.height, group: try store.patientGroup(of: bytes, name: name))
             let alsoIn = try store.otherClassesHolding(image.sha256, projectId: project, besides: cls)
             return try Self.json(ImageResponse(image, alsoIn: alsoIn), status: .created)
         }

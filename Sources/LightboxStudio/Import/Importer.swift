@@ -62,7 +62,7 @@ struct Importer {
                 _ = try store.addImage(projectId: projectId, classId: classIds[name]!, data: data,
                                        filename: (image.path as NSString).lastPathComponent,
                                        width: decoded.width, height: decoded.height,
-                                       group: dataset.hasGroups ? image.group : try store.patientGroup(of: data, name: image.path))
+                                       group: dataset.hasGroups ? image.group : try store.patientGroup(of: bytes, name: image.path))
                 imported += 1
                 perClass[name, default: 0] += 1
             } catch let e as RegularFile.Refusal {

@@ -197,9 +197,8 @@ public final class StudioStore: @unchecked Sendable {
     /// same picture elsewhere can never remove a file a new row needs.
     /// The group of an uploaded picture: for DICOM, its patient's pseudonym (the salt is the
     /// data directory's `patient-id-salt`); nil for other pictures and DICOM without a PatientID.
-    public func patientGroup(of data: Data, name: String) throws -> String? {
-        let bytes = [UInt8](data)
-        guard ImageFormat(sniffing: [UInt8](bytes.prefix(132))) == .dicom,
+    public func patientGroup(of bytes: [UInt8], name: String) throws -> String? {
+        guard ImageFormat(sniffing: bytes) == .dicom,
               let id = try DICOMIdentifiers.identifiers(bytes, path: name).patientID else { return nil }
         return try PatientPseudonyms.stored(in: directory.path).pseudonym(for: id)
     }

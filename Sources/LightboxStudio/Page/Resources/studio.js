@@ -35,13 +35,21 @@ function showError(message, where = 'err') {
 
 class LoginNeeded extends Error {}
 
+/** What a refused request throws: the API's message (and status), or the login form for a 401. */
+function refusal(status, body, statusText) {
+  if (status === 401) { showLogin(); return new LoginNeeded('log in first'); }
+  const e = new Error(body && body.error ? body.error : statusText || `refused (${status})`);
+  e.status = status;
+  return e;
+}
+
 /** A request to the API; a refusal throws its message (and status), for the caller to show where it belongs. */
 async function api(path, opts = {}) {
   const r = await fetch(path, Object.assign({credentials: 'same-origin'}, opts));
-  if (r.status === 401) { showLogin(); throw new LoginNeeded('log in first'); }
+  if (r.status === 401) throw refusal(401);
   const type = r.headers.get('content-type') || '';
   const body = r.status === 204 ? null : type.includes('json') ? await r.json() : await r.blob();
-  if (!r.ok) { const e = new Error(body && body.error ? body.error : r.statusText); e.status = r.status; throw e; }
+  if (!r.ok) throw refusal(r.status, body, r.statusText);
   return body;
 }
 const send = (method, path, obj) => api(path, {method, headers: {'Content-Type': 'application/json'}, body: JSON.stringify(obj)});
@@ -56,13 +64,7 @@ function uploadFile(path, file, onProgress) {
     x.responseType = 'json';
     x.upload.onprogress = e => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
     x.onerror = () => reject(new Error('the connection to the Studio failed'));
-    x.onload = () => {
-      if (x.status === 401) { showLogin(); reject(new LoginNeeded('log in first')); return; }
-      if (x.status >= 200 && x.status < 300) { resolve(x.response); return; }
-      const e = new Error(x.response && x.response.error ? x.response.error : x.statusText || `refused (${x.status})`);
-      e.status = x.status;
-      reject(e);
-    };
+    x.onload = () => x.status >= 200 && x.status < 300 ? resolve(x.response) : reject(refusal(x.status, x.response, x.statusText));
     x.send(file);
   });
 }
