@@ -15,9 +15,12 @@ public final class EmbeddingCache: @unchecked Sendable {
         self.directory = directory
     }
 
+    /// `dicomWindow` is how DICOM pictures were windowed: a file's bytes alone do not say what
+    /// picture it became. The default (`first`) adds nothing, so keys made before it stay valid.
     public static func key(contentDigest: String, preprocessor: Preprocessor, augmentation: AugmentationDraw?,
-                           backbone: String) -> String {
+                           backbone: String, dicomWindow: DICOMWindow = .first) -> String {
         let text = "v1|\(backbone)|\(contentDigest)|\(preprocessor.identity)|\(augmentation?.key ?? "original")"
+            + (dicomWindow == .first ? "" : "|dicom-window=\(dicomWindow.rawValue)")
         return SHA256.hex(Data(text.utf8))
     }
 

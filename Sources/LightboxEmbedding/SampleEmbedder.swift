@@ -17,6 +17,12 @@ public final class SampleEmbedder: @unchecked Sendable {
         self.backbone = backbone
     }
 
+    /// The cache key of a picture with these contents, as this embedder preprocesses and decodes it.
+    public func key(contentDigest: String, augmentation: AugmentationDraw? = nil) -> String {
+        EmbeddingCache.key(contentDigest: contentDigest, preprocessor: embedder.preprocessor, augmentation: augmentation,
+                           backbone: backbone, dicomWindow: embedder.decoder.dicomWindow)
+    }
+
     public struct Outcome: Sendable {
         /// One row per sample, in order; nil where the image could not be used.
         public var embeddings: [[Float]?]
@@ -39,8 +45,7 @@ public final class SampleEmbedder: @unchecked Sendable {
         for (i, sample) in samples.enumerated() {
             switch digests[sample.image.path] {
             case .success(let digest)?:
-                keys[i] = EmbeddingCache.key(contentDigest: digest, preprocessor: embedder.preprocessor,
-                                             augmentation: sample.augmentation, backbone: backbone)
+                keys[i] = key(contentDigest: digest, augmentation: sample.augmentation)
             case .failure(let error)?:
                 if failedPaths.insert(sample.image.path).inserted { outcome.failures.append(error) }
             case nil:

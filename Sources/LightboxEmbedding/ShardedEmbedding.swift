@@ -72,11 +72,14 @@ public struct ShardedEmbedding: Sendable {
         self.embedder = embedder
         self.cache = cache
         self.manifestDirectory = manifestDirectory
-        job = Self.jobIdentity(paths: paths, backbone: embedder.backbone, preprocessor: embedder.embedder.preprocessor)
+        job = Self.jobIdentity(paths: paths, backbone: embedder.backbone, preprocessor: embedder.embedder.preprocessor,
+                               dicomWindow: embedder.embedder.decoder.dicomWindow)
     }
 
-    public static func jobIdentity(paths: [String], backbone: String, preprocessor: Preprocessor) -> String {
-        var text = "lightbox-embed/1\n\(backbone)\n\(preprocessor.identity)\n\(paths.count)\n"
+    public static func jobIdentity(paths: [String], backbone: String, preprocessor: Preprocessor,
+                                   dicomWindow: DICOMWindow = .first) -> String {
+        var text = "lightbox-embed/1\n\(backbone)\n\(preprocessor.identity)\n"
+            + (dicomWindow == .first ? "" : "dicom-window=\(dicomWindow.rawValue)\n") + "\(paths.count)\n"
         text += paths.joined(separator: "\n")
         return SHA256.hex(Data(text.utf8))
     }
@@ -166,7 +169,6 @@ public struct ShardedEmbedding: Sendable {
         }
         var merged = Merged(embeddings: [], channels: channels, paths: [], failures: [], shards: manifests)
         merged.embeddings.reserveCapacity(paths.count * channels)
-        let preprocessor = embedder.embedder.preprocessor
         var lost: [Int] = []
         for manifest in manifests {
             // done and failures are each in list order: walk the shard's slice and take from both.
@@ -175,8 +177,7 @@ public struct ShardedEmbedding: Sendable {
             for position in range {
                 let path = paths[position]
                 if d < manifest.done.count, manifest.done[d].path == path {
-                    let key = EmbeddingCache.key(contentDigest: manifest.done[d].digest, preprocessor: preprocessor,
-                                                 augmentation: nil, backbone: embedder.backbone)
+                    let key = embedder.key(contentDigest: manifest.done[d].digest)
                     d += 1
                     guard let values = cache.load(key, count: channels) else {
                         lost.append(manifest.index)

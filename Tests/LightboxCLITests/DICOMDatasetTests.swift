@@ -102,6 +102,27 @@ final class DICOMDatasetTests: XCTestCase {
         try assertNothingIdentifying(in: [png, dcm, work.appendingPathComponent("eval")], outputs: outputs)
     }
 
+    /// The embedding cache keeps the two DICOM windows apart: a file's bytes do not say which
+    /// picture it became, so embedding it again with `--dicom-window minmax` must not reuse the
+    /// embedding made with its own window (it did, before the window was part of the key).
+    func testTheCacheKeepsDICOMWindowsApart() throws {
+        let fixture = LightboxSettings.current.folder("test-data/dicom-fixtures/mono2_12bit_window.dcm")
+        guard FileManager.default.fileExists(atPath: fixture) else { throw XCTSkip("no DICOM fixtures: scripts/test.sh makes them") }
+        let cache = work.appendingPathComponent("cache").path
+        func embed(_ window: String, cache: String, out: String) throws -> CLI.Outcome {
+            try lightbox(["embed", "--out", work.appendingPathComponent(out).path, "--shards", "1", "--cache-dir", cache,
+                          "--dicom-window", window, fixture])
+        }
+        _ = try embed("first", cache: cache, out: "first.npy")
+        let minmax = try embed("minmax", cache: cache, out: "minmax.npy")
+        XCTAssertTrue(minmax.stderr.contains("1 embeddings computed, 0 from the cache"), minmax.stderr)
+        _ = try embed("minmax", cache: work.appendingPathComponent("fresh").path, out: "fresh.npy")
+        let first = try Data(contentsOf: work.appendingPathComponent("first.npy"))
+        let windowed = try Data(contentsOf: work.appendingPathComponent("minmax.npy"))
+        XCTAssertNotEqual(windowed, first)
+        XCTAssertEqual(windowed, try Data(contentsOf: work.appendingPathComponent("fresh.npy")))
+    }
+
     /// Without a group column, each picture's patient is its PatientID as a pseudonym: both
     /// pictures of a patient fall in one part of the split, and the salt in the run directory
     /// turns the raw id into the pseudonym written (HMAC-SHA256, as the README says).
