@@ -40,6 +40,9 @@ public enum SlurmError: Error, CustomStringConvertible, Equatable {
     case missingCommand(String)
     case commandFailed(command: String, message: String)
     case tasksFailed(shards: [Int], states: [Int: String], logs: String)
+    /// Tasks that Slurm keeps pending for a reason that does not pass by itself (a hold, a limit
+    /// the job can never meet): following them would wait forever.
+    case tasksStuck(job: String, shards: [Int], reasons: [Int: String])
 
     public var description: String {
         switch self {
@@ -50,6 +53,13 @@ public enum SlurmError: Error, CustomStringConvertible, Equatable {
         case .tasksFailed(let shards, let states, let logs):
             let list = shards.map { "\($0) (\(states[$0] ?? "no result"))" }.joined(separator: ", ")
             return "shards \(list) did not finish after the allowed retries; their logs are in \(logs)"
+        case .tasksStuck(let job, let shards, let reasons):
+            let why = Set(shards.compactMap { reasons[$0] }).sorted()
+            let held = why.allSatisfy { $0.localizedCaseInsensitiveContains("held") }
+            return "Slurm keeps shards \(SlurmArray.arraySpec(shards)) of job \(job) pending (\(why.joined(separator: ", "))); "
+                + "they will not run by themselves: "
+                + (held ? "`scontrol release \(job)` and rerun this command to follow them, or `scancel \(job)` and rerun it to submit them again"
+                        : "`scancel \(job)` and rerun this command with a --partition, --time or --sbatch-arg the cluster allows")
         }
     }
 }
@@ -75,6 +85,18 @@ public final class SlurmArray {
         "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY",
         "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT",
     ]
+
+    /// Pending reasons (squeue's %r) that do not pass by themselves: holds (a user's, an
+    /// administrator's, or Slurm's own after a failed launch) and limits the job can never meet.
+    public static func isStuck(reason: String) -> Bool {
+        reason.localizedCaseInsensitiveContains("held")
+            || ["PartitionTimeLimit", "PartitionNodeLimit", "BadConstraints", "InvalidAccount", "InvalidQOS",
+                "DependencyNeverSatisfied", "AssocMaxWallDurationPerJobLimit"].contains(reason)
+    }
+
+    /// Consecutive looks at a job whose unfinished tasks are all stuck before giving up on it
+    /// (a hold lifted at once, or a requeue in passing, is not worth failing for).
+    public var stuckLooks = 10
 
     /// `command` on PATH (as a shell finds it), or nil.
     public func locate(_ command: String) -> String? {
@@ -170,14 +192,22 @@ public final class SlurmArray {
 
     /// Array task index -> state for `job`, or nil when Slurm no longer knows the job.
     public func taskStates(job: String) throws -> [Int: String]? {
-        let queue = try execute("squeue", ["-h", "-r", "-t", "all", "-j", job, "-o", "%K|%T"])
+        try taskStatesAndReasons(job: job)?.states
+    }
+
+    /// Array task index -> state, and for tasks squeue lists, why they are (not) running
+    /// (squeue's %r: "None", "Priority", "JobHeldUser"...); nil when Slurm no longer knows the job.
+    func taskStatesAndReasons(job: String) throws -> (states: [Int: String], reasons: [Int: String])? {
+        let queue = try execute("squeue", ["-h", "-r", "-t", "all", "-j", job, "-o", "%K|%T|%r"])
         if queue.status == 0 {
-            var states: [Int: String] = [:]
+            var states: [Int: String] = [:], reasons: [Int: String] = [:]
             for line in queue.stdout.split(separator: "\n") {
-                let fields = line.split(separator: "|")
-                if fields.count == 2, let index = Int(fields[0]) { states[index] = String(fields[1]) }
+                let fields = line.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false)
+                guard fields.count == 3, let index = Int(fields[0]) else { continue }
+                states[index] = String(fields[1])
+                reasons[index] = String(fields[2]).trimmingCharacters(in: .whitespaces)
             }
-            if !states.isEmpty { return states }
+            if !states.isEmpty { return (states, reasons) }
         } else if !queue.stderr.contains("Invalid job id") {
             throw SlurmError.commandFailed(command: "squeue", message: Self.firstLine(queue.stderr) + " (\(clusterDescription))")
         }
@@ -193,22 +223,31 @@ public final class SlurmArray {
                   let index = Int(fields[0][fields[0].index(after: underscore)...]) else { continue }
             states[index] = String(fields[1].split(separator: " ")[0])  // "CANCELLED by 0"
         }
-        return states.isEmpty ? nil : states
+        return states.isEmpty ? nil : (states, [:])
     }
 
     /// Waits until no task of `job` is queued or running; `tick` runs at every look.
     /// Returns the last states seen (empty when the job is unknown).
+    /// Throws `tasksStuck` when every unfinished task has stayed stuck (`isStuck`) for `stuckLooks` looks.
     public func follow(job: String, tick: () -> Void) throws -> [Int: String] {
         var last: [Int: String] = [:]
-        var failures = 0
+        var failures = 0, stuck = 0
         while true {
             do {
-                guard let states = try taskStates(job: job) else { tick(); return last }
+                guard let (states, reasons) = try taskStatesAndReasons(job: job) else { tick(); return last }
                 failures = 0
                 last = states
                 tick()
-                if states.values.allSatisfy(Self.finalStates.contains) { return states }
+                let unfinished = states.keys.filter { !Self.finalStates.contains(states[$0]!) }.sorted()
+                if unfinished.isEmpty { return states }
+                if unfinished.allSatisfy({ states[$0] == "REQUEUE_HOLD" || (states[$0] == "PENDING" && Self.isStuck(reason: reasons[$0] ?? "")) }) {
+                    stuck += 1
+                    if stuck >= stuckLooks { throw SlurmError.tasksStuck(job: job, shards: unfinished, reasons: reasons) }
+                } else {
+                    stuck = 0
+                }
             } catch let error as SlurmError {
+                if case .tasksStuck = error { throw error }
                 // A busy or restarting controller: keep looking for a while before giving up.
                 failures += 1
                 if failures >= 10 { throw error }
