@@ -31,15 +31,31 @@ public struct LinearClassifier: Sendable, Equatable {
         return pooled.map { $0 * scale }
     }
 
-    /// Logits, `[rows, classes]`.
+    /// Logits, `[rows, classes]`. Each row is summed on its own in one fixed order (16 lanes, then
+    /// the lanes in order), so a picture's logits do not depend on which pictures share its batch:
+    /// sgemm splits its sums differently for different row counts, which made predictions over
+    /// shards differ from one pass in the last bit. The product is tiny (classes x channels a row).
     public func logits(_ pooled: [Float], rows: Int) -> [Float] {
+        precondition(pooled.count == rows * inputs)
         var z = [Float](repeating: 0, count: rows * classes)
+        let lanes = 16, whole = inputs / lanes * lanes
         pooled.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
-                bias.withUnsafeBufferPointer { b in
-                    z.withUnsafeMutableBufferPointer { out in
-                        BLAS.dense(input: x.baseAddress!, rows: rows, inputs: inputs, weights: w.baseAddress!, bias: b.baseAddress!,
-                                   outputs: classes, output: out.baseAddress!)
+                for r in 0..<rows {
+                    let row = x.baseAddress! + r * inputs
+                    for c in 0..<classes {
+                        let column = w.baseAddress! + c * inputs
+                        var sum = SIMD16<Float>()
+                        var i = 0
+                        while i < whole {
+                            sum.addProduct(UnsafeRawPointer(row + i).loadUnaligned(as: SIMD16<Float>.self),
+                                           UnsafeRawPointer(column + i).loadUnaligned(as: SIMD16<Float>.self))
+                            i += lanes
+                        }
+                        var total: Float = 0
+                        for lane in 0..<lanes { total += sum[lane] }
+                        while i < inputs { total += row[i] * column[i]; i += 1 }
+                        z[r * classes + c] = total + bias[c]
                     }
                 }
             }

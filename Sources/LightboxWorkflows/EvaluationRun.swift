@@ -73,6 +73,18 @@ public enum EvaluationRun {
     static func classify(_ dataset: [LabeledImage], digests: [String: Result<String, ImageDecodingError>], bundle: ModelBundle,
                          useCache: Bool, cacheDirectory: String? = nil, reporter: Reporter) throws
         -> (images: [LabeledImage], probabilities: [Float], failures: [ImageDecodingError]) {
+        if let cacheDirectory, useCache, bundle.fineTuned != nil {
+            // Sharded work left the ensemble's probabilities in the cache (anything missing is computed here).
+            let outcome = try EnsembleProbabilities(bundle: bundle).sampleEmbedder(directory: cacheDirectory)
+                .embed(dataset.map { TrainingSample(image: $0) }, digests: digests, batchSize: 16) {
+                    reporter.progress("classifying images", done: $0, total: $1)
+                }
+            var images: [LabeledImage] = [], probabilities: [Float] = []
+            for (image, p) in zip(dataset, outcome.embeddings) {
+                if let p { images.append(image); probabilities += p }
+            }
+            return (images, probabilities, outcome.failures)
+        }
         if let ensemble = bundle.fineTuned {
             let model = try FineTunedModel(bundle: bundle, ensemble: ensemble)
             let result = try model.predict(paths: dataset.map(\.path))

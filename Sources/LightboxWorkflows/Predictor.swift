@@ -80,7 +80,13 @@ public final class Predictor: @unchecked Sendable {
     public func predictions(embeddings: [Float], paths: [String]) throws -> [Prediction] {
         guard let head, fineTuned == nil else { throw WeightsError("only a model with a dense head classifies embeddings; this one is fine-tuned") }
         guard !paths.isEmpty else { return [] }
-        let k = classes.count, p = head.predict(embeddings, rows: paths.count)
+        return predictions(probabilities: head.predict(embeddings, rows: paths.count), paths: paths)
+    }
+
+    /// Predictions from class probabilities already computed (`[paths.count, classes]`: a
+    /// fine-tuned model's merged shards), with this model's decision rule.
+    public func predictions(probabilities p: [Float], paths: [String]) -> [Prediction] {
+        let k = classes.count
         return paths.enumerated().map { r, path in
             let row = Array(p[(r * k)..<((r + 1) * k)])
             return Prediction(path: path, probabilities: row, predicted: decision.predicted(row))

@@ -46,6 +46,10 @@ struct Embed: ParsableCommand {
     @Option(help: .hidden)
     var backboneOf: String?
 
+    /// A Slurm task of evaluate or predict of a fine-tuned model: cache the ensemble's probabilities.
+    @Option(help: .hidden)
+    var probabilitiesOf: String?
+
     /// A Slurm task of train: the contrast equalisation its pictures get (none, clahe, histogram).
     @Option(help: .hidden)
     var equalize = "none"
@@ -88,10 +92,20 @@ struct Embed: ParsableCommand {
     func runSharded() throws {
         let paths = try inputList()
         guard !paths.isEmpty else { throw Terminal.Failure("no PNG, JPEG or DICOM files found in \(inputs.joined(separator: " "))") }
-        let runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, backbone: try shardBackbone(),
-                                            backboneArguments: backboneOf.map { ["--backbone-of", ShardedEmbeddingRunner.absolute($0)] } ?? ["--resize", resize.rawValue],
-                                            folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
-                                            description: "lightbox embed of \(paths.count) images into \(out)")
+        let folder = ShardedEmbeddingRunner.absolute(out) + ".shards", description = "lightbox embed of \(paths.count) images into \(out)"
+        var runner: ShardedEmbeddingRunner
+        if let model = probabilitiesOf ?? backboneOf {
+            runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: try ModelBundle.read(from: model),
+                                                folder: folder, description: description)
+            guard (probabilitiesOf != nil) == runner.backboneArguments.contains("--probabilities-of") else {
+                throw Terminal.Failure("\(model): --backbone-of takes a model with a dense head, --probabilities-of a fine-tuned one")
+            }
+            runner.batch = batch
+        } else {
+            runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, backbone: try shardBackbone(),
+                                            backboneArguments: ["--resize", resize.rawValue, "--equalize", equalize],
+                                            folder: folder, description: description)
+        }
         if let shard = try executorOptions.single { return try runner.runOne(shard, paths: paths) }
         let result = try runner.runAll(paths)
         try write(result.embeddings, channels: result.channels, paths: result.paths, failures: result.failures, of: paths.count)
@@ -109,10 +123,9 @@ struct Embed: ParsableCommand {
         Terminal.note("wrote \(out) [\(paths.count), \(channels)]" + (failures.isEmpty ? "" : "; skipped \(failures.count)"))
     }
 
-    /// The backbone the shards run: a model bundle's (`--backbone-of`, when evaluate, predict or
-    /// train hand their pictures to Slurm tasks), else the pretrained one with --resize.
+    /// The backbone the shards of a plain embedding (or of train's Slurm tasks) run: the
+    /// pretrained one with --resize and --equalize.
     func shardBackbone() throws -> Backbone {
-        if let model = backboneOf { return try ModelBundle.read(from: model).resolvedBackbone() }
         return try Backbone.pretrained(Preprocessor(policy: ResizePolicy(rawValue: resize.rawValue)!,
                                                     equalization: try TrainingOptionRules.parseEqualization(equalize)))
     }

@@ -50,18 +50,16 @@ struct Evaluate: ParsableCommand {
         }
     }
 
-    /// The backbone's work over shards (here or on Slurm), filling the cache that the evaluation
-    /// then reads: its metrics are a local run's, bit for bit. Returns the cache's folder.
+    /// The model's work per picture over shards (here or on Slurm: the backbone's embeddings, or
+    /// a fine-tuned ensemble's probabilities), filling the cache that the evaluation then reads:
+    /// its metrics are a local run's, bit for bit. Returns the cache's folder.
     func embedOverShards() throws -> String {
         let bundle = try ModelBundle.read(from: model)
-        guard bundle.fineTuned == nil else {
-            throw Terminal.Failure("\(model): a fine-tuned model is evaluated on one machine for now (its frozen modules are not in the embedding cache); leave out --shards and --executor")
-        }
         let (dataset, _) = try EvaluationRun.labeledData(try dataOptions.selection(), classes: bundle.classes, reporter: TerminalReporter())
         let paths = dataset.images.map(\.path)
-        let runner = ShardedEmbeddingRunner(options: executorOptions, model: model, backbone: try bundle.resolvedBackbone(),
-                                            folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
-                                            description: "lightbox evaluate of \(model) on \(paths.count) images")
+        let runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: bundle,
+                                                folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
+                                                description: "lightbox evaluate of \(model) on \(paths.count) images")
         _ = try runner.runAll(paths)
         return runner.cacheDirectory
     }

@@ -95,20 +95,25 @@ struct Predict: ParsableCommand {
         if failed > 0 { throw ExitCode.failure }
     }
 
-    /// The backbone's work over shards (here or on Slurm), then the head on the merged
-    /// embeddings: the same predictions a local run prints, in the order of the arguments.
+    /// The model's work per picture over shards (here or on Slurm), then, for a dense head, the
+    /// head on the merged embeddings: the same predictions a local run prints, in argument order.
     func predictOverShards(_ predictor: Predictor) throws -> [Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>] {
-        guard predictor.fineTuned == nil, let backbone = predictor.backbone, ModelBundle.isBundle(model) else {
-            throw Terminal.Failure("\(model): only a Lightbox bundle with a dense head (--method head) is predicted over shards for now; leave out --shards and --executor")
+        guard ModelBundle.isBundle(model) else {
+            throw Terminal.Failure("\(model): only a Lightbox model bundle is predicted over shards (a Teachable Machine export is not); leave out --shards and --executor")
         }
         // No output file to put the shards' folder beside: it goes into the (shared) cache.
         let folder = (ShardedEmbeddingRunner.cacheDirectory(executorOptions) as NSString)
             .appendingPathComponent("jobs/predict-\(ShardedEmbeddingRunner.listDigest(images)).shards")
-        let runner = ShardedEmbeddingRunner(options: executorOptions, model: model, backbone: backbone, folder: folder,
-                                            description: "lightbox predict of \(images.count) images with \(model)")
+        var runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: try ModelBundle.read(from: model),
+                                                folder: folder, description: "lightbox predict of \(images.count) images with \(model)")
+        if json { runner.announce = Terminal.note }  // standard output holds the JSON alone
         let merged = try runner.runAll(images)
+        // A fine-tuned model's shards hold its probabilities; a dense head's, the backbone's embeddings.
+        let predictions = predictor.fineTuned != nil
+            ? predictor.predictions(probabilities: merged.embeddings, paths: merged.paths)
+            : try predictor.predictions(embeddings: merged.embeddings, paths: merged.paths)
         var byPath: [String: Predictor.Prediction] = [:]
-        for p in try predictor.predictions(embeddings: merged.embeddings, paths: merged.paths) { byPath[p.path] = p }
+        for p in predictions { byPath[p.path] = p }
         // The shards name each left-out file in its reason ("PATH: problem").
         return images.map { path in
             if let p = byPath[path] { return .success((p, nil)) }

@@ -1,6 +1,7 @@
 import Foundation
 import LightboxCore
 import LightboxEmbedding
+import LightboxInterop
 import LightboxModels
 import LightboxWorkflows
 
@@ -15,12 +16,17 @@ import LightboxWorkflows
 struct ShardedEmbeddingRunner {
     var options: ExecutorOptions
     var batch: Int
-    var backbone: Backbone
+    /// What each picture becomes (a backbone's embedding, or a fine-tuned ensemble's
+    /// probabilities), and the name it is cached under.
+    var embedder: ImageEmbedder
+    var cacheKey: String
     var backboneArguments: [String]
     /// Where manifests, the list, the batch script, the job id and task logs go.
     var folder: String
     /// What the job is, for Slurm's job name and the batch script's comment.
     var description: String
+    /// Where the "slurm job ID" line goes: standard output, unless that is reserved for JSON.
+    var announce: (String) -> Void = { print($0); fflush(stdout) }
 
     var cacheDirectory: String { Self.cacheDirectory(options) }
 
@@ -30,8 +36,8 @@ struct ShardedEmbeddingRunner {
     }
 
     func job(_ paths: [String]) throws -> ShardedEmbedding {
-        let embedder = SampleEmbedder(embedder: backbone.embedder, cache: EmbeddingCache(directory: cacheDirectory), backbone: backbone.cacheKey)
-        return try ShardedEmbedding(paths: paths, embedder: embedder, manifestDirectory: folder)
+        let sampleEmbedder = SampleEmbedder(embedder: embedder, cache: EmbeddingCache(directory: cacheDirectory), backbone: cacheKey)
+        return try ShardedEmbedding(paths: paths, embedder: sampleEmbedder, manifestDirectory: folder)
     }
 
     /// Runs one shard here (a Slurm task, or `--shard K/N` by hand).
@@ -101,8 +107,7 @@ struct ShardedEmbeddingRunner {
                       resume: previous, isDone: { job.manifest(try! Shard(index: $0, count: count)) != nil },
                       submitted: { id, shards in
                           try? AtomicFile.write(Data((id + "\n").utf8), to: jobFile)
-                          print("slurm job \(id): shards \(SlurmArray.arraySpec(shards)) of \(count)")
-                          fflush(stdout)
+                          announce("slurm job \(id): shards \(SlurmArray.arraySpec(shards)) of \(count)")
                       },
                       tick: {
                           let done = (0..<count).filter { FileManager.default.fileExists(atPath: job.manifestPath(try! Shard(index: $0, count: count))) }.count
@@ -122,10 +127,23 @@ struct ShardedEmbeddingRunner {
 }
 
 extension ShardedEmbeddingRunner {
-    /// Shards that embed with a model bundle's backbone (evaluate, predict): each Slurm task
-    /// rebuilds it from the bundle (`--backbone-of`).
-    init(options: ExecutorOptions, model: String, backbone: Backbone, folder: String, description: String) {
-        self.init(options: options, batch: 16, backbone: backbone, backboneArguments: ["--backbone-of", Self.absolute(model)],
-                  folder: folder, description: description)
+    /// Shards that embed with `backbone`; `backboneArguments` tell a Slurm task how to rebuild it.
+    init(options: ExecutorOptions, batch: Int, backbone: Backbone, backboneArguments: [String], folder: String, description: String) {
+        self.init(options: options, batch: batch, embedder: backbone.embedder, cacheKey: backbone.cacheKey,
+                  backboneArguments: backboneArguments, folder: folder, description: description)
+    }
+
+    /// Shards of a model bundle's work per picture (evaluate, predict): for a dense head, the
+    /// backbone's embedding (each Slurm task rebuilds it with `--backbone-of`); for a fine-tuned
+    /// ensemble, its probabilities (`--probabilities-of`), so the whole network runs on the shards.
+    init(options: ExecutorOptions, model: String, bundle: ModelBundle, folder: String, description: String) throws {
+        if bundle.fineTuned != nil {
+            let ensemble = try EnsembleProbabilities(bundle: bundle)
+            self.init(options: options, batch: 16, embedder: ensemble.imageEmbedder, cacheKey: ensemble.cacheKey,
+                      backboneArguments: ["--probabilities-of", Self.absolute(model)], folder: folder, description: description)
+        } else {
+            self.init(options: options, batch: 16, backbone: try bundle.resolvedBackbone(),
+                      backboneArguments: ["--backbone-of", Self.absolute(model)], folder: folder, description: description)
+        }
     }
 }

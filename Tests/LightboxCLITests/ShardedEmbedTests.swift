@@ -23,10 +23,13 @@ final class ShardedEmbedCommandTests: XCTestCase {
         return names.prefix(count).map { CLI.images.appendingPathComponent($0).path }
     }
 
-    /// A small head model trained on Teachable Machine's pictures, and a CSV list of X-rays to use it on.
-    static func headModelAndData(in work: URL, images: Int) throws -> (model: String, data: String) {
+    /// A small head model (or, `fineTuned`, a two-member ensemble of one epoch) trained on Teachable
+    /// Machine's pictures, and a CSV list of X-rays to use it on.
+    static func headModelAndData(in work: URL, images: Int, fineTuned: Bool = false) throws -> (model: String, data: String) {
         func path(_ name: String) -> String { work.appendingPathComponent(name).path }
-        let train = try CLI.run(["train", "--method", "head", "--epochs", "2", "--split", "60/20/20", "--no-cache",
+        let method = fineTuned ? ["--method", "finetune", "--ensemble", "2", "--epochs", "1", "--batch-size", "8"]
+                               : ["--method", "head", "--epochs", "2"]
+        let train = try CLI.run(["train"] + method + ["--split", "60/20/20", "--no-cache",
                                  "--data", CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path,
                                  "--out", path("model-run")])
         XCTAssertEqual(train.status, 0, train.stderr)
@@ -72,6 +75,37 @@ final class ShardedEmbedCommandTests: XCTestCase {
         let refused = try CLI.run(["train", "--data", tm, "--out", path("ft"), "--shards", "2"])
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.stderr.contains("--method head"), refused.stderr)
+    }
+
+    /// A fine-tuned ensemble runs whole on the shards (its probabilities go through the cache):
+    /// evaluate and predict over any number of shards write what one pass writes, bit for bit,
+    /// although the shards batch the pictures differently.
+    func testFineTunedEvaluateAndPredictOverShardsEqualPlainRuns() throws {
+        let (model, data) = try Self.headModelAndData(in: work, images: 30, fineTuned: true)
+        let plain = try CLI.run(["evaluate", "--model", model, "--data", data, "--out", path("plain.json"), "--no-cache"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        for shards in ["2", "7"] {
+            let sharded = try CLI.run(["evaluate", "--model", model, "--data", data, "--out", path("sharded-\(shards).json"),
+                                       "--shards", shards, "--cache-dir", path("cache-\(shards)")])
+            XCTAssertEqual(sharded.status, 0, sharded.stderr)
+            XCTAssertTrue(sharded.stderr.contains("in \(shards) shards"), sharded.stderr)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("sharded-\(shards).json"))),
+                           try Data(contentsOf: URL(fileURLWithPath: path("plain.json"))))
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("sharded-\(shards)-predictions.csv"))),
+                           try Data(contentsOf: URL(fileURLWithPath: path("plain-predictions.csv"))))
+        }
+        // Shards of 5 or 6 pictures batch them 5 or 6 at a time; one pass, 16 at a time.
+        let pictures = try Self.xrays(21) + [path("list.csv")]  // the last is no picture
+        let plainPredict = try CLI.run(["predict", "--json", "--model", model] + pictures)
+        XCTAssertEqual(plainPredict.status, 1, plainPredict.stderr)
+        let shardedPredict = try CLI.run(["predict", "--json", "--model", model, "--shards", "4", "--cache-dir", path("cache")] + pictures)
+        XCTAssertEqual(shardedPredict.status, plainPredict.status)
+        XCTAssertEqual(shardedPredict.stdout, plainPredict.stdout)
+        XCTAssertTrue(shardedPredict.stderr.contains("error: \(path("list.csv")): not a PNG"), shardedPredict.stderr)
+        // The ensemble's probabilities are cached under the ensemble: a rerun computes nothing.
+        let again = try CLI.run(["predict", "--json", "--model", model, "--shards", "2", "--cache-dir", path("cache")] + pictures)
+        XCTAssertEqual(again.stdout, plainPredict.stdout)
+        XCTAssertTrue(again.stderr.contains("0 embeddings computed, 21 from the cache"), again.stderr)
     }
 
     func testLocalShardsEqualAPlainRunAndAResumeComputesNothing() throws {
@@ -246,6 +280,44 @@ final class SlurmEmbedTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("slurm.json"))), try Data(contentsOf: URL(fileURLWithPath: path("local.json"))))
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("slurm-predictions.csv"))),
                        try Data(contentsOf: URL(fileURLWithPath: path("local-predictions.csv"))))
+    }
+
+    /// predict --json of a fine-tuned model on 3 Slurm tasks prints what a local run prints (the
+    /// job's line goes to standard error: standard output is the JSON alone).
+    func testFineTunedPredictOnTheClusterEqualsALocalRun() throws {
+        let (model, _) = try ShardedEmbedCommandTests.headModelAndData(in: work, images: 2, fineTuned: true)
+        let pictures = try ShardedEmbedCommandTests.xrays(30)
+        let local = try CLI.run(["predict", "--json", "--model", model] + pictures)
+        XCTAssertEqual(local.status, 0, local.stderr)
+        let slurm = try CLI.run(["predict", "--json", "--model", model, "--shards", "3", "--executor", "slurm",
+                                 "--cache-dir", path("cache")] + pictures, environment: environment)
+        XCTAssertEqual(slurm.status, 0, slurm.stderr)
+        XCTAssertTrue(slurm.stderr.contains("slurm job "), slurm.stderr)
+        XCTAssertEqual(slurm.stdout, local.stdout)
+    }
+
+    /// A held array is not waited on forever: the run stops with what to do, and once the job
+    /// is released a rerun follows it to the end instead of submitting again.
+    func testAHeldJobStopsTheRunAndARerunFollowsItOnceReleased() throws {
+        let inputs = try ShardedEmbedCommandTests.xrays(6)
+        let local = try CLI.run(["embed", "--out", path("local.npy")] + inputs)
+        XCTAssertEqual(local.status, 0, local.stderr)
+        let arguments = ["embed", "--out", path("slurm.npy"), "--shards", "2", "--executor", "slurm", "--sbatch-arg=--hold",
+                         "--cache-dir", path("cache")] + inputs
+        let held = try CLI.run(arguments, environment: environment)
+        XCTAssertEqual(held.status, 1, held.stderr)
+        XCTAssertTrue(held.stderr.contains("Slurm keeps shards 0-1 of job "), held.stderr)
+        XCTAssertTrue(held.stderr.contains("(JobHeldUser)"), held.stderr)
+        let job = try XCTUnwrap(held.stdout.split(separator: " ").dropFirst(2).first.map { String($0.dropLast()) }, held.stdout)
+        XCTAssertTrue(held.stderr.contains("scontrol release \(job)"), held.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("slurm.npy")))
+
+        _ = try CLI.shell(["/usr/bin/scontrol", "release", job], environment: environment)
+        let rerun = try CLI.run(arguments, environment: environment)
+        XCTAssertEqual(rerun.status, 0, rerun.stderr)
+        XCTAssertTrue(rerun.stderr.contains("following Slurm job \(job) from an earlier run"), rerun.stderr)
+        XCTAssertFalse(rerun.stdout.contains("slurm job "), rerun.stdout)  // nothing submitted again
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("slurm.npy"))), try Data(contentsOf: URL(fileURLWithPath: path("local.npy"))))
     }
 
     func testUnreachableControllerIsOneLine() throws {

@@ -145,7 +145,7 @@ public final class TrainableTail {
             let blockInput = x
             for u in blocks[b].units.indices {
                 let unit = blocks[b].units[u]
-                let (convolved, outSide) = try convolve(unit, at: [b, u], x, batch: batch, side: side)
+                let (convolved, outSide) = try convolve(unit, at: [b, u], x, batch: batch, side: side, onePictureAtATime: !training)
                 let rows = batch * outSide * outSide, channels = unit.spec.outputChannels
                 var mean: [Float] = [], inverseStd: [Float] = []
                 // Normalised, then ReLU6 in place: one buffer per unit.
@@ -190,7 +190,13 @@ public final class TrainableTail {
 
     /// The convolution of `unit` (block and index `at`) on `x` (NHWC, `side` x `side`): its
     /// output and output side.
-    func convolve(_ unit: Unit, at position: [Int], _ x: [Float], batch: Int, side: Int) throws -> ([Float], Int) {
+    ///
+    /// `onePictureAtATime` runs a 1x1 convolution's product per picture: sgemm splits its sums
+    /// differently for different row counts (measured: batches of 2-4 pictures differed from
+    /// 1 or 5-16 in the last bit), and a prediction must not depend on which pictures share its
+    /// batch (shards of a cluster job batch them differently from one local pass).
+    func convolve(_ unit: Unit, at position: [Int], _ x: [Float], batch: Int, side: Int,
+                  onePictureAtATime: Bool = false) throws -> ([Float], Int) {
         let s = unit.spec
         if unit.depthwise {
             let convolution = try depthwiseConvolution(at: position, batch: batch, side: side, spec: s)
@@ -203,11 +209,15 @@ public final class TrainableTail {
         }
         precondition(s.kernel == 1 && s.stride == 1, "only 1x1 and depthwise 3x3 convolutions train")
         let rows = batch * side * side
+        let (calls, rowsPerCall) = onePictureAtATime ? (batch, side * side) : (1, rows)
         let y = Self.filled(rows * s.outputChannels) { o in
             x.withUnsafeBufferPointer { i in
                 unit.weights.withUnsafeBufferPointer { w in
-                    BLAS.dense(input: i.baseAddress!, rows: rows, inputs: s.inputChannels, weights: w.baseAddress!, bias: nil,
-                               outputs: s.outputChannels, output: o)
+                    for call in 0..<calls {
+                        BLAS.dense(input: i.baseAddress! + call * rowsPerCall * s.inputChannels, rows: rowsPerCall,
+                                   inputs: s.inputChannels, weights: w.baseAddress!, bias: nil, outputs: s.outputChannels,
+                                   output: o + call * rowsPerCall * s.outputChannels)
+                    }
                 }
             }
         }

@@ -19,6 +19,14 @@ public struct BackboneResult: Sendable {
     public var featureMap: [Float]?
     public var featureMapShape: [Int]  // [N, H, W, C]
     public var logits: [Float]?
+
+    public init(batch: Int, embeddings: [Float], featureMap: [Float]? = nil, featureMapShape: [Int] = [], logits: [Float]? = nil) {
+        self.batch = batch
+        self.embeddings = embeddings
+        self.featureMap = featureMap
+        self.featureMapShape = featureMapShape
+        self.logits = logits
+    }
 }
 
 /// MobileNetV2: the layer graph of its table (`MobileNetV2Architecture.layerGraph`) with
