@@ -75,7 +75,10 @@ public struct TrainingSummary: Sendable {
 /// cancelled stops the run between stages, within an embedding batch or after an epoch, with
 /// `TrainingCancelled`, before anything is written to the run directory.
 public enum TrainingRun {
-    public static func run(_ config: TrainingConfiguration, reporter: Reporter = SilentReporter()) throws -> TrainingSummary {
+    /// `distributor` takes the per-picture work worth a cluster (fine-tuning's held-out frozen
+    /// work; the head method's embeddings are handed over through `config.cacheDirectory`).
+    public static func run(_ config: TrainingConfiguration, reporter: Reporter = SilentReporter(),
+                           distributor: PictureWorkDistributor? = nil) throws -> TrainingSummary {
         try TrainingOptionRules.validate(config)
         let started = Date(), timings = StageTimings()
         func checkpoint() throws { if reporter.isCancelled { throw TrainingCancelled() } }
@@ -84,7 +87,7 @@ public enum TrainingRun {
         timings.lap("load")
         try checkpoint()
         if config.method == .finetune {
-            return try FineTuneRun.run(config, dataset: dataset, reporter: reporter, started: started, timings: timings,
+            return try FineTuneRun.run(config, dataset: dataset, reporter: reporter, started: started, timings: timings, distributor: distributor,
                                        checkpoint: checkpoint)
         }
         let (backbone, backboneFiles) = try resolveBackbone(config, reporter)

@@ -50,6 +50,11 @@ struct Embed: ParsableCommand {
     @Option(help: .hidden)
     var probabilitiesOf: String?
 
+    /// A Slurm task of train --method finetune: the output of MobileNetV2's features.0 through
+    /// this module (the frozen ones), with --resize and --equalize.
+    @Option(help: .hidden)
+    var frozenThrough: Int?
+
     /// A Slurm task of train: the contrast equalisation its pictures get (none, clahe, histogram).
     @Option(help: .hidden)
     var equalize = "none"
@@ -101,6 +106,16 @@ struct Embed: ParsableCommand {
                 throw Terminal.Failure("\(model): --backbone-of takes a model with a dense head, --probabilities-of a fine-tuned one")
             }
             runner.batch = batch
+        } else if let last = frozenThrough {
+            guard (0...17).contains(last) else { throw Terminal.Failure("--frozen-through takes a module from 0 to 17") }
+            let preprocessor = Preprocessor(policy: ResizePolicy(rawValue: resize.rawValue)!,
+                                            equalization: try TrainingOptionRules.parseEqualization(equalize))
+            let maps = FrozenFeatureMaps(network: try FineTunedModel.frozenNetwork(weights: try PretrainedMobileNetV2.load(), firstModule: last + 1),
+                                         firstTrainedModule: last + 1, weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
+            runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, embedder: ImageEmbedder(network: maps, preprocessor: preprocessor),
+                                            cacheKey: maps.cacheKey,
+                                            backboneArguments: ["--frozen-through", String(last), "--resize", resize.rawValue, "--equalize", equalize],
+                                            folder: folder, description: description)
         } else {
             runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, backbone: try shardBackbone(),
                                             backboneArguments: ["--resize", resize.rawValue, "--equalize", equalize],

@@ -147,3 +147,26 @@ extension ShardedEmbeddingRunner {
         }
     }
 }
+
+/// A run's per-picture work (fine-tuning's frozen modules on its held-out pictures) over the
+/// command's shards, here or on Slurm, through the cache in `folder`'s runner.
+struct ShardedPictureWork: PictureWorkDistributor {
+    var options: ExecutorOptions
+    /// Where the shards' manifests, list, script and logs go.
+    var folder: String
+    /// The run it serves, for the job's description.
+    var run: String
+
+    func outputs(of embedder: ImageEmbedder, cacheKey: String, taskArguments: [String], paths: [String],
+                 description: String) throws -> [Float] {
+        let runner = ShardedEmbeddingRunner(options: options, batch: 16, embedder: embedder, cacheKey: cacheKey,
+                                            backboneArguments: taskArguments, folder: folder,
+                                            description: "lightbox train \(run): \(description)")
+        let merged = try runner.runAll(paths)
+        // These pictures all decoded once already (the run set aside those that do not).
+        guard merged.paths == paths else {
+            throw Terminal.Failure(merged.failures.first ?? "\(folder): the shards left out pictures the run needs")
+        }
+        return merged.embeddings
+    }
+}

@@ -119,8 +119,20 @@ struct Train: ParsableCommand {
                 throw ValidationError("--backbone takes mobilenet_v2 or tm:PATH (got '\(backbone)')")
             }
 
-            if executorOptions.isSharded { config.cacheDirectory = try embedOverShards(config) }
-            let summary = try TrainingRun.run(config, reporter: TerminalReporter())
+            var distributor: PictureWorkDistributor?
+            if executorOptions.isSharded {
+                guard config.teachableMachineBackbone == nil else { throw ValidationError("--backbone tm:PATH is trained on one machine for now") }
+                if config.method == .head {
+                    config.cacheDirectory = try embedOverShards(config)
+                } else {
+                    distributor = ShardedPictureWork(options: executorOptions,
+                                                     folder: ShardedEmbeddingRunner.absolute(config.output) + ".frozen.shards",
+                                                     run: config.output)
+                    Terminal.note("fine-tuning: the frozen modules' work on the validation and test images goes to the shards; "
+                                  + "the training steps run here (each sees freshly augmented pictures)")
+                }
+            }
+            let summary = try TrainingRun.run(config, reporter: TerminalReporter(), distributor: distributor)
             let m = summary.metrics
             print("report: \(summary.reportPath)")
             print("model:  \(summary.modelDirectory)")
@@ -142,10 +154,6 @@ struct Train: ParsableCommand {
     /// into the cache the run then reads: the run is a local run's, bit for bit. Augmented
     /// copies are drawn and embedded here, as the run goes. Returns the cache's folder.
     func embedOverShards(_ config: TrainingConfiguration) throws -> String {
-        guard config.method == .head else {
-            throw ValidationError("--shards and --executor distribute the head method's embeddings; fine-tuning trains on one machine for now (add --method head)")
-        }
-        guard config.teachableMachineBackbone == nil else { throw ValidationError("--backbone tm:PATH is trained on one machine for now") }
         let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels)
         let paths = dataset.images.map(\.path)
         let runner = ShardedEmbeddingRunner(options: executorOptions, batch: 16,

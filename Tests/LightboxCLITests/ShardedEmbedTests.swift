@@ -72,9 +72,42 @@ final class ShardedEmbedCommandTests: XCTestCase {
                     "--shards", "2", "--cache-dir", path("cache")])
         XCTAssertEqual(try String(contentsOfFile: path("sharded-run/predictions.csv"), encoding: .utf8),
                        try String(contentsOfFile: path("plain-run/predictions.csv"), encoding: .utf8))
-        let refused = try CLI.run(["train", "--data", tm, "--out", path("ft"), "--shards", "2"])
+        let refused = try CLI.run(["train", "--data", tm, "--out", path("tm"), "--shards", "2", "--backbone",
+                                   "tm:" + CLI.shared.appendingPathComponent("models/teachable-machine-image").path])
         XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.stderr.contains("--method head"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("trained on one machine"), refused.stderr)
+    }
+
+    /// train --method finetune over shards: the frozen modules' output for the validation and
+    /// test pictures comes from the shards (through the cache), the training steps run here; the
+    /// run's predictions, metrics and members equal a plain run's.
+    func testFineTuneTrainingOverShardsEqualsAPlainRun() throws {
+        let tm = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path
+        let common = ["train", "--method", "finetune", "--ensemble", "2", "--epochs", "2", "--batch-size", "8", "--split", "60/20/20",
+                      "--data", tm]
+        let plain = try CLI.run(common + ["--out", path("plain-run")])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let sharded = try CLI.run(common + ["--out", path("sharded-run"), "--shards", "3", "--cache-dir", path("cache")])
+        XCTAssertEqual(sharded.status, 0, sharded.stderr)
+        XCTAssertTrue(sharded.stderr.contains("8 pictures in 3 shards (3 run now: 8 embeddings computed"), sharded.stderr)
+        Self.assertSameRun(path("sharded-run"), path("plain-run"))
+    }
+
+    /// Two run directories agree: predictions, every member's tensors, and the metrics but for timings.
+    static func assertSameRun(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) {
+        func data(_ run: String, _ name: String) -> Data? { FileManager.default.contents(atPath: (run as NSString).appendingPathComponent(name)) }
+        for name in ["predictions.csv", "model/member-0.safetensors", "model/member-1.safetensors"] {
+            XCTAssertNotNil(data(a, name), name, file: file, line: line)
+            XCTAssertEqual(data(a, name), data(b, name), name, file: file, line: line)
+        }
+        func metrics(_ run: String) -> NSDictionary? {
+            guard let d = data(run, "metrics.json"), var json = (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] else { return nil }
+            json["seconds"] = nil
+            json["timings"] = nil
+            return json as NSDictionary
+        }
+        XCTAssertNotNil(metrics(a), file: file, line: line)
+        XCTAssertEqual(metrics(a), metrics(b), file: file, line: line)
     }
 
     /// A fine-tuned ensemble runs whole on the shards (its probabilities go through the cache):
@@ -294,6 +327,21 @@ final class SlurmEmbedTests: XCTestCase {
         XCTAssertEqual(slurm.status, 0, slurm.stderr)
         XCTAssertTrue(slurm.stderr.contains("slurm job "), slurm.stderr)
         XCTAssertEqual(slurm.stdout, local.stdout)
+    }
+
+    /// train --method finetune --executor slurm: the held-out pictures' frozen work on 2 tasks,
+    /// the training here; the run equals a local one.
+    func testFineTuneTrainingOnTheClusterEqualsALocalRun() throws {
+        let tm = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path
+        let common = ["train", "--method", "finetune", "--ensemble", "2", "--epochs", "1", "--batch-size", "8", "--split", "60/20/20",
+                      "--data", tm]
+        let local = try CLI.run(common + ["--out", path("local-run")])
+        XCTAssertEqual(local.status, 0, local.stderr)
+        let slurm = try CLI.run(common + ["--out", path("slurm-run"), "--shards", "2", "--executor", "slurm", "--cache-dir", path("cache")],
+                                environment: environment)
+        XCTAssertEqual(slurm.status, 0, slurm.stderr)
+        XCTAssertTrue(slurm.stdout.contains("slurm job "), slurm.stdout)
+        ShardedEmbedCommandTests.assertSameRun(path("slurm-run"), path("local-run"))
     }
 
     /// A held array is not waited on forever: the run stops with what to do, and once the job

@@ -13,7 +13,7 @@ import LightboxReport
 /// with every member's trained modules and head, metrics.json, the CSV files and report.html.
 enum FineTuneRun {
     static func run(_ config: TrainingConfiguration, dataset loaded: Dataset, reporter: Reporter, started: Date,
-                    timings: StageTimings, checkpoint: () throws -> Void) throws -> TrainingSummary {
+                    timings: StageTimings, distributor: PictureWorkDistributor?, checkpoint: () throws -> Void) throws -> TrainingSummary {
         let unreadable = Dictionary(DatasetInspection.undecodable(loaded.images.map(\.path)).map { ($0.path, "\($0.reason)") },
                                     uniquingKeysWith: { a, _ in a })
         let dataset = loaded.removing { image in unreadable[image.path].map { "unreadable image: \($0)" } }
@@ -24,7 +24,7 @@ enum FineTuneRun {
         timings.lap("prepare")
         try checkpoint()
         let trained = try FineTuneTraining.train(split, classes: dataset.classes, config: config, reporter: reporter,
-                                                 checkpoint: checkpoint)
+                                                 distributor: distributor, checkpoint: checkpoint)
         timings.lap("train")
         try checkpoint()
 

@@ -39,8 +39,11 @@ enum FineTuneTraining {
         var validation: (loss: Double, accuracy: Double)?
     }
 
+    /// With a `distributor`, the frozen modules' work on the validation and test pictures is done
+    /// by it (the shards of the command line); the training steps always run here, since each
+    /// sees freshly augmented pictures.
     static func train(_ split: DatasetSplit, classes: [String], config: TrainingConfiguration, reporter: Reporter,
-                      checkpoint: () throws -> Void) throws -> Result {
+                      distributor: PictureWorkDistributor? = nil, checkpoint: () throws -> Void) throws -> Result {
         let options = config.fineTune, training = config.training
         let weights = try PretrainedMobileNetV2.load()
         let preprocessor = Preprocessor(policy: config.resize, equalization: config.equalization), decoder = ImageDecoder()
@@ -52,8 +55,23 @@ enum FineTuneTraining {
             Swift.Result<ByteImage, Error> { ByteImage(preprocessor.resized(try decoder.decode(file: split.train[i].path, reduceFor: preprocessor.decodeTarget))) }
         }.map { try $0.get() }
         try checkpoint()
-        let validationFrozen = try frozenFeatures(split.validation.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
-        let testFrozen = try frozenFeatures(split.test.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
+        let validationFrozen: [Float], testFrozen: [Float]
+        if let distributor {
+            let maps = FrozenFeatureMaps(network: frozen, firstTrainedModule: options.firstModule,
+                                         weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
+            let heldOut = split.validation.map(\.path) + split.test.map(\.path)
+            let all = try distributor.outputs(of: ImageEmbedder(network: maps, preprocessor: preprocessor, decoder: decoder),
+                                              cacheKey: maps.cacheKey,
+                                              taskArguments: ["--frozen-through", String(options.firstModule - 1),
+                                                              "--resize", config.resize.rawValue, "--equalize", config.equalization.rawValue],
+                                              paths: heldOut,
+                                              description: "frozen modules' output for the \(heldOut.count) validation and test images")
+            let cut = split.validation.count * maps.embeddingChannels
+            (validationFrozen, testFrozen) = (Array(all[..<cut]), Array(all[cut...]))
+        } else {
+            validationFrozen = try frozenFeatures(split.validation.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
+            testFrozen = try frozenFeatures(split.test.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
+        }
 
         let labels = split.train.map(label)
         let counts = classes.indices.map { c in labels.filter { $0 == c }.count }
