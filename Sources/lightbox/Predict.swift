@@ -22,8 +22,8 @@ struct Predict: ParsableCommand {
     @Option(help: "Write IMAGE_NAME.heatmap.png (Grad-CAM of the predicted class over the model's input) into this folder.")
     var heatmap: String?
 
-    @Argument(help: "Image files (PNG, JPEG, DICOM).")
-    var images: [String]
+    @Argument(help: "Image files (PNG, JPEG, DICOM), or directories of them (searched recursively, in sorted order).")
+    var inputs: [String]
 
     @OptionGroup var dicom: DICOMOptions
 
@@ -41,13 +41,14 @@ struct Predict: ParsableCommand {
         dicom.install()
         // With --heatmap, one forward pass per image gives both the probabilities and the heatmap.
         typealias Outcome = Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>
-        let (predictor, results) = try Terminal.run { () -> (Predictor, [Outcome]) in
+        let (images, predictor, results) = try Terminal.run { () -> ([String], Predictor, [Outcome]) in
+            let images = try pictures()
             let predictor = try Predictor(model: model)
-            if executorOptions.isSharded { return (predictor, try predictOverShards(predictor)) }
+            if executorOptions.isSharded { return (images, predictor, try predictOverShards(predictor, images: images)) }
             guard heatmap != nil else {
-                return (predictor, try predictor.predict(images).map { r in r.map { ($0, nil) }.mapError { $0 as Error } })
+                return (images, predictor, try predictor.predict(images).map { r in r.map { ($0, nil) }.mapError { $0 as Error } })
             }
-            return (predictor, images.map { path in Result { try predictor.predictWithHeatmap(path) }.map { ($0.0, $0.1) } })
+            return (images, predictor, images.map { path in Result { try predictor.predictWithHeatmap(path) }.map { ($0.0, $0.1) } })
         }
         let classes = predictor.classes
         if let point = predictor.decision.operatingPoint, !json {
@@ -95,9 +96,21 @@ struct Predict: ParsableCommand {
         if failed > 0 { throw ExitCode.failure }
     }
 
+    /// The inputs with each directory replaced by its pictures. Files stay as given, even missing
+    /// or unreadable ones: each gets its own error line, and the others are still predicted.
+    func pictures() throws -> [String] {
+        try inputs.flatMap { input -> [String] in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue else { return [input] }
+            let found = try ImageFiles.expand([input])
+            if found.isEmpty { throw Terminal.Failure("\(input): no PNG, JPEG or DICOM files in this folder") }
+            return found
+        }
+    }
+
     /// The model's work per picture over shards (here or on Slurm), then, for a dense head, the
     /// head on the merged embeddings: the same predictions a local run prints, in argument order.
-    func predictOverShards(_ predictor: Predictor) throws -> [Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>] {
+    func predictOverShards(_ predictor: Predictor, images: [String]) throws -> [Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>] {
         guard ModelBundle.isBundle(model) else {
             throw Terminal.Failure("\(model): only a Lightbox model bundle is predicted over shards (a Teachable Machine export is not); leave out --shards and --executor")
         }

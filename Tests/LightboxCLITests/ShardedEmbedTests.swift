@@ -139,6 +139,14 @@ final class ShardedEmbedCommandTests: XCTestCase {
         let again = try CLI.run(["predict", "--json", "--model", model, "--shards", "2", "--cache-dir", path("cache")] + pictures)
         XCTAssertEqual(again.stdout, plainPredict.stdout)
         XCTAssertTrue(again.stderr.contains("0 embeddings computed, 21 from the cache"), again.stderr)
+
+        // A folder stands for its pictures, in sorted order (a year of images is no argument list).
+        let copies = try FileManager.default.contentsOfDirectory(atPath: path("xrays")).sorted().map { path("xrays/" + $0) }
+        let byFolder = try CLI.run(["predict", "--json", "--model", model, path("xrays")])
+        XCTAssertEqual(byFolder.status, 0, byFolder.stderr)
+        XCTAssertEqual(byFolder.stdout, try CLI.run(["predict", "--json", "--model", model] + copies).stdout)
+        XCTAssertEqual(try CLI.run(["predict", "--json", "--model", model, "--shards", "3", "--cache-dir", path("cache"), path("xrays")]).stdout,
+                       byFolder.stdout)
     }
 
     func testLocalShardsEqualAPlainRunAndAResumeComputesNothing() throws {
