@@ -82,15 +82,19 @@ final class ShardedEmbedCommandTests: XCTestCase {
     /// test pictures comes from the shards (through the cache), the training steps run here; the
     /// run's predictions, metrics and members equal a plain run's.
     func testFineTuneTrainingOverShardsEqualsAPlainRun() throws {
-        let tm = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path
-        let common = ["train", "--method", "finetune", "--ensemble", "2", "--epochs", "2", "--batch-size", "8", "--split", "60/20/20",
-                      "--data", tm]
+        let common = Self.fineTuneTraining(epochs: 2)
         let plain = try CLI.run(common + ["--out", path("plain-run")])
         XCTAssertEqual(plain.status, 0, plain.stderr)
         let sharded = try CLI.run(common + ["--out", path("sharded-run"), "--shards", "3", "--cache-dir", path("cache")])
         XCTAssertEqual(sharded.status, 0, sharded.stderr)
         XCTAssertTrue(sharded.stderr.contains("8 pictures in 3 shards (3 run now: 8 embeddings computed"), sharded.stderr)
         Self.assertSameRun(path("sharded-run"), path("plain-run"))
+    }
+
+    /// `lightbox train` of a small two-member ensemble on Teachable Machine's pictures (add --out).
+    static func fineTuneTraining(epochs: Int) -> [String] {
+        ["train", "--method", "finetune", "--ensemble", "2", "--epochs", String(epochs), "--batch-size", "8", "--split", "60/20/20",
+         "--data", CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path]
     }
 
     /// Two run directories agree: predictions, every member's tensors, and the metrics but for timings.
@@ -340,9 +344,7 @@ final class SlurmEmbedTests: XCTestCase {
     /// train --method finetune --executor slurm: the held-out pictures' frozen work on 2 tasks,
     /// the training here; the run equals a local one.
     func testFineTuneTrainingOnTheClusterEqualsALocalRun() throws {
-        let tm = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path
-        let common = ["train", "--method", "finetune", "--ensemble", "2", "--epochs", "1", "--batch-size", "8", "--split", "60/20/20",
-                      "--data", tm]
+        let common = ShardedEmbedCommandTests.fineTuneTraining(epochs: 1)
         let local = try CLI.run(common + ["--out", path("local-run")])
         XCTAssertEqual(local.status, 0, local.stderr)
         let slurm = try CLI.run(common + ["--out", path("slurm-run"), "--shards", "2", "--executor", "slurm", "--cache-dir", path("cache")],
