@@ -151,6 +151,14 @@ public struct ShardedEmbedding: Sendable {
         /// Why the others were left out, in list order.
         public var failures: [String]
         public var shards: [ShardManifest]
+
+        public init(embeddings: [Float], channels: Int, paths: [String], failures: [String], shards: [ShardManifest]) {
+            self.embeddings = embeddings
+            self.channels = channels
+            self.paths = paths
+            self.failures = failures
+            self.shards = shards
+        }
     }
 
     /// Reads the `count` shards' manifests and their embeddings from the cache, in list order.

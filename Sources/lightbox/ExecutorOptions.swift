@@ -44,6 +44,10 @@ struct ExecutorOptions: ParsableArguments {
     @Option(help: "slurm: resubmissions of shards whose tasks failed or were cancelled.")
     var retries = 2
 
+    @Option(help: ArgumentHelp("slurm: stop following the job once every unfinished task has been held or blocked by a limit it can never meet for this long (then release or cancel it, and rerun).",
+                               valueName: "SECONDS"))
+    var heldTimeout: Double = 120
+
     /// The expanded input list, one path a line, written by the submitting run for its tasks.
     @Option(help: .hidden)
     var pathsFrom: String?
@@ -57,6 +61,7 @@ struct ExecutorOptions: ParsableArguments {
         }
         if let cpusPerTask, cpusPerTask < 1 { throw ValidationError("--cpus-per-task must be at least 1") }
         if retries < 0 { throw ValidationError("--retries must be 0 or more") }
+        if !(heldTimeout >= 0) { throw ValidationError("--held-timeout must be 0 or more seconds") }
         if executor == .local, partition != nil || time != nil || cpusPerTask != nil || mem != nil || !sbatchArgs.isEmpty {
             throw ValidationError("--partition, --time, --cpus-per-task, --mem and --sbatch-arg need --executor slurm")
         }
@@ -85,6 +90,6 @@ struct ExecutorOptions: ParsableArguments {
 
     var slurmOptions: SlurmOptions {
         SlurmOptions(partition: partition, time: time, cpusPerTask: cpusPerTask, memory: mem, extraArguments: sbatchArgs,
-                     retries: retries)
+                     retries: retries, heldTimeout: heldTimeout)
     }
 }

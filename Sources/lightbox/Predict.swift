@@ -114,11 +114,12 @@ struct Predict: ParsableCommand {
         guard ModelBundle.isBundle(model) else {
             throw Terminal.Failure("\(model): only a Lightbox model bundle is predicted over shards (a Teachable Machine export is not); leave out --shards and --executor")
         }
-        // No output file to put the shards' folder beside: it goes into the (shared) cache.
-        let folder = (ShardedEmbeddingRunner.cacheDirectory(executorOptions) as NSString)
-            .appendingPathComponent("jobs/predict-\(ShardedEmbeddingRunner.listDigest(images)).shards")
         var runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: try ModelBundle.read(from: model),
-                                                folder: folder, description: "lightbox predict of \(images.count) images with \(model)")
+                                                folder: "", description: "lightbox predict of \(images.count) images with \(model)")
+        // No output file to put the shards' folder beside: it goes into the (shared) cache, named
+        // by the job (the list, the model's work and preprocessing), so two models never share one.
+        runner.folder = (runner.cacheDirectory as NSString)
+            .appendingPathComponent("jobs/predict-\(try runner.job(images).job.prefix(16)).shards")
         if json { runner.announce = Terminal.note }  // standard output holds the JSON alone
         let merged = try runner.runAll(images)
         // A fine-tuned model's shards hold its probabilities; a dense head's, the backbone's embeddings.

@@ -50,6 +50,10 @@ struct ShardedEmbeddingRunner {
 
     /// Runs every shard not yet done (here, or on Slurm) and merges them in list order.
     func runAll(_ paths: [String]) throws -> ShardedEmbedding.Merged {
+        // Nothing to run (evaluate's data has no picture of the model's classes): the command says why.
+        guard !paths.isEmpty else {
+            return ShardedEmbedding.Merged(embeddings: [], channels: embedder.network.embeddingChannels, paths: [], failures: [], shards: [])
+        }
         let job = try job(paths)
         let count = options.shardCount
         var ranNow = Set<Int>()
@@ -113,11 +117,6 @@ struct ShardedEmbeddingRunner {
                           let done = (0..<count).filter { FileManager.default.fileExists(atPath: job.manifestPath(try! Shard(index: $0, count: count))) }.count
                           if done != shown { shown = done; progress.update(done, count) }
                       })
-    }
-
-    /// A short name for a list of inputs (predict's shards folder, when it has no output file).
-    static func listDigest(_ paths: [String]) -> String {
-        String(SHA256.hex(Data(paths.joined(separator: "\n").utf8)).prefix(16))
     }
 
     /// Paths as every node sees them: absolute, without `.` or `..`.

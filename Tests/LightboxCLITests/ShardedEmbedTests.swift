@@ -144,6 +144,15 @@ final class ShardedEmbedCommandTests: XCTestCase {
         XCTAssertEqual(again.stdout, plainPredict.stdout)
         XCTAssertTrue(again.stderr.contains("0 embeddings computed, 21 from the cache"), again.stderr)
 
+        // Another ensemble (another seed) on the same cache and pictures has its own entries.
+        let other = try CLI.run(Self.fineTuneTraining(epochs: 1) + ["--seed", "7", "--out", path("other-run")])
+        XCTAssertEqual(other.status, 0, other.stderr)
+        let otherModel = path("other-run/model")
+        let otherSharded = try CLI.run(["predict", "--json", "--model", otherModel, "--shards", "2", "--cache-dir", path("cache")] + pictures)
+        XCTAssertTrue(otherSharded.stderr.contains("21 embeddings computed, 0 from the cache"), otherSharded.stderr)
+        XCTAssertEqual(otherSharded.stdout, try CLI.run(["predict", "--json", "--model", otherModel] + pictures).stdout)
+        XCTAssertNotEqual(otherSharded.stdout, plainPredict.stdout)
+
         // A folder stands for its pictures, in sorted order (a year of images is no argument list).
         let copies = try FileManager.default.contentsOfDirectory(atPath: path("xrays")).sorted().map { path("xrays/" + $0) }
         let byFolder = try CLI.run(["predict", "--json", "--model", model, path("xrays")])
@@ -362,7 +371,7 @@ final class SlurmEmbedTests: XCTestCase {
         XCTAssertEqual(local.status, 0, local.stderr)
         let arguments = ["embed", "--out", path("slurm.npy"), "--shards", "2", "--executor", "slurm", "--sbatch-arg=--hold",
                          "--cache-dir", path("cache")] + inputs
-        let held = try CLI.run(arguments, environment: environment)
+        let held = try CLI.run(arguments + ["--held-timeout", "3"], environment: environment)
         XCTAssertEqual(held.status, 1, held.stderr)
         XCTAssertTrue(held.stderr.contains("Slurm keeps shards 0-1 of job "), held.stderr)
         XCTAssertTrue(held.stderr.contains("(JobHeldUser)"), held.stderr)
@@ -370,8 +379,11 @@ final class SlurmEmbedTests: XCTestCase {
         XCTAssertTrue(held.stderr.contains("scontrol release \(job)"), held.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("slurm.npy")))
 
+        // The rerun finds the job still held and follows it; released meanwhile, it runs to the end.
+        let running = try CLI.start(arguments, environment: environment)
+        usleep(2_000_000)
         _ = try CLI.shell(["/usr/bin/scontrol", "release", job], environment: environment)
-        let rerun = try CLI.run(arguments, environment: environment)
+        let rerun = running.wait()
         XCTAssertEqual(rerun.status, 0, rerun.stderr)
         XCTAssertTrue(rerun.stderr.contains("following Slurm job \(job) from an earlier run"), rerun.stderr)
         XCTAssertFalse(rerun.stdout.contains("slurm job "), rerun.stdout)  // nothing submitted again

@@ -60,14 +60,18 @@ enum FineTuneTraining {
             let maps = FrozenFeatureMaps(network: frozen, firstTrainedModule: options.firstModule,
                                          weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
             let heldOut = split.validation.map(\.path) + split.test.map(\.path)
-            let all = try distributor.outputs(of: ImageEmbedder(network: maps, preprocessor: preprocessor, decoder: decoder),
+            var all = try distributor.outputs(of: ImageEmbedder(network: maps, preprocessor: preprocessor, decoder: decoder),
                                               cacheKey: maps.cacheKey,
                                               taskArguments: ["--frozen-through", String(options.firstModule - 1),
                                                               "--resize", config.resize.rawValue, "--equalize", config.equalization.rawValue],
                                               paths: heldOut,
                                               description: "frozen modules' output for the \(heldOut.count) validation and test images")
+            // The test part is copied out and dropped from the whole, which becomes the validation
+            // part: the held-out maps (75 KB a picture) are not held twice.
             let cut = split.validation.count * maps.embeddingChannels
-            (validationFrozen, testFrozen) = (Array(all[..<cut]), Array(all[cut...]))
+            testFrozen = Array(all[cut...])
+            all.removeSubrange(cut...)
+            validationFrozen = all
         } else {
             validationFrozen = try frozenFeatures(split.validation.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
             testFrozen = try frozenFeatures(split.test.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)

@@ -13,9 +13,12 @@ public struct SlurmOptions: Sendable, Equatable {
     public var retries: Int
     /// Seconds between two looks at the job.
     public var pollInterval: Double
+    /// Seconds every unfinished task may stay stuck (`SlurmArray.isStuck`) before the run stops
+    /// following the job (a hold lifted soon, or a requeue in passing, is not worth failing for).
+    public var heldTimeout: Double
 
     public init(partition: String? = nil, time: String? = nil, cpusPerTask: Int? = nil, memory: String? = nil,
-                extraArguments: [String] = [], retries: Int = 2, pollInterval: Double = 1) {
+                extraArguments: [String] = [], retries: Int = 2, pollInterval: Double = 1, heldTimeout: Double = 120) {
         self.partition = partition
         self.time = time
         self.cpusPerTask = cpusPerTask
@@ -23,6 +26,7 @@ public struct SlurmOptions: Sendable, Equatable {
         self.extraArguments = extraArguments
         self.retries = retries
         self.pollInterval = pollInterval
+        self.heldTimeout = heldTimeout
     }
 
     /// sbatch's options for these settings (before the script).
@@ -86,17 +90,19 @@ public final class SlurmArray {
         "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT",
     ]
 
-    /// Pending reasons (squeue's %r) that do not pass by themselves: holds (a user's, an
-    /// administrator's, or Slurm's own after a failed launch) and limits the job can never meet.
-    public static func isStuck(reason: String) -> Bool {
-        reason.localizedCaseInsensitiveContains("held")
-            || ["PartitionTimeLimit", "PartitionNodeLimit", "BadConstraints", "InvalidAccount", "InvalidQOS",
-                "DependencyNeverSatisfied", "AssocMaxWallDurationPerJobLimit"].contains(reason)
+    /// Whether a task in `state`, pending for `reason` (squeue's %T and %r), will not run by
+    /// itself: held (by a user, an administrator, or Slurm after a failed launch or too many
+    /// requeues), or over a limit the job can never meet (a per-job QOS or association limit, a
+    /// partition's time limit, bad constraints, an invalid account or QOS, a dependency that
+    /// can no longer be met). Waiting for nodes that are down (`PartitionNodeLimit`,
+    /// `ReqNodeNotAvail`) is not stuck: the nodes may come back.
+    public static func isStuck(state: String, reason: String) -> Bool {
+        if ["REQUEUE_HOLD", "RESV_DEL_HOLD"].contains(state) { return true }
+        guard state == "PENDING" else { return false }
+        return reason.localizedCaseInsensitiveContains("held") || reason.localizedCaseInsensitiveContains("hold")
+            || (reason.hasSuffix("PerJobLimit") && (reason.hasPrefix("QOS") || reason.hasPrefix("Assoc")))
+            || ["PartitionTimeLimit", "BadConstraints", "InvalidAccount", "InvalidQOS", "DependencyNeverSatisfied"].contains(reason)
     }
-
-    /// Consecutive looks at a job whose unfinished tasks are all stuck before giving up on it
-    /// (a hold lifted at once, or a requeue in passing, is not worth failing for).
-    public var stuckLooks = 10
 
     /// `command` on PATH (as a shell finds it), or nil.
     public func locate(_ command: String) -> String? {
@@ -228,10 +234,12 @@ public final class SlurmArray {
 
     /// Waits until no task of `job` is queued or running; `tick` runs at every look.
     /// Returns the last states seen (empty when the job is unknown).
-    /// Throws `tasksStuck` when every unfinished task has stayed stuck (`isStuck`) for `stuckLooks` looks.
+    /// Throws `tasksStuck` when every unfinished task has stayed stuck (`isStuck`) for
+    /// `options.heldTimeout` seconds.
     public func follow(job: String, tick: () -> Void) throws -> [Int: String] {
         var last: [Int: String] = [:]
-        var failures = 0, stuck = 0
+        var failures = 0
+        var stuckSince: Date?
         while true {
             do {
                 guard let (states, reasons) = try taskStatesAndReasons(job: job) else { tick(); return last }
@@ -240,11 +248,20 @@ public final class SlurmArray {
                 tick()
                 let unfinished = states.keys.filter { !Self.finalStates.contains(states[$0]!) }.sorted()
                 if unfinished.isEmpty { return states }
-                if unfinished.allSatisfy({ states[$0] == "REQUEUE_HOLD" || (states[$0] == "PENDING" && Self.isStuck(reason: reasons[$0] ?? "")) }) {
-                    stuck += 1
-                    if stuck >= stuckLooks { throw SlurmError.tasksStuck(job: job, shards: unfinished, reasons: reasons) }
+                if unfinished.allSatisfy({ Self.isStuck(state: states[$0]!, reason: reasons[$0] ?? "") }) {
+                    let since = stuckSince ?? Date()
+                    stuckSince = since
+                    if Date().timeIntervalSince(since) >= options.heldTimeout {
+                        // Why each is stuck: its pending reason, else its state (REQUEUE_HOLD).
+                        var why: [Int: String] = [:]
+                        for i in unfinished {
+                            let reason = reasons[i] ?? ""
+                            why[i] = reason.isEmpty || reason == "None" ? states[i]! : reason
+                        }
+                        throw SlurmError.tasksStuck(job: job, shards: unfinished, reasons: why)
+                    }
                 } else {
-                    stuck = 0
+                    stuckSince = nil
                 }
             } catch let error as SlurmError {
                 if case .tasksStuck = error { throw error }
