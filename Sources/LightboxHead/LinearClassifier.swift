@@ -31,10 +31,12 @@ public struct LinearClassifier: Sendable, Equatable {
         return pooled.map { $0 * scale }
     }
 
-    /// Logits, `[rows, classes]`. Each row is summed on its own in one fixed order (16 lanes, then
-    /// the lanes in order), so a picture's logits do not depend on which pictures share its batch:
-    /// sgemm splits its sums differently for different row counts, which made predictions over
-    /// shards differ from one pass in the last bit. The product is tiny (classes x channels a row).
+    /// Logits, `[rows, classes]`, for predictions. Each row is summed on its own in one fixed order
+    /// (16 lanes, then the lanes in order), so a picture's logits do not depend on which pictures
+    /// share its batch: sgemm splits its sums differently for different row counts, which made
+    /// predictions over shards differ from one pass in the last bit. The product is tiny (classes
+    /// x channels a row). Training steps keep the batched product (`batchLogits`), so a run trains
+    /// the same model as before this was written.
     public func logits(_ pooled: [Float], rows: Int) -> [Float] {
         precondition(pooled.count == rows * inputs)
         var z = [Float](repeating: 0, count: rows * classes)
@@ -56,6 +58,22 @@ public struct LinearClassifier: Sendable, Equatable {
                         for lane in 0..<lanes { total += sum[lane] }
                         while i < inputs { total += row[i] * column[i]; i += 1 }
                         z[r * classes + c] = total + bias[c]
+                    }
+                }
+            }
+        }
+        return z
+    }
+
+    /// Logits, `[rows, classes]`, as one sgemm over the batch (a training step's).
+    func batchLogits(_ pooled: [Float], rows: Int) -> [Float] {
+        var z = [Float](repeating: 0, count: rows * classes)
+        pooled.withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { w in
+                bias.withUnsafeBufferPointer { b in
+                    z.withUnsafeMutableBufferPointer { out in
+                        BLAS.dense(input: x.baseAddress!, rows: rows, inputs: inputs, weights: w.baseAddress!, bias: b.baseAddress!,
+                                   outputs: classes, output: out.baseAddress!)
                     }
                 }
             }
@@ -90,7 +108,7 @@ public struct LinearClassifier: Sendable, Equatable {
                      dropoutMask: [Float]? = nil) -> Step {
         var pooled = Self.pool(featureMap, batch: batch, positions: positions, channels: inputs)
         if let dropoutMask { for i in pooled.indices { pooled[i] *= dropoutMask[i] } }
-        let z = logits(pooled, rows: batch)
+        let z = batchLogits(pooled, rows: batch)
         let totalWeight = labels.reduce(Float(0)) { $0 + classWeights[$1] }
         var loss: Float = 0
         var dz = [Float](repeating: 0, count: z.count)
