@@ -241,33 +241,34 @@ public final class SlurmArray {
         var failures = 0
         var stuckSince: Date?
         while true {
+            let seen: (states: [Int: String], reasons: [Int: String])?
             do {
-                guard let (states, reasons) = try taskStatesAndReasons(job: job) else { tick(); return last }
+                seen = try taskStatesAndReasons(job: job)
                 failures = 0
-                last = states
-                tick()
-                let unfinished = states.keys.filter { !Self.finalStates.contains(states[$0]!) }.sorted()
-                if unfinished.isEmpty { return states }
-                if unfinished.allSatisfy({ Self.isStuck(state: states[$0]!, reason: reasons[$0] ?? "") }) {
-                    let since = stuckSince ?? Date()
-                    stuckSince = since
-                    if Date().timeIntervalSince(since) >= options.heldTimeout {
-                        // Why each is stuck: its pending reason, else its state (REQUEUE_HOLD).
-                        var why: [Int: String] = [:]
-                        for i in unfinished {
-                            let reason = reasons[i] ?? ""
-                            why[i] = reason.isEmpty || reason == "None" ? states[i]! : reason
-                        }
-                        throw SlurmError.tasksStuck(job: job, shards: unfinished, reasons: why)
-                    }
-                } else {
-                    stuckSince = nil
-                }
             } catch let error as SlurmError {
-                if case .tasksStuck = error { throw error }
                 // A busy or restarting controller: keep looking for a while before giving up.
                 failures += 1
                 if failures >= 10 { throw error }
+                Thread.sleep(forTimeInterval: options.pollInterval)
+                continue
+            }
+            tick()
+            guard let (states, reasons) = seen else { return last }
+            last = states
+            let unfinished = states.keys.filter { !Self.finalStates.contains(states[$0]!) }.sorted()
+            if unfinished.isEmpty { return states }
+            if unfinished.allSatisfy({ Self.isStuck(state: states[$0]!, reason: reasons[$0] ?? "") }) {
+                let since = stuckSince ?? Date()
+                stuckSince = since
+                if Date().timeIntervalSince(since) >= options.heldTimeout {
+                    // Why each is stuck: its pending reason, else its state (REQUEUE_HOLD).
+                    let why = Dictionary(uniqueKeysWithValues: unfinished.map { i in
+                        (i, [nil, "", "None"].contains(reasons[i]) ? states[i]! : reasons[i]!)
+                    })
+                    throw SlurmError.tasksStuck(job: job, shards: unfinished, reasons: why)
+                }
+            } else {
+                stuckSince = nil
             }
             Thread.sleep(forTimeInterval: options.pollInterval)
         }
