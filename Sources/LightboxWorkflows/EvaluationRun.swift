@@ -73,34 +73,31 @@ public enum EvaluationRun {
     static func classify(_ dataset: [LabeledImage], digests: [String: Result<String, ImageDecodingError>], bundle: ModelBundle,
                          useCache: Bool, cacheDirectory: String? = nil, reporter: Reporter) throws
         -> (images: [LabeledImage], probabilities: [Float], failures: [ImageDecodingError]) {
-        if let cacheDirectory, useCache, bundle.fineTuned != nil {
-            // Sharded work left the ensemble's probabilities in the cache (anything missing is computed here).
-            let outcome = try EnsembleProbabilities(bundle: bundle).sampleEmbedder(directory: cacheDirectory)
-                .embed(dataset.map { TrainingSample(image: $0) }, digests: digests, batchSize: 16) {
-                    reporter.progress("classifying images", done: $0, total: $1)
-                }
-            var images: [LabeledImage] = [], probabilities: [Float] = []
-            for (image, p) in zip(dataset, outcome.embeddings) {
-                if let p { images.append(image); probabilities += p }
-            }
-            return (images, probabilities, outcome.failures)
-        }
-        if let ensemble = bundle.fineTuned {
-            let model = try FineTunedModel(bundle: bundle, ensemble: ensemble)
-            let result = try model.predict(paths: dataset.map(\.path))
-            let byPath = Dictionary(dataset.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-            return (result.paths.map { byPath[$0]! }, result.probabilities, result.failures)
-        }
-        let head = try bundle.denseHead(for: "evaluation")
-        let backbone = try bundle.resolvedBackbone()
         let samples = dataset.map { TrainingSample(image: $0) }
-        let outcome = try backbone.sampleEmbedder(cache: useCache, directory: cacheDirectory).embed(samples, digests: digests) {
-            reporter.progress("embedding images", done: $0, total: $1)
+        // What the cache holds per picture, and how rows of it become probabilities.
+        let embedder: SampleEmbedder, batchSize: Int, what: String, probabilities: ([Float], Int) -> [Float]
+        if let ensemble = bundle.fineTuned {
+            guard let cacheDirectory, useCache else {
+                let model = try FineTunedModel(bundle: bundle, ensemble: ensemble)
+                let result = try model.predict(paths: dataset.map(\.path))
+                let byPath = Dictionary(dataset.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+                return (result.paths.map { byPath[$0]! }, result.probabilities, result.failures)
+            }
+            // Sharded work left the ensemble's probabilities in the cache (anything missing is computed here).
+            embedder = try EnsembleProbabilities(bundle: bundle).sampleEmbedder(directory: cacheDirectory)
+            (batchSize, what, probabilities) = (16, "classifying images", { rows, _ in rows })
+        } else {
+            let head = try bundle.denseHead(for: "evaluation")
+            embedder = try bundle.resolvedBackbone().sampleEmbedder(cache: useCache, directory: cacheDirectory)
+            (batchSize, what, probabilities) = (32, "embedding images", { rows, count in head.predict(rows, rows: count) })
         }
-        var images: [LabeledImage] = [], features: [Float] = []
-        for (image, e) in zip(dataset, outcome.embeddings) {
-            if let e { images.append(image); features += e }
+        let outcome = try embedder.embed(samples, digests: digests, batchSize: batchSize) {
+            reporter.progress(what, done: $0, total: $1)
         }
-        return (images, images.isEmpty ? [] : head.predict(features, rows: images.count), outcome.failures)
+        var images: [LabeledImage] = [], rows: [Float] = []
+        for (image, row) in zip(dataset, outcome.embeddings) {
+            if let row { images.append(image); rows += row }
+        }
+        return (images, images.isEmpty ? [] : probabilities(rows, images.count), outcome.failures)
     }
 }
