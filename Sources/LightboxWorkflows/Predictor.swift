@@ -19,6 +19,9 @@ public final class Predictor: @unchecked Sendable {
     public let backbone: Backbone?
     /// How probabilities become the predicted class: the bundle's operating point, or argmax.
     public let decision: DecisionRule
+    /// A Lightbox bundle's record of the pretrained weights it was trained on (for a fine-tuned
+    /// model, what its frozen modules are; part of the name of its cached probabilities).
+    public let baseWeightsSHA256: String?
     /// How a picture becomes the model's input.
     public var preprocessor: Preprocessor { fineTuned?.preprocessor ?? backbone!.embedder.preprocessor }
     public var decoder: ImageDecoder { fineTuned?.decoder ?? backbone!.embedder.decoder }
@@ -31,6 +34,7 @@ public final class Predictor: @unchecked Sendable {
             fineTuned = try bundle.fineTuned.map { try FineTunedModel(bundle: bundle, ensemble: $0) }
             backbone = fineTuned == nil ? try bundle.resolvedBackbone() : nil
             decision = bundle.decisionRule
+            baseWeightsSHA256 = bundle.backbone.weightsSHA256
         } else if TFJSLayersModel.isExport(path) {
             let export = try TeachableMachineExport.load(path)
             classes = export.classes
@@ -38,6 +42,7 @@ public final class Predictor: @unchecked Sendable {
             fineTuned = nil
             backbone = export.backbone
             decision = .argmax
+            baseWeightsSHA256 = nil
         } else {
             throw WeightsError("\(path): neither a Lightbox model (\(ModelBundle.manifestName), or a zip of one) nor a Teachable Machine export (model.json or .zip)")
         }

@@ -99,27 +99,24 @@ struct Embed: ParsableCommand {
         guard !paths.isEmpty else { throw Terminal.Failure("no PNG, JPEG or DICOM files found in \(inputs.joined(separator: " "))") }
         let folder = ShardedEmbeddingRunner.absolute(out) + ".shards", description = "lightbox embed of \(paths.count) images into \(out)"
         var runner: ShardedEmbeddingRunner
+        let preprocessing = ["--resize", resize.rawValue, "--equalize", equalize]
         if let model = probabilitiesOf ?? backboneOf {
-            runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: try ModelBundle.read(from: model),
-                                                folder: folder, description: description)
-            guard (probabilitiesOf != nil) == runner.backboneArguments.contains("--probabilities-of") else {
+            let bundle = try ModelBundle.read(from: model)
+            guard (probabilitiesOf != nil) == (bundle.fineTuned != nil) else {
                 throw Terminal.Failure("\(model): --backbone-of takes a model with a dense head, --probabilities-of a fine-tuned one")
             }
+            runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: bundle, folder: folder, description: description)
             runner.batch = batch
         } else if let last = frozenThrough {
             guard (0...17).contains(last) else { throw Terminal.Failure("--frozen-through takes a module from 0 to 17") }
-            let preprocessor = Preprocessor(policy: ResizePolicy(rawValue: resize.rawValue)!,
-                                            equalization: try TrainingOptionRules.parseEqualization(equalize))
             let maps = FrozenFeatureMaps(network: try FineTunedModel.frozenNetwork(weights: try PretrainedMobileNetV2.load(), firstModule: last + 1),
                                          firstTrainedModule: last + 1, weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
-            runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, embedder: ImageEmbedder(network: maps, preprocessor: preprocessor),
-                                            cacheKey: maps.cacheKey,
-                                            backboneArguments: ["--frozen-through", String(last), "--resize", resize.rawValue, "--equalize", equalize],
+            runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, embedder: ImageEmbedder(network: maps, preprocessor: try preprocessor()),
+                                            cacheKey: maps.cacheKey, backboneArguments: ["--frozen-through", String(last)] + preprocessing,
                                             folder: folder, description: description)
         } else {
-            runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, backbone: try shardBackbone(),
-                                            backboneArguments: ["--resize", resize.rawValue, "--equalize", equalize],
-                                            folder: folder, description: description)
+            runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, backbone: try Backbone.pretrained(try preprocessor()),
+                                            backboneArguments: preprocessing, folder: folder, description: description)
         }
         if let shard = try executorOptions.single { return try runner.runOne(shard, paths: paths) }
         let result = try runner.runAll(paths)
@@ -138,10 +135,8 @@ struct Embed: ParsableCommand {
         Terminal.note("wrote \(out) [\(paths.count), \(channels)]" + (failures.isEmpty ? "" : "; skipped \(failures.count)"))
     }
 
-    /// The backbone the shards of a plain embedding (or of train's Slurm tasks) run: the
-    /// pretrained one with --resize and --equalize.
-    func shardBackbone() throws -> Backbone {
-        return try Backbone.pretrained(Preprocessor(policy: ResizePolicy(rawValue: resize.rawValue)!,
-                                                    equalization: try TrainingOptionRules.parseEqualization(equalize)))
+    /// How the shards of a plain embedding (or of train's Slurm tasks) preprocess: --resize and --equalize.
+    func preprocessor() throws -> Preprocessor {
+        Preprocessor(policy: ResizePolicy(rawValue: resize.rawValue)!, equalization: try TrainingOptionRules.parseEqualization(equalize))
     }
 }

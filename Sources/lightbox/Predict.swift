@@ -114,8 +114,13 @@ struct Predict: ParsableCommand {
         guard ModelBundle.isBundle(model) else {
             throw Terminal.Failure("\(model): only a Lightbox model bundle is predicted over shards (a Teachable Machine export is not); leave out --shards and --executor")
         }
-        var runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: try ModelBundle.read(from: model),
-                                                folder: "", description: "lightbox predict of \(images.count) images with \(model)")
+        // The predictor's model, already read and built, does the shards' work (here, or rebuilt by each Slurm task).
+        let description = "lightbox predict of \(images.count) images with \(model)"
+        var runner = predictor.fineTuned.map { fineTuned in
+            ShardedEmbeddingRunner(options: executorOptions, model: model,
+                                   ensemble: EnsembleProbabilities(model: fineTuned, baseWeightsSHA256: predictor.baseWeightsSHA256 ?? ""),
+                                   folder: "", description: description)
+        } ?? ShardedEmbeddingRunner(options: executorOptions, model: model, backbone: predictor.backbone!, folder: "", description: description)
         // No output file to put the shards' folder beside: it goes into the (shared) cache, named
         // by the job (the list, the model's work and preprocessing), so two models never share one.
         runner.folder = (runner.cacheDirectory as NSString)

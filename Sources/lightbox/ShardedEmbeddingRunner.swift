@@ -137,13 +137,23 @@ extension ShardedEmbeddingRunner {
     /// ensemble, its probabilities (`--probabilities-of`), so the whole network runs on the shards.
     init(options: ExecutorOptions, model: String, bundle: ModelBundle, folder: String, description: String) throws {
         if bundle.fineTuned != nil {
-            let ensemble = try EnsembleProbabilities(bundle: bundle)
-            self.init(options: options, batch: 16, embedder: ensemble.imageEmbedder, cacheKey: ensemble.cacheKey,
-                      backboneArguments: ["--probabilities-of", Self.absolute(model)], folder: folder, description: description)
+            self.init(options: options, model: model, ensemble: try EnsembleProbabilities(bundle: bundle), folder: folder,
+                      description: description)
         } else {
-            self.init(options: options, batch: 16, backbone: try bundle.resolvedBackbone(),
-                      backboneArguments: ["--backbone-of", Self.absolute(model)], folder: folder, description: description)
+            self.init(options: options, model: model, backbone: try bundle.resolvedBackbone(), folder: folder, description: description)
         }
+    }
+
+    /// Shards of a fine-tuned `model`'s probabilities, from its ensemble already built.
+    init(options: ExecutorOptions, model: String, ensemble: EnsembleProbabilities, folder: String, description: String) {
+        self.init(options: options, batch: 16, embedder: ensemble.imageEmbedder, cacheKey: ensemble.cacheKey,
+                  backboneArguments: ["--probabilities-of", Self.absolute(model)], folder: folder, description: description)
+    }
+
+    /// Shards of a dense-head `model`'s embeddings, from its backbone already built.
+    init(options: ExecutorOptions, model: String, backbone: Backbone, folder: String, description: String) {
+        self.init(options: options, batch: 16, backbone: backbone, backboneArguments: ["--backbone-of", Self.absolute(model)],
+                  folder: folder, description: description)
     }
 }
 
