@@ -198,11 +198,25 @@ final class ShardedEmbedCommandTests: XCTestCase {
         let image = try Self.xrays(1)[0]
         for (arguments, message) in [(["--shard", "4/4"], "from 0 to 3"), (["--shard", "1/4", "--shards", "3"], "disagree"),
                                      (["--shards", "0"], "at least 1"), (["--partition", "gpu"], "need --executor slurm"),
-                                     (["--shard", "0/2", "--executor", "slurm"], "submits them all")] {
+                                     (["--shard", "0/2", "--executor", "slurm"], "submits them all"),
+                                     (["--shards", "2", "--held-timeout=-1"], "--held-timeout must be 0 or more")] {
             let run = try CLI.run(["embed", "--out", path("e.npy")] + arguments + [image])
             XCTAssertNotEqual(run.status, 0, "\(arguments)")
             XCTAssertTrue(run.stderr.contains(message), "\(arguments): \(run.stderr)")
         }
+    }
+
+    /// Data with no picture of the model's classes runs no shard: evaluate says why, as a local run does.
+    func testEvaluateOfNothingUsableRunsNoShard() throws {
+        let (model, data) = try Self.headModelAndData(in: work, images: 2)
+        let text = try String(contentsOfFile: data, encoding: .utf8).replacingOccurrences(of: "Class ", with: "Other ")
+        try text.write(toFile: data, atomically: true, encoding: .utf8)
+        let run = try CLI.run(["evaluate", "--model", model, "--data", data, "--out", path("m.json"), "--shards", "2",
+                               "--cache-dir", path("cache")])
+        XCTAssertEqual(run.status, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains("no usable images for the model's classes"), run.stderr)
+        XCTAssertFalse(run.stderr.contains(" in 2 shards"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("m.json.shards")))
     }
 
     func testMissingSbatchIsOneLine() throws {
