@@ -60,8 +60,15 @@ public struct DenseHead: Sendable, Equatable {
         return z
     }
 
-    /// Class probabilities, `[rows, classes]`.
-    public func predict(_ x: [Float], rows: Int) -> [Float] { forward(x, rows: rows).probabilities }
+    /// Class probabilities, `[rows, classes]`, for predictions: both layers through `RowProduct`,
+    /// so a picture's probabilities do not depend on which pictures share its batch (the same
+    /// summation as the fine-tuned head's logits). Training steps keep the batched `forward`.
+    public func predict(_ x: [Float], rows: Int) -> [Float] {
+        var a1 = RowProduct.dense(x, rows: rows, inputs: inputs, weights: w1, bias: b1, outputs: hidden)
+        for i in 0..<a1.count where a1[i] < 0 { a1[i] = 0 }
+        let z = RowProduct.dense(a1, rows: rows, inputs: hidden, weights: w2, bias: nil, outputs: classes)
+        return (0..<rows).flatMap { Softmax.apply(Array(z[($0 * classes)..<(($0 + 1) * classes)])) }
+    }
 
     /// d(score of `target` class probability)/d(embedding) for one embedding: what Grad-CAM
     /// needs to weigh the feature map's channels.

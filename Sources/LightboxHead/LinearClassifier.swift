@@ -20,49 +20,22 @@ public struct LinearClassifier: Sendable, Equatable {
 
     /// The mean over the `positions` of each image's feature map (`[batch, positions, inputs]`).
     public static func pool(_ featureMap: [Float], batch: Int, positions: Int, channels: Int) -> [Float] {
+        precondition(featureMap.count == batch * positions * channels)
         var pooled = [Float](repeating: 0, count: batch * channels)
-        for n in 0..<batch {
-            for p in 0..<positions {
-                let row = (n * positions + p) * channels
-                for c in 0..<channels { pooled[n * channels + c] += featureMap[row + c] }
+        featureMap.withUnsafeBufferPointer { input in
+            pooled.withUnsafeMutableBufferPointer { output in
+                Pooling.globalAverage(input.baseAddress!, batch: batch, positions: positions, channels: channels,
+                                      output: output.baseAddress!)
             }
         }
-        let scale = 1 / Float(positions)
-        return pooled.map { $0 * scale }
+        return pooled
     }
 
-    /// Logits, `[rows, classes]`, for predictions. Each row is summed on its own in one fixed order
-    /// (16 lanes, then the lanes in order), so a picture's logits do not depend on which pictures
-    /// share its batch: sgemm splits its sums differently for different row counts, which made
-    /// predictions over shards differ from one pass in the last bit. The product is tiny (classes
-    /// x channels a row). Training steps keep the batched product (`batchLogits`), so a run trains
-    /// the same model as before this was written.
+    /// Logits, `[rows, classes]`, for predictions: `RowProduct`, so a picture's logits do not
+    /// depend on which pictures share its batch. Training steps keep the batched product
+    /// (`batchLogits`), so a run trains the same model as before this was written.
     public func logits(_ pooled: [Float], rows: Int) -> [Float] {
-        precondition(pooled.count == rows * inputs)
-        var z = [Float](repeating: 0, count: rows * classes)
-        let lanes = 16, whole = inputs / lanes * lanes
-        pooled.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { w in
-                for r in 0..<rows {
-                    let row = x.baseAddress! + r * inputs
-                    for c in 0..<classes {
-                        let column = w.baseAddress! + c * inputs
-                        var sum = SIMD16<Float>()
-                        var i = 0
-                        while i < whole {
-                            sum.addProduct(UnsafeRawPointer(row + i).loadUnaligned(as: SIMD16<Float>.self),
-                                           UnsafeRawPointer(column + i).loadUnaligned(as: SIMD16<Float>.self))
-                            i += lanes
-                        }
-                        var total: Float = 0
-                        for lane in 0..<lanes { total += sum[lane] }
-                        while i < inputs { total += row[i] * column[i]; i += 1 }
-                        z[r * classes + c] = total + bias[c]
-                    }
-                }
-            }
-        }
-        return z
+        RowProduct.dense(pooled, rows: rows, inputs: inputs, weights: weight, bias: bias, outputs: classes)
     }
 
     /// Logits, `[rows, classes]`, as one sgemm over the batch (a training step's).

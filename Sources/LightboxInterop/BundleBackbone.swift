@@ -69,3 +69,27 @@ extension ModelBundle {
         }
     }
 }
+
+extension ModelBundle {
+    /// MobileNetV2's table, the network whose modules fine-tuned members train; refuses a
+    /// manifest whose input size is not the table's.
+    public func architecture() throws -> MobileNetV2Architecture {
+        let architecture = MobileNetV2Architecture()
+        try requireInputSize(architecture.inputSize)
+        return architecture
+    }
+
+    /// The frozen part the members share, as a layer graph (no oneDNN network built): the whole
+    /// backbone (MobileNetV2 from its table and folded weights, or a Teachable Machine backbone
+    /// from its topology), or MobileNetV2 through the module before the members' own; either way
+    /// on the weights the bundle was trained on (checked by digest).
+    public func frozenGraph() throws -> LayerGraph {
+        switch cut {
+        case .wholeBackbone:
+            if try backboneKind() == .teachableMachine { return try teachableMachineBackbone().backboneGraph() }
+            return try architecture().layerGraph(weights: try pretrainedWeights())
+        case .mobileNetV2(let last):
+            return try architecture().layerGraph(weights: try pretrainedWeights(), throughModule: last)
+        }
+    }
+}

@@ -4,18 +4,21 @@ import LightboxCore
 import LightboxImaging
 import LightboxModels
 
-/// A trained model, self-contained: the backbone's identity and weights digest, the head's
-/// weights, the class names and the preprocessing. `predict` and `evaluate` need nothing else
-/// (the backbone weights come from the cache, checked against the digest).
+/// A trained model, self-contained: the backbone's identity and weights digest, the members
+/// (one or more `ModelMember`s sharing one frozen part, whose probabilities are averaged), the
+/// class names and the preprocessing. `predict` and `evaluate` need nothing else (the backbone
+/// weights come from the cache, checked against the digest).
 ///
-/// Layout: `DIR/lightbox-model.json` and `DIR/head.safetensors` (the head method), or
-/// `DIR/member-N.safetensors` for each member of a fine-tuned ensemble (`fineTuned`).
+/// Layout: `DIR/lightbox-model.json` and `DIR/head.safetensors` (one dense head),
+/// `DIR/head-N.safetensors` (an ensemble of dense heads) or `DIR/member-N.safetensors` (an
+/// ensemble of fine-tuned members).
 public struct ModelBundle: Sendable {
     public static let format = "lightbox-model"
-    /// 1: a dense head on the frozen backbone; 2 adds fine-tuned ensembles (written only for them,
-    /// so head bundles stay readable by Lightbox versions that read 1).
-    public static let formatVersion = 2
-    /// The version a head bundle is written with (and what exports of one record).
+    /// 1: a dense head on the frozen backbone; 2 adds fine-tuned ensembles; 3 ensembles of dense
+    /// heads. Each bundle is written with the lowest version that describes it
+    /// (`writtenVersion`), so one dense head stays readable by Lightbox versions that read 1.
+    public static let formatVersion = 3
+    /// The version a single dense head is written with.
     public static let headFormatVersion = 1
     public static let manifestName = "lightbox-model.json"
     public static let headName = "head.safetensors"
@@ -89,21 +92,20 @@ public struct ModelBundle: Sendable {
         enum CodingKeys: String, CodingKey { case firstModule = "first_module", members }
     }
 
+    /// Dense heads in the manifest: their shape, and each member's file (`weights` alone: one head).
     struct HeadShape: Codable {
         var inputs: Int, hidden: Int, activation: String, output: String, outputBias: Bool, weights: String
+        var members: [String]?
         enum CodingKeys: String, CodingKey {
-            case inputs, hidden, activation, output, outputBias = "output_bias", weights
+            case inputs, hidden, activation, output, outputBias = "output_bias", weights, members
         }
     }
 
     public var classes: [String]
     public var backbone: Backbone
     public var preprocessing: Preprocessing
-    /// The dense head (the head method); nil for a fine-tuned ensemble.
-    public var head: DenseHead?
-    /// The fine-tuned ensemble: MobileNetV2's modules from `firstModule` on and a linear head,
-    /// per member; nil for the head method.
-    public var fineTuned: FineTunedEnsemble?
+    /// The trained members (at least one), all on the same frozen part; their probabilities are averaged.
+    public private(set) var members: [any ModelMember]
     /// A two-class model's decision threshold (chosen on the validation split); nil: argmax.
     public var operatingPoint: OperatingPoint?
     /// How this model turns probabilities into a predicted class.
@@ -119,22 +121,26 @@ public struct ModelBundle: Sendable {
     var unpacked: UnpackedArchive?
     public static let backboneFolder = "backbone"
 
-    public init(classes: [String], backbone: Backbone, preprocessing: Preprocessing, head: DenseHead,
-                training: [String: String] = [:]) {
+    public init(classes: [String], backbone: Backbone, preprocessing: Preprocessing, members: [any ModelMember],
+                training: [String: String] = [:]) throws {
+        guard let first = members.first else { throw WeightsError("a model needs at least one member") }
+        guard members.allSatisfy({ $0.cut == first.cut && $0.classes == classes.count }) else {
+            throw WeightsError("a model's members must share one frozen part and have \(classes.count) classes")
+        }
         self.classes = classes
         self.backbone = backbone
         self.preprocessing = preprocessing
-        self.head = head
+        self.members = members
         self.training = training
     }
 
-    public init(classes: [String], backbone: Backbone, preprocessing: Preprocessing, fineTuned: FineTunedEnsemble,
-                training: [String: String] = [:]) {
-        self.classes = classes
-        self.backbone = backbone
-        self.preprocessing = preprocessing
-        self.fineTuned = fineTuned
-        self.training = training
+    /// Where the frozen part the members share ends.
+    public var cut: FrozenCut { members[0].cut }
+
+    /// The format version this bundle is written with: the lowest that describes its members.
+    public var writtenVersion: Int {
+        if members is [FineTunedMember] { return 2 }
+        return members.count == 1 ? Self.headFormatVersion : 3
     }
 
     /// What an exported model cannot do itself and its user must do before it (the bundle's
@@ -147,37 +153,27 @@ public struct ModelBundle: Sendable {
         return "the model was trained on contrast-equalised pictures (\(e)), which this export cannot do: after resizing to \(preprocessing.size)x\(preprocessing.size), round the grey levels to 8 bits and apply \(how), then use the result for all three channels"
     }
 
-    /// The dense head, for what only the head method has yet (exports); a clear error for a fine-tuned model.
-    public func denseHead(for use: String) throws -> DenseHead {
-        guard let head else {
-            throw WeightsError("\(use) of a fine-tuned model (--method finetune) is not supported yet; train with --method head for it")
-        }
-        return head
-    }
-
     /// Writes the bundle to `directory` atomically: built in a temporary folder beside it,
     /// then swapped in with one rename, so readers never see half a model.
     public func write(to directory: String) throws {
         var files: [String: Data] = [:]
         var headShape: HeadShape?, fineTuning: FineTuning?
-        if let head {
-            headShape = HeadShape(inputs: head.inputs, hidden: head.hidden, activation: "relu", output: "softmax",
-                                  outputBias: false, weights: Self.headName)
-            files[Self.headName] = try SafeTensors.encode([
-                "dense1.weight": Tensor(shape: [head.hidden, head.inputs], values: head.w1),
-                "dense1.bias": Tensor(shape: [head.hidden], values: head.b1),
-                "dense2.weight": Tensor(shape: [head.classes, head.hidden], values: head.w2),
-            ], metadata: ["format": Self.format])
+        func save(_ member: any ModelMember, as name: String) throws {
+            files[name] = try SafeTensors.encode(member.tensors, metadata: ["format": Self.format])
         }
-        if let fineTuned {
-            let names = fineTuned.members.indices.map { "member-\($0).safetensors" }
-            fineTuning = FineTuning(firstModule: fineTuned.firstModule, members: names)
-            for (name, tensors) in zip(names, fineTuned.members) {
-                files[name] = try SafeTensors.encode(tensors, metadata: ["format": Self.format])
-            }
+        if let heads = members as? [DenseHeadMember] {
+            let names = heads.count == 1 ? [Self.headName] : heads.indices.map { "head-\($0).safetensors" }
+            headShape = HeadShape(inputs: heads[0].dense.inputs, hidden: heads[0].dense.hidden, activation: "relu", output: "softmax",
+                                  outputBias: false, weights: names[0], members: heads.count == 1 ? nil : names)
+            for (name, head) in zip(names, heads) { try save(head, as: name) }
+        } else if let tuned = members as? [FineTunedMember] {
+            let names = tuned.indices.map { "member-\($0).safetensors" }
+            fineTuning = FineTuning(firstModule: tuned[0].firstModule, members: names)
+            for (name, member) in zip(names, tuned) { try save(member, as: name) }
+        } else {
+            throw WeightsError("a model's members must all be dense heads or all fine-tuned")
         }
-        guard (headShape == nil) != (fineTuning == nil) else { throw WeightsError("a model has either a dense head or a fine-tuned ensemble") }
-        let manifest = Manifest(format: Self.format, formatVersion: fineTuning == nil ? Self.headFormatVersion : Self.formatVersion, classes: classes, backbone: backbone,
+        let manifest = Manifest(format: Self.format, formatVersion: writtenVersion, classes: classes, backbone: backbone,
                                 preprocessing: preprocessing, head: headShape, fineTuning: fineTuning,
                                 operatingPoint: operatingPoint, created: ISO8601DateFormatter().string(from: Date()), training: training,
                                 disclaimer: Self.disclaimer)
@@ -251,31 +247,29 @@ public struct ModelBundle: Sendable {
         guard manifest.preprocessing.equalization != nil else {
             throw WeightsError("\(manifestPath): preprocessing equalize '\(manifest.preprocessing.equalize ?? "")' is not none, clahe or histogram")
         }
-        var bundle: ModelBundle
+        var members: [any ModelMember]
         if let s = manifest.head {
-            let store = try tensors(in: directory, file: s.weights, what: "head weights")
-            let head: DenseHead
-            do {
-                head = try DenseHead(inputs: s.inputs, hidden: s.hidden, classes: manifest.classes.count,
-                                     w1: store.tensor("dense1.weight", shape: [s.hidden, s.inputs]).values,
-                                     b1: store.tensor("dense1.bias", shape: [s.hidden]).values,
-                                     w2: store.tensor("dense2.weight", shape: [manifest.classes.count, s.hidden]).values)
-            } catch let e as HeadShapeError {
-                throw WeightsError("\(directory): \(e)")
+            let files = s.members ?? [s.weights]
+            guard (1...64).contains(files.count), s.members == nil || manifest.formatVersion >= 3 else {
+                throw WeightsError("\(manifestPath): head needs 1-64 member files (got \(files.count))")
             }
-            bundle = ModelBundle(classes: manifest.classes, backbone: manifest.backbone, preprocessing: manifest.preprocessing,
-                                 head: head, training: manifest.training ?? [:])
+            members = try files.map { file in
+                try DenseHeadMember(store: try tensors(in: directory, file: file, what: "head weights"), inputs: s.inputs,
+                                    hidden: s.hidden, classes: manifest.classes.count)
+            }
         } else if let f = manifest.fineTuning {
-            guard !f.members.isEmpty, f.members.count <= 10, (1...18).contains(f.firstModule) else {
-                throw WeightsError("\(manifestPath): fine_tuning needs 1-10 members and a first_module of 1-18 (got \(f.members.count) and \(f.firstModule))")
+            guard !f.members.isEmpty, f.members.count <= 64, (1...18).contains(f.firstModule) else {
+                throw WeightsError("\(manifestPath): fine_tuning needs 1-64 members and a first_module of 1-18 (got \(f.members.count) and \(f.firstModule))")
             }
-            let members = try f.members.map { try tensors(in: directory, file: $0, what: "fine-tuned weights").tensors }
-            bundle = ModelBundle(classes: manifest.classes, backbone: manifest.backbone, preprocessing: manifest.preprocessing,
-                                 fineTuned: FineTunedEnsemble(firstModule: f.firstModule, members: members),
-                                 training: manifest.training ?? [:])
+            members = try f.members.map { file in
+                try FineTunedMember(store: try tensors(in: directory, file: file, what: "fine-tuned weights"), firstModule: f.firstModule,
+                                    classes: manifest.classes.count)
+            }
         } else {
             throw WeightsError("\(manifestPath): the manifest names neither a head nor a fine-tuned ensemble")
         }
+        var bundle = try ModelBundle(classes: manifest.classes, backbone: manifest.backbone, preprocessing: manifest.preprocessing,
+                                     members: members, training: manifest.training ?? [:])
         if let point = manifest.operatingPoint {
             guard manifest.classes.count == 2, manifest.classes.contains(point.positiveClass), point.threshold.isFinite,
                   (0...1).contains(point.threshold) else {
@@ -293,19 +287,6 @@ public struct ModelBundle: Sendable {
         let path = (directory as NSString).appendingPathComponent(file)
         guard let data = FileManager.default.contents(atPath: path) else { throw WeightsError("\(path): \(what) missing") }
         return NamedTensors(try SafeTensors.decode(data, source: path).tensors, source: path)
-    }
-}
-
-/// The trained part of a fine-tuned model: MobileNetV2's modules from `firstModule` on, per
-/// member, by torch name (convolution weights, batch-norm weight, bias, running_mean and
-/// running_var), with the member's linear head as `head.weight` and `head.bias`.
-public struct FineTunedEnsemble: Sendable {
-    public var firstModule: Int
-    public var members: [[String: Tensor]]
-
-    public init(firstModule: Int, members: [[String: Tensor]]) {
-        self.firstModule = firstModule
-        self.members = members
     }
 }
 

@@ -9,14 +9,14 @@ import SwiftProtobuf
 /// Writes a model as one ONNX graph (opset 13): RGB pixels in (`image`, float32
 /// `[N, 3, S, S]`, values 0-255, after the model's resize policy to S x S), class
 /// probabilities out (`probabilities`, `[N, classes]`). The normalisation is inside the graph;
-/// the preprocessing and class names are in the model's metadata. A fine-tuned ensemble is one
-/// graph too: the frozen modules once, each member's modules (batch norm folded from its running
-/// statistics) and head, the members' probabilities averaged (`Mean`).
+/// the preprocessing and class names are in the model's metadata. An ensemble is one graph
+/// too: the frozen part once, then each member's own modules (batch norm folded from its
+/// running statistics), pooling and head, the members' probabilities averaged (`Mean`).
 public enum ONNXExporter {
     public static let opset: Int64 = 13
 
     public static func export(_ bundle: ModelBundle, to path: String) throws {
-        let (graph, members) = try bundle.fineTuned.map { try fineTunedGraph(bundle, $0) } ?? (try layerGraph(for: bundle), [])
+        let (graph, outputs) = try membersGraph(bundle)
         var builder = ONNXGraphBuilder()
         let p = try bundle.preprocessing.preprocessor()
         let normalization = p.normalization
@@ -55,36 +55,35 @@ public enum ONNXExporter {
             names[i] = out
         }
         let classes = bundle.classes.count
-        if members.isEmpty {
-            let head = try bundle.denseHead(for: "ONNX export")
-            builder.node("GlobalAveragePool", [names[graph.output]!], "pooled")
-            builder.node("Flatten", ["pooled"], "embedding", attributes: [.int("axis", 1)])
-            builder.constant("head_w1", [head.hidden, head.inputs], head.w1)
-            builder.constant("head_b1", [head.hidden], head.b1)
-            builder.constant("head_w2", [head.classes, head.hidden], head.w2)
-            builder.node("Gemm", ["embedding", "head_w1", "head_b1"], "hidden_linear", attributes: [.int("transB", 1)])
-            builder.node("Relu", ["hidden_linear"], "hidden")
-            builder.node("Gemm", ["hidden", "head_w2"], "logits", attributes: [.int("transB", 1)])
-            builder.node("Softmax", ["logits"], "probabilities", attributes: [.int("axis", 1)])
-        } else {
-            for (m, member) in members.enumerated() {
-                let inputs = member.weight.count / classes
-                builder.node("GlobalAveragePool", [names[member.output]!], "m\(m)_pooled")
-                builder.node("Flatten", ["m\(m)_pooled"], "m\(m)_embedding", attributes: [.int("axis", 1)])
-                builder.constant("m\(m)_head_w", [classes, inputs], member.weight)
-                builder.constant("m\(m)_head_b", [classes], member.bias)
-                builder.node("Gemm", ["m\(m)_embedding", "m\(m)_head_w", "m\(m)_head_b"], "m\(m)_logits", attributes: [.int("transB", 1)])
-                builder.node("Softmax", ["m\(m)_logits"], "m\(m)_probabilities", attributes: [.int("axis", 1)])
+        // One member's nodes keep plain names ("pooled", ..., "probabilities"); an ensemble's are prefixed.
+        let single = bundle.members.count == 1
+        for (m, (member, output)) in zip(bundle.members, outputs).enumerated() {
+            let p = single ? "" : "m\(m)_", probabilities = single ? "probabilities" : "m\(m)_probabilities"
+            builder.node("GlobalAveragePool", [names[output]!], p + "pooled")
+            builder.node("Flatten", [p + "pooled"], p + "embedding", attributes: [.int("axis", 1)])
+            switch member.head {
+            case .dense(let head):
+                builder.constant(p + "head_w1", [head.hidden, head.inputs], head.w1)
+                builder.constant(p + "head_b1", [head.hidden], head.b1)
+                builder.constant(p + "head_w2", [head.classes, head.hidden], head.w2)
+                builder.node("Gemm", [p + "embedding", p + "head_w1", p + "head_b1"], p + "hidden_linear", attributes: [.int("transB", 1)])
+                builder.node("Relu", [p + "hidden_linear"], p + "hidden")
+                builder.node("Gemm", [p + "hidden", p + "head_w2"], p + "logits", attributes: [.int("transB", 1)])
+            case .linear(let linear):
+                builder.constant(p + "head_w", [classes, linear.inputs], linear.weight)
+                builder.constant(p + "head_b", [classes], linear.bias)
+                builder.node("Gemm", [p + "embedding", p + "head_w", p + "head_b"], p + "logits", attributes: [.int("transB", 1)])
             }
-            builder.node("Mean", members.indices.map { "m\($0)_probabilities" }, "probabilities")
+            builder.node("Softmax", [p + "logits"], probabilities, attributes: [.int("axis", 1)])
         }
+        if !single { builder.node("Mean", bundle.members.indices.map { "m\($0)_probabilities" }, "probabilities") }
 
         let size = graph.inputSize
         var model = Onnx_ModelProto()
         model.irVersion = 7
         model.producerName = "Lightbox"
         model.producerVersion = "1"
-        model.modelVersion = Int64(members.isEmpty ? ModelBundle.headFormatVersion : ModelBundle.formatVersion)
+        model.modelVersion = Int64(bundle.writtenVersion)
         var opset = Onnx_OperatorSetIdProto()
         opset.domain = ""
         opset.version = ONNXExporter.opset
@@ -99,7 +98,7 @@ public enum ONNXExporter {
             ("classes", classNames),
             ("preprocessing", "RGB pixels 0-255, NCHW float32; decode, alpha over black, resize policy '\(p.policy.rawValue)' to \(size)x\(size) with antialiased bilinear resampling (Lightbox README, Preprocessing); the normalisation (mean \(normalization.mean), std \(normalization.std) on x/255) is inside the graph"),
             ("backbone", bundle.backbone.id),
-            ("lightbox_format_version", "\(members.isEmpty ? ModelBundle.headFormatVersion : ModelBundle.formatVersion)"),
+            ("lightbox_format_version", "\(bundle.writtenVersion)"),
             ("disclaimer", ModelBundle.disclaimer),
         ]
         let outside = bundle.stepsOutsideExport.map { [("equalize", bundle.preprocessing.equalize ?? ""), ("preprocessing_outside_model", $0)] }
@@ -119,44 +118,16 @@ public enum ONNXExporter {
     }
 
 
-    /// The backbone as a layer graph: the default MobileNetV2 from its table and folded
-    /// weights, or a Teachable Machine backbone from its topology; either way the weights the
-    /// bundle was trained on (checked by digest), without building a oneDNN network.
-    static func layerGraph(for bundle: ModelBundle) throws -> LayerGraph {
-        if try bundle.backboneKind() == .teachableMachine {
-            return try bundle.teachableMachineBackbone().backboneGraph()
-        }
-        return try MobileNetV2Architecture().layerGraph(weights: try bundle.pretrainedWeights())
-    }
-
-    /// A fine-tuned ensemble as one layer graph: the frozen modules through the one before the
-    /// trained ones, then each member's trained modules with batch norm folded from its running
-    /// statistics; each member's last node and head.
-    static func fineTunedGraph(_ bundle: ModelBundle, _ ensemble: FineTunedEnsemble) throws
-        -> (LayerGraph, [(output: Int, weight: [Float], bias: [Float])]) {
-        try bundle.requireInputSize(MobileNetV2Architecture().inputSize)
-        var graph = try MobileNetV2Architecture().layerGraph(weights: try bundle.pretrainedWeights(), throughModule: ensemble.firstModule - 1)
+    /// The model as one layer graph: the frozen part (`ModelBundle.frozenGraph`), then each
+    /// member's own modules after it; and each member's last node, where its pooling and head go.
+    static func membersGraph(_ bundle: ModelBundle) throws -> (LayerGraph, [Int]) {
+        var graph = try bundle.frozenGraph()
         let frozenOutput = graph.output
-        let classes = bundle.classes.count
-        var members: [(output: Int, weight: [Float], bias: [Float])] = []
-        for (m, tensors) in ensemble.members.enumerated() {
-            let store = NamedTensors(tensors, source: "\(bundle.directory ?? "model") member \(m)")
-            let tail = try TrainableTail(weights: store, firstModule: ensemble.firstModule)
-            var x = frozenOutput
-            for (b, block) in tail.blocks.enumerated() {
-                let input = x
-                for (u, unit) in block.units.enumerated() {
-                    var weights = unit.weights, bias = [Float](repeating: 0, count: unit.spec.outputChannels)
-                    ConvolutionWeights.foldBatchNorm(weights: &weights, bias: &bias, gamma: unit.gamma, beta: unit.beta,
-                                                     mean: unit.runningMean, variance: unit.runningVariance, epsilon: TrainableTail.epsilon)
-                    x = try graph.append("m\(m)_b\(b)_\(u)", .convolution(unit.spec, weights: weights, bias: bias), inputs: [x])
-                }
-                if block.residual { x = try graph.append("m\(m)_b\(b)_add", .add, inputs: [input, x]) }
-            }
-            members.append((x, try store.tensor("head.weight", shape: [classes, tail.outputChannels]).values,
-                            try store.tensor("head.bias", shape: [classes]).values))
+        let outputs = try bundle.members.enumerated().map { m, member -> Int in
+            guard let (modules, weights) = member.trainedModules else { return frozenOutput }
+            return try bundle.architecture().appendModules(modules, weights: weights, to: &graph, after: frozenOutput, prefix: "m\(m)_")
         }
-        return (graph, members)
+        return (graph, outputs)
     }
 
     static func valueInfo(_ name: String, dims: [Any]) -> Onnx_ValueInfoProto {

@@ -68,29 +68,28 @@ public enum EvaluationRun {
         return (dataset, digests)
     }
 
-    /// The images that decode and their class probabilities: embeddings (cached) through the
-    /// dense head, or the fine-tuned ensemble on the files.
+    /// The images that decode and their class probabilities. With the cache: the whole
+    /// backbone's embeddings (cached, shared with training) through the members when they read
+    /// only those (`TrainedModel.cachedBackbone`), else the ensemble's probabilities cached in
+    /// `cacheDirectory` (where sharded work left them); without it, the model on the files.
     static func classify(_ dataset: [LabeledImage], digests: [String: Result<String, ImageDecodingError>], bundle: ModelBundle,
                          useCache: Bool, cacheDirectory: String? = nil, reporter: Reporter) throws
         -> (images: [LabeledImage], probabilities: [Float], failures: [ImageDecodingError]) {
-        let samples = dataset.map { TrainingSample(image: $0) }
-        // What the cache holds per picture, and how rows of it become probabilities.
-        let embedder: SampleEmbedder, batchSize: Int, what: String, probabilities: ([Float], Int) -> [Float]
-        if let ensemble = bundle.fineTuned {
-            guard let cacheDirectory, useCache else {
-                let model = try FineTunedModel(bundle: bundle, ensemble: ensemble)
-                let result = try model.predict(paths: dataset.map(\.path))
-                let byPath = Dictionary(dataset.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
-                return (result.paths.map { byPath[$0]! }, result.probabilities, result.failures)
-            }
-            // Sharded work left the ensemble's probabilities in the cache (anything missing is computed here).
-            embedder = try EnsembleProbabilities(bundle: bundle).sampleEmbedder(directory: cacheDirectory)
+        let model = try TrainedModel(bundle: bundle)
+        let embedder: SampleEmbedder, batchSize: Int, what: String, probabilities: ([Float], Int) throws -> [Float]
+        if useCache, let backbone = model.cachedBackbone {
+            embedder = backbone.sampleEmbedder(cache: true, directory: cacheDirectory)
+            (batchSize, what, probabilities) = (32, "embedding images", { rows, count in try model.probabilities(embeddings: rows, rows: count) })
+        } else if useCache, let cacheDirectory {
+            embedder = EnsembleProbabilities(model: model, baseWeightsSHA256: bundle.backbone.weightsSHA256)
+                .sampleEmbedder(directory: cacheDirectory)
             (batchSize, what, probabilities) = (16, "classifying images", { rows, _ in rows })
         } else {
-            let head = try bundle.denseHead(for: "evaluation")
-            embedder = try bundle.resolvedBackbone().sampleEmbedder(cache: useCache, directory: cacheDirectory)
-            (batchSize, what, probabilities) = (32, "embedding images", { rows, count in head.predict(rows, rows: count) })
+            let result = try model.predict(paths: dataset.map(\.path), progress: { reporter.progress("classifying images", done: $0, total: $1) })
+            let byPath = Dictionary(dataset.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+            return (result.paths.map { byPath[$0]! }, result.probabilities, result.failures)
         }
+        let samples = dataset.map { TrainingSample(image: $0) }
         let outcome = try embedder.embed(samples, digests: digests, batchSize: batchSize) {
             reporter.progress(what, done: $0, total: $1)
         }
@@ -98,6 +97,6 @@ public enum EvaluationRun {
         for (image, row) in zip(dataset, outcome.embeddings) {
             if let row { images.append(image); rows += row }
         }
-        return (images, images.isEmpty ? [] : probabilities(rows, images.count), outcome.failures)
+        return (images, images.isEmpty ? [] : try probabilities(rows, images.count), outcome.failures)
     }
 }

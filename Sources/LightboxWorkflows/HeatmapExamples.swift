@@ -8,17 +8,8 @@ import LightboxReport
 
 public enum HeatmapExamples {
     /// The misclassified images (by the model's decision rule) that gave their true class the
-    /// lowest probability (if none, the correct ones it was least sure of), up to `limit`.
-    public static func worstMisclassified(images: [LabeledImage], labels: [Int], probabilities: [Float], classes: [String],
-                                          decision: DecisionRule, head: DenseHead, backbone: Backbone,
-                                          limit: Int) throws -> [HeatmapExample] {
-        try worstMisclassified(images: images, labels: labels, probabilities: probabilities, classes: classes, decision: decision,
-                               limit: limit) {
-            try render(paths: $0, targets: $1, head: head, backbone: backbone)
-        }
-    }
-
-    /// The same, with `render(paths, targets)` drawing the overlays (any kind of model).
+    /// lowest probability (if none, the correct ones it was least sure of), up to `limit`, with
+    /// `render(paths, targets)` drawing their overlays (`TrainedModel.explain`).
     public static func worstMisclassified(images: [LabeledImage], labels: [Int], probabilities: [Float], classes: [String],
                                           decision: DecisionRule, limit: Int,
                                           render: ([String], [Int]) throws -> [Data]) throws -> [HeatmapExample] {
@@ -36,33 +27,6 @@ public enum HeatmapExamples {
         }
     }
 
-    /// Grad-CAM overlay PNGs for several files in one batched forward pass.
-    public static func render(paths: [String], targets: [Int], head: DenseHead, backbone: Backbone) throws -> [Data] {
-        try explain(paths: paths, targets: targets, head: head, backbone: backbone).map(\.png)
-    }
-
-    /// One forward pass per batch gives both the class probabilities (from the pooled feature
-    /// map) and the Grad-CAM overlay of `targets[i]` (default: the class `decision` predicts).
-    public static func explain(paths: [String], targets: [Int]? = nil, decision: DecisionRule = .argmax, head: DenseHead,
-                               backbone: Backbone) throws
-        -> [(probabilities: [Float], predicted: Int, png: Data)] {
-        guard !paths.isEmpty else { return [] }
-        let embedder = backbone.embedder
-        let pass = try embedder.forward(paths, outputs: .featureMap)
-        if let failure = pass.failures.first { throw failure }
-        let result = pass.output!, tensor = pass.input
-        let probabilities = head.predict(result.embeddings, rows: paths.count)
-        let side = result.featureMapShape[1], per = side * side * result.featureMapShape[3]
-        let p = embedder.preprocessor, values = p.valuesPerImage, k = head.classes
-        return try paths.indices.map { i in
-            let row = Array(probabilities[(i * k)..<((i + 1) * k)])
-            let predicted = decision.predicted(row)
-            let map = Array(result.featureMap![(i * per)..<((i + 1) * per)])
-            let cam = Heatmap.gradCAM(head: head, featureMap: map, side: side, target: targets?[i] ?? predicted)
-            return (row, predicted, try overlayPNG(input: tensor[(i * values)..<((i + 1) * values)], cam: cam, side: side, preprocessor: p))
-        }
-    }
-
     /// The model's input, un-normalised back to pixels, with the heatmap `cam` over it, as PNG.
     static func overlayPNG(input: ArraySlice<Float>, cam: [Float], side: Int, preprocessor p: Preprocessor) throws -> Data {
         let pixels = input.enumerated().map { k, x -> Float in
@@ -71,10 +35,5 @@ public enum HeatmapExamples {
         }
         let square = RGBImage(width: p.size, height: p.size, pixels: pixels)
         return try PNGEncoder.encode(Heatmap.overlay(square, cam: cam, side: side, scale: 1))
-    }
-
-    /// The Grad-CAM overlay PNG of `target` for one image file.
-    public static func render(path: String, target: Int, head: DenseHead, backbone: Backbone) throws -> Data {
-        try render(paths: [path], targets: [target], head: head, backbone: backbone)[0]
     }
 }

@@ -8,7 +8,7 @@ extension TrainingConfiguration {
             let f = fineTune
             return [
                 ("method", "fine-tuning: MobileNetV2 (ImageNet, torchvision weights) features.0-\(f.firstModule - 1) frozen, features.\(f.firstModule)-18 trained with batch norm in training mode"),
-                ("ensemble", "\(f.ensemble) member(s), probabilities averaged"),
+                ("ensemble", "\(members) member(s), probabilities averaged"),
                 ("head", "global average pool, dropout \(f.dropout), linear to the classes; cross-entropy weighted by inverse class frequency"),
                 ("optimiser", "AdamW, weight decay \(f.weightDecay), learning rate \(f.backboneRate) (backbone) and \(f.headRate) (head), cosine decay to 0"),
                 ("epochs", "\(t.epochs)"), ("batch size", "\(t.batchSize)"), ("seed", "\(t.seed)"),
@@ -25,6 +25,7 @@ extension TrainingConfiguration {
             ("augmentation ranges", "rotation ±\(a.rotation)°, shift ±\(a.shift), zoom ±\(a.zoom), brightness ±\(a.brightness), contrast ±\(a.contrast), gamma ±\(a.gamma), noise σ \(a.noise), horizontal flip \(a.horizontalFlip ? "on" : "off")"),
             ("head", "Dense(\(t.denseUnits), relu)\(t.dropout > 0 ? " + dropout \(t.dropout)" : "") + Dense(classes, softmax)"),
             ("optimiser", "Adam, learning rate \(t.learningRate)"), ("epochs", "\(t.epochs)"), ("batch size", "\(t.batchSize)"),
+        ] + (members > 1 ? [("ensemble", "\(members) heads, seeds \(t.seed) to \(t.seed &+ UInt64(members - 1)), probabilities averaged")] : []) + [
             ("early stopping patience", t.earlyStoppingPatience > 0 ? "\(t.earlyStoppingPatience)" : "off"),
             ("class weights", t.classWeights ? "balanced" : "off"),
             ("positive class", positiveClass ?? "n/a"), ("target sensitivity (validation)", "\(targetSensitivity)"),

@@ -67,7 +67,7 @@ extension TrainingOptionRules {
             // Every training picture kept decoded and augmented afresh each epoch for each member;
             // held-out pictures through the frozen modules once (and the audit's two passes).
             let train = counts.reduce(0, +), originals = train / max(config.split.train, 1e-6)
-            let steps = train * Double(max(1, config.training.epochs)) * Double(max(1, config.fineTune.ensemble))
+            let steps = train * Double(max(1, config.training.epochs)) * Double(max(1, config.members))
             return TrainingEstimate(augmentedImages: 0, trainingRows: train,
                                     memoryBytes: train * bytesPerFineTuneSquare + (originals - train) * bytesPerFrozenFeatures,
                                     seconds: originals * secondsPerOriginal + steps * secondsPerFineTuneImageStep
@@ -113,14 +113,14 @@ extension TrainingOptionRules {
             throw TrainingOptionError(key: "budget", "this run would embed about \(count(e.augmentedImages)) augmented images (\(asked)); the limit is \(maxAugmentedImages) a run: lower N in augment-to:N (--balance) or augmentCopies (--augment-copies)")
         }
         if config.method == .finetune {
-            let f = config.fineTune, t = config.training
+            let t = config.training
             if e.memoryBytes > Double(maxMemoryBytes) {
                 let gib = String(format: "%.1f", e.memoryBytes / Double(1 << 30))
                 throw TrainingOptionError(key: "budget", "fine-tuning on \(count(e.trainingRows)) training images would hold about \(gib) GiB of decoded pictures; the limit is \(maxMemoryBytes >> 30) GiB: use fewer images, or --method head")
             }
             if e.seconds > Double(maxSeconds) {
                 let hours = String(format: "%.1f", e.seconds / 3600)
-                throw TrainingOptionError(key: "budget", "fine-tuning is estimated to take about \(hours) hours (\(count(e.trainingRows)) training images, \(t.epochs) epochs, \(f.ensemble) member(s)); the limit is \(maxSeconds / 3600) hours: lower --ensemble or --epochs, or use --method head")
+                throw TrainingOptionError(key: "budget", "fine-tuning is estimated to take about \(hours) hours (\(count(e.trainingRows)) training images, \(t.epochs) epochs, \(config.members) member(s)); the limit is \(maxSeconds / 3600) hours: lower --ensemble or --epochs, or use --method head")
             }
             return
         }

@@ -84,7 +84,7 @@ public enum TrainingOptionRules {
         TrainingOptionRule(key: "method", flag: "--method", kind: .text, choices: TrainingMethod.allCases.map(\.rawValue),
                                range: "head or finetune", defaultValue: "finetune",
                                help: "finetune (default): train MobileNetV2's last feature modules and a linear head, as an ensemble (6 epochs by default); head: the blog's Teachable Machine method (frozen embeddings, Dense(100) head, 50 epochs)."),
-        integer("ensemble", 1...10, FineTuneOptions().ensemble, "Fine-tuning: members trained with different seeds, probabilities averaged."),
+        integer("ensemble", 1...10, TrainingMethod.finetune.defaultEnsemble, "Members trained with different seeds (either method), probabilities averaged."),
         cli(integer("unfreeze", 1...18, FineTuneOptions().unfreeze, "Fine-tuning: feature modules trained, counted from the end (5: features.14-18).")),
         TrainingOptionRule(key: "targetSensitivity", flag: "--target-sensitivity", kind: .number, minimum: 0, minimumExclusive: true,
                                maximum: 1, range: "above 0 and at most 1", defaultValue: "0.85",
@@ -122,8 +122,8 @@ public enum TrainingOptionRules {
         }
         if let p = c.positiveClass, p.isEmpty { throw refusal("positive", "''") }
         try check("targetSensitivity", c.targetSensitivity, shown: number(c.targetSensitivity))
+        try check("ensemble", c.members)
         if c.method == .finetune {
-            try check("ensemble", c.fineTune.ensemble)
             try check("unfreeze", c.fineTune.unfreeze)
             // Fine-tuning weighs its loss by class and augments every image in every epoch.
             guard c.balance == .none, c.augmentCopies == 0 else {

@@ -17,6 +17,9 @@ public enum TrainingMethod: String, Sendable, CaseIterable {
 
 public struct TrainingConfiguration: Sendable {
     public var method: TrainingMethod = .head
+    /// Members trained with different seeds (seed, seed+1, ...), their probabilities averaged;
+    /// nil: the method's default (`members`).
+    public var ensemble: Int?
     /// Fine-tuning's settings (with `method` finetune).
     public var fineTune = FineTuneOptions()
     public var data: String
@@ -54,6 +57,45 @@ public struct TrainingConfiguration: Sendable {
         self.output = output
         split = try SplitFractions()
     }
+
+    /// The members the run trains: `ensemble`, or the method's default (the blog's single head;
+    /// three fine-tuned members).
+    public var members: Int { ensemble ?? method.defaultEnsemble }
+}
+
+extension TrainingMethod {
+    /// Members trained when `--ensemble` is not given.
+    public var defaultEnsemble: Int {
+        switch self {
+        case .head: 1
+        case .finetune: 3
+        }
+    }
+}
+
+/// What training produced, whatever the method: the model (its frozen part and members), the
+/// per-epoch history, the probabilities of the validation and test pictures, and what the run
+/// records of it. `TrainingRun.writeRun` turns it into the run directory.
+struct TrainedRun {
+    var model: TrainedModel
+    /// Per epoch (the members' mean when there are several).
+    var history: [EpochRecord]
+    /// The epoch whose weights were kept (early stopping), for the report.
+    var keptEpoch: Int
+    var validationProbabilities: [Float]
+    var testProbabilities: [Float]
+    var validation: (loss: Double, accuracy: Double)?
+    var balanceNotes: [String] = []
+    /// Pictures a member trained on (augmented copies included).
+    var trainImages: Int
+    var backbone: ModelBundle.Backbone
+    /// Files of a backbone that is not built in, kept in the bundle.
+    var backboneFiles: [String: Data] = [:]
+    /// Free-form facts the bundle records.
+    var facts: [String: String]
+    var title: String
+    /// What metrics.json records of an ensemble and of fine-tuning (nil: not recorded).
+    var ensemble: Int?, unfreeze: Int?
 }
 
 /// What a finished run produced.
@@ -101,20 +143,57 @@ public enum TrainingRun {
                                     width: backbone.embedder.network.embeddingChannels, config: config, reporter: reporter,
                                     checkpoint: checkpoint)
         timings.lap("prepare")
-
-        let trained = HeadTrainer.train(train: sets.train, validation: sets.validation.count > 0 ? sets.validation : nil,
-                                        classes: dataset.classes.count, options: config.training,
-                                        shouldStop: { reporter.isCancelled }) {
-            reporter.epoch($0, of: config.training.epochs)
-        }
+        let trained = try trainHeads(sets, classes: dataset.classes, backbone: backbone, backboneFiles: backboneFiles, dataset: dataset,
+                                     config: config, reporter: reporter)
         timings.lap("train")
         // The last point to stop: from here on the run directory is written.
         try checkpoint()
-        let point = try operatingPoint(validation: trained.head.predict(sets.validation.features, rows: sets.validation.count),
-                                       labels: sets.validation.labels, classes: dataset.classes, config: config, reporter: reporter)
-        return try writeRun(config: config, dataset: dataset, split: split, sets: sets, trained: trained, backbone: backbone,
-                            backboneFiles: backboneFiles, operatingPoint: point, reporter: reporter, started: started,
+        return try writeRun(config: config, dataset: dataset, split: split, trained: trained, reporter: reporter, started: started,
                             timings: timings)
+    }
+
+    /// The head method's members: `config.members` dense heads on the embedding tables, seeds
+    /// seed, seed+1, ... (one head: the blog's model, exactly as before ensembles existed).
+    static func trainHeads(_ sets: Sets, classes: [String], backbone: Backbone, backboneFiles: [String: Data], dataset: Dataset,
+                           config: TrainingConfiguration, reporter: Reporter) throws -> TrainedRun {
+        let count = config.members
+        var results: [HeadTrainer.Result] = []
+        for m in 0..<count {
+            if count > 1 { reporter.note("head ensemble: member \(m + 1) of \(count)") }
+            var options = config.training
+            options.seed = config.training.seed &+ UInt64(m)
+            let result = HeadTrainer.train(train: sets.train, validation: sets.validation.count > 0 ? sets.validation : nil,
+                                           classes: classes.count, options: options, shouldStop: { reporter.isCancelled }) { record in
+                // The live curves follow the first member.
+                if m == 0 { reporter.epoch(record, of: config.training.epochs) }
+            }
+            if reporter.isCancelled { throw TrainingCancelled() }
+            results.append(result)
+        }
+        let model = TrainedModel(backbone: backbone, members: results.map { DenseHeadMember($0.head) })
+        let validationProbabilities = sets.validation.count > 0
+            ? try model.probabilities(embeddings: sets.validation.features, rows: sets.validation.count) : []
+        let validation: (loss: Double, accuracy: Double)?
+        if sets.validation.count == 0 {
+            validation = nil
+        } else if count == 1 {
+            validation = HeadTrainer.evaluate(results[0].head, sets.validation)
+        } else {
+            validation = FineTuneTraining.lossAndAccuracy(validationProbabilities, labels: sets.validation.labels, classes: classes.count)
+        }
+        let epochs = results.map(\.history.count).min() ?? 0
+        let history = count == 1 ? results[0].history
+            : (0..<epochs).map { e in FineTuneTraining.mean(results.map { $0.history[e] }) }
+        return TrainedRun(model: model, history: history, keptEpoch: count == 1 ? results[0].keptEpoch : epochs,
+                          validationProbabilities: validationProbabilities,
+                          testProbabilities: try model.probabilities(embeddings: sets.test.features, rows: sets.test.count),
+                          validation: validation, balanceNotes: sets.balanceNotes, trainImages: sets.train.count,
+                          backbone: ModelBundle.Backbone(backbone), backboneFiles: backboneFiles,
+                          facts: ["data": dataset.source, "epochs_run": results.map { "\($0.history.count)" }.joined(separator: ","),
+                                  "kept_epoch": results.map { "\($0.keptEpoch)" }.joined(separator: ","),
+                                  "seed": "\(config.training.seed)", "balance": config.balance.description]
+                              .merging(count == 1 ? [:] : ["ensemble": "\(count)"]) { a, _ in a },
+                          title: "Lightbox training run", ensemble: count == 1 ? nil : count)
     }
 
     // MARK: the stages
@@ -227,61 +306,62 @@ public enum TrainingRun {
                     balanceNotes: notes)
     }
 
-    /// Test metrics, then the run directory: the model bundle, metrics.json, the three CSV
-    /// files, the heatmaps of the worst mistakes and report.html.
-    static func writeRun(config: TrainingConfiguration, dataset: Dataset, split: DatasetSplit, sets: Sets,
-                         trained: HeadTrainer.Result, backbone: Backbone, backboneFiles: [String: Data],
-                         operatingPoint: OperatingPoint?, reporter: Reporter, started: Date,
-                         timings: StageTimings) throws -> TrainingSummary {
+    /// The operating point (on the validation pictures), test metrics, then the run directory:
+    /// the model bundle, metrics.json, the three CSV files, the audit, the heatmaps of the worst
+    /// mistakes and report.html. The same for every method.
+    static func writeRun(config: TrainingConfiguration, dataset: Dataset, split: DatasetSplit, trained: TrainedRun,
+                         reporter: Reporter, started: Date, timings: StageTimings) throws -> TrainingSummary {
         let classes = dataset.classes
+        let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
         let positive = try positiveIndex(classes, requested: config.positiveClass)
-        let decision = DecisionRule(operatingPoint: operatingPoint, classes: classes)
-        let probabilities = trained.head.predict(sets.test.features, rows: sets.test.count)
-        let metrics = ClassificationMetrics(classes: classes, labels: sets.test.labels, probabilities: probabilities,
+        let point = try operatingPoint(validation: trained.validationProbabilities, labels: split.validation.map(label),
+                                       classes: classes, config: config, reporter: reporter)
+        let decision = DecisionRule(operatingPoint: point, classes: classes)
+        let labels = split.test.map(label), probabilities = trained.testProbabilities
+        let metrics = ClassificationMetrics(classes: classes, labels: labels, probabilities: probabilities,
                                             groups: split.test.map(\.group), positive: positive, decision: decision,
                                             seed: config.training.seed)
-        let validation = sets.validation.count > 0 ? HeadTrainer.evaluate(trained.head, sets.validation) : nil
         timings.lap("evaluate")
 
         let run = URL(fileURLWithPath: config.output)
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
         let modelDirectory = run.appendingPathComponent("model").path
-        var bundle = ModelBundle(classes: classes, backbone: ModelBundle.Backbone(backbone),
-                                 preprocessing: ModelBundle.Preprocessing(backbone.embedder.preprocessor), head: trained.head,
-                                 training: ["data": dataset.source, "epochs_run": "\(trained.history.count)",
-                                            "kept_epoch": "\(trained.keptEpoch)", "seed": "\(config.training.seed)",
-                                            "balance": config.balance.description])
-        bundle.backboneFiles = backboneFiles
-        bundle.operatingPoint = operatingPoint
+        var bundle = try ModelBundle(classes: classes, backbone: trained.backbone,
+                                     preprocessing: ModelBundle.Preprocessing(trained.model.preprocessor),
+                                     members: trained.model.members, training: trained.facts)
+        bundle.backboneFiles = trained.backboneFiles
+        bundle.operatingPoint = point
         try bundle.write(to: modelDirectory)
         let audit = try auditTestSplit(model: modelDirectory, test: split.test, probabilities: probabilities, positive: positive,
                                        reporter: reporter)
 
-        let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: sets.test.labels,
-                                                              probabilities: probabilities, classes: classes, decision: decision,
-                                                              head: trained.head, backbone: backbone,
-                                                              limit: config.heatmapExamples)
-        let report = RunReport(title: "Lightbox training run", dataset: dataset, split: split, history: trained.history,
-                               keptEpoch: trained.keptEpoch, metrics: metrics, validation: validation,
-                               balanceNotes: sets.balanceNotes, examples: examples, operatingPoint: operatingPoint,
+        let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: labels, probabilities: probabilities,
+                                                              classes: classes, decision: decision, limit: config.heatmapExamples) {
+            try trained.model.explain(paths: $0, targets: $1).map(\.png)
+        }
+        let report = RunReport(title: trained.title, dataset: dataset, split: split, history: trained.history,
+                               keptEpoch: trained.keptEpoch, metrics: metrics, validation: trained.validation,
+                               balanceNotes: trained.balanceNotes, examples: examples, operatingPoint: point,
                                audit: audit.section,
                                parameters: config.reportParameters(positiveClass: metrics.positiveClass))
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
         timings.lap("report")
 
-        var document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: validation?.loss,
-                                   validationAccuracy: validation?.accuracy, split: splitCounts(split),
+        var document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: trained.validation?.loss,
+                                   validationAccuracy: trained.validation?.accuracy, split: splitCounts(split),
                                    skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
         document.method = config.method.rawValue
         document.audit = audit
-        document.trainImages = sets.train.count
+        document.ensemble = trained.ensemble
+        document.unfreeze = trained.unfreeze
+        document.trainImages = trained.trainImages
         document.epochsRun = trained.history.count
         document.timings = timings.seconds
         try writeTables(run: run, document: document, split: split, dataset: dataset, probabilities: probabilities,
                         decision: decision)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
-                               metrics: metrics, validationAccuracy: validation?.accuracy)
+                               metrics: metrics, validationAccuracy: trained.validation?.accuracy)
     }
 
     static func splitCounts(_ split: DatasetSplit) -> [String: SplitCounts] {

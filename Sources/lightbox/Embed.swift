@@ -102,14 +102,15 @@ struct Embed: ParsableCommand {
         let preprocessing = ["--resize", resize.rawValue, "--equalize", equalize]
         if let model = probabilitiesOf ?? backboneOf {
             let bundle = try ModelBundle.read(from: model)
-            guard (probabilitiesOf != nil) == (bundle.fineTuned != nil) else {
-                throw Terminal.Failure("\(model): --backbone-of takes a model with a dense head, --probabilities-of a fine-tuned one")
+            let readsEmbeddingOnly = bundle.members.allSatisfy { $0.reads.isEmpty }
+            guard (probabilitiesOf != nil) != readsEmbeddingOnly else {
+                throw Terminal.Failure("\(model): --backbone-of takes a model whose members read the backbone's embedding (the head method), --probabilities-of any other")
             }
             runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: bundle, folder: folder, description: description)
             runner.batch = batch
         } else if let last = frozenThrough {
             guard (0...17).contains(last) else { throw Terminal.Failure("--frozen-through takes a module from 0 to 17") }
-            let maps = FrozenFeatureMaps(network: try FineTunedModel.frozenNetwork(weights: try PretrainedMobileNetV2.load(), firstModule: last + 1),
+            let maps = FrozenFeatureMaps(network: try TrainedModel.frozenNetwork(weights: try PretrainedMobileNetV2.load(), firstModule: last + 1),
                                          firstTrainedModule: last + 1, weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
             runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, embedder: ImageEmbedder(network: maps, preprocessor: try preprocessor()),
                                             cacheKey: maps.cacheKey, backboneArguments: ["--frozen-through", String(last)] + preprocessing,

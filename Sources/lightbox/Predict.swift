@@ -108,29 +108,31 @@ struct Predict: ParsableCommand {
         }
     }
 
-    /// The model's work per picture over shards (here or on Slurm), then, for a dense head, the
-    /// head on the merged embeddings: the same predictions a local run prints, in argument order.
+    /// The model's work per picture over shards (here or on Slurm), then, for members that read
+    /// the backbone's embedding, the members on the merged embeddings: the same predictions a
+    /// local run prints, in argument order.
     func predictOverShards(_ predictor: Predictor, images: [String]) throws -> [Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>] {
         guard ModelBundle.isBundle(model) else {
             throw Terminal.Failure("\(model): only a Lightbox model bundle is predicted over shards (a Teachable Machine export is not); leave out --shards and --executor")
         }
         // The predictor's model, already read and built, does the shards' work (here, or rebuilt by each Slurm task).
         let description = "lightbox predict of \(images.count) images with \(model)"
-        var runner = predictor.fineTuned.map { fineTuned in
-            ShardedEmbeddingRunner(options: executorOptions, model: model,
-                                   ensemble: EnsembleProbabilities(model: fineTuned, baseWeightsSHA256: predictor.baseWeightsSHA256 ?? ""),
-                                   folder: "", description: description)
-        } ?? ShardedEmbeddingRunner(options: executorOptions, model: model, backbone: predictor.backbone!, folder: "", description: description)
+        let backbone = predictor.model.cachedBackbone
+        var runner = backbone.map {
+            ShardedEmbeddingRunner(options: executorOptions, model: model, backbone: $0, folder: "", description: description)
+        } ?? ShardedEmbeddingRunner(options: executorOptions, model: model,
+                                    ensemble: EnsembleProbabilities(model: predictor.model, baseWeightsSHA256: predictor.baseWeightsSHA256 ?? ""),
+                                    folder: "", description: description)
         // No output file to put the shards' folder beside: it goes into the (shared) cache, named
         // by the job (the list, the model's work and preprocessing), so two models never share one.
         runner.folder = (runner.cacheDirectory as NSString)
             .appendingPathComponent("jobs/predict-\(try runner.job(images).job.prefix(16)).shards")
         if json { runner.announce = Terminal.note }  // standard output holds the JSON alone
         let merged = try runner.runAll(images)
-        // A fine-tuned model's shards hold its probabilities; a dense head's, the backbone's embeddings.
-        let predictions = predictor.fineTuned != nil
-            ? predictor.predictions(probabilities: merged.embeddings, paths: merged.paths)
-            : try predictor.predictions(embeddings: merged.embeddings, paths: merged.paths)
+        // The shards hold the backbone's embeddings (members that read only those) or the ensemble's probabilities.
+        let predictions = backbone != nil
+            ? try predictor.predictions(embeddings: merged.embeddings, paths: merged.paths)
+            : predictor.predictions(probabilities: merged.embeddings, paths: merged.paths)
         var byPath: [String: Predictor.Prediction] = [:]
         for p in predictions { byPath[p.path] = p }
         // The shards name each left-out file in its reason ("PATH: problem").

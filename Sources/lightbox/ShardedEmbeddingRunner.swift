@@ -132,25 +132,28 @@ extension ShardedEmbeddingRunner {
                   backboneArguments: backboneArguments, folder: folder, description: description)
     }
 
-    /// Shards of a model bundle's work per picture (evaluate, predict): for a dense head, the
-    /// backbone's embedding (each Slurm task rebuilds it with `--backbone-of`); for a fine-tuned
-    /// ensemble, its probabilities (`--probabilities-of`), so the whole network runs on the shards.
+    /// Shards of a model bundle's work per picture (evaluate, predict): for members that read
+    /// only the backbone's embedding, that embedding (each Slurm task rebuilds the backbone with
+    /// `--backbone-of`); otherwise the ensemble's probabilities (`--probabilities-of`), so the
+    /// whole network runs on the shards.
     init(options: ExecutorOptions, model: String, bundle: ModelBundle, folder: String, description: String) throws {
-        if bundle.fineTuned != nil {
-            self.init(options: options, model: model, ensemble: try EnsembleProbabilities(bundle: bundle), folder: folder,
-                      description: description)
+        let trained = try TrainedModel(bundle: bundle)
+        if let backbone = trained.cachedBackbone {
+            self.init(options: options, model: model, backbone: backbone, folder: folder, description: description)
         } else {
-            self.init(options: options, model: model, backbone: try bundle.resolvedBackbone(), folder: folder, description: description)
+            self.init(options: options, model: model,
+                      ensemble: EnsembleProbabilities(model: trained, baseWeightsSHA256: bundle.backbone.weightsSHA256),
+                      folder: folder, description: description)
         }
     }
 
-    /// Shards of a fine-tuned `model`'s probabilities, from its ensemble already built.
+    /// Shards of a `model`'s probabilities, from its ensemble already built.
     init(options: ExecutorOptions, model: String, ensemble: EnsembleProbabilities, folder: String, description: String) {
         self.init(options: options, batch: 16, embedder: ensemble.imageEmbedder, cacheKey: ensemble.cacheKey,
                   backboneArguments: ["--probabilities-of", Self.absolute(model)], folder: folder, description: description)
     }
 
-    /// Shards of a dense-head `model`'s embeddings, from its backbone already built.
+    /// Shards of the backbone embeddings a `model`'s members read, from its backbone already built.
     init(options: ExecutorOptions, model: String, backbone: Backbone, folder: String, description: String) {
         self.init(options: options, batch: 16, backbone: backbone, backboneArguments: ["--backbone-of", Self.absolute(model)],
                   folder: folder, description: description)

@@ -38,7 +38,8 @@ struct Train: ParsableCommand {
     @Flag(help: ruleHelp("hflip")) var hflip = false
 
     @Option(help: ruleHelp("method")) var method = TrainingMethod.finetune.rawValue
-    @Option(help: ruleHelp("ensemble")) var ensemble = FineTuneOptions().ensemble
+    @Option(help: "\(TrainingOptionRules.commandLineHelp("ensemble")) Default: 1 with --method head, 3 with --method finetune.")
+    var ensemble: Int?
     @Option(help: ruleHelp("unfreeze")) var unfreeze = FineTuneOptions().unfreeze
     @Option(help: "\(TrainingOptionRules.commandLineHelp("epochs")) Default: 50 with --method head, 6 with --method finetune.")
     var epochs: Int?
@@ -80,7 +81,7 @@ struct Train: ParsableCommand {
             config.augmentation = ranges
             guard let chosen = TrainingMethod(rawValue: method) else { throw TrainingOptionRules.refusal("method", "'\(method.prefix(40))'") }
             config.method = chosen
-            config.fineTune.ensemble = ensemble
+            config.ensemble = ensemble
             config.fineTune.unfreeze = unfreeze
             var t = TrainingOptions()
             t.epochs = epochs ?? (chosen == .finetune ? FineTuneOptions.defaultEpochs : t.epochs); t.batchSize = batchSize; t.learningRate = learningRate; t.denseUnits = denseUnits

@@ -243,6 +243,58 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         XCTAssertEqual(heads[0], heads[1], "same data, same seed: the same model")
     }
 
+    /// `--method head --ensemble 3` trains three heads (seeds 7, 8, 9; the first is the single
+    /// head of the same seed, bit for bit), saves them in one bundle and predicts their mean.
+    func testHeadEnsembleTrainsEveryMemberAndPredictsTheirMean() throws {
+        let data = try makeDataset()
+        func train(_ extra: [String], _ name: String) throws -> URL {
+            let run = work.appendingPathComponent(name)
+            let r = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", run.path, "--epochs", "3", "--seed", "7"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return run
+        }
+        let ensemble = try train(["--ensemble", "3"], "ensemble"), single = try train([], "single")
+        let model = ensemble.appendingPathComponent("model")
+        let files = try FileManager.default.contentsOfDirectory(atPath: model.path).filter { $0.hasSuffix(".safetensors") }.sorted()
+        XCTAssertEqual(files, ["head-0.safetensors", "head-1.safetensors", "head-2.safetensors"])
+        XCTAssertEqual(try Data(contentsOf: model.appendingPathComponent("head-0.safetensors")),
+                       try Data(contentsOf: single.appendingPathComponent("model/head.safetensors")), "member 0 is the single head")
+        XCTAssertNotEqual(try Data(contentsOf: model.appendingPathComponent("head-0.safetensors")),
+                          try Data(contentsOf: model.appendingPathComponent("head-1.safetensors")))
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: ensemble.appendingPathComponent("metrics.json"))) as! [String: Any]
+        XCTAssertEqual(metrics["ensemble"] as? Int, 3)
+        XCTAssertEqual(metrics["method"] as? String, "head")
+
+        // predict gives the mean of the three members, each predicted as a one-head bundle of its own.
+        let picture = try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("COVID-19").path).sorted()[0]
+        let path = data.appendingPathComponent("COVID-19/\(picture)").path
+        func probabilities(_ model: URL) throws -> [Double] {
+            let r = try CLI.run(["predict", "--model", model.path, "--json", path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let document = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            let p = ((document["predictions"] as! [[String: Any]])[0]["probabilities"]) as! [String: Double]
+            return ["COVID-19", "OTHER"].map { p[$0]! }
+        }
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: model.appendingPathComponent("lightbox-model.json"))) as! [String: Any]
+        var members: [[Double]] = []
+        for m in 0..<3 {
+            let one = work.appendingPathComponent("member\(m)")
+            try FileManager.default.createDirectory(at: one, withIntermediateDirectories: true)
+            var own = manifest
+            var head = own["head"] as! [String: Any]
+            head["weights"] = "head.safetensors"
+            head.removeValue(forKey: "members")
+            own["head"] = head
+            own["format_version"] = 1
+            try JSONSerialization.data(withJSONObject: own).write(to: one.appendingPathComponent("lightbox-model.json"))
+            try FileManager.default.copyItem(at: model.appendingPathComponent("head-\(m).safetensors"), to: one.appendingPathComponent("head.safetensors"))
+            members.append(try probabilities(one))
+        }
+        let mean = (0..<2).map { c in members.map { $0[c] }.reduce(0, +) / 3 }
+        for (a, b) in zip(try probabilities(model), mean) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        XCTAssertGreaterThan(Set(members.map { $0[0] }).count, 1, "the members differ, so the mean means something")
+    }
+
     func testMissingDataIsOneClearLine() throws {
         let r = try CLI.run(["train", "--method", "head", "--data", work.appendingPathComponent("nowhere").path, "--out", work.appendingPathComponent("r").path])
         XCTAssertNotEqual(r.status, 0)

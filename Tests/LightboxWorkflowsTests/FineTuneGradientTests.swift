@@ -136,7 +136,8 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         let member = FineTuneMember(
             tail: try TrainableTail(weights: try PretrainedMobileNetV2.load(), firstModule: 14),
             classifier: LinearClassifier(weight: try array(out.appendingPathComponent("head_init/weight.npy")),
-                                         bias: try array(out.appendingPathComponent("head_init/bias.npy")), inputs: 1280, classes: 2))
+                                         bias: try array(out.appendingPathComponent("head_init/bias.npy")), inputs: 1280, classes: 2),
+            firstModule: 14)
         let classWeights = [0, 1].map { c in Float(Self.labels.count) / Float(2 * Self.labels.filter { $0 == c }.count) }
         let total = 4
         var losses: [Float] = [], t = 0

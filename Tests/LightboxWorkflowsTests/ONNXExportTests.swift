@@ -19,6 +19,12 @@ final class ONNXExportTests: XCTestCase {
         try check(try InteropFixtures.fineTunedBundle())
     }
 
+    /// An ensemble of three dense heads (`--method head --ensemble 3`): one graph, the backbone
+    /// once, each head on the pooled embedding, their probabilities averaged (`Mean`).
+    func testHeadEnsembleInOnnxRuntime() throws {
+        try check(try InteropFixtures.headEnsembleBundle())
+    }
+
     /// Writes `bundle`, exports it, runs ONNX Runtime on real X-rays and compares with `predict`.
     func check(_ bundle: ModelBundle) throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-\(UUID().uuidString)")

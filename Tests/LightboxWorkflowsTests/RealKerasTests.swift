@@ -19,8 +19,9 @@ final class RealKerasTests: TemporaryFolderTestCase {
         let model = try TFJSLayersModel.load(path)
         let backbone = try Backbone.teachableMachine(model, policy: .crop), files = model.files
         let tm = try TeachableMachineExport.load(path)
-        var bundle = ModelBundle(classes: classes ?? tm.classes, backbone: ModelBundle.Backbone(backbone),
-                                 preprocessing: ModelBundle.Preprocessing(backbone.embedder.preprocessor), head: head ?? tm.head)
+        var bundle = try ModelBundle(classes: classes ?? tm.classes, backbone: ModelBundle.Backbone(backbone),
+                                     preprocessing: ModelBundle.Preprocessing(backbone.embedder.preprocessor),
+                                     members: [DenseHeadMember(head ?? tm.head)])
         bundle.backboneFiles = files
         return bundle
     }
@@ -30,21 +31,38 @@ final class RealKerasTests: TemporaryFolderTestCase {
     }
 
     func testTFJSExportOfATeachableMachineBackboneInKeras() throws {
-        try check(try teachableMachineBundle(head: try InteropFixtures.bundle().head, classes: ["COVID-19", "OTHER", "Third"]), "tm-backbone")
+        try check(try teachableMachineBundle(head: (try InteropFixtures.bundle().members[0] as! DenseHeadMember).dense, classes: ["COVID-19", "OTHER", "Third"]), "tm-backbone")
     }
 
     /// A fine-tuned ensemble of two members (heads scaled up so the classes differ clearly):
     /// the TF.js export and the Keras .h5 are one functional model whose Average layer gives
     /// `predict`'s probabilities in Keras 2 (tf_keras) and, for the .h5, Keras 3, within 1e-5.
     func testTFJSAndKerasExportsOfAFineTunedEnsembleInKeras() throws {
-        let bundle = try InteropFixtures.fineTunedBundle()
-        try check(bundle, "finetuned", tolerance: 1e-5)
-        let spread = try Predictor(model: work.appendingPathComponent("finetuned-model").path).predict(InteropFixtures.images())
+        try checkFunctional(try InteropFixtures.fineTunedBundle(), "finetuned")
+    }
+
+    /// An ensemble of three dense heads (`--method head --ensemble 3`), on the pretrained backbone
+    /// and on a Teachable Machine backbone: one functional model (the backbone once, each head on
+    /// the pooled embedding, an Average layer), in Keras 2 and, for the .h5, Keras 3.
+    func testTFJSAndKerasExportsOfAHeadEnsembleInKeras() throws {
+        let ensemble = try InteropFixtures.headEnsembleBundle()
+        try checkFunctional(ensemble, "head-ensemble")
+        var onTeachableMachine = try ModelBundle(classes: ensemble.classes, backbone: try teachableMachineBundle().backbone,
+                                                 preprocessing: try teachableMachineBundle().preprocessing, members: ensemble.members)
+        onTeachableMachine.backboneFiles = try teachableMachineBundle().backboneFiles
+        try checkFunctional(onTeachableMachine, "tm-head-ensemble")
+    }
+
+    /// A model exported as one functional model: TF.js in Keras 2, the .h5 in Keras 2 and 3, each
+    /// within 1e-5 of `predict`, whose probabilities differ between classes.
+    func checkFunctional(_ bundle: ModelBundle, _ name: String) throws {
+        try check(bundle, name, tolerance: 1e-5)
+        let spread = try Predictor(model: work.appendingPathComponent("\(name)-model").path).predict(InteropFixtures.images())
             .map { let p = try $0.get().probabilities; return p.max()! - p.min()! }.max()!
         XCTAssertGreaterThan(spread, 0.1, "the probabilities differ between classes, so the comparison means something")
         // Keras's .h5: the same functional model, one weight group per layer, in Keras 2 and Keras 3.
-        let model = work.appendingPathComponent("finetuned-model")
-        let folder = work.appendingPathComponent("finetuned-keras")
+        let model = work.appendingPathComponent("\(name)-model")
+        let folder = work.appendingPathComponent("\(name)-keras")
         try KerasExporter.export(try ModelBundle.read(from: model.path), to: folder.path)
         let predictor = try Predictor(model: model.path)
         let ours = try predictor.predict(InteropFixtures.images()).map { try $0.get().probabilities }

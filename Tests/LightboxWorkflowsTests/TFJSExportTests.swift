@@ -101,23 +101,36 @@ enum InteropFixtures {
         head.b1 = (0..<100).map { Float($0 % 7) * 0.05 }
         let identity = ModelBundle.Backbone(id: PretrainedMobileNetV2.identifier,
                                             weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
-        return ModelBundle(classes: ["COVID-19", "OTHER", "Third"], backbone: identity,
-                           preprocessing: ModelBundle.Preprocessing(Preprocessor()), head: head)
+        return try ModelBundle(classes: ["COVID-19", "OTHER", "Third"], backbone: identity,
+                               preprocessing: ModelBundle.Preprocessing(Preprocessor()), members: [DenseHeadMember(head)])
     }
 
     /// A fine-tuned ensemble of two seeded members on the same classes, heads scaled up so the
     /// members, and the classes, differ clearly.
     static func fineTunedBundle() throws -> ModelBundle {
         let fixture = try bundle()
-        let members = try [1, 2].map { seed -> [String: Tensor] in
+        let members = try [1, 2].map { seed -> FineTunedMember in
             let member = try FineTuneMember(weights: try PretrainedMobileNetV2.load(), firstModule: 14, classes: fixture.classes.count,
                                             seed: UInt64(seed))
             var tensors = member.tensors
             tensors["head.weight"]!.values = tensors["head.weight"]!.values.map { $0 * 40 }
-            return tensors
+            return try FineTunedMember(store: NamedTensors(tensors, source: "fixture member \(seed)"), firstModule: 14,
+                                       classes: fixture.classes.count)
         }
-        return ModelBundle(classes: fixture.classes, backbone: fixture.backbone, preprocessing: fixture.preprocessing,
-                           fineTuned: FineTunedEnsemble(firstModule: 14, members: members))
+        return try ModelBundle(classes: fixture.classes, backbone: fixture.backbone, preprocessing: fixture.preprocessing,
+                               members: members)
+    }
+
+    /// An ensemble of three dense heads (seeds 5-7, scaled up as `bundle`'s) on the pretrained backbone.
+    static func headEnsembleBundle() throws -> ModelBundle {
+        let fixture = try bundle()
+        let members = [5, 6, 7].map { seed -> DenseHeadMember in
+            var head = DenseHead(inputs: 1280, hidden: 100, classes: 3, seed: UInt64(seed))
+            head.w1 = head.w1.map { $0 * 4 }
+            head.b1 = (0..<100).map { Float(($0 + seed) % 7) * 0.05 }
+            return DenseHeadMember(head)
+        }
+        return try ModelBundle(classes: fixture.classes, backbone: fixture.backbone, preprocessing: fixture.preprocessing, members: members)
     }
 
     static func images() -> [String] {

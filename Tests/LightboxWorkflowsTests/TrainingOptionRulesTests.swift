@@ -189,7 +189,7 @@ final class TrainingOptionRulesTests: XCTestCase {
         XCTAssertThrowsError(try TrainingOptionRules.checkBudget(trainImagesPerClass: ["a": 10_000, "b": 10_000], config: long)) {
             XCTAssertTrue("\($0)".hasPrefix("fine-tuning is estimated to take about ") && "\($0)".contains("--ensemble"), "\($0)")
         }
-        let one = try config { $0.method = .finetune; $0.training.epochs = 2; $0.fineTune.ensemble = 1 }
+        let one = try config { $0.method = .finetune; $0.training.epochs = 2; $0.ensemble = 1 }
         XCTAssertNoThrow(try TrainingOptionRules.checkBudget(trainImagesPerClass: ["a": 10_000, "b": 10_000], config: one))
         XCTAssertThrowsError(try TrainingOptionRules.checkBudget(trainImagesPerClass: ["a": 20_000, "b": 20_000], config: one)) {
             XCTAssertTrue("\($0)".hasPrefix("fine-tuning on 40000 training images would hold about 6.8 GiB"), "\($0)")

@@ -93,7 +93,7 @@ final class TrainingRunControlTests: TemporaryFolderTestCase {
         var c = try configuration(try makeDataset())
         c.method = .finetune
         c.training.epochs = 3
-        c.fineTune.ensemble = 3
+        c.ensemble = 3
         let cancelling = Recorder(cancelAfterFirstEpoch: true)
         XCTAssertThrowsError(try TrainingRun.run(c, reporter: cancelling)) { XCTAssertTrue($0 is TrainingCancelled, "\($0)") }
         XCTAssertEqual(cancelling.epochs, 1)

@@ -93,14 +93,14 @@ final class TrainingTests: XCTestCase {
 
     func testBundleRoundTripAndVersionCheck() throws {
         let head = DenseHead(inputs: 8, hidden: 3, classes: 2, seed: 1)
-        let bundle = ModelBundle(classes: ["a", "b"], backbone: .init(id: "x", weightsSHA256: "00"),
-                                 preprocessing: ModelBundle.Preprocessing(.init()), head: head)
+        let bundle = try ModelBundle(classes: ["a", "b"], backbone: .init(id: "x", weightsSHA256: "00"),
+                                     preprocessing: ModelBundle.Preprocessing(.init()), members: [DenseHeadMember(head)])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try bundle.write(to: dir)
         try bundle.write(to: dir)  // replacing an existing bundle
         let back = try ModelBundle.read(from: dir)
-        XCTAssertEqual(back.head, head)
+        XCTAssertEqual((back.members as? [DenseHeadMember])?.map(\.dense), [head])
         XCTAssertEqual(back.classes, ["a", "b"])
         let siblings = try FileManager.default.contentsOfDirectory(atPath: (dir as NSString).deletingLastPathComponent)
         XCTAssertFalse(siblings.contains { $0.contains(".tmp-") && $0.contains((dir as NSString).lastPathComponent) }, "no temporary left")

@@ -35,7 +35,7 @@ public struct RunOptions: Codable, Sendable {
                 guard let m = TrainingMethod(rawValue: v) else { throw TrainingOptionRules.refusal("method", "'\(v.prefix(40))'") }
                 c.method = m
             }
-            if let v = ensemble { c.fineTune.ensemble = v }
+            if let v = ensemble { c.ensemble = v }
             if let v = targetSensitivity { c.targetSensitivity = v }
             var t = TrainingOptions()
             if c.method == .finetune { t.epochs = FineTuneOptions.defaultEpochs }

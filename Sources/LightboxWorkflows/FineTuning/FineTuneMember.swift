@@ -1,6 +1,7 @@
 import Foundation
 import LightboxCore
 import LightboxHead
+import LightboxInterop
 import LightboxModels
 
 /// One fine-tuned network of an ensemble: MobileNetV2's trainable tail, the linear head and
@@ -9,13 +10,22 @@ import LightboxModels
 public final class FineTuneMember {
     public let tail: TrainableTail
     public private(set) var classifier: LinearClassifier
+    /// The first trained module (what the frozen part's output feeds).
+    public let firstModule: Int
     private var optimiser: AdamW
 
-    public init(tail: TrainableTail, classifier: LinearClassifier, weightDecay: Float = 0.01) {
+    public init(tail: TrainableTail, classifier: LinearClassifier, firstModule: Int, weightDecay: Float = 0.01) {
         self.tail = tail
         self.classifier = classifier
+        self.firstModule = firstModule
         optimiser = AdamW(weightDecay: weightDecay)
     }
+
+    /// The member as it stands, as a model's member (what a bundle saves and predictions run).
+    public var trained: FineTunedMember { FineTunedMember(tail: tail, classifier: classifier, firstModule: firstModule) }
+
+    /// What a bundle saves of this member.
+    public var tensors: [String: Tensor] { trained.tensors }
 
     /// A member on `weights` from `firstModule`, its head drawn from `seed` as torch's
     /// `nn.Linear` initialises one (uniform in ±1/sqrt(inputs), weights and bias).
@@ -25,7 +35,8 @@ public final class FineTuneMember {
         let inputs = tail.outputChannels, bound = 1 / Double(inputs).squareRoot()
         let draw = { (count: Int) in (0..<count).map { _ in Float(generator.uniform(-bound...bound)) } }
         let weight = draw(classes * inputs)
-        self.init(tail: tail, classifier: LinearClassifier(weight: weight, bias: draw(classes), inputs: inputs, classes: classes))
+        self.init(tail: tail, classifier: LinearClassifier(weight: weight, bias: draw(classes), inputs: inputs, classes: classes),
+                  firstModule: firstModule)
     }
 
     /// One optimiser step on `batch` frozen feature maps: forward with batch statistics, the
@@ -55,22 +66,9 @@ public final class FineTuneMember {
         return (result.loss, correct)
     }
 
-    /// Class probabilities, `[batch, classes]`, with batch norm in inference mode.
-    /// Runs `chunk` images at a time: memory stays bounded however many images are asked.
-    public func probabilities(frozen: [Float], batch: Int, chunk: Int = 32) throws -> [Float] {
-        guard batch > chunk else { return try probabilitiesOfOneChunk(frozen: frozen, batch: batch) }
-        let per = frozen.count / batch
-        return try stride(from: 0, to: batch, by: chunk).flatMap { start -> [Float] in
-            let n = min(chunk, batch - start)
-            return try probabilitiesOfOneChunk(frozen: Array(frozen[(start * per)..<((start + n) * per)]), batch: n)
-        }
-    }
-
-    func probabilitiesOfOneChunk(frozen: [Float], batch: Int) throws -> [Float] {
-        let (featureMap, trace) = try tail.forward(frozen, batch: batch, training: false)
-        let pooled = LinearClassifier.pool(featureMap, batch: batch, positions: trace.outputSide * trace.outputSide,
-                                           channels: classifier.inputs)
-        let logits = classifier.logits(pooled, rows: batch)
-        return (0..<batch).flatMap { Softmax.apply(Array(logits[($0 * classifier.classes)..<(($0 + 1) * classifier.classes)])) }
+    /// Class probabilities, `[batch, classes]`, with batch norm in inference mode, for `batch`
+    /// frozen feature maps (the member's validation during training).
+    public func probabilities(frozen: [Float], batch: Int) throws -> [Float] {
+        try trained.probabilities(frozen: BackboneResult(batch: batch, embeddings: [], featureMap: frozen))
     }
 }

@@ -6,10 +6,9 @@ import LightboxImaging
 import LightboxKernels
 import LightboxModels
 
-/// Fine-tuning's settings besides epochs, batch size and seed (which `TrainingOptions` holds).
+/// Fine-tuning's settings besides epochs, batch size, seed (which `TrainingOptions` holds)
+/// and the ensemble's size (`TrainingConfiguration.members`).
 public struct FineTuneOptions: Sendable, Equatable {
-    /// Members trained with different seeds; their probabilities are averaged.
-    public var ensemble = 3
     /// Feature modules trained, counted from the end (5: features.14-18).
     public var unfreeze = 5
     public var backboneRate: Float = 3e-4
@@ -30,7 +29,7 @@ public struct FineTuneOptions: Sendable, Equatable {
 /// Validation and test images go through the frozen modules once.
 enum FineTuneTraining {
     struct Result {
-        var model: FineTunedModel
+        var model: TrainedModel
         /// Per epoch, the members' mean training loss and accuracy and validation loss and accuracy.
         var history: [EpochRecord]
         var testProbabilities: [Float]
@@ -47,10 +46,10 @@ enum FineTuneTraining {
         let options = config.fineTune, training = config.training
         let weights = try PretrainedMobileNetV2.load()
         let preprocessor = Preprocessor(policy: config.resize, equalization: config.equalization), decoder = ImageDecoder()
-        let frozen = try FineTunedModel.frozenNetwork(weights: weights, firstModule: options.firstModule)
+        let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: options.firstModule)
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
 
-        reporter.note("fine-tuning: features.\(options.firstModule)-18 and a linear head, \(options.ensemble) member(s), \(training.epochs) epochs")
+        reporter.note("fine-tuning: features.\(options.firstModule)-18 and a linear head, \(config.members) member(s), \(training.epochs) epochs")
         let squares = try Parallel.map(split.train.count) { i in
             Swift.Result<ByteImage, Error> { ByteImage(preprocessor.resized(try decoder.decode(file: split.train[i].path, reduceFor: preprocessor.decodeTarget))) }
         }.map { try $0.get() }
@@ -83,20 +82,19 @@ enum FineTuneTraining {
         let job = MemberJob(squares: squares, labels: labels, classWeights: classWeights, classes: classes.count,
                             validation: (validationFrozen, split.validation.map(label)), options: options, training: training,
                             preprocessor: preprocessor)
-        let runs = try (0..<options.ensemble).map { m in
+        let runs = try (0..<config.members).map { m in
             MemberRun(member: try FineTuneMember(weights: weights, firstModule: options.firstModule, classes: classes.count,
                                                  seed: training.seed &+ UInt64(m)),
                       seed: training.seed &+ UInt64(m), job: job)
         }
         let sums = try trainConcurrently(runs, job: job, weights: weights, sharedFrozen: frozen, reporter: reporter,
                                          checkpoint: checkpoint)
-        let members = runs.map(\.member)
-        let model = FineTunedModel(frozen: frozen, members: members, preprocessor: preprocessor, decoder: decoder)
+        let model = TrainedModel(frozen: frozen, members: runs.map(\.member.trained), preprocessor: preprocessor, decoder: decoder)
         let validationProbabilities = split.validation.isEmpty ? []
-            : try model.probabilities(frozen: validationFrozen, batch: split.validation.count)
+            : try model.probabilities(frozenFeatureMaps: validationFrozen, batch: split.validation.count)
         let validation = split.validation.isEmpty ? nil
             : lossAndAccuracy(validationProbabilities, labels: split.validation.map(label), classes: classes.count)
-        return Result(model: model, history: sums, testProbabilities: try model.probabilities(frozen: testFrozen, batch: split.test.count),
+        return Result(model: model, history: sums, testProbabilities: try model.probabilities(frozenFeatureMaps: testFrozen, batch: split.test.count),
                       validationProbabilities: validationProbabilities, validation: validation)
     }
 
@@ -240,7 +238,7 @@ enum FineTuneTraining {
             work(sharedFrozen, threads, checkpoint)
         } else {
             let frozenCopies = try (0..<workers).map { _ in
-                try FineTunedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1)
+                try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1)
             }
             // The cancellation check reads the reporter, which is safe from any thread.
             try withoutActuallyEscaping(checkpoint) { check in

@@ -1,0 +1,89 @@
+import Foundation
+import LightboxCore
+import LightboxData
+import LightboxHead
+import LightboxImaging
+import LightboxInterop
+import LightboxModels
+
+/// A trained model ready to classify image files: a Lightbox model bundle, or a Teachable
+/// Machine TF.js export (folder or zip), with its decision rule.
+public final class Predictor: @unchecked Sendable {
+    public let classes: [String]
+    /// The frozen part and the members, whatever trained them.
+    public let model: TrainedModel
+    /// How probabilities become the predicted class: the bundle's operating point, or argmax.
+    public let decision: DecisionRule
+    /// A Lightbox bundle's record of the pretrained weights it was trained on (part of the name
+    /// of an ensemble's cached probabilities).
+    public let baseWeightsSHA256: String?
+    /// How a picture becomes the model's input.
+    public var preprocessor: Preprocessor { model.preprocessor }
+    public var decoder: ImageDecoder { model.decoder }
+
+    public init(model path: String) throws {
+        if ModelBundle.isBundle(path) {
+            let bundle = try ModelBundle.read(from: path)
+            classes = bundle.classes
+            model = try TrainedModel(bundle: bundle)
+            decision = bundle.decisionRule
+            baseWeightsSHA256 = bundle.backbone.weightsSHA256
+        } else if TFJSLayersModel.isExport(path) {
+            let export = try TeachableMachineExport.load(path)
+            classes = export.classes
+            model = TrainedModel(backbone: export.backbone, members: [DenseHeadMember(export.head)])
+            decision = .argmax
+            baseWeightsSHA256 = nil
+        } else {
+            throw WeightsError("\(path): neither a Lightbox model (\(ModelBundle.manifestName), or a zip of one) nor a Teachable Machine export (model.json or .zip)")
+        }
+    }
+
+    public struct Prediction: Sendable {
+        public var path: String
+        public var probabilities: [Float]
+        public var predicted: Int
+    }
+
+    /// Class probabilities of each file, in order; files that cannot be decoded come back as
+    /// errors. `blanking` blacks out part of every input (the shortcut audit).
+    public func predict(_ paths: [String], blanking: InputBlanking = .none) throws -> [Result<Prediction, ImageDecodingError>] {
+        let (kept, p, failed) = try model.predict(paths: paths, blanking: blanking)
+        let byPath = Dictionary(predictions(probabilities: p, paths: kept).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        let failures = Dictionary(failed.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        return paths.map { path in
+            if let p = byPath[path] { return .success(p) }
+            return .failure(failures[path] ?? ImageDecodingError(path: path, reason: .unreadable("not processed")))
+        }
+    }
+
+    /// The predictions of a model whose members read the whole backbone's embedding, from
+    /// embeddings its backbone already made (rows of `embeddings`, one per path: the merged
+    /// shards of a cluster job), as `predict` gives them.
+    public func predictions(embeddings: [Float], paths: [String]) throws -> [Prediction] {
+        guard model.cachedBackbone != nil else { throw WeightsError("this model's members do not classify from the backbone's embedding") }
+        guard !paths.isEmpty else { return [] }
+        return predictions(probabilities: try model.probabilities(embeddings: embeddings, rows: paths.count), paths: paths)
+    }
+
+    /// Predictions from class probabilities already computed (`[paths.count, classes]`: an
+    /// ensemble's merged shards), with this model's decision rule.
+    public func predictions(probabilities p: [Float], paths: [String]) -> [Prediction] {
+        let k = classes.count
+        return paths.enumerated().map { r, path in
+            let row = Array(p[(r * k)..<((r + 1) * k)])
+            return Prediction(path: path, probabilities: row, predicted: decision.predicted(row))
+        }
+    }
+
+    /// One image's prediction and the heatmap of its predicted class, from one forward pass.
+    public func predictWithHeatmap(_ path: String) throws -> (Prediction, Data) {
+        let e = try model.explain(paths: [path], decision: decision)[0]
+        return (Prediction(path: path, probabilities: e.probabilities, predicted: e.predicted), e.png)
+    }
+
+    /// PNG of the model's input with the Grad-CAM heatmap for class `target`.
+    public func heatmap(_ path: String, target: Int) throws -> Data {
+        try model.explain(paths: [path], targets: [target])[0].png
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import LightboxCore
+import LightboxHead
+import LightboxImaging
+import LightboxInterop
+import LightboxKernels
+import LightboxModels
+
+/// A trained model ready to classify image files, whatever trained it: the frozen part its
+/// members share, run once per batch of pictures, then every member (`ModelMember`) on its
+/// output; the members' probabilities are averaged. Every prediction, evaluation, audit and
+/// heatmap goes through this type.
+public final class TrainedModel: @unchecked Sendable {
+    public let frozen: any FeatureExtractor
+    public let members: [any ModelMember]
+    public let preprocessor: Preprocessor
+    public let decoder: ImageDecoder
+    public let classes: Int
+    /// What the members read of the frozen part's output (empty: only the pooled embedding).
+    public let reads: BackboneOutputs
+    /// The frozen whole backbone, when the members classify from its pooled embedding: then
+    /// what the cache and the shards hold for this model is that embedding (the entries
+    /// training made serve again); otherwise they hold the ensemble's probabilities
+    /// (`EnsembleProbabilities`).
+    public let cachedBackbone: Backbone?
+
+    public init(frozen: any FeatureExtractor, members: [any ModelMember], preprocessor: Preprocessor,
+                decoder: ImageDecoder = ImageDecoder(), backbone: Backbone? = nil) {
+        precondition(!members.isEmpty)
+        self.frozen = frozen
+        self.members = members
+        self.preprocessor = preprocessor
+        self.decoder = decoder
+        classes = members[0].classes
+        reads = members.reduce(into: BackboneOutputs()) { $0.formUnion($1.reads) }
+        cachedBackbone = reads.isEmpty ? backbone : nil
+    }
+
+    /// The members of `backbone` (a head on the whole frozen backbone).
+    public convenience init(backbone: Backbone, members: [any ModelMember]) {
+        self.init(frozen: backbone.embedder.network, members: members, preprocessor: backbone.embedder.preprocessor,
+                  decoder: backbone.embedder.decoder, backbone: backbone)
+    }
+
+    /// The model a bundle holds, on the base weights it was trained from (checked by digest).
+    public convenience init(bundle: ModelBundle) throws {
+        switch bundle.cut {
+        case .wholeBackbone:
+            self.init(backbone: try bundle.resolvedBackbone(), members: bundle.members)
+        case .mobileNetV2:
+            self.init(frozen: try GraphNetwork(graph: try bundle.frozenGraph()), members: bundle.members,
+                      preprocessor: try bundle.preprocessing.preprocessor())
+        }
+    }
+
+    /// MobileNetV2's frozen modules before `firstModule` from the base `weights` (what a
+    /// fine-tuned member reads).
+    public static func frozenNetwork(weights: NamedTensors, firstModule: Int,
+                                     parallelism: Int = KernelThreads.configured) throws -> GraphNetwork {
+        try GraphNetwork(graph: try MobileNetV2Architecture().layerGraph(weights: weights, throughModule: firstModule - 1),
+                         parallelism: parallelism)
+    }
+
+    /// The members' mean class probabilities, `[batch, classes]`, for the frozen part's output.
+    public func probabilities(frozen output: BackboneResult) throws -> [Float] {
+        var sum = [Float](repeating: 0, count: output.batch * classes)
+        for member in members {
+            for (i, p) in try member.probabilities(frozen: output).enumerated() { sum[i] += p }
+        }
+        let scale = 1 / Float(members.count)
+        return sum.map { $0 * scale }
+    }
+
+    /// The members' mean probabilities for frozen feature maps computed elsewhere (`batch`
+    /// pictures' NHWC maps: fine-tuning's held-out pictures).
+    public func probabilities(frozenFeatureMaps maps: [Float], batch: Int) throws -> [Float] {
+        try probabilities(frozen: BackboneResult(batch: batch, embeddings: [], featureMap: maps))
+    }
+
+    /// The members' mean probabilities for pooled embeddings of the whole backbone computed
+    /// elsewhere (`rows` of them: the cache, merged shards).
+    public func probabilities(embeddings: [Float], rows: Int) throws -> [Float] {
+        try probabilities(frozen: BackboneResult(batch: rows, embeddings: embeddings))
+    }
+
+    /// Probabilities of the files that decode (in order), `batchSize` at a time, and why the
+    /// others did not. `blanking` blacks out part of every input (the shortcut audit).
+    public func predict(paths: [String], batchSize: Int = 16, blanking: InputBlanking = .none,
+                        progress: ((Int, Int) -> Void)? = nil) throws
+        -> (paths: [String], probabilities: [Float], failures: [ImageDecodingError]) {
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, blanking: blanking)
+        var kept: [String] = [], probabilities: [Float] = [], failures: [ImageDecodingError] = []
+        for start in stride(from: 0, to: paths.count, by: batchSize) {
+            let chunk = Array(paths[start..<min(start + batchSize, paths.count)])
+            let pass = try embedder.forward(chunk, outputs: reads)
+            failures += pass.failures
+            if let output = pass.output {
+                probabilities += try self.probabilities(frozen: output)
+                kept += pass.kept(chunk)
+            }
+            progress?(start + chunk.count, paths.count)
+        }
+        return (kept, probabilities, failures)
+    }
+
+    /// Probabilities and the Grad-CAM overlay of `targets[i]` (default: the class `decision`
+    /// predicts) for files that must decode: one pass through the frozen part, then each
+    /// member's heatmap from its own last feature map and head, summed over the members and
+    /// scaled to 0...1.
+    public func explain(paths: [String], targets: [Int]? = nil, decision: DecisionRule = .argmax) throws
+        -> [(probabilities: [Float], predicted: Int, png: Data)] {
+        guard !paths.isEmpty else { return [] }
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder)
+        let pass = try embedder.forward(paths, outputs: reads.union(.featureMap))
+        if let failure = pass.failures.first { throw failure }
+        let output = pass.output!, k = classes, values = preprocessor.valuesPerImage
+        let probabilities = try self.probabilities(frozen: output)
+        return try paths.indices.map { i in
+            let row = Array(probabilities[(i * k)..<((i + 1) * k)])
+            let predicted = decision.predicted(row)
+            var cam: [Float] = [], side = 0
+            for member in members {
+                let one = try member.gradCAM(frozen: output, index: i, target: targets?[i] ?? predicted)
+                side = one.side
+                cam = cam.isEmpty ? one.cam : zip(cam, one.cam).map(+)
+            }
+            let top = cam.max() ?? 0
+            if top > 0 { cam = cam.map { $0 / top } }
+            return (row, predicted, try HeatmapExamples.overlayPNG(input: pass.input[(i * values)..<((i + 1) * values)], cam: cam,
+                                                                  side: side, preprocessor: preprocessor))
+        }
+    }
+}
