@@ -64,7 +64,7 @@ public struct LightboxSettings: Sendable, Equatable {
 }
 
 /// How a grey DICOM picture's values are brought onto 0...255 (the VOI step).
-public enum DICOMWindow: String, Sendable, CaseIterable {
+public enum DICOMWindow: String, Sendable, CaseIterable, Codable {
     /// What the file says: its VOI LUT sequence, else its first window centre/width, else
     /// min-max of the picture.
     case first

@@ -11,7 +11,7 @@ public enum DecodingWarnings {
         lock.unlock()
     }
 
-    static func report(_ message: String) {
+    public static func report(_ message: String) {
         lock.lock()
         let sink = installed, first = seen.insert(message).inserted
         lock.unlock()

@@ -43,10 +43,10 @@ extension ModelBundle {
         switch try backboneKind() {
         case .teachableMachine:
             return try LightboxModels.Backbone.teachableMachine(try teachableMachineBackbone(), policy: preprocessor.policy,
-                                                                equalization: preprocessor.equalization)
+                                                                equalization: preprocessor.equalization, decoder: preprocessing.decoder())
         case .pretrainedMobileNetV2:
-            try requireInputSize(MobileNetV2Architecture().inputSize)
-            return try LightboxModels.Backbone.pretrained(preprocessor, weights: try pretrainedWeights())
+            try requireInputSize(MobileNetV2Architecture.standard.inputSize)
+            return try LightboxModels.Backbone.pretrained(preprocessor, weights: try pretrainedWeights(), decoder: preprocessing.decoder())
         }
     }
 
@@ -74,7 +74,7 @@ extension ModelBundle {
     /// MobileNetV2's table, the network whose modules fine-tuned members train; refuses a
     /// manifest whose input size is not the table's.
     public func architecture() throws -> MobileNetV2Architecture {
-        let architecture = MobileNetV2Architecture()
+        let architecture = MobileNetV2Architecture.standard
         try requireInputSize(architecture.inputSize)
         return architecture
     }

@@ -42,14 +42,26 @@ public struct ModelBundle: Sendable {
         public var std: [Float]
         /// Contrast equalisation after resizing (`clahe`, `histogram`); absent: none.
         public var equalize: String?
+        /// How DICOM pictures were brought onto 0-255 in training; absent (bundles written before
+        /// it was recorded): `first`, the only window those could have been trained with by default.
+        public var dicomWindow: DICOMWindow?
 
-        public init(_ p: Preprocessor) {
+        enum CodingKeys: String, CodingKey { case size, resize, mean, std, equalize, dicomWindow = "dicom_window" }
+
+        public init(_ p: Preprocessor, dicomWindow: DICOMWindow = .first) {
             size = p.size
             resize = p.policy.rawValue
             mean = p.normalization.mean
             std = p.normalization.std
             equalize = p.equalization == .none ? nil : p.equalization.rawValue
+            self.dicomWindow = dicomWindow
         }
+
+        /// The DICOM window the model expects.
+        public var window: DICOMWindow { dicomWindow ?? .first }
+
+        /// A decoder that windows DICOM pictures as the model expects.
+        public func decoder() -> ImageDecoder { ImageDecoder(dicomWindow: window) }
 
         /// The equalisation the model expects (`none` when the bundle names none).
         public var equalization: Equalization? { Equalization(rawValue: equalize ?? Equalization.none.rawValue) }
@@ -151,6 +163,19 @@ public struct ModelBundle: Sendable {
         let how = e == Equalization.clahe.rawValue
             ? "cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)" : "cv2.equalizeHist(gray)"
         return "the model was trained on contrast-equalised pictures (\(e)), which this export cannot do: after resizing to \(preprocessing.size)x\(preprocessing.size), round the grey levels to 8 bits and apply \(how), then use the result for all three channels"
+    }
+
+    /// Applies the DICOM window a command was asked for (`requested`, nil: not asked) to a model
+    /// trained with another: refused with both named, unless `override` (then used, with a
+    /// warning through `DecodingWarnings`). Without a request the model's own window is used.
+    public mutating func apply(dicomWindow requested: DICOMWindow?, override: Bool, model: String) throws {
+        guard let requested, requested != preprocessing.window else { return }
+        let recorded = preprocessing.window.rawValue
+        guard override else {
+            throw WeightsError("\(model): --dicom-window \(requested.rawValue) differs from the window the model was trained with (\(recorded)); leave --dicom-window out to use the model's, or add --dicom-window-override to use \(requested.rawValue) anyway")
+        }
+        DecodingWarnings.report("warning: DICOM pictures are windowed with \(requested.rawValue) (--dicom-window-override), but \(model) was trained with \(recorded): its predictions on them may be wrong")
+        preprocessing.dicomWindow = requested
     }
 
     /// Writes the bundle to `directory` atomically: built in a temporary folder beside it,

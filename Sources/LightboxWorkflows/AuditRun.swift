@@ -11,6 +11,9 @@ public enum AuditRun {
         public var positiveClass: String?
         /// Where audit.json goes (nil: not written).
         public var output: String?
+        /// A DICOM window asked for (nil: the model's own) and whether it may differ from the model's.
+        public var dicomWindow: DICOMWindow?
+        public var overrideDICOMWindow = false
 
         public init(model: String, data: DataSelection) {
             self.model = model
@@ -19,7 +22,8 @@ public enum AuditRun {
     }
 
     public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ShortcutAudit {
-        let predictor = try Predictor(model: request.model)
+        let predictor = try Predictor(model: request.model, dicomWindow: request.dicomWindow,
+                                      overrideDICOMWindow: request.overrideDICOMWindow)
         let (dataset, _) = try EvaluationRun.labeledData(request.data, classes: predictor.classes, reporter: reporter)
         guard !dataset.images.isEmpty else {
             throw DatasetError("\(request.data.path): no images with the model's classes \(predictor.classes)")

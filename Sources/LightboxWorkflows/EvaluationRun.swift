@@ -19,6 +19,9 @@ public enum EvaluationRun {
         /// The embedding cache's folder (where sharded work left the embeddings); nil: the default.
         public var cacheDirectory: String?
         public var seed: UInt64 = 42
+        /// A DICOM window asked for (nil: the model's own) and whether it may differ from the model's.
+        public var dicomWindow: DICOMWindow?
+        public var overrideDICOMWindow = false
 
         public init(model: String, data: DataSelection, output: String) {
             self.model = model
@@ -28,7 +31,8 @@ public enum EvaluationRun {
     }
 
     public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ClassificationMetrics {
-        let bundle = try ModelBundle.read(from: request.model)
+        var bundle = try ModelBundle.read(from: request.model)
+        try bundle.apply(dicomWindow: request.dicomWindow, override: request.overrideDICOMWindow, model: request.model)
         let (dataset, digests) = try labeledData(request.data, classes: bundle.classes, reporter: reporter)
 
         let (images, probabilities, failures) = try classify(dataset.images, digests: digests, bundle: bundle, useCache: request.useCache,

@@ -38,6 +38,9 @@ public struct TrainingConfiguration: Sendable {
     public var resize: ResizePolicy = .crop
     /// Contrast equalisation of every picture after resizing (both methods; recorded in the bundle).
     public var equalization: Equalization = .none
+    /// How DICOM pictures are brought onto 0-255 (both methods; recorded in the bundle, which
+    /// `predict`, `evaluate`, `audit` and the Studio then apply).
+    public var dicomWindow: DICOMWindow = .first
     /// The class whose probability is the ROC score (two classes); default COVID-19 when present.
     public var positiveClass: String?
     /// The sensitivity the operating point (the threshold on the positive class's probability,
@@ -217,11 +220,13 @@ public enum TrainingRun {
     /// files the bundle then carries).
     static func resolveBackbone(_ config: TrainingConfiguration, _ reporter: Reporter) throws -> (Backbone, [String: Data]) {
         guard let path = config.teachableMachineBackbone else {
-            return (try Backbone.pretrained(Preprocessor(policy: config.resize, equalization: config.equalization)), [:])
+            return (try Backbone.pretrained(Preprocessor(policy: config.resize, equalization: config.equalization),
+                                            decoder: ImageDecoder(dicomWindow: config.dicomWindow)), [:])
         }
         let model = try TFJSLayersModel.load(path)
         reporter.note("backbone: the MobileNet of the Teachable Machine export \(path)")
-        return (try Backbone.teachableMachine(model, policy: config.resize, equalization: config.equalization), model.files)
+        return (try Backbone.teachableMachine(model, policy: config.resize, equalization: config.equalization,
+                                              decoder: ImageDecoder(dicomWindow: config.dicomWindow)), model.files)
     }
 
     /// What embedding every original image once produced: the embeddings by path and the
@@ -327,7 +332,8 @@ public enum TrainingRun {
         try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
         let modelDirectory = run.appendingPathComponent("model").path
         var bundle = try ModelBundle(classes: classes, backbone: trained.backbone,
-                                     preprocessing: ModelBundle.Preprocessing(trained.model.preprocessor),
+                                     preprocessing: ModelBundle.Preprocessing(trained.model.preprocessor,
+                                                                              dicomWindow: trained.model.decoder.dicomWindow),
                                      members: trained.model.members, training: trained.facts)
         bundle.backboneFiles = trained.backboneFiles
         bundle.operatingPoint = point

@@ -30,6 +30,8 @@ struct Audit: ParsableCommand {
             var request = AuditRun.Request(model: model, data: try dataOptions.selection())
             request.positiveClass = positive
             request.output = out
+            request.dicomWindow = dicom.window
+            request.overrideDICOMWindow = dicom.override
             let audit = try AuditRun.run(request, reporter: TerminalReporter())
             print("\(audit.nImages) images, \(audit.nPatients) patients")
             for c in audit.conditions {

@@ -101,7 +101,9 @@ struct Embed: ParsableCommand {
         var runner: ShardedEmbeddingRunner
         let preprocessing = ["--resize", resize.rawValue, "--equalize", equalize]
         if let model = probabilitiesOf ?? backboneOf {
-            let bundle = try ModelBundle.read(from: model)
+            var bundle = try ModelBundle.read(from: model)
+            // A shard task of evaluate or predict: the window its command resolved (checked there) is passed on.
+            try bundle.apply(dicomWindow: dicom.window, override: true, model: model)
             let readsEmbeddingOnly = bundle.members.allSatisfy { $0.reads.isEmpty }
             guard (probabilitiesOf != nil) != readsEmbeddingOnly else {
                 throw Terminal.Failure("\(model): --backbone-of takes a model whose members read the backbone's embedding (the head method), --probabilities-of any other")

@@ -38,6 +38,8 @@ struct Evaluate: ParsableCommand {
         try Terminal.run {
             var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out)
             request.positiveClass = positive
+            request.dicomWindow = dicom.window
+            request.overrideDICOMWindow = dicom.override
             request.useCache = !noCache
             if executorOptions.isSharded { request.cacheDirectory = try embedOverShards() }
             let m = try EvaluationRun.run(request, reporter: TerminalReporter())
@@ -54,7 +56,8 @@ struct Evaluate: ParsableCommand {
     /// a fine-tuned ensemble's probabilities), filling the cache that the evaluation then reads:
     /// its metrics are a local run's, bit for bit. Returns the cache's folder.
     func embedOverShards() throws -> String {
-        let bundle = try ModelBundle.read(from: model)
+        var bundle = try ModelBundle.read(from: model)
+        try bundle.apply(dicomWindow: dicom.window, override: dicom.override, model: model)
         let (dataset, _) = try EvaluationRun.labeledData(try dataOptions.selection(), classes: bundle.classes, reporter: TerminalReporter())
         let paths = dataset.images.map(\.path)
         let runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: bundle,

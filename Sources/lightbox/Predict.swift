@@ -43,7 +43,7 @@ struct Predict: ParsableCommand {
         typealias Outcome = Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>
         let (images, predictor, results) = try Terminal.run { () -> ([String], Predictor, [Outcome]) in
             let images = try pictures()
-            let predictor = try Predictor(model: model)
+            let predictor = try Predictor(model: model, dicomWindow: dicom.window, overrideDICOMWindow: dicom.override)
             if executorOptions.isSharded { return (images, predictor, try predictOverShards(predictor, images: images)) }
             guard heatmap != nil else {
                 return (images, predictor, try predictor.predict(images).map { r in r.map { ($0, nil) }.mapError { $0 as Error } })

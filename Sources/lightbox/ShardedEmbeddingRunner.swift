@@ -98,7 +98,7 @@ struct ShardedEmbeddingRunner {
         // The task's --out names the shards folder (OUT.shards): the manifests land here.
         let out = String(folder.dropLast(".shards".count))
         let arguments = ["embed", "--out", out, "--paths-from", list, "--cache-dir", cacheDirectory, "--batch", String(batch)]
-            + backboneArguments + ["--dicom-window", LightboxSettings.current.dicomWindow.rawValue]
+            + backboneArguments + ["--dicom-window", embedder.decoder.dicomWindow.rawValue]
         try AtomicFile.write(Data(SlurmBatchScript.make(executable: SlurmBatchScript.currentExecutable, arguments: arguments,
                                                         shards: count, description: description).utf8),
                              to: script)

@@ -113,6 +113,7 @@ struct Train: ParsableCommand {
             config.covid = try dataOptions.covidOptions
             config.labels = dataOptions.labels
             try apply(to: &config)
+            config.dicomWindow = dicom.resolved
             config.useCache = !noCache
             if backbone.hasPrefix("tm:") {
                 config.teachableMachineBackbone = String(backbone.dropFirst(3))

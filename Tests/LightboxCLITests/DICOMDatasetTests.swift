@@ -102,6 +102,46 @@ final class DICOMDatasetTests: XCTestCase {
         try assertNothingIdentifying(in: [png, dcm, work.appendingPathComponent("eval")], outputs: outputs)
     }
 
+    /// A model records the DICOM window it was trained with, and predict, evaluate and audit
+    /// use it: a different --dicom-window is refused naming both (the model would silently see
+    /// other pictures than in training), allowed with --dicom-window-override and a warning.
+    /// A bundle written before the window was recorded keeps the old default, `first`.
+    func testTheModelRecordsItsDICOMWindowAndCommandsApplyIt() throws {
+        let run = work.appendingPathComponent("minmax-run"), model = run.appendingPathComponent("model").path
+        _ = try lightbox(["train", "--method", "head", "--epochs", "3", "--data", path("dicom"), "--source", "dicom-dir",
+                          "--labels", path("labels.csv"), "--dicom-window", "minmax", "--out", run.path])
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("model/lightbox-model.json"))) as! [String: Any]
+        XCTAssertEqual((manifest["preprocessing"] as? [String: Any])?["dicom_window"] as? String, "minmax")
+
+        let files = try identifiers.pictures.values.map { path($0.dicom) }.sorted().prefix(6).map { $0 }
+        let own = try predictions(try lightbox(["predict", "--json", "--model", model] + files).stdout)
+        let same = try predictions(try lightbox(["predict", "--json", "--model", model, "--dicom-window", "minmax"] + files).stdout)
+        XCTAssertEqual(own, same, "without --dicom-window the model's own window (minmax) is used")
+
+        let refused = try CLI.run(["predict", "--model", model, "--dicom-window", "first"] + files)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--dicom-window first differs from the window the model was trained with (minmax)"), refused.stderr)
+        for command in [["evaluate", "--out", work.appendingPathComponent("e.json").path], ["audit"]] {
+            let r = try CLI.run(command + ["--model", model, "--data", path("dicom"), "--source", "dicom-dir", "--labels", path("labels.csv"),
+                                           "--dicom-window", "first"])
+            XCTAssertNotEqual(r.status, 0, "\(command[0]) with another window")
+            XCTAssertTrue(r.stderr.contains("differs from the window the model was trained with (minmax)"), r.stderr)
+        }
+
+        let overridden = try lightbox(["predict", "--json", "--model", model, "--dicom-window", "first", "--dicom-window-override"] + files)
+        XCTAssertTrue(overridden.stderr.contains("trained with minmax"), overridden.stderr)
+        XCTAssertNotEqual(try predictions(overridden.stdout), own, "the other window gives other pictures, so other probabilities")
+
+        // A bundle from before the field: `first`, as then.
+        var old = manifest
+        var preprocessing = old["preprocessing"] as! [String: Any]
+        preprocessing.removeValue(forKey: "dicom_window")
+        old["preprocessing"] = preprocessing
+        try JSONSerialization.data(withJSONObject: old).write(to: run.appendingPathComponent("model/lightbox-model.json"))
+        XCTAssertEqual(try predictions(try lightbox(["predict", "--json", "--model", model] + files).stdout),
+                       try predictions(overridden.stdout))
+    }
+
     /// The embedding cache keeps the two DICOM windows apart: a file's bytes do not say which
     /// picture it became, so embedding it again with `--dicom-window minmax` must not reuse the
     /// embedding made with its own window (it did, before the window was part of the key).

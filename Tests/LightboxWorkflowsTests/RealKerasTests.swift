@@ -80,7 +80,7 @@ final class RealKerasTests: TemporaryFolderTestCase {
     /// alike and predicts as Lightbox does; labels.txt is Teachable Machine's.
     func testKerasExportLoadsInKeras2AndKeras3() throws {
         for (name, bundle) in [("default", try InteropFixtures.bundle()),
-                               ("tm-backbone", try teachableMachineBundle(head: try InteropFixtures.bundle().head,
+                               ("tm-backbone", try teachableMachineBundle(head: (try InteropFixtures.bundle().members[0] as! DenseHeadMember).dense,
                                                                           classes: ["COVID-19", "OTHER", "Third"]))] {
             let model = work.appendingPathComponent("\(name)-model")
             try bundle.write(to: model.path)

@@ -22,6 +22,10 @@ public struct MobileNetV2Architecture: Sendable {
     public var inputSize: Int
     public var classes: Int
 
+    /// torchvision's MobileNetV2 (width 1, 224x224): the network Lightbox's pretrained weights,
+    /// fine-tuned members and exports describe. Code outside this module names it, never builds one.
+    public static let standard = MobileNetV2Architecture()
+
     public init(widthMultiplier: Double = 1.0, inputSize: Int = 224, classes: Int = 1000) {
         self.widthMultiplier = widthMultiplier
         self.inputSize = inputSize

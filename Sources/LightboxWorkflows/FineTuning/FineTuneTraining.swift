@@ -45,7 +45,8 @@ enum FineTuneTraining {
                       distributor: PictureWorkDistributor? = nil, checkpoint: () throws -> Void) throws -> Result {
         let options = config.fineTune, training = config.training
         let weights = try PretrainedMobileNetV2.load()
-        let preprocessor = Preprocessor(policy: config.resize, equalization: config.equalization), decoder = ImageDecoder()
+        let preprocessor = Preprocessor(policy: config.resize, equalization: config.equalization)
+        let decoder = ImageDecoder(dicomWindow: config.dicomWindow)
         let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: options.firstModule)
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
 

@@ -21,9 +21,11 @@ public final class Predictor: @unchecked Sendable {
     public var preprocessor: Preprocessor { model.preprocessor }
     public var decoder: ImageDecoder { model.decoder }
 
-    public init(model path: String) throws {
+    /// `dicomWindow`: a window asked for (nil: the model's own), checked by `ModelBundle.apply(dicomWindow:)`.
+    public init(model path: String, dicomWindow: DICOMWindow? = nil, overrideDICOMWindow: Bool = false) throws {
         if ModelBundle.isBundle(path) {
-            let bundle = try ModelBundle.read(from: path)
+            var bundle = try ModelBundle.read(from: path)
+            try bundle.apply(dicomWindow: dicomWindow, override: overrideDICOMWindow, model: path)
             classes = bundle.classes
             model = try TrainedModel(bundle: bundle)
             decision = bundle.decisionRule
@@ -31,7 +33,10 @@ public final class Predictor: @unchecked Sendable {
         } else if TFJSLayersModel.isExport(path) {
             let export = try TeachableMachineExport.load(path)
             classes = export.classes
-            model = TrainedModel(backbone: export.backbone, members: [DenseHeadMember(export.head)])
+            // A Teachable Machine export records no DICOM window: the one asked for, else `first`.
+            let decoder = ImageDecoder(dicomWindow: dicomWindow ?? .first)
+            model = TrainedModel(frozen: export.backbone.embedder.network, members: [DenseHeadMember(export.head)],
+                                 preprocessor: export.backbone.embedder.preprocessor, decoder: decoder, backbone: export.backbone)
             decision = .argmax
             baseWeightsSHA256 = nil
         } else {

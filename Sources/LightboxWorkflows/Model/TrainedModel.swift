@@ -49,7 +49,7 @@ public final class TrainedModel: @unchecked Sendable {
             self.init(backbone: try bundle.resolvedBackbone(), members: bundle.members)
         case .mobileNetV2:
             self.init(frozen: try GraphNetwork(graph: try bundle.frozenGraph()), members: bundle.members,
-                      preprocessor: try bundle.preprocessing.preprocessor())
+                      preprocessor: try bundle.preprocessing.preprocessor(), decoder: bundle.preprocessing.decoder())
         }
     }
 
@@ -57,7 +57,7 @@ public final class TrainedModel: @unchecked Sendable {
     /// fine-tuned member reads).
     public static func frozenNetwork(weights: NamedTensors, firstModule: Int,
                                      parallelism: Int = KernelThreads.configured) throws -> GraphNetwork {
-        try GraphNetwork(graph: try MobileNetV2Architecture().layerGraph(weights: weights, throughModule: firstModule - 1),
+        try GraphNetwork(graph: try MobileNetV2Architecture.standard.layerGraph(weights: weights, throughModule: firstModule - 1),
                          parallelism: parallelism)
     }
 
