@@ -42,20 +42,24 @@ struct Embed: ParsableCommand {
     @OptionGroup(title: "Shards and clusters")
     var executorOptions: ExecutorOptions
 
-    /// A Slurm task of evaluate, predict or train: embed with this model bundle's backbone.
+    /// A Slurm task: what to compute, as the submitting command described it (`ShardJob`).
+    @Option(name: .customLong("job"), help: .hidden)
+    var jobFile: String?
+
+    /// By hand: embed with this model bundle's backbone (a head model's evaluate or predict work).
     @Option(help: .hidden)
     var backboneOf: String?
 
-    /// A Slurm task of evaluate or predict of a fine-tuned model: cache the ensemble's probabilities.
+    /// By hand: cache a model's ensemble probabilities (any other model's evaluate or predict work).
     @Option(help: .hidden)
     var probabilitiesOf: String?
 
-    /// A Slurm task of train --method finetune: the output of MobileNetV2's features.0 through
-    /// this module (the frozen ones), with --resize and --equalize.
+    /// By hand: the output of MobileNetV2's features.0 through this module (the frozen ones of
+    /// train --method finetune), with --resize and --equalize.
     @Option(help: .hidden)
     var frozenThrough: Int?
 
-    /// A Slurm task of train: the contrast equalisation its pictures get (none, clahe, histogram).
+    /// By hand: the contrast equalisation the pictures get (none, clahe, histogram).
     @Option(help: .hidden)
     var equalize = "none"
 
@@ -98,29 +102,8 @@ struct Embed: ParsableCommand {
         let paths = try inputList()
         guard !paths.isEmpty else { throw Terminal.Failure("no PNG, JPEG or DICOM files found in \(inputs.joined(separator: " "))") }
         let folder = ShardedEmbeddingRunner.absolute(out) + ".shards", description = "lightbox embed of \(paths.count) images into \(out)"
-        var runner: ShardedEmbeddingRunner
-        let preprocessing = ["--resize", resize.rawValue, "--equalize", equalize]
-        if let model = probabilitiesOf ?? backboneOf {
-            var bundle = try ModelBundle.read(from: model)
-            // A shard task of evaluate or predict: the window its command resolved (checked there) is passed on.
-            try bundle.apply(dicomWindow: dicom.window, override: true, model: model)
-            let readsEmbeddingOnly = bundle.members.allSatisfy { $0.reads.isEmpty }
-            guard (probabilitiesOf != nil) != readsEmbeddingOnly else {
-                throw Terminal.Failure("\(model): --backbone-of takes a model whose members read the backbone's embedding (the head method), --probabilities-of any other")
-            }
-            runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: bundle, folder: folder, description: description)
-            runner.batch = batch
-        } else if let last = frozenThrough {
-            guard (0...17).contains(last) else { throw Terminal.Failure("--frozen-through takes a module from 0 to 17") }
-            let maps = FrozenFeatureMaps(network: try TrainedModel.frozenNetwork(weights: try PretrainedMobileNetV2.load(), firstModule: last + 1),
-                                         firstTrainedModule: last + 1, weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
-            runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, embedder: ImageEmbedder(network: maps, preprocessor: try preprocessor()),
-                                            cacheKey: maps.cacheKey, backboneArguments: ["--frozen-through", String(last)] + preprocessing,
-                                            folder: folder, description: description)
-        } else {
-            runner = ShardedEmbeddingRunner(options: executorOptions, batch: batch, backbone: try Backbone.pretrained(try preprocessor()),
-                                            backboneArguments: preprocessing, folder: folder, description: description)
-        }
+        let job = try jobFile.map(ShardJob.read(from:)) ?? ShardJob(work: try manualWork(), dicomWindow: dicom.resolved, batch: batch)
+        let runner = try ShardedEmbeddingRunner(options: executorOptions, job: job, folder: folder, description: description)
         if let shard = try executorOptions.single { return try runner.runOne(shard, paths: paths) }
         let result = try runner.runAll(paths)
         try write(result.embeddings, channels: result.channels, paths: result.paths, failures: result.failures, of: paths.count)
@@ -138,8 +121,15 @@ struct Embed: ParsableCommand {
         Terminal.note("wrote \(out) [\(paths.count), \(channels)]" + (failures.isEmpty ? "" : "; skipped \(failures.count)"))
     }
 
-    /// How the shards of a plain embedding (or of train's Slurm tasks) preprocess: --resize and --equalize.
-    func preprocessor() throws -> Preprocessor {
-        Preprocessor(policy: ResizePolicy(rawValue: resize.rawValue)!, equalization: try TrainingOptionRules.parseEqualization(equalize))
+    /// The work asked for with flags, by hand (a Slurm task reads its job file, `--job`, instead).
+    func manualWork() throws -> ShardWork {
+        let resize = ResizePolicy(rawValue: self.resize.rawValue)!, equalization = try TrainingOptionRules.parseEqualization(equalize)
+        if let model = probabilitiesOf { return .modelProbabilities(model: ShardedEmbeddingRunner.absolute(model)) }
+        if let model = backboneOf { return .modelBackbone(model: ShardedEmbeddingRunner.absolute(model)) }
+        if let last = frozenThrough {
+            guard (0...17).contains(last) else { throw Terminal.Failure("--frozen-through takes a module from 0 to 17") }
+            return .frozenModules(through: last, resize: resize, equalization: equalization)
+        }
+        return .backbone(resize: resize, equalization: equalization)
     }
 }

@@ -60,8 +60,9 @@ struct Evaluate: ParsableCommand {
         try bundle.apply(dicomWindow: dicom.window, override: dicom.override, model: model)
         let (dataset, _) = try EvaluationRun.labeledData(try dataOptions.selection(), classes: bundle.classes, reporter: TerminalReporter())
         let paths = dataset.images.map(\.path)
-        let runner = try ShardedEmbeddingRunner(options: executorOptions, model: model, bundle: bundle,
-                                                folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
+        let runner = ShardedEmbeddingRunner(options: executorOptions, model: model, trained: try TrainedModel(bundle: bundle),
+                                            baseWeightsSHA256: bundle.backbone.weightsSHA256,
+                                            folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
                                                 description: "lightbox evaluate of \(model) on \(paths.count) images")
         _ = try runner.runAll(paths)
         return runner.cacheDirectory

@@ -21,18 +21,14 @@ struct Export: ParsableCommand {
     @Option(help: "Output folder (tfjs; keras unless it ends in .h5) or file (onnx; keras ending in .h5).")
     var out: String
 
-    enum ExportFormat: String, ExpressibleByArgument, CaseIterable { case tfjs, keras, onnx }
-
     func run() throws {
         try Terminal.run {
             let bundle = try ModelBundle.read(from: model)
             if let steps = bundle.stepsOutsideExport { Terminal.note("warning: \(steps) (recorded in the export's metadata)") }
-            switch format {
-            case .tfjs: try TFJSExporter.export(bundle, to: out)
-            case .keras: try KerasExporter.export(bundle, to: out)
-            case .onnx: try ONNXExporter.export(bundle, to: out)
-            }
+            try format.export(bundle, to: out)
             print("exported \(format.rawValue): \(out)")
         }
     }
 }
+
+extension ExportFormat: ExpressibleByArgument {}

@@ -117,20 +117,16 @@ struct Predict: ParsableCommand {
         }
         // The predictor's model, already read and built, does the shards' work (here, or rebuilt by each Slurm task).
         let description = "lightbox predict of \(images.count) images with \(model)"
-        let backbone = predictor.model.cachedBackbone
-        var runner = backbone.map {
-            ShardedEmbeddingRunner(options: executorOptions, model: model, backbone: $0, folder: "", description: description)
-        } ?? ShardedEmbeddingRunner(options: executorOptions, model: model,
-                                    ensemble: EnsembleProbabilities(model: predictor.model, baseWeightsSHA256: predictor.baseWeightsSHA256 ?? ""),
-                                    folder: "", description: description)
+        var runner = ShardedEmbeddingRunner(options: executorOptions, model: model, trained: predictor.model,
+                                            baseWeightsSHA256: predictor.baseWeightsSHA256 ?? "", folder: "", description: description)
         // No output file to put the shards' folder beside: it goes into the (shared) cache, named
         // by the job (the list, the model's work and preprocessing), so two models never share one.
         runner.folder = (runner.cacheDirectory as NSString)
-            .appendingPathComponent("jobs/predict-\(try runner.job(images).job.prefix(16)).shards")
+            .appendingPathComponent("jobs/predict-\(try runner.sharding(images).job.prefix(16)).shards")
         if json { runner.announce = Terminal.note }  // standard output holds the JSON alone
         let merged = try runner.runAll(images)
         // The shards hold the backbone's embeddings (members that read only those) or the ensemble's probabilities.
-        let predictions = backbone != nil
+        let predictions = predictor.model.cachedBackbone != nil
             ? try predictor.predictions(embeddings: merged.embeddings, paths: merged.paths)
             : predictor.predictions(probabilities: merged.embeddings, paths: merged.paths)
         var byPath: [String: Predictor.Prediction] = [:]

@@ -10,17 +10,16 @@ import LightboxWorkflows
 /// `train --method head` worth a cluster (the backbone's forward passes). Those commands then
 /// run as usual and find every embedding in the cache, so their output is exactly a local run's.
 ///
-/// A Slurm task reruns `lightbox embed --shard K/N` with the same list (written once into the
-/// shards folder), cache and backbone (`backboneArguments`: `--resize R`, or `--backbone-of
-/// MODEL` for a model bundle's backbone and preprocessing).
+/// A Slurm task reruns `lightbox embed --job FOLDER/job.json --shard K/N` with the same list
+/// and job description (a `ShardJob`, both written once into the shards folder) and cache.
 struct ShardedEmbeddingRunner {
     var options: ExecutorOptions
-    var batch: Int
-    /// What each picture becomes (a backbone's embedding, or a fine-tuned ensemble's
-    /// probabilities), and the name it is cached under.
+    /// What each picture becomes, as every task reads it.
+    var job: ShardJob
+    /// The job's embedder, built here once (from the job, or from a model already built), and
+    /// the name its outputs are cached under.
     var embedder: ImageEmbedder
     var cacheKey: String
-    var backboneArguments: [String]
     /// Where manifests, the list, the batch script, the job id and task logs go.
     var folder: String
     /// What the job is, for Slurm's job name and the batch script's comment.
@@ -29,20 +28,21 @@ struct ShardedEmbeddingRunner {
     var announce: (String) -> Void = { print($0); fflush(stdout) }
 
     var cacheDirectory: String { Self.cacheDirectory(options) }
+    var batch: Int { job.batch }
 
     /// The cache the shards of `options` fill: --cache-dir, else the default one.
     static func cacheDirectory(_ options: ExecutorOptions) -> String {
         absolute(options.cacheDir ?? LightboxSettings.current.folder("embeddings"))
     }
 
-    func job(_ paths: [String]) throws -> ShardedEmbedding {
+    func sharding(_ paths: [String]) throws -> ShardedEmbedding {
         let sampleEmbedder = SampleEmbedder(embedder: embedder, cache: EmbeddingCache(directory: cacheDirectory), backbone: cacheKey)
         return try ShardedEmbedding(paths: paths, embedder: sampleEmbedder, manifestDirectory: folder)
     }
 
     /// Runs one shard here (a Slurm task, or `--shard K/N` by hand).
     func runOne(_ shard: Shard, paths: [String]) throws {
-        let job = try job(paths)
+        let job = try sharding(paths)
         let manifest = try job.run(shard, batchSize: batch, progress: Terminal.Progress("embedding shard \(shard)").update)
         Terminal.note("shard \(shard): \(manifest.done.count) embedded (\(manifest.cacheHits) from the cache), "
                       + "\(manifest.failures.count) skipped; wrote \(job.manifestPath(shard))")
@@ -54,7 +54,7 @@ struct ShardedEmbeddingRunner {
         guard !paths.isEmpty else {
             return ShardedEmbedding.Merged(embeddings: [], channels: embedder.network.embeddingChannels, paths: [], failures: [], shards: [])
         }
-        let job = try job(paths)
+        let job = try sharding(paths)
         let count = options.shardCount
         var ranNow = Set<Int>()
         for _ in 0..<2 {
@@ -97,8 +97,9 @@ struct ShardedEmbeddingRunner {
         let script = (folder as NSString).appendingPathComponent("embed-job.sh")
         // The task's --out names the shards folder (OUT.shards): the manifests land here.
         let out = String(folder.dropLast(".shards".count))
-        let arguments = ["embed", "--out", out, "--paths-from", list, "--cache-dir", cacheDirectory, "--batch", String(batch)]
-            + backboneArguments + ["--dicom-window", embedder.decoder.dicomWindow.rawValue]
+        let jobDescription = (folder as NSString).appendingPathComponent(ShardJob.fileName)
+        try AtomicFile.write(try self.job.encoded(), to: jobDescription)
+        let arguments = ["embed", "--out", out, "--paths-from", list, "--cache-dir", cacheDirectory, "--job", jobDescription]
         try AtomicFile.write(Data(SlurmBatchScript.make(executable: SlurmBatchScript.currentExecutable, arguments: arguments,
                                                         shards: count, description: description).utf8),
                              to: script)
@@ -126,37 +127,18 @@ struct ShardedEmbeddingRunner {
 }
 
 extension ShardedEmbeddingRunner {
-    /// Shards that embed with `backbone`; `backboneArguments` tell a Slurm task how to rebuild it.
-    init(options: ExecutorOptions, batch: Int, backbone: Backbone, backboneArguments: [String], folder: String, description: String) {
-        self.init(options: options, batch: batch, embedder: backbone.embedder, cacheKey: backbone.cacheKey,
-                  backboneArguments: backboneArguments, folder: folder, description: description)
+    /// Shards of `job`, its embedder built from the description (as each Slurm task builds it).
+    init(options: ExecutorOptions, job: ShardJob, folder: String, description: String) throws {
+        let (embedder, cacheKey) = try job.makeEmbedder()
+        self.init(options: options, job: job, embedder: embedder, cacheKey: cacheKey, folder: folder, description: description)
     }
 
-    /// Shards of a model bundle's work per picture (evaluate, predict): for members that read
-    /// only the backbone's embedding, that embedding (each Slurm task rebuilds the backbone with
-    /// `--backbone-of`); otherwise the ensemble's probabilities (`--probabilities-of`), so the
-    /// whole network runs on the shards.
-    init(options: ExecutorOptions, model: String, bundle: ModelBundle, folder: String, description: String) throws {
-        let trained = try TrainedModel(bundle: bundle)
-        if let backbone = trained.cachedBackbone {
-            self.init(options: options, model: model, backbone: backbone, folder: folder, description: description)
-        } else {
-            self.init(options: options, model: model,
-                      ensemble: EnsembleProbabilities(model: trained, baseWeightsSHA256: bundle.backbone.weightsSHA256),
-                      folder: folder, description: description)
-        }
-    }
-
-    /// Shards of a `model`'s probabilities, from its ensemble already built.
-    init(options: ExecutorOptions, model: String, ensemble: EnsembleProbabilities, folder: String, description: String) {
-        self.init(options: options, batch: 16, embedder: ensemble.imageEmbedder, cacheKey: ensemble.cacheKey,
-                  backboneArguments: ["--probabilities-of", Self.absolute(model)], folder: folder, description: description)
-    }
-
-    /// Shards of the backbone embeddings a `model`'s members read, from its backbone already built.
-    init(options: ExecutorOptions, model: String, backbone: Backbone, folder: String, description: String) {
-        self.init(options: options, batch: 16, backbone: backbone, backboneArguments: ["--backbone-of", Self.absolute(model)],
-                  folder: folder, description: description)
+    /// Shards of a model bundle's work per picture (evaluate, predict), from the model already
+    /// built from it (`ShardWork.of`: the backbone's embedding, or the ensemble's probabilities).
+    init(options: ExecutorOptions, model: String, trained: TrainedModel, baseWeightsSHA256: String, folder: String, description: String) {
+        let (embedder, cacheKey) = ShardJob.embedder(of: trained, baseWeightsSHA256: baseWeightsSHA256)
+        self.init(options: options, job: ShardJob(work: .of(model: Self.absolute(model), trained), dicomWindow: trained.decoder.dicomWindow),
+                  embedder: embedder, cacheKey: cacheKey, folder: folder, description: description)
     }
 }
 
@@ -169,10 +151,10 @@ struct ShardedPictureWork: PictureWorkDistributor {
     /// The run it serves, for the job's description.
     var run: String
 
-    func outputs(of embedder: ImageEmbedder, cacheKey: String, taskArguments: [String], paths: [String],
+    func outputs(of embedder: ImageEmbedder, cacheKey: String, work: ShardWork, paths: [String],
                  description: String) throws -> [Float] {
-        let runner = ShardedEmbeddingRunner(options: options, batch: 16, embedder: embedder, cacheKey: cacheKey,
-                                            backboneArguments: taskArguments, folder: folder,
+        let runner = ShardedEmbeddingRunner(options: options, job: ShardJob(work: work, dicomWindow: embedder.decoder.dicomWindow),
+                                            embedder: embedder, cacheKey: cacheKey, folder: folder,
                                             description: "lightbox train \(run): \(description)")
         let merged = try runner.runAll(paths)
         // These pictures all decoded once already (the run set aside those that do not).

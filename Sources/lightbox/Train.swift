@@ -158,9 +158,8 @@ struct Train: ParsableCommand {
     func embedOverShards(_ config: TrainingConfiguration) throws -> String {
         let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels)
         let paths = dataset.images.map(\.path)
-        let runner = ShardedEmbeddingRunner(options: executorOptions, batch: 16,
-                                            backbone: try Backbone.pretrained(Preprocessor(policy: config.resize, equalization: config.equalization)),
-                                            backboneArguments: ["--resize", config.resize.rawValue, "--equalize", config.equalization.rawValue],
+        let job = ShardJob(work: .backbone(resize: config.resize, equalization: config.equalization), dicomWindow: config.dicomWindow)
+        let runner = try ShardedEmbeddingRunner(options: executorOptions, job: job,
                                             folder: ShardedEmbeddingRunner.absolute(config.output) + ".shards",
                                             description: "lightbox train: embeddings of \(paths.count) images for \(config.output)")
         _ = try runner.runAll(paths)

@@ -12,14 +12,15 @@ import XCTest
 /// initialisation, class-weighted cross-entropy). Lightbox must give the same frozen feature
 /// map (relative difference below 1e-4), loss, gradient of every trainable tensor and updated
 /// running statistics, and the change one AdamW step makes (relative differences below 1e-3,
-/// against torch computing that step in float64).
+/// against torch computing that step in float64; for a gradient where torch's own float32 step
+/// is further than that from float64, within 1.5 times torch's distance).
 final class FineTuneGradientTests: TemporaryFolderTestCase {
     static let labels = [0, 0, 0, 0, 0, 1, 1, 1]
 
-    /// Runs the reference script in `mode` into `work/reference`.
-    func reference(mode: String, _ extra: [String] = []) throws -> URL {
+    /// Runs the reference script in `mode` into `work/folder`.
+    func reference(mode: String, _ extra: [String] = [], folder: String = "reference") throws -> URL {
         let python = try TorchReference.requirePython()
-        let out = work.appendingPathComponent("reference")
+        let out = work.appendingPathComponent(folder)
         let (status, message) = try ReferenceScript.run(python, [TorchReference.script("finetune_reference.py"),
                              "--checkpoint", PretrainedMobileNetV2.checkpointPath(),
                              "--images", TorchReference.shared.appendingPathComponent("data/covid-chestxray/images").path,
@@ -69,10 +70,15 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
     }
 
     func testOneTrainingStepMatchesTorch() throws {
-        // Against torch in float64: torch's own float32 step differs from it by up to 5e-3 here
-        // (chained training-mode batch norms cancel most of each gradient, and one depthwise
-        // batch norm in features.16 is ill-conditioned); Lightbox's float32 step does not.
+        // Against torch in float64. Chained training-mode batch norms cancel most of each
+        // gradient (and one depthwise batch norm in features.16 is ill-conditioned), so a float32
+        // step can be 1e-3 or more from float64 in the first trained module, by how the eight
+        // pictures fall: torch's own float32 step was 1.2e-3 to 2.3e-3 away in features.14 on one
+        // machine's copy of the data and below 1e-3 on another. So each tensor's bound is 1e-3
+        // or 1.5 times torch's own float32 distance, whichever is larger: Lightbox's float32 step
+        // must be as close to float64 as torch's float32 step is.
         let out = try reference(mode: "step", ["--precision", "float64"])
+        let torch32 = try reference(mode: "step", folder: "reference-float32")
         let tail = try TrainableTail(weights: try PretrainedMobileNetV2.load(), firstModule: 14)
         let batch = Self.labels.count
         let (featureMap, trace) = try tail.forward(try array(out.appendingPathComponent("frozen.npy")), batch: batch, training: true)
@@ -99,7 +105,9 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
                 // Exactly zero (a shift every path removes); both sides compute roundoff.
                 XCTAssertLessThan(relativeDifference(ours, [Float](repeating: 0, count: ours.count), floor: 1), 1e-5, name)
             } else {
-                XCTAssertLessThan(relativeDifference(ours, theirs), 1e-3, name)
+                let torchOwn = relativeDifference(try array(torch32.appendingPathComponent("grads/\(name).npy")), theirs)
+                XCTAssertLessThan(relativeDifference(ours, theirs), max(1e-3, 1.5 * torchOwn),
+                                  "\(name) (torch's own float32 gradient is \(torchOwn) from float64)")
             }
         }
         // One AdamW step (T = 1: the base rates) on torch's gradients (where a gradient is

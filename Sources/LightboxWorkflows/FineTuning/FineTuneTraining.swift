@@ -62,8 +62,8 @@ enum FineTuneTraining {
             let heldOut = split.validation.map(\.path) + split.test.map(\.path)
             var all = try distributor.outputs(of: ImageEmbedder(network: maps, preprocessor: preprocessor, decoder: decoder),
                                               cacheKey: maps.cacheKey,
-                                              taskArguments: ["--frozen-through", String(options.firstModule - 1),
-                                                              "--resize", config.resize.rawValue, "--equalize", config.equalization.rawValue],
+                                              work: .frozenModules(through: options.firstModule - 1, resize: config.resize,
+                                                                   equalization: config.equalization),
                                               paths: heldOut,
                                               description: "frozen modules' output for the \(heldOut.count) validation and test images")
             // The test part is copied out and dropped from the whole, which becomes the validation

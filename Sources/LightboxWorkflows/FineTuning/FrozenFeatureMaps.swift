@@ -31,8 +31,8 @@ public final class FrozenFeatureMaps: FeatureExtractor, @unchecked Sendable {
 /// job array) instead of doing it in its own process.
 public protocol PictureWorkDistributor: Sendable {
     /// `embedder`'s output for every one of `paths` (rows in order; all must decode), computed
-    /// into the embedding cache under `cacheKey`. `taskArguments` are what a Slurm task adds to
-    /// `lightbox embed` to build the same embedder.
-    func outputs(of embedder: ImageEmbedder, cacheKey: String, taskArguments: [String], paths: [String],
+    /// into the embedding cache under `cacheKey`. `work` describes the embedder to a Slurm task,
+    /// which builds the same one from it (`ShardJob.makeEmbedder`).
+    func outputs(of embedder: ImageEmbedder, cacheKey: String, work: ShardWork, paths: [String],
                  description: String) throws -> [Float]
 }

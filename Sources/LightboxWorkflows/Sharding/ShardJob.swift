@@ -1,0 +1,97 @@
+import Foundation
+import LightboxCore
+import LightboxImaging
+import LightboxInterop
+import LightboxModels
+
+/// What each picture of a sharded job becomes, as a value rather than command-line flags.
+public enum ShardWork: Codable, Sendable, Equatable {
+    /// The pretrained MobileNetV2's pooled embedding, with this preprocessing (`embed`, and the
+    /// head method's training pictures).
+    case backbone(resize: ResizePolicy, equalization: Equalization)
+    /// The embedding of a model bundle's backbone, with its preprocessing: what its members read
+    /// when they read only that (evaluate and predict of a head model).
+    case modelBackbone(model: String)
+    /// A model bundle's members' mean probabilities (evaluate and predict of any other model).
+    case modelProbabilities(model: String)
+    /// MobileNetV2's features.0 through `through`, the whole output map (fine-tuning's held-out pictures).
+    case frozenModules(through: Int, resize: ResizePolicy, equalization: Equalization)
+
+    /// The work per picture of a model already built from the bundle at `model`: its backbone's
+    /// embedding when its members read only that (the cache entries training made serve
+    /// again), else its probabilities.
+    public static func of(model: String, _ trained: TrainedModel) -> ShardWork {
+        trained.cachedBackbone == nil ? .modelProbabilities(model: model) : .modelBackbone(model: model)
+    }
+}
+
+/// A sharded job's description: the work per picture, the DICOM window and the batch size. The
+/// command that splits a list writes it into the shards folder (`job.json`); every Slurm task
+/// reads it back (`lightbox embed --job FILE --shard K/N`) and builds the same embedder from it
+/// with `makeEmbedder()`. The CLI, the workflows and the Studio describe shard work only with
+/// this type.
+public struct ShardJob: Codable, Sendable, Equatable {
+    public static let fileName = "job.json"
+    public var work: ShardWork
+    public var dicomWindow: DICOMWindow
+    public var batch: Int
+
+    public init(work: ShardWork, dicomWindow: DICOMWindow, batch: Int = 16) {
+        self.work = work
+        self.dicomWindow = dicomWindow
+        self.batch = batch
+    }
+
+    /// The embedder this job's pictures go through and the name its outputs are cached under,
+    /// built from the description alone, as every Slurm task builds it.
+    public func makeEmbedder() throws -> (embedder: ImageEmbedder, cacheKey: String) {
+        let decoder = ImageDecoder(dicomWindow: dicomWindow)
+        switch work {
+        case .backbone(let resize, let equalization):
+            let backbone = try Backbone.pretrained(Preprocessor(policy: resize, equalization: equalization), decoder: decoder)
+            return (backbone.embedder, backbone.cacheKey)
+        case .modelBackbone(let model), .modelProbabilities(let model):
+            var bundle = try ModelBundle.read(from: model)
+            // The window its command resolved against the model (and checked there).
+            try bundle.apply(dicomWindow: dicomWindow, override: true, model: model)
+            let trained = try TrainedModel(bundle: bundle)
+            guard ShardWork.of(model: model, trained) == work else {
+                throw WeightsError("\(model): this model's shards compute \(trained.cachedBackbone == nil ? "its probabilities" : "its backbone's embedding"), not what the job file says")
+            }
+            return Self.embedder(of: trained, baseWeightsSHA256: bundle.backbone.weightsSHA256)
+        case .frozenModules(let through, let resize, let equalization):
+            guard (0...17).contains(through) else { throw WeightsError("frozen modules run through a module from 0 to 17, not \(through)") }
+            let maps = FrozenFeatureMaps(network: try TrainedModel.frozenNetwork(weights: try PretrainedMobileNetV2.load(), firstModule: through + 1),
+                                         firstTrainedModule: through + 1, weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
+            return (ImageEmbedder(network: maps, preprocessor: Preprocessor(policy: resize, equalization: equalization), decoder: decoder),
+                    maps.cacheKey)
+        }
+    }
+
+    /// What a model's shards run: its backbone (members that read only its embedding), else the
+    /// ensemble's probabilities (`EnsembleProbabilities`).
+    public static func embedder(of trained: TrainedModel, baseWeightsSHA256: String) -> (embedder: ImageEmbedder, cacheKey: String) {
+        if let backbone = trained.cachedBackbone { return (backbone.embedder, backbone.cacheKey) }
+        let ensemble = EnsembleProbabilities(model: trained, baseWeightsSHA256: baseWeightsSHA256)
+        return (ensemble.imageEmbedder, ensemble.cacheKey)
+    }
+
+    /// Reads a job file; a clear error naming it when it is not one.
+    public static func read(from path: String) throws -> ShardJob {
+        guard let data = FileManager.default.contents(atPath: path) else { throw WeightsError("\(path): cannot read the shard job file") }
+        do {
+            let job = try JSONDecoder().decode(ShardJob.self, from: data)
+            guard (1...4096).contains(job.batch) else { throw WeightsError("batch \(job.batch) is not 1-4096") }
+            return job
+        } catch {
+            throw WeightsError("\(path): not a shard job (\(error))")
+        }
+    }
+
+    /// The job as written into a shards folder.
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+}

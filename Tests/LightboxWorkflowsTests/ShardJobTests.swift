@@ -1,0 +1,63 @@
+import Foundation
+import XCTest
+import LightboxCore
+import LightboxImaging
+import LightboxTestSupport
+import LightboxModels
+@testable import LightboxInterop
+@testable import LightboxWorkflows
+
+/// A shard job is a value that survives the trip through its file, and a Slurm task builds from
+/// it exactly the embedder the submitting command used (same cache key, preprocessing, window).
+final class ShardJobTests: TemporaryFolderTestCase {
+    func roundTrip(_ job: ShardJob) throws -> ShardJob {
+        let file = work.appendingPathComponent(ShardJob.fileName)
+        try job.encoded().write(to: file)
+        return try ShardJob.read(from: file.path)
+    }
+
+    func testEveryKindOfWorkSurvivesItsFile() throws {
+        for work in [ShardWork.backbone(resize: .pad, equalization: .clahe), .modelBackbone(model: "/m/model"),
+                     .modelProbabilities(model: "/m/model"), .frozenModules(through: 13, resize: .crop, equalization: .none)] {
+            let job = ShardJob(work: work, dicomWindow: .minmax, batch: 8)
+            XCTAssertEqual(try roundTrip(job), job)
+        }
+    }
+
+    func testTheTaskBuildsTheSubmittersEmbedder() throws {
+        let job = ShardJob(work: .backbone(resize: .pad, equalization: .histogram), dicomWindow: .minmax)
+        let (embedder, key) = try job.makeEmbedder()
+        let backbone = try Backbone.pretrained(Preprocessor(policy: .pad, equalization: .histogram))
+        XCTAssertEqual(key, backbone.cacheKey)
+        XCTAssertEqual(embedder.preprocessor, backbone.embedder.preprocessor)
+        XCTAssertEqual(embedder.decoder.dicomWindow, .minmax)
+
+        let (maps, mapsKey) = try ShardJob(work: .frozenModules(through: 13, resize: .crop, equalization: .none), dicomWindow: .first).makeEmbedder()
+        XCTAssertEqual(mapsKey, "mobilenet-v2-features-0-13@\((PretrainedMobileNetV2.installedDigest() ?? "").prefix(16))")
+        XCTAssertEqual(maps.network.embeddingChannels, 14 * 14 * 96)
+    }
+
+    /// A model's job names what its shards compute; a job file that says otherwise is refused.
+    func testAModelsWorkIsWhatItsMembersRead() throws {
+        let model = work.appendingPathComponent("model").path
+        try InteropFixtures.fineTunedBundle().write(to: model)
+        let trained = try TrainedModel(bundle: try ModelBundle.read(from: model))
+        XCTAssertEqual(ShardWork.of(model: model, trained), .modelProbabilities(model: model))
+        XCTAssertThrowsError(try ShardJob(work: .modelBackbone(model: model), dicomWindow: .first).makeEmbedder()) {
+            XCTAssertTrue("\($0)".contains("not what the job file says"), "\($0)")
+        }
+        let head = work.appendingPathComponent("head").path
+        try InteropFixtures.headEnsembleBundle().write(to: head)
+        XCTAssertEqual(ShardWork.of(model: head, try TrainedModel(bundle: try ModelBundle.read(from: head))), .modelBackbone(model: head))
+    }
+
+    func testABrokenJobFileIsOneClearError() throws {
+        let file = work.appendingPathComponent("job.json")
+        try Data("{\"work\": 3}".utf8).write(to: file)
+        XCTAssertThrowsError(try ShardJob.read(from: file.path)) { XCTAssertTrue("\($0)".hasPrefix("\(file.path): not a shard job"), "\($0)") }
+        var job = ShardJob(work: .backbone(resize: .crop, equalization: .none), dicomWindow: .first)
+        job.batch = 0
+        try job.encoded().write(to: file)
+        XCTAssertThrowsError(try ShardJob.read(from: file.path))
+    }
+}
