@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: sets up first (libraries, weights), fetches what only the
 # tests need (photographs from Debian's darknet package, unpacked without installing
-# its dependencies; ONNX Runtime from PyPI), then `swift test`. Ends with one summary line: "tests: N passed, F failed".
+# its dependencies; ONNX Runtime from PyPI), then `swift test`. Ends with one summary line:
+# "tests: N passed, F failed", followed by ", S skipped" when XCTest skipped some.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -88,11 +89,28 @@ trap 'rm -f "$log"; scripts/slurm/one-node-cluster.sh stop "$slurm_state" >/dev/
 status=0
 # The suite is XCTest; Swift Testing would only add a "0 tests" line after it.
 swift test --disable-swift-testing 2>&1 | tee "$log" || status=$?
-summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
-total=0; failed=0
+
+# XCTest's closing line in the log $1, "Executed N tests, with M failures" or, when some were
+# skipped, "Executed N tests, with K tests skipped and M failures" (N counts the skipped ones):
+# prints "N K M", or nothing when the log has no such line.
+xctest_summary() {
+    local line
+    line=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" "$1" | tail -n 1 || true)
+    [ -n "$line" ] || return 0
+    local executed skipped=0 failures
+    executed=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$line")
+    if grep -q -E "with [0-9]+ tests? skipped and " <<<"$line"; then
+        skipped=$(sed -E 's/.*with ([0-9]+) tests? skipped and .*/\1/' <<<"$line")
+    fi
+    failures=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<<"$line")
+    echo "$executed $skipped $failures"
+}
+# total and failed count the tests that ran (skipped ones apart).
+total=0; failed=0; skipped=0
+summary=$(xctest_summary "$log")
 if [ -n "$summary" ]; then
-    total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
-    failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+    read -r executed skipped failed <<<"$summary"
+    total=$((executed - skipped))
 fi
 
 # Adds a driver's closing line "LABEL: N passed, M failed" (found in $log) to the totals; a
@@ -131,5 +149,7 @@ fuzz_status=0
 scripts/fuzz.sh 30 2>&1 | tee "$log" || fuzz_status=$?
 add_summary fuzz "$fuzz_status"
 
-echo "tests: $((total - failed)) passed, $failed failed"
+line="tests: $((total - failed)) passed, $failed failed"
+[ "$skipped" -eq 0 ] || line="$line, $skipped skipped"
+echo "$line"
 exit "$status"
