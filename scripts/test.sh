@@ -2,7 +2,8 @@
 # Runs the whole test suite: sets up first (libraries, weights), fetches what only the
 # tests need (photographs from Debian's darknet package, unpacked without installing
 # its dependencies; ONNX Runtime from PyPI), then `swift test`. Ends with one summary line:
-# "tests: N passed, F failed", followed by ", S skipped" when XCTest skipped some.
+# "tests: N passed, F failed", followed by ", S skipped" when XCTest skipped some. Under CI
+# (CI set, as CI services set CI=true) a skipped test fails the run, and a line names it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -105,13 +106,33 @@ xctest_summary() {
     failures=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<<"$line")
     echo "$executed $skipped $failures"
 }
-# total and failed count the tests that ran (skipped ones apart).
-total=0; failed=0; skipped=0
-summary=$(xctest_summary "$log")
-if [ -n "$summary" ]; then
-    read -r executed skipped failed <<<"$summary"
-    total=$((executed - skipped))
-fi
+# The tests XCTest skipped, one a line, from its lines "Test Case 'Class.testName' skipped (T seconds)".
+xctest_skipped() {
+    { grep -E "^Test Case '.+' skipped" "$1" || true; } | sed -E "s/^Test Case '(.+)' skipped.*/\1/"
+}
+# Sets total, failed and skipped from the XCTest log $1 (total and failed count the tests that
+# ran, skipped ones apart). Under CI (CI set, as CI services set CI=true) a skipped test fails the
+# run: sets status to 1 if it was 0, and skip_report to a line naming the skipped tests.
+count_xctest() {
+    total=0; failed=0; skipped=0; skip_report=""
+    local summary executed names count reasons
+    summary=$(xctest_summary "$1")
+    if [ -n "$summary" ]; then
+        read -r executed skipped failed <<<"$summary"
+        total=$((executed - skipped))
+    fi
+    names=$(xctest_skipped "$1")
+    if [ -n "${CI:-}" ] && { [ "$skipped" -gt 0 ] || [ -n "$names" ]; }; then
+        count=$(grep -c . <<<"$names" || true)
+        [ "$count" -gt 0 ] || count=$skipped
+        skip_report="error: under CI no test may be skipped, and XCTest skipped $count: $(paste -sd, <<<"$names" | sed 's/,/, /g')"
+        # XCTest's reasons ("FILE:LINE: Class.testName : Test skipped - why"), one a line below.
+        reasons=$(grep -E ": Test skipped" "$1" | sed 's/^/  /' || true)
+        [ -z "$reasons" ] || skip_report+=$'\n'"$reasons"
+        [ "$status" -ne 0 ] || status=1
+    fi
+}
+count_xctest "$log"
 
 # Adds a driver's closing line "LABEL: N passed, M failed" (found in $log) to the totals; a
 # driver that printed no such line counts as one failed test. $1 label, $2 the driver's exit.
@@ -149,7 +170,12 @@ fuzz_status=0
 scripts/fuzz.sh 30 2>&1 | tee "$log" || fuzz_status=$?
 add_summary fuzz "$fuzz_status"
 
-line="tests: $((total - failed)) passed, $failed failed"
-[ "$skipped" -eq 0 ] || line="$line, $skipped skipped"
-echo "$line"
+# The closing line, after the skip report: "tests: N passed, F failed[, S skipped]".
+print_totals() {
+    [ -z "$skip_report" ] || echo "$skip_report"
+    local line="tests: $((total - failed)) passed, $failed failed"
+    [ "$skipped" -eq 0 ] || line="$line, $skipped skipped"
+    echo "$line"
+}
+print_totals
 exit "$status"
