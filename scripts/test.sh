@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: sets up first (libraries, weights), fetches what only the
 # tests need (photographs from Debian's darknet package, unpacked without installing
-# its dependencies; ONNX Runtime from PyPI), then `swift test`. Ends with one summary line: "tests: N passed, F failed".
+# its dependencies; ONNX Runtime from PyPI), then `swift test`. Ends with one summary line:
+# "tests: N passed, F failed", followed by ", S skipped" when XCTest skipped some. Under CI
+# (CI set, as CI services set CI=true) a skipped test fails the run, and a line names it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -88,12 +90,68 @@ trap 'rm -f "$log"; scripts/slurm/one-node-cluster.sh stop "$slurm_state" >/dev/
 status=0
 # The suite is XCTest; Swift Testing would only add a "0 tests" line after it.
 swift test --disable-swift-testing 2>&1 | tee "$log" || status=$?
-summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
-total=0; failed=0
-if [ -n "$summary" ]; then
-    total=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
-    failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
-fi
+
+# XCTest's closing line in the log $1, the one under its outermost suite ("Test Suite 'All tests'
+# passed|failed at ..."; a suite's own line, the last one left when the test process crashed,
+# would count that suite alone): "Executed N tests, with M failures" or, when some were skipped,
+# "Executed N tests, with K tests skipped and M failures" (N counts the skipped ones).
+# Prints "N K M", or nothing when the log has no such line.
+xctest_summary() {
+    local top line
+    top=$(grep -m 1 -E "^Test Suite '.+' started at" "$1" | sed -E "s/^Test Suite '(.+)' started at.*/\1/" || true)
+    [ -n "$top" ] || return 0
+    line=$(grep -F -A 1 -e "Test Suite '$top' passed at" -e "Test Suite '$top' failed at" "$1" \
+        | grep -E "^[[:space:]]*Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" | tail -n 1 || true)
+    [ -n "$line" ] || return 0
+    local executed skipped=0 failures
+    executed=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$line")
+    if grep -q -E "with [0-9]+ tests? skipped and " <<<"$line"; then
+        skipped=$(sed -E 's/.*with ([0-9]+) tests? skipped and .*/\1/' <<<"$line")
+    fi
+    failures=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<<"$line")
+    echo "$executed $skipped $failures"
+}
+# The tests that ended with $2 (passed, failed or skipped) in the XCTest log $1, one a line, from
+# XCTest's lines "Test Case 'Class.testName' passed|failed|skipped (T seconds)".
+xctest_cases() {
+    { grep -E "^Test Case '.+' $2 \(" "$1" || true; } | sed -E "s/^Test Case '(.+)' $2 \(.*/\1/"
+}
+# Sets total, failed and skipped from the XCTest log $1: total and failed count the tests that
+# ran, skipped ones apart. Failed tests are counted from XCTest's "Test Case '...' failed" lines,
+# as XCTest's M counts failed assertions (two in one test count two). A log without XCTest's
+# closing line (the test process crashed, or the build failed) counts the tests that ended and one
+# failed test more, and fails the run. Under CI (CI set, as CI services set CI=true) a skipped
+# test fails the run. Either failure sets status to 1 if it was 0 and adds to report lines saying why.
+count_xctest() {
+    total=0; failed=0; skipped=0; report=""
+    local summary executed failures names count reasons stopped
+    summary=$(xctest_summary "$1")
+    failed=$(xctest_cases "$1" failed | grep -c . || true)
+    if [ -n "$summary" ]; then
+        read -r executed skipped failures <<<"$summary"
+        total=$((executed - skipped))
+        [ "$failures" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+    else
+        skipped=$(xctest_cases "$1" skipped | grep -c . || true)
+        total=$(($(xctest_cases "$1" passed | grep -c . || true) + failed + 1))
+        failed=$((failed + 1))
+        stopped=$({ grep -E "^Test Case '.+' started" "$1" || true; } | tail -n 1 | sed -E "s/^Test Case '(.+)' started.*/\1/")
+        report="error: no closing line from XCTest (the build failed or the test process crashed${stopped:+; last test started: $stopped}), counted as one failed test"
+        [ "$status" -ne 0 ] || status=1
+    fi
+    names=$(xctest_cases "$1" skipped)
+    if [ -n "${CI:-}" ] && { [ "$skipped" -gt 0 ] || [ -n "$names" ]; }; then
+        count=$(grep -c . <<<"$names" || true)
+        [ "$count" -gt 0 ] || count=$skipped
+        [ -z "$report" ] || report+=$'\n'
+        report+="error: under CI no test may be skipped, and XCTest skipped $count: $(paste -sd, <<<"$names" | sed 's/,/, /g')"
+        # XCTest's reasons ("FILE:LINE: Class.testName : Test skipped - why"), one a line below.
+        reasons=$(grep -E ": Test skipped" "$1" | sed 's/^/  /' || true)
+        [ -z "$reasons" ] || report+=$'\n'"$reasons"
+        [ "$status" -ne 0 ] || status=1
+    fi
+}
+count_xctest "$log"
 
 # Adds a driver's closing line "LABEL: N passed, M failed" (found in $log) to the totals; a
 # driver that printed no such line counts as one failed test. $1 label, $2 the driver's exit.
@@ -131,5 +189,12 @@ fuzz_status=0
 scripts/fuzz.sh 30 2>&1 | tee "$log" || fuzz_status=$?
 add_summary fuzz "$fuzz_status"
 
-echo "tests: $((total - failed)) passed, $failed failed"
+# The closing line, after count_xctest's report: "tests: N passed, F failed[, S skipped]".
+print_totals() {
+    [ -z "$report" ] || echo "$report"
+    local line="tests: $((total - failed)) passed, $failed failed"
+    [ "$skipped" -eq 0 ] || line="$line, $skipped skipped"
+    echo "$line"
+}
+print_totals
 exit "$status"

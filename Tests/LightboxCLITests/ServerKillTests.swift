@@ -51,11 +51,19 @@ final class ServerKillTests: XCTestCase {
         let first = try serve(data, port: port, importRoot: images)
         XCTAssertEqual(try request("POST", "\(base)/api/projects", json: ["name": "p"]).0, 201)
         XCTAssertEqual(try request("POST", "\(base)/api/projects/1/import", json: ["path": images]).0, 200)
-        // A long run, so it is surely in progress when the server dies.
+        // A long run, killed once it is training (two epochs done: the first is in the store),
+        // not before it started (bounded wait: 60 s).
         XCTAssertEqual(try request("POST", "\(base)/api/projects/1/runs", json: ["epochs": 1000, "split": "60/20/20"]).0, 202)
-        usleep(700_000)
+        var training = false, state: String?
+        for _ in 0..<3000 where !training && [nil, "queued", "running"].contains(state) {
+            let run = try request("GET", "\(base)/api/runs/1").1 as? [String: Any]
+            state = run?["status"] as? String
+            training = state == "running" && (((run?["progress"] as? [String: Any])?["epochs"] as? [Any])?.count ?? 0) >= 2
+            if !training { usleep(20_000) }
+        }
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
+        XCTAssertTrue(training, "the run was training when the server was killed (last status: \(state ?? "none"))")
 
         let second = try serve(data, port: port, importRoot: images)
         defer {
@@ -65,6 +73,9 @@ final class ServerKillTests: XCTestCase {
         let (status, body) = try request("GET", "\(base)/api/runs/1")
         XCTAssertEqual(status, 200)
         XCTAssertEqual((body as? [String: Any])?["status"] as? String, "interrupted")
+        let epochs = ((body as? [String: Any])?["progress"] as? [String: Any])?["epochs"] as? [Any]
+        XCTAssertFalse(epochs?.isEmpty ?? true, "the epochs stored before the kill are still there")
+        XCTAssertLessThan(epochs?.count ?? 0, 1000, "killed before the run ended")
         let project = try request("GET", "\(base)/api/projects/1").1 as? [String: Any]
         let counts = (project?["classes"] as? [[String: Any]])?.compactMap { $0["images"] as? Int }
         XCTAssertEqual(counts, [11, 11], "every stored image is still there")
