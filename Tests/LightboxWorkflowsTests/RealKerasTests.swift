@@ -47,9 +47,10 @@ final class RealKerasTests: TemporaryFolderTestCase {
     func testTFJSAndKerasExportsOfAHeadEnsembleInKeras() throws {
         let ensemble = try InteropFixtures.headEnsembleBundle()
         try checkFunctional(ensemble, "head-ensemble")
-        var onTeachableMachine = try ModelBundle(classes: ensemble.classes, backbone: try teachableMachineBundle().backbone,
-                                                 preprocessing: try teachableMachineBundle().preprocessing, members: ensemble.members)
-        onTeachableMachine.backboneFiles = try teachableMachineBundle().backboneFiles
+        let teachableMachine = try teachableMachineBundle()
+        var onTeachableMachine = try ModelBundle(classes: ensemble.classes, backbone: teachableMachine.backbone,
+                                                 preprocessing: teachableMachine.preprocessing, members: ensemble.members)
+        onTeachableMachine.backboneFiles = teachableMachine.backboneFiles
         try checkFunctional(onTeachableMachine, "tm-head-ensemble")
     }
 
