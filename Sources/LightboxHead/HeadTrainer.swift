@@ -56,7 +56,8 @@ public struct LabeledEmbeddings: Sendable {
     public var count: Int { labels.count }
 }
 
-/// Trains a DenseHead with mini-batch Adam; deterministic for a given seed.
+/// Trains a DenseHead with mini-batch Adam (Keras's) in the one training loop (`MemberRun`);
+/// deterministic for a given seed.
 public enum HeadTrainer {
     public struct Result: Sendable {
         public var head: DenseHead
@@ -69,69 +70,20 @@ public enum HeadTrainer {
     /// epochs run; a cancelled caller discards it).
     public static func train(train: LabeledEmbeddings, validation: LabeledEmbeddings?, classes: Int,
                              options: TrainingOptions, shouldStop: (() -> Bool)? = nil,
-                             onEpoch: ((EpochRecord) -> Void)? = nil) -> Result {
+                             onEpoch: ((EpochRecord) -> Void)? = nil) throws -> Result {
         // The head's products are small: one thread beats two spinning ones. Put back what was
         // set before (a server serving predictions may have chosen it), not "all cores".
         let previous = KernelThreads.forCurrentThread
         KernelThreads.setForCurrentThread(1)
         defer { KernelThreads.setForCurrentThread(previous) }
-        var head = DenseHead(inputs: train.width, hidden: options.denseUnits, classes: classes, seed: options.seed)
-        var adam = Adam(learningRate: options.learningRate)
-        var counts = [Int](repeating: 0, count: classes)
-        for l in train.labels { counts[l] += 1 }
-        let classWeight: [Float] = (0..<classes).map { c in
-            options.classWeights && counts[c] > 0 ? Float(train.count) / Float(classes * counts[c]) : 1
-        }
-        var history: [EpochRecord] = []
-        var best: (loss: Double, head: DenseHead, epoch: Int)?
-        var order = Array(0..<train.count)
-        let width = train.width
-
-        for epoch in 1...max(1, options.epochs) {
-            var shuffler = SeededGenerator(seed: options.seed, stream: "shuffle:\(epoch)")
-            order.shuffle(using: &shuffler)
-            var dropout = SeededGenerator(seed: options.seed, stream: "dropout:\(epoch)")
-            var lossSum = 0.0
-            var start = 0
-            while start < order.count {
-                let batch = Array(order[start..<min(start + options.batchSize, order.count)])
-                var x = [Float](repeating: 0, count: batch.count * width)
-                for (r, i) in batch.enumerated() {
-                    for k in 0..<width { x[r * width + k] = train.features[i * width + k] }
-                }
-                let labels = batch.map { train.labels[$0] }
-                var mask: [Float]?
-                if options.dropout > 0 {
-                    let keep = 1 - options.dropout
-                    mask = (0..<(batch.count * options.denseUnits)).map { _ in dropout.unit() < Double(keep) ? 1 / keep : 0 }
-                }
-                let g = head.gradients(x, labels: labels, weights: labels.map { classWeight[$0] }, dropoutMask: mask)
-                lossSum += Double(g.loss) * Double(batch.count)
-                adam.beginStep()
-                adam.update(&head.w1, gradient: g.w1, slot: 0)
-                adam.update(&head.b1, gradient: g.b1, slot: 1)
-                adam.update(&head.w2, gradient: g.w2, slot: 2)
-                start += batch.count
-            }
-            // Loss over the epoch's batches (as Keras reports it); accuracy of the head at epoch end.
-            let trainEval = evaluate(head, train)
-            var record = EpochRecord(epoch: epoch, trainLoss: lossSum / Double(train.count),
-                                     trainAccuracy: trainEval.accuracy, valLoss: nil, valAccuracy: nil)
-            if let validation, validation.count > 0 {
-                let v = evaluate(head, validation)
-                record.valLoss = v.loss
-                record.valAccuracy = v.accuracy
-            }
-            history.append(record)
+        let member = DenseHeadTraining(train: train, validation: validation, classes: classes, options: options)
+        let run = MemberRun(member: member, epochs: options.epochs, batchSize: options.batchSize,
+                            patience: options.earlyStoppingPatience)
+        try run.runToEnd(workspace: ()) { record in
             onEpoch?(record)
-            if shouldStop?() == true { break }
-            if options.earlyStoppingPatience > 0, let valLoss = record.valLoss {
-                if best == nil || valLoss < best!.loss { best = (valLoss, head, epoch) }
-                if epoch - best!.epoch >= options.earlyStoppingPatience { break }
-            }
+            return shouldStop?() != true
         }
-        if let best { return Result(head: best.head, history: history, keptEpoch: best.epoch) }
-        return Result(head: head, history: history, keptEpoch: history.count)
+        return Result(head: run.best?.snapshot ?? member.head, history: run.records, keptEpoch: run.keptEpoch)
     }
 
     /// Mean cross-entropy and accuracy of `head` on `data`.
@@ -148,4 +100,65 @@ public enum HeadTrainer {
         }
         return (loss / Double(data.count), Double(correct) / Double(data.count))
     }
+}
+
+/// The dense head as a member in training: Keras's Adam on the head's three tensors, the
+/// epoch's order shuffled from the last one's, a dropout mask per batch from the epoch's stream.
+final class DenseHeadTraining: TrainableMember {
+    private(set) var head: DenseHead
+    private var adam = Adam.keras
+    private var dropout: SeededGenerator
+    let train: LabeledEmbeddings, validation: LabeledEmbeddings?, options: TrainingOptions
+    let classWeight: [Float]
+
+    init(train: LabeledEmbeddings, validation: LabeledEmbeddings?, classes: Int, options: TrainingOptions) {
+        head = DenseHead(inputs: train.width, hidden: options.denseUnits, classes: classes, seed: options.seed)
+        self.train = train
+        self.validation = validation
+        self.options = options
+        dropout = SeededGenerator(seed: options.seed, stream: "dropout:1")
+        var counts = [Int](repeating: 0, count: classes)
+        for l in train.labels { counts[l] += 1 }
+        classWeight = (0..<classes).map { c in
+            options.classWeights && counts[c] > 0 ? Float(train.count) / Float(classes * counts[c]) : 1
+        }
+    }
+
+    var trainingRows: Int { train.count }
+
+    func beginEpoch(_ epoch: Int, previousOrder: [Int]) -> [Int] {
+        var order = previousOrder
+        var shuffler = SeededGenerator(seed: options.seed, stream: "shuffle:\(epoch + 1)")
+        order.shuffle(using: &shuffler)
+        dropout = SeededGenerator(seed: options.seed, stream: "dropout:\(epoch + 1)")
+        return order
+    }
+
+    func step(rows batch: [Int], epoch: Int, step: Int, totalSteps: Int, workspace: Void) -> MemberStep {
+        let width = train.width
+        var x = [Float](repeating: 0, count: batch.count * width)
+        for (r, i) in batch.enumerated() {
+            for k in 0..<width { x[r * width + k] = train.features[i * width + k] }
+        }
+        let labels = batch.map { train.labels[$0] }
+        var mask: [Float]?
+        if options.dropout > 0 {
+            let keep = 1 - options.dropout
+            mask = (0..<(batch.count * options.denseUnits)).map { _ in dropout.unit() < Double(keep) ? 1 / keep : 0 }
+        }
+        let g = head.gradients(x, labels: labels, weights: labels.map { classWeight[$0] }, dropoutMask: mask)
+        adam.beginStep()
+        adam.update("w1", &head.w1, gradient: g.w1, learningRate: options.learningRate)
+        adam.update("b1", &head.b1, gradient: g.b1, learningRate: options.learningRate)
+        adam.update("w2", &head.w2, gradient: g.w2, learningRate: options.learningRate)
+        return MemberStep(loss: g.loss, correct: nil)
+    }
+
+    /// Accuracy of the head at the epoch's end (the loss is the epoch's batches', as Keras reports it).
+    func endEpoch(workspace: Void) -> (trainAccuracy: Double?, validation: (loss: Double, accuracy: Double)?) {
+        let validation = self.validation.flatMap { $0.count > 0 ? HeadTrainer.evaluate(head, $0) : nil }
+        return (HeadTrainer.evaluate(head, train).accuracy, validation)
+    }
+
+    func snapshot() -> DenseHead { head }
 }

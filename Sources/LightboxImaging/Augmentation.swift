@@ -1,8 +1,10 @@
 import Foundation
 import LightboxCore
 
-/// How far each augmentation may go; a draw picks concrete values inside these ranges.
-/// Horizontal flips are off by default: on a radiograph they move the heart to the right.
+/// How far each augmentation may go; a draw picks concrete values inside these ranges. One
+/// type for both methods: `init()` gives the head method's ranges (its augmented copies),
+/// `fineTuning` the fine-tuning recipe's. Horizontal flips are off by default: on a radiograph
+/// they move the heart to the right.
 public struct AugmentationRanges: Sendable, Equatable, Codable {
     /// Rotation, degrees either way.
     public var rotation: Double = 10
@@ -21,15 +23,45 @@ public struct AugmentationRanges: Sendable, Equatable, Codable {
     public var horizontalFlip: Bool = false
 
     public init() {}
+
+    /// Fine-tuning's recipe: rotation ±10°, shift ±8% of the side, zoom 0.9-1.1, brightness
+    /// ±0.1 and contrast x0.8-1.2, no gamma, noise or flip.
+    public static let fineTuning: AugmentationRanges = {
+        var r = AugmentationRanges()
+        r.shift = 0.08
+        r.contrast = 0.2
+        r.gamma = 0
+        r.noise = 0
+        return r
+    }()
 }
 
 /// One augmentation's concrete parameters: drawn from a seeded generator, so the same
-/// image and copy number always give the same picture (and the same cache key).
+/// image and copy number always give the same picture (and the same cache key). Two renderers
+/// apply a draw: `Augmenter.apply` (the head method's augmented copies) and `write(_:normalizedBy:to:)`
+/// (fine-tuning's fresh draw per image and epoch, straight into the network's input).
 public struct AugmentationDraw: Sendable, Hashable, Codable {
     public var rotation: Double, shiftX: Double, shiftY: Double, zoom: Double
     public var brightness: Double, contrast: Double, gamma: Double
     public var noise: Double, noiseSeed: UInt64
     public var flip: Bool
+
+    /// The draw that changes nothing.
+    public static let identity = AugmentationDraw(rotation: 0, shiftX: 0, shiftY: 0, zoom: 1, brightness: 0, contrast: 1)
+
+    public init(rotation: Double, shiftX: Double, shiftY: Double, zoom: Double, brightness: Double, contrast: Double,
+                gamma: Double = 1, noise: Double = 0, noiseSeed: UInt64 = 0, flip: Bool = false) {
+        self.rotation = rotation
+        self.shiftX = shiftX
+        self.shiftY = shiftY
+        self.zoom = zoom
+        self.brightness = brightness
+        self.contrast = contrast
+        self.gamma = gamma
+        self.noise = noise
+        self.noiseSeed = noiseSeed
+        self.flip = flip
+    }
 
     public init(ranges r: AugmentationRanges, generator g: inout SeededGenerator) {
         rotation = g.uniform(-r.rotation...r.rotation)

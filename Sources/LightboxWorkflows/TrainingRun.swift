@@ -165,7 +165,7 @@ public enum TrainingRun {
             if count > 1 { reporter.note("head ensemble: member \(m + 1) of \(count)") }
             var options = config.training
             options.seed = config.training.seed &+ UInt64(m)
-            let result = HeadTrainer.train(train: sets.train, validation: sets.validation.count > 0 ? sets.validation : nil,
+            let result = try HeadTrainer.train(train: sets.train, validation: sets.validation.count > 0 ? sets.validation : nil,
                                            classes: classes.count, options: options, shouldStop: { reporter.isCancelled }) { record in
                 // The live curves follow the first member.
                 if m == 0 { reporter.epoch(record, of: config.training.epochs) }

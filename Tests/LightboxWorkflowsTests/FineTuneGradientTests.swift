@@ -113,7 +113,7 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         // One AdamW step (T = 1: the base rates) on torch's gradients (where a gradient is
         // roundoff, Adam's sign of it is noise), compared as the change of each tensor.
         let before = tail.parameters.merging(["head.weight": head.weight, "head.bias": head.bias]) { a, _ in a }
-        var optimiser = AdamW(weightDecay: 0.01)
+        var optimiser = Adam.torchAdamW(weightDecay: 0.01)
         optimiser.beginStep()
         for name in before.keys.sorted() {
             var updated = before[name]!

@@ -26,10 +26,10 @@ final class TrainingTests: XCTestCase {
         return o
     }
 
-    func testLearnsSeparableClasses() {
+    func testLearnsSeparableClasses() throws {
         var o = options()
         o.epochs = 40
-        let result = HeadTrainer.train(train: data(200, seed: 1), validation: data(60, seed: 2), classes: 2, options: o)
+        let result = try HeadTrainer.train(train: data(200, seed: 1), validation: data(60, seed: 2), classes: 2, options: o)
         XCTAssertEqual(result.history.count, 40)
         XCTAssertLessThan(result.history.last!.trainLoss, result.history.first!.trainLoss)
         XCTAssertGreaterThan(result.history.last!.valAccuracy!, 0.9)
@@ -37,23 +37,23 @@ final class TrainingTests: XCTestCase {
 
     /// Training uses one kernel thread, then puts back the calling thread's setting (which a
     /// server serving predictions may have chosen), not "all cores".
-    func testTrainingLeavesTheKernelThreadCountAsItFoundIt() {
+    func testTrainingLeavesTheKernelThreadCountAsItFoundIt() throws {
         let before = KernelThreads.forCurrentThread
         defer { KernelThreads.setForCurrentThread(before) }
         for chosen in [3, 2] {
             KernelThreads.setForCurrentThread(chosen)
             XCTAssertEqual(KernelThreads.forCurrentThread, chosen)
-            _ = HeadTrainer.train(train: data(40, seed: 1), validation: nil, classes: 2, options: options(seed: 5))
+            _ = try HeadTrainer.train(train: data(40, seed: 1), validation: nil, classes: 2, options: options(seed: 5))
             XCTAssertEqual(KernelThreads.forCurrentThread, chosen)
         }
     }
 
-    func testSameSeedSameWeightsOtherSeedOtherWeights() {
-        let a = HeadTrainer.train(train: data(100, seed: 1), validation: nil, classes: 2, options: options(seed: 5))
-        let b = HeadTrainer.train(train: data(100, seed: 1), validation: nil, classes: 2, options: options(seed: 5))
+    func testSameSeedSameWeightsOtherSeedOtherWeights() throws {
+        let a = try HeadTrainer.train(train: data(100, seed: 1), validation: nil, classes: 2, options: options(seed: 5))
+        let b = try HeadTrainer.train(train: data(100, seed: 1), validation: nil, classes: 2, options: options(seed: 5))
         XCTAssertEqual(a.head, b.head)
         XCTAssertEqual(a.history, b.history)
-        let c = HeadTrainer.train(train: data(100, seed: 1), validation: nil, classes: 2, options: options(seed: 6))
+        let c = try HeadTrainer.train(train: data(100, seed: 1), validation: nil, classes: 2, options: options(seed: 6))
         XCTAssertNotEqual(a.head.w1, c.head.w1)
     }
 
@@ -79,12 +79,12 @@ final class TrainingTests: XCTestCase {
         }
     }
 
-    func testEarlyStoppingKeepsTheBestEpoch() {
+    func testEarlyStoppingKeepsTheBestEpoch() throws {
         var o = options()
         o.epochs = 200
         o.earlyStoppingPatience = 3
         o.learningRate = 0.05
-        let r = HeadTrainer.train(train: data(40, seed: 1), validation: data(40, seed: 9), classes: 2, options: o)
+        let r = try HeadTrainer.train(train: data(40, seed: 1), validation: data(40, seed: 9), classes: 2, options: o)
         XCTAssertLessThan(r.history.count, 200)
         let best = r.history.min { $0.valLoss! < $1.valLoss! }!
         XCTAssertEqual(r.keptEpoch, best.epoch)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Fine-tuning's augmentation computed with torch in float64, for the Swift tests to compare
-against (Lightbox's FineTuneAugmentation must match it within 1e-4 after normalisation).
+against (Lightbox's augmentation kernel (AugmentationKernel.swift) must match it within 1e-4 after normalisation).
 
 Reads CASES_DIR/cases.json, {"cases": [{"name", "width", "height", "rotation", "shift_x",
 "shift_y", "zoom", "brightness", "contrast"}], "mean": [3], "std": [3]}, and for each case the

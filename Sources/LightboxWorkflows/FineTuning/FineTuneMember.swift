@@ -5,20 +5,20 @@ import LightboxInterop
 import LightboxModels
 
 /// One fine-tuned network of an ensemble: MobileNetV2's trainable tail, the linear head and
-/// their AdamW state. It trains on, and predicts from, the frozen part's output (the NHWC
+/// their optimiser's state (torch's AdamW). It trains on, and predicts from, the frozen part's output (the NHWC
 /// feature map of the module before the tail), which the caller computes once per image.
 public final class FineTuneMember {
     public let tail: TrainableTail
     public private(set) var classifier: LinearClassifier
     /// The first trained module (what the frozen part's output feeds).
     public let firstModule: Int
-    private var optimiser: AdamW
+    private var optimiser: Adam
 
     public init(tail: TrainableTail, classifier: LinearClassifier, firstModule: Int, weightDecay: Float = 0.01) {
         self.tail = tail
         self.classifier = classifier
         self.firstModule = firstModule
-        optimiser = AdamW(weightDecay: weightDecay)
+        optimiser = .torchAdamW(weightDecay: weightDecay)
     }
 
     /// The member as it stands, as a model's member (what a bundle saves and predictions run).

@@ -84,13 +84,14 @@ enum FineTuneTraining {
                             validation: (validationFrozen, split.validation.map(label)), options: options, training: training,
                             preprocessor: preprocessor)
         let runs = try (0..<config.members).map { m in
-            MemberRun(member: try FineTuneMember(weights: weights, firstModule: options.firstModule, classes: classes.count,
-                                                 seed: training.seed &+ UInt64(m)),
-                      seed: training.seed &+ UInt64(m), job: job)
+            MemberRun(member: FineTuneMemberTraining(member: try FineTuneMember(weights: weights, firstModule: options.firstModule,
+                                                                                 classes: classes.count, seed: training.seed &+ UInt64(m)),
+                                                     seed: training.seed &+ UInt64(m), job: job),
+                      epochs: training.epochs, batchSize: training.batchSize)
         }
         let sums = try trainConcurrently(runs, job: job, weights: weights, sharedFrozen: frozen, reporter: reporter,
                                          checkpoint: checkpoint)
-        let model = TrainedModel(frozen: frozen, members: runs.map(\.member.trained), preprocessor: preprocessor, decoder: decoder)
+        let model = TrainedModel(frozen: frozen, members: runs.map(\.member.member.trained), preprocessor: preprocessor, decoder: decoder)
         let validationProbabilities = split.validation.isEmpty ? []
             : try model.probabilities(frozenFeatureMaps: validationFrozen, batch: split.validation.count)
         let validation = split.validation.isEmpty ? nil
@@ -105,22 +106,56 @@ enum FineTuneTraining {
         let validation: (frozen: [Float], labels: [Int])
         let options: FineTuneOptions, training: TrainingOptions
         let preprocessor: Preprocessor
-        var stepsPerEpoch: Int { (labels.count + training.batchSize - 1) / training.batchSize }
-        var totalSteps: Int { training.epochs * stepsPerEpoch }
     }
 
-    /// One member's progress through its epochs, one batch at a time. Everything it draws
-    /// (shuffling, augmentation, dropout) is seeded by its seed, epoch and step, so the result
-    /// does not depend on when, or on which thread, each step runs.
-    final class MemberRun: @unchecked Sendable {
+    /// Trains every member to the end (the one training loop, `MemberRun`, side by side), and
+    /// returns the members' mean record per epoch (each reported once every member has finished
+    /// that epoch).
+    ///
+    /// With two or more threads and members, the members train side by side, one thread each
+    /// (each worker with its own single-threaded copy of the frozen modules): on this machine's
+    /// two cores a step on one thread takes 1.4x its two-thread time, not 2x, so two members at
+    /// once get through more images.
+    static func trainConcurrently(_ runs: [MemberRun<FineTuneMemberTraining>], job: MemberJob, weights: NamedTensors,
+                                  sharedFrozen: GraphNetwork, reporter: Reporter, checkpoint: () throws -> Void) throws -> [EpochRecord] {
+        let threads = KernelThreads.configured, workers = min(threads, runs.count)
+        let epochs = job.training.epochs, ensemble = runs.count
+        let totalSteps = runs.map(\.totalSteps).reduce(0, +)
+        var reported = 0, stepsDone = 0
+        /// After each step (under the scheduler's lock): epochs every member has finished, reported in order.
+        let afterStep = {
+            stepsDone += 1
+            while reported < epochs, runs.allSatisfy({ $0.records.count > reported }) {
+                reporter.epoch(mean(runs.map { $0.records[reported] }), of: epochs)
+                reported += 1
+            }
+            reporter.progress("fine-tuning \(ensemble) member(s)", done: stepsDone, total: totalSteps)
+        }
+        if workers <= 1 {
+            try MemberRuns.train(runs, workspaces: [(sharedFrozen, threads)], check: checkpoint, afterStep: afterStep)
+        } else {
+            let copies: [FineTuneMemberTraining.Workspace] = try (0..<workers).map { _ in
+                (try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1), 1)
+            }
+            // Each worker's kernels run on one OpenMP thread (a per-thread setting), put back after.
+            defer { KernelThreads.setForCurrentThread(threads) }
+            try MemberRuns.train(runs, workspaces: copies, check: {
+                KernelThreads.setForCurrentThread(1)
+                // The cancellation check reads the reporter, which is safe from any thread.
+                try checkpoint()
+            }, afterStep: afterStep)
+        }
+        return (0..<epochs).map { e in mean(runs.map { $0.records[e] }) }
+    }
+
+    /// A fine-tuned member in training: every epoch a fresh order, and every step its batch freshly
+    /// augmented (`AugmentationRanges.fineTuning`), run through the worker's frozen modules and used
+    /// for one AdamW step of the trained modules and head at the cosine-decayed rates.
+    final class FineTuneMemberTraining: TrainableMember {
+        typealias Workspace = (frozen: GraphNetwork, threads: Int)
         let member: FineTuneMember
         let seed: UInt64
         let job: MemberJob
-        private(set) var step = 0
-        private var order: [Int] = []
-        private var lossSum = 0.0, correct = 0
-        /// Finished epochs' records.
-        private(set) var records: [EpochRecord] = []
 
         init(member: FineTuneMember, seed: UInt64, job: MemberJob) {
             self.member = member
@@ -128,130 +163,51 @@ enum FineTuneTraining {
             self.job = job
         }
 
-        var finished: Bool { step >= job.totalSteps }
+        var trainingRows: Int { job.labels.count }
 
-        /// One optimiser step on the next batch, its inputs freshly augmented and run through
-        /// `frozen` with `threads` threads; at an epoch's end, its record (with validation).
-        func advance(frozen: GraphNetwork, threads: Int) throws {
-            let batchSize = job.training.batchSize, epoch = step / job.stepsPerEpoch, within = step % job.stepsPerEpoch
-            if within == 0 {
-                order = Array(job.labels.indices)
-                var shuffler = SeededGenerator(seed: seed, stream: "finetune-order:\(epoch)")
-                order.shuffle(using: &shuffler)
-                (lossSum, correct) = (0, 0)
-            }
-            let start = within * batchSize
-            let batch = Array(order[start..<min(start + batchSize, order.count)])
+        func beginEpoch(_ epoch: Int, previousOrder: [Int]) -> [Int] {
+            var order = Array(job.labels.indices)
+            var shuffler = SeededGenerator(seed: seed, stream: "finetune-order:\(epoch)")
+            order.shuffle(using: &shuffler)
+            return order
+        }
+
+        func step(rows batch: [Int], epoch: Int, step: Int, totalSteps total: Int, workspace: Workspace) throws -> MemberStep {
             let per = job.preprocessor.valuesPerImage
             // Every value is written by the augmentation, so the buffer starts uninitialised.
             let input = [Float](unsafeUninitializedCapacity: batch.count * per) { buffer, count in
                 let base = buffer.baseAddress!
-                Parallel.forEach(batch.count, threads: threads) { k in
+                Parallel.forEach(batch.count, threads: workspace.threads) { k in
                     var g = SeededGenerator(seed: seed, stream: "finetune-augment:\(epoch):\(batch[k])")
-                    let draw = FineTuneAugmentation(generator: &g)
+                    let draw = AugmentationDraw(ranges: .fineTuning, generator: &g)
                     draw.write(job.squares[batch[k]], normalizedBy: job.preprocessor.normalization, to: base + k * per)
                 }
                 count = batch.count * per
             }
             let features = try input.withUnsafeBufferPointer {
-                try frozen.forward($0.baseAddress!, batch: batch.count, outputs: .featureMap)
+                try workspace.frozen.forward($0.baseAddress!, batch: batch.count, outputs: .featureMap)
             }.featureMap!
-            let options = job.options, total = job.totalSteps
+            let options = job.options
             var dropout = SeededGenerator(seed: seed, stream: "finetune-dropout:\(step)")
             let keep = 1 - options.dropout
             let mask = options.dropout > 0
                 ? (0..<(batch.count * member.classifier.inputs)).map { _ in dropout.unit() < Double(keep) ? 1 / keep : 0 } : nil
             let outcome = try member.train(frozen: features, batch: batch.count, labels: batch.map { job.labels[$0] },
-                                       classWeights: job.classWeights,
-                                       backboneRate: CosineSchedule.rate(base: options.backboneRate, step: step, total: total),
-                                       headRate: CosineSchedule.rate(base: options.headRate, step: step, total: total),
-                                       dropoutMask: mask)
-            lossSum += Double(outcome.loss) * Double(batch.count)
-            correct += outcome.correct
-            step += 1
-            guard step % job.stepsPerEpoch == 0 else { return }
-            let n = Double(job.labels.count)
-            var record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / n, trainAccuracy: Double(correct) / n)
-            if !job.validation.labels.isEmpty {
-                let p = try member.probabilities(frozen: job.validation.frozen, batch: job.validation.labels.count)
-                let v = lossAndAccuracy(p, labels: job.validation.labels, classes: job.classes)
-                record.valLoss = v.loss
-                record.valAccuracy = v.accuracy
-            }
-            records.append(record)
+                                           classWeights: job.classWeights,
+                                           backboneRate: CosineSchedule.rate(base: options.backboneRate, step: step, total: total),
+                                           headRate: CosineSchedule.rate(base: options.headRate, step: step, total: total),
+                                           dropoutMask: mask)
+            return MemberStep(loss: outcome.loss, correct: outcome.correct)
         }
-    }
 
-    /// Trains every member to the end, and returns the members' mean record per epoch
-    /// (each reported once every member has finished that epoch).
-    ///
-    /// With two or more threads and members, the members train side by side, one thread each
-    /// (each worker with its own single-threaded copy of the frozen modules): on this machine's
-    /// two cores a step on one thread takes 1.4x its two-thread time, not 2x, so two members at
-    /// once get through more images. A worker always takes the unfinished member that has done
-    /// the fewest steps and is not being stepped, so three members share two workers evenly.
-    static func trainConcurrently(_ runs: [MemberRun], job: MemberJob, weights: NamedTensors, sharedFrozen: GraphNetwork,
-                                  reporter: Reporter, checkpoint: () throws -> Void) throws -> [EpochRecord] {
-        let threads = KernelThreads.configured, workers = min(threads, runs.count)
-        let epochs = job.training.epochs, ensemble = runs.count
-        let lock = NSLock()
-        var running = Set<Int>(), reported = 0, failure: Error?
-        let totalSteps = job.totalSteps * ensemble
-        var stepsDone = 0
+        func endEpoch(workspace: Workspace) throws -> (trainAccuracy: Double?, validation: (loss: Double, accuracy: Double)?) {
+            guard !job.validation.labels.isEmpty else { return (nil, nil) }
+            let p = try member.probabilities(frozen: job.validation.frozen, batch: job.validation.labels.count)
+            return (nil, lossAndAccuracy(p, labels: job.validation.labels, classes: job.classes))
+        }
 
-        /// Under the lock: the member to step next, or nil when none is free or all are done.
-        func claim() -> Int? {
-            guard failure == nil else { return nil }
-            return runs.indices.filter { !runs[$0].finished && !running.contains($0) }.min { runs[$0].step < runs[$1].step }
-        }
-        /// Under the lock: epochs every member has finished, reported in order.
-        func reportFinishedEpochs() {
-            while reported < epochs, runs.allSatisfy({ $0.records.count > reported }) {
-                reporter.epoch(mean(runs.map { $0.records[reported] }), of: epochs)
-                reported += 1
-            }
-            reporter.progress("fine-tuning \(ensemble) member(s)", done: stepsDone, total: totalSteps)
-        }
-        let work = { (frozen: GraphNetwork, threads: Int, check: () throws -> Void) in
-            while true {
-                lock.lock()
-                guard let m = claim() else { lock.unlock(); return }
-                running.insert(m)
-                lock.unlock()
-                do {
-                    try check()
-                    try runs[m].advance(frozen: frozen, threads: threads)
-                } catch {
-                    lock.lock()
-                    if failure == nil { failure = error }
-                    running.remove(m)
-                    lock.unlock()
-                    return
-                }
-                lock.lock()
-                running.remove(m)
-                stepsDone += 1
-                reportFinishedEpochs()
-                lock.unlock()
-            }
-        }
-        if workers <= 1 {
-            work(sharedFrozen, threads, checkpoint)
-        } else {
-            let frozenCopies = try (0..<workers).map { _ in
-                try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1)
-            }
-            // The cancellation check reads the reporter, which is safe from any thread.
-            try withoutActuallyEscaping(checkpoint) { check in
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
-                    KernelThreads.setForCurrentThread(1)
-                    work(frozenCopies[w], 1, check)
-                }
-            }
-            KernelThreads.setForCurrentThread(threads)
-        }
-        if let failure { throw failure }
-        return (0..<epochs).map { e in mean(runs.map { $0.records[e] }) }
+        /// The member's tensors (fine-tuning trains without early stopping; the option rules refuse a patience).
+        func snapshot() -> [String: Tensor] { member.tensors }
     }
 
     /// The members' mean record of one epoch.

@@ -4,10 +4,10 @@ import LightboxTestSupport
 import XCTest
 @testable import LightboxImaging
 
-/// Fine-tuning's augmentation: the identity changes nothing, geometry fills with black,
+/// Fine-tuning's augmentation kernel (a draw from `AugmentationRanges.fineTuning`): the identity changes nothing, geometry fills with black,
 /// contrast turns about the picture's mean, and the whole normalised output matches torch's
 /// grid_sample in float64 (scripts/reference/augment_reference.py) within 1e-4.
-final class FineTuneAugmentationTests: TemporaryFolderTestCase {
+final class AugmentationKernelTests: TemporaryFolderTestCase {
     /// A 32x32 grey ramp (values 64...191, so no contrast change below clips).
     func ramp() -> ByteImage {
         var pixels: [Float] = []
@@ -17,12 +17,12 @@ final class FineTuneAugmentationTests: TemporaryFolderTestCase {
 
     func testIdentityChangesNothing() {
         let image = ramp()
-        let out = FineTuneAugmentation.identity.apply(to: image)
+        let out = AugmentationDraw.identity.apply(to: image)
         for (a, b) in zip(out.pixels, image.rgbImage.pixels) { XCTAssertEqual(a, b, accuracy: 1e-3) }
     }
 
     func testShiftMovesThePictureAndFillsWithBlack() {
-        var shift = FineTuneAugmentation.identity
+        var shift = AugmentationDraw.identity
         shift.shiftX = 0.25  // 8 pixels right
         let out = shift.apply(to: ramp()), image = ramp().rgbImage
         for y in 0..<32 {
@@ -32,7 +32,7 @@ final class FineTuneAugmentationTests: TemporaryFolderTestCase {
     }
 
     func testContrastTurnsAboutTheMeanAndBrightnessAdds() {
-        var change = FineTuneAugmentation.identity
+        var change = AugmentationDraw.identity
         change.contrast = 1.2
         change.brightness = 0.05
         let image = ramp().rgbImage, out = change.apply(to: ramp())
@@ -43,7 +43,7 @@ final class FineTuneAugmentationTests: TemporaryFolderTestCase {
     func testDrawsStayInTheRecipesRanges() {
         var g = SeededGenerator(seed: 1, stream: "augment-test")
         for _ in 0..<200 {
-            let d = FineTuneAugmentation(generator: &g)
+            let d = AugmentationDraw(ranges: .fineTuning, generator: &g)
             XCTAssertTrue(abs(d.rotation) <= 10 && abs(d.shiftX) <= 0.08 && abs(d.shiftY) <= 0.08)
             XCTAssertTrue((0.9...1.1).contains(d.zoom) && abs(d.brightness) <= 0.1 && (0.8...1.2).contains(d.contrast))
         }
@@ -64,15 +64,15 @@ final class FineTuneAugmentationTests: TemporaryFolderTestCase {
             let preprocessor = Preprocessor()
             pictures.append(("xray_224", ByteImage(preprocessor.resized(try ImageDecoder().decode(file: TorchReference.xray.path)))))
         }
-        var draws: [(String, FineTuneAugmentation)] = [
+        var draws: [(String, AugmentationDraw)] = [
             ("identity", .identity),
-            ("extreme", FineTuneAugmentation(rotation: 10, shiftX: 0.08, shiftY: -0.08, zoom: 0.9, brightness: 0.1, contrast: 1.2)),
-            ("other_extreme", FineTuneAugmentation(rotation: -10, shiftX: -0.08, shiftY: 0.08, zoom: 1.1, brightness: -0.1, contrast: 0.8)),
-            ("quarter_turn", FineTuneAugmentation(rotation: 90, shiftX: 0, shiftY: 0, zoom: 1, brightness: 0, contrast: 1)),
-            ("gone", FineTuneAugmentation(rotation: 0, shiftX: 1.5, shiftY: 0, zoom: 1, brightness: 0.05, contrast: 1)),
+            ("extreme", AugmentationDraw(rotation: 10, shiftX: 0.08, shiftY: -0.08, zoom: 0.9, brightness: 0.1, contrast: 1.2)),
+            ("other_extreme", AugmentationDraw(rotation: -10, shiftX: -0.08, shiftY: 0.08, zoom: 1.1, brightness: -0.1, contrast: 0.8)),
+            ("quarter_turn", AugmentationDraw(rotation: 90, shiftX: 0, shiftY: 0, zoom: 1, brightness: 0, contrast: 1)),
+            ("gone", AugmentationDraw(rotation: 0, shiftX: 1.5, shiftY: 0, zoom: 1, brightness: 0.05, contrast: 1)),
         ]
         var g = SeededGenerator(seed: 3, stream: "augment-reference")
-        for i in 0..<5 { draws.append(("draw\(i)", FineTuneAugmentation(generator: &g))) }
+        for i in 0..<5 { draws.append(("draw\(i)", AugmentationDraw(ranges: .fineTuning, generator: &g))) }
 
         let folder = work.appendingPathComponent("augment")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
