@@ -36,39 +36,24 @@ public struct DenseHead: Sendable, Equatable {
         self.w2 = w2
     }
 
-    /// Hidden activations (after ReLU) and class probabilities for `rows` embeddings.
+    /// Hidden activations (after ReLU) and class probabilities for `rows` embeddings. Both
+    /// layers go through `RowProduct`, for training steps and predictions alike, so a picture's
+    /// probabilities do not depend on which pictures share its batch (the same summation as the
+    /// fine-tuned head's logits).
     public func forward(_ x: [Float], rows: Int) -> (hidden: [Float], probabilities: [Float]) {
-        var a1 = [Float](repeating: 0, count: rows * hidden)
-        a1.withUnsafeMutableBufferPointer { out in
-            BLAS.dense(input: x, rows: rows, inputs: inputs, weights: w1, bias: b1, outputs: hidden, output: out.baseAddress!)
-        }
+        var a1 = RowProduct.dense(x, rows: rows, inputs: inputs, weights: w1, bias: b1, outputs: hidden)
         for i in 0..<a1.count where a1[i] < 0 { a1[i] = 0 }
         return (a1, output(a1, rows: rows))
     }
 
     /// Softmax of the second layer for given hidden activations.
     func output(_ a1: [Float], rows: Int) -> [Float] {
-        var z = [Float](repeating: 0, count: rows * classes)
-        z.withUnsafeMutableBufferPointer { out in
-            BLAS.dense(input: a1, rows: rows, inputs: hidden, weights: w2, bias: nil, outputs: classes, output: out.baseAddress!)
-        }
-        for r in 0..<rows {
-            let row = Array(z[(r * classes)..<((r + 1) * classes)])
-            let p = Softmax.apply(row)
-            for c in 0..<classes { z[r * classes + c] = p[c] }
-        }
-        return z
-    }
-
-    /// Class probabilities, `[rows, classes]`, for predictions: both layers through `RowProduct`,
-    /// so a picture's probabilities do not depend on which pictures share its batch (the same
-    /// summation as the fine-tuned head's logits). Training steps keep the batched `forward`.
-    public func predict(_ x: [Float], rows: Int) -> [Float] {
-        var a1 = RowProduct.dense(x, rows: rows, inputs: inputs, weights: w1, bias: b1, outputs: hidden)
-        for i in 0..<a1.count where a1[i] < 0 { a1[i] = 0 }
         let z = RowProduct.dense(a1, rows: rows, inputs: hidden, weights: w2, bias: nil, outputs: classes)
         return (0..<rows).flatMap { Softmax.apply(Array(z[($0 * classes)..<(($0 + 1) * classes)])) }
     }
+
+    /// Class probabilities, `[rows, classes]`, for predictions.
+    public func predict(_ x: [Float], rows: Int) -> [Float] { forward(x, rows: rows).probabilities }
 
     /// d(score of `target` class probability)/d(embedding) for one embedding: what Grad-CAM
     /// needs to weigh the feature map's channels.

@@ -89,9 +89,7 @@ public enum HeadTrainer {
     /// Mean cross-entropy and accuracy of `head` on `data`.
     public static func evaluate(_ head: DenseHead, _ data: LabeledEmbeddings) -> (loss: Double, accuracy: Double) {
         guard data.count > 0 else { return (0, 0) }
-        // The batched product, as training steps use: the epochs' validation losses (and so early
-        // stopping) stay what they were before predictions moved to `RowProduct`.
-        let p = head.forward(data.features, rows: data.count).probabilities
+        let p = head.predict(data.features, rows: data.count)
         var loss = 0.0, correct = 0
         for r in 0..<data.count {
             let row = p[(r * head.classes)..<((r + 1) * head.classes)]

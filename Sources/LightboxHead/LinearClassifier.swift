@@ -31,27 +31,10 @@ public struct LinearClassifier: Sendable, Equatable {
         return pooled
     }
 
-    /// Logits, `[rows, classes]`, for predictions: `RowProduct`, so a picture's logits do not
-    /// depend on which pictures share its batch. Training steps keep the batched product
-    /// (`batchLogits`), so a run trains the same model as before this was written.
+    /// Logits, `[rows, classes]`: `RowProduct`, so a picture's logits do not depend on which
+    /// pictures share its batch. Training steps and predictions both use it.
     public func logits(_ pooled: [Float], rows: Int) -> [Float] {
         RowProduct.dense(pooled, rows: rows, inputs: inputs, weights: weight, bias: bias, outputs: classes)
-    }
-
-    /// Logits, `[rows, classes]`, as one sgemm over the batch (a training step's).
-    func batchLogits(_ pooled: [Float], rows: Int) -> [Float] {
-        var z = [Float](repeating: 0, count: rows * classes)
-        pooled.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { w in
-                bias.withUnsafeBufferPointer { b in
-                    z.withUnsafeMutableBufferPointer { out in
-                        BLAS.dense(input: x.baseAddress!, rows: rows, inputs: inputs, weights: w.baseAddress!, bias: b.baseAddress!,
-                                   outputs: classes, output: out.baseAddress!)
-                    }
-                }
-            }
-        }
-        return z
     }
 
     /// d(probability of `target`)/d(pooled input) for one image: what Grad-CAM weighs the
@@ -81,7 +64,7 @@ public struct LinearClassifier: Sendable, Equatable {
                      dropoutMask: [Float]? = nil) -> Step {
         var pooled = Self.pool(featureMap, batch: batch, positions: positions, channels: inputs)
         if let dropoutMask { for i in pooled.indices { pooled[i] *= dropoutMask[i] } }
-        let z = batchLogits(pooled, rows: batch)
+        let z = logits(pooled, rows: batch)
         let totalWeight = labels.reduce(Float(0)) { $0 + classWeights[$1] }
         var loss: Float = 0
         var dz = [Float](repeating: 0, count: z.count)
