@@ -105,7 +105,7 @@ struct KerasWriter {
     /// The backbone, named as Keras's MobileNetV2 names its layers.
     mutating func build(weights store: NamedTensors, normalization n: ChannelNormalization, size: Int) throws {
         input(normalization: n, size: size)
-        try modules(0...18, weights: store)
+        try modules(MobileNetV2Architecture.standard.moduleNumbers, weights: store)
     }
 
     /// The input layer and the normalisation from Teachable Machine's input.
@@ -123,7 +123,6 @@ struct KerasWriter {
     /// 18: the final 1x1 convolution) from `store` (torch names), each layer named as Keras's
     /// MobileNetV2 names it, plus `suffix`.
     mutating func modules(_ range: ClosedRange<Int>, weights store: NamedTensors, suffix: String = "") throws {
-        let units = MobileNetV2Architecture.standard.layers
         // Torch pads a strided 3x3 convolution by one on every side: ZeroPadding2D(1) then "valid".
         // (Keras's own MobileNetV2 pads only after, with other weights.)
         func unit(_ u: MobileNetV2Architecture.ConvUnit, _ name: String, bn: String, relu: String?, padName: String) throws {
@@ -138,22 +137,26 @@ struct KerasWriter {
             try batchNorm(bn + suffix, from: store, prefix: u.batchNorm, channels: s.outputChannels)
             if let relu { relu6(relu + suffix) }
         }
-        if range.contains(0) { try unit(units.stem, "Conv1", bn: "bn_Conv1", relu: "Conv1_relu", padName: "Conv1_pad") }
-        for (i, block) in units.blocks.enumerated() where range.contains(i + 1) {
-            let p = i == 0 ? "expanded_conv" : "block_\(i)"
-            let blockInput = last
-            for (k, u) in block.units.enumerated() {
-                if u.spec.groups > 1 {
-                    try unit(u, "\(p)_depthwise", bn: "\(p)_depthwise_BN", relu: "\(p)_depthwise_relu", padName: "\(p)_pad")
-                } else if k == block.units.count - 1 {
-                    try unit(u, "\(p)_project", bn: "\(p)_project_BN", relu: nil, padName: "")
-                } else {
-                    try unit(u, "\(p)_expand", bn: "\(p)_expand_BN", relu: "\(p)_expand_relu", padName: "")
+        for module in try MobileNetV2Architecture.standard.modules(range) {
+            switch module.kind {
+            case .stem: try unit(module.units[0], "Conv1", bn: "bn_Conv1", relu: "Conv1_relu", padName: "Conv1_pad")
+            case .head: try unit(module.units[0], "Conv_1", bn: "Conv_1_bn", relu: "out_relu", padName: "")
+            case .block:
+                // Keras's MobileNetV2 names: expanded_conv, then block_1 ... block_16.
+                let p = module.blockNumber == 0 ? "expanded_conv" : "block_\(module.blockNumber)"
+                let blockInput = last
+                for (k, u) in module.units.enumerated() {
+                    if u.spec.groups > 1 {
+                        try unit(u, "\(p)_depthwise", bn: "\(p)_depthwise_BN", relu: "\(p)_depthwise_relu", padName: "\(p)_pad")
+                    } else if k == module.units.count - 1 {
+                        try unit(u, "\(p)_project", bn: "\(p)_project_BN", relu: nil, padName: "")
+                    } else {
+                        try unit(u, "\(p)_expand", bn: "\(p)_expand_BN", relu: "\(p)_expand_relu", padName: "")
+                    }
                 }
+                if module.residual { add("Add", "\(p)_add" + suffix, [:], inputs: [blockInput, last]) }
             }
-            if block.residual { add("Add", "\(p)_add" + suffix, [:], inputs: [blockInput, last]) }
         }
-        if range.contains(18) { try unit(units.head, "Conv_1", bn: "Conv_1_bn", relu: "out_relu", padName: "") }
     }
 
     /// The whole backbone as the bundle has it: a Teachable Machine backbone as it came in, or

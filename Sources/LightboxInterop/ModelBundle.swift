@@ -283,8 +283,9 @@ public struct ModelBundle: Sendable {
                                     hidden: s.hidden, classes: manifest.classes.count)
             }
         } else if let f = manifest.fineTuning {
-            guard !f.members.isEmpty, f.members.count <= 64, (1...18).contains(f.firstModule) else {
-                throw WeightsError("\(manifestPath): fine_tuning needs 1-64 members and a first_module of 1-18 (got \(f.members.count) and \(f.firstModule))")
+            let modules = MobileNetV2Architecture.standard.moduleNumbers
+            guard !f.members.isEmpty, f.members.count <= 64, (try? MobileNetV2Architecture.standard.cut(firstTrained: f.firstModule)) != nil else {
+                throw WeightsError("\(manifestPath): fine_tuning needs 1-64 members and a first_module of 1-\(modules.upperBound) (got \(f.members.count) and \(f.firstModule))")
             }
             members = try f.members.map { file in
                 try FineTunedMember(store: try tensors(in: directory, file: file, what: "fine-tuned weights"), firstModule: f.firstModule,

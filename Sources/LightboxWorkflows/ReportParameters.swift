@@ -5,9 +5,9 @@ extension TrainingConfiguration {
     func reportParameters(positiveClass: String?) -> [(String, String)] {
         let t = training, a = augmentation
         if method == .finetune {
-            let f = fineTune
+            let f = fineTune, cut = fineTune.cut
             return [
-                ("method", "fine-tuning: MobileNetV2 (ImageNet, torchvision weights) features.0-\(f.firstModule - 1) frozen, features.\(f.firstModule)-18 trained with batch norm in training mode"),
+                ("method", "fine-tuning: MobileNetV2 (ImageNet, torchvision weights) features.\(cut.frozen.lowerBound)-\(cut.frozen.upperBound) frozen, features.\(cut.trained.lowerBound)-\(cut.trained.upperBound) trained with batch norm in training mode"),
                 ("ensemble", "\(members) member(s), probabilities averaged"),
                 ("head", "global average pool, dropout \(f.dropout), linear to the classes; cross-entropy weighted by inverse class frequency"),
                 ("optimiser", "AdamW, weight decay \(f.weightDecay), learning rate \(f.backboneRate) (backbone) and \(f.headRate) (head), cosine decay to 0"),

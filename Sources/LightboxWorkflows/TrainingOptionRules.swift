@@ -2,6 +2,7 @@ import Foundation
 import LightboxData
 import LightboxHead
 import LightboxImaging
+import LightboxModels
 
 /// One training option as `lightbox train` and the Studio both take it: its API key, its
 /// command-line flag, what values it allows, its default and a line of help. Encoded as JSON
@@ -85,7 +86,7 @@ public enum TrainingOptionRules {
                                range: "head or finetune", defaultValue: "finetune",
                                help: "finetune (default): train MobileNetV2's last feature modules and a linear head, as an ensemble (6 epochs by default); head: the blog's Teachable Machine method (frozen embeddings, Dense(100) head, 50 epochs)."),
         integer("ensemble", 1...10, TrainingMethod.finetune.defaultEnsemble, "Members trained with different seeds (either method), probabilities averaged."),
-        cli(integer("unfreeze", 1...18, FineTuneOptions().unfreeze, "Fine-tuning: feature modules trained, counted from the end (5: features.14-18).")),
+        cli(integer("unfreeze", MobileNetV2Architecture.standard.trainableModuleCounts, FineTuneOptions().unfreeze, "Fine-tuning: feature modules trained, counted from the end (5: features.14-18).")),
         TrainingOptionRule(key: "targetSensitivity", flag: "--target-sensitivity", kind: .number, minimum: 0, minimumExclusive: true,
                                maximum: 1, range: "above 0 and at most 1", defaultValue: "0.85",
                                help: "Two classes: the model says the positive class when its probability reaches the threshold that catches this fraction of the positive images in the validation split (stored in the model and used by predict, evaluate and the Studio)."),

@@ -114,13 +114,24 @@ final class WeightFormatTests: XCTestCase {
         XCTAssertEqual(SHA256.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 
-    func testArchitectureTableMatchesThePaper() {
-        let layers = MobileNetV2Architecture().layers
-        XCTAssertEqual(layers.blocks.count, 17)
-        XCTAssertEqual(layers.blocks.filter(\.residual).count, 10)
-        XCTAssertEqual(layers.head.spec.outputChannels, 1280)
-        XCTAssertEqual(layers.head.weight, "features.18.0.weight")
-        XCTAssertEqual(MobileNetV2Architecture().featureMapSize, 7)
+    func testArchitectureTableMatchesThePaper() throws {
+        let architecture = MobileNetV2Architecture.standard, modules = architecture.modules
+        XCTAssertEqual(modules.map(\.index), Array(0...18))
+        XCTAssertEqual(architecture.moduleNumbers, 0...18)
+        XCTAssertEqual(modules.filter { $0.kind == .block }.count, 17)
+        XCTAssertEqual(modules.filter(\.residual).count, 10)
+        XCTAssertEqual(modules.last!.units[0].spec.outputChannels, 1280)
+        XCTAssertEqual(modules.last!.units[0].weight, "features.18.0.weight")
+        XCTAssertEqual(modules[14].units[0].weight, "features.14.conv.0.0.weight")
+        XCTAssertEqual(architecture.featureMapSize, 7)
+        // Fine-tuning's cut: unfreezing 5 trains features.14-18 on the 14x14 map of features.13.
+        let cut = try architecture.cut(training: 5)
+        XCTAssertEqual(cut.frozen, 0...13)
+        XCTAssertEqual(cut.trained, 14...18)
+        XCTAssertEqual(architecture.inputSide(ofModule: 14), 14)
+        XCTAssertEqual(architecture.inputSide(ofModule: 15), 7)
+        XCTAssertThrowsError(try architecture.cut(training: 19))
+        XCTAssertThrowsError(try architecture.cut(training: 0))
         // Width 0.35 (Teachable Machine's): 16-channel stem, still a 1280-wide embedding.
         let narrow = MobileNetV2Architecture(widthMultiplier: 0.35)
         XCTAssertEqual(narrow.stemChannels, 16)

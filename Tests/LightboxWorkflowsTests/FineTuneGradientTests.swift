@@ -61,7 +61,7 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
     func testFrozenPartMatchesTorch() throws {
         let out = try reference(mode: "step")
         let inputs = try array(out.appendingPathComponent("inputs.npy"))
-        let graph = try MobileNetV2Architecture().layerGraph(weights: try PretrainedMobileNetV2.load(), throughModule: 13)
+        let graph = try MobileNetV2Architecture.standard.layerGraph(weights: try PretrainedMobileNetV2.load(), throughModule: 13)
         let network = try GraphNetwork(graph: graph)
         let frozen = try inputs.withUnsafeBufferPointer {
             try network.forward($0.baseAddress!, batch: Self.labels.count, outputs: .featureMap)

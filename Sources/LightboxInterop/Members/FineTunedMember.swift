@@ -29,7 +29,7 @@ public final class FineTunedMember: ModelMember, @unchecked Sendable {
 
     public var trainingMethod: String { "finetune" }
     public var classes: Int { classifier.classes }
-    public var cut: FrozenCut { .mobileNetV2(throughModule: firstModule - 1) }
+    public var cut: FrozenCut { .mobileNetV2(throughModule: tail.cut.frozen.upperBound) }
     public var reads: BackboneOutputs { .featureMap }
 
     /// Runs `chunk` pictures at a time through the trained modules: memory stays bounded
@@ -62,7 +62,7 @@ public final class FineTunedMember: ModelMember, @unchecked Sendable {
     }
 
     public var trainedModules: (modules: ClosedRange<Int>, weights: NamedTensors)? {
-        (firstModule...18, NamedTensors(tail.tensors, source: "fine-tuned member"))
+        (tail.cut.trained, NamedTensors(tail.tensors, source: "fine-tuned member"))
     }
 
     public var head: PooledHead { .linear(classifier) }

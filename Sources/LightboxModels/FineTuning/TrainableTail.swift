@@ -34,19 +34,19 @@ public final class TrainableTail {
     /// most its chunk size). Guarded by `lock`: a loaded model may predict on several threads.
     private var depthwise: [[Int]: DNNLDepthwiseConvolution] = [:]
     private let lock = NSLock()
+    /// Where the network is cut: the frozen modules before these, and these.
+    public let cut: MobileNetV2Architecture.Cut
     /// Side and channels of the input feature map.
     public let inputSide: Int, inputChannels: Int
     public var outputChannels: Int { blocks.last!.units.last!.spec.outputChannels }
 
     /// The modules from `firstModule` (1-17: inverted-residual blocks; 18: the final 1x1
-    /// convolution) to the end, with `weights` (torchvision names).
-    public init(weights: NamedTensors, architecture: MobileNetV2Architecture = .init(), firstModule: Int) throws {
-        let layers = architecture.layers
-        guard (1...18).contains(firstModule) else { throw WeightsError("the trainable modules must start between features.1 and features.18") }
-        var side = layers.stem.spec.outputSize(architecture.inputSize)
-        for block in layers.blocks.prefix(firstModule - 1) { for unit in block.units { side = unit.spec.outputSize(side) } }
-        inputSide = side
-        let chosen = Array(layers.blocks.dropFirst(firstModule - 1)).map { ($0.units, $0.residual) } + [([layers.head], false)]
+    /// convolution) to the end, with `weights` (torchvision names): the trained part of the
+    /// architecture's cut there.
+    public init(weights: NamedTensors, architecture: MobileNetV2Architecture = .standard, firstModule: Int) throws {
+        cut = try architecture.cut(firstTrained: firstModule)
+        inputSide = architecture.inputSide(ofModule: cut.firstTrained)
+        let chosen = try architecture.modules(cut.trained).map { ($0.units, $0.residual) }
         inputChannels = chosen[0].0[0].spec.inputChannels
         blocks = try chosen.map { units, residual in
             Block(units: try units.map { unit in

@@ -59,25 +59,31 @@ public struct MobileNetV2Architecture: Sendable {
         public var batchNorm: String
     }
 
-    /// An inverted-residual block: [expand 1x1] -> depthwise 3x3 -> project 1x1 (+ input).
-    public struct Block: Sendable {
+    /// One feature module, `features.N` in torchvision's state dict: the stem convolution
+    /// (N = 0), an inverted-residual block ([expand 1x1] -> depthwise 3x3 -> project 1x1, plus
+    /// its input when `residual`; 1-17), or the final 1x1 convolution (18).
+    public struct Module: Sendable {
+        public enum Kind: Sendable, Equatable { case stem, block, head }
+        public var index: Int
+        public var kind: Kind
         public var units: [ConvUnit]
         public var residual: Bool
+        /// The block's number among the blocks (0-16; what layer names count), for `.block`.
+        public var blockNumber: Int { index - 1 }
     }
 
-    /// The convolution before the blocks, the blocks, and the 1x1 convolution after them,
-    /// named as in torchvision's `mobilenet_v2` state dict.
-    public var layers: (stem: ConvUnit, blocks: [Block], head: ConvUnit) {
-        let stem = ConvUnit(spec: ConvolutionSpec(inputChannels: 3, outputChannels: stemChannels, kernel: 3, stride: 2,
-                                                  padding: 1, activation: .relu6),
-                            weight: "features.0.0.weight", batchNorm: "features.0.1")
-        var blocks: [Block] = []
+    /// The feature modules in order, named as in torchvision's `mobilenet_v2` state dict: what
+    /// the executor's layer graph, the trainable tail and the exporters all walk.
+    public var modules: [Module] {
+        var modules = [Module(index: 0, kind: .stem, units: [
+            ConvUnit(spec: ConvolutionSpec(inputChannels: 3, outputChannels: stemChannels, kernel: 3, stride: 2, padding: 1,
+                                           activation: .relu6),
+                     weight: "features.0.0.weight", batchNorm: "features.0.1")], residual: false)]
         var channels = stemChannels
-        var index = 1
         for stage in Self.stages {
             let out = Self.divisible(Double(stage.channels) * widthMultiplier)
             for r in 0..<stage.repeats {
-                let stride = r == 0 ? stage.stride : 1
+                let index = modules.count, stride = r == 0 ? stage.stride : 1
                 let hidden = channels * stage.expansion
                 let p = "features.\(index).conv"
                 var units: [ConvUnit] = []
@@ -95,15 +101,64 @@ public struct MobileNetV2Architecture: Sendable {
                 units.append(ConvUnit(spec: ConvolutionSpec(inputChannels: hidden, outputChannels: out, kernel: 1,
                                                             accumulate: residual),
                                       weight: "\(p).\(next + 1).weight", batchNorm: "\(p).\(next + 2)"))
-                blocks.append(Block(units: units, residual: residual))
+                modules.append(Module(index: index, kind: .block, units: units, residual: residual))
                 channels = out
-                index += 1
             }
         }
-        let head = ConvUnit(spec: ConvolutionSpec(inputChannels: channels, outputChannels: embeddingChannels, kernel: 1,
-                                                  activation: .relu6),
-                            weight: "features.\(index).0.weight", batchNorm: "features.\(index).1")
-        return (stem, blocks, head)
+        let index = modules.count
+        modules.append(Module(index: index, kind: .head, units: [
+            ConvUnit(spec: ConvolutionSpec(inputChannels: channels, outputChannels: embeddingChannels, kernel: 1, activation: .relu6),
+                     weight: "features.\(index).0.weight", batchNorm: "features.\(index).1")], residual: false))
+        return modules
+    }
+
+    /// The feature modules' numbers: 0 (the stem) to the final convolution's (18).
+    public var moduleNumbers: ClosedRange<Int> { 0...(Self.stages.map(\.repeats).reduce(0, +) + 1) }
+
+    /// How many modules fine-tuning may train, counted from the end: all but the stem (1-18).
+    public var trainableModuleCounts: ClosedRange<Int> { 1...moduleNumbers.upperBound }
+
+    /// The modules in `range`, or an error naming the ones there are.
+    public func modules(_ range: ClosedRange<Int>) throws -> ArraySlice<Module> {
+        guard moduleNumbers.contains(range.lowerBound), moduleNumbers.contains(range.upperBound) else {
+            throw WeightsError("MobileNetV2 has feature modules \(moduleNumbers.lowerBound)-\(moduleNumbers.upperBound), not \(range)")
+        }
+        return modules[range]
+    }
+
+    /// Where fine-tuning cuts the network: the modules before the trained ones run frozen (once
+    /// per picture), the trained ones learn. Unfreezing N modules is this cut, nowhere else.
+    public struct Cut: Sendable, Equatable {
+        public let frozen: ClosedRange<Int>, trained: ClosedRange<Int>
+        public var firstTrained: Int { trained.lowerBound }
+
+        /// Modules 0 to `firstTrained - 1` frozen, the rest to `lastModule` trained (1 <= firstTrained <= lastModule).
+        public init(firstTrained: Int, lastModule: Int) {
+            precondition(1 <= firstTrained && firstTrained <= lastModule)
+            frozen = 0...(firstTrained - 1)
+            trained = firstTrained...lastModule
+        }
+    }
+
+    /// The cut whose trained part starts at module `firstTrained` (1-18).
+    public func cut(firstTrained: Int) throws -> Cut {
+        guard trainableModuleCounts.contains(moduleNumbers.upperBound + 1 - firstTrained) else {
+            throw WeightsError("the trainable modules must start between features.1 and features.\(moduleNumbers.upperBound)")
+        }
+        return Cut(firstTrained: firstTrained, lastModule: moduleNumbers.upperBound)
+    }
+
+    /// The cut that trains the last `count` modules (`trainableModuleCounts`, checked by the option rules).
+    public func cut(training count: Int) throws -> Cut { try cut(firstTrained: firstTrainedModule(training: count)) }
+
+    /// The first module trained when the last `count` are.
+    public func firstTrainedModule(training count: Int) -> Int { moduleNumbers.upperBound + 1 - count }
+
+    /// Side of the feature map module `index` receives.
+    public func inputSide(ofModule index: Int) -> Int {
+        var side = inputSize
+        for module in modules.prefix(index) { for unit in module.units { side = unit.spec.outputSize(side) } }
+        return side
     }
 
     /// Name prefix of the ImageNet classifier (`.weight` [classes, 1280], `.bias`).

@@ -20,7 +20,13 @@ public struct FineTuneOptions: Sendable, Equatable {
     public init() {}
 
     /// The first trained module (1-18).
-    public var firstModule: Int { 19 - unfreeze }
+    public var firstModule: Int { MobileNetV2Architecture.standard.firstTrainedModule(training: unfreeze) }
+
+    /// Where the network is cut: the last `unfreeze` modules trained (the option rules keep
+    /// `unfreeze` within `MobileNetV2Architecture.trainableModuleCounts`).
+    public var cut: MobileNetV2Architecture.Cut {
+        MobileNetV2Architecture.Cut(firstTrained: firstModule, lastModule: MobileNetV2Architecture.standard.moduleNumbers.upperBound)
+    }
 }
 
 /// Trains a fine-tuned ensemble on a patient-level split: every training image is decoded once
@@ -50,7 +56,7 @@ enum FineTuneTraining {
         let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: options.firstModule)
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
 
-        reporter.note("fine-tuning: features.\(options.firstModule)-18 and a linear head, \(config.members) member(s), \(training.epochs) epochs")
+        reporter.note("fine-tuning: features.\(options.cut.trained.lowerBound)-\(options.cut.trained.upperBound) and a linear head, \(config.members) member(s), \(training.epochs) epochs")
         let squares = try Parallel.map(split.train.count) { i in
             Swift.Result<ByteImage, Error> { ByteImage(preprocessor.resized(try decoder.decode(file: split.train[i].path, reduceFor: preprocessor.decodeTarget))) }
         }.map { try $0.get() }
@@ -62,7 +68,7 @@ enum FineTuneTraining {
             let heldOut = split.validation.map(\.path) + split.test.map(\.path)
             var all = try distributor.outputs(of: ImageEmbedder(network: maps, preprocessor: preprocessor, decoder: decoder),
                                               cacheKey: maps.cacheKey,
-                                              work: .frozenModules(through: options.firstModule - 1, resize: config.resize,
+                                              work: .frozenModules(through: options.cut.frozen.upperBound, resize: config.resize,
                                                                    equalization: config.equalization),
                                               paths: heldOut,
                                               description: "frozen modules' output for the \(heldOut.count) validation and test images")

@@ -57,7 +57,7 @@ public final class TrainedModel: @unchecked Sendable {
     /// fine-tuned member reads).
     public static func frozenNetwork(weights: NamedTensors, firstModule: Int,
                                      parallelism: Int = KernelThreads.configured) throws -> GraphNetwork {
-        try GraphNetwork(graph: try MobileNetV2Architecture.standard.layerGraph(weights: weights, throughModule: firstModule - 1),
+        try GraphNetwork(graph: try MobileNetV2Architecture.standard.layerGraph(weights: weights, throughModule: try MobileNetV2Architecture.standard.cut(firstTrained: firstModule).frozen.upperBound),
                          parallelism: parallelism)
     }
 
