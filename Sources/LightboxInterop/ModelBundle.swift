@@ -60,8 +60,8 @@ public struct ModelBundle: Sendable {
         /// The DICOM window the model expects.
         public var window: DICOMWindow { dicomWindow ?? .first }
 
-        /// A decoder that windows DICOM pictures as the model expects.
-        public func decoder() -> ImageDecoder { ImageDecoder(dicomWindow: window) }
+        /// A decoder that windows DICOM pictures as the model expects (and refuses pictures over `maxPixels`).
+        public func decoder(maxPixels: Int) -> ImageDecoder { ImageDecoder(maxPixels: maxPixels, dicomWindow: window) }
 
         /// The equalisation the model expects (`none` when the bundle names none).
         public var equalization: Equalization? { Equalization(rawValue: equalize ?? Equalization.none.rawValue) }

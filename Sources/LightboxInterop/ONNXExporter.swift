@@ -15,8 +15,8 @@ import SwiftProtobuf
 public enum ONNXExporter {
     public static let opset: Int64 = 13
 
-    public static func export(_ bundle: ModelBundle, to path: String) throws {
-        let (graph, outputs) = try membersGraph(bundle)
+    public static func export(_ bundle: ModelBundle, to path: String, weightsFolder: String) throws {
+        let (graph, outputs) = try membersGraph(bundle, weightsFolder: weightsFolder)
         var builder = ONNXGraphBuilder()
         let p = try bundle.preprocessing.preprocessor()
         let normalization = p.normalization
@@ -120,8 +120,8 @@ public enum ONNXExporter {
 
     /// The model as one layer graph: the frozen part (`ModelBundle.frozenGraph`), then each
     /// member's own modules after it; and each member's last node, where its pooling and head go.
-    static func membersGraph(_ bundle: ModelBundle) throws -> (LayerGraph, [Int]) {
-        var graph = try bundle.frozenGraph()
+    static func membersGraph(_ bundle: ModelBundle, weightsFolder: String) throws -> (LayerGraph, [Int]) {
+        var graph = try bundle.frozenGraph(weightsFolder: weightsFolder)
         let frozenOutput = graph.output
         let outputs = try bundle.members.enumerated().map { m, member -> Int in
             guard let (modules, weights) = member.trainedModules else { return frozenOutput }

@@ -14,8 +14,8 @@ import LightboxModels
 /// and Keras load it): the frozen part once, each member's own modules, pooling and head, and an
 /// Average of the members' probabilities (`KerasModel`).
 public enum TFJSExporter {
-    public static func export(_ bundle: ModelBundle, to directory: String) throws {
-        let keras = try KerasModel(bundle)
+    public static func export(_ bundle: ModelBundle, to directory: String, weightsFolder: String) throws {
+        let keras = try KerasModel(bundle, weightsFolder: weightsFolder)
         let model: [String: Any] = [
             "modelTopology": keras.topology(tfjs: true),
             "weightsManifest": [["paths": ["weights.bin"], "weights": keras.writer.manifest]],

@@ -64,7 +64,7 @@ struct Train: ParsableCommand {
     /// Every training option against its rule (TrainingOptionRules, as the Studio checks them):
     /// a usage error (exit 64) with the rule's message.
     func validate() throws {
-        var probe = try TrainingConfiguration(data: "-", output: "-")
+        var probe = try TrainingConfiguration(data: "-", output: "-", settings: Lightbox.settings)
         try apply(to: &probe)
         try executorOptions.validateForCommand(usesCache: !noCache)
     }
@@ -103,12 +103,14 @@ struct Train: ParsableCommand {
     var executorOptions: ExecutorOptions
 
     func run() throws {
-        dicom.install()
         try Terminal.run {
-            let data = try dataOptions.resolvedPath ?? PublicDataset.ensure(log: Terminal.note)
+            let settings = Lightbox.settings
+            let data = try dataOptions.resolvedPath
+                ?? PublicDataset.ensure(url: settings.dataURL, directory: PublicDataset.directory(home: settings.home), log: Terminal.note)
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyyMMdd-HHmmss"
-            var config = try TrainingConfiguration(data: data, output: out ?? "runs/run-\(formatter.string(from: Date()))")
+            var config = try TrainingConfiguration(data: data, output: out ?? "runs/run-\(formatter.string(from: Date()))",
+                                                   settings: settings)
             config.source = dataOptions.kind
             config.covid = try dataOptions.covidOptions
             config.labels = dataOptions.labels
@@ -127,7 +129,7 @@ struct Train: ParsableCommand {
                 if config.method == .head {
                     config.cacheDirectory = try embedOverShards(config)
                 } else {
-                    distributor = ShardedPictureWork(options: executorOptions,
+                    distributor = ShardedPictureWork(options: executorOptions, settings: settings,
                                                      folder: ShardedEmbeddingRunner.absolute(config.output) + ".frozen.shards",
                                                      run: config.output)
                     Terminal.note("fine-tuning: the frozen modules' work on the validation and test images goes to the shards; "
@@ -156,10 +158,11 @@ struct Train: ParsableCommand {
     /// into the cache the run then reads: the run is a local run's, bit for bit. Augmented
     /// copies are drawn and embedded here, as the run goes. Returns the cache's folder.
     func embedOverShards(_ config: TrainingConfiguration) throws -> String {
-        let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels)
+        let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels,
+                                             saltFolder: config.settings.home)
         let paths = dataset.images.map(\.path)
         let job = ShardJob(work: .backbone(resize: config.resize, equalization: config.equalization), dicomWindow: config.dicomWindow)
-        let runner = try ShardedEmbeddingRunner(options: executorOptions, job: job,
+        let runner = try ShardedEmbeddingRunner(options: executorOptions, settings: config.settings, job: job,
                                             folder: ShardedEmbeddingRunner.absolute(config.output) + ".shards",
                                             description: "lightbox train: embeddings of \(paths.count) images for \(config.output)")
         _ = try runner.runAll(paths)

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import LightboxCore
 import LightboxData
@@ -11,7 +12,7 @@ import LightboxImaging
 /// messages (TrainOptionCommandTests).
 final class TrainingOptionRulesTests: XCTestCase {
     func config(_ change: (inout TrainingConfiguration) throws -> Void = { _ in }) throws -> TrainingConfiguration {
-        var c = try TrainingConfiguration(data: "-", output: "-")
+        var c = try TrainingConfiguration(data: "-", output: "-", settings: TestSettings.local)
         try change(&c)
         return c
     }
