@@ -19,7 +19,7 @@ struct KerasModel {
 
     init(_ bundle: ModelBundle, weightsFolder: String) throws {
         stepsOutsideExport = bundle.stepsOutsideExport
-        guard bundle.preprocessing.resize == ResizePolicy.crop.rawValue else {
+        guard bundle.preprocessing.resize == .crop else {
             throw WeightsError("this export needs a model trained with --resize crop: Teachable Machine centre-crops its input")
         }
         if bundle.members.count == 1, let only = bundle.members[0] as? DenseHeadMember {

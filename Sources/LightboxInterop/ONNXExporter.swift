@@ -101,7 +101,7 @@ public enum ONNXExporter {
             ("lightbox_format_version", "\(bundle.writtenVersion)"),
             ("disclaimer", ModelBundle.disclaimer),
         ]
-        let outside = bundle.stepsOutsideExport.map { [("equalize", bundle.preprocessing.equalize ?? ""), ("preprocessing_outside_model", $0)] }
+        let outside = bundle.stepsOutsideExport.map { [("equalize", bundle.preprocessing.equalize.rawValue), ("preprocessing_outside_model", $0)] }
         // The decision threshold `predict` uses, for users who turn probabilities into a class.
         let point = try bundle.operatingPoint.map { p -> [(String, String)] in
             let encoder = JSONEncoder()

@@ -23,7 +23,7 @@ public enum TFJSExporter {
         var user: [String: Any] = ["generator": "Lightbox", "formatVersion": 1, "backbone": bundle.backbone.id,
                                    "disclaimer": ModelBundle.disclaimer]
         if let steps = bundle.stepsOutsideExport {
-            user["equalize"] = bundle.preprocessing.equalize
+            user["equalize"] = bundle.preprocessing.equalize.rawValue
             user["preprocessingOutsideModel"] = steps
         }
         if let point = bundle.operatingPoint {
