@@ -23,5 +23,3 @@ struct DICOMOptions: ParsableArguments {
         ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: resolved)
     }
 }
-
-extension DICOMWindow: ExpressibleByArgument {}

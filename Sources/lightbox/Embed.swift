@@ -28,7 +28,7 @@ struct Embed: ParsableCommand {
     var out: String
 
     @Option(help: "How a picture becomes square: crop (centre square), pad (keep the whole picture, pad with black), stretch.")
-    var resize: ResizePolicyOption = .crop
+    var resize: ResizePolicy = .crop
 
     @Option(help: "Images per forward pass.")
     var batch = 16
@@ -83,7 +83,7 @@ struct Embed: ParsableCommand {
             if executorOptions.isSharded { return try runSharded(settings: settings) }
             let paths = try ImageFiles.expand(inputs)
             guard !paths.isEmpty else { throw Terminal.Failure("no PNG, JPEG or DICOM files found in \(inputs.joined(separator: " "))") }
-            let embedder = try ImageEmbedder.pretrained(policy: ResizePolicy(rawValue: resize.rawValue)!, settings: settings,
+            let embedder = try ImageEmbedder.pretrained(policy: resize, settings: settings,
                                                         dicomWindow: dicom.resolved)
             let progress = Terminal.Progress("embedding")
             let result = try embedder.embed(paths: paths, batchSize: batch, progress: progress.update)
@@ -127,7 +127,7 @@ struct Embed: ParsableCommand {
 
     /// The work asked for with flags, by hand (a Slurm task reads its job file, `--job`, instead).
     func manualWork() throws -> ShardWork {
-        let resize = ResizePolicy(rawValue: self.resize.rawValue)!, equalization = try TrainingOptionRules.parseEqualization(equalize)
+        let equalization = try TrainingOptionRules.parseEqualization(equalize)
         if let model = probabilitiesOf { return .modelProbabilities(model: ShardedEmbeddingRunner.absolute(model)) }
         if let model = backboneOf { return .modelBackbone(model: ShardedEmbeddingRunner.absolute(model)) }
         if let last = frozenThrough {

@@ -31,5 +31,3 @@ struct Export: ParsableCommand {
         }
     }
 }
-
-extension ExportFormat: ExpressibleByArgument {}

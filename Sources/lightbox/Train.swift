@@ -23,37 +23,37 @@ struct Train: ParsableCommand {
     var out: String?
 
     // Training options: ranges, defaults and help from TrainingOptionRules (shared with the Studio).
-    @Option(help: ruleHelp("split")) var split = "70/15/15"
-    @Option(help: ruleHelp("seed")) var seed: UInt64 = 42
-    @Option(help: ruleHelp("balance")) var balance = "none"
-    @Option(help: ruleHelp("augmentCopies")) var augmentCopies = 0
+    @Option(help: ruleHelp(.split)) var split = "70/15/15"
+    @Option(help: ruleHelp(.seed)) var seed: UInt64 = 42
+    @Option(help: ruleHelp(.balance)) var balance = "none"
+    @Option(help: ruleHelp(.augmentCopies)) var augmentCopies = 0
 
-    @Option(help: ruleHelp("rotation")) var rotation = 10.0
-    @Option(help: ruleHelp("shift")) var shift = 0.05
-    @Option(help: ruleHelp("zoom")) var zoom = 0.1
-    @Option(help: ruleHelp("brightness")) var brightness = 0.1
-    @Option(help: ruleHelp("contrast")) var contrast = 0.1
-    @Option(help: ruleHelp("gamma")) var gamma = 0.1
-    @Option(help: ruleHelp("noise")) var noise = 2.0
-    @Flag(help: ruleHelp("hflip")) var hflip = false
+    @Option(help: ruleHelp(.rotation)) var rotation = 10.0
+    @Option(help: ruleHelp(.shift)) var shift = 0.05
+    @Option(help: ruleHelp(.zoom)) var zoom = 0.1
+    @Option(help: ruleHelp(.brightness)) var brightness = 0.1
+    @Option(help: ruleHelp(.contrast)) var contrast = 0.1
+    @Option(help: ruleHelp(.gamma)) var gamma = 0.1
+    @Option(help: ruleHelp(.noise)) var noise = 2.0
+    @Flag(help: ruleHelp(.hflip)) var hflip = false
 
-    @Option(help: ruleHelp("method")) var method = TrainingMethod.finetune.rawValue
-    @Option(help: "\(TrainingOptionRules.commandLineHelp("ensemble")) Default: 1 with --method head, 3 with --method finetune.")
+    @Option(help: ruleHelp(.method)) var method = TrainingMethod.finetune.rawValue
+    @Option(help: "\(TrainingOptionRules.commandLineHelp(.ensemble)) Default: 1 with --method head, 3 with --method finetune.")
     var ensemble: Int?
-    @Option(help: ruleHelp("unfreeze")) var unfreeze = FineTuneOptions().unfreeze
-    @Option(help: "\(TrainingOptionRules.commandLineHelp("epochs")) Default: 50 with --method head, 6 with --method finetune.")
+    @Option(help: ruleHelp(.unfreeze)) var unfreeze = FineTuneOptions().unfreeze
+    @Option(help: "\(TrainingOptionRules.commandLineHelp(.epochs)) Default: 50 with --method head, 6 with --method finetune.")
     var epochs: Int?
-    @Option(help: ruleHelp("batchSize")) var batchSize = 16
-    @Option(help: ruleHelp("learningRate")) var learningRate: Float = 0.001
-    @Option(help: ruleHelp("denseUnits")) var denseUnits = 100
-    @Option(help: ruleHelp("dropout")) var dropout: Float = 0
-    @Option(help: ruleHelp("earlyStopping")) var earlyStopping = 0
-    @Flag(help: ruleHelp("classWeights")) var classWeights = false
+    @Option(help: ruleHelp(.batchSize)) var batchSize = 16
+    @Option(help: ruleHelp(.learningRate)) var learningRate: Float = 0.001
+    @Option(help: ruleHelp(.denseUnits)) var denseUnits = 100
+    @Option(help: ruleHelp(.dropout)) var dropout: Float = 0
+    @Option(help: ruleHelp(.earlyStopping)) var earlyStopping = 0
+    @Flag(help: ruleHelp(.classWeights)) var classWeights = false
 
-    @Option(help: ruleHelp("resize")) var resize: ResizePolicyOption = .crop
-    @Option(help: ruleHelp("equalize")) var equalize = "none"
-    @Option(help: ruleHelp("positive")) var positive: String?
-    @Option(help: ruleHelp("targetSensitivity")) var targetSensitivity = 0.85
+    @Option(help: ruleHelp(.resize)) var resize: ResizePolicy = .crop
+    @Option(help: ruleHelp(.equalize)) var equalize = "none"
+    @Option(help: ruleHelp(.positive)) var positive: String?
+    @Option(help: ruleHelp(.targetSensitivity)) var targetSensitivity = 0.85
 
     @Flag(help: "Do not read or write the embedding cache.")
     var noCache = false
@@ -79,7 +79,7 @@ struct Train: ParsableCommand {
             ranges.rotation = rotation; ranges.shift = shift; ranges.zoom = zoom; ranges.brightness = brightness
             ranges.contrast = contrast; ranges.gamma = gamma; ranges.noise = noise; ranges.horizontalFlip = hflip
             config.augmentation = ranges
-            guard let chosen = TrainingMethod(rawValue: method) else { throw TrainingOptionRules.refusal("method", "'\(method.prefix(40))'") }
+            let chosen = try TrainingOptionRules.parseMethod(method)
             config.method = chosen
             config.ensemble = ensemble
             config.fineTune.unfreeze = unfreeze
@@ -87,7 +87,7 @@ struct Train: ParsableCommand {
             t.epochs = epochs ?? (chosen == .finetune ? FineTuneOptions.defaultEpochs : t.epochs); t.batchSize = batchSize; t.learningRate = learningRate; t.denseUnits = denseUnits
             t.dropout = dropout; t.earlyStoppingPatience = earlyStopping; t.classWeights = classWeights; t.seed = seed
             config.training = t
-            config.resize = ResizePolicy(rawValue: resize.rawValue)!
+            config.resize = resize
             config.equalization = try TrainingOptionRules.parseEqualization(equalize)
             config.positiveClass = positive
             config.targetSensitivity = targetSensitivity
@@ -171,6 +171,6 @@ struct Train: ParsableCommand {
 }
 
 /// A training option's help, with its allowed values, from the shared rules.
-private func ruleHelp(_ key: String) -> ArgumentHelp {
+private func ruleHelp(_ key: TrainingOptionKey) -> ArgumentHelp {
     ArgumentHelp(TrainingOptionRules.commandLineHelp(key))
 }

@@ -32,10 +32,7 @@ public struct RunOptions: Codable, Sendable {
         do {
             var c = try TrainingConfiguration(data: data, output: output, settings: settings)
             c.source = .csv
-            if let v = method {
-                guard let m = TrainingMethod(rawValue: v) else { throw TrainingOptionRules.refusal("method", "'\(v.prefix(40))'") }
-                c.method = m
-            }
+            if let v = method { c.method = try TrainingOptionRules.parseMethod(v) }
             if let v = ensemble { c.ensemble = v }
             if let v = targetSensitivity { c.targetSensitivity = v }
             var t = TrainingOptions()
