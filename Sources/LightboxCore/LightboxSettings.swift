@@ -1,12 +1,12 @@
 import Foundation
 
-/// What a Lightbox process is configured with: where its cache lives, how large an image it
-/// accepts, where the public data set downloads from, how many threads its kernels use.
+/// The run context: what a Lightbox run is configured with (where its cache lives, how large an
+/// image it accepts, where the public data set downloads from, how many threads its kernels use).
 ///
-/// Libraries never read the environment: an executable builds this value once (from its
-/// environment and options, `init(environment:)`) and installs it before any work; library
-/// functions take these values as parameters whose defaults come from `current`. Tests pass
-/// explicit values instead, so they need no process-wide state.
+/// Libraries never read the environment and keep no process-wide copy of this: an executable
+/// builds it once (from its environment and options, `init(environment:)`; the Studio from its
+/// own configuration) and passes it, or the values in it, down to every workflow and library
+/// function that needs them. Tests pass their own.
 public struct LightboxSettings: Sendable, Equatable {
     /// The cache folder (weights, embeddings, downloaded data, the Studio's projects).
     public var home: String
@@ -16,8 +16,6 @@ public struct LightboxSettings: Sendable, Equatable {
     public var dataURL: String
     /// Threads for native kernels and parallel loops.
     public var threads: Int
-    /// How DICOM pictures' values are windowed onto 0...255 (`--dicom-window`).
-    public var dicomWindow: DICOMWindow = .first
 
     public static let defaultMaxPixels = 100_000_000
     public static let defaultDataURL = "https://github.com/ieee8023/covid-chestxray-dataset/archive/refs/heads/master.zip"
@@ -44,23 +42,12 @@ public struct LightboxSettings: Sendable, Equatable {
     /// A folder inside the cache.
     public func folder(_ name: String) -> String { (home as NSString).appendingPathComponent(name) }
 
-    /// The settings in force: what the executable installed, else the defaults for this
-    /// user (`~/.cache/lightbox`, 100 megapixels, the public URL, every core).
-    public static var current: LightboxSettings {
-        lock.lock()
-        defer { lock.unlock() }
-        return installed ?? LightboxSettings(home: (NSHomeDirectory() as NSString).appendingPathComponent(".cache/lightbox"))
+    /// The same settings with another thread count (at least 1): `embed --threads`.
+    public func with(threads: Int) -> LightboxSettings {
+        var copy = self
+        copy.threads = max(1, threads)
+        return copy
     }
-
-    /// Makes `settings` the process's; called once by an executable before any work.
-    public static func install(_ settings: LightboxSettings) {
-        lock.lock()
-        installed = settings
-        lock.unlock()
-    }
-
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var installed: LightboxSettings?
 }
 
 /// How a grey DICOM picture's values are brought onto 0...255 (the VOI step).

@@ -2,9 +2,9 @@ import Foundation
 
 /// Loops over indices on several threads, with results in index order.
 public enum Parallel {
-    /// `body(i)` for every `i` in `0..<count` on up to `threads` threads (the settings' thread
-    /// count by default); the results in index order.
-    public static func map<T>(_ count: Int, threads: Int = LightboxSettings.current.threads, _ body: (Int) -> T) -> [T] {
+    /// `body(i)` for every `i` in `0..<count` on up to `threads` threads (the run's
+    /// thread count, passed by the caller); the results in index order.
+    public static func map<T>(_ count: Int, threads: Int, _ body: (Int) -> T) -> [T] {
         guard count > 0 else { return [] }
         var results = [T?](repeating: nil, count: count)
         results.withUnsafeMutableBufferPointer { slots in
@@ -16,7 +16,7 @@ public enum Parallel {
 
     /// `body(i)` for every `i` in `0..<count` on up to `threads` threads; each index runs once,
     /// workers take the next index as they finish (images differ in cost).
-    public static func forEach(_ count: Int, threads: Int = LightboxSettings.current.threads, _ body: (Int) -> Void) {
+    public static func forEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
         guard count > 0 else { return }
         let workers = max(1, min(threads, count))
         if workers == 1 {

@@ -5,10 +5,10 @@ import LightboxCore
 /// SHA-256 of every file's bytes: the identity of an image for the embedding cache and
 /// for finding the same picture under two names.
 public enum ContentDigests {
-    /// Digests of `paths`, computed on the settings' threads; unreadable files map to their error.
-    public static func compute(_ paths: [String]) -> [String: Result<String, ImageDecodingError>] {
+    /// Digests of `paths`, computed on `threads` threads; unreadable files map to their error.
+    public static func compute(_ paths: [String], threads: Int) -> [String: Result<String, ImageDecodingError>] {
         let unique = Array(Set(paths))
-        let results = Parallel.map(unique.count) { i -> Result<String, ImageDecodingError> in
+        let results = Parallel.map(unique.count, threads: threads) { i -> Result<String, ImageDecodingError> in
             guard let data = FileManager.default.contents(atPath: unique[i]) else {
                 return .failure(ImageDecodingError(path: unique[i], reason: .unreadable("cannot open")))
             }

@@ -4,9 +4,9 @@ import LightboxImaging
 
 /// What `lightbox dataset inspect` shows.
 public enum DatasetInspection {
-    /// Files among `paths` that do not decode, found on all the settings' threads.
-    public static func undecodable(_ paths: [String], decoder: ImageDecoder = ImageDecoder()) -> [ImageDecodingError] {
-        Parallel.map(paths.count) { i -> ImageDecodingError? in
+    /// Files among `paths` that do not decode, found on `threads` threads.
+    public static func undecodable(_ paths: [String], decoder: ImageDecoder, threads: Int) -> [ImageDecodingError] {
+        Parallel.map(paths.count, threads: threads) { i -> ImageDecodingError? in
             do {
                 _ = try decoder.decode(file: paths[i])
                 return nil

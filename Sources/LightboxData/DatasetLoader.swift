@@ -26,7 +26,7 @@ public enum DatasetLoader {
     ///     (`DICOMPatients`). The Studio's import turns it off: it reads each file itself, only
     ///     after checking where the file really is, and groups from those bytes.
     public static func load(_ path: String, kind: SourceKind? = nil, covidOptions: CovidChestXraySource.Options = .init(),
-                            labels: String? = nil, saltFolder: String = LightboxSettings.current.home,
+                            labels: String? = nil, saltFolder: String,
                             groupDICOM: Bool = true) throws -> Dataset {
         let dataset: Dataset
         switch kind ?? SourceKind.detect(path) {
@@ -56,5 +56,8 @@ public struct DataSelection: Sendable {
         self.labels = labels
     }
 
-    public func load() throws -> Dataset { try DatasetLoader.load(path, kind: kind, covidOptions: covid, labels: labels) }
+    /// `saltFolder`: where the run keeps its DICOM pseudonym salt (its settings' `home`).
+    public func load(saltFolder: String) throws -> Dataset {
+        try DatasetLoader.load(path, kind: kind, covidOptions: covid, labels: labels, saltFolder: saltFolder)
+    }
 }

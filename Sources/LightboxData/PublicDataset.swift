@@ -10,12 +10,12 @@ import ZIPFoundation
 /// download elsewhere (a mirror, a local file or server).
 public enum PublicDataset {
     /// Where the unpacked data set lives in the cache `home`.
-    public static func directory(home: String = LightboxSettings.current.home) -> String {
+    public static func directory(home: String) -> String {
         (home as NSString).appendingPathComponent("data/covid-chestxray-dataset")
     }
 
     /// The cached data set in `directory`, downloading it from `url` and unpacking it first if needed.
-    public static func ensure(url: String = LightboxSettings.current.dataURL, directory target: String = directory(),
+    public static func ensure(url: String, directory target: String,
                               log: (String) -> Void) throws -> String {
         if FileManager.default.fileExists(atPath: (target as NSString).appendingPathComponent("metadata.csv")) { return target }
         log("no data set given: downloading the public covid-chestxray-dataset from \(url)")

@@ -11,7 +11,8 @@ public final class EmbeddingCache: @unchecked Sendable {
     public let directory: String
     static let magic: [UInt8] = Array("LBE1".utf8)
 
-    public init(directory: String = LightboxSettings.current.folder("embeddings")) {
+    /// `directory`: the run's cache folder (`LightboxSettings.folder("embeddings")`) or another.
+    public init(directory: String) {
         self.directory = directory
     }
 

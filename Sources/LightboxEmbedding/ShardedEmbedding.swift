@@ -98,7 +98,7 @@ public struct ShardedEmbedding: Sendable {
         let started = Date()
         let range = shard.range(in: paths.count)
         let slice = Array(paths[range])
-        let digests = ContentDigests.compute(slice)
+        let digests = ContentDigests.compute(slice, threads: embedder.embedder.threads)
         let samples = slice.map { TrainingSample(image: LabeledImage(path: $0, label: "", group: "")) }
         let outcome = try embedder.embed(samples, digests: digests, batchSize: batchSize,
                                          checkpoint: checkpoint, progress: progress)

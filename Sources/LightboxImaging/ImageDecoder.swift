@@ -13,7 +13,9 @@ public struct ImageDecoder: Sendable {
     /// executable installed its sink.
     public var onWarning: (@Sendable (String) -> Void)?
 
-    public init(maxPixels: Int = LightboxSettings.current.maxPixels, dicomWindow: DICOMWindow = LightboxSettings.current.dicomWindow,
+    /// `maxPixels` and `dicomWindow` come from the run (its settings, the command's `--dicom-window`
+    /// or the model's record); there is no process-wide default.
+    public init(maxPixels: Int, dicomWindow: DICOMWindow,
                 onWarning: (@Sendable (String) -> Void)? = nil) {
         self.maxPixels = maxPixels
         self.dicomWindow = dicomWindow

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxModels
 
 extension ModelBundle.Backbone {
@@ -31,22 +32,27 @@ extension ModelBundle {
         return model
     }
 
-    /// The installed pretrained weights, checked against the digest the bundle was trained with.
-    public func pretrainedWeights() throws -> NamedTensors {
-        try refuseOtherWeights(actual: PretrainedMobileNetV2.installedDigest() ?? "", exportPath: nil)
-        return try PretrainedMobileNetV2.load()
+    /// The pretrained weights installed in `folder`, checked against the digest the bundle was trained with.
+    public func pretrainedWeights(from folder: String) throws -> NamedTensors {
+        try refuseOtherWeights(actual: PretrainedMobileNetV2.installedDigest(in: folder) ?? "", exportPath: nil)
+        return try PretrainedMobileNetV2.load(from: folder)
     }
 
-    /// The backbone the bundle was trained on, ready to run; refuses different weights.
-    public func resolvedBackbone() throws -> LightboxModels.Backbone {
+    /// The backbone the bundle was trained on, ready to run with the run's `settings` (weights
+    /// folder, pixel limit, threads); refuses different weights.
+    public func resolvedBackbone(settings: LightboxSettings) throws -> LightboxModels.Backbone {
         let preprocessor = try preprocessing.preprocessor()
+        let decoder = preprocessing.decoder(maxPixels: settings.maxPixels)
         switch try backboneKind() {
         case .teachableMachine:
             return try LightboxModels.Backbone.teachableMachine(try teachableMachineBackbone(), policy: preprocessor.policy,
-                                                                equalization: preprocessor.equalization, decoder: preprocessing.decoder())
+                                                                equalization: preprocessor.equalization, decoder: decoder,
+                                                                parallelism: settings.threads)
         case .pretrainedMobileNetV2:
             try requireInputSize(MobileNetV2Architecture.standard.inputSize)
-            return try LightboxModels.Backbone.pretrained(preprocessor, weights: try pretrainedWeights(), decoder: preprocessing.decoder())
+            let folder = PretrainedMobileNetV2.folder(in: settings)
+            return try LightboxModels.Backbone.pretrained(preprocessor, weightsFolder: folder, weights: try pretrainedWeights(from: folder),
+                                                          decoder: decoder, parallelism: settings.threads)
         }
     }
 
@@ -83,13 +89,13 @@ extension ModelBundle {
     /// backbone (MobileNetV2 from its table and folded weights, or a Teachable Machine backbone
     /// from its topology), or MobileNetV2 through the module before the members' own; either way
     /// on the weights the bundle was trained on (checked by digest).
-    public func frozenGraph() throws -> LayerGraph {
+    public func frozenGraph(weightsFolder: String) throws -> LayerGraph {
         switch cut {
         case .wholeBackbone:
             if try backboneKind() == .teachableMachine { return try teachableMachineBackbone().backboneGraph() }
-            return try architecture().layerGraph(weights: try pretrainedWeights())
+            return try architecture().layerGraph(weights: try pretrainedWeights(from: weightsFolder))
         case .mobileNetV2(let last):
-            return try architecture().layerGraph(weights: try pretrainedWeights(), throughModule: last)
+            return try architecture().layerGraph(weights: try pretrainedWeights(from: weightsFolder), throughModule: last)
         }
     }
 }

@@ -10,12 +10,13 @@ public enum ExportFormat: String, CaseIterable, Codable, Sendable {
     /// One .onnx file.
     case onnx
 
-    /// Writes `bundle` in this format to `path`.
-    public func export(_ bundle: ModelBundle, to path: String) throws {
+    /// Writes `bundle` in this format to `path`; `weightsFolder` holds the pretrained weights
+    /// a MobileNetV2 bundle was trained on (`PretrainedMobileNetV2.folder(in:)`).
+    public func export(_ bundle: ModelBundle, to path: String, weightsFolder: String) throws {
         switch self {
-        case .tfjs: try TFJSExporter.export(bundle, to: path)
-        case .keras: try KerasExporter.export(bundle, to: path)
-        case .onnx: try ONNXExporter.export(bundle, to: path)
+        case .tfjs: try TFJSExporter.export(bundle, to: path, weightsFolder: weightsFolder)
+        case .keras: try KerasExporter.export(bundle, to: path, weightsFolder: weightsFolder)
+        case .onnx: try ONNXExporter.export(bundle, to: path, weightsFolder: weightsFolder)
         }
     }
 

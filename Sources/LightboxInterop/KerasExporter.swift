@@ -11,8 +11,8 @@ public enum KerasExporter {
 
     /// `out` ending in `.h5` is the model file, with labels.txt beside it; any other `out` is a
     /// folder that receives both. Written atomically, as the other exports.
-    public static func export(_ bundle: ModelBundle, to out: String) throws {
-        let keras = try KerasModel(bundle)
+    public static func export(_ bundle: ModelBundle, to out: String, weightsFolder: String) throws {
+        let keras = try KerasModel(bundle, weightsFolder: weightsFolder)
         let labels = Data(bundle.classes.enumerated().map { "\($0.offset) \($0.element)\n" }.joined().utf8)
         if out.lowercased().hasSuffix(".h5") {
             let model = try file(keras, naming: out)

@@ -17,20 +17,20 @@ struct KerasModel {
     /// Sequential of a backbone and a head.
     var functional = false
 
-    init(_ bundle: ModelBundle) throws {
+    init(_ bundle: ModelBundle, weightsFolder: String) throws {
         stepsOutsideExport = bundle.stepsOutsideExport
-        guard bundle.preprocessing.resize == ResizePolicy.crop.rawValue else {
+        guard bundle.preprocessing.resize == .crop else {
             throw WeightsError("this export needs a model trained with --resize crop: Teachable Machine centre-crops its input")
         }
         if bundle.members.count == 1, let only = bundle.members[0] as? DenseHeadMember {
             // Teachable Machine's own layout: a backbone Sequential and a head Sequential.
-            if let name = try writer.backbone(of: bundle) { modelName = name }
+            if let name = try writer.backbone(of: bundle, weightsFolder: weightsFolder) { modelName = name }
             writer.head(only.dense)
             return
         }
         // One functional model: the frozen part once, then per member its own modules, pooling
         // and head, the members' probabilities averaged.
-        try writer.buildEnsemble(bundle)
+        try writer.buildEnsemble(bundle, weightsFolder: weightsFolder)
         functional = true
         modelName = "lightbox_\(bundle.members[0].trainingMethod)_ensemble"
     }

@@ -162,14 +162,14 @@ struct KerasWriter {
     /// The whole backbone as the bundle has it: a Teachable Machine backbone as it came in, or
     /// MobileNetV2 from the pretrained weights behind Teachable Machine's input normalisation.
     /// Returns a Teachable Machine backbone's model name.
-    mutating func backbone(of bundle: ModelBundle) throws -> String? {
+    mutating func backbone(of bundle: ModelBundle, weightsFolder: String) throws -> String? {
         switch try bundle.backboneKind() {
         case .teachableMachine:
             let source = try TFJSLayersModel.load(try bundle.backboneFilesPath())
             copy(source)
             return source.backboneModelName
         case .pretrainedMobileNetV2:
-            try build(weights: try bundle.pretrainedWeights(), normalization: try bundle.preprocessing.preprocessor().normalization,
+            try build(weights: try bundle.pretrainedWeights(from: weightsFolder), normalization: try bundle.preprocessing.preprocessor().normalization,
                       size: bundle.preprocessing.size)
             return nil
         }
@@ -179,15 +179,15 @@ struct KerasWriter {
     /// member m its own modules (layer names ending `_m<m>`), global average pooling and head
     /// (dropout is the identity at inference), and an Average of the members' probabilities
     /// (none for a single member).
-    mutating func buildEnsemble(_ bundle: ModelBundle) throws {
+    mutating func buildEnsemble(_ bundle: ModelBundle, weightsFolder: String) throws {
         let classes = bundle.classes.count
         var base: NamedTensors?
         switch bundle.cut {
         case .wholeBackbone:
-            _ = try backbone(of: bundle)
+            _ = try backbone(of: bundle, weightsFolder: weightsFolder)
         case .mobileNetV2(let through):
             _ = try bundle.architecture()  // refuses a manifest whose input size is not MobileNetV2's
-            let weights = try bundle.pretrainedWeights()
+            let weights = try bundle.pretrainedWeights(from: weightsFolder)
             input(normalization: try bundle.preprocessing.preprocessor().normalization, size: bundle.preprocessing.size)
             try modules(0...through, weights: weights)
             base = weights

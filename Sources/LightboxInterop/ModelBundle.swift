@@ -35,46 +35,76 @@ public struct ModelBundle: Sendable {
         }
     }
 
+    /// In the manifest: `resize` and `equalize` as their raw strings (`equalize` absent when
+    /// none), so the JSON is what it was when they were stored as text.
     public struct Preprocessing: Codable, Sendable, Equatable {
         public var size: Int
-        public var resize: String
+        public var resize: ResizePolicy
         public var mean: [Float]
         public var std: [Float]
-        /// Contrast equalisation after resizing (`clahe`, `histogram`); absent: none.
-        public var equalize: String?
+        /// Contrast equalisation after resizing (`clahe`, `histogram`); absent from the manifest: none.
+        public var equalize: Equalization
         /// How DICOM pictures were brought onto 0-255 in training; absent (bundles written before
         /// it was recorded): `first`, the only window those could have been trained with by default.
         public var dicomWindow: DICOMWindow?
 
         enum CodingKeys: String, CodingKey { case size, resize, mean, std, equalize, dicomWindow = "dicom_window" }
 
+        /// A manifest value that is not one of its option's values (`ModelBundle.read` names the
+        /// manifest file in the error it becomes).
+        struct InvalidValue: Error {
+            var key: String, value: String, allowed: String
+        }
+
         public init(_ p: Preprocessor, dicomWindow: DICOMWindow = .first) {
             size = p.size
-            resize = p.policy.rawValue
+            resize = p.policy
             mean = p.normalization.mean
             std = p.normalization.std
-            equalize = p.equalization == .none ? nil : p.equalization.rawValue
+            equalize = p.equalization
             self.dicomWindow = dicomWindow
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            size = try c.decode(Int.self, forKey: .size)
+            let resizeText = try c.decode(String.self, forKey: .resize)
+            guard let resize = ResizePolicy(rawValue: resizeText) else {
+                throw InvalidValue(key: "resize", value: resizeText, allowed: "crop, pad or stretch")
+            }
+            self.resize = resize
+            mean = try c.decode([Float].self, forKey: .mean)
+            std = try c.decode([Float].self, forKey: .std)
+            let equalizeText = try c.decodeIfPresent(String.self, forKey: .equalize) ?? Equalization.none.rawValue
+            guard let equalize = Equalization(rawValue: equalizeText) else {
+                throw InvalidValue(key: "equalize", value: equalizeText, allowed: "none, clahe or histogram")
+            }
+            self.equalize = equalize
+            dicomWindow = try c.decodeIfPresent(DICOMWindow.self, forKey: .dicomWindow)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(size, forKey: .size)
+            try c.encode(resize.rawValue, forKey: .resize)
+            try c.encode(mean, forKey: .mean)
+            try c.encode(std, forKey: .std)
+            if equalize != .none { try c.encode(equalize.rawValue, forKey: .equalize) }
+            try c.encodeIfPresent(dicomWindow, forKey: .dicomWindow)
         }
 
         /// The DICOM window the model expects.
         public var window: DICOMWindow { dicomWindow ?? .first }
 
-        /// A decoder that windows DICOM pictures as the model expects.
-        public func decoder() -> ImageDecoder { ImageDecoder(dicomWindow: window) }
-
-        /// The equalisation the model expects (`none` when the bundle names none).
-        public var equalization: Equalization? { Equalization(rawValue: equalize ?? Equalization.none.rawValue) }
+        /// A decoder that windows DICOM pictures as the model expects (and refuses pictures over `maxPixels`).
+        public func decoder(maxPixels: Int) -> ImageDecoder { ImageDecoder(maxPixels: maxPixels, dicomWindow: window) }
 
         public func preprocessor() throws -> Preprocessor {
-            guard let policy = ResizePolicy(rawValue: resize), mean.count == 3, std.count == 3, size > 0 else {
-                throw WeightsError("model preprocessing is invalid (resize '\(resize)', size \(size))")
+            guard mean.count == 3, std.count == 3, size > 0 else {
+                throw WeightsError("model preprocessing is invalid (resize '\(resize.rawValue)', size \(size))")
             }
-            guard let equalization else {
-                throw WeightsError("model preprocessing is invalid (equalize '\(equalize ?? "")' is not none, clahe or histogram)")
-            }
-            return Preprocessor(size: size, policy: policy, normalization: ChannelNormalization(mean: mean, std: std),
-                                equalization: equalization)
+            return Preprocessor(size: size, policy: resize, normalization: ChannelNormalization(mean: mean, std: std),
+                                equalization: equalize)
         }
     }
 
@@ -159,10 +189,10 @@ public struct ModelBundle: Sendable {
     /// contrast equalisation), in words; nil when the export is complete. Exports record it in
     /// their metadata and `lightbox export` prints it.
     public var stepsOutsideExport: String? {
-        guard let e = preprocessing.equalize, e != Equalization.none.rawValue else { return nil }
-        let how = e == Equalization.clahe.rawValue
-            ? "cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)" : "cv2.equalizeHist(gray)"
-        return "the model was trained on contrast-equalised pictures (\(e)), which this export cannot do: after resizing to \(preprocessing.size)x\(preprocessing.size), round the grey levels to 8 bits and apply \(how), then use the result for all three channels"
+        let e = preprocessing.equalize
+        guard e != .none else { return nil }
+        let how = e == .clahe ? "cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)" : "cv2.equalizeHist(gray)"
+        return "the model was trained on contrast-equalised pictures (\(e.rawValue)), which this export cannot do: after resizing to \(preprocessing.size)x\(preprocessing.size), round the grey levels to 8 bits and apply \(how), then use the result for all three channels"
     }
 
     /// Applies the DICOM window a command was asked for (`requested`, nil: not asked) to a model
@@ -259,6 +289,9 @@ public struct ModelBundle: Sendable {
         let manifest: Manifest
         do {
             manifest = try JSONDecoder().decode(Manifest.self, from: data)
+        } catch let bad as Preprocessing.InvalidValue {
+            // Refused here, before any command prints a line, naming the manifest and the value.
+            throw WeightsError("\(manifestPath): preprocessing \(bad.key) '\(bad.value)' is not \(bad.allowed)")
         } catch {
             throw WeightsError("\(manifestPath): unreadable model manifest (\(error))")
         }
@@ -267,11 +300,6 @@ public struct ModelBundle: Sendable {
             throw WeightsError("\(manifestPath): format version \(manifest.formatVersion) is newer than this Lightbox reads (\(formatVersion)); upgrade Lightbox")
         }
         guard manifest.classes.count >= 2 else { throw WeightsError("\(manifestPath): a model needs at least two classes") }
-        // Checked here, before any command prints a line: an unknown value would otherwise surface
-        // only when pictures are preprocessed (and `stepsOutsideExport` would misname it).
-        guard manifest.preprocessing.equalization != nil else {
-            throw WeightsError("\(manifestPath): preprocessing equalize '\(manifest.preprocessing.equalize ?? "")' is not none, clahe or histogram")
-        }
         var members: [any ModelMember]
         if let s = manifest.head {
             let files = s.members ?? [s.weights]

@@ -15,8 +15,8 @@ import SwiftProtobuf
 public enum ONNXExporter {
     public static let opset: Int64 = 13
 
-    public static func export(_ bundle: ModelBundle, to path: String) throws {
-        let (graph, outputs) = try membersGraph(bundle)
+    public static func export(_ bundle: ModelBundle, to path: String, weightsFolder: String) throws {
+        let (graph, outputs) = try membersGraph(bundle, weightsFolder: weightsFolder)
         var builder = ONNXGraphBuilder()
         let p = try bundle.preprocessing.preprocessor()
         let normalization = p.normalization
@@ -101,7 +101,7 @@ public enum ONNXExporter {
             ("lightbox_format_version", "\(bundle.writtenVersion)"),
             ("disclaimer", ModelBundle.disclaimer),
         ]
-        let outside = bundle.stepsOutsideExport.map { [("equalize", bundle.preprocessing.equalize ?? ""), ("preprocessing_outside_model", $0)] }
+        let outside = bundle.stepsOutsideExport.map { [("equalize", bundle.preprocessing.equalize.rawValue), ("preprocessing_outside_model", $0)] }
         // The decision threshold `predict` uses, for users who turn probabilities into a class.
         let point = try bundle.operatingPoint.map { p -> [(String, String)] in
             let encoder = JSONEncoder()
@@ -120,8 +120,8 @@ public enum ONNXExporter {
 
     /// The model as one layer graph: the frozen part (`ModelBundle.frozenGraph`), then each
     /// member's own modules after it; and each member's last node, where its pooling and head go.
-    static func membersGraph(_ bundle: ModelBundle) throws -> (LayerGraph, [Int]) {
-        var graph = try bundle.frozenGraph()
+    static func membersGraph(_ bundle: ModelBundle, weightsFolder: String) throws -> (LayerGraph, [Int]) {
+        var graph = try bundle.frozenGraph(weightsFolder: weightsFolder)
         let frozenOutput = graph.output
         let outputs = try bundle.members.enumerated().map { m, member -> Int in
             guard let (modules, weights) = member.trainedModules else { return frozenOutput }

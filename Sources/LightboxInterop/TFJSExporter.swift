@@ -14,8 +14,8 @@ import LightboxModels
 /// and Keras load it): the frozen part once, each member's own modules, pooling and head, and an
 /// Average of the members' probabilities (`KerasModel`).
 public enum TFJSExporter {
-    public static func export(_ bundle: ModelBundle, to directory: String) throws {
-        let keras = try KerasModel(bundle)
+    public static func export(_ bundle: ModelBundle, to directory: String, weightsFolder: String) throws {
+        let keras = try KerasModel(bundle, weightsFolder: weightsFolder)
         let model: [String: Any] = [
             "modelTopology": keras.topology(tfjs: true),
             "weightsManifest": [["paths": ["weights.bin"], "weights": keras.writer.manifest]],
@@ -23,7 +23,7 @@ public enum TFJSExporter {
         var user: [String: Any] = ["generator": "Lightbox", "formatVersion": 1, "backbone": bundle.backbone.id,
                                    "disclaimer": ModelBundle.disclaimer]
         if let steps = bundle.stepsOutsideExport {
-            user["equalize"] = bundle.preprocessing.equalize
+            user["equalize"] = bundle.preprocessing.equalize.rawValue
             user["preprocessingOutsideModel"] = steps
         }
         if let point = bundle.operatingPoint {

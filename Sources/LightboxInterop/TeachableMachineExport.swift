@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxHead
 import LightboxImaging
 import LightboxModels
@@ -11,9 +12,11 @@ public struct TeachableMachineExport: Sendable {
     public var head: DenseHead
     public var backbone: Backbone
 
-    public static func load(_ path: String) throws -> TeachableMachineExport {
+    /// `settings`: the run's pixel limit and threads (a Teachable Machine export records no DICOM
+    /// window: `first`, unless the caller replaces the decoder).
+    public static func load(_ path: String, settings: LightboxSettings) throws -> TeachableMachineExport {
         let model = try TFJSLayersModel.load(path)
-        let network = try model.backboneNetwork()
+        let network = try model.backboneNetwork(parallelism: settings.threads)
         let head = try denseHead(model, inputs: network.embeddingChannels)
         var classes = model.labels
         if classes.isEmpty { classes = (0..<head.classes).map { "class \($0)" } }
@@ -23,7 +26,9 @@ public struct TeachableMachineExport: Sendable {
         let backbone = Backbone(kind: .teachableMachine,
                                 embedder: ImageEmbedder(network: network,
                                                         preprocessor: Preprocessor(size: network.inputSize, policy: .crop,
-                                                                                   normalization: .symmetric)),
+                                                                                   normalization: .symmetric),
+                                                        decoder: ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: .first),
+                                                        threads: settings.threads),
                                 weightsSHA256: model.weightsDigest)
         return TeachableMachineExport(classes: classes, head: head, backbone: backbone)
     }

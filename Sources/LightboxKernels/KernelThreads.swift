@@ -2,21 +2,11 @@ import Foundation
 import LightboxCore
 
 /// How many threads the native kernels (oneDNN's primitives and sgemm, on its OpenMP pool) use.
+/// The count always comes from the caller (the run's `LightboxSettings.threads`, or 1 inside a
+/// parallel worker); nothing here is process-wide but OpenMP's own per-thread setting. oneDNN is
+/// built against libgomp, already loaded with it, so the OpenMP functions are found at run time
+/// rather than linked (Debian ships no libgomp.so link).
 public enum KernelThreads {
-    /// Sets the pool for the calling thread, and the settings' thread count (what every parallel
-    /// region uses). oneDNN is built against libgomp, already loaded with it, so the OpenMP
-    /// functions are found at run time rather than linked (Debian ships no libgomp.so link).
-    public static func set(_ count: Int) {
-        let count = max(1, count)
-        var settings = LightboxSettings.current
-        settings.threads = count
-        LightboxSettings.install(settings)
-        setForCurrentThread(count)
-    }
-
-    /// The settings' thread count: what networks split a batch over and parallel loops use.
-    public static var configured: Int { LightboxSettings.current.threads }
-
     /// Sets how many OpenMP threads oneDNN primitives started from the calling thread use
     /// (an OpenMP setting is per thread).
     public static func setForCurrentThread(_ count: Int) {

@@ -2,6 +2,6 @@ import LightboxCore
 import LightboxModels
 
 public enum LightboxStudioPaths {
-    /// `$LIGHTBOX_HOME/studio`.
-    public static var defaultDataDirectory: String { LightboxSettings.current.folder("studio") }
+    /// The `studio` folder of the run's cache (`$LIGHTBOX_HOME/studio` for the CLI).
+    public static func defaultDataDirectory(in settings: LightboxSettings) -> String { settings.folder("studio") }
 }

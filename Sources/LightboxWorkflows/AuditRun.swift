@@ -14,17 +14,21 @@ public enum AuditRun {
         /// A DICOM window asked for (nil: the model's own) and whether it may differ from the model's.
         public var dicomWindow: DICOMWindow?
         public var overrideDICOMWindow = false
+        /// The run context: cache folders, pixel limit, threads.
+        public var settings: LightboxSettings
 
-        public init(model: String, data: DataSelection) {
+        public init(model: String, data: DataSelection, settings: LightboxSettings) {
             self.model = model
             self.data = data
+            self.settings = settings
         }
     }
 
     public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ShortcutAudit {
-        let predictor = try Predictor(model: request.model, dicomWindow: request.dicomWindow,
+        let predictor = try Predictor(model: request.model, settings: request.settings, dicomWindow: request.dicomWindow,
                                       overrideDICOMWindow: request.overrideDICOMWindow)
-        let (dataset, _) = try EvaluationRun.labeledData(request.data, classes: predictor.classes, reporter: reporter)
+        let (dataset, _) = try EvaluationRun.labeledData(request.data, classes: predictor.classes, settings: request.settings,
+                                                           reporter: reporter)
         guard !dataset.images.isEmpty else {
             throw DatasetError("\(request.data.path): no images with the model's classes \(predictor.classes)")
         }

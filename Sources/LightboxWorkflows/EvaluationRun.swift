@@ -22,21 +22,25 @@ public enum EvaluationRun {
         /// A DICOM window asked for (nil: the model's own) and whether it may differ from the model's.
         public var dicomWindow: DICOMWindow?
         public var overrideDICOMWindow = false
+        /// The run context: cache folders, pixel limit, threads.
+        public var settings: LightboxSettings
 
-        public init(model: String, data: DataSelection, output: String) {
+        public init(model: String, data: DataSelection, output: String, settings: LightboxSettings) {
             self.model = model
             self.data = data
             self.output = output
+            self.settings = settings
         }
     }
 
     public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ClassificationMetrics {
         var bundle = try ModelBundle.read(from: request.model)
         try bundle.apply(dicomWindow: request.dicomWindow, override: request.overrideDICOMWindow, model: request.model)
-        let (dataset, digests) = try labeledData(request.data, classes: bundle.classes, reporter: reporter)
+        let (dataset, digests) = try labeledData(request.data, classes: bundle.classes, settings: request.settings, reporter: reporter)
 
         let (images, probabilities, failures) = try classify(dataset.images, digests: digests, bundle: bundle, useCache: request.useCache,
-                                                                 cacheDirectory: request.cacheDirectory, reporter: reporter)
+                                                                 cacheDirectory: request.cacheDirectory, settings: request.settings,
+                                                                 reporter: reporter)
         for f in failures { reporter.note("skipped \(f)") }
         guard !images.isEmpty else { throw DatasetError("\(request.data.path): no usable images for the model's classes \(bundle.classes)") }
 
@@ -59,14 +63,14 @@ public enum EvaluationRun {
 
     /// The data set's images whose labels are among the model's `classes`, repeated pictures
     /// removed, and every file's content digest.
-    public static func labeledData(_ data: DataSelection, classes: [String],
+    public static func labeledData(_ data: DataSelection, classes: [String], settings: LightboxSettings,
                             reporter: Reporter) throws -> (Dataset, [String: Result<String, ImageDecodingError>]) {
-        var dataset = try data.load()
+        var dataset = try data.load(saltFolder: settings.home)
         let known = Set(classes)
         dataset = dataset.removing { image in
             known.contains(image.label) ? nil : "label '\(image.label)' is not one of the model's classes \(classes)"
         }
-        let digests = ContentDigests.compute(dataset.images.map(\.path))
+        let digests = ContentDigests.compute(dataset.images.map(\.path), threads: settings.threads)
         dataset = DuplicateFilter.apply(dataset, digests: digests)
         reporter.note("data: \(dataset.source): \(dataset.images.count) images, \(dataset.skipped.count) skipped")
         return (dataset, digests)
@@ -77,12 +81,12 @@ public enum EvaluationRun {
     /// only those (`TrainedModel.cachedBackbone`), else the ensemble's probabilities cached in
     /// `cacheDirectory` (where sharded work left them); without it, the model on the files.
     static func classify(_ dataset: [LabeledImage], digests: [String: Result<String, ImageDecodingError>], bundle: ModelBundle,
-                         useCache: Bool, cacheDirectory: String? = nil, reporter: Reporter) throws
+                         useCache: Bool, cacheDirectory: String? = nil, settings: LightboxSettings, reporter: Reporter) throws
         -> (images: [LabeledImage], probabilities: [Float], failures: [ImageDecodingError]) {
-        let model = try TrainedModel(bundle: bundle)
+        let model = try TrainedModel(bundle: bundle, settings: settings)
         let embedder: SampleEmbedder, batchSize: Int, what: String, probabilities: ([Float], Int) throws -> [Float]
         if useCache, let backbone = model.cachedBackbone {
-            embedder = backbone.sampleEmbedder(cache: true, directory: cacheDirectory)
+            embedder = backbone.sampleEmbedder(cache: true, directory: cacheDirectory ?? settings.folder("embeddings"))
             (batchSize, what, probabilities) = (32, "embedding images", { rows, count in try model.probabilities(embeddings: rows, rows: count) })
         } else if useCache, let cacheDirectory {
             embedder = EnsembleProbabilities(model: model, baseWeightsSHA256: bundle.backbone.weightsSHA256)

@@ -54,10 +54,13 @@ public struct TrainingConfiguration: Sendable {
     public var teachableMachineBackbone: String?
     /// Misclassified test images shown with heatmaps in the report.
     public var heatmapExamples = 8
+    /// The run context: cache folders, pixel limit, threads (built by the caller, never global).
+    public var settings: LightboxSettings
 
-    public init(data: String, output: String) throws {
+    public init(data: String, output: String, settings: LightboxSettings) throws {
         self.data = data
         self.output = output
+        self.settings = settings
         split = try SplitFractions()
     }
 
@@ -136,7 +139,8 @@ public enum TrainingRun {
                                        checkpoint: checkpoint)
         }
         let (backbone, backboneFiles) = try resolveBackbone(config, reporter)
-        let embedder = backbone.sampleEmbedder(cache: config.useCache, directory: config.cacheDirectory)
+        let embedder = backbone.sampleEmbedder(cache: config.useCache,
+                                               directory: config.cacheDirectory ?? config.settings.folder("embeddings"))
         try checkpoint()
         let originals = try embedOriginals(&dataset, embedder: embedder, digests: digests, config: config, reporter: reporter,
                                            checkpoint: checkpoint)
@@ -205,28 +209,31 @@ public enum TrainingRun {
     /// removed; and every file's content digest.
     static func loadData(_ config: TrainingConfiguration, _ reporter: Reporter)
         throws -> (Dataset, [String: Result<String, ImageDecodingError>]) {
-        var dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels)
+        var dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels,
+                                             saltFolder: config.settings.home)
         if let label = config.dataLabel { dataset.source = label }
         reporter.note("data: \(dataset.source): \(dataset.images.count) images in \(dataset.classes.count) classes, \(dataset.skipped.count) skipped")
         if !dataset.hasGroups { reporter.note("the source has no patient ids: each image is its own group") }
         try TrainingOptionRules.checkBudget(
             trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: imagesPerClass(dataset.images), split: config.split),
             config: config)
-        let digests = ContentDigests.compute(dataset.images.map(\.path))
+        let digests = ContentDigests.compute(dataset.images.map(\.path), threads: config.settings.threads)
         return (DuplicateFilter.apply(dataset, digests: digests), digests)
     }
 
     /// The frozen backbone: torchvision's MobileNetV2, or a Teachable Machine export's (whose
     /// files the bundle then carries).
     static func resolveBackbone(_ config: TrainingConfiguration, _ reporter: Reporter) throws -> (Backbone, [String: Data]) {
+        let decoder = ImageDecoder(maxPixels: config.settings.maxPixels, dicomWindow: config.dicomWindow)
         guard let path = config.teachableMachineBackbone else {
             return (try Backbone.pretrained(Preprocessor(policy: config.resize, equalization: config.equalization),
-                                            decoder: ImageDecoder(dicomWindow: config.dicomWindow)), [:])
+                                            weightsFolder: PretrainedMobileNetV2.folder(in: config.settings),
+                                            decoder: decoder, parallelism: config.settings.threads), [:])
         }
         let model = try TFJSLayersModel.load(path)
         reporter.note("backbone: the MobileNet of the Teachable Machine export \(path)")
         return (try Backbone.teachableMachine(model, policy: config.resize, equalization: config.equalization,
-                                              decoder: ImageDecoder(dicomWindow: config.dicomWindow)), model.files)
+                                              decoder: decoder, parallelism: config.settings.threads), model.files)
     }
 
     /// What embedding every original image once produced: the embeddings by path and the
@@ -339,7 +346,7 @@ public enum TrainingRun {
         bundle.operatingPoint = point
         try bundle.write(to: modelDirectory)
         let audit = try auditTestSplit(model: modelDirectory, test: split.test, probabilities: probabilities, positive: positive,
-                                       reporter: reporter)
+                                       settings: config.settings, reporter: reporter)
 
         let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: labels, probabilities: probabilities,
                                                               classes: classes, decision: decision, limit: config.heatmapExamples) {
@@ -397,8 +404,8 @@ public enum TrainingRun {
     /// The shortcut audit of the model just written, on the test split (whose probabilities as
     /// they are are known), also written to the run directory as audit.json.
     static func auditTestSplit(model: String, test: [LabeledImage], probabilities: [Float], positive: Int?,
-                               reporter: Reporter) throws -> ShortcutAudit {
-        let audit = try ShortcutAudit.run(predictor: try Predictor(model: model), images: test, positive: positive,
+                               settings: LightboxSettings, reporter: Reporter) throws -> ShortcutAudit {
+        let audit = try ShortcutAudit.run(predictor: try Predictor(model: model, settings: settings), images: test, positive: positive,
                                           asIs: probabilities) { reporter.note("audit: scoring the test split with \($0)") }
         reporter.note("audit: \(audit.verdict)")
         let encoder = JSONEncoder()

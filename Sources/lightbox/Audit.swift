@@ -25,9 +25,8 @@ struct Audit: ParsableCommand {
     @OptionGroup var dicom: DICOMOptions
 
     func run() throws {
-        dicom.install()
         try Terminal.run {
-            var request = AuditRun.Request(model: model, data: try dataOptions.selection())
+            var request = AuditRun.Request(model: model, data: try dataOptions.selection(), settings: Lightbox.settings)
             request.positiveClass = positive
             request.output = out
             request.dicomWindow = dicom.window

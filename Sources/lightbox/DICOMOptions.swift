@@ -1,9 +1,10 @@
 import ArgumentParser
 import LightboxCore
+import LightboxImaging
 
 /// `--dicom-window`: how DICOM pictures are windowed, for every command that reads pictures.
-/// Installed into the process's settings for the commands that read pictures without a model;
-/// a model records the window it was trained with, and commands that use one apply that window
+/// Commands that read pictures without a model pass `resolved` to their decoder; a model records
+/// the window it was trained with, and commands that use one apply that window
 /// (`ModelBundle.apply(dicomWindow:)`): asking for another is refused unless `--dicom-window-override`.
 struct DICOMOptions: ParsableArguments {
     @Option(name: .customLong("dicom-window"),
@@ -17,11 +18,8 @@ struct DICOMOptions: ParsableArguments {
     /// The window asked for, or the default.
     var resolved: DICOMWindow { window ?? .first }
 
-    func install() {
-        var settings = LightboxSettings.current
-        settings.dicomWindow = resolved
-        LightboxSettings.install(settings)
+    /// A decoder for pictures read without a model: the run's pixel limit and the window asked for.
+    func decoder(_ settings: LightboxSettings) -> ImageDecoder {
+        ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: resolved)
     }
 }
-
-extension DICOMWindow: ExpressibleByArgument {}

@@ -8,7 +8,7 @@ struct DataOptions: ParsableArguments {
     var data: String?
 
     @Option(help: "How to read --data: folders, covid-chestxray, csv or dicom-dir (default: detected; dicom-dir is never guessed).")
-    var source: SourceKindOption?
+    var source: SourceKind?
 
     @Option(help: "dicom-dir: the CSV of labels: a label column and a key column, sop_instance_uid, study_instance_uid or path (relative to --data); an optional group column.")
     var labels: String?
@@ -31,7 +31,7 @@ struct DataOptions: ParsableArguments {
         }
     }
 
-    var kind: SourceKind? { source.map { SourceKind(rawValue: $0.rawValue)! } }
+    var kind: SourceKind? { source }
 
     /// What to read, from --data (else $LIGHTBOX_DATA), --source and the covid-chestxray options.
     func selection() throws -> DataSelection {
@@ -43,11 +43,4 @@ struct DataOptions: ParsableArguments {
     var resolvedPath: String? {
         data ?? ProcessInfo.processInfo.environment["LIGHTBOX_DATA"].flatMap { $0.isEmpty ? nil : $0 }
     }
-}
-
-enum SourceKindOption: String, CaseIterable, ExpressibleByArgument {
-    case folders
-    case covidChestxray = "covid-chestxray"
-    case csv
-    case dicomDir = "dicom-dir"
 }

@@ -17,12 +17,13 @@ struct DatasetCommand: ParsableCommand {
         @OptionGroup var dicom: DICOMOptions
 
         func run() throws {
-            dicom.install()
             try Terminal.run {
-                var dataset = try dataOptions.selection().load()
-                let digests = ContentDigests.compute(dataset.images.map(\.path))
+                let settings = Lightbox.settings
+                var dataset = try dataOptions.selection().load(saltFolder: settings.home)
+                let digests = ContentDigests.compute(dataset.images.map(\.path), threads: settings.threads)
                 dataset = DuplicateFilter.apply(dataset, digests: digests)
-                let unreadable = Dictionary(DatasetInspection.undecodable(dataset.images.map(\.path)).map { ($0.path, $0.reason) },
+                let unreadable = Dictionary(DatasetInspection.undecodable(dataset.images.map(\.path), decoder: dicom.decoder(settings),
+                                                                          threads: settings.threads).map { ($0.path, $0.reason) },
                                             uniquingKeysWith: { a, _ in a })
                 dataset = dataset.removing { image in unreadable[image.path].map { "unreadable image: \($0)" } }
                 print(DatasetInspection.summary(dataset))

@@ -28,7 +28,7 @@ struct Embed: ParsableCommand {
     var out: String
 
     @Option(help: "How a picture becomes square: crop (centre square), pad (keep the whole picture, pad with black), stretch.")
-    var resize: ResizePolicyOption = .crop
+    var resize: ResizePolicy = .crop
 
     @Option(help: "Images per forward pass.")
     var batch = 16
@@ -75,13 +75,16 @@ struct Embed: ParsableCommand {
     @OptionGroup var dicom: DICOMOptions
 
     func run() throws {
-        dicom.install()
         try Terminal.run {
-            if let threads { KernelThreads.set(threads) }
-            if executorOptions.isSharded { return try runSharded() }
+            // --threads: this command's run context, passed down (nothing process-wide is rewritten
+            // but OpenMP's own setting for this thread).
+            let settings = threads.map { Lightbox.settings.with(threads: $0) } ?? Lightbox.settings
+            KernelThreads.setForCurrentThread(settings.threads)
+            if executorOptions.isSharded { return try runSharded(settings: settings) }
             let paths = try ImageFiles.expand(inputs)
             guard !paths.isEmpty else { throw Terminal.Failure("no PNG, JPEG or DICOM files found in \(inputs.joined(separator: " "))") }
-            let embedder = try ImageEmbedder.pretrained(policy: ResizePolicy(rawValue: resize.rawValue)!)
+            let embedder = try ImageEmbedder.pretrained(policy: resize, settings: settings,
+                                                        dicomWindow: dicom.resolved)
             let progress = Terminal.Progress("embedding")
             let result = try embedder.embed(paths: paths, batchSize: batch, progress: progress.update)
             try write(result.embeddings, channels: result.channels, paths: result.paths, failures: result.failures.map { "\($0)" },
@@ -98,12 +101,13 @@ struct Embed: ParsableCommand {
         return try ImageFiles.expand(inputs)
     }
 
-    func runSharded() throws {
+    func runSharded(settings: LightboxSettings) throws {
         let paths = try inputList()
         guard !paths.isEmpty else { throw Terminal.Failure("no PNG, JPEG or DICOM files found in \(inputs.joined(separator: " "))") }
         let folder = ShardedEmbeddingRunner.absolute(out) + ".shards", description = "lightbox embed of \(paths.count) images into \(out)"
         let job = try jobFile.map(ShardJob.read(from:)) ?? ShardJob(work: try manualWork(), dicomWindow: dicom.resolved, batch: batch)
-        let runner = try ShardedEmbeddingRunner(options: executorOptions, job: job, folder: folder, description: description)
+        let runner = try ShardedEmbeddingRunner(options: executorOptions, settings: settings, job: job, folder: folder,
+                                                description: description)
         if let shard = try executorOptions.single { return try runner.runOne(shard, paths: paths) }
         let result = try runner.runAll(paths)
         try write(result.embeddings, channels: result.channels, paths: result.paths, failures: result.failures, of: paths.count)
@@ -123,7 +127,7 @@ struct Embed: ParsableCommand {
 
     /// The work asked for with flags, by hand (a Slurm task reads its job file, `--job`, instead).
     func manualWork() throws -> ShardWork {
-        let resize = ResizePolicy(rawValue: self.resize.rawValue)!, equalization = try TrainingOptionRules.parseEqualization(equalize)
+        let equalization = try TrainingOptionRules.parseEqualization(equalize)
         if let model = probabilitiesOf { return .modelProbabilities(model: ShardedEmbeddingRunner.absolute(model)) }
         if let model = backboneOf { return .modelBackbone(model: ShardedEmbeddingRunner.absolute(model)) }
         if let last = frozenThrough {

@@ -34,9 +34,8 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
-        dicom.install()
         try Terminal.run {
-            var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out)
+            var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out, settings: Lightbox.settings)
             request.positiveClass = positive
             request.dicomWindow = dicom.window
             request.overrideDICOMWindow = dicom.override
@@ -58,9 +57,12 @@ struct Evaluate: ParsableCommand {
     func embedOverShards() throws -> String {
         var bundle = try ModelBundle.read(from: model)
         try bundle.apply(dicomWindow: dicom.window, override: dicom.override, model: model)
-        let (dataset, _) = try EvaluationRun.labeledData(try dataOptions.selection(), classes: bundle.classes, reporter: TerminalReporter())
+        let settings = Lightbox.settings
+        let (dataset, _) = try EvaluationRun.labeledData(try dataOptions.selection(), classes: bundle.classes, settings: settings,
+                                                         reporter: TerminalReporter())
         let paths = dataset.images.map(\.path)
-        let runner = ShardedEmbeddingRunner(options: executorOptions, model: model, trained: try TrainedModel(bundle: bundle),
+        let runner = ShardedEmbeddingRunner(options: executorOptions, settings: settings, model: model,
+                                            trained: try TrainedModel(bundle: bundle, settings: settings),
                                             baseWeightsSHA256: bundle.backbone.weightsSHA256,
                                             folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
                                                 description: "lightbox evaluate of \(model) on \(paths.count) images")

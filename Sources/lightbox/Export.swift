@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LightboxInterop
+import LightboxModels
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,10 +26,8 @@ struct Export: ParsableCommand {
         try Terminal.run {
             let bundle = try ModelBundle.read(from: model)
             if let steps = bundle.stepsOutsideExport { Terminal.note("warning: \(steps) (recorded in the export's metadata)") }
-            try format.export(bundle, to: out)
+            try format.export(bundle, to: out, weightsFolder: PretrainedMobileNetV2.folder(in: Lightbox.settings))
             print("exported \(format.rawValue): \(out)")
         }
     }
 }
-
-extension ExportFormat: ExpressibleByArgument {}

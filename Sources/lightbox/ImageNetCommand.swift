@@ -18,7 +18,7 @@ struct ImageNetCommand: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
-            let embedder = try ImageEmbedder.pretrained()
+            let embedder = try ImageEmbedder.pretrained(policy: .crop, settings: Lightbox.settings, dicomWindow: .first)
             for path in images {
                 let pass = try embedder.forward([path], outputs: .imageNetLogits)
                 if let failure = pass.failures.first { throw failure }

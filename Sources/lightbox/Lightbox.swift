@@ -8,10 +8,7 @@ import LightboxKernels
 struct Lightbox: ParsableCommand {
     static func main() {
         AllocatorTuning.keepFreedMemory()
-        // The one place the environment is read for the libraries (LIGHTBOX_HOME, LIGHTBOX_MAX_PIXELS, LIGHTBOX_DATA_URL).
-        let settings = LightboxSettings(environment: ProcessInfo.processInfo.environment)
-        LightboxSettings.install(settings)
-        KernelThreads.set(settings.threads)
+        KernelThreads.setForCurrentThread(settings.threads)
         DecodingWarnings.install { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
         do {
             var command = try parseAsRoot()
@@ -20,6 +17,11 @@ struct Lightbox: ParsableCommand {
             exit(withError: error)
         }
     }
+
+    /// The run context every command passes down to the libraries: built once, from the one place
+    /// the environment is read for them (LIGHTBOX_HOME, LIGHTBOX_MAX_PIXELS, LIGHTBOX_DATA_URL),
+    /// and never changed (a command that takes `--threads` passes a copy with its own count).
+    static let settings = LightboxSettings(environment: ProcessInfo.processInfo.environment)
 
     static let configuration = CommandConfiguration(
         commandName: "lightbox",

@@ -38,12 +38,12 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        dicom.install()
         // With --heatmap, one forward pass per image gives both the probabilities and the heatmap.
         typealias Outcome = Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>
         let (images, predictor, results) = try Terminal.run { () -> ([String], Predictor, [Outcome]) in
             let images = try pictures()
-            let predictor = try Predictor(model: model, dicomWindow: dicom.window, overrideDICOMWindow: dicom.override)
+            let predictor = try Predictor(model: model, settings: Lightbox.settings, dicomWindow: dicom.window,
+                                          overrideDICOMWindow: dicom.override)
             if executorOptions.isSharded { return (images, predictor, try predictOverShards(predictor, images: images)) }
             guard heatmap != nil else {
                 return (images, predictor, try predictor.predict(images).map { r in r.map { ($0, nil) }.mapError { $0 as Error } })
@@ -117,7 +117,7 @@ struct Predict: ParsableCommand {
         }
         // The predictor's model, already read and built, does the shards' work (here, or rebuilt by each Slurm task).
         let description = "lightbox predict of \(images.count) images with \(model)"
-        var runner = ShardedEmbeddingRunner(options: executorOptions, model: model, trained: predictor.model,
+        var runner = ShardedEmbeddingRunner(options: executorOptions, settings: Lightbox.settings, model: model, trained: predictor.model,
                                             baseWeightsSHA256: predictor.baseWeightsSHA256 ?? "", folder: "", description: description)
         // No output file to put the shards' folder beside: it goes into the (shared) cache, named
         // by the job (the list, the model's work and preprocessing), so two models never share one.

@@ -64,7 +64,8 @@ struct Serve: ParsableCommand {
             throw Terminal.fail(error)
         }
         ProcessArguments.hideValue(of: "--token")
-        var settings = StudioSettings(dataDirectory: URL(fileURLWithPath: dataDir ?? (LightboxStudioPaths.defaultDataDirectory)), access: access)
+        var settings = StudioSettings(dataDirectory: URL(fileURLWithPath: dataDir ?? LightboxStudioPaths.defaultDataDirectory(in: Lightbox.settings)),
+                                      access: access, runSettings: Lightbox.settings)
         settings.port = port
         settings.allowedHosts = allowHost
         if !StudioAccess.isLoopback(host), !["0.0.0.0", "::", "[::]"].contains(host) { settings.allowedHosts.append(host) }

@@ -13,17 +13,18 @@ struct Setup: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
-            if PretrainedMobileNetV2.isInstalled() && !force && checkpoint == nil {
-                _ = try PretrainedMobileNetV2.load()  // verifies the checksum
-                Terminal.note("weights already installed: \(PretrainedMobileNetV2.path())")
+            let folder = PretrainedMobileNetV2.folder(in: Lightbox.settings)
+            if PretrainedMobileNetV2.isInstalled(in: folder) && !force && checkpoint == nil {
+                _ = try PretrainedMobileNetV2.load(from: folder)  // verifies the checksum
+                Terminal.note("weights already installed: \(PretrainedMobileNetV2.path(in: folder))")
                 return
             }
             if let checkpoint {
-                try PretrainedMobileNetV2.install(checkpoint: checkpoint)
+                try PretrainedMobileNetV2.install(checkpoint: checkpoint, into: folder)
             } else {
-                try PretrainedMobileNetV2.fetchAndInstall(log: Terminal.note)
+                try PretrainedMobileNetV2.fetchAndInstall(into: folder, log: Terminal.note)
             }
-            Terminal.note("installed MobileNetV2 weights: \(PretrainedMobileNetV2.path())")
+            Terminal.note("installed MobileNetV2 weights: \(PretrainedMobileNetV2.path(in: folder))")
         }
     }
 }

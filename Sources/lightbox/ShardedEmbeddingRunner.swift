@@ -14,6 +14,8 @@ import LightboxWorkflows
 /// and job description (a `ShardJob`, both written once into the shards folder) and cache.
 struct ShardedEmbeddingRunner {
     var options: ExecutorOptions
+    /// The run context: the default cache folder, and what the embedder is built with.
+    var settings: LightboxSettings
     /// What each picture becomes, as every task reads it.
     var job: ShardJob
     /// The job's embedder, built here once (from the job, or from a model already built), and
@@ -27,12 +29,11 @@ struct ShardedEmbeddingRunner {
     /// Where the "slurm job ID" line goes: standard output, unless that is reserved for JSON.
     var announce: (String) -> Void = { print($0); fflush(stdout) }
 
-    var cacheDirectory: String { Self.cacheDirectory(options) }
     var batch: Int { job.batch }
 
-    /// The cache the shards of `options` fill: --cache-dir, else the default one.
-    static func cacheDirectory(_ options: ExecutorOptions) -> String {
-        absolute(options.cacheDir ?? LightboxSettings.current.folder("embeddings"))
+    /// The cache the shards fill: --cache-dir, else the run's.
+    var cacheDirectory: String {
+        Self.absolute(options.cacheDir ?? settings.folder("embeddings"))
     }
 
     func sharding(_ paths: [String]) throws -> ShardedEmbedding {
@@ -128,16 +129,18 @@ struct ShardedEmbeddingRunner {
 
 extension ShardedEmbeddingRunner {
     /// Shards of `job`, its embedder built from the description (as each Slurm task builds it).
-    init(options: ExecutorOptions, job: ShardJob, folder: String, description: String) throws {
-        let (embedder, cacheKey) = try job.makeEmbedder()
-        self.init(options: options, job: job, embedder: embedder, cacheKey: cacheKey, folder: folder, description: description)
+    init(options: ExecutorOptions, settings: LightboxSettings, job: ShardJob, folder: String, description: String) throws {
+        let (embedder, cacheKey) = try job.makeEmbedder(settings: settings)
+        self.init(options: options, settings: settings, job: job, embedder: embedder, cacheKey: cacheKey, folder: folder,
+                  description: description)
     }
 
     /// Shards of a model bundle's work per picture (evaluate, predict), from the model already
     /// built from it (`ShardWork.of`: the backbone's embedding, or the ensemble's probabilities).
-    init(options: ExecutorOptions, model: String, trained: TrainedModel, baseWeightsSHA256: String, folder: String, description: String) {
+    init(options: ExecutorOptions, settings: LightboxSettings, model: String, trained: TrainedModel, baseWeightsSHA256: String,
+         folder: String, description: String) {
         let (embedder, cacheKey) = ShardJob.embedder(of: trained, baseWeightsSHA256: baseWeightsSHA256)
-        self.init(options: options, job: ShardJob(work: .of(model: Self.absolute(model), trained), dicomWindow: trained.decoder.dicomWindow),
+        self.init(options: options, settings: settings, job: ShardJob(work: .of(model: Self.absolute(model), trained), dicomWindow: trained.decoder.dicomWindow),
                   embedder: embedder, cacheKey: cacheKey, folder: folder, description: description)
     }
 }
@@ -146,6 +149,8 @@ extension ShardedEmbeddingRunner {
 /// command's shards, here or on Slurm, through the cache in `folder`'s runner.
 struct ShardedPictureWork: PictureWorkDistributor {
     var options: ExecutorOptions
+    /// The run context of the run it serves.
+    var settings: LightboxSettings
     /// Where the shards' manifests, list, script and logs go.
     var folder: String
     /// The run it serves, for the job's description.
@@ -153,7 +158,8 @@ struct ShardedPictureWork: PictureWorkDistributor {
 
     func outputs(of embedder: ImageEmbedder, cacheKey: String, work: ShardWork, paths: [String],
                  description: String) throws -> [Float] {
-        let runner = ShardedEmbeddingRunner(options: options, job: ShardJob(work: work, dicomWindow: embedder.decoder.dicomWindow),
+        let runner = ShardedEmbeddingRunner(options: options, settings: settings,
+                                            job: ShardJob(work: work, dicomWindow: embedder.decoder.dicomWindow),
                                             embedder: embedder, cacheKey: cacheKey, folder: folder,
                                             description: "lightbox train \(run): \(description)")
         let merged = try runner.runAll(paths)

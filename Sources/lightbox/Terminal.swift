@@ -63,10 +63,3 @@ enum Terminal {
         return ExitCode.failure
     }
 }
-
-extension ResizePolicyOption: ExpressibleByArgument {}
-
-/// The `--resize` choices, as the command line spells them.
-enum ResizePolicyOption: String, CaseIterable {
-    case crop, pad, stretch
-}

@@ -23,37 +23,37 @@ struct Train: ParsableCommand {
     var out: String?
 
     // Training options: ranges, defaults and help from TrainingOptionRules (shared with the Studio).
-    @Option(help: ruleHelp("split")) var split = "70/15/15"
-    @Option(help: ruleHelp("seed")) var seed: UInt64 = 42
-    @Option(help: ruleHelp("balance")) var balance = "none"
-    @Option(help: ruleHelp("augmentCopies")) var augmentCopies = 0
+    @Option(help: ruleHelp(.split)) var split = "70/15/15"
+    @Option(help: ruleHelp(.seed)) var seed: UInt64 = 42
+    @Option(help: ruleHelp(.balance)) var balance = "none"
+    @Option(help: ruleHelp(.augmentCopies)) var augmentCopies = 0
 
-    @Option(help: ruleHelp("rotation")) var rotation = 10.0
-    @Option(help: ruleHelp("shift")) var shift = 0.05
-    @Option(help: ruleHelp("zoom")) var zoom = 0.1
-    @Option(help: ruleHelp("brightness")) var brightness = 0.1
-    @Option(help: ruleHelp("contrast")) var contrast = 0.1
-    @Option(help: ruleHelp("gamma")) var gamma = 0.1
-    @Option(help: ruleHelp("noise")) var noise = 2.0
-    @Flag(help: ruleHelp("hflip")) var hflip = false
+    @Option(help: ruleHelp(.rotation)) var rotation = 10.0
+    @Option(help: ruleHelp(.shift)) var shift = 0.05
+    @Option(help: ruleHelp(.zoom)) var zoom = 0.1
+    @Option(help: ruleHelp(.brightness)) var brightness = 0.1
+    @Option(help: ruleHelp(.contrast)) var contrast = 0.1
+    @Option(help: ruleHelp(.gamma)) var gamma = 0.1
+    @Option(help: ruleHelp(.noise)) var noise = 2.0
+    @Flag(help: ruleHelp(.hflip)) var hflip = false
 
-    @Option(help: ruleHelp("method")) var method = TrainingMethod.finetune.rawValue
-    @Option(help: "\(TrainingOptionRules.commandLineHelp("ensemble")) Default: 1 with --method head, 3 with --method finetune.")
+    @Option(help: ruleHelp(.method)) var method = TrainingMethod.finetune.rawValue
+    @Option(help: "\(TrainingOptionRules.commandLineHelp(.ensemble)) Default: 1 with --method head, 3 with --method finetune.")
     var ensemble: Int?
-    @Option(help: ruleHelp("unfreeze")) var unfreeze = FineTuneOptions().unfreeze
-    @Option(help: "\(TrainingOptionRules.commandLineHelp("epochs")) Default: 50 with --method head, 6 with --method finetune.")
+    @Option(help: ruleHelp(.unfreeze)) var unfreeze = FineTuneOptions().unfreeze
+    @Option(help: "\(TrainingOptionRules.commandLineHelp(.epochs)) Default: 50 with --method head, 6 with --method finetune.")
     var epochs: Int?
-    @Option(help: ruleHelp("batchSize")) var batchSize = 16
-    @Option(help: ruleHelp("learningRate")) var learningRate: Float = 0.001
-    @Option(help: ruleHelp("denseUnits")) var denseUnits = 100
-    @Option(help: ruleHelp("dropout")) var dropout: Float = 0
-    @Option(help: ruleHelp("earlyStopping")) var earlyStopping = 0
-    @Flag(help: ruleHelp("classWeights")) var classWeights = false
+    @Option(help: ruleHelp(.batchSize)) var batchSize = 16
+    @Option(help: ruleHelp(.learningRate)) var learningRate: Float = 0.001
+    @Option(help: ruleHelp(.denseUnits)) var denseUnits = 100
+    @Option(help: ruleHelp(.dropout)) var dropout: Float = 0
+    @Option(help: ruleHelp(.earlyStopping)) var earlyStopping = 0
+    @Flag(help: ruleHelp(.classWeights)) var classWeights = false
 
-    @Option(help: ruleHelp("resize")) var resize: ResizePolicyOption = .crop
-    @Option(help: ruleHelp("equalize")) var equalize = "none"
-    @Option(help: ruleHelp("positive")) var positive: String?
-    @Option(help: ruleHelp("targetSensitivity")) var targetSensitivity = 0.85
+    @Option(help: ruleHelp(.resize)) var resize: ResizePolicy = .crop
+    @Option(help: ruleHelp(.equalize)) var equalize = "none"
+    @Option(help: ruleHelp(.positive)) var positive: String?
+    @Option(help: ruleHelp(.targetSensitivity)) var targetSensitivity = 0.85
 
     @Flag(help: "Do not read or write the embedding cache.")
     var noCache = false
@@ -64,7 +64,7 @@ struct Train: ParsableCommand {
     /// Every training option against its rule (TrainingOptionRules, as the Studio checks them):
     /// a usage error (exit 64) with the rule's message.
     func validate() throws {
-        var probe = try TrainingConfiguration(data: "-", output: "-")
+        var probe = try TrainingConfiguration(data: "-", output: "-", settings: Lightbox.settings)
         try apply(to: &probe)
         try executorOptions.validateForCommand(usesCache: !noCache)
     }
@@ -79,7 +79,7 @@ struct Train: ParsableCommand {
             ranges.rotation = rotation; ranges.shift = shift; ranges.zoom = zoom; ranges.brightness = brightness
             ranges.contrast = contrast; ranges.gamma = gamma; ranges.noise = noise; ranges.horizontalFlip = hflip
             config.augmentation = ranges
-            guard let chosen = TrainingMethod(rawValue: method) else { throw TrainingOptionRules.refusal("method", "'\(method.prefix(40))'") }
+            let chosen = try TrainingOptionRules.parseMethod(method)
             config.method = chosen
             config.ensemble = ensemble
             config.fineTune.unfreeze = unfreeze
@@ -87,7 +87,7 @@ struct Train: ParsableCommand {
             t.epochs = epochs ?? (chosen == .finetune ? FineTuneOptions.defaultEpochs : t.epochs); t.batchSize = batchSize; t.learningRate = learningRate; t.denseUnits = denseUnits
             t.dropout = dropout; t.earlyStoppingPatience = earlyStopping; t.classWeights = classWeights; t.seed = seed
             config.training = t
-            config.resize = ResizePolicy(rawValue: resize.rawValue)!
+            config.resize = resize
             config.equalization = try TrainingOptionRules.parseEqualization(equalize)
             config.positiveClass = positive
             config.targetSensitivity = targetSensitivity
@@ -103,12 +103,14 @@ struct Train: ParsableCommand {
     var executorOptions: ExecutorOptions
 
     func run() throws {
-        dicom.install()
         try Terminal.run {
-            let data = try dataOptions.resolvedPath ?? PublicDataset.ensure(log: Terminal.note)
+            let settings = Lightbox.settings
+            let data = try dataOptions.resolvedPath
+                ?? PublicDataset.ensure(url: settings.dataURL, directory: PublicDataset.directory(home: settings.home), log: Terminal.note)
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyyMMdd-HHmmss"
-            var config = try TrainingConfiguration(data: data, output: out ?? "runs/run-\(formatter.string(from: Date()))")
+            var config = try TrainingConfiguration(data: data, output: out ?? "runs/run-\(formatter.string(from: Date()))",
+                                                   settings: settings)
             config.source = dataOptions.kind
             config.covid = try dataOptions.covidOptions
             config.labels = dataOptions.labels
@@ -127,7 +129,7 @@ struct Train: ParsableCommand {
                 if config.method == .head {
                     config.cacheDirectory = try embedOverShards(config)
                 } else {
-                    distributor = ShardedPictureWork(options: executorOptions,
+                    distributor = ShardedPictureWork(options: executorOptions, settings: settings,
                                                      folder: ShardedEmbeddingRunner.absolute(config.output) + ".frozen.shards",
                                                      run: config.output)
                     Terminal.note("fine-tuning: the frozen modules' work on the validation and test images goes to the shards; "
@@ -156,10 +158,11 @@ struct Train: ParsableCommand {
     /// into the cache the run then reads: the run is a local run's, bit for bit. Augmented
     /// copies are drawn and embedded here, as the run goes. Returns the cache's folder.
     func embedOverShards(_ config: TrainingConfiguration) throws -> String {
-        let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels)
+        let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels,
+                                             saltFolder: config.settings.home)
         let paths = dataset.images.map(\.path)
         let job = ShardJob(work: .backbone(resize: config.resize, equalization: config.equalization), dicomWindow: config.dicomWindow)
-        let runner = try ShardedEmbeddingRunner(options: executorOptions, job: job,
+        let runner = try ShardedEmbeddingRunner(options: executorOptions, settings: config.settings, job: job,
                                             folder: ShardedEmbeddingRunner.absolute(config.output) + ".shards",
                                             description: "lightbox train: embeddings of \(paths.count) images for \(config.output)")
         _ = try runner.runAll(paths)
@@ -168,6 +171,6 @@ struct Train: ParsableCommand {
 }
 
 /// A training option's help, with its allowed values, from the shared rules.
-private func ruleHelp(_ key: String) -> ArgumentHelp {
+private func ruleHelp(_ key: TrainingOptionKey) -> ArgumentHelp {
     ArgumentHelp(TrainingOptionRules.commandLineHelp(key))
 }

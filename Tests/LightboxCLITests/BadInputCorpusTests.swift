@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import XCTest
 import LightboxImaging
 
@@ -36,7 +37,7 @@ final class BadInputCorpusTests: XCTestCase {
         for (name, expect) in all {
             let path = Self.corpus.appendingPathComponent("images/\(name)").path
             do {
-                let image = try ImageDecoder().decode(file: path)
+                let image = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: path)
                 XCTAssertEqual([image.width, image.height], expect.ok, "\(name) should decode upright")
             } catch let e as ImageDecodingError {
                 XCTAssertNil(expect.ok, "\(name): \(e)")

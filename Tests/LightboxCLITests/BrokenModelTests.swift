@@ -53,6 +53,13 @@ final class BrokenModelTests: XCTestCase {
                 json["preprocessing"] = preprocessing
                 try JSONSerialization.data(withJSONObject: json).write(to: url.appendingPathComponent(manifest))
             }, "equalize 'sharpen<b>'"),
+            ("unknown resize", try variant("resize") { url in
+                var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url.appendingPathComponent(manifest))) as! [String: Any]
+                var preprocessing = json["preprocessing"] as! [String: Any]
+                preprocessing["resize"] = "zoom"
+                json["preprocessing"] = preprocessing
+                try JSONSerialization.data(withJSONObject: json).write(to: url.appendingPathComponent(manifest))
+            }, "resize 'zoom'"),
         ]
         let image = images.appendingPathComponent("Class 1/0.png").path
         for (what, bundle, words) in broken {

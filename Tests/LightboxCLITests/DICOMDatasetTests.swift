@@ -1,5 +1,6 @@
 import Foundation
 import LightboxCore
+import LightboxTestSupport
 import XCTest
 
 /// Hospital-style DICOM through the real executable (scripts/reference/make_dicom_dataset.py,
@@ -9,7 +10,7 @@ import XCTest
 /// PNGs do (probabilities within 1e-4), keep each patient's pictures together by PatientID, and
 /// write no identifying attribute anywhere.
 final class DICOMDatasetTests: XCTestCase {
-    static let folder = URL(fileURLWithPath: LightboxSettings.current.folder("test-data/dicom-dataset"))
+    static let folder = URL(fileURLWithPath: TestSettings.local.folder("test-data/dicom-dataset"))
     var work: URL!
 
     struct Identifiers: Decodable {
@@ -94,7 +95,7 @@ final class DICOMDatasetTests: XCTestCase {
             for (c, v) in pngAnswers[p]! { XCTAssertEqual(dicomAnswers[d]![c]!, v, accuracy: 1e-4, "\(d) against \(p)") }
         }
         // A multi-frame file: its first frame, with one warning naming it.
-        let multiframe = LightboxSettings.current.folder("test-data/dicom-fixtures/multiframe.dcm")
+        let multiframe = TestSettings.local.folder("test-data/dicom-fixtures/multiframe.dcm")
         if FileManager.default.fileExists(atPath: multiframe) {
             let warned = try lightbox(["predict", "--model", dcm.appendingPathComponent("model").path, multiframe])
             XCTAssertEqual(warned.stderr.components(separatedBy: "\(multiframe): 3 frames, only the first is used").count, 2, warned.stderr)
@@ -146,7 +147,7 @@ final class DICOMDatasetTests: XCTestCase {
     /// picture it became, so embedding it again with `--dicom-window minmax` must not reuse the
     /// embedding made with its own window (it did, before the window was part of the key).
     func testTheCacheKeepsDICOMWindowsApart() throws {
-        let fixture = LightboxSettings.current.folder("test-data/dicom-fixtures/mono2_12bit_window.dcm")
+        let fixture = TestSettings.local.folder("test-data/dicom-fixtures/mono2_12bit_window.dcm")
         guard FileManager.default.fileExists(atPath: fixture) else { throw XCTSkip("no DICOM fixtures: scripts/test.sh makes them") }
         let cache = work.appendingPathComponent("cache").path
         func embed(_ window: String, cache: String, out: String) throws -> CLI.Outcome {

@@ -13,7 +13,7 @@ final class SpreadsheetSafeCSVTests: TemporaryFolderTestCase {
     /// A CSV list named `-list.csv` (its skipped rows are named `-list.csv:N ...`) of 8 + 8 real
     /// X-rays in the two formula-like classes, and a row whose file is missing.
     func makeList() throws -> URL {
-        let shared = try DatasetLoader.load(CLI.shared.appendingPathComponent("data/covid-chestxray").path)
+        let shared = try DatasetLoader.load(CLI.shared.appendingPathComponent("data/covid-chestxray").path, saltFolder: TestSettings.local.home)
         var rows = "path,label\n"
         for (label, finding) in zip(Self.classes, ["COVID-19", "OTHER"]) {
             for path in shared.images.filter({ $0.label == finding }).prefix(8).map(\.path) {

@@ -11,7 +11,7 @@ import LightboxWorkflows
 final class TrainOptionCommandTests: TemporaryFolderTestCase {
     /// 4 + 4 real X-rays in two class folders.
     func makeDataset() throws -> URL {
-        let shared = try DatasetLoader.load(CLI.shared.appendingPathComponent("data/covid-chestxray").path)
+        let shared = try DatasetLoader.load(CLI.shared.appendingPathComponent("data/covid-chestxray").path, saltFolder: TestSettings.local.home)
         let root = work.appendingPathComponent("data")
         for label in ["COVID-19", "OTHER"] {
             let dir = root.appendingPathComponent(label)
@@ -25,7 +25,7 @@ final class TrainOptionCommandTests: TemporaryFolderTestCase {
 
     /// The library's message for `config`'s first problem.
     func libraryMessage(_ change: (inout TrainingConfiguration) throws -> Void) throws -> String {
-        var c = try TrainingConfiguration(data: "-", output: "-")
+        var c = try TrainingConfiguration(data: "-", output: "-", settings: TestSettings.local)
         do {
             try change(&c)
             try TrainingOptionRules.validate(c)
@@ -57,7 +57,7 @@ final class TrainOptionCommandTests: TemporaryFolderTestCase {
 
     func testOverBudgetRunIsRefusedBeforeEmbedding() throws {
         _ = try makeDataset()
-        var c = try TrainingConfiguration(data: "-", output: "-")
+        var c = try TrainingConfiguration(data: "-", output: "-", settings: TestSettings.local)
         c.balance = .augmentTo(99_999_999_999)
         var message = ""
         XCTAssertThrowsError(try TrainingOptionRules.checkBudget(

@@ -10,7 +10,7 @@ import ZIPFoundation
 final class WorkflowCommandTests: TemporaryFolderTestCase {
     /// 12 + 12 X-rays in two class folders (COVID-19 and OTHER by the shared metadata), a broken PNG and a .DS_Store.
     func makeDataset() throws -> URL {
-        let shared = try DatasetLoader.load(CLI.shared.appendingPathComponent("data/covid-chestxray").path)
+        let shared = try DatasetLoader.load(CLI.shared.appendingPathComponent("data/covid-chestxray").path, saltFolder: TestSettings.local.home)
         let covid = shared.images.filter { $0.label == "COVID-19" }.map(\.path)
         let other = shared.images.filter { $0.label == "OTHER" }.map(\.path)
         let root = work.appendingPathComponent("data")

@@ -41,7 +41,7 @@ final class CacheAndDuplicateTests: TemporaryFolderTestCase {
             LabeledImage(path: b1, label: "A", group: b1), LabeledImage(path: c1, label: "B", group: c1),
             LabeledImage(path: lone, label: "B", group: lone),
         ], skipped: [], hasGroups: false, source: "test")
-        let filtered = DuplicateFilter.apply(dataset, digests: ContentDigests.compute(dataset.images.map(\.path)))
+        let filtered = DuplicateFilter.apply(dataset, digests: ContentDigests.compute(dataset.images.map(\.path), threads: TestSettings.local.threads))
         XCTAssertEqual(filtered.images.map(\.path), [a1, lone])
         XCTAssertTrue(filtered.skipped.contains { $0.item == a2 && $0.reason.hasPrefix("duplicate of") })
         XCTAssertEqual(filtered.skipped.filter { $0.reason.hasPrefix("same image under another class") }.count, 2)

@@ -9,7 +9,7 @@ import XCTest
 /// what it cannot match with the reason. Uses the fixtures scripts/test.sh makes
 /// (scripts/reference/make_dicom_fixtures.py; their PatientIDs are LBX-FAKE-000N).
 final class DICOMSourceTests: TemporaryFolderTestCase {
-    static let fixtures = URL(fileURLWithPath: LightboxSettings.current.folder("test-data/dicom-fixtures"))
+    static let fixtures = URL(fileURLWithPath: TestSettings.local.folder("test-data/dicom-fixtures"))
 
     func fixture(_ name: String) throws -> URL {
         let url = Self.fixtures.appendingPathComponent(name)

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import ZIPFoundation
 @testable import LightboxData
@@ -63,7 +64,7 @@ final class PublicDatasetTests: XCTestCase {
         XCTAssertEqual(directory, target)
         XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/metadata.csv"))
         XCTAssertTrue(lines.first?.contains("downloading") ?? false, "\(lines)")
-        let dataset = try DatasetLoader.load(directory)
+        let dataset = try DatasetLoader.load(directory, saltFolder: TestSettings.local.home)
         XCTAssertEqual(dataset.images.count, 1)
 
         // Second time: no download (the server is gone).

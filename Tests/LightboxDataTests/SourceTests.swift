@@ -15,7 +15,7 @@ final class SourceTests: TemporaryFolderTestCase {
     }
 
     func testCovidChestXrayWithTheBlogsMapping() throws {
-        let dataset = try DatasetLoader.load(Self.covid)
+        let dataset = try DatasetLoader.load(Self.covid, saltFolder: TestSettings.local.home)
         XCTAssertEqual(dataset.classes, ["COVID-19", "OTHER"])
         XCTAssertTrue(dataset.hasGroups)
         // The shared copy's README: 358 COVID-19 and 102 other X-ray rows with images present,
@@ -47,7 +47,7 @@ final class SourceTests: TemporaryFolderTestCase {
     func testClassFoldersSkipNonImages() throws {
         try touch("cats/a.png"); try touch("cats/deep/b.JPG"); try touch("dogs/c.jpeg")
         try touch("dogs/.DS_Store"); try touch("readme.txt")
-        let dataset = try DatasetLoader.load(work.path)
+        let dataset = try DatasetLoader.load(work.path, saltFolder: TestSettings.local.home)
         XCTAssertEqual(dataset.classes, ["cats", "dogs"])
         XCTAssertEqual(dataset.countsPerClass, [2, 1])
         XCTAssertFalse(dataset.hasGroups)
@@ -58,7 +58,7 @@ final class SourceTests: TemporaryFolderTestCase {
         try touch("imgs/a.png"); try touch("imgs/b.png")
         let csv = "\u{FEFF}path,label,group\r\nimgs/a.png,sick,p1\r\nimgs/b.png,well,p2\r\n../../etc/passwd,sick,p3\r\n/etc/hosts,well,p4\r\nimgs/none.png,well,p5\r\nimgs/a.png,sick,p1\r\n"
         try touch("list.csv", csv)
-        let dataset = try DatasetLoader.load(work.appendingPathComponent("list.csv").path)
+        let dataset = try DatasetLoader.load(work.appendingPathComponent("list.csv").path, saltFolder: TestSettings.local.home)
         XCTAssertEqual(dataset.images.map(\.label), ["sick", "well"])
         XCTAssertEqual(dataset.images.map(\.group), ["group:p1", "group:p2"])
         XCTAssertEqual(dataset.skipped.count, 4)
@@ -71,15 +71,15 @@ final class SourceTests: TemporaryFolderTestCase {
     func testCSVListNames() throws {
         try touch("imgs/3f9a.png"); try touch("imgs/b.png")
         try touch("named.csv", "path,label,name\nimgs/3f9a.png,sick,chest of Ann.png\nimgs/b.png,well,\n")
-        let dataset = try DatasetLoader.load(work.appendingPathComponent("named.csv").path)
+        let dataset = try DatasetLoader.load(work.appendingPathComponent("named.csv").path, saltFolder: TestSettings.local.home)
         XCTAssertEqual(dataset.images.map(\.displayName), ["chest of Ann.png", "b.png"])
         try touch("plain.csv", "path,label\nimgs/3f9a.png,sick\n")
-        XCTAssertEqual(try DatasetLoader.load(work.appendingPathComponent("plain.csv").path).images.map(\.displayName), ["3f9a.png"])
+        XCTAssertEqual(try DatasetLoader.load(work.appendingPathComponent("plain.csv").path, saltFolder: TestSettings.local.home).images.map(\.displayName), ["3f9a.png"])
     }
 
     func testCSVWithoutRequiredColumnsIsAClearError() throws {
         try touch("bad.csv", "file,class\na.png,x\n")
-        XCTAssertThrowsError(try DatasetLoader.load(work.appendingPathComponent("bad.csv").path)) { error in
+        XCTAssertThrowsError(try DatasetLoader.load(work.appendingPathComponent("bad.csv").path, saltFolder: TestSettings.local.home)) { error in
             XCTAssertTrue("\(error)".contains("missing columns path, label"), "\(error)")
         }
     }

@@ -62,7 +62,7 @@ final class AugmentationKernelTests: TemporaryFolderTestCase {
         var pictures: [(String, ByteImage)] = [("noise_37x23", noise(width: 37, height: 23)), ("noise_224", noise(width: 224, height: 224))]
         if FileManager.default.fileExists(atPath: TorchReference.xray.path) {
             let preprocessor = Preprocessor()
-            pictures.append(("xray_224", ByteImage(preprocessor.resized(try ImageDecoder().decode(file: TorchReference.xray.path)))))
+            pictures.append(("xray_224", ByteImage(preprocessor.resized(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: TorchReference.xray.path)))))
         }
         var draws: [(String, AugmentationDraw)] = [
             ("identity", .identity),

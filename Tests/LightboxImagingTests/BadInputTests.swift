@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import XCTest
 @testable import LightboxImaging
 
@@ -28,7 +29,7 @@ final class BadInputTests: XCTestCase {
     func assertFails(_ path: String, _ check: (ImageDecodingError.Reason) -> Bool,
                      file: StaticString = #filePath, line: UInt = #line) {
         do {
-            _ = try ImageDecoder().decode(file: path)
+            _ = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: path)
             XCTFail("\(path) decoded but should not", file: file, line: line)
         } catch let error as ImageDecodingError {
             XCTAssertEqual(error.path, path, file: file, line: line)
@@ -77,10 +78,10 @@ final class BadInputTests: XCTestCase {
 
     func testPixelLimitRefusesBeforeDecoding() throws {
         let path = DecodingTests.fixtures.appendingPathComponent("rgb8.png").path
-        XCTAssertThrowsError(try ImageDecoder(maxPixels: 100).decode(file: path)) { error in
+        XCTAssertThrowsError(try ImageDecoder(maxPixels: 100, dicomWindow: .first).decode(file: path)) { error in
             XCTAssertEqual((error as? ImageDecodingError)?.reason, .tooLarge(width: 23, height: 17, limit: 100))
         }
         let jpeg = DecodingTests.fixtures.appendingPathComponent("gray.jpg").path
-        XCTAssertThrowsError(try ImageDecoder(maxPixels: 100).decode(file: jpeg))
+        XCTAssertThrowsError(try ImageDecoder(maxPixels: 100, dicomWindow: .first).decode(file: jpeg))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LightboxCore
+import LightboxTestSupport
 import XCTest
 @testable import LightboxImaging
 
@@ -7,7 +8,7 @@ import XCTest
 /// scripts/reference/make_dicom_fixtures.py, made by scripts/test.sh in the test-data cache), bad
 /// files fail with one line naming them, and the size limit is applied from the header.
 final class DICOMDecoderTests: XCTestCase {
-    static let folder = URL(fileURLWithPath: LightboxSettings.current.folder("test-data/dicom-fixtures"))
+    static let folder = URL(fileURLWithPath: TestSettings.local.folder("test-data/dicom-fixtures"))
 
     struct Facts: Decodable {
         struct Tolerance: Decodable { var max: Float, mean: Float }
@@ -88,7 +89,7 @@ final class DICOMDecoderTests: XCTestCase {
         for name in names {
             let f = try facts(name)
             let warnings = Warnings()
-            let decoder = ImageDecoder(onWarning: { warnings.append($0) })
+            let decoder = ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first, onWarning: { warnings.append($0) })
             let path = Self.folder.appendingPathComponent(f.file).path
             let image: RGBImage
             do { image = try decoder.decode(file: path) } catch { XCTFail("\(name): \(error)"); continue }
@@ -109,7 +110,7 @@ final class DICOMDecoderTests: XCTestCase {
         let names = try manifest().fixtures.filter { try facts($0).minmaxReference }
         XCTAssertGreaterThanOrEqual(names.count, 3)
         for name in names {
-            let image = try ImageDecoder(dicomWindow: .minmax).decode(file: Self.folder.appendingPathComponent("\(name).dcm").path)
+            let image = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .minmax).decode(file: Self.folder.appendingPathComponent("\(name).dcm").path)
             let d = difference(image, try npy("\(name).minmax.npy"), name)
             XCTAssertLessThanOrEqual(d.max, 1e-3, "\(name): max difference \(d.max)")
             // And it is a different picture from the windowed one.
@@ -121,7 +122,7 @@ final class DICOMDecoderTests: XCTestCase {
     /// Twelve-bit values keep their precision: a window 3600 wide over 4096 values is not whole numbers.
     func testNoRoundingToEightBits() throws {
         _ = try manifest()
-        let image = try ImageDecoder().decode(file: Self.folder.appendingPathComponent("mono2_12bit_window.dcm").path)
+        let image = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: Self.folder.appendingPathComponent("mono2_12bit_window.dcm").path)
         XCTAssertGreaterThan(Set(image.pixels).count, 1000)
         XCTAssertTrue(image.pixels.contains { $0 != $0.rounded() })
     }
@@ -150,8 +151,8 @@ final class DICOMDecoderTests: XCTestCase {
     func testProbeAgreesWithDecode() throws {
         for name in try manifest().fixtures {
             let data = try bytes("\(name).dcm")
-            let header = try ImageDecoder().probe(data: data, path: name)
-            let image = try ImageDecoder().decode(data: data, path: name)
+            let header = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: data, path: name)
+            let image = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: data, path: name)
             XCTAssertEqual(header.format, .dicom, name)
             XCTAssertEqual([header.width, header.height], [image.width, image.height], name)
             XCTAssertGreaterThanOrEqual(header.decodeBytes, image.width * image.height * 12 + data.count, name)
@@ -165,7 +166,7 @@ final class DICOMDecoderTests: XCTestCase {
         for name in names {
             let bad = try JSONDecoder().decode(Bad.self, from: Data(contentsOf: Self.folder.appendingPathComponent("bad/\(name).json")))
             let path = Self.folder.appendingPathComponent("bad/\(bad.file)").path
-            XCTAssertThrowsError(try ImageDecoder().decode(file: path), name) { error in
+            XCTAssertThrowsError(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: path), name) { error in
                 let text = "\(error)"
                 XCTAssertTrue(error is ImageDecodingError, "\(name): \(type(of: error))")
                 XCTAssertTrue(text.hasPrefix(path + ": "), "\(name): \(text)")
@@ -178,7 +179,7 @@ final class DICOMDecoderTests: XCTestCase {
     func testUnsupportedSyntaxIsNamed() throws {
         _ = try manifest()
         let path = Self.folder.appendingPathComponent("bad/unsupported_mpeg2.dcm").path
-        XCTAssertThrowsError(try ImageDecoder().probe(data: try bytes("bad/unsupported_mpeg2.dcm"), path: path)) {
+        XCTAssertThrowsError(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: try bytes("bad/unsupported_mpeg2.dcm"), path: path)) {
             XCTAssertEqual("\($0)", "\(path): unsupported transfer syntax 1.2.840.10008.1.2.4.100 (MPEG2 Main Profile @ Main Level)")
             XCTAssertEqual(($0 as? ImageDecodingError)?.reason,
                            .unsupported("unsupported transfer syntax 1.2.840.10008.1.2.4.100 (MPEG2 Main Profile @ Main Level)"))
@@ -190,20 +191,20 @@ final class DICOMDecoderTests: XCTestCase {
     func testSizeLimitRefusedFromTheHeader() throws {
         _ = try manifest()
         let huge = try bytes("bad/huge_dimensions.dcm")
-        for attempt in [{ _ = try ImageDecoder().probe(data: huge, path: "huge.dcm") },
-                        { _ = try ImageDecoder().decode(data: huge, path: "huge.dcm") }] {
+        for attempt in [{ _ = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: huge, path: "huge.dcm") },
+                        { _ = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: huge, path: "huge.dcm") }] {
             XCTAssertThrowsError(try attempt()) {
                 XCTAssertEqual(($0 as? ImageDecodingError)?.reason,
-                               .tooLarge(width: 65535, height: 65535, limit: LightboxSettings.current.maxPixels))
+                               .tooLarge(width: 65535, height: 65535, limit: TestSettings.local.maxPixels))
             }
         }
-        let small = ImageDecoder(maxPixels: 1024 * 816)
+        let small = ImageDecoder(maxPixels: 1024 * 816, dicomWindow: .first)
         let data = try bytes("mono2_12bit_window.dcm")
         XCTAssertThrowsError(try small.probe(data: data, path: "a.dcm")) {
             XCTAssertEqual(($0 as? ImageDecodingError)?.reason, .tooLarge(width: 1024, height: 817, limit: 1024 * 816))
         }
         XCTAssertThrowsError(try small.decode(data: data, path: "a.dcm"))
-        XCTAssertNoThrow(try ImageDecoder(maxPixels: 1024 * 817).decode(data: data, path: "a.dcm"))
+        XCTAssertNoThrow(try ImageDecoder(maxPixels: 1024 * 817, dicomWindow: .first).decode(data: data, path: "a.dcm"))
     }
 
     /// A file cut anywhere (header, element lengths, fragments, codestreams) is an error, not a crash.
@@ -214,7 +215,7 @@ final class DICOMDecoderTests: XCTestCase {
             var cuts = Array(stride(from: 132, to: 1200, by: 37))
             cuts += (1..<12).map { data.count * $0 / 12 }
             for cut in cuts {
-                XCTAssertThrowsError(try ImageDecoder().decode(data: Array(data[..<cut]), path: "cut.dcm"), "\(name) cut at \(cut)") {
+                XCTAssertThrowsError(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: Array(data[..<cut]), path: "cut.dcm"), "\(name) cut at \(cut)") {
                     XCTAssertTrue("\($0)".hasPrefix("cut.dcm: ") && !"\($0)".contains("\n"), "\($0)")
                 }
             }
@@ -227,10 +228,10 @@ final class DICOMDecoderTests: XCTestCase {
         let names = ["jpeg_lossless_sv1", "jpegls_lossless", "j2k_lossy", "rle_rgb", "deflated_le", "jpeg_baseline_ybr"]
         _ = try manifest()
         let data = try names.map { try bytes("\($0).dcm") }
-        let serial = try data.map { try ImageDecoder().decode(data: $0, path: "a.dcm") }
+        let serial = try data.map { try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: $0, path: "a.dcm") }
         let results = Results(count: names.count * 4)
         DispatchQueue.concurrentPerform(iterations: names.count * 4) { i in
-            results.set(i, try? ImageDecoder().decode(data: data[i % names.count], path: "a.dcm"))
+            results.set(i, try? ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: data[i % names.count], path: "a.dcm"))
         }
         for i in 0..<(names.count * 4) { XCTAssertEqual(results.get(i), serial[i % names.count], names[i % names.count]) }
     }

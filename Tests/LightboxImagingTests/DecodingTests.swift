@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import XCTest
 @testable import LightboxImaging
 
@@ -21,7 +22,7 @@ final class DecodingTests: XCTestCase {
         let all = try expectations()
         XCTAssertGreaterThanOrEqual(all.count, 17)
         for (name, expected) in all.sorted(by: { $0.key < $1.key }) {
-            let image = try ImageDecoder().decode(file: Self.fixtures.appendingPathComponent(name).path)
+            let image = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: Self.fixtures.appendingPathComponent(name).path)
             XCTAssertEqual(image.width, expected.width, name)
             XCTAssertEqual(image.height, expected.height, name)
             var worst: Float = 0
@@ -34,7 +35,7 @@ final class DecodingTests: XCTestCase {
     }
 
     func testSixteenBitSamplesKeepTheirPrecision() throws {
-        let image = try ImageDecoder().decode(file: Self.fixtures.appendingPathComponent("gray16.png").path)
+        let image = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: Self.fixtures.appendingPathComponent("gray16.png").path)
         // 16-bit values divided by 257 are rarely whole numbers: an 8-bit read would lose that.
         XCTAssertTrue(image.pixels.contains { $0 != $0.rounded() })
     }

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import XCTest
 @testable import LightboxImaging
 
@@ -19,8 +20,8 @@ final class HeaderProbeTests: XCTestCase {
 
     func assertAgrees(_ bytes: [UInt8], _ name: String, target: DecodeTarget? = nil,
                       file: StaticString = #filePath, line: UInt = #line) throws {
-        let header = try ImageDecoder().probe(data: bytes, path: name, reduceFor: target)
-        let image = try ImageDecoder().decode(data: bytes, path: name, reduceFor: target)
+        let header = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: bytes, path: name, reduceFor: target)
+        let image = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: bytes, path: name, reduceFor: target)
         XCTAssertEqual([header.width, header.height], [image.width, image.height], name, file: file, line: line)
         XCTAssertEqual(header.format, ImageFormat(sniffing: bytes), name, file: file, line: line)
         // At least the Float RGB picture and a byte a sample of decode buffer.
@@ -46,13 +47,13 @@ final class HeaderProbeTests: XCTestCase {
 
     func testDecodeBytesByFormat() throws {
         let pixels = 23 * 17
-        XCTAssertEqual(try ImageDecoder().probe(data: try fixture("rgb8.png"), path: "a").decodeBytes, pixels * (12 + 4))
-        XCTAssertEqual(try ImageDecoder().probe(data: try fixture("palette.png"), path: "a").decodeBytes, pixels * (12 + 4))
-        XCTAssertEqual(try ImageDecoder().probe(data: try fixture("gray16.png"), path: "a").decodeBytes, pixels * (12 + 6))
-        XCTAssertEqual(try ImageDecoder().probe(data: try fixture("baseline_rgb.jpg"), path: "a").decodeBytes, pixels * (12 + 3))
-        XCTAssertEqual(try ImageDecoder().probe(data: try fixture("cmyk.jpg"), path: "a").decodeBytes, pixels * (12 + 4))
+        XCTAssertEqual(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: try fixture("rgb8.png"), path: "a").decodeBytes, pixels * (12 + 4))
+        XCTAssertEqual(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: try fixture("palette.png"), path: "a").decodeBytes, pixels * (12 + 4))
+        XCTAssertEqual(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: try fixture("gray16.png"), path: "a").decodeBytes, pixels * (12 + 6))
+        XCTAssertEqual(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: try fixture("baseline_rgb.jpg"), path: "a").decodeBytes, pixels * (12 + 3))
+        XCTAssertEqual(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: try fixture("cmyk.jpg"), path: "a").decodeBytes, pixels * (12 + 4))
         // Progressive: plus libjpeg's coefficient buffer (2 bytes a sample of every component).
-        XCTAssertGreaterThan(try ImageDecoder().probe(data: try fixture("progressive_rgb.jpg"), path: "a").decodeBytes,
+        XCTAssertGreaterThan(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: try fixture("progressive_rgb.jpg"), path: "a").decodeBytes,
                              pixels * (12 + 3) + pixels * 2)
     }
 
@@ -71,7 +72,7 @@ final class HeaderProbeTests: XCTestCase {
     func testExifOrientationTurnsTheSizeAndCostsACopy() throws {
         let rotated = try exifRotated()
         try assertAgrees(rotated, "rotated.jpg")
-        let header = try ImageDecoder().probe(data: rotated, path: "rotated.jpg")
+        let header = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: rotated, path: "rotated.jpg")
         XCTAssertEqual([header.width, header.height], [17, 23])
         XCTAssertEqual(header.decodeBytes, 23 * 17 * (3 + 12 + 12))
     }
@@ -89,15 +90,15 @@ final class HeaderProbeTests: XCTestCase {
         ]
         for (name, bytes) in cases {
             var decodeError: ImageDecodingError?
-            XCTAssertThrowsError(try ImageDecoder().decode(data: bytes, path: name), name) { decodeError = $0 as? ImageDecodingError }
-            XCTAssertThrowsError(try ImageDecoder().probe(data: bytes, path: name), name) { error in
+            XCTAssertThrowsError(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: bytes, path: name), name) { decodeError = $0 as? ImageDecodingError }
+            XCTAssertThrowsError(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: bytes, path: name), name) { error in
                 XCTAssertEqual((error as? ImageDecodingError)?.description, decodeError?.description, name)
             }
         }
-        XCTAssertThrowsError(try ImageDecoder().probe(data: pngHeader(width: 100_000, height: 100_000), path: "bomb.png")) {
-            XCTAssertEqual(($0 as? ImageDecodingError)?.reason, .tooLarge(width: 100_000, height: 100_000, limit: ImageDecoder().maxPixels))
+        XCTAssertThrowsError(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).probe(data: pngHeader(width: 100_000, height: 100_000), path: "bomb.png")) {
+            XCTAssertEqual(($0 as? ImageDecodingError)?.reason, .tooLarge(width: 100_000, height: 100_000, limit: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).maxPixels))
         }
-        XCTAssertThrowsError(try ImageDecoder(maxPixels: 100).probe(data: jpeg, path: "j")) {
+        XCTAssertThrowsError(try ImageDecoder(maxPixels: 100, dicomWindow: .first).probe(data: jpeg, path: "j")) {
             XCTAssertEqual(($0 as? ImageDecodingError)?.reason, .tooLarge(width: 23, height: 17, limit: 100))
         }
     }
@@ -105,7 +106,7 @@ final class HeaderProbeTests: XCTestCase {
     // Without a pixel limit, a 100,000 x 100,000 header is measured, never allocated: decoding
     // it would need 160 GB (this machine has far less), so returning at all shows nothing was.
     func testHugeHeaderIsMeasuredWithoutAllocating() throws {
-        let header = try ImageDecoder(maxPixels: .max).probe(data: pngHeader(width: 100_000, height: 100_000), path: "bomb.png")
+        let header = try ImageDecoder(maxPixels: .max, dicomWindow: .first).probe(data: pngHeader(width: 100_000, height: 100_000), path: "bomb.png")
         XCTAssertEqual([header.width, header.height], [100_000, 100_000])
         XCTAssertEqual(header.decodeBytes, 100_000 * 100_000 * 16)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import XCTest
 @testable import LightboxImaging
 
@@ -88,15 +89,15 @@ final class ScaledDecodingTests: XCTestCase {
     func testScaledJPEGKeepsTheTargetCovered() throws {
         // The 23x17 fixture with a 4-pixel target: 17 // 4 = 4, so a quarter-size decode (6x5).
         let path = DecodingTests.fixtures.appendingPathComponent("baseline_rgb.jpg").path
-        let full = try ImageDecoder().decode(file: path)
-        let reduced = try ImageDecoder().decode(file: path, reduceFor: DecodeTarget(size: 4, policy: .crop))
+        let full = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: path)
+        let reduced = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: path, reduceFor: DecodeTarget(size: 4, policy: .crop))
         XCTAssertEqual([reduced.width, reduced.height], [6, 5])
         XCTAssertGreaterThanOrEqual(min(reduced.width, reduced.height), 4)
         // Same picture, smaller: the mean colour stays.
         func mean(_ i: RGBImage) -> Float { i.pixels.reduce(0, +) / Float(i.pixels.count) }
         XCTAssertEqual(mean(reduced), mean(full), accuracy: 4)
         // PNGs are never reduced.
-        let png = try ImageDecoder().decode(file: DecodingTests.fixtures.appendingPathComponent("rgb8.png").path,
+        let png = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: DecodingTests.fixtures.appendingPathComponent("rgb8.png").path,
                                             reduceFor: DecodeTarget(size: 4, policy: .crop))
         XCTAssertEqual(png.width, 23)
     }

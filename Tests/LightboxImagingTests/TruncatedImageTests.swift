@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import XCTest
 @testable import LightboxImaging
 
@@ -17,7 +18,7 @@ final class TruncatedImageTests: XCTestCase {
     }
 
     func assertTruncated(_ bytes: [UInt8], _ name: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try ImageDecoder().decode(data: bytes, path: name), name, file: file, line: line) { error in
+        XCTAssertThrowsError(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: bytes, path: name), name, file: file, line: line) { error in
             guard let e = error as? ImageDecodingError else { return XCTFail("\(error)", file: file, line: line) }
             guard case .truncated = e.reason else { return XCTFail("\(name): \(e.reason)", file: file, line: line) }
             XCTAssertTrue(e.description.hasPrefix("\(name): image file is truncated"), e.description, file: file, line: line)
@@ -33,25 +34,25 @@ final class TruncatedImageTests: XCTestCase {
     // A baseline grey JPEG (1024x1024) cut to a third and to two thirds.
     func testBaselineJPEGCutShort() throws {
         let jpeg = try xray("289cb15b.jpg")
-        XCTAssertNoThrow(try ImageDecoder().decode(data: jpeg, path: "whole.jpg"))
+        XCTAssertNoThrow(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: jpeg, path: "whole.jpg"))
         assertTruncated(Array(jpeg.prefix(jpeg.count / 3)), "third.jpg")
         assertTruncated(Array(jpeg.prefix(jpeg.count * 2 / 3)), "two-thirds.jpg")
         assertTruncated(Array(jpeg.dropLast(2)), "no-end-marker.jpg")
         // Scaled decoding stops early in the data, but the file is still incomplete.
-        XCTAssertThrowsError(try ImageDecoder().decode(data: Array(jpeg.prefix(jpeg.count / 3)), path: "x.jpg",
+        XCTAssertThrowsError(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: Array(jpeg.prefix(jpeg.count / 3)), path: "x.jpg",
                                                        reduceFor: DecodeTarget(size: 224, policy: .crop)))
     }
 
     // A progressive colour JPEG: its later scans missing.
     func testProgressiveJPEGCutShort() throws {
         let jpeg = try xray("076d9f1ab85d17bcf0f4f207891974_jumbo.jpg")
-        XCTAssertNoThrow(try ImageDecoder().decode(data: jpeg, path: "whole.jpg"))
+        XCTAssertNoThrow(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: jpeg, path: "whole.jpg"))
         assertTruncated(Array(jpeg.prefix(jpeg.count / 3)), "third.jpg")
     }
 
     func testPNGCutShort() throws {
         let png = try xray("16745_5_2.png")
-        XCTAssertNoThrow(try ImageDecoder().decode(data: png, path: "whole.png"))
+        XCTAssertNoThrow(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: png, path: "whole.png"))
         assertTruncated(Array(png.prefix(png.count / 3)), "third.png")
         assertTruncated(Array(png.prefix(png.count * 2 / 3)), "two-thirds.png")
     }
@@ -60,8 +61,8 @@ final class TruncatedImageTests: XCTestCase {
     // Pillow opens it too, so it is not refused.
     func testExtraneousBytesStillDecode() throws {
         let jpeg = try xray("289cb15b.jpg")
-        let original = try ImageDecoder().decode(data: jpeg, path: "a.jpg")
-        let padded = try ImageDecoder().decode(data: insertingBeforeScan(jpeg, [0x00, 0x11, 0x22]), path: "b.jpg")
+        let original = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: jpeg, path: "a.jpg")
+        let padded = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: insertingBeforeScan(jpeg, [0x00, 0x11, 0x22]), path: "b.jpg")
         XCTAssertEqual(padded, original)
     }
 

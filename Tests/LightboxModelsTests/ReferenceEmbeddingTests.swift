@@ -1,4 +1,6 @@
 import Foundation
+import LightboxCore
+import LightboxTestSupport
 import XCTest
 import LightboxImaging
 @testable import LightboxModels
@@ -31,7 +33,7 @@ final class ReferenceEmbeddingTests: XCTestCase {
                 continue
             }
             let policy = try XCTUnwrap(ResizePolicy(rawValue: reference.resize))
-            let embedder = ImageEmbedder(network: network, preprocessor: Preprocessor(policy: policy))
+            let embedder = ImageEmbedder(network: network, preprocessor: Preprocessor(policy: policy), decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), threads: TestSettings.local.threads)
             let result = try embedder.embed(paths: [path])
             XCTAssertEqual(result.failures.count, 0)
             let got = result.embeddings, want = reference.embedding
@@ -48,7 +50,7 @@ final class ReferenceEmbeddingTests: XCTestCase {
 
     func testEaglePhotographIsABaldEagle() throws {
         let path = try XCTUnwrap(TestPaths.darknetPhoto("eagle.jpg"), "eagle.jpg missing: run scripts/test.sh")
-        let embedder = ImageEmbedder(network: try TestPaths.pretrained(), preprocessor: Preprocessor())
+        let embedder = ImageEmbedder(network: try TestPaths.pretrained(), preprocessor: Preprocessor(), decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), threads: TestSettings.local.threads)
         let (tensor, kept, failures) = embedder.prepare([path])
         XCTAssertEqual(failures.count, 0)
         let result = try tensor.withUnsafeBufferPointer {
@@ -70,7 +72,7 @@ final class ReferenceEmbeddingTests: XCTestCase {
         let images = TestPaths.shared.appendingPathComponent("data/covid-chestxray/images")
         let files = try FileManager.default.contentsOfDirectory(atPath: images.path).sorted().prefix(7)
             .map { images.appendingPathComponent($0).path }
-        let embedder = ImageEmbedder(network: network, preprocessor: Preprocessor())
+        let embedder = ImageEmbedder(network: network, preprocessor: Preprocessor(), decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), threads: TestSettings.local.threads)
         let (tensor, kept, _) = embedder.prepare(files)
         XCTAssertEqual(kept.count, 7)
         let batched = try tensor.withUnsafeBufferPointer {

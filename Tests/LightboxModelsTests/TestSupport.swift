@@ -1,5 +1,6 @@
 import Foundation
 import LightboxCore
+import LightboxTestSupport
 import XCTest
 @testable import LightboxModels
 
@@ -14,7 +15,7 @@ enum TestPaths {
     /// A photograph from Debian's darknet package: installed, or unpacked by scripts/test.sh.
     static func darknetPhoto(_ name: String) -> String? {
         let candidates = ["/usr/share/darknet/data/\(name)",
-                          LightboxSettings.current.folder("test-data/darknet/usr/share/darknet/data/\(name)")]
+                          TestSettings.local.folder("test-data/darknet/usr/share/darknet/data/\(name)")]
         return candidates.first { FileManager.default.fileExists(atPath: $0) }
     }
 
@@ -27,7 +28,7 @@ enum TestPaths {
 
     /// The pretrained weights: tests that need them fail with the setup hint when absent.
     static func pretrained() throws -> MobileNetV2 {
-        try MobileNetV2(weights: PretrainedMobileNetV2.load())
+        try MobileNetV2(weights: PretrainedMobileNetV2.load(from: TestSettings.weightsFolder), parallelism: TestSettings.local.threads)
     }
 }
 

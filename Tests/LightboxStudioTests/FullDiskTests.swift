@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import XCTest
 import LightboxImaging
 @testable import LightboxStudio
@@ -77,7 +78,7 @@ final class FullDiskTests: XCTestCase {
         let images = try store.images(projectId: project.id!)
         XCTAssertGreaterThanOrEqual(images.count, stored - 1)
         for image in images.prefix(3) {
-            XCTAssertNoThrow(try ImageDecoder().decode(file: store.imagePath(image).path))
+            XCTAssertNoThrow(try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(file: store.imagePath(image).path))
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import LightboxTestSupport
 import XCTest
 import LightboxImaging
 import LightboxData
@@ -25,7 +26,7 @@ final class StudioAPITests: XCTestCase {
     /// A DICOM upload: accepted, grouped by its PatientID as a pseudonym (never the id), shown
     /// as a PNG, and no response carries the patient's id or name.
     func testDICOMUploadIsGroupedByPseudonymAndShownAsPNG() async throws {
-        let fixtures = URL(fileURLWithPath: LightboxSettings.current.folder("test-data/dicom-fixtures"))
+        let fixtures = URL(fileURLWithPath: TestSettings.local.folder("test-data/dicom-fixtures"))
         guard let data = FileManager.default.contents(atPath: fixtures.appendingPathComponent("mono1_12bit_window.dcm").path) else {
             let message = "no DICOM fixtures at \(fixtures.path): scripts/test.sh makes them"
             if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail(message) }
@@ -40,7 +41,7 @@ final class StudioAPITests: XCTestCase {
             seen += String(buffer: up.body)
             let thumb = try await client.get("/api/images/1")
             XCTAssertEqual(thumb.headers[.contentType], "image/png")
-            let png = try ImageDecoder().decode(data: [UInt8](buffer: thumb.body), path: "thumbnail")
+            let png = try ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first).decode(data: [UInt8](buffer: thumb.body), path: "thumbnail")
             XCTAssertEqual([png.width, png.height], [1024, 817])
             for path in ["/api/projects/1", "/api/projects/1/classes/1/images", "/api/projects"] {
                 seen += String(buffer: try await client.get(path).body)
@@ -282,7 +283,7 @@ final class StudioAPITests: XCTestCase {
             defer { try? FileManager.default.removeItem(at: zip) }
             try Data(bundle.body.readableBytesView).write(to: zip)
             let picture = Fixture.trainingImages.appendingPathComponent("Class 2/3.png").path
-            let predictor = try Predictor(model: zip.path)
+            let predictor = try Predictor(model: zip.path, settings: TestSettings.local)
             let fromZip = try XCTUnwrap(predictor.predict([picture]).first).get()
             let studio = prediction["probabilities"] as! [String: Double]
             for (c, name) in predictor.classes.enumerated() {

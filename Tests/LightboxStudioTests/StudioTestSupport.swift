@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import LightboxTestSupport
 import XCTest
 @testable import LightboxStudio
 
@@ -15,7 +16,7 @@ enum Fixture {
     /// The router test client names the server "localhost" without a port, which is what a
     /// browser sends for port 80: the tests' servers say they listen there.
     static func settings(_ directory: URL, token: String? = Fixture.token) -> StudioSettings {
-        var s = StudioSettings(dataDirectory: directory, access: StudioAccess(token: token))
+        var s = StudioSettings(dataDirectory: directory, access: StudioAccess(token: token), runSettings: TestSettings.local)
         s.port = 80
         return s
     }

@@ -21,7 +21,7 @@ public enum TorchReference {
     /// `$LIGHTBOX_TORCH_PYTHON` (scripts/test.sh sets it), else the venv it makes.
     public static var python: String {
         if let p = ProcessInfo.processInfo.environment["LIGHTBOX_TORCH_PYTHON"], !p.isEmpty { return p }
-        return (LightboxSettings.current.home as NSString).appendingPathComponent("test-data/torch-venv/bin/python")
+        return (TestSettings.local.home as NSString).appendingPathComponent("test-data/torch-venv/bin/python")
     }
 
     /// The venv's python; without it the test is skipped, and under CI (where scripts/test.sh

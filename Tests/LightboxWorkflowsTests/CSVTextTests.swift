@@ -1,4 +1,5 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import LightboxData
 @testable import LightboxWorkflows
@@ -36,7 +37,7 @@ final class CSVTextTests: XCTestCase {
             text += CSVText.row(["\(i).png", label, "-g\(i)"])
         }
         try Data(text.utf8).write(to: dir.appendingPathComponent("list.csv"))
-        let dataset = try DatasetLoader.load(dir.appendingPathComponent("list.csv").path)
+        let dataset = try DatasetLoader.load(dir.appendingPathComponent("list.csv").path, saltFolder: TestSettings.local.home)
         XCTAssertEqual(dataset.images.map(\.label), ["-ve", "=1+2*3", "@SUM(A1)", "+ve"])
         XCTAssertEqual(dataset.images.map(\.group), ["group:-g0", "group:-g1", "group:-g2", "group:-g3"])
     }

@@ -22,7 +22,7 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         let python = try TorchReference.requirePython()
         let out = work.appendingPathComponent(folder)
         let (status, message) = try ReferenceScript.run(python, [TorchReference.script("finetune_reference.py"),
-                             "--checkpoint", PretrainedMobileNetV2.checkpointPath(),
+                             "--checkpoint", PretrainedMobileNetV2.checkpointPath(in: TestSettings.weightsFolder),
                              "--images", TorchReference.shared.appendingPathComponent("data/covid-chestxray/images").path,
                              "--labels", Self.labels.map(String.init).joined(separator: ","),
                              "--out", out.path, "--mode", mode] + extra)
@@ -61,8 +61,8 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
     func testFrozenPartMatchesTorch() throws {
         let out = try reference(mode: "step")
         let inputs = try array(out.appendingPathComponent("inputs.npy"))
-        let graph = try MobileNetV2Architecture.standard.layerGraph(weights: try PretrainedMobileNetV2.load(), throughModule: 13)
-        let network = try GraphNetwork(graph: graph)
+        let graph = try MobileNetV2Architecture.standard.layerGraph(weights: try PretrainedMobileNetV2.load(from: TestSettings.weightsFolder), throughModule: 13)
+        let network = try GraphNetwork(graph: graph, parallelism: TestSettings.local.threads)
         let frozen = try inputs.withUnsafeBufferPointer {
             try network.forward($0.baseAddress!, batch: Self.labels.count, outputs: .featureMap)
         }.featureMap!
@@ -79,7 +79,7 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         // must be as close to float64 as torch's float32 step is.
         let out = try reference(mode: "step", ["--precision", "float64"])
         let torch32 = try reference(mode: "step", folder: "reference-float32")
-        let tail = try TrainableTail(weights: try PretrainedMobileNetV2.load(), firstModule: 14)
+        let tail = try TrainableTail(weights: try PretrainedMobileNetV2.load(from: TestSettings.weightsFolder), firstModule: 14)
         let batch = Self.labels.count
         let (featureMap, trace) = try tail.forward(try array(out.appendingPathComponent("frozen.npy")), batch: batch, training: true)
         let head = LinearClassifier(weight: try array(out.appendingPathComponent("head_init/weight.npy")),
@@ -142,7 +142,7 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         let frozen = try array(out.appendingPathComponent("frozen.npy"))
         let per = frozen.count / Self.labels.count
         let member = FineTuneMember(
-            tail: try TrainableTail(weights: try PretrainedMobileNetV2.load(), firstModule: 14),
+            tail: try TrainableTail(weights: try PretrainedMobileNetV2.load(from: TestSettings.weightsFolder), firstModule: 14),
             classifier: LinearClassifier(weight: try array(out.appendingPathComponent("head_init/weight.npy")),
                                          bias: try array(out.appendingPathComponent("head_init/bias.npy")), inputs: 1280, classes: 2),
             firstModule: 14)

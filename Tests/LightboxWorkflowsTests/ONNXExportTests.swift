@@ -33,10 +33,10 @@ final class ONNXExportTests: XCTestCase {
         let model = work.appendingPathComponent("model")
         try bundle.write(to: model.path)
         let onnx = work.appendingPathComponent("model.onnx")
-        try ONNXExporter.export(try ModelBundle.read(from: model.path), to: onnx.path)
+        try ONNXExporter.export(try ModelBundle.read(from: model.path), to: onnx.path, weightsFolder: TestSettings.weightsFolder)
 
         // The model's input: each image decoded and resized as Lightbox does, NCHW pixels.
-        let predictor = try Predictor(model: model.path)
+        let predictor = try Predictor(model: model.path, settings: TestSettings.local)
         let p = predictor.preprocessor, decoder = predictor.decoder
         let images = InteropFixtures.images()
         var pixels: [Float] = []

@@ -17,8 +17,8 @@ final class RealKerasTests: TemporaryFolderTestCase {
     func teachableMachineBundle(head: DenseHead? = nil, classes: [String]? = nil) throws -> ModelBundle {
         let path = TeachableMachineTests.export.path
         let model = try TFJSLayersModel.load(path)
-        let backbone = try Backbone.teachableMachine(model, policy: .crop), files = model.files
-        let tm = try TeachableMachineExport.load(path)
+        let backbone = try Backbone.teachableMachine(model, policy: .crop, decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), parallelism: TestSettings.local.threads), files = model.files
+        let tm = try TeachableMachineExport.load(path, settings: TestSettings.local)
         var bundle = try ModelBundle(classes: classes ?? tm.classes, backbone: ModelBundle.Backbone(backbone),
                                      preprocessing: ModelBundle.Preprocessing(backbone.embedder.preprocessor),
                                      members: [DenseHeadMember(head ?? tm.head)])
@@ -58,14 +58,14 @@ final class RealKerasTests: TemporaryFolderTestCase {
     /// within 1e-5 of `predict`, whose probabilities differ between classes.
     func checkFunctional(_ bundle: ModelBundle, _ name: String) throws {
         try check(bundle, name, tolerance: 1e-5)
-        let spread = try Predictor(model: work.appendingPathComponent("\(name)-model").path).predict(InteropFixtures.images())
+        let spread = try Predictor(model: work.appendingPathComponent("\(name)-model").path, settings: TestSettings.local).predict(InteropFixtures.images())
             .map { let p = try $0.get().probabilities; return p.max()! - p.min()! }.max()!
         XCTAssertGreaterThan(spread, 0.1, "the probabilities differ between classes, so the comparison means something")
         // Keras's .h5: the same functional model, one weight group per layer, in Keras 2 and Keras 3.
         let model = work.appendingPathComponent("\(name)-model")
         let folder = work.appendingPathComponent("\(name)-keras")
-        try KerasExporter.export(try ModelBundle.read(from: model.path), to: folder.path)
-        let predictor = try Predictor(model: model.path)
+        try KerasExporter.export(try ModelBundle.read(from: model.path), to: folder.path, weightsFolder: TestSettings.weightsFolder)
+        let predictor = try Predictor(model: model.path, settings: TestSettings.local)
         let ours = try predictor.predict(InteropFixtures.images()).map { try $0.get().probabilities }
         for kind in ["h5-keras2", "h5-keras3"] {
             try KerasClient.compare(try KerasClient.predict(kind: kind, model: folder.appendingPathComponent("keras_model.h5"),
@@ -86,11 +86,11 @@ final class RealKerasTests: TemporaryFolderTestCase {
             let model = work.appendingPathComponent("\(name)-model")
             try bundle.write(to: model.path)
             let folder = work.appendingPathComponent("\(name)-keras")
-            try KerasExporter.export(try ModelBundle.read(from: model.path), to: folder.path)
+            try KerasExporter.export(try ModelBundle.read(from: model.path), to: folder.path, weightsFolder: TestSettings.weightsFolder)
             XCTAssertEqual(try String(contentsOf: folder.appendingPathComponent("labels.txt"), encoding: .utf8), "0 COVID-19\n1 OTHER\n2 Third\n")
             let h5 = folder.appendingPathComponent("keras_model.h5")
             XCTAssertEqual(Array(try Data(contentsOf: h5).prefix(8)), [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A], "an HDF5 file")
-            let predictor = try Predictor(model: model.path)
+            let predictor = try Predictor(model: model.path, settings: TestSettings.local)
             let ours = try predictor.predict(InteropFixtures.images()).map { try $0.get().probabilities }
             let pixels = try KerasClient.pixels(predictor)
             for kind in ["h5-keras2", "h5-keras3"] {
@@ -100,7 +100,7 @@ final class RealKerasTests: TemporaryFolderTestCase {
         // OUT ending in .h5: that file, labels.txt beside it.
         let model = work.appendingPathComponent("default-model")
         let file = work.appendingPathComponent("out/mine.h5")
-        try KerasExporter.export(try ModelBundle.read(from: model.path), to: file.path)
+        try KerasExporter.export(try ModelBundle.read(from: model.path), to: file.path, weightsFolder: TestSettings.weightsFolder)
         XCTAssertTrue(FileManager.default.fileExists(atPath: file.path))
         XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("out/labels.txt").path))
     }
@@ -110,8 +110,8 @@ final class RealKerasTests: TemporaryFolderTestCase {
         let model = work.appendingPathComponent("\(name)-model")
         try bundle.write(to: model.path)
         let export = work.appendingPathComponent("\(name)-tfjs")
-        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: export.path)
-        let predictor = try Predictor(model: model.path)
+        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: export.path, weightsFolder: TestSettings.weightsFolder)
+        let predictor = try Predictor(model: model.path, settings: TestSettings.local)
         let keras = try KerasClient.predict(kind: "tfjs", model: export, pixels: try KerasClient.pixels(predictor), work: work)
         try KerasClient.compare(keras, try predictor.predict(InteropFixtures.images()).map { try $0.get().probabilities },
                                 tolerance: tolerance)
@@ -126,7 +126,7 @@ enum KerasClient {
     /// `$LIGHTBOX_KERAS_PYTHON` (scripts/test.sh sets it), else the venv it makes.
     static var python: String {
         if let p = ProcessInfo.processInfo.environment["LIGHTBOX_KERAS_PYTHON"], !p.isEmpty { return p }
-        return (LightboxSettings.current.home as NSString).appendingPathComponent("test-data/keras-venv/bin/python")
+        return (TestSettings.local.home as NSString).appendingPathComponent("test-data/keras-venv/bin/python")
     }
 
     /// The images as Teachable Machine feeds its model: Lightbox's centre crop to 224, x / 127.5 - 1, NHWC.

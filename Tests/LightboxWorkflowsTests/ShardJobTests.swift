@@ -26,14 +26,14 @@ final class ShardJobTests: TemporaryFolderTestCase {
 
     func testTheTaskBuildsTheSubmittersEmbedder() throws {
         let job = ShardJob(work: .backbone(resize: .pad, equalization: .histogram), dicomWindow: .minmax)
-        let (embedder, key) = try job.makeEmbedder()
-        let backbone = try Backbone.pretrained(Preprocessor(policy: .pad, equalization: .histogram))
+        let (embedder, key) = try job.makeEmbedder(settings: TestSettings.local)
+        let backbone = try Backbone.pretrained(Preprocessor(policy: .pad, equalization: .histogram), weightsFolder: TestSettings.weightsFolder, decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), parallelism: TestSettings.local.threads)
         XCTAssertEqual(key, backbone.cacheKey)
         XCTAssertEqual(embedder.preprocessor, backbone.embedder.preprocessor)
         XCTAssertEqual(embedder.decoder.dicomWindow, .minmax)
 
-        let (maps, mapsKey) = try ShardJob(work: .frozenModules(through: 13, resize: .crop, equalization: .none), dicomWindow: .first).makeEmbedder()
-        XCTAssertEqual(mapsKey, "mobilenet-v2-features-0-13@\((PretrainedMobileNetV2.installedDigest() ?? "").prefix(16))")
+        let (maps, mapsKey) = try ShardJob(work: .frozenModules(through: 13, resize: .crop, equalization: .none), dicomWindow: .first).makeEmbedder(settings: TestSettings.local)
+        XCTAssertEqual(mapsKey, "mobilenet-v2-features-0-13@\((PretrainedMobileNetV2.installedDigest(in: TestSettings.weightsFolder) ?? "").prefix(16))")
         XCTAssertEqual(maps.network.embeddingChannels, 14 * 14 * 96)
     }
 
@@ -41,14 +41,14 @@ final class ShardJobTests: TemporaryFolderTestCase {
     func testAModelsWorkIsWhatItsMembersRead() throws {
         let model = work.appendingPathComponent("model").path
         try InteropFixtures.fineTunedBundle().write(to: model)
-        let trained = try TrainedModel(bundle: try ModelBundle.read(from: model))
+        let trained = try TrainedModel(bundle: try ModelBundle.read(from: model), settings: TestSettings.local)
         XCTAssertEqual(ShardWork.of(model: model, trained), .modelProbabilities(model: model))
-        XCTAssertThrowsError(try ShardJob(work: .modelBackbone(model: model), dicomWindow: .first).makeEmbedder()) {
+        XCTAssertThrowsError(try ShardJob(work: .modelBackbone(model: model), dicomWindow: .first).makeEmbedder(settings: TestSettings.local)) {
             XCTAssertTrue("\($0)".contains("not what the job file says"), "\($0)")
         }
         let head = work.appendingPathComponent("head").path
         try InteropFixtures.headEnsembleBundle().write(to: head)
-        XCTAssertEqual(ShardWork.of(model: head, try TrainedModel(bundle: try ModelBundle.read(from: head))), .modelBackbone(model: head))
+        XCTAssertEqual(ShardWork.of(model: head, try TrainedModel(bundle: try ModelBundle.read(from: head), settings: TestSettings.local)), .modelBackbone(model: head))
     }
 
     func testABrokenJobFileIsOneClearError() throws {

@@ -17,10 +17,10 @@ final class TFJSExportTests: TemporaryFolderTestCase {
         let model = work.appendingPathComponent("model")
         try bundle().write(to: model.path)
         let export = work.appendingPathComponent("tfjs")
-        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: export.path)
+        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: export.path, weightsFolder: TestSettings.weightsFolder)
 
-        let original = try Predictor(model: model.path).predict(images())
-        let roundTrip = try Predictor(model: export.path).predict(images())
+        let original = try Predictor(model: model.path, settings: TestSettings.local).predict(images())
+        let roundTrip = try Predictor(model: export.path, settings: TestSettings.local).predict(images())
         var worst: Float = 0
         for (a, b) in zip(original, roundTrip) {
             let pa = try a.get(), pb = try b.get()
@@ -38,7 +38,7 @@ final class TFJSExportTests: TemporaryFolderTestCase {
         let model = work.appendingPathComponent("model")
         try bundle().write(to: model.path)
         let export = work.appendingPathComponent("tfjs")
-        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: export.path)
+        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: export.path, weightsFolder: TestSettings.weightsFolder)
         let root = try JSONSerialization.jsonObject(with: Data(contentsOf: export.appendingPathComponent("model.json"))) as! [String: Any]
         let manifest = ((root["weightsManifest"] as! [[String: Any]])[0]["weights"] as! [[String: Any]]).map { $0["name"] as! String }
         var expected: [String] = []
@@ -64,7 +64,7 @@ final class TFJSExportTests: TemporaryFolderTestCase {
         let model = work.appendingPathComponent("model")
         try bundle().write(to: model.path)
         let export = work.appendingPathComponent("tfjs")
-        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: export.path)
+        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: export.path, weightsFolder: TestSettings.weightsFolder)
 
         func configKeys(_ url: URL) throws -> [String: Set<String>] {
             let root = try JSONSerialization.jsonObject(with: Data(contentsOf: url.appendingPathComponent("model.json"))) as! [String: Any]
@@ -100,7 +100,7 @@ enum InteropFixtures {
         head.w1 = head.w1.map { $0 * 4 }
         head.b1 = (0..<100).map { Float($0 % 7) * 0.05 }
         let identity = ModelBundle.Backbone(id: PretrainedMobileNetV2.identifier,
-                                            weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
+                                            weightsSHA256: PretrainedMobileNetV2.installedDigest(in: TestSettings.weightsFolder) ?? "")
         return try ModelBundle(classes: ["COVID-19", "OTHER", "Third"], backbone: identity,
                                preprocessing: ModelBundle.Preprocessing(Preprocessor()), members: [DenseHeadMember(head)])
     }
@@ -110,7 +110,7 @@ enum InteropFixtures {
     static func fineTunedBundle() throws -> ModelBundle {
         let fixture = try bundle()
         let members = try [1, 2].map { seed -> FineTunedMember in
-            let member = try FineTuneMember(weights: try PretrainedMobileNetV2.load(), firstModule: 14, classes: fixture.classes.count,
+            let member = try FineTuneMember(weights: try PretrainedMobileNetV2.load(from: TestSettings.weightsFolder), firstModule: 14, classes: fixture.classes.count,
                                             seed: UInt64(seed))
             var tensors = member.tensors
             tensors["head.weight"]!.values = tensors["head.weight"]!.values.map { $0 * 40 }

@@ -1,4 +1,5 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import LightboxModels
 @testable import LightboxWorkflows
@@ -23,7 +24,7 @@ final class TeachableMachineTests: XCTestCase {
 
     func testTrainingImagesAreClassifiedAsTorchDoes() throws {
         let reference = try reference()
-        let predictor = try Predictor(model: Self.export.path)
+        let predictor = try Predictor(model: Self.export.path, settings: TestSettings.local)
         XCTAssertEqual(predictor.classes, ["Class 1", "Class 2"])
         XCTAssertEqual(reference.images.count, 22)
         let paths = reference.images.map { Self.export.appendingPathComponent($0.path).path }
@@ -49,8 +50,8 @@ final class TeachableMachineTests: XCTestCase {
         let zip = work.appendingPathComponent("tm.zip")
         try FileManager.default.zipItem(at: folder, to: zip, shouldKeepParent: false)
         let image = Self.export.appendingPathComponent("training-images/Class 1/3.png").path
-        let fromZip = try Predictor(model: zip.path).predict([image])[0].get()
-        let fromFolder = try Predictor(model: Self.export.path).predict([image])[0].get()
+        let fromZip = try Predictor(model: zip.path, settings: TestSettings.local).predict([image])[0].get()
+        let fromFolder = try Predictor(model: Self.export.path, settings: TestSettings.local).predict([image])[0].get()
         XCTAssertEqual(fromZip.probabilities, fromFolder.probabilities)
     }
 
@@ -71,7 +72,7 @@ final class TeachableMachineTests: XCTestCase {
         try json.replacingOccurrences(of: "\"class_name\": \"Add\"", with: "\"class_name\": \"Multiply\"")
             .replacingOccurrences(of: "\"class_name\":\"Add\"", with: "\"class_name\":\"Multiply\"")
             .write(to: work.appendingPathComponent("model.json"), atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try TFJSLayersModel.load(work.path).backboneNetwork()) { error in
+        XCTAssertThrowsError(try TFJSLayersModel.load(work.path).backboneNetwork(parallelism: TestSettings.local.threads)) { error in
             XCTAssertTrue("\(error)".contains("Multiply") && "\(error)".contains("not supported"), "\(error)")
         }
     }

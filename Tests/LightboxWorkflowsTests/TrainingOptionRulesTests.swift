@@ -1,4 +1,5 @@
 import Foundation
+import LightboxTestSupport
 import XCTest
 import LightboxCore
 import LightboxData
@@ -11,7 +12,7 @@ import LightboxImaging
 /// messages (TrainOptionCommandTests).
 final class TrainingOptionRulesTests: XCTestCase {
     func config(_ change: (inout TrainingConfiguration) throws -> Void = { _ in }) throws -> TrainingConfiguration {
-        var c = try TrainingConfiguration(data: "-", output: "-")
+        var c = try TrainingConfiguration(data: "-", output: "-", settings: TestSettings.local)
         try change(&c)
         return c
     }
@@ -27,17 +28,17 @@ final class TrainingOptionRulesTests: XCTestCase {
     }
 
     func testTableCoversEveryOptionWithItsDefault() throws {
-        let keys = TrainingOptionRules.rules.map(\.key)
+        let keys = TrainingOptionRules.rules.map(\.key.rawValue)
         for key in ["epochs", "batchSize", "learningRate", "denseUnits", "dropout", "earlyStopping", "augmentCopies", "balance",
                     "split", "seed", "resize", "positive", "rotation", "shift", "zoom", "brightness", "contrast", "gamma", "noise"] {
             XCTAssertTrue(keys.contains(key), key)
         }
         XCTAssertEqual(Set(keys).count, keys.count, "keys are unique")
-        XCTAssertEqual(TrainingOptionRules.rule("batchSize").flag, "--batch-size")
-        XCTAssertEqual(TrainingOptionRules.rule("augmentCopies").flag, "--augment-copies")
-        XCTAssertEqual(TrainingOptionRules.rule("epochs").range, "1-1000")
-        XCTAssertEqual(TrainingOptionRules.rule("learningRate").range, "above 0 and below 10")
-        XCTAssertEqual(TrainingOptionRules.rule("dropout").range, "at least 0 and below 1")
+        XCTAssertEqual(TrainingOptionRules.rule(.batchSize).flag, "--batch-size")
+        XCTAssertEqual(TrainingOptionRules.rule(.augmentCopies).flag, "--augment-copies")
+        XCTAssertEqual(TrainingOptionRules.rule(.epochs).range, "1-1000")
+        XCTAssertEqual(TrainingOptionRules.rule(.learningRate).range, "above 0 and below 10")
+        XCTAssertEqual(TrainingOptionRules.rule(.dropout).range, "at least 0 and below 1")
         // Defaults in the table are the library's defaults.
         let t = TrainingOptions(), a = AugmentationRanges()
         let defaults: [String: String] = ["epochs": "\(t.epochs)", "batchSize": "\(t.batchSize)", "learningRate": "0.001",
@@ -45,7 +46,7 @@ final class TrainingOptionRulesTests: XCTestCase {
                                           "augmentCopies": "0", "balance": "none", "split": "70/15/15", "seed": "\(t.seed)",
                                           "resize": ResizePolicy.crop.rawValue, "rotation": "10", "shift": "0.05", "zoom": "0.1",
                                           "brightness": "0.1", "contrast": "0.1", "gamma": "0.1", "noise": "2"]
-        for (key, value) in defaults { XCTAssertEqual(TrainingOptionRules.rule(key).defaultValue, value, key) }
+        for (key, value) in defaults { XCTAssertEqual(TrainingOptionKey(rawValue: key).map(TrainingOptionRules.rule)?.defaultValue, value, key) }
         XCTAssertEqual([a.rotation, a.shift, a.zoom, a.brightness, a.contrast, a.gamma, a.noise], [10, 0.05, 0.1, 0.1, 0.1, 0.1, 2])
         XCTAssertNil(refusal(try config()), "the defaults pass")
         // JSON for the Studio's page.

@@ -13,7 +13,7 @@ final class TrainingRunControlTests: TemporaryFolderTestCase {
         let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/covid-chestxray")
         guard FileManager.default.fileExists(atPath: shared.path) else { throw XCTSkip("no developer data at \(shared.path)") }
-        let all = try DatasetLoader.load(shared.path)
+        let all = try DatasetLoader.load(shared.path, saltFolder: TestSettings.local.home)
         let root = work.appendingPathComponent("data")
         for label in ["COVID-19", "OTHER"] {
             let dir = root.appendingPathComponent(label)
@@ -55,7 +55,7 @@ final class TrainingRunControlTests: TemporaryFolderTestCase {
     }
 
     func configuration(_ data: URL) throws -> TrainingConfiguration {
-        var c = try TrainingConfiguration(data: data.path, output: work.appendingPathComponent("run").path)
+        var c = try TrainingConfiguration(data: data.path, output: work.appendingPathComponent("run").path, settings: TestSettings.local)
         c.useCache = false  // every image is computed, in batches the reporter can stop between
         c.split = try SplitFractions(parsing: "50/25/25")
         c.training.epochs = 5
@@ -121,7 +121,7 @@ final class TrainingRunControlTests: TemporaryFolderTestCase {
     }
 
     func testOptionsAreCheckedBeforeTheDataIsRead() throws {
-        var c = try TrainingConfiguration(data: work.appendingPathComponent("absent").path, output: work.appendingPathComponent("run").path)
+        var c = try TrainingConfiguration(data: work.appendingPathComponent("absent").path, output: work.appendingPathComponent("run").path, settings: TestSettings.local)
         c.training.epochs = 0
         XCTAssertThrowsError(try TrainingRun.run(c)) {
             XCTAssertEqual("\($0)", "epochs (--epochs) must be 1-1000 (got 0)")

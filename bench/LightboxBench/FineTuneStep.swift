@@ -9,8 +9,8 @@ import LightboxWorkflows
 /// (features.14-18 forward with batch statistics, head, backward, AdamW) on a batch of
 /// features.13 outputs (seeded random values of the real scale), and the frozen part
 /// (features.0-13) on the same batch of images. Prints one JSON line.
-func fineTuneStepBenchmark(batch: Int, seconds: Double) throws {
-    let weights = try PretrainedMobileNetV2.load()
+func fineTuneStepBenchmark(batch: Int, seconds: Double, settings: LightboxSettings) throws {
+    let weights = try PretrainedMobileNetV2.load(from: PretrainedMobileNetV2.folder(in: settings))
     let member = try FineTuneMember(weights: weights, firstModule: 14, classes: 2, seed: 1)
     var g = SeededGenerator(seed: 2, stream: "bench")
     let frozen = (0..<(batch * member.tail.inputSide * member.tail.inputSide * member.tail.inputChannels)).map { _ in
@@ -18,7 +18,8 @@ func fineTuneStepBenchmark(batch: Int, seconds: Double) throws {
     }
     let labels = (0..<batch).map { $0 % 2 }
     let step = { try member.step(frozen: frozen, batch: batch, labels: labels, classWeights: [1, 1], backboneRate: 3e-4, headRate: 1e-3) }
-    let frozenNetwork = try GraphNetwork(graph: try MobileNetV2Architecture().layerGraph(weights: weights, throughModule: 13))
+    let frozenNetwork = try GraphNetwork(graph: try MobileNetV2Architecture().layerGraph(weights: weights, throughModule: 13),
+                                         parallelism: settings.threads)
     let images = (0..<(batch * 224 * 224 * 3)).map { _ in Float(g.normal()) }
     let frozenPass = { _ = try images.withUnsafeBufferPointer { try frozenNetwork.forward($0.baseAddress!, batch: batch, outputs: .featureMap) } }
     func median(_ work: () throws -> Void) rethrows -> Double {

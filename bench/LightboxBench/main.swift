@@ -12,21 +12,23 @@ guard args.count == 5, let batch = Int(args[2]), let seconds = Double(args[3]), 
     FileHandle.standardError.write(Data("usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS\n".utf8))
     exit(2)
 }
-LightboxSettings.install(LightboxSettings(environment: ProcessInfo.processInfo.environment))
+// The run context, passed down: the environment's cache, THREADS threads.
+let settings = LightboxSettings(environment: ProcessInfo.processInfo.environment).with(threads: threads)
 do {
-    KernelThreads.set(threads)
+    KernelThreads.setForCurrentThread(settings.threads)
     if args[1] == "finetune-step" {
         // As `lightbox` itself runs (its main does this first): freed activations stay in the
         // process instead of being page-faulted in again every step. torch gets the same from
         // the benchmark's malloc settings.
         AllocatorTuning.keepFreedMemory()
-        try fineTuneStepBenchmark(batch: batch, seconds: seconds)
+        try fineTuneStepBenchmark(batch: batch, seconds: seconds, settings: settings)
         exit(0)
     }
     let (values, shape) = try NPYFile.decode(try Data(contentsOf: URL(fileURLWithPath: args[1])), source: args[1])
     let per = shape.dropFirst().reduce(1, *)
     precondition(shape[0] >= batch, "input holds fewer than \(batch) images")
-    let network = try MobileNetV2(weights: PretrainedMobileNetV2.load())
+    let network = try MobileNetV2(weights: PretrainedMobileNetV2.load(from: PretrainedMobileNetV2.folder(in: settings)),
+                                  parallelism: settings.threads)
     var embeddings: [Float] = []
     let run = {
         try values.withUnsafeBufferPointer { embeddings = try network.forward($0.baseAddress!, batch: batch).embeddings }

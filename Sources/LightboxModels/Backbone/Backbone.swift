@@ -46,24 +46,26 @@ public struct Backbone: Sendable {
     /// The one key under which this backbone's embeddings are cached.
     public var cacheKey: String { "\(kind.id)@\(weightsSHA256.prefix(16))" }
 
-    /// The pretrained ImageNet MobileNetV2 with `preprocessor`: from the cache, or `weights`
-    /// already loaded (and checked) by the caller.
-    public static func pretrained(_ preprocessor: Preprocessor, weights: NamedTensors? = nil, decoder: ImageDecoder = ImageDecoder(),
-                                  parallelism: Int = KernelThreads.configured) throws -> Backbone {
-        let network = try MobileNetV2(weights: weights ?? PretrainedMobileNetV2.load(), parallelism: parallelism)
-        return Backbone(kind: .pretrainedMobileNetV2, embedder: ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder),
-                        weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
+    /// The pretrained ImageNet MobileNetV2 with `preprocessor`: from the weights folder
+    /// `weightsFolder` (`PretrainedMobileNetV2.folder(in:)`), or `weights` already loaded (and
+    /// checked) by the caller from there; `parallelism` threads for the network and preprocessing.
+    public static func pretrained(_ preprocessor: Preprocessor, weightsFolder: String, weights: NamedTensors? = nil,
+                                  decoder: ImageDecoder, parallelism: Int) throws -> Backbone {
+        let network = try MobileNetV2(weights: weights ?? PretrainedMobileNetV2.load(from: weightsFolder), parallelism: parallelism)
+        return Backbone(kind: .pretrainedMobileNetV2,
+                        embedder: ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder, threads: parallelism),
+                        weightsSHA256: PretrainedMobileNetV2.installedDigest(in: weightsFolder) ?? "")
     }
 
     /// The MobileNet inside a Teachable Machine export (its embedding is the pooled `out_relu`),
     /// with its own preprocessing (`x / 127.5 - 1`) and the resize `policy`.
     public static func teachableMachine(_ model: TFJSLayersModel, policy: ResizePolicy, equalization: Equalization = .none,
-                                        decoder: ImageDecoder = ImageDecoder(),
-                                        parallelism: Int = KernelThreads.configured) throws -> Backbone {
+                                        decoder: ImageDecoder, parallelism: Int) throws -> Backbone {
         let network = try model.backboneNetwork(parallelism: parallelism)
         let preprocessor = Preprocessor(size: network.inputSize, policy: policy, normalization: .symmetric,
                                         equalization: equalization)
-        return Backbone(kind: .teachableMachine, embedder: ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder),
+        return Backbone(kind: .teachableMachine, embedder: ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder,
+                                                                         threads: parallelism),
                         weightsSHA256: model.weightsDigest)
     }
 }

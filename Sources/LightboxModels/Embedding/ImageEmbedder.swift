@@ -3,7 +3,7 @@ import LightboxCore
 import LightboxImaging
 import LightboxKernels
 
-/// Files in, embeddings out: decodes and preprocesses each batch on the configured threads, then runs
+/// Files in, embeddings out: decodes and preprocesses each batch on `threads` threads, then runs
 /// the backbone on it. Files that cannot be decoded are skipped and reported.
 public final class ImageEmbedder: @unchecked Sendable {
     public let network: any FeatureExtractor
@@ -11,25 +11,30 @@ public final class ImageEmbedder: @unchecked Sendable {
     public let decoder: ImageDecoder
     /// Part of every input blacked out after preprocessing (the shortcut audit); none normally.
     public let blanking: InputBlanking
+    /// Threads that decode and preprocess a batch (the run's thread count).
+    public let threads: Int
 
-    public init(network: any FeatureExtractor, preprocessor: Preprocessor, decoder: ImageDecoder = ImageDecoder(),
+    public init(network: any FeatureExtractor, preprocessor: Preprocessor, decoder: ImageDecoder, threads: Int,
                 blanking: InputBlanking = .none) {
         precondition(preprocessor.size == network.inputSize)
         self.network = network
         self.preprocessor = preprocessor
         self.decoder = decoder
+        self.threads = max(1, threads)
         self.blanking = blanking
     }
 
     /// The same network and preprocessing with `blanking` applied to every input.
     public func blanking(_ blanking: InputBlanking) -> ImageEmbedder {
-        ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder, blanking: blanking)
+        ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder, threads: threads, blanking: blanking)
     }
 
-    /// Loads the pretrained ImageNet MobileNetV2 from the cache.
-    public static func pretrained(policy: ResizePolicy = .crop) throws -> ImageEmbedder {
-        let network = try MobileNetV2(weights: PretrainedMobileNetV2.load())
-        return ImageEmbedder(network: network, preprocessor: Preprocessor(size: network.inputSize, policy: policy))
+    /// Loads the pretrained ImageNet MobileNetV2 from the cache of `settings`, on its threads.
+    public static func pretrained(policy: ResizePolicy, settings: LightboxSettings, dicomWindow: DICOMWindow) throws -> ImageEmbedder {
+        let network = try MobileNetV2(weights: PretrainedMobileNetV2.load(from: PretrainedMobileNetV2.folder(in: settings)),
+                                      parallelism: settings.threads)
+        return ImageEmbedder(network: network, preprocessor: Preprocessor(size: network.inputSize, policy: policy),
+                             decoder: ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: dicomWindow), threads: settings.threads)
     }
 
     public struct Result: Sendable {
@@ -93,7 +98,7 @@ public final class ImageEmbedder: @unchecked Sendable {
     }
 
     /// Decodes, resizes, optionally augments (`augmentations[i]` for `paths[i]`) and normalises
-    /// on the configured threads; the tensor holds the images that worked (`ok` tells which), in order.
+    /// on `threads` threads; the tensor holds the images that worked (`ok` tells which), in order.
     public func prepare(_ paths: [String], augmentations: [AugmentationDraw?]?)
         -> (tensor: [Float], ok: [Bool], failures: [ImageDecodingError]) {
         let per = preprocessor.valuesPerImage
@@ -103,7 +108,7 @@ public final class ImageEmbedder: @unchecked Sendable {
         slots.withUnsafeMutableBufferPointer { buffer in
             errors.withUnsafeMutableBufferPointer { errorSlots in
                 let base = buffer.baseAddress!, errorBase = errorSlots.baseAddress!
-                Parallel.forEach(paths.count, threads: KernelThreads.configured) { i in
+                Parallel.forEach(paths.count, threads: threads) { i in
                     do {
                         let image = try decoder.decode(file: paths[i], reduceFor: preprocessor.decodeTarget)
                         var square = preprocessor.resized(image)

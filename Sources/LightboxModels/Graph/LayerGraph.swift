@@ -114,7 +114,7 @@ public final class GraphNetwork: FeatureExtractor, @unchecked Sendable {
     private var runner: ParallelForward!
 
     /// Runs `graph` with its residual additions fused into the convolutions before them.
-    public init(graph: LayerGraph, parallelism: Int = KernelThreads.configured) throws {
+    public init(graph: LayerGraph, parallelism: Int) throws {
         guard !graph.nodes.isEmpty else { throw WeightsError("empty network") }
         self.graph = try graph.fusingResidualAdds()
         runner = try ParallelForward(parallelism: parallelism) { [unowned self] in try GraphPlan(graph: self.graph) }
@@ -122,6 +122,8 @@ public final class GraphNetwork: FeatureExtractor, @unchecked Sendable {
 
     public var embeddingChannels: Int { graph.nodes[graph.output].channels }
     public var inputSize: Int { graph.inputSize }
+    /// The threads a batch is split over (given at `init`).
+    public var parallelism: Int { runner.parallelism }
 
     public func forward(_ input: UnsafePointer<Float>, batch: Int, outputs: BackboneOutputs) throws -> BackboneResult {
         guard !outputs.contains(.imageNetLogits) else { throw WeightsError("this network has no ImageNet classifier") }

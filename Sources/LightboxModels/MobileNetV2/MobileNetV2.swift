@@ -41,7 +41,7 @@ public final class MobileNetV2: @unchecked Sendable {
     public let parallelism: Int
 
     public init(weights: NamedTensors, architecture: MobileNetV2Architecture = .init(),
-                parallelism: Int = KernelThreads.configured) throws {
+                parallelism: Int) throws {
         self.architecture = architecture
         self.parallelism = max(1, parallelism)
         network = try GraphNetwork(graph: try architecture.layerGraph(weights: weights), parallelism: self.parallelism)

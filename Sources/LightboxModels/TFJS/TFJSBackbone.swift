@@ -4,7 +4,7 @@ import LightboxKernels
 
 extension TFJSLayersModel {
     /// The functional backbone as a runnable network (its pooled last feature map is the embedding).
-    public func backboneNetwork(parallelism: Int = KernelThreads.configured) throws -> GraphNetwork {
+    public func backboneNetwork(parallelism: Int) throws -> GraphNetwork {
         try GraphNetwork(graph: KerasGraphBuilder.build(self), parallelism: parallelism)
     }
 

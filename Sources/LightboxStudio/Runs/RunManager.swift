@@ -28,9 +28,12 @@ public final class RunManager: @unchecked Sendable {
     private var cancelled: Set<Int64> = []
     private var predictors: [Int64: Predictor] = [:]
     private let queue = DispatchQueue(label: "lightbox.studio.training", qos: .utility)
+    /// The run context every run and prediction uses.
+    let settings: LightboxSettings
 
-    public init(store: StudioStore) {
+    public init(store: StudioStore, settings: LightboxSettings) {
         self.store = store
+        self.settings = settings
     }
 
     /// Fewer images than this in a class with any is refused: a 70/15/15 split would leave one
@@ -45,7 +48,7 @@ public final class RunManager: @unchecked Sendable {
             throw StudioError(.badRequest, "training needs at least two classes with images")
         }
         // Validate against placeholder paths first: nothing exists yet if this throws.
-        let probe = try options.configuration(data: "-", output: "-")
+        let probe = try options.configuration(data: "-", output: "-", settings: settings)
         if let (small, count) = classes.first(where: { $0.1 > 0 && $0.1 < Self.minimumImagesPerClass }) {
             throw StudioError(.badRequest, "every class needs at least \(Self.minimumImagesPerClass) images to train (class '\(small.name.prefix(100))' has \(count)): with fewer, the test split holds one picture of it or none, and its numbers mean nothing")
         }
@@ -179,7 +182,7 @@ public final class RunManager: @unchecked Sendable {
         lock.unlock()
         let run = try store.run(id)
         guard run.status == .finished else { throw StudioError(.conflict, "run \(id) is \(run.status), not finished") }
-        let p = try Predictor(model: store.runDirectory(id).appendingPathComponent("model").path)
+        let p = try Predictor(model: store.runDirectory(id).appendingPathComponent("model").path, settings: settings)
         lock.lock()
         predictors[id] = p
         lock.unlock()

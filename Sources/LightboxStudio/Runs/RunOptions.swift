@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxData
 import LightboxImaging
 import LightboxWorkflows
@@ -27,14 +28,11 @@ public struct RunOptions: Codable, Sendable {
     public var positive: String?
 
     /// The run's configuration, fully validated; any problem is a 400 with the CLI's message.
-    func configuration(data: String, output: String) throws -> TrainingConfiguration {
+    func configuration(data: String, output: String, settings: LightboxSettings) throws -> TrainingConfiguration {
         do {
-            var c = try TrainingConfiguration(data: data, output: output)
+            var c = try TrainingConfiguration(data: data, output: output, settings: settings)
             c.source = .csv
-            if let v = method {
-                guard let m = TrainingMethod(rawValue: v) else { throw TrainingOptionRules.refusal("method", "'\(v.prefix(40))'") }
-                c.method = m
-            }
+            if let v = method { c.method = try TrainingOptionRules.parseMethod(v) }
             if let v = ensemble { c.ensemble = v }
             if let v = targetSensitivity { c.targetSensitivity = v }
             var t = TrainingOptions()

@@ -11,7 +11,7 @@ final class DecodeGate: Sendable {
     private let admission: Admission
 
     init(budgetBytes: Int, concurrency: Int, maxPixels: Int, maxWaiting: Int = 64) {
-        decoder = ImageDecoder(maxPixels: maxPixels)
+        decoder = ImageDecoder(maxPixels: maxPixels, dicomWindow: .first)
         self.budgetBytes = budgetBytes
         admission = Admission(capacity: budgetBytes, slots: max(1, concurrency), maxWaiting: maxWaiting)
     }

@@ -13,7 +13,10 @@ import LightboxModels
 enum FineTuneRun {
     static func run(_ config: TrainingConfiguration, dataset loaded: Dataset, reporter: Reporter, started: Date,
                     timings: StageTimings, distributor: PictureWorkDistributor?, checkpoint: () throws -> Void) throws -> TrainingSummary {
-        let unreadable = Dictionary(DatasetInspection.undecodable(loaded.images.map(\.path)).map { ($0.path, "\($0.reason)") },
+        let unreadable = Dictionary(DatasetInspection.undecodable(loaded.images.map(\.path),
+                                                                  decoder: ImageDecoder(maxPixels: config.settings.maxPixels,
+                                                                                        dicomWindow: config.dicomWindow),
+                                                                  threads: config.settings.threads).map { ($0.path, "\($0.reason)") },
                                     uniquingKeysWith: { a, _ in a })
         let dataset = loaded.removing { image in unreadable[image.path].map { "unreadable image: \($0)" } }
         guard dataset.classes.count >= 2 else {
@@ -31,7 +34,7 @@ enum FineTuneRun {
                              validationProbabilities: trained.validationProbabilities, testProbabilities: trained.testProbabilities,
                              validation: trained.validation, trainImages: split.train.count,
                              backbone: ModelBundle.Backbone(id: BackboneKind.pretrainedMobileNetV2.id,
-                                                            weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? ""),
+                                                            weightsSHA256: PretrainedMobileNetV2.installedDigest(in: PretrainedMobileNetV2.folder(in: config.settings)) ?? ""),
                              facts: ["data": dataset.source, "method": "finetune", "ensemble": "\(members)",
                                      "unfreeze": "\(options.unfreeze)", "epochs_run": "\(config.training.epochs)",
                                      "seed": "\(config.training.seed)"],

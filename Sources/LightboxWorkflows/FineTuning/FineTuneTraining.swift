@@ -50,23 +50,23 @@ enum FineTuneTraining {
     static func train(_ split: DatasetSplit, classes: [String], config: TrainingConfiguration, reporter: Reporter,
                       distributor: PictureWorkDistributor? = nil, checkpoint: () throws -> Void) throws -> Result {
         let options = config.fineTune, training = config.training
-        let weights = try PretrainedMobileNetV2.load()
+        let weights = try PretrainedMobileNetV2.load(from: PretrainedMobileNetV2.folder(in: config.settings))
         let preprocessor = Preprocessor(policy: config.resize, equalization: config.equalization)
-        let decoder = ImageDecoder(dicomWindow: config.dicomWindow)
-        let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: options.firstModule)
+        let decoder = ImageDecoder(maxPixels: config.settings.maxPixels, dicomWindow: config.dicomWindow)
+        let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: options.firstModule, parallelism: config.settings.threads)
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
 
         reporter.note("fine-tuning: features.\(options.cut.trained.lowerBound)-\(options.cut.trained.upperBound) and a linear head, \(config.members) member(s), \(training.epochs) epochs")
-        let squares = try Parallel.map(split.train.count) { i in
+        let squares = try Parallel.map(split.train.count, threads: config.settings.threads) { i in
             Swift.Result<ByteImage, Error> { ByteImage(preprocessor.resized(try decoder.decode(file: split.train[i].path, reduceFor: preprocessor.decodeTarget))) }
         }.map { try $0.get() }
         try checkpoint()
         let validationFrozen: [Float], testFrozen: [Float]
         if let distributor {
             let maps = FrozenFeatureMaps(network: frozen, firstTrainedModule: options.firstModule,
-                                         weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
+                                         weightsSHA256: PretrainedMobileNetV2.installedDigest(in: PretrainedMobileNetV2.folder(in: config.settings)) ?? "")
             let heldOut = split.validation.map(\.path) + split.test.map(\.path)
-            var all = try distributor.outputs(of: ImageEmbedder(network: maps, preprocessor: preprocessor, decoder: decoder),
+            var all = try distributor.outputs(of: ImageEmbedder(network: maps, preprocessor: preprocessor, decoder: decoder, threads: config.settings.threads),
                                               cacheKey: maps.cacheKey,
                                               work: .frozenModules(through: options.cut.frozen.upperBound, resize: config.resize,
                                                                    equalization: config.equalization),
@@ -97,7 +97,8 @@ enum FineTuneTraining {
         }
         let sums = try trainConcurrently(runs, job: job, weights: weights, sharedFrozen: frozen, reporter: reporter,
                                          checkpoint: checkpoint)
-        let model = TrainedModel(frozen: frozen, members: runs.map(\.member.member.trained), preprocessor: preprocessor, decoder: decoder)
+        let model = TrainedModel(frozen: frozen, members: runs.map(\.member.member.trained), preprocessor: preprocessor, decoder: decoder,
+                                 threads: config.settings.threads)
         let validationProbabilities = split.validation.isEmpty ? []
             : try model.probabilities(frozenFeatureMaps: validationFrozen, batch: split.validation.count)
         let validation = split.validation.isEmpty ? nil
@@ -124,7 +125,7 @@ enum FineTuneTraining {
     /// once get through more images.
     static func trainConcurrently(_ runs: [MemberRun<FineTuneMemberTraining>], job: MemberJob, weights: NamedTensors,
                                   sharedFrozen: GraphNetwork, reporter: Reporter, checkpoint: () throws -> Void) throws -> [EpochRecord] {
-        let threads = KernelThreads.configured, workers = min(threads, runs.count)
+        let threads = sharedFrozen.parallelism, workers = min(threads, runs.count)
         let epochs = job.training.epochs, ensemble = runs.count
         let totalSteps = runs.map(\.totalSteps).reduce(0, +)
         var reported = 0, stepsDone = 0
@@ -229,7 +230,7 @@ enum FineTuneTraining {
 
     /// The frozen modules' output for files that must all decode (they already did once).
     static func frozenFeatures(_ paths: [String], frozen: GraphNetwork, preprocessor: Preprocessor, decoder: ImageDecoder) throws -> [Float] {
-        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder)
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: frozen.parallelism)
         var features: [Float] = []
         for start in stride(from: 0, to: paths.count, by: 16) {
             let pass = try embedder.forward(Array(paths[start..<min(start + 16, paths.count)]), outputs: .featureMap)

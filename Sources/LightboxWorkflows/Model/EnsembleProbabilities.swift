@@ -30,12 +30,12 @@ public final class EnsembleProbabilities: FeatureExtractor, @unchecked Sendable 
 
     /// The embedder of shards and of the cached evaluation: the model's own preprocessing and decoder.
     public var imageEmbedder: ImageEmbedder {
-        ImageEmbedder(network: self, preprocessor: model.preprocessor, decoder: model.decoder)
+        ImageEmbedder(network: self, preprocessor: model.preprocessor, decoder: model.decoder, threads: model.threads)
     }
 
-    /// A sample embedder that reads and fills the cache in `directory` (nil: the default cache).
-    public func sampleEmbedder(directory: String?) -> SampleEmbedder {
-        SampleEmbedder(embedder: imageEmbedder, cache: directory.map { EmbeddingCache(directory: $0) } ?? EmbeddingCache(),
+    /// A sample embedder that reads and fills the cache in `directory`.
+    public func sampleEmbedder(directory: String) -> SampleEmbedder {
+        SampleEmbedder(embedder: imageEmbedder, cache: EmbeddingCache(directory: directory),
                        backbone: cacheKey)
     }
 
@@ -55,8 +55,8 @@ public final class EnsembleProbabilities: FeatureExtractor, @unchecked Sendable 
 }
 
 extension EnsembleProbabilities {
-    /// The model a bundle holds, on the base weights it was trained from.
-    public convenience init(bundle: ModelBundle) throws {
-        self.init(model: try TrainedModel(bundle: bundle), baseWeightsSHA256: bundle.backbone.weightsSHA256)
+    /// The model a bundle holds, on the base weights it was trained from, run with `settings`.
+    public convenience init(bundle: ModelBundle, settings: LightboxSettings) throws {
+        self.init(model: try TrainedModel(bundle: bundle, settings: settings), baseWeightsSHA256: bundle.backbone.weightsSHA256)
     }
 }

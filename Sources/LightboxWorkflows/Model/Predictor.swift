@@ -21,22 +21,24 @@ public final class Predictor: @unchecked Sendable {
     public var preprocessor: Preprocessor { model.preprocessor }
     public var decoder: ImageDecoder { model.decoder }
 
-    /// `dicomWindow`: a window asked for (nil: the model's own), checked by `ModelBundle.apply(dicomWindow:)`.
-    public init(model path: String, dicomWindow: DICOMWindow? = nil, overrideDICOMWindow: Bool = false) throws {
+    /// `dicomWindow`: a window asked for (nil: the model's own), checked by `ModelBundle.apply(dicomWindow:)`;
+    /// `settings`: the run's weights folder, pixel limit and threads.
+    public init(model path: String, settings: LightboxSettings, dicomWindow: DICOMWindow? = nil, overrideDICOMWindow: Bool = false) throws {
         if ModelBundle.isBundle(path) {
             var bundle = try ModelBundle.read(from: path)
             try bundle.apply(dicomWindow: dicomWindow, override: overrideDICOMWindow, model: path)
             classes = bundle.classes
-            model = try TrainedModel(bundle: bundle)
+            model = try TrainedModel(bundle: bundle, settings: settings)
             decision = bundle.decisionRule
             baseWeightsSHA256 = bundle.backbone.weightsSHA256
         } else if TFJSLayersModel.isExport(path) {
-            let export = try TeachableMachineExport.load(path)
+            let export = try TeachableMachineExport.load(path, settings: settings)
             classes = export.classes
             // A Teachable Machine export records no DICOM window: the one asked for, else `first`.
-            let decoder = ImageDecoder(dicomWindow: dicomWindow ?? .first)
+            let decoder = ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: dicomWindow ?? .first)
             model = TrainedModel(frozen: export.backbone.embedder.network, members: [DenseHeadMember(export.head)],
-                                 preprocessor: export.backbone.embedder.preprocessor, decoder: decoder, backbone: export.backbone)
+                                 preprocessor: export.backbone.embedder.preprocessor, decoder: decoder, threads: settings.threads,
+                                 backbone: export.backbone)
             decision = .argmax
             baseWeightsSHA256 = nil
         } else {

@@ -15,6 +15,8 @@ public final class TrainedModel: @unchecked Sendable {
     public let members: [any ModelMember]
     public let preprocessor: Preprocessor
     public let decoder: ImageDecoder
+    /// Threads that decode and preprocess a batch (the run's thread count).
+    public let threads: Int
     public let classes: Int
     /// What the members read of the frozen part's output (empty: only the pooled embedding).
     public let reads: BackboneOutputs
@@ -25,12 +27,13 @@ public final class TrainedModel: @unchecked Sendable {
     public let cachedBackbone: Backbone?
 
     public init(frozen: any FeatureExtractor, members: [any ModelMember], preprocessor: Preprocessor,
-                decoder: ImageDecoder = ImageDecoder(), backbone: Backbone? = nil) {
+                decoder: ImageDecoder, threads: Int, backbone: Backbone? = nil) {
         precondition(!members.isEmpty)
         self.frozen = frozen
         self.members = members
         self.preprocessor = preprocessor
         self.decoder = decoder
+        self.threads = max(1, threads)
         classes = members[0].classes
         reads = members.reduce(into: BackboneOutputs()) { $0.formUnion($1.reads) }
         cachedBackbone = reads.isEmpty ? backbone : nil
@@ -39,24 +42,26 @@ public final class TrainedModel: @unchecked Sendable {
     /// The members of `backbone` (a head on the whole frozen backbone).
     public convenience init(backbone: Backbone, members: [any ModelMember]) {
         self.init(frozen: backbone.embedder.network, members: members, preprocessor: backbone.embedder.preprocessor,
-                  decoder: backbone.embedder.decoder, backbone: backbone)
+                  decoder: backbone.embedder.decoder, threads: backbone.embedder.threads, backbone: backbone)
     }
 
-    /// The model a bundle holds, on the base weights it was trained from (checked by digest).
-    public convenience init(bundle: ModelBundle) throws {
+    /// The model a bundle holds, on the base weights it was trained from (checked by digest),
+    /// run with `settings` (weights folder, pixel limit, threads).
+    public convenience init(bundle: ModelBundle, settings: LightboxSettings) throws {
         switch bundle.cut {
         case .wholeBackbone:
-            self.init(backbone: try bundle.resolvedBackbone(), members: bundle.members)
+            self.init(backbone: try bundle.resolvedBackbone(settings: settings), members: bundle.members)
         case .mobileNetV2:
-            self.init(frozen: try GraphNetwork(graph: try bundle.frozenGraph()), members: bundle.members,
-                      preprocessor: try bundle.preprocessing.preprocessor(), decoder: bundle.preprocessing.decoder())
+            self.init(frozen: try GraphNetwork(graph: try bundle.frozenGraph(weightsFolder: PretrainedMobileNetV2.folder(in: settings)),
+                                               parallelism: settings.threads),
+                      members: bundle.members, preprocessor: try bundle.preprocessing.preprocessor(),
+                      decoder: bundle.preprocessing.decoder(maxPixels: settings.maxPixels), threads: settings.threads)
         }
     }
 
     /// MobileNetV2's frozen modules before `firstModule` from the base `weights` (what a
-    /// fine-tuned member reads).
-    public static func frozenNetwork(weights: NamedTensors, firstModule: Int,
-                                     parallelism: Int = KernelThreads.configured) throws -> GraphNetwork {
+    /// fine-tuned member reads), run on `parallelism` threads.
+    public static func frozenNetwork(weights: NamedTensors, firstModule: Int, parallelism: Int) throws -> GraphNetwork {
         try GraphNetwork(graph: try MobileNetV2Architecture.standard.layerGraph(weights: weights, throughModule: try MobileNetV2Architecture.standard.cut(firstTrained: firstModule).frozen.upperBound),
                          parallelism: parallelism)
     }
@@ -88,7 +93,7 @@ public final class TrainedModel: @unchecked Sendable {
     public func predict(paths: [String], batchSize: Int = 16, blanking: InputBlanking = .none,
                         progress: ((Int, Int) -> Void)? = nil) throws
         -> (paths: [String], probabilities: [Float], failures: [ImageDecodingError]) {
-        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, blanking: blanking)
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads, blanking: blanking)
         var kept: [String] = [], probabilities: [Float] = [], failures: [ImageDecodingError] = []
         for start in stride(from: 0, to: paths.count, by: batchSize) {
             let chunk = Array(paths[start..<min(start + batchSize, paths.count)])
@@ -110,7 +115,7 @@ public final class TrainedModel: @unchecked Sendable {
     public func explain(paths: [String], targets: [Int]? = nil, decision: DecisionRule = .argmax) throws
         -> [(probabilities: [Float], predicted: Int, png: Data)] {
         guard !paths.isEmpty else { return [] }
-        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder)
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads)
         let pass = try embedder.forward(paths, outputs: reads.union(.featureMap))
         if let failure = pass.failures.first { throw failure }
         let output = pass.output!, k = classes, values = preprocessor.valuesPerImage

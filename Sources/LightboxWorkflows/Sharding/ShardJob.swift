@@ -28,7 +28,7 @@ public enum ShardWork: Codable, Sendable, Equatable {
 /// A sharded job's description: the work per picture, the DICOM window and the batch size. The
 /// command that splits a list writes it into the shards folder (`job.json`); every Slurm task
 /// reads it back (`lightbox embed --job FILE --shard K/N`) and builds the same embedder from it
-/// with `makeEmbedder()`. The CLI, the workflows and the Studio describe shard work only with
+/// with `makeEmbedder(settings:)`. The CLI, the workflows and the Studio describe shard work only with
 /// this type.
 public struct ShardJob: Codable, Sendable, Equatable {
     public static let fileName = "job.json"
@@ -44,26 +44,31 @@ public struct ShardJob: Codable, Sendable, Equatable {
 
     /// The embedder this job's pictures go through and the name its outputs are cached under,
     /// built from the description alone, as every Slurm task builds it.
-    public func makeEmbedder() throws -> (embedder: ImageEmbedder, cacheKey: String) {
-        let decoder = ImageDecoder(dicomWindow: dicomWindow)
+    /// `settings`: the task's own run context (weights folder, pixel limit, threads).
+    public func makeEmbedder(settings: LightboxSettings) throws -> (embedder: ImageEmbedder, cacheKey: String) {
+        let decoder = ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: dicomWindow)
+        let weightsFolder = PretrainedMobileNetV2.folder(in: settings)
         switch work {
         case .backbone(let resize, let equalization):
-            let backbone = try Backbone.pretrained(Preprocessor(policy: resize, equalization: equalization), decoder: decoder)
+            let backbone = try Backbone.pretrained(Preprocessor(policy: resize, equalization: equalization), weightsFolder: weightsFolder,
+                                                   decoder: decoder, parallelism: settings.threads)
             return (backbone.embedder, backbone.cacheKey)
         case .modelBackbone(let model), .modelProbabilities(let model):
             var bundle = try ModelBundle.read(from: model)
             // The window its command resolved against the model (and checked there).
             try bundle.apply(dicomWindow: dicomWindow, override: true, model: model)
-            let trained = try TrainedModel(bundle: bundle)
+            let trained = try TrainedModel(bundle: bundle, settings: settings)
             guard ShardWork.of(model: model, trained) == work else {
                 throw WeightsError("\(model): this model's shards compute \(trained.cachedBackbone == nil ? "its probabilities" : "its backbone's embedding"), not what the job file says")
             }
             return Self.embedder(of: trained, baseWeightsSHA256: bundle.backbone.weightsSHA256)
         case .frozenModules(let through, let resize, let equalization):
             guard (0...17).contains(through) else { throw WeightsError("frozen modules run through a module from 0 to 17, not \(through)") }
-            let maps = FrozenFeatureMaps(network: try TrainedModel.frozenNetwork(weights: try PretrainedMobileNetV2.load(), firstModule: through + 1),
-                                         firstTrainedModule: through + 1, weightsSHA256: PretrainedMobileNetV2.installedDigest() ?? "")
-            return (ImageEmbedder(network: maps, preprocessor: Preprocessor(policy: resize, equalization: equalization), decoder: decoder),
+            let maps = FrozenFeatureMaps(network: try TrainedModel.frozenNetwork(weights: try PretrainedMobileNetV2.load(from: weightsFolder),
+                                                                                  firstModule: through + 1, parallelism: settings.threads),
+                                         firstTrainedModule: through + 1, weightsSHA256: PretrainedMobileNetV2.installedDigest(in: weightsFolder) ?? "")
+            return (ImageEmbedder(network: maps, preprocessor: Preprocessor(policy: resize, equalization: equalization), decoder: decoder,
+                                  threads: settings.threads),
                     maps.cacheKey)
         }
     }
