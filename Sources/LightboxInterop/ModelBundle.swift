@@ -303,7 +303,10 @@ public struct ModelBundle: Sendable {
         var members: [any ModelMember]
         if let s = manifest.head {
             let files = s.members ?? [s.weights]
-            guard (1...64).contains(files.count), s.members == nil || manifest.formatVersion >= 3 else {
+            guard s.members == nil || manifest.formatVersion >= 3 else {
+                throw WeightsError("\(manifestPath): head.members (an ensemble of heads) needs format version 3 or later (the manifest says \(manifest.formatVersion))")
+            }
+            guard (1...64).contains(files.count) else {
                 throw WeightsError("\(manifestPath): head needs 1-64 member files (got \(files.count))")
             }
             members = try files.map { file in

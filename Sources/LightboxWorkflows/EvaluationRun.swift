@@ -24,6 +24,11 @@ public enum EvaluationRun {
         public var overrideDICOMWindow = false
         /// The run context: cache folders, pixel limit, threads.
         public var settings: LightboxSettings
+        /// Runs the model's work per picture (its `CachedPass`) over shards, here or on Slurm, into
+        /// a cache folder and returns that folder, which the evaluation then reads (`--shards`,
+        /// `--executor`). Given the model already built and the data set's paths, so neither is
+        /// made twice.
+        public var shards: (@Sendable (_ model: TrainedModel, _ pass: CachedPass, _ paths: [String]) throws -> String)?
 
         public init(model: String, data: DataSelection, output: String, settings: LightboxSettings) {
             self.model = model
@@ -38,9 +43,13 @@ public enum EvaluationRun {
         try bundle.apply(dicomWindow: request.dicomWindow, override: request.overrideDICOMWindow, model: request.model)
         let (dataset, digests) = try labeledData(request.data, classes: bundle.classes, settings: request.settings, reporter: reporter)
 
-        let (images, probabilities, failures) = try classify(dataset.images, digests: digests, bundle: bundle, useCache: request.useCache,
-                                                                 cacheDirectory: request.cacheDirectory, settings: request.settings,
-                                                                 reporter: reporter)
+        let model = try TrainedModel(bundle: bundle, settings: request.settings)
+        let pass = model.cachedPass(baseWeightsSHA256: bundle.backbone.weightsSHA256)
+        var cacheDirectory = request.cacheDirectory
+        if let shards = request.shards { cacheDirectory = try shards(model, pass, dataset.images.map(\.path)) }
+        let (images, probabilities, failures) = try classify(dataset.images, digests: digests, model: model, pass: pass,
+                                                             useCache: request.useCache, cacheDirectory: cacheDirectory,
+                                                             settings: request.settings, reporter: reporter)
         for f in failures { reporter.note("skipped \(f)") }
         guard !images.isEmpty else { throw DatasetError("\(request.data.path): no usable images for the model's classes \(bundle.classes)") }
 
@@ -80,18 +89,17 @@ public enum EvaluationRun {
     /// backbone's embeddings (cached, shared with training) through the members when they read
     /// only those (`TrainedModel.cachedBackbone`), else the ensemble's probabilities cached in
     /// `cacheDirectory` (where sharded work left them); without it, the model on the files.
-    static func classify(_ dataset: [LabeledImage], digests: [String: Result<String, ImageDecodingError>], bundle: ModelBundle,
-                         useCache: Bool, cacheDirectory: String? = nil, settings: LightboxSettings, reporter: Reporter) throws
-        -> (images: [LabeledImage], probabilities: [Float], failures: [ImageDecodingError]) {
-        let model = try TrainedModel(bundle: bundle, settings: settings)
-        let embedder: SampleEmbedder, batchSize: Int, what: String, probabilities: ([Float], Int) throws -> [Float]
-        if useCache, let backbone = model.cachedBackbone {
-            embedder = backbone.sampleEmbedder(cache: true, directory: cacheDirectory ?? settings.folder("embeddings"))
-            (batchSize, what, probabilities) = (32, "embedding images", { rows, count in try model.probabilities(embeddings: rows, rows: count) })
+    static func classify(_ dataset: [LabeledImage], digests: [String: Result<String, ImageDecodingError>], model: TrainedModel,
+                         pass: CachedPass, useCache: Bool, cacheDirectory: String? = nil, settings: LightboxSettings,
+                         reporter: Reporter) throws -> (images: [LabeledImage], probabilities: [Float], failures: [ImageDecodingError]) {
+        let embedder: SampleEmbedder, batchSize: Int, what: String
+        if useCache, pass.output == .backboneEmbedding {
+            embedder = pass.sampleEmbedder(directory: cacheDirectory ?? settings.folder("embeddings"))
+            (batchSize, what) = (32, "embedding images")
         } else if useCache, let cacheDirectory {
-            embedder = EnsembleProbabilities(model: model, baseWeightsSHA256: bundle.backbone.weightsSHA256)
-                .sampleEmbedder(directory: cacheDirectory)
-            (batchSize, what, probabilities) = (16, "classifying images", { rows, _ in rows })
+            // An ensemble's probabilities are cached only where sharded work left them.
+            embedder = pass.sampleEmbedder(directory: cacheDirectory)
+            (batchSize, what) = (16, "classifying images")
         } else {
             let result = try model.predict(paths: dataset.map(\.path), progress: { reporter.progress("classifying images", done: $0, total: $1) })
             let byPath = Dictionary(dataset.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
@@ -105,6 +113,6 @@ public enum EvaluationRun {
         for (image, row) in zip(dataset, outcome.embeddings) {
             if let row { images.append(image); rows += row }
         }
-        return (images, images.isEmpty ? [] : try probabilities(rows, images.count), outcome.failures)
+        return (images, images.isEmpty ? [] : try pass.probabilities(rows, count: images.count), outcome.failures)
     }
 }

@@ -345,8 +345,10 @@ public enum TrainingRun {
         bundle.backboneFiles = trained.backboneFiles
         bundle.operatingPoint = point
         try bundle.write(to: modelDirectory)
-        let audit = try auditTestSplit(model: modelDirectory, test: split.test, probabilities: probabilities, positive: positive,
-                                       settings: config.settings, reporter: reporter)
+        let predictor = Predictor(model: trained.model, classes: classes, decision: decision,
+                                  baseWeightsSHA256: trained.backbone.weightsSHA256)
+        let audit = try auditTestSplit(predictor: predictor, test: split.test, probabilities: probabilities, positive: positive,
+                                       auditFile: run.appendingPathComponent("audit.json").path, reporter: reporter)
 
         let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: labels, probabilities: probabilities,
                                                               classes: classes, decision: decision, limit: config.heatmapExamples) {
@@ -403,15 +405,14 @@ public enum TrainingRun {
 
     /// The shortcut audit of the model just written, on the test split (whose probabilities as
     /// they are are known), also written to the run directory as audit.json.
-    static func auditTestSplit(model: String, test: [LabeledImage], probabilities: [Float], positive: Int?,
-                               settings: LightboxSettings, reporter: Reporter) throws -> ShortcutAudit {
-        let audit = try ShortcutAudit.run(predictor: try Predictor(model: model, settings: settings), images: test, positive: positive,
+    static func auditTestSplit(predictor: Predictor, test: [LabeledImage], probabilities: [Float], positive: Int?,
+                               auditFile: String, reporter: Reporter) throws -> ShortcutAudit {
+        let audit = try ShortcutAudit.run(predictor: predictor, images: test, positive: positive,
                                           asIs: probabilities) { reporter.note("audit: scoring the test split with \($0)") }
         reporter.note("audit: \(audit.verdict)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(audit),
-                             to: URL(fileURLWithPath: model).deletingLastPathComponent().appendingPathComponent("audit.json").path)
+        try AtomicFile.write(try encoder.encode(audit), to: auditFile)
         return audit
     }
 

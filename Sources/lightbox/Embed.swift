@@ -131,7 +131,8 @@ struct Embed: ParsableCommand {
         if let model = probabilitiesOf { return .modelProbabilities(model: ShardedEmbeddingRunner.absolute(model)) }
         if let model = backboneOf { return .modelBackbone(model: ShardedEmbeddingRunner.absolute(model)) }
         if let last = frozenThrough {
-            guard (0...17).contains(last) else { throw Terminal.Failure("--frozen-through takes a module from 0 to 17") }
+            let ends = MobileNetV2Architecture.standard.frozenEnds
+            guard ends.contains(last) else { throw Terminal.Failure("--frozen-through takes a module from \(ends.lowerBound) to \(ends.upperBound)") }
             return .frozenModules(through: last, resize: resize, equalization: equalization)
         }
         return .backbone(resize: resize, equalization: equalization)

@@ -40,7 +40,7 @@ struct Evaluate: ParsableCommand {
             request.dicomWindow = dicom.window
             request.overrideDICOMWindow = dicom.override
             request.useCache = !noCache
-            if executorOptions.isSharded { request.cacheDirectory = try embedOverShards() }
+            if executorOptions.isSharded { request.shards = embedOverShards }
             let m = try EvaluationRun.run(request, reporter: TerminalReporter())
             var line = String(format: "%d images, %d patients: accuracy %.3f", m.nImages, m.nPatients, m.accuracy)
             if let auc = m.auc { line += String(format: ", AUC %.3f", auc) }
@@ -54,18 +54,10 @@ struct Evaluate: ParsableCommand {
     /// The model's work per picture over shards (here or on Slurm: the backbone's embeddings, or
     /// a fine-tuned ensemble's probabilities), filling the cache that the evaluation then reads:
     /// its metrics are a local run's, bit for bit. Returns the cache's folder.
-    func embedOverShards() throws -> String {
-        var bundle = try ModelBundle.read(from: model)
-        try bundle.apply(dicomWindow: dicom.window, override: dicom.override, model: model)
-        let settings = Lightbox.settings
-        let (dataset, _) = try EvaluationRun.labeledData(try dataOptions.selection(), classes: bundle.classes, settings: settings,
-                                                         reporter: TerminalReporter())
-        let paths = dataset.images.map(\.path)
-        let runner = ShardedEmbeddingRunner(options: executorOptions, settings: settings, model: model,
-                                            trained: try TrainedModel(bundle: bundle, settings: settings),
-                                            baseWeightsSHA256: bundle.backbone.weightsSHA256,
-                                            folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
-                                                description: "lightbox evaluate of \(model) on \(paths.count) images")
+    @Sendable func embedOverShards(_ trained: TrainedModel, _ pass: CachedPass, _ paths: [String]) throws -> String {
+        let runner = ShardedEmbeddingRunner(options: executorOptions, settings: Lightbox.settings, model: model, trained: trained,
+                                            pass: pass, folder: ShardedEmbeddingRunner.absolute(out) + ".shards",
+                                            description: "lightbox evaluate of \(model) on \(paths.count) images")
         _ = try runner.runAll(paths)
         return runner.cacheDirectory
     }

@@ -117,18 +117,17 @@ struct Predict: ParsableCommand {
         }
         // The predictor's model, already read and built, does the shards' work (here, or rebuilt by each Slurm task).
         let description = "lightbox predict of \(images.count) images with \(model)"
+        let pass = predictor.model.cachedPass(baseWeightsSHA256: predictor.baseWeightsSHA256 ?? "")
         var runner = ShardedEmbeddingRunner(options: executorOptions, settings: Lightbox.settings, model: model, trained: predictor.model,
-                                            baseWeightsSHA256: predictor.baseWeightsSHA256 ?? "", folder: "", description: description)
+                                            pass: pass, folder: "", description: description)
         // No output file to put the shards' folder beside: it goes into the (shared) cache, named
         // by the job (the list, the model's work and preprocessing), so two models never share one.
         runner.folder = (runner.cacheDirectory as NSString)
             .appendingPathComponent("jobs/predict-\(try runner.sharding(images).job.prefix(16)).shards")
         if json { runner.announce = Terminal.note }  // standard output holds the JSON alone
         let merged = try runner.runAll(images)
-        // The shards hold the backbone's embeddings (members that read only those) or the ensemble's probabilities.
-        let predictions = predictor.model.cachedBackbone != nil
-            ? try predictor.predictions(embeddings: merged.embeddings, paths: merged.paths)
-            : predictor.predictions(probabilities: merged.embeddings, paths: merged.paths)
+        let predictions = predictor.predictions(probabilities: try pass.probabilities(merged.embeddings, count: merged.paths.count),
+                                                paths: merged.paths)
         var byPath: [String: Predictor.Prediction] = [:]
         for p in predictions { byPath[p.path] = p }
         // The shards name each left-out file in its reason ("PATH: problem").

@@ -136,12 +136,12 @@ extension ShardedEmbeddingRunner {
     }
 
     /// Shards of a model bundle's work per picture (evaluate, predict), from the model already
-    /// built from it (`ShardWork.of`: the backbone's embedding, or the ensemble's probabilities).
-    init(options: ExecutorOptions, settings: LightboxSettings, model: String, trained: TrainedModel, baseWeightsSHA256: String,
+    /// built from it (its `CachedPass`: the backbone's embedding, or the ensemble's probabilities).
+    init(options: ExecutorOptions, settings: LightboxSettings, model: String, trained: TrainedModel, pass: CachedPass,
          folder: String, description: String) {
-        let (embedder, cacheKey) = ShardJob.embedder(of: trained, baseWeightsSHA256: baseWeightsSHA256)
-        self.init(options: options, settings: settings, job: ShardJob(work: .of(model: Self.absolute(model), trained), dicomWindow: trained.decoder.dicomWindow),
-                  embedder: embedder, cacheKey: cacheKey, folder: folder, description: description)
+        self.init(options: options, settings: settings,
+                  job: ShardJob(work: .of(model: Self.absolute(model), pass), dicomWindow: trained.decoder.dicomWindow),
+                  embedder: pass.embedder, cacheKey: pass.cacheKey, folder: folder, description: description)
     }
 }
 

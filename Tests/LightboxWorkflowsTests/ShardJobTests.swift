@@ -42,13 +42,14 @@ final class ShardJobTests: TemporaryFolderTestCase {
         let model = work.appendingPathComponent("model").path
         try InteropFixtures.fineTunedBundle().write(to: model)
         let trained = try TrainedModel(bundle: try ModelBundle.read(from: model), settings: TestSettings.local)
-        XCTAssertEqual(ShardWork.of(model: model, trained), .modelProbabilities(model: model))
+        XCTAssertEqual(ShardWork.of(model: model, trained.cachedPass(baseWeightsSHA256: "")), .modelProbabilities(model: model))
         XCTAssertThrowsError(try ShardJob(work: .modelBackbone(model: model), dicomWindow: .first).makeEmbedder(settings: TestSettings.local)) {
-            XCTAssertTrue("\($0)".contains("not what the job file says"), "\($0)")
+            XCTAssertTrue("\($0)".contains("work per picture is its probabilities, but the job"), "\($0)")
         }
         let head = work.appendingPathComponent("head").path
         try InteropFixtures.headEnsembleBundle().write(to: head)
-        XCTAssertEqual(ShardWork.of(model: head, try TrainedModel(bundle: try ModelBundle.read(from: head), settings: TestSettings.local)), .modelBackbone(model: head))
+        let headModel = try TrainedModel(bundle: try ModelBundle.read(from: head), settings: TestSettings.local)
+        XCTAssertEqual(ShardWork.of(model: head, headModel.cachedPass(baseWeightsSHA256: "")), .modelBackbone(model: head))
     }
 
     func testABrokenJobFileIsOneClearError() throws {

@@ -115,6 +115,9 @@ public struct MobileNetV2Architecture: Sendable {
     /// The feature modules' numbers: 0 (the stem) to the final convolution's (18).
     public var moduleNumbers: ClosedRange<Int> { 0...(Self.stages.map(\.repeats).reduce(0, +) + 1) }
 
+    /// Modules a frozen part may end at, leaving at least one to train (0-17).
+    public var frozenEnds: ClosedRange<Int> { moduleNumbers.lowerBound...(moduleNumbers.upperBound - 1) }
+
     /// How many modules fine-tuning may train, counted from the end: all but the stem (1-18).
     public var trainableModuleCounts: ClosedRange<Int> { 1...moduleNumbers.upperBound }
 

@@ -46,6 +46,14 @@ public final class Predictor: @unchecked Sendable {
         }
     }
 
+    /// A model already built (a run's, before or after its bundle is written) with its decision rule.
+    public init(model: TrainedModel, classes: [String], decision: DecisionRule, baseWeightsSHA256: String?) {
+        self.model = model
+        self.classes = classes
+        self.decision = decision
+        self.baseWeightsSHA256 = baseWeightsSHA256
+    }
+
     public struct Prediction: Sendable {
         public var path: String
         public var probabilities: [Float]
@@ -62,15 +70,6 @@ public final class Predictor: @unchecked Sendable {
             if let p = byPath[path] { return .success(p) }
             return .failure(failures[path] ?? ImageDecodingError(path: path, reason: .unreadable("not processed")))
         }
-    }
-
-    /// The predictions of a model whose members read the whole backbone's embedding, from
-    /// embeddings its backbone already made (rows of `embeddings`, one per path: the merged
-    /// shards of a cluster job), as `predict` gives them.
-    public func predictions(embeddings: [Float], paths: [String]) throws -> [Prediction] {
-        guard model.cachedBackbone != nil else { throw WeightsError("this model's members do not classify from the backbone's embedding") }
-        guard !paths.isEmpty else { return [] }
-        return predictions(probabilities: try model.probabilities(embeddings: embeddings, rows: paths.count), paths: paths)
     }
 
     /// Predictions from class probabilities already computed (`[paths.count, classes]`: an

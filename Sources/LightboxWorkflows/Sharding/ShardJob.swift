@@ -20,8 +20,11 @@ public enum ShardWork: Codable, Sendable, Equatable {
     /// The work per picture of a model already built from the bundle at `model`: its backbone's
     /// embedding when its members read only that (the cache entries training made serve
     /// again), else its probabilities.
-    public static func of(model: String, _ trained: TrainedModel) -> ShardWork {
-        trained.cachedBackbone == nil ? .modelProbabilities(model: model) : .modelBackbone(model: model)
+    public static func of(model: String, _ pass: CachedPass) -> ShardWork {
+        switch pass.output {
+        case .backboneEmbedding: .modelBackbone(model: model)
+        case .probabilities: .modelProbabilities(model: model)
+        }
     }
 }
 
@@ -58,12 +61,17 @@ public struct ShardJob: Codable, Sendable, Equatable {
             // The window its command resolved against the model (and checked there).
             try bundle.apply(dicomWindow: dicomWindow, override: true, model: model)
             let trained = try TrainedModel(bundle: bundle, settings: settings)
-            guard ShardWork.of(model: model, trained) == work else {
-                throw WeightsError("\(model): this model's shards compute \(trained.cachedBackbone == nil ? "its probabilities" : "its backbone's embedding"), not what the job file says")
+            let pass = trained.cachedPass(baseWeightsSHA256: bundle.backbone.weightsSHA256)
+            guard ShardWork.of(model: model, pass) == work else {
+                let asked = pass.output == .backboneEmbedding ? "its probabilities" : "its backbone's embedding"
+                throw WeightsError("\(model): this model's work per picture is \(pass.description), but the job (its job file, or --backbone-of or --probabilities-of) asks for \(asked)")
             }
-            return Self.embedder(of: trained, baseWeightsSHA256: bundle.backbone.weightsSHA256)
+            return (pass.embedder, pass.cacheKey)
         case .frozenModules(let through, let resize, let equalization):
-            guard (0...17).contains(through) else { throw WeightsError("frozen modules run through a module from 0 to 17, not \(through)") }
+            let ends = MobileNetV2Architecture.standard.frozenEnds
+            guard ends.contains(through) else {
+                throw WeightsError("frozen modules run through a module from \(ends.lowerBound) to \(ends.upperBound), not \(through)")
+            }
             let maps = FrozenFeatureMaps(network: try TrainedModel.frozenNetwork(weights: try PretrainedMobileNetV2.load(from: weightsFolder),
                                                                                   firstModule: through + 1, parallelism: settings.threads),
                                          firstTrainedModule: through + 1, weightsSHA256: PretrainedMobileNetV2.installedDigest(in: weightsFolder) ?? "")
@@ -71,14 +79,6 @@ public struct ShardJob: Codable, Sendable, Equatable {
                                   threads: settings.threads),
                     maps.cacheKey)
         }
-    }
-
-    /// What a model's shards run: its backbone (members that read only its embedding), else the
-    /// ensemble's probabilities (`EnsembleProbabilities`).
-    public static func embedder(of trained: TrainedModel, baseWeightsSHA256: String) -> (embedder: ImageEmbedder, cacheKey: String) {
-        if let backbone = trained.cachedBackbone { return (backbone.embedder, backbone.cacheKey) }
-        let ensemble = EnsembleProbabilities(model: trained, baseWeightsSHA256: baseWeightsSHA256)
-        return (ensemble.imageEmbedder, ensemble.cacheKey)
     }
 
     /// Reads a job file; a clear error naming it when it is not one.
