@@ -113,7 +113,7 @@ let package = Package(
         // What the test targets share: a per-test temporary folder, the paths of ../shared.
         .target(name: "LightboxTestSupport", dependencies: ["LightboxCore"], path: "Tests/LightboxTestSupport"),
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging", "LightboxCore", "LightboxTestSupport"]),
-        .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels"]),
+        .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels", "LightboxCore"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging", "LightboxModels",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),

@@ -13,6 +13,11 @@ void lightbox_adamw_step(float *p, const float *g, float *m, float *v, size_t n,
                          float lr, float b1, float b2, float eps, float weight_decay,
                          float bias_correction1, float bias_correction2_sqrt);
 
+/// z[r, c] = sum_i x[r, i] w[c, i] (+ bias[c] when bias is not NULL), each sum in one fixed
+/// order (16 fused lanes, the lanes in order, the tail): independent of the batch (row_product.c).
+void lightbox_row_product(const float *x, size_t rows, size_t inputs, const float *w, const float *bias, size_t outputs,
+                          float *z);
+
 /// Fine-tuning's loops on NHWC activations as [rows, channels] (training.c).
 /// Per-channel sum and sum of squares over the rows, in double.
 void lightbox_bn_statistics(const float *x, size_t rows, size_t channels, double *sum, double *squares);
