@@ -39,19 +39,24 @@ public struct MemberStep: Sendable {
 
 /// The one training loop: a member's progress through its epochs, one batch at a time
 /// (`advance`), with an epoch record at each epoch's end and, with a patience, early stopping
-/// on the validation loss that keeps the best epoch's snapshot.
+/// on the validation loss that keeps the best epoch's snapshot. One thread advances a run at a
+/// time; its progress (`step`, `records`, `finished`) may be read from any thread meanwhile.
 public final class MemberRun<Member: TrainableMember>: @unchecked Sendable {
     public let member: Member
     public let epochs: Int, batchSize: Int
     /// Stop when the validation loss has not improved for this many epochs (0: never).
     public let patience: Int
-    public private(set) var step = 0
+    /// Steps done.
+    public var step: Int { progress.withLock { _step } }
     /// Finished epochs' records.
-    public private(set) var records: [EpochRecord] = []
+    public var records: [EpochRecord] { progress.withLock { _records } }
     /// The best epoch so far under early stopping (1-based) and its snapshot.
     public private(set) var best: (loss: Double, snapshot: Member.Snapshot, epoch: Int)?
     private var order: [Int]
-    private var lossSum = 0.0, correct = 0, stopped = false
+    private var lossSum = 0.0, correct = 0
+    /// Guards what other threads read while a worker advances the run.
+    private let progress = NSLock()
+    private var _step = 0, _records: [EpochRecord] = [], stopped = false
 
     public init(member: Member, epochs: Int, batchSize: Int, patience: Int = 0) {
         self.member = member
@@ -64,14 +69,14 @@ public final class MemberRun<Member: TrainableMember>: @unchecked Sendable {
     public var stepsPerEpoch: Int { (member.trainingRows + batchSize - 1) / batchSize }
     public var totalSteps: Int { epochs * stepsPerEpoch }
     /// Every epoch run, or early stopping ended the run.
-    public var finished: Bool { stopped || step >= totalSteps }
+    public var finished: Bool { progress.withLock { stopped || _step >= totalSteps } }
     /// The epoch whose weights are kept: the best under early stopping, else the last run.
     public var keptEpoch: Int { best?.epoch ?? records.count }
 
     /// One optimiser step on the next batch; at an epoch's end, its record.
     public func advance(workspace: Member.Workspace) throws {
         precondition(!finished)
-        let epoch = step / stepsPerEpoch, within = step % stepsPerEpoch
+        let step = self.step, epoch = step / stepsPerEpoch, within = step % stepsPerEpoch
         if within == 0 {
             order = member.beginEpoch(epoch, previousOrder: order)
             (lossSum, correct) = (0, 0)
@@ -81,16 +86,23 @@ public final class MemberRun<Member: TrainableMember>: @unchecked Sendable {
         let outcome = try member.step(rows: rows, epoch: epoch, step: step, totalSteps: totalSteps, workspace: workspace)
         lossSum += Double(outcome.loss) * Double(rows.count)
         correct += outcome.correct ?? 0
-        step += 1
-        guard step % stepsPerEpoch == 0 else { return }
+        guard (step + 1) % stepsPerEpoch == 0 else {
+            progress.withLock { _step = step + 1 }
+            return
+        }
         let n = Double(member.trainingRows)
         let end = try member.endEpoch(workspace: workspace)
         let record = EpochRecord(epoch: epoch + 1, trainLoss: lossSum / n, trainAccuracy: end.trainAccuracy ?? Double(correct) / n,
                                  valLoss: end.validation?.loss, valAccuracy: end.validation?.accuracy)
-        records.append(record)
+        var stop = false
         if patience > 0, let valLoss = record.valLoss {
             if best == nil || valLoss < best!.loss { best = (valLoss, member.snapshot(), record.epoch) }
-            if record.epoch - best!.epoch >= patience { stopped = true }
+            stop = record.epoch - best!.epoch >= patience
+        }
+        progress.withLock {
+            _step = step + 1
+            _records.append(record)
+            stopped = stop
         }
     }
 
@@ -115,10 +127,11 @@ public enum MemberRuns {
                                      check: () throws -> Void, afterStep: () -> Void) throws {
         let lock = NSLock()
         var running = Set<Int>(), failure: Error?
+        precondition(!workspaces.isEmpty, "training needs at least one worker")
         /// Under the lock: the run to step next, or nil when none is free or all are done.
         func claim() -> Int? {
             guard failure == nil else { return nil }
-            return runs.indices.filter { !runs[$0].finished && !running.contains($0) }.min { runs[$0].step < runs[$1].step }
+            return runs.indices.filter { !running.contains($0) && !runs[$0].finished }.min { runs[$0].step < runs[$1].step }
         }
         // The callers' closures run only while `train` does.
         withoutActuallyEscaping(check) { check in

@@ -12,9 +12,9 @@ public struct TeachableMachineExport: Sendable {
     public var head: DenseHead
     public var backbone: Backbone
 
-    /// `settings`: the run's pixel limit and threads (a Teachable Machine export records no DICOM
-    /// window: `first`, unless the caller replaces the decoder).
-    public static func load(_ path: String, settings: LightboxSettings) throws -> TeachableMachineExport {
+    /// `settings`: the run's pixel limit and threads; `dicomWindow`: the window its decoder
+    /// applies (a Teachable Machine export records none).
+    public static func load(_ path: String, settings: LightboxSettings, dicomWindow: DICOMWindow) throws -> TeachableMachineExport {
         let model = try TFJSLayersModel.load(path)
         let network = try model.backboneNetwork(parallelism: settings.threads)
         let head = try denseHead(model, inputs: network.embeddingChannels)
@@ -27,7 +27,7 @@ public struct TeachableMachineExport: Sendable {
                                 embedder: ImageEmbedder(network: network,
                                                         preprocessor: Preprocessor(size: network.inputSize, policy: .crop,
                                                                                    normalization: .symmetric),
-                                                        decoder: ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: .first),
+                                                        decoder: ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: dicomWindow),
                                                         threads: settings.threads),
                                 weightsSHA256: model.weightsDigest)
         return TeachableMachineExport(classes: classes, head: head, backbone: backbone)

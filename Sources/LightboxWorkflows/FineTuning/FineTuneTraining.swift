@@ -144,8 +144,10 @@ enum FineTuneTraining {
             let copies: [FineTuneMemberTraining.Workspace] = try (0..<workers).map { _ in
                 (try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1), 1)
             }
-            // Each worker's kernels run on one OpenMP thread (a per-thread setting), put back after.
-            defer { KernelThreads.setForCurrentThread(threads) }
+            // Each worker's kernels run on one OpenMP thread (a per-thread setting); the calling
+            // thread's, which may be a worker too, is put back as it was.
+            let previous = KernelThreads.forCurrentThread
+            defer { KernelThreads.setForCurrentThread(previous) }
             try MemberRuns.train(runs, workspaces: copies, check: {
                 KernelThreads.setForCurrentThread(1)
                 // The cancellation check reads the reporter, which is safe from any thread.

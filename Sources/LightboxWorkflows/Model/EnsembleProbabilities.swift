@@ -33,12 +33,6 @@ public final class EnsembleProbabilities: FeatureExtractor, @unchecked Sendable 
         ImageEmbedder(network: self, preprocessor: model.preprocessor, decoder: model.decoder, threads: model.threads)
     }
 
-    /// A sample embedder that reads and fills the cache in `directory`.
-    public func sampleEmbedder(directory: String) -> SampleEmbedder {
-        SampleEmbedder(embedder: imageEmbedder, cache: EmbeddingCache(directory: directory),
-                       backbone: cacheKey)
-    }
-
     /// SHA-256 over every member's tensors (names, shapes, values, in name order).
     static func digest(_ members: [any ModelMember], baseWeightsSHA256: String) -> String {
         var data = Data("lightbox-ensemble/1\n\(baseWeightsSHA256)\n\(members.count)\n".utf8)
@@ -51,12 +45,5 @@ public final class EnsembleProbabilities: FeatureExtractor, @unchecked Sendable 
             }
         }
         return SHA256.hex(data)
-    }
-}
-
-extension EnsembleProbabilities {
-    /// The model a bundle holds, on the base weights it was trained from, run with `settings`.
-    public convenience init(bundle: ModelBundle, settings: LightboxSettings) throws {
-        self.init(model: try TrainedModel(bundle: bundle, settings: settings), baseWeightsSHA256: bundle.backbone.weightsSHA256)
     }
 }

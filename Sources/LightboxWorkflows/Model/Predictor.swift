@@ -32,13 +32,13 @@ public final class Predictor: @unchecked Sendable {
             decision = bundle.decisionRule
             baseWeightsSHA256 = bundle.backbone.weightsSHA256
         } else if TFJSLayersModel.isExport(path) {
-            let export = try TeachableMachineExport.load(path, settings: settings)
+            // A Teachable Machine export records no DICOM window: the one asked for, else `first`,
+            // for its backbone's decoder too (what a sharded or cached pass decodes with).
+            let export = try TeachableMachineExport.load(path, settings: settings, dicomWindow: dicomWindow ?? .first)
             classes = export.classes
-            // A Teachable Machine export records no DICOM window: the one asked for, else `first`.
-            let decoder = ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: dicomWindow ?? .first)
             model = TrainedModel(frozen: export.backbone.embedder.network, members: [DenseHeadMember(export.head)],
-                                 preprocessor: export.backbone.embedder.preprocessor, decoder: decoder, threads: settings.threads,
-                                 backbone: export.backbone)
+                                 preprocessor: export.backbone.embedder.preprocessor, decoder: export.backbone.embedder.decoder,
+                                 threads: settings.threads, backbone: export.backbone)
             decision = .argmax
             baseWeightsSHA256 = nil
         } else {
