@@ -23,11 +23,21 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import WebDriverWait as SeleniumWait
+from selenium.common.exceptions import StaleElementReferenceException
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "support"))
 from steps import Steps  # noqa: E402
+
+
+def WebDriverWait(driver, seconds):
+    """Selenium's wait, also retrying when the page re-rendered an element between finding it and
+    reading it (a stale reference is "not yet", not a failure)."""
+    return SeleniumWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException, IndexError))
+
+
 SHARED = os.path.join(ROOT, "..", "shared", "models", "teachable-machine-image", "training-images")
 XRAYS = os.path.join(ROOT, "..", "shared", "data", "covid-chestxray", "images")
 ARTIFACTS = os.environ.get("ARTIFACTS", os.path.join(ROOT, ".build", "e2e-artifacts"))
