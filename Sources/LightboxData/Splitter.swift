@@ -8,6 +8,12 @@ public struct DatasetSplit: Sendable {
     public var validation: [LabeledImage]
     public var test: [LabeledImage]
 
+    public init(train: [LabeledImage], validation: [LabeledImage], test: [LabeledImage]) {
+        self.train = train
+        self.validation = validation
+        self.test = test
+    }
+
     public subscript(part: Part) -> [LabeledImage] {
         switch part {
         case .train: return train
