@@ -9,7 +9,7 @@ import LightboxModels
 public enum TrainingOptionKey: String, CaseIterable, Codable, Sendable {
     case epochs, batchSize, learningRate, denseUnits, dropout, earlyStopping, augmentCopies, balance, split, seed, resize,
          equalize, positive, classWeights, rotation, shift, zoom, brightness, contrast, gamma, noise, hflip, method, ensemble,
-         unfreeze, targetSensitivity
+         unfreeze, targetSensitivity, folds, testSplit
 }
 
 /// One training option as `lightbox train` and the Studio both take it: its API key, its
@@ -118,13 +118,17 @@ public enum TrainingOptionRules {
                                range: "head or finetune", defaultValue: "finetune",
                                help: "finetune (default): train MobileNetV2's last feature modules and a linear head, as an ensemble (6 epochs by default); head: the blog's Teachable Machine method (frozen embeddings, Dense(100) head, 50 epochs).")
         case .ensemble:
-            integer(key, 1...10, TrainingMethod.finetune.defaultEnsemble, "Members trained with different seeds (either method), probabilities averaged.")
+            integer(key, 1...10, 1, "Members trained with different seeds (either method), probabilities averaged: per fold when cross-fitting (default 1), in all with --folds 1 (default 3 for finetune, 1 for head).")
+        case .folds:
+            integer(key, 1...20, 5, "Patient-grouped cross-fitting: K folds, member k trains on every fold but k and scores fold k, so every patient is scored by a model that never saw them; the K members are the shipped ensemble. 1: a single train/validation/test split given by --split.")
+        case .testSplit:
+            number(key, atLeast: 0, atMost: 50, 0, "With --folds above 1: percent of patients set aside as a test set no fold sees, scored by the whole ensemble and reported beside the out-of-fold figures (0 = none).")
         case .unfreeze:
             cli(integer(key, MobileNetV2Architecture.standard.trainableModuleCounts, FineTuneOptions().unfreeze, "Fine-tuning: feature modules trained, counted from the end (5: features.14-18)."))
         case .targetSensitivity:
             TrainingOptionRule(key: key, flag: "--target-sensitivity", kind: .number, minimum: 0, minimumExclusive: true,
                                maximum: 1, range: "above 0 and at most 1", defaultValue: "0.85",
-                               help: "Two classes: the model says the positive class when its probability reaches the threshold that catches this fraction of the positive images in the validation split (stored in the model and used by predict, evaluate and the Studio).")
+                               help: "Two classes: the model says the positive class when its probability reaches the threshold that catches this fraction of the positive images among the out-of-fold predictions (with --folds 1: the validation split) (stored in the model and used by predict, evaluate and the Studio).")
         }
     }
 
@@ -148,7 +152,20 @@ public enum TrainingOptionRules {
         }
         if let p = c.positiveClass, p.isEmpty { throw refusal(.positive, "''") }
         try check(.targetSensitivity, c.targetSensitivity, shown: number(c.targetSensitivity))
-        try check(.ensemble, c.members)
+        try check(.ensemble, c.membersPerFold)
+        try check(.folds, c.folds)
+        try check(.testSplit, c.testSplit * 100, shown: number(c.testSplit * 100))
+        if c.crossFits {
+            // Early stopping would choose each member's epoch on the fold it is scored on.
+            guard c.training.earlyStoppingPatience == 0 else {
+                throw TrainingOptionError(.earlyStopping, "--early-stopping needs a validation split: it is for --folds 1 (cross-fitting scores each fold with a member that must not have chosen anything on it)")
+            }
+            guard c.split == (try SplitFractions()) else {
+                throw TrainingOptionError(.split, "--split is for --folds 1; cross-fitting scores every patient out of fold (--test-split P sets a test set aside)")
+            }
+        } else if c.testSplit > 0 {
+            throw TrainingOptionError(.testSplit, "--test-split is for cross-fitting (--folds 2-20); with --folds 1 the test share is the last part of --split")
+        }
         if c.method == .finetune {
             try check(.unfreeze, c.fineTune.unfreeze)
             // Fine-tuning weighs its loss by class and augments every image in every epoch.

@@ -17,9 +17,14 @@ public enum TrainingMethod: String, Sendable, CaseIterable {
 
 public struct TrainingConfiguration: Sendable {
     public var method: TrainingMethod = .head
-    /// Members trained with different seeds (seed, seed+1, ...), their probabilities averaged;
-    /// nil: the method's default (`members`).
+    /// Members trained with different seeds, their probabilities averaged: per fold when
+    /// cross-fitting, else in all; nil: the default (`membersPerFold`).
     public var ensemble: Int?
+    /// Patient-grouped cross-fitting folds (2-20): member k trains on every fold but k and scores
+    /// fold k, so every picture is scored out of fold. 1: one train/validation/test split (`split`).
+    public var folds = 5
+    /// With `folds` above 1: the share of patients set aside as a test set no fold sees (0-0.5).
+    public var testSplit = 0.0
     /// Fine-tuning's settings (with `method` finetune).
     public var fineTune = FineTuneOptions()
     public var data: String
@@ -64,9 +69,15 @@ public struct TrainingConfiguration: Sendable {
         split = try SplitFractions()
     }
 
-    /// The members the run trains: `ensemble`, or the method's default (the blog's single head;
-    /// three fine-tuned members).
-    public var members: Int { ensemble ?? method.defaultEnsemble }
+    /// Whether the run cross-fits (`folds` above 1) rather than splitting once.
+    public var crossFits: Bool { folds > 1 }
+
+    /// Members per fold (cross-fitting: `ensemble`, default 1) or in all (one split: `ensemble`,
+    /// or the method's default: the blog's single head, three fine-tuned members).
+    public var membersPerFold: Int { ensemble ?? (crossFits ? 1 : method.defaultEnsemble) }
+
+    /// Every member the run trains and ships.
+    public var members: Int { membersPerFold * (crossFits ? folds : 1) }
 }
 
 extension TrainingMethod {

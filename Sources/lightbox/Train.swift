@@ -38,8 +38,9 @@ struct Train: ParsableCommand {
     @Flag(help: ruleHelp(.hflip)) var hflip = false
 
     @Option(help: ruleHelp(.method)) var method = TrainingMethod.finetune.rawValue
-    @Option(help: "\(TrainingOptionRules.commandLineHelp(.ensemble)) Default: 1 with --method head, 3 with --method finetune.")
-    var ensemble: Int?
+    @Option(help: ruleHelp(.ensemble)) var ensemble: Int?
+    @Option(help: ruleHelp(.folds)) var folds = 5
+    @Option(help: ruleHelp(.testSplit)) var testSplit = 0.0
     @Option(help: ruleHelp(.unfreeze)) var unfreeze = FineTuneOptions().unfreeze
     @Option(help: "\(TrainingOptionRules.commandLineHelp(.epochs)) Default: 50 with --method head, 6 with --method finetune.")
     var epochs: Int?
@@ -82,6 +83,8 @@ struct Train: ParsableCommand {
             let chosen = try TrainingOptionRules.parseMethod(method)
             config.method = chosen
             config.ensemble = ensemble
+            config.folds = folds
+            config.testSplit = testSplit / 100
             config.fineTune.unfreeze = unfreeze
             var t = TrainingOptions()
             t.epochs = epochs ?? (chosen == .finetune ? FineTuneOptions.defaultEpochs : t.epochs); t.batchSize = batchSize; t.learningRate = learningRate; t.denseUnits = denseUnits
