@@ -55,9 +55,47 @@ public struct AuditSection: Sendable {
 /// The page is `Resources/report.mustache`; every value goes through Mustache's HTML escaping
 /// except the charts, which `SVGChart` builds from numbers and escaped names.
 public struct RunReport {
+    /// What the report's figures rest on, in its words: one split's test patients, or every
+    /// patient out of fold (with the folds' own AUCs and a held-out test set beside them).
+    public struct Evaluation {
+        /// The section heading and the sentence under it.
+        public var heading: String, description: String
+        /// The word in the cards and section titles ("Test accuracy", "Confusion matrix (test)").
+        public var noun: String, scope: String
+        /// Cross-fitting's lines: the folds' own AUCs and what the shipped ensemble is.
+        public var notes: [String]
+        /// How the operating point was chosen, and why there is none.
+        public var pointSource: String, noPointReason: String?
+        /// Cross-fitting's held-out test set, scored by the whole ensemble.
+        public var heldOut: ClassificationMetrics?
+
+        /// One split's test patients (`--folds 1`).
+        public static func heldOutTest(images: Int, patients: Int) -> Evaluation {
+            Evaluation(heading: "Test set",
+                       description: "\(images) images of \(patients) patients (groups) that the model never saw in training or model selection.",
+                       noun: "Test", scope: "test", notes: [], pointSource: "the validation split", noPointReason: nil, heldOut: nil)
+        }
+
+        /// Every fold picture scored by the members that did not train on its fold.
+        public static func outOfFold(images: Int, patients: Int, folds: Int, members: Int, foldAUCs: [Double?],
+                                     heldOut: ClassificationMetrics?, noPointReason: String?) -> Evaluation {
+            let known = foldAUCs.compactMap { $0 }
+            var notes = ["Fold AUCs (each fold scored by the members that did not train on it): "
+                + foldAUCs.map { $0.map { String(format: "%.3f", $0) } ?? "n/a" }.joined(separator: ", ")
+                + (known.count > 1 ? String(format: "; they range over %.3f.", known.max()! - known.min()!) : ".")]
+            notes.append("The shipped model averages all \(members) members, so it is usually a little better than these figures, which describe models trained on \(folds - 1) of \(folds) folds.")
+            return Evaluation(heading: "Out-of-fold evaluation",
+                              description: "\(images) images of \(patients) patients (groups), every one scored by a model that never saw that patient: \(folds)-fold cross-fitting, patients kept within one fold.",
+                              noun: "Out-of-fold", scope: "out of fold", notes: notes,
+                              pointSource: "the out-of-fold predictions of every patient", noPointReason: noPointReason, heldOut: heldOut)
+        }
+    }
+
     public var title: String
     public var dataset: Dataset
-    public var split: DatasetSplit
+    /// The parts the patients were divided into (train, validation, test; or the folds and test).
+    public var parts: [(name: String, images: [LabeledImage])]
+    public var evaluation: Evaluation
     public var history: [EpochRecord]
     public var keptEpoch: Int
     public var metrics: ClassificationMetrics
@@ -71,13 +109,15 @@ public struct RunReport {
     /// The run's settings, as (name, value) rows.
     public var parameters: [(String, String)]
 
-    public init(title: String, dataset: Dataset, split: DatasetSplit, history: [EpochRecord], keptEpoch: Int,
+    public init(title: String, dataset: Dataset, parts: [(name: String, images: [LabeledImage])], evaluation: Evaluation,
+                history: [EpochRecord], keptEpoch: Int,
                 metrics: ClassificationMetrics, validation: (loss: Double, accuracy: Double)?, balanceNotes: [String],
                 examples: [HeatmapExample], operatingPoint: OperatingPoint? = nil, audit: AuditSection? = nil,
                 parameters: [(String, String)]) {
         self.title = title
         self.dataset = dataset
-        self.split = split
+        self.parts = parts
+        self.evaluation = evaluation
         self.history = history
         self.keptEpoch = keptEpoch
         self.metrics = metrics
@@ -101,10 +141,14 @@ public struct RunReport {
     struct Page {
         struct Named { var name: String, value: String }
         struct Test {
+            var heading: String, description: String, noun: String, scope: String
             var images: Int, patients: Int, cards: [Named]
+            var notes: [String]
             var validation: String?
             var few: Bool
+            var heldOut: HeldOut?
         }
+        struct HeldOut { var images: Int, patients: Int, cards: [Named] }
         struct Training { var epochs: Int, keptEpoch: Int, lossChart: String, accuracyChart: String }
         struct Cell { var count: Int, diagonal: Bool }
         struct ConfusionRow { var name: String, cells: [Cell] }
@@ -169,18 +213,26 @@ public struct RunReport {
     }
 
     func testSummary() -> Page.Test {
-        var cards = [Page.Named(name: "Test accuracy", value: Self.percent(metrics.accuracy))]
-        if let auc = metrics.auc {
-            let ci = metrics.aucCI.map { String(format: " (95%% CI %.3f–%.3f)", $0[0], $0[1]) } ?? ""
+        let validationText = validation.map { String(format: "accuracy %.1f%%, loss %.3f", $0.accuracy * 100, $0.loss) }
+        let e = evaluation
+        return .init(heading: e.heading, description: e.description, noun: e.noun, scope: e.scope,
+                     images: metrics.nImages, patients: metrics.nPatients, cards: Self.cards(metrics, noun: e.noun), notes: e.notes,
+                     validation: validationText, few: metrics.nImages < 50,
+                     heldOut: e.heldOut.map { .init(images: $0.nImages, patients: $0.nPatients, cards: Self.cards($0, noun: "Test")) })
+    }
+
+    /// The headline cards of `m`: accuracy, AUC with its interval, sensitivity and specificity.
+    static func cards(_ m: ClassificationMetrics, noun: String) -> [Page.Named] {
+        var cards = [Page.Named(name: "\(noun) accuracy", value: Self.percent(m.accuracy))]
+        if let auc = m.auc {
+            let ci = m.aucCI.map { String(format: " (95%% CI %.3f–%.3f)", $0[0], $0[1]) } ?? ""
             cards.append(.init(name: "ROC AUC", value: String(format: "%.3f", auc) + ci))
         }
-        if let p = metrics.positiveClass {
-            cards.append(.init(name: "Sensitivity (\(p))", value: Self.percent(metrics.sensitivity)))
-            cards.append(.init(name: "Specificity", value: Self.percent(metrics.specificity)))
+        if let p = m.positiveClass {
+            cards.append(.init(name: "Sensitivity (\(p))", value: Self.percent(m.sensitivity)))
+            cards.append(.init(name: "Specificity", value: Self.percent(m.specificity)))
         }
-        let validationText = validation.map { String(format: "accuracy %.1f%%, loss %.3f", $0.accuracy * 100, $0.loss) }
-        return .init(images: metrics.nImages, patients: metrics.nPatients, cards: cards, validation: validationText,
-                     few: metrics.nImages < 50)
+        return cards
     }
 
     func trainingCurves() -> Page.Training {
@@ -211,12 +263,21 @@ public struct RunReport {
         var rows: [Page.ThresholdRow] = []
         let rule: String
         if let point = operatingPoint, point.positiveClass == positive {
-            rule = "The model says \(positive) when its probability is at least \(f(point.threshold)). The threshold was chosen on "
-                + "the validation split to catch \(Self.percent(point.targetSensitivity)) of its \(positive) images (it caught "
-                + "\(Self.percent(point.validationSensitivity)), with specificity \(Self.percent(point.validationSpecificity)) there). "
-                + "The test split below is the honest check; a lower test sensitivity means the validation split was small or unlike it."
+            if evaluation.heldOut == nil && evaluation.scope == "test" {
+                rule = "The model says \(positive) when its probability is at least \(f(point.threshold)). The threshold was chosen on "
+                    + "the validation split to catch \(Self.percent(point.targetSensitivity)) of its \(positive) images (it caught "
+                    + "\(Self.percent(point.validationSensitivity)), with specificity \(Self.percent(point.validationSpecificity)) there). "
+                    + "The test split below is the honest check; a lower test sensitivity means the validation split was small or unlike it."
+            } else {
+                rule = "The model says \(positive) when its probability is at least \(f(point.threshold)). The threshold was chosen on "
+                    + "\(evaluation.pointSource) to catch \(Self.percent(point.targetSensitivity)) of the \(positive) images (it caught "
+                    + "\(Self.percent(point.validationSensitivity)), with specificity \(Self.percent(point.validationSpecificity)) there). "
+                    + "The figures below are on the same predictions, so they are slightly optimistic about the threshold; a held-out test set (--test-split) checks it on patients nothing was chosen on."
+            }
             rows.append(.init(name: "operating point (used)", threshold: f(point.threshold), accuracy: Self.percent(metrics.accuracy),
                               sensitivity: Self.percent(metrics.sensitivity), specificity: Self.percent(metrics.specificity)))
+        } else if let reason = evaluation.noPointReason, evaluation.scope != "test" {
+            rule = "The model predicts the more probable class (threshold 0.5): \(reason)."
         } else {
             rule = "The model predicts the more probable class (threshold 0.5): no operating point was chosen, because the validation split had no \(positive) image."
         }
@@ -231,7 +292,7 @@ public struct RunReport {
         var chart: String?
         if let bins = metrics.calibration, let positive = metrics.positiveClass {
             let points = bins.compactMap { b in b.meanProbability.flatMap { m in b.observedFraction.map { (m, $0) } } }
-            chart = SVGChart.lines([.init(name: "test images (10 bins)", color: "#9467bd", points: points),
+            chart = SVGChart.lines([.init(name: "\(evaluation.scope) images (10 bins)", color: "#9467bd", points: points),
                                     .init(name: "perfectly calibrated", color: "#999", points: [(0, 0), (1, 1)], dashed: true)],
                                    xLabel: "predicted probability of \(positive)", yLabel: "fraction that were \(positive)",
                                    yRange: 0...1, xRange: 0...1, width: 360, height: 340)
@@ -251,10 +312,9 @@ public struct RunReport {
     func dataSummary() -> Page.DataSummary {
         let grouping = dataset.hasGroups ? "Splits keep each patient's images together."
             : "The source has no patient ids: each image is its own group, so images of one patient may fall on both sides of the split."
-        let parts = DatasetSplit.Part.allCases.map { part in
-            let images = split[part]
-            return Page.Part(name: part.rawValue, counts: dataset.classes.map { c in images.filter { $0.label == c }.count },
-                             patients: Set(images.map(\.group)).count)
+        let parts = self.parts.map { part in
+            Page.Part(name: part.name, counts: dataset.classes.map { c in part.images.filter { $0.label == c }.count },
+                      patients: Set(part.images.map(\.group)).count)
         }
         // Reasons grouped by their text before the first quoted name.
         var reasons: [String: Int] = [:]

@@ -29,12 +29,21 @@ public struct RunDocument: Encodable {
     public var epochsRun: Int?
     /// Seconds per stage of a training run (load, prepare, train, evaluate, report).
     public var timings: [String: Double]?
-    /// The shortcut audit of the test split (training runs).
+    /// The shortcut audit of the scored pictures (training runs).
     public var audit: ShortcutAudit?
+    /// The design (training runs): K folds (1: one split), what the metrics rest on
+    /// ("out-of-fold" or "held-out test"), each fold's own AUC (one split: the test split's),
+    /// why there is no operating point, and cross-fitting's held-out test set.
+    public var folds: Int?
+    public var evaluation: String?
+    public var foldAUC: [Double?]?
+    public var operatingPointNote: String?
+    public var heldOutTest: ClassificationMetrics?
 
     enum Keys: String, CodingKey {
         case epochs, validation, split, skipped, seconds, evaluatedOn = "evaluated_on", disclaimer
         case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run", timings, audit
+        case folds, evaluation, foldAUC = "fold_auc", operatingPointNote = "operating_point_note", heldOutTest = "held_out_test"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -54,7 +63,16 @@ public struct RunDocument: Encodable {
         try c.encodeIfPresent(epochsRun, forKey: .epochsRun)
         try c.encodeIfPresent(timings, forKey: .timings)
         try c.encodeIfPresent(audit, forKey: .audit)
-        if epochs != nil { try c.encode("test split: patients never used for training or model selection", forKey: .evaluatedOn) }
+        try c.encodeIfPresent(folds, forKey: .folds)
+        try c.encodeIfPresent(evaluation, forKey: .evaluation)
+        if let foldAUC { try c.encode(foldAUC, forKey: .foldAUC) }
+        try c.encodeIfPresent(operatingPointNote, forKey: .operatingPointNote)
+        try c.encodeIfPresent(heldOutTest, forKey: .heldOutTest)
+        if epochs != nil {
+            try c.encode(evaluation == "out-of-fold"
+                ? "out of fold: every picture scored by members that never saw its patient (each a single fold's model; the shipped ensemble averages them)"
+                : "test split: patients never used for training or model selection", forKey: .evaluatedOn)
+        }
         try c.encode(ModelBundle.disclaimer, forKey: .disclaimer)
     }
 
@@ -98,26 +116,29 @@ public enum CSVText {
 }
 
 /// `predictions.csv`: path, group, true label, one probability column per class, prediction
-/// (by the model's decision rule).
+/// (by the model's decision rule), and with `folds` (cross-fitting) the fold whose members
+/// scored the picture.
 public enum Predictions {
-    public static func csv(images: [LabeledImage], classes: [String], probabilities: [Float], decision: DecisionRule) -> String {
-        var out = CSVText.spreadsheetRow(["path", "group", "label"] + classes.map { "p_\($0)" } + ["predicted"])
+    public static func csv(images: [LabeledImage], classes: [String], probabilities: [Float], decision: DecisionRule,
+                           folds: [Int]? = nil) -> String {
+        var out = CSVText.spreadsheetRow(["path", "group", "label"] + classes.map { "p_\($0)" } + ["predicted"] + (folds == nil ? [] : ["fold"]))
         let k = classes.count
         for (r, image) in images.enumerated() {
             let p = (0..<k).map { probabilities[r * k + $0] }
             let predicted = classes[decision.predicted(p)]
-            out += CSVText.spreadsheetRow([image.path, image.group, image.label] + p.map { String(format: "%.6f", $0) } + [predicted])
+            out += CSVText.spreadsheetRow([image.path, image.group, image.label] + p.map { String(format: "%.6f", $0) } + [predicted]
+                                          + (folds.map { ["\($0[r] + 1)"] } ?? []))
         }
         return out
     }
 }
 
-/// `split.csv`: which part of the split each image went to.
+/// `split.csv`: which part (train, validation, test; or fold 1 ... fold K, test) each image went to.
 enum SplitListing {
-    static func csv(_ split: DatasetSplit) -> String {
+    static func csv(_ parts: [(name: String, images: [LabeledImage])]) -> String {
         var out = CSVText.spreadsheetRow(["path", "group", "label", "split"])
-        for part in DatasetSplit.Part.allCases {
-            for image in split[part] { out += CSVText.spreadsheetRow([image.path, image.group, image.label, part.rawValue]) }
+        for part in parts {
+            for image in part.images { out += CSVText.spreadsheetRow([image.path, image.group, image.label, part.name]) }
         }
         return out
     }

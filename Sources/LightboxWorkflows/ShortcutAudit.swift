@@ -10,7 +10,7 @@ import LightboxReport
 /// (most of the lungs) blacked out, and with everything but that box blacked out. A model that
 /// keeps its AUC with the lungs hidden is reading borders, text, devices or the look of the
 /// hospital a picture came from, not the lungs. `lightbox audit` runs it on any data set,
-/// `lightbox train` on its test split.
+/// `lightbox train` on the pictures it scored (out of fold, or its test split).
 public struct ShortcutAudit: Encodable, Sendable {
     /// How the model did on one version of the images.
     public struct Condition: Encodable, Sendable {
@@ -80,7 +80,16 @@ public struct ShortcutAudit: Encodable, Sendable {
     /// probabilities already computed for the images as they are (same order).
     public static func run(predictor: Predictor, images: [LabeledImage], positive: Int?, asIs: [Float]? = nil,
                            progress: (String) -> Void = { _ in }) throws -> ShortcutAudit {
-        let classes = predictor.classes, k = classes.count
+        try run(scorers: [predictor], scorerOf: [Int](repeating: 0, count: images.count), images: images, positive: positive,
+                asIs: asIs, progress: progress)
+    }
+
+    /// The audit with each image scored by its own model, `scorers[scorerOf[i]]` (a cross-fitted
+    /// run's: the members that never saw the image's patient), every scorer with the same
+    /// classes and decision rule.
+    public static func run(scorers: [Predictor], scorerOf: [Int], images: [LabeledImage], positive: Int?, asIs: [Float]? = nil,
+                           progress: (String) -> Void = { _ in }) throws -> ShortcutAudit {
+        let classes = scorers[0].classes, k = classes.count, decision = scorers[0].decision
         var conditions: [Condition] = []
         for blanking in InputBlanking.allCases {
             var kept: [LabeledImage] = [], probabilities: [Float] = []
@@ -88,15 +97,22 @@ public struct ShortcutAudit: Encodable, Sendable {
                 (kept, probabilities) = (images, asIs)
             } else {
                 progress(describe(blanking))
-                for (image, result) in zip(images, try predictor.predict(images.map(\.path), blanking: blanking)) {
-                    if case .success(let p) = result {
+                var rows = [[Float]?](repeating: nil, count: images.count)
+                for (s, scorer) in scorers.enumerated() {
+                    let mine = images.indices.filter { scorerOf[$0] == s }
+                    for (i, result) in zip(mine, try scorer.predict(mine.map { images[$0].path }, blanking: blanking)) {
+                        if case .success(let p) = result { rows[i] = p.probabilities }
+                    }
+                }
+                for (image, row) in zip(images, rows) {
+                    if let row {
                         kept.append(image)
-                        probabilities += p.probabilities
+                        probabilities += row
                     }
                 }
             }
             let labels = kept.map { classes.firstIndex(of: $0.label)! }
-            let predicted = predictor.decision.predicted(probabilities, columns: k)
+            let predicted = decision.predicted(probabilities, columns: k)
             let correct = zip(labels, predicted).filter { $0 == $1 }.count
             let auc = positive.flatMap { p in
                 ROC.auc(scores: (0..<kept.count).map { Double(probabilities[$0 * k + p]) }, positive: labels.map { $0 == p })

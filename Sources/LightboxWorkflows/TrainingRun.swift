@@ -78,6 +78,14 @@ public struct TrainingConfiguration: Sendable {
 
     /// Every member the run trains and ships.
     public var members: Int { membersPerFold * (crossFits ? folds : 1) }
+
+    /// The share of the pictures a member trains on (for the budget's estimate before the data
+    /// is divided): the training split's, or (K-1)/K of what the test set leaves.
+    var memberShare: SplitFractions {
+        guard crossFits else { return split }
+        let train = (1 - testSplit) * Double(folds - 1) / Double(folds)
+        return (try? SplitFractions(train: train, validation: 0, test: 1 - train)) ?? split
+    }
 }
 
 extension TrainingMethod {
@@ -90,8 +98,8 @@ extension TrainingMethod {
     }
 }
 
-/// What training produced, whatever the method: the model (its frozen part and members), the
-/// per-epoch history, the probabilities of the validation and test pictures, and what the run
+/// What training produced, whatever the method and design: the model (its frozen part and
+/// members), the per-epoch history, the probabilities of the scored pictures, and what the run
 /// records of it. `TrainingRun.writeRun` turns it into the run directory.
 struct TrainedRun {
     var model: TrainedModel
@@ -99,8 +107,15 @@ struct TrainedRun {
     var history: [EpochRecord]
     /// The epoch whose weights were kept (early stopping), for the report.
     var keptEpoch: Int
+    /// The design's scored pictures (`RunDesign.scored`): the test split's by the whole ensemble,
+    /// or each fold picture's by the members that did not train on its fold.
+    var scoredProbabilities: [Float]
+    /// One split: the validation pictures' (where the operating point is chosen).
     var validationProbabilities: [Float]
-    var testProbabilities: [Float]
+    /// Cross-fitting: the held-out test set's, by the whole ensemble.
+    var heldOutProbabilities: [Float] = []
+    /// Cross-fitting: the members of fold k (those that scored it), fold by fold.
+    var foldMembers: [Range<Int>] = []
     var validation: (loss: Double, accuracy: Double)?
     var balanceNotes: [String] = []
     /// Pictures a member trained on (augmented copies included).
@@ -122,6 +137,15 @@ public struct TrainingSummary: Sendable {
     public var reportPath: String
     public var metrics: ClassificationMetrics
     public var validationAccuracy: Double?
+    /// K (1: one split), and what the metrics rest on: "out-of-fold" or "held-out test".
+    public var folds: Int
+    public var evaluation: String
+    /// Each fold's own AUC (one split: the test split's).
+    public var foldAUCs: [Double?]
+    /// Why the model has no operating point, when it has none.
+    public var operatingPointNote: String?
+    /// Cross-fitting's held-out test set (`--test-split`), scored by the whole ensemble.
+    public var heldOutTest: ClassificationMetrics?
 }
 
 /// `lightbox train`: data set -> patient-level split -> embeddings (cached) -> head ->
@@ -155,18 +179,27 @@ public enum TrainingRun {
         try checkpoint()
         let originals = try embedOriginals(&dataset, embedder: embedder, digests: digests, config: config, reporter: reporter,
                                            checkpoint: checkpoint)
-        let split = try splitByPatient(dataset, config: config, reporter: reporter)
+        let design = try divideByPatient(dataset, config: config, reporter: reporter)
         try checkpoint()
-        let sets = try trainingSets(split, classes: dataset.classes, originals: originals, embedder: embedder, digests: digests,
-                                    width: backbone.embedder.network.embeddingChannels, config: config, reporter: reporter,
-                                    checkpoint: checkpoint)
-        timings.lap("prepare")
-        let trained = try trainHeads(sets, classes: dataset.classes, backbone: backbone, backboneFiles: backboneFiles, dataset: dataset,
+        let trained: TrainedRun
+        switch design {
+        case .split(let split):
+            let sets = try trainingSets(split, classes: dataset.classes, originals: originals, embedder: embedder, digests: digests,
+                                        width: backbone.embedder.network.embeddingChannels, config: config, reporter: reporter,
+                                        checkpoint: checkpoint)
+            timings.lap("prepare")
+            trained = try trainHeads(sets, classes: dataset.classes, backbone: backbone, backboneFiles: backboneFiles, dataset: dataset,
                                      config: config, reporter: reporter)
+        case .crossFit(let crossFit):
+            timings.lap("prepare")
+            trained = try trainCrossFitHeads(crossFit, classes: dataset.classes, originals: originals, embedder: embedder, digests: digests,
+                                             backbone: backbone, backboneFiles: backboneFiles, dataset: dataset, config: config,
+                                             reporter: reporter, checkpoint: checkpoint)
+        }
         timings.lap("train")
         // The last point to stop: from here on the run directory is written.
         try checkpoint()
-        return try writeRun(config: config, dataset: dataset, split: split, trained: trained, reporter: reporter, started: started,
+        return try writeRun(config: config, dataset: dataset, design: design, trained: trained, reporter: reporter, started: started,
                             timings: timings)
     }
 
@@ -203,8 +236,8 @@ public enum TrainingRun {
         let history = count == 1 ? results[0].history
             : (0..<epochs).map { e in FineTuneTraining.mean(results.map { $0.history[e] }) }
         return TrainedRun(model: model, history: history, keptEpoch: count == 1 ? results[0].keptEpoch : epochs,
+                          scoredProbabilities: try model.probabilities(embeddings: sets.test.features, rows: sets.test.count),
                           validationProbabilities: validationProbabilities,
-                          testProbabilities: try model.probabilities(embeddings: sets.test.features, rows: sets.test.count),
                           validation: validation, balanceNotes: sets.balanceNotes, trainImages: sets.train.count,
                           backbone: ModelBundle.Backbone(backbone), backboneFiles: backboneFiles,
                           facts: ["data": dataset.source, "epochs_run": results.map { "\($0.history.count)" }.joined(separator: ","),
@@ -226,7 +259,7 @@ public enum TrainingRun {
         reporter.note("data: \(dataset.source): \(dataset.images.count) images in \(dataset.classes.count) classes, \(dataset.skipped.count) skipped")
         if !dataset.hasGroups { reporter.note("the source has no patient ids: each image is its own group") }
         try TrainingOptionRules.checkBudget(
-            trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: imagesPerClass(dataset.images), split: config.split),
+            trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: imagesPerClass(dataset.images), split: config.memberShare),
             config: config)
         let digests = ContentDigests.compute(dataset.images.map(\.path), threads: config.settings.threads)
         return (DuplicateFilter.apply(dataset, digests: digests), digests)
@@ -294,6 +327,30 @@ public enum TrainingRun {
         return split
     }
 
+    /// The run's design: one patient-level split (`--folds 1`, `splitByPatient`), or the
+    /// cross-fitting folds, reported fold by fold, then the budget from a member's training
+    /// pictures, before any augmented copy is drawn.
+    static func divideByPatient(_ dataset: Dataset, config: TrainingConfiguration, reporter: Reporter) throws -> RunDesign {
+        guard config.crossFits else { return .split(try splitByPatient(dataset, config: config, reporter: reporter)) }
+        let classes = dataset.classes
+        let crossFit = try FoldSplitter.split(dataset.images, folds: config.folds, testFraction: config.testSplit, seed: config.training.seed)
+        if !dataset.hasGroups { reporter.note("cross-fitting: without patient ids each picture is its own group in the folds") }
+        for (name, images) in RunDesign.crossFit(crossFit).parts where name != "test" || !images.isEmpty {
+            let perClass = classes.map { c in "\(c) \(images.filter { $0.label == c }.count)" }.joined(separator: ", ")
+            reporter.note("\(name): \(images.count) images, \(Set(images.map(\.group)).count) groups (\(perClass))")
+        }
+        for (k, fold) in crossFit.folds.enumerated() {
+            for c in classes where !fold.contains(where: { $0.label == c }) {
+                reporter.note("warning: class '\(c)' has no images in fold \(k + 1): fewer of its patients than folds")
+            }
+        }
+        guard crossFit.folds.allSatisfy({ !$0.isEmpty }) else {
+            throw DatasetError("\(config.data): too few groups for \(config.folds) folds (\(Set(dataset.images.map(\.group)).count) groups): lower --folds")
+        }
+        try TrainingOptionRules.checkBudget(trainImagesPerClass: imagesPerClass(crossFit.training(excludingFold: 0)), config: config)
+        return .crossFit(crossFit)
+    }
+
     /// The head's three tables; the training one with the balancing and augmented copies
     /// (drawn from the training split only, then embedded).
     struct Sets {
@@ -329,21 +386,36 @@ public enum TrainingRun {
                     balanceNotes: notes)
     }
 
-    /// The operating point (on the validation pictures), test metrics, then the run directory:
-    /// the model bundle, metrics.json, the three CSV files, the audit, the heatmaps of the worst
-    /// mistakes and report.html. The same for every method.
-    static func writeRun(config: TrainingConfiguration, dataset: Dataset, split: DatasetSplit, trained: TrainedRun,
+    /// The operating point, the metrics of the scored pictures, then the run directory: the
+    /// model bundle, metrics.json, the three CSV files, the audit, the heatmaps of the worst
+    /// mistakes and report.html. The same for every method; the design decides what the figures
+    /// rest on (`RunDesign`).
+    static func writeRun(config: TrainingConfiguration, dataset: Dataset, design: RunDesign, trained: TrainedRun,
                          reporter: Reporter, started: Date, timings: StageTimings) throws -> TrainingSummary {
         let classes = dataset.classes
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
         let positive = try positiveIndex(classes, requested: config.positiveClass)
-        let point = try operatingPoint(validation: trained.validationProbabilities, labels: split.validation.map(label),
-                                       classes: classes, config: config, reporter: reporter)
+        let scored = design.scored, labels = scored.map(label), probabilities = trained.scoredProbabilities
+        let chosen: (point: OperatingPoint?, note: String?)
+        switch design {
+        case .split(let split):
+            chosen = try operatingPoint(validation: trained.validationProbabilities, labels: split.validation.map(label),
+                                        classes: classes, config: config, reporter: reporter)
+        case .crossFit:
+            chosen = try outOfFoldOperatingPoint(probabilities, images: scored, labels: labels, classes: classes, config: config,
+                                                 reporter: reporter)
+        }
+        let point = chosen.point
         let decision = DecisionRule(operatingPoint: point, classes: classes)
-        let labels = split.test.map(label), probabilities = trained.testProbabilities
         let metrics = ClassificationMetrics(classes: classes, labels: labels, probabilities: probabilities,
-                                            groups: split.test.map(\.group), positive: positive, decision: decision,
+                                            groups: scored.map(\.group), positive: positive, decision: decision,
                                             seed: config.training.seed)
+        let foldAUCs = foldAUCs(design: design, labels: labels, probabilities: probabilities, classes: classes.count,
+                                positive: positive, metrics: metrics)
+        let heldOut = design.heldOutTest.isEmpty ? nil
+            : ClassificationMetrics(classes: classes, labels: design.heldOutTest.map(label), probabilities: trained.heldOutProbabilities,
+                                    groups: design.heldOutTest.map(\.group), positive: positive, decision: decision,
+                                    seed: config.training.seed)
         timings.lap("evaluate")
 
         let run = URL(fileURLWithPath: config.output)
@@ -356,26 +428,34 @@ public enum TrainingRun {
         bundle.backboneFiles = trained.backboneFiles
         bundle.operatingPoint = point
         try bundle.write(to: modelDirectory)
-        let predictor = Predictor(model: trained.model, classes: classes, decision: decision,
-                                  baseWeightsSHA256: trained.backbone.weightsSHA256)
-        let audit = try auditTestSplit(predictor: predictor, test: split.test, probabilities: probabilities, positive: positive,
-                                       auditFile: run.appendingPathComponent("audit.json").path, reporter: reporter)
-
-        let examples = try HeatmapExamples.worstMisclassified(images: split.test, labels: labels, probabilities: probabilities,
-                                                              classes: classes, decision: decision, limit: config.heatmapExamples) {
-            try trained.model.explain(paths: $0, targets: $1).map(\.png)
+        // Each scored picture is audited and explained by the members that scored it.
+        let scorers = design.foldOfScored == nil ? [trained.model] : trained.foldMembers.map { trained.model.keeping(members: $0) }
+        let scorerOf = design.foldOfScored ?? [Int](repeating: 0, count: scored.count)
+        let audit = try auditScored(scorers: scorers.map { Predictor(model: $0, classes: classes, decision: decision,
+                                                                       baseWeightsSHA256: trained.backbone.weightsSHA256) },
+                                    scorerOf: scorerOf, images: scored, probabilities: probabilities, positive: positive,
+                                    scope: design.evaluation, auditFile: run.appendingPathComponent("audit.json").path,
+                                    reporter: reporter)
+        let scorerOfPath = Dictionary(zip(scored.map(\.path), scorerOf), uniquingKeysWith: { a, _ in a })
+        let examples = try HeatmapExamples.worstMisclassified(images: scored, labels: labels, probabilities: probabilities,
+                                                              classes: classes, decision: decision, limit: config.heatmapExamples) { paths, targets in
+            try zip(paths, targets).map { path, target in
+                try scorers[scorerOfPath[path] ?? 0].explain(paths: [path], targets: [target])[0].png
+            }
         }
-        let report = RunReport(title: trained.title, dataset: dataset, split: split, history: trained.history,
-                               keptEpoch: trained.keptEpoch, metrics: metrics, validation: trained.validation,
-                               balanceNotes: trained.balanceNotes, examples: examples, operatingPoint: point,
-                               audit: audit.section,
+        let evaluation = reportEvaluation(design: design, metrics: metrics, foldAUCs: foldAUCs, heldOut: heldOut,
+                                          members: trained.model.members.count, pointNote: chosen.note)
+        let report = RunReport(title: trained.title, dataset: dataset, parts: design.parts, evaluation: evaluation,
+                               history: trained.history, keptEpoch: trained.keptEpoch, metrics: metrics,
+                               validation: trained.validation, balanceNotes: trained.balanceNotes, examples: examples,
+                               operatingPoint: point, audit: audit.section,
                                parameters: config.reportParameters(positiveClass: metrics.positiveClass))
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
         timings.lap("report")
 
         var document = RunDocument(metrics: metrics, epochs: trained.history, validationLoss: trained.validation?.loss,
-                                   validationAccuracy: trained.validation?.accuracy, split: splitCounts(split),
+                                   validationAccuracy: trained.validation?.accuracy, split: splitCounts(design),
                                    skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
         document.method = config.method.rawValue
         document.audit = audit
@@ -384,26 +464,54 @@ public enum TrainingRun {
         document.trainImages = trained.trainImages
         document.epochsRun = trained.history.count
         document.timings = timings.seconds
-        try writeTables(run: run, document: document, split: split, dataset: dataset, probabilities: probabilities,
+        document.folds = design.folds
+        document.evaluation = design.evaluation
+        document.foldAUC = foldAUCs
+        document.operatingPointNote = chosen.note
+        document.heldOutTest = heldOut
+        try writeTables(run: run, document: document, design: design, dataset: dataset, probabilities: probabilities,
                         decision: decision)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
-                               metrics: metrics, validationAccuracy: trained.validation?.accuracy)
+                               metrics: metrics, validationAccuracy: trained.validation?.accuracy, folds: design.folds,
+                               evaluation: design.evaluation, foldAUCs: foldAUCs, operatingPointNote: chosen.note,
+                               heldOutTest: heldOut)
     }
 
-    static func splitCounts(_ split: DatasetSplit) -> [String: SplitCounts] {
-        DatasetSplit.Part.allCases.reduce(into: [:]) { d, part in
-            d[part.rawValue] = SplitCounts(images: split[part].count, patients: Set(split[part].map(\.group)).count)
+    /// Each fold's AUC from its own members' out-of-fold probabilities (one split: the test
+    /// split's), nil where a fold lacks a class.
+    static func foldAUCs(design: RunDesign, labels: [Int], probabilities: [Float], classes k: Int, positive: Int?,
+                         metrics: ClassificationMetrics) -> [Double?] {
+        guard let foldOf = design.foldOfScored else { return [metrics.auc] }
+        guard let positive, k == 2 else { return [Double?](repeating: nil, count: design.folds) }
+        return (0..<design.folds).map { fold in
+            let rows = foldOf.indices.filter { foldOf[$0] == fold }
+            return ROC.auc(scores: rows.map { Double(probabilities[$0 * k + positive]) }, positive: rows.map { labels[$0] == positive })
         }
     }
 
-    /// metrics.json, predictions.csv (the test split's probabilities), split.csv and skipped.csv.
-    static func writeTables(run: URL, document: RunDocument, split: DatasetSplit, dataset: Dataset, probabilities: [Float],
+    /// What the report says of the design.
+    static func reportEvaluation(design: RunDesign, metrics: ClassificationMetrics, foldAUCs: [Double?], heldOut: ClassificationMetrics?,
+                                 members: Int, pointNote: String?) -> RunReport.Evaluation {
+        guard case .crossFit = design else { return .heldOutTest(images: metrics.nImages, patients: metrics.nPatients) }
+        return .outOfFold(images: metrics.nImages, patients: metrics.nPatients, folds: design.folds, members: members,
+                          foldAUCs: foldAUCs, heldOut: heldOut, noPointReason: pointNote)
+    }
+
+    static func splitCounts(_ design: RunDesign) -> [String: SplitCounts] {
+        design.parts.reduce(into: [:]) { d, part in
+            d[part.name] = SplitCounts(images: part.images.count, patients: Set(part.images.map(\.group)).count)
+        }
+    }
+
+    /// metrics.json, predictions.csv (the scored pictures' probabilities; cross-fitting adds
+    /// each picture's fold), split.csv and skipped.csv.
+    static func writeTables(run: URL, document: RunDocument, design: RunDesign, dataset: Dataset, probabilities: [Float],
                             decision: DecisionRule) throws {
         try AtomicFile.write(try document.json(), to: run.appendingPathComponent("metrics.json").path)
-        try AtomicFile.write(Data(Predictions.csv(images: split.test, classes: dataset.classes, probabilities: probabilities,
-                                                  decision: decision).utf8),
+        try AtomicFile.write(Data(Predictions.csv(images: design.scored, classes: dataset.classes, probabilities: probabilities,
+                                                  decision: decision, folds: design.foldOfScored).utf8),
                              to: run.appendingPathComponent("predictions.csv").path)
-        try AtomicFile.write(Data(SplitListing.csv(split).utf8), to: run.appendingPathComponent("split.csv").path)
+        try AtomicFile.write(Data(SplitListing.csv(design.parts).utf8), to: run.appendingPathComponent("split.csv").path)
         try AtomicFile.write(Data(SkippedListing.csv(dataset.skipped).utf8), to: run.appendingPathComponent("skipped.csv").path)
         // The groups of DICOM pictures are pseudonyms of their patient ids: the salt goes with
         // them, so the user (and only someone holding the run) can join them back.
@@ -414,12 +522,13 @@ public enum TrainingRun {
         images.reduce(into: [:]) { $0[$1.label, default: 0] += 1 }
     }
 
-    /// The shortcut audit of the model just written, on the test split (whose probabilities as
-    /// they are are known), also written to the run directory as audit.json.
-    static func auditTestSplit(predictor: Predictor, test: [LabeledImage], probabilities: [Float], positive: Int?,
-                               auditFile: String, reporter: Reporter) throws -> ShortcutAudit {
-        let audit = try ShortcutAudit.run(predictor: predictor, images: test, positive: positive,
-                                          asIs: probabilities) { reporter.note("audit: scoring the test split with \($0)") }
+    /// The shortcut audit of the model just written, on the scored pictures (whose
+    /// probabilities as they are are known), each scored by its own members (`scorers[scorerOf[i]]`),
+    /// also written to the run directory as audit.json.
+    static func auditScored(scorers: [Predictor], scorerOf: [Int], images: [LabeledImage], probabilities: [Float], positive: Int?,
+                            scope: String, auditFile: String, reporter: Reporter) throws -> ShortcutAudit {
+        let audit = try ShortcutAudit.run(scorers: scorers, scorerOf: scorerOf, images: images, positive: positive,
+                                          asIs: probabilities) { reporter.note("audit: scoring the \(scope) pictures with \($0)") }
         reporter.note("audit: \(audit.verdict)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -430,17 +539,44 @@ public enum TrainingRun {
     /// The operating point chosen on the validation split's probabilities (two classes with a
     /// positive image among the validation patients), or nil (argmax) with a note why.
     static func operatingPoint(validation probabilities: [Float], labels: [Int], classes: [String], config: TrainingConfiguration,
-                               reporter: Reporter) throws -> OperatingPoint? {
-        guard let positive = try positiveIndex(classes, requested: config.positiveClass) else { return nil }
+                               reporter: Reporter) throws -> (point: OperatingPoint?, note: String?) {
+        guard let positive = try positiveIndex(classes, requested: config.positiveClass) else { return (nil, nil) }
         guard let point = OperatingPoint.choose(probabilities: probabilities, labels: labels, classes: classes, positive: positive,
                                                 targetSensitivity: config.targetSensitivity) else {
-            reporter.note("operating point: the validation split has no \(classes[positive]) image; the model predicts by argmax")
-            return nil
+            let note = "the validation split has no \(classes[positive]) image; the model predicts by argmax"
+            reporter.note("operating point: \(note)")
+            return (nil, note)
         }
         reporter.note(String(format: "operating point: %@ when its probability is at least %.3f (validation sensitivity %.2f, specificity %@)",
                              point.positiveClass, point.threshold, point.validationSensitivity,
                              point.validationSpecificity.map { String(format: "%.2f", $0) } ?? "n/a"))
-        return point
+        return (point, nil)
+    }
+
+    /// Patients of each side an out-of-fold operating point needs: below this a threshold chosen
+    /// to catch 85% of the positives moves by whole patients.
+    static let operatingPointPatients = 20
+
+    /// The operating point chosen on every out-of-fold prediction: the threshold that reaches
+    /// the target sensitivity on all positive pictures, with the best specificity there; none
+    /// (argmax, with the reason) with fewer than `operatingPointPatients` positive or negative patients.
+    static func outOfFoldOperatingPoint(_ probabilities: [Float], images: [LabeledImage], labels: [Int], classes: [String],
+                                        config: TrainingConfiguration, reporter: Reporter) throws -> (point: OperatingPoint?, note: String?) {
+        guard let positive = try positiveIndex(classes, requested: config.positiveClass) else { return (nil, nil) }
+        let positives = Set(images.indices.filter { labels[$0] == positive }.map { images[$0].group }).count
+        let negatives = Set(images.indices.filter { labels[$0] != positive }.map { images[$0].group }).count
+        let least = operatingPointPatients
+        guard positives >= least, negatives >= least,
+              let point = OperatingPoint.choose(probabilities: probabilities, labels: labels, classes: classes, positive: positive,
+                                                targetSensitivity: config.targetSensitivity) else {
+            let note = "no threshold: the out-of-fold predictions cover \(positives) \(classes[positive]) and \(negatives) other patients, and a threshold needs at least \(least) of each; the model predicts the more probable class (argmax)"
+            reporter.note("operating point: \(note)")
+            return (nil, note)
+        }
+        reporter.note(String(format: "operating point: %@ when its probability is at least %.3f (out-of-fold sensitivity %.2f, specificity %@, on %d and %d patients)",
+                             point.positiveClass, point.threshold, point.validationSensitivity,
+                             point.validationSpecificity.map { String(format: "%.2f", $0) } ?? "n/a", positives, negatives))
+        return (point, nil)
     }
 
     static func positiveIndex(_ classes: [String], requested: String?) throws -> Int? {

@@ -143,18 +143,31 @@ struct Train: ParsableCommand {
             let m = summary.metrics
             print("report: \(summary.reportPath)")
             print("model:  \(summary.modelDirectory)")
-            var line = String(format: "test (%d images, %d patients): accuracy %.3f", m.nImages, m.nPatients, m.accuracy)
-            if let auc = m.auc {
-                line += String(format: ", AUC %.3f", auc)
-                if let ci = m.aucCI { line += String(format: " [95%% CI %.3f-%.3f]", ci[0], ci[1]) }
+            let name = summary.evaluation == "out-of-fold" ? "out-of-fold, \(summary.folds) folds" : "test"
+            print(Self.metricsLine(name, m))
+            if summary.folds > 1 {
+                let aucs = summary.foldAUCs.map { $0.map { String(format: "%.3f", $0) } ?? "n/a" }.joined(separator: ", ")
+                print("fold AUCs: \(aucs) (the shipped model averages all \(config.members) members)")
             }
-            if let p = m.positiveClass, let se = m.sensitivity, let sp = m.specificity {
-                line += String(format: ", sensitivity (%@) %.3f, specificity %.3f", p, se, sp)
-                if let t = m.threshold { line += String(format: " at threshold %.3f", t) }
-            }
-            print(line)
+            if let test = summary.heldOutTest { print(Self.metricsLine("held-out test, whole ensemble", test)) }
+            if let note = summary.operatingPointNote { print("operating point: \(note)") }
             print("Educational and research software: not a diagnosis.")
         }
+    }
+
+    /// One line of metrics: accuracy, AUC with its interval, sensitivity and specificity at the
+    /// threshold used.
+    static func metricsLine(_ name: String, _ m: ClassificationMetrics) -> String {
+        var line = String(format: "%@ (%d images, %d patients): accuracy %.3f", name, m.nImages, m.nPatients, m.accuracy)
+        if let auc = m.auc {
+            line += String(format: ", AUC %.3f", auc)
+            if let ci = m.aucCI { line += String(format: " [95%% CI %.3f-%.3f]", ci[0], ci[1]) }
+        }
+        if let p = m.positiveClass, let se = m.sensitivity, let sp = m.specificity {
+            line += String(format: ", sensitivity (%@) %.3f, specificity %.3f", p, se, sp)
+            if let t = m.threshold { line += String(format: " at threshold %.3f", t) }
+        }
+        return line
     }
 
     /// The head method's embeddings of the data set's pictures over shards (here or on Slurm),

@@ -29,25 +29,68 @@ public struct FineTuneOptions: Sendable, Equatable {
     }
 }
 
-/// Trains a fine-tuned ensemble on a patient-level split: every training image is decoded once
-/// (kept as 8-bit squares), then in every epoch of every member freshly augmented, run through
-/// the frozen modules and used for one optimiser step of the member's trained modules and head.
-/// Validation and test images go through the frozen modules once.
+/// What a fine-tuning run trains and scores: a pool of training pictures (each decoded once,
+/// kept as 8-bit squares), the members (each trains on some of the pool, with its own seed),
+/// the validation pictures whose loss every epoch reports (one split only; never used to choose
+/// anything but the curves), and the pictures scored after training.
+struct FineTunePlan {
+    struct Member {
+        /// The rows of `pool` the member trains on.
+        var rows: [Int]
+        var seed: UInt64
+    }
+
+    var pool: [LabeledImage]
+    var members: [Member]
+    var validation: [LabeledImage]
+    var scored: [LabeledImage]
+
+    /// One split: every member trains on the whole training split (seeds seed, seed+1, ...),
+    /// validated on the validation split; the test split is scored.
+    init(split: DatasetSplit, members: Int, seed: UInt64) {
+        pool = split.train
+        self.members = (0..<members).map { Member(rows: Array(split.train.indices), seed: seed &+ UInt64($0)) }
+        validation = split.validation
+        scored = split.test
+    }
+
+    /// Cross-fitting: `perFold` members for each fold k (seed + k * perFold + e), trained on every
+    /// fold but k; every fold picture and the held-out test set are scored.
+    init(crossFit: CrossFitSplit, perFold: Int, seed: UInt64) {
+        pool = crossFit.foldImages
+        let foldOfRow = crossFit.folds.indices.flatMap { k in [Int](repeating: k, count: crossFit.folds[k].count) }
+        members = crossFit.folds.indices.flatMap { k in
+            (0..<perFold).map { e in
+                Member(rows: foldOfRow.indices.filter { foldOfRow[$0] != k }, seed: seed &+ UInt64(k * perFold + e))
+            }
+        }
+        validation = []
+        scored = crossFit.foldImages + crossFit.test
+    }
+}
+
+/// Trains fine-tuned members (`FineTunePlan`): every pool picture is decoded once (kept as 8-bit
+/// squares), then in every epoch of every member freshly augmented, run through the frozen
+/// modules and used for one optimiser step of the member's trained modules and head.
+/// Validation and scored pictures go through the frozen modules once.
 enum FineTuneTraining {
     struct Result {
         var model: TrainedModel
         /// Per epoch, the members' mean training loss and accuracy and validation loss and accuracy.
         var history: [EpochRecord]
-        var testProbabilities: [Float]
-        /// The ensemble's probabilities on the validation split (where the operating point is chosen).
+        /// The frozen modules' output for the plan's scored pictures (NHWC, in order), which the
+        /// caller runs through the members that should score them.
+        var scoredFrozen: [Float]
+        /// The ensemble's probabilities on the validation pictures (where a one-split run chooses
+        /// its operating point).
         var validationProbabilities: [Float]
         var validation: (loss: Double, accuracy: Double)?
     }
 
-    /// With a `distributor`, the frozen modules' work on the validation and test pictures is done
-    /// by it (the shards of the command line); the training steps always run here, since each
-    /// sees freshly augmented pictures.
-    static func train(_ split: DatasetSplit, classes: [String], config: TrainingConfiguration, reporter: Reporter,
+    /// With a `distributor`, the frozen modules' work on the validation and scored pictures is
+    /// done by it (the shards of the command line); the training steps always run here, since
+    /// each sees freshly augmented pictures.
+    static func train(_ plan: FineTunePlan, classes: [String], config: TrainingConfiguration, reporter: Reporter,
                       distributor: PictureWorkDistributor? = nil, checkpoint: () throws -> Void) throws -> Result {
         let options = config.fineTune, training = config.training
         let weights = try PretrainedMobileNetV2.load(from: PretrainedMobileNetV2.folder(in: config.settings))
@@ -56,55 +99,60 @@ enum FineTuneTraining {
         let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: options.firstModule, parallelism: config.settings.threads)
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
 
-        reporter.note("fine-tuning: features.\(options.cut.trained.lowerBound)-\(options.cut.trained.upperBound) and a linear head, \(config.members) member(s), \(training.epochs) epochs")
-        let squares = try Parallel.map(split.train.count, threads: config.settings.threads) { i in
-            Swift.Result<ByteImage, Error> { ByteImage(preprocessor.resized(try decoder.decode(file: split.train[i].path, reduceFor: preprocessor.decodeTarget))) }
+        reporter.note("fine-tuning: features.\(options.cut.trained.lowerBound)-\(options.cut.trained.upperBound) and a linear head, \(plan.members.count) member(s), \(training.epochs) epochs")
+        let squares = try Parallel.map(plan.pool.count, threads: config.settings.threads) { i in
+            Swift.Result<ByteImage, Error> { ByteImage(preprocessor.resized(try decoder.decode(file: plan.pool[i].path, reduceFor: preprocessor.decodeTarget))) }
         }.map { try $0.get() }
         try checkpoint()
-        let validationFrozen: [Float], testFrozen: [Float]
+        let validationFrozen: [Float], scoredFrozen: [Float]
         if let distributor {
             let maps = FrozenFeatureMaps(network: frozen, firstTrainedModule: options.firstModule,
                                          weightsSHA256: PretrainedMobileNetV2.installedDigest(in: PretrainedMobileNetV2.folder(in: config.settings)) ?? "")
-            let heldOut = split.validation.map(\.path) + split.test.map(\.path)
+            let heldOut = plan.validation.map(\.path) + plan.scored.map(\.path)
             var all = try distributor.outputs(of: ImageEmbedder(network: maps, preprocessor: preprocessor, decoder: decoder, threads: config.settings.threads),
                                               cacheKey: maps.cacheKey,
                                               work: .frozenModules(through: options.cut.frozen.upperBound, resize: config.resize,
                                                                    equalization: config.equalization),
                                               paths: heldOut,
-                                              description: "frozen modules' output for the \(heldOut.count) validation and test images")
-            // The test part is copied out and dropped from the whole, which becomes the validation
-            // part: the held-out maps (75 KB a picture) are not held twice.
-            let cut = split.validation.count * maps.embeddingChannels
-            testFrozen = Array(all[cut...])
+                                              description: "frozen modules' output for the \(heldOut.count) validation and scored images")
+            // The scored part is copied out and dropped from the whole, which becomes the
+            // validation part: the held-out maps (75 KB a picture) are not held twice.
+            let cut = plan.validation.count * maps.embeddingChannels
+            scoredFrozen = Array(all[cut...])
             all.removeSubrange(cut...)
             validationFrozen = all
         } else {
-            validationFrozen = try frozenFeatures(split.validation.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
-            testFrozen = try frozenFeatures(split.test.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
+            validationFrozen = try frozenFeatures(plan.validation.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
+            scoredFrozen = try frozenFeatures(plan.scored.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
         }
 
-        let labels = split.train.map(label)
-        let counts = classes.indices.map { c in labels.filter { $0 == c }.count }
-        let classWeights = counts.map { Float(labels.count) / Float(classes.count * max($0, 1)) }
-        let job = MemberJob(squares: squares, labels: labels, classWeights: classWeights, classes: classes.count,
-                            validation: (validationFrozen, split.validation.map(label)), options: options, training: training,
-                            preprocessor: preprocessor)
-        let runs = try (0..<config.members).map { m in
-            MemberRun(member: FineTuneMemberTraining(member: try FineTuneMember(weights: weights, firstModule: options.firstModule,
-                                                                                 classes: classes.count, seed: training.seed &+ UInt64(m)),
-                                                     seed: training.seed &+ UInt64(m), job: job),
-                      epochs: training.epochs, batchSize: training.batchSize)
+        let poolLabels = plan.pool.map(label)
+        let validation = (validationFrozen, plan.validation.map(label))
+        // Members that train on the same rows share one job (one split: all of them).
+        var jobs: [[Int]: MemberJob] = [:]
+        let runs = try plan.members.map { m in
+            let job = jobs[m.rows] ?? {
+                let labels = m.rows.map { poolLabels[$0] }
+                let counts = classes.indices.map { c in labels.filter { $0 == c }.count }
+                let classWeights = counts.map { Float(labels.count) / Float(classes.count * max($0, 1)) }
+                return MemberJob(squares: m.rows.map { squares[$0] }, labels: labels, classWeights: classWeights, classes: classes.count,
+                                 validation: validation, options: options, training: training, preprocessor: preprocessor)
+            }()
+            jobs[m.rows] = job
+            return MemberRun(member: FineTuneMemberTraining(member: try FineTuneMember(weights: weights, firstModule: options.firstModule,
+                                                                                        classes: classes.count, seed: m.seed),
+                                                            seed: m.seed, job: job),
+                             epochs: training.epochs, batchSize: training.batchSize)
         }
-        let sums = try trainConcurrently(runs, job: job, weights: weights, sharedFrozen: frozen, reporter: reporter,
-                                         checkpoint: checkpoint)
+        let sums = try trainConcurrently(runs, weights: weights, sharedFrozen: frozen, reporter: reporter, checkpoint: checkpoint)
         let model = TrainedModel(frozen: frozen, members: runs.map(\.member.member.trained), preprocessor: preprocessor, decoder: decoder,
                                  threads: config.settings.threads)
-        let validationProbabilities = split.validation.isEmpty ? []
-            : try model.probabilities(frozenFeatureMaps: validationFrozen, batch: split.validation.count)
-        let validation = split.validation.isEmpty ? nil
-            : lossAndAccuracy(validationProbabilities, labels: split.validation.map(label), classes: classes.count)
-        return Result(model: model, history: sums, testProbabilities: try model.probabilities(frozenFeatureMaps: testFrozen, batch: split.test.count),
-                      validationProbabilities: validationProbabilities, validation: validation)
+        let validationProbabilities = plan.validation.isEmpty ? []
+            : try model.probabilities(frozenFeatureMaps: validationFrozen, batch: plan.validation.count)
+        let validationResult = plan.validation.isEmpty ? nil
+            : lossAndAccuracy(validationProbabilities, labels: validation.1, classes: classes.count)
+        return Result(model: model, history: sums, scoredFrozen: scoredFrozen, validationProbabilities: validationProbabilities,
+                      validation: validationResult)
     }
 
     /// What every member trains on, shared read-only.
@@ -123,9 +171,10 @@ enum FineTuneTraining {
     /// (each worker with its own single-threaded copy of the frozen modules): on this machine's
     /// two cores a step on one thread takes 1.4x its two-thread time, not 2x, so two members at
     /// once get through more images.
-    static func trainConcurrently(_ runs: [MemberRun<FineTuneMemberTraining>], job: MemberJob, weights: NamedTensors,
+    static func trainConcurrently(_ runs: [MemberRun<FineTuneMemberTraining>], weights: NamedTensors,
                                   sharedFrozen: GraphNetwork, reporter: Reporter, checkpoint: () throws -> Void) throws -> [EpochRecord] {
         let threads = sharedFrozen.parallelism, workers = min(threads, runs.count)
+        let job = runs[0].member.job
         let epochs = job.training.epochs, ensemble = runs.count
         let totalSteps = runs.map(\.totalSteps).reduce(0, +)
         var reported = 0, stepsDone = 0

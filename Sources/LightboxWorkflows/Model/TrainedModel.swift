@@ -136,3 +136,12 @@ public final class TrainedModel: @unchecked Sendable {
         }
     }
 }
+
+extension TrainedModel {
+    /// The same frozen part with only the members `range` (a cross-fitted run's fold members:
+    /// what scores the pictures those members never saw).
+    public func keeping(members range: Range<Int>) -> TrainedModel {
+        TrainedModel(frozen: frozen, members: Array(members[range]), preprocessor: preprocessor, decoder: decoder, threads: threads,
+                     backbone: cachedBackbone)
+    }
+}
