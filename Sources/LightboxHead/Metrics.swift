@@ -23,6 +23,10 @@ public struct ClassificationMetrics: Sendable, Codable {
     public var aucCI: [Double]?
     public var sensitivity: Double?
     public var specificity: Double?
+    /// 95% intervals of sensitivity and specificity over resamples of patients (as the AUC's),
+    /// nil with fewer than `ROC.fewestPatientsForInterval` patients of that side.
+    public var sensitivityCI: [Double]?
+    public var specificityCI: [Double]?
     /// Points of the ROC curve, as (false positive rate, true positive rate).
     public var roc: [[Double]]?
     /// Two classes: the threshold on the positive class's probability behind the predictions
@@ -39,6 +43,7 @@ public struct ClassificationMetrics: Sendable, Codable {
     enum CodingKeys: String, CodingKey {
         case classes, positiveClass = "positive_class", nImages = "n_images", nPatients = "n_patients", accuracy, confusion
         case perClass = "per_class", auc, aucCI = "auc_ci", sensitivity, specificity, roc
+        case sensitivityCI = "sensitivity_ci", specificityCI = "specificity_ci"
         case threshold, atArgmax = "at_argmax", brier, calibration
     }
 
@@ -88,6 +93,11 @@ public struct ClassificationMetrics: Sendable, Codable {
         roc = ROC.curve(scores: scores, positive: isPositive).map { [$0.fpr, $0.tpr] }
         if auc != nil, bootstrap > 0 {
             aucCI = ROC.bootstrapInterval(scores: scores, positive: isPositive, groups: groups, resamples: bootstrap, seed: seed)
+        }
+        if bootstrap > 0 {
+            let correct = (0..<n).map { predicted[$0] == labels[$0] }
+            (sensitivityCI, specificityCI) = ROC.bootstrapRateIntervals(correct: correct, positive: isPositive, groups: groups,
+                                                                        resamples: bootstrap, seed: seed)
         }
     }
 }
@@ -194,6 +204,49 @@ public enum ROC {
         return points
     }
 
+    /// Below this many patients of a side, a sensitivity or specificity gets no interval: a
+    /// bootstrap of four patients mostly redraws the same few and understates the uncertainty.
+    public static let fewestPatientsForInterval = 5
+
+    /// 95% percentile intervals of sensitivity (the share of positive pictures called
+    /// positive) and specificity over resamples of whole patients with replacement, each nil
+    /// with fewer than `fewestPatientsForInterval` patients of its side. `correct[i]`: picture i
+    /// was called its true class.
+    public static func bootstrapRateIntervals(correct: [Bool], positive: [Bool], groups: [String], resamples: Int,
+                                              seed: UInt64) -> (sensitivity: [Double]?, specificity: [Double]?) {
+        func interval(_ side: Bool, stream: String) -> [Double]? {
+            var members: [String: [Int]] = [:]
+            for i in groups.indices where positive[i] == side { members[groups[i], default: []].append(i) }
+            let keys = members.keys.sorted()
+            guard keys.count >= fewestPatientsForInterval else { return nil }
+            var generator = SeededGenerator(seed: seed, stream: stream)
+            var values: [Double] = []
+            for _ in 0..<resamples {
+                var hits = 0, total = 0
+                for _ in 0..<keys.count {
+                    for i in members[keys[Int(generator.next() % UInt64(keys.count))]]! {
+                        total += 1
+                        if correct[i] { hits += 1 }
+                    }
+                }
+                values.append(Double(hits) / Double(total))
+            }
+            return percentileInterval(values)
+        }
+        return (interval(true, stream: "bootstrap-sensitivity"), interval(false, stream: "bootstrap-specificity"))
+    }
+
+    /// The 2.5th and 97.5th percentiles (linear between neighbours).
+    static func percentileInterval(_ unsorted: [Double]) -> [Double] {
+        let values = unsorted.sorted()
+        func percentile(_ q: Double) -> Double {
+            let x = q * Double(values.count - 1)
+            let lo = Int(x), hi = min(lo + 1, values.count - 1)
+            return values[lo] + (values[hi] - values[lo]) * (x - Double(lo))
+        }
+        return [percentile(0.025), percentile(0.975)]
+    }
+
     /// 95% percentile interval of the AUC over resamples of whole groups (patients) with
     /// replacement; resamples lacking either outcome are drawn again.
     public static func bootstrapInterval(scores: [Double], positive: [Bool], groups: [String],
@@ -217,12 +270,6 @@ public enum ROC {
             if let a = auc(scores: s, positive: p) { values.append(a) }
         }
         guard values.count >= 20 else { return nil }
-        values.sort()
-        func percentile(_ q: Double) -> Double {
-            let x = q * Double(values.count - 1)
-            let lo = Int(x), hi = min(lo + 1, values.count - 1)
-            return values[lo] + (values[hi] - values[lo]) * (x - Double(lo))
-        }
-        return [percentile(0.025), percentile(0.975)]
+        return percentileInterval(values)
     }
 }

@@ -229,8 +229,11 @@ public struct RunReport {
             cards.append(.init(name: "ROC AUC", value: String(format: "%.3f", auc) + ci))
         }
         if let p = m.positiveClass {
-            cards.append(.init(name: "Sensitivity (\(p))", value: Self.percent(m.sensitivity)))
-            cards.append(.init(name: "Specificity", value: Self.percent(m.specificity)))
+            func interval(_ ci: [Double]?) -> String {
+                ci.map { String(format: " (95%% CI %.0f–%.0f%%)", $0[0] * 100, $0[1] * 100) } ?? ""
+            }
+            cards.append(.init(name: "Sensitivity (\(p))", value: Self.percent(m.sensitivity) + interval(m.sensitivityCI)))
+            cards.append(.init(name: "Specificity", value: Self.percent(m.specificity) + interval(m.specificityCI)))
         }
         return cards
     }

@@ -2,6 +2,7 @@ import Foundation
 import LightboxTestSupport
 import XCTest
 import LightboxData
+import LightboxInterop
 @testable import LightboxWorkflows
 @testable import LightboxHead
 
@@ -37,5 +38,62 @@ final class CrossFittingTests: TemporaryFolderTestCase {
         }
         // The members differ (different training pictures and seeds), so the check above can fail.
         XCTAssertNotEqual(result.heads[0].w1, result.heads[1].w1)
+    }
+}
+
+/// The whole fine-tuned cross-fitted run on the developer data (3 folds, 1 epoch, to be quick):
+/// every picture's out-of-fold probability in predictions.csv is what its own fold's member,
+/// read back from the bundle, gives it; no patient is in two folds; and a rerun with the same
+/// seed writes the same members, byte for byte.
+final class CrossFittedRunTests: TemporaryFolderTestCase {
+    func testFineTunedOutOfFoldProbabilitiesComeFromTheFoldsMemberAndRerunsAreIdentical() throws {
+        let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/covid-chestxray")
+        guard FileManager.default.fileExists(atPath: shared.path) else { throw XCTSkip("no developer data at \(shared.path)") }
+        func train(_ name: String) throws -> (TrainingSummary, URL) {
+            var config = try TrainingConfiguration(data: shared.path, output: work.appendingPathComponent(name).path,
+                                                   settings: TestSettings.local)
+            config.method = .finetune
+            config.folds = 3
+            config.training.epochs = 1
+            config.heatmapExamples = 0
+            return (try TrainingRun.run(config), work.appendingPathComponent(name))
+        }
+        let (summary, run) = try train("a")
+        XCTAssertEqual(summary.folds, 3)
+        XCTAssertEqual(summary.evaluation, "out-of-fold")
+        XCTAssertEqual(summary.foldAUCs.count, 3)
+
+        // predictions.csv: path, group, label, p_COVID-19, p_OTHER, predicted, fold.
+        let rows = try String(contentsOf: run.appendingPathComponent("predictions.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(rows.count, summary.metrics.nImages)
+        var foldsOfPatient: [String: Set<String>] = [:]
+        for row in rows { foldsOfPatient[row[1], default: []].insert(row[6]) }
+        XCTAssertTrue(foldsOfPatient.values.allSatisfy { $0.count == 1 }, "a patient's pictures straddle folds")
+        XCTAssertEqual(Set(rows.map { $0[6] }), ["1", "2", "3"])
+
+        let bundle = try ModelBundle.read(from: run.appendingPathComponent("model").path)
+        let model = try TrainedModel(bundle: bundle, settings: TestSettings.local)
+        XCTAssertEqual(model.members.count, 3)
+        // Six pictures of each fold, through the fold's member and through another fold's.
+        for fold in 0..<3 {
+            let sample = rows.filter { $0[6] == "\(fold + 1)" }.prefix(6)
+            let own = try model.keeping(members: fold..<(fold + 1)).predict(paths: sample.map { $0[0] }).probabilities
+            let other = try model.keeping(members: ((fold + 1) % 3)..<((fold + 1) % 3 + 1)).predict(paths: sample.map { $0[0] }).probabilities
+            for (i, row) in sample.enumerated() {
+                XCTAssertEqual(Double(row[3])!, Double(own[i * 2]), accuracy: 2e-6, row[0])
+            }
+            XCTAssertNotEqual(own, other, "the members agree, so the check above cannot tell them apart")
+        }
+
+        _ = try train("b")
+        for name in (try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("model").path)).sorted()
+            where name.hasSuffix(".safetensors") {
+            XCTAssertEqual(FileManager.default.contents(atPath: run.appendingPathComponent("model/\(name)").path),
+                           FileManager.default.contents(atPath: work.appendingPathComponent("b/model/\(name)").path), name)
+        }
+        XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("predictions.csv"), encoding: .utf8),
+                       try String(contentsOf: work.appendingPathComponent("b/predictions.csv"), encoding: .utf8))
     }
 }

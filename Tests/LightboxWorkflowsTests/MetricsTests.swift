@@ -136,4 +136,35 @@ final class MetricsTests: XCTestCase {
     func testOneClassHasNoAUC() {
         XCTAssertNil(ROC.auc(scores: [0.1, 0.2], positive: [true, true]))
     }
+
+    /// With one picture a patient the patient bootstrap is the binomial's: its interval for 170
+    /// of 200 matches Wilson's score interval (0.795-0.893, from the closed form) within 0.02,
+    /// the bootstrap's own resampling error at 1000 resamples.
+    func testSensitivityIntervalMatchesWilsonWithOnePicturePerPatient() {
+        let correct = (0..<200).map { $0 < 170 } + [Bool](repeating: true, count: 50)
+        let positive = [Bool](repeating: true, count: 200) + [Bool](repeating: false, count: 50)
+        let groups = (0..<250).map { "p\($0)" }
+        let (se, sp) = ROC.bootstrapRateIntervals(correct: correct, positive: positive, groups: groups, resamples: 1000, seed: 7)
+        let z = 1.959964, n = 200.0, p = 0.85
+        let centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        let half = z * (p * (1 - p) / n + z * z / (4 * n * n)).squareRoot() / (1 + z * z / n)
+        XCTAssertEqual(se![0], centre - half, accuracy: 0.02)
+        XCTAssertEqual(se![1], centre + half, accuracy: 0.02)
+        // Every negative called right: the interval is the point.
+        XCTAssertEqual(sp!, [1, 1])
+    }
+
+    /// Pictures of one patient move together: the same 170 of 200 correct pictures from 20
+    /// patients (10 each, a patient all right or all wrong) give a much wider interval than from
+    /// 200 patients; and with fewer than five patients of a side there is none.
+    func testSensitivityIntervalResamplesPatientsNotPictures() {
+        let correct = (0..<200).map { $0 < 170 }, positive = [Bool](repeating: true, count: 200)
+        let few = ROC.bootstrapRateIntervals(correct: correct, positive: positive, groups: (0..<200).map { "p\($0 / 10)" },
+                                             resamples: 1000, seed: 7).sensitivity!
+        let many = ROC.bootstrapRateIntervals(correct: correct, positive: positive, groups: (0..<200).map { "p\($0)" },
+                                              resamples: 1000, seed: 7).sensitivity!
+        XCTAssertGreaterThan(few[1] - few[0], 2 * (many[1] - many[0]))
+        XCTAssertNil(ROC.bootstrapRateIntervals(correct: correct, positive: positive, groups: (0..<200).map { "p\($0 / 50)" },
+                                                resamples: 1000, seed: 7).sensitivity)
+    }
 }

@@ -85,6 +85,24 @@ final class TrainingOptionRulesTests: XCTestCase {
         for (i, change) in edges.enumerated() { XCTAssertNil(refusal(try config(change)), "edge \(i)") }
     }
 
+    /// Cross-fitting's options: 1-20 folds, a test share of 0-50%; it refuses what would choose on
+    /// the scored folds (early stopping) or be ignored (--split), and a test share needs folds.
+    func testCrossFittingOptions() throws {
+        XCTAssertEqual(refusal(try config { $0.folds = 21 }), "folds (--folds) must be 1-20 (got 21)")
+        XCTAssertEqual(refusal(try config { $0.folds = 0 }), "folds (--folds) must be 1-20 (got 0)")
+        XCTAssertEqual(refusal(try config { $0.testSplit = 0.6 }), "testSplit (--test-split) must be 0-50 (got 60)")
+        XCTAssertNotNil(refusal(try config { $0.training.earlyStoppingPatience = 3 }))
+        XCTAssertNil(refusal(try config { $0.training.earlyStoppingPatience = 3; $0.folds = 1; $0.method = .head }))
+        XCTAssertNotNil(refusal(try config { $0.split = try SplitFractions(train: 0.85, validation: 0.14, test: 0.01) }))
+        XCTAssertNil(refusal(try config { $0.split = try SplitFractions(train: 0.85, validation: 0.14, test: 0.01); $0.folds = 1 }))
+        XCTAssertNotNil(refusal(try config { $0.testSplit = 0.2; $0.folds = 1 }))
+        XCTAssertNil(refusal(try config { $0.testSplit = 0.2; $0.folds = 20 }))
+        let c = try config { $0.folds = 5; $0.ensemble = 2 }
+        XCTAssertEqual(c.members, 10)
+        XCTAssertEqual(try config { $0.folds = 1; $0.method = .finetune }.members, 3)
+        XCTAssertEqual(try config { $0.method = .finetune }.members, 5)
+    }
+
     func testSplitAndBalanceText() throws {
         XCTAssertThrowsError(try TrainingOptionRules.parseSplit("90/20/0")) {
             XCTAssertEqual("\($0)", "split (--split) must be TRAIN/VALIDATION/TEST percentages adding up to 100 (or fractions adding up to 1), training and test above 0 (got '90/20/0')")
