@@ -123,7 +123,9 @@ public enum MemberRuns {
     /// fewest steps and is not being stepped, so three members share two workers evenly.
     /// `afterStep` runs under a lock after each step (progress, finished epochs); `check` before
     /// each step, on the worker's thread (it throws to cancel).
-    public static func train<Member>(_ runs: [MemberRun<Member>], workspaces: [Member.Workspace],
+    /// `throughEpoch` (0-based): stop every run at the end of that epoch (a caller that prepares
+    /// something for each epoch first); nil: to the end.
+    public static func train<Member>(_ runs: [MemberRun<Member>], workspaces: [Member.Workspace], throughEpoch: Int? = nil,
                                      check: () throws -> Void, afterStep: () -> Void) throws {
         let lock = NSLock()
         var running = Set<Int>(), failure: Error?
@@ -131,7 +133,9 @@ public enum MemberRuns {
         /// Under the lock: the run to step next, or nil when none is free or all are done.
         func claim() -> Int? {
             guard failure == nil else { return nil }
-            return runs.indices.filter { !running.contains($0) && !runs[$0].finished }.min { runs[$0].step < runs[$1].step }
+            return runs.indices.filter { m in
+                !running.contains(m) && !runs[m].finished && throughEpoch.map { runs[m].step < ($0 + 1) * runs[m].stepsPerEpoch } ?? true
+            }.min { runs[$0].step < runs[$1].step }
         }
         // The callers' closures run only while `train` does.
         withoutActuallyEscaping(check) { check in

@@ -44,6 +44,12 @@ struct FineTunePlan {
     var members: [Member]
     var validation: [LabeledImage]
     var scored: [LabeledImage]
+    /// Cross-fitting: each epoch draws one augmentation of every pool picture (from the run's
+    /// seed), runs it through the frozen modules once, and every member that trains on the picture
+    /// steps on that output. The frozen modules are about 40% of a member's work a picture, and
+    /// each picture is in K-1 members' training, so this saves most of it. (One split keeps each
+    /// member's own draws, as before cross-fitting existed.)
+    var sharedEpochs: UInt64?
 
     /// One split: every member trains on the whole training split (seeds seed, seed+1, ...),
     /// validated on the validation split; the test split is scored.
@@ -52,6 +58,7 @@ struct FineTunePlan {
         self.members = (0..<members).map { Member(rows: Array(split.train.indices), seed: seed &+ UInt64($0)) }
         validation = split.validation
         scored = split.test
+        sharedEpochs = nil
     }
 
     /// Cross-fitting: `perFold` members for each fold k (seed + k * perFold + e), trained on every
@@ -66,6 +73,7 @@ struct FineTunePlan {
         }
         validation = []
         scored = crossFit.foldImages + crossFit.test
+        sharedEpochs = seed
     }
 }
 
@@ -128,6 +136,7 @@ enum FineTuneTraining {
 
         let poolLabels = plan.pool.map(label)
         let validation = (validationFrozen, plan.validation.map(label))
+        let shared = plan.sharedEpochs.map { SharedEpochFeatures(squares: squares, seed: $0, preprocessor: preprocessor) }
         // Members that train on the same rows share one job (one split: all of them).
         var jobs: [[Int]: MemberJob] = [:]
         let runs = try plan.members.map { m in
@@ -136,7 +145,8 @@ enum FineTuneTraining {
                 let counts = classes.indices.map { c in labels.filter { $0 == c }.count }
                 let classWeights = counts.map { Float(labels.count) / Float(classes.count * max($0, 1)) }
                 return MemberJob(squares: m.rows.map { squares[$0] }, labels: labels, classWeights: classWeights, classes: classes.count,
-                                 validation: validation, options: options, training: training, preprocessor: preprocessor)
+                                 validation: validation, options: options, training: training, preprocessor: preprocessor,
+                                 poolRows: m.rows, shared: shared)
             }()
             jobs[m.rows] = job
             return MemberRun(member: FineTuneMemberTraining(member: try FineTuneMember(weights: weights, firstModule: options.firstModule,
@@ -161,6 +171,89 @@ enum FineTuneTraining {
         let validation: (frozen: [Float], labels: [Int])
         let options: FineTuneOptions, training: TrainingOptions
         let preprocessor: Preprocessor
+        /// The pool row of each of the member's rows, and (cross-fitting) the epoch's shared
+        /// frozen output of every pool picture, which the member's steps read instead of
+        /// augmenting and running the frozen modules themselves.
+        let poolRows: [Int]
+        let shared: SharedEpochFeatures?
+    }
+
+    /// One epoch's augmented pool pictures through the frozen modules, computed once for every
+    /// member (`FineTunePlan.sharedEpochs`): the draws come from the run's seed and the picture's
+    /// pool row, the batches are fixed runs of 16 rows on single-threaded networks, so the
+    /// output does not depend on which worker computed what.
+    final class SharedEpochFeatures: @unchecked Sendable {
+        let squares: [ByteImage], seed: UInt64, preprocessor: Preprocessor
+        /// The epoch `features` hold (-1: none yet), and the features, `[pool, valuesPerPicture]`.
+        private(set) var epoch = -1
+        private(set) var features: [Float] = []
+        private(set) var valuesPerPicture = 0
+
+        init(squares: [ByteImage], seed: UInt64, preprocessor: Preprocessor) {
+            self.squares = squares
+            self.seed = seed
+            self.preprocessor = preprocessor
+        }
+
+        /// Computes epoch `epoch`'s features on the workers' networks (one batch of 16 at a time each).
+        func prepare(epoch: Int, workspaces: [FineTuneMemberTraining.Workspace], check: () throws -> Void) throws {
+            let per = preprocessor.valuesPerImage, batches = (squares.count + 15) / 16
+            var outputs = [[Float]?](repeating: nil, count: batches)
+            var next = 0, failure: Error?
+            let lock = NSLock()
+            withoutActuallyEscaping(check) { check in
+                let work = { (workspace: FineTuneMemberTraining.Workspace) in
+                    while true {
+                        lock.lock()
+                        let b = next
+                        next += 1
+                        lock.unlock()
+                        guard b < batches, failure == nil else { return }
+                        do {
+                            try check()
+                            let rows = Array((b * 16)..<min(b * 16 + 16, self.squares.count))
+                            var input = [Float](repeating: 0, count: rows.count * per)
+                            input.withUnsafeMutableBufferPointer { buffer in
+                                for (k, row) in rows.enumerated() {
+                                    var g = SeededGenerator(seed: self.seed, stream: "finetune-shared-augment:\(epoch):\(row)")
+                                    AugmentationDraw(ranges: .fineTuning, generator: &g)
+                                        .write(self.squares[row], normalizedBy: self.preprocessor.normalization, to: buffer.baseAddress! + k * per)
+                                }
+                            }
+                            let map = try input.withUnsafeBufferPointer {
+                                try workspace.frozen.forward($0.baseAddress!, batch: rows.count, outputs: .featureMap)
+                            }.featureMap!
+                            lock.lock()
+                            outputs[b] = map
+                            lock.unlock()
+                        } catch {
+                            lock.lock()
+                            if failure == nil { failure = error }
+                            lock.unlock()
+                            return
+                        }
+                    }
+                }
+                if workspaces.count <= 1 {
+                    work(workspaces[0])
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: workspaces.count) { w in work(workspaces[w]) }
+                }
+            }
+            if let failure { throw failure }
+            features = outputs.flatMap { $0! }
+            valuesPerPicture = features.count / max(1, squares.count)
+            self.epoch = epoch
+        }
+
+        /// The features of pool rows `rows`, one after another.
+        func gather(_ rows: [Int], epoch: Int) -> [Float] {
+            precondition(epoch == self.epoch, "the shared features of epoch \(epoch) were not prepared")
+            var out: [Float] = []
+            out.reserveCapacity(rows.count * valuesPerPicture)
+            for row in rows { out += features[(row * valuesPerPicture)..<((row + 1) * valuesPerPicture)] }
+            return out
+        }
     }
 
     /// Trains every member to the end (the one training loop, `MemberRun`, side by side), and
@@ -187,7 +280,22 @@ enum FineTuneTraining {
             }
             reporter.progress("fine-tuning \(ensemble) member(s)", done: stepsDone, total: totalSteps)
         }
-        if workers <= 1 {
+        if let shared = job.shared {
+            // Cross-fitting: each epoch's shared frozen output first, then every member's steps
+            // of that epoch on it.
+            let workspaces: [FineTuneMemberTraining.Workspace] = workers <= 1 ? [(sharedFrozen, threads)]
+                : try (0..<workers).map { _ in (try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1), 1) }
+            let previous = KernelThreads.forCurrentThread
+            defer { KernelThreads.setForCurrentThread(previous) }
+            let check = {
+                if workers > 1 { KernelThreads.setForCurrentThread(1) }
+                try checkpoint()
+            }
+            for epoch in 0..<epochs {
+                try shared.prepare(epoch: epoch, workspaces: workspaces, check: check)
+                try MemberRuns.train(runs, workspaces: workspaces, throughEpoch: epoch, check: check, afterStep: afterStep)
+            }
+        } else if workers <= 1 {
             try MemberRuns.train(runs, workspaces: [(sharedFrozen, threads)], check: checkpoint, afterStep: afterStep)
         } else {
             let copies: [FineTuneMemberTraining.Workspace] = try (0..<workers).map { _ in
@@ -231,20 +339,8 @@ enum FineTuneTraining {
         }
 
         func step(rows batch: [Int], epoch: Int, step: Int, totalSteps total: Int, workspace: Workspace) throws -> MemberStep {
-            let per = job.preprocessor.valuesPerImage
-            // Every value is written by the augmentation, so the buffer starts uninitialised.
-            let input = [Float](unsafeUninitializedCapacity: batch.count * per) { buffer, count in
-                let base = buffer.baseAddress!
-                Parallel.forEach(batch.count, threads: workspace.threads) { k in
-                    var g = SeededGenerator(seed: seed, stream: "finetune-augment:\(epoch):\(batch[k])")
-                    let draw = AugmentationDraw(ranges: .fineTuning, generator: &g)
-                    draw.write(job.squares[batch[k]], normalizedBy: job.preprocessor.normalization, to: base + k * per)
-                }
-                count = batch.count * per
-            }
-            let features = try input.withUnsafeBufferPointer {
-                try workspace.frozen.forward($0.baseAddress!, batch: batch.count, outputs: .featureMap)
-            }.featureMap!
+            let features = try job.shared.map { $0.gather(batch.map { job.poolRows[$0] }, epoch: epoch) }
+                ?? augmentedFeatures(batch, epoch: epoch, workspace: workspace)
             let options = job.options
             var dropout = SeededGenerator(seed: seed, stream: "finetune-dropout:\(step)")
             let keep = 1 - options.dropout
@@ -256,6 +352,24 @@ enum FineTuneTraining {
                                            headRate: CosineSchedule.rate(base: options.headRate, step: step, total: total),
                                            dropoutMask: mask)
             return MemberStep(loss: outcome.loss, correct: outcome.correct)
+        }
+
+        /// The member's own draw of each batch picture, through the worker's frozen modules.
+        func augmentedFeatures(_ batch: [Int], epoch: Int, workspace: Workspace) throws -> [Float] {
+            let per = job.preprocessor.valuesPerImage
+            // Every value is written by the augmentation, so the buffer starts uninitialised.
+            let input = [Float](unsafeUninitializedCapacity: batch.count * per) { buffer, count in
+                let base = buffer.baseAddress!
+                Parallel.forEach(batch.count, threads: workspace.threads) { k in
+                    var g = SeededGenerator(seed: seed, stream: "finetune-augment:\(epoch):\(batch[k])")
+                    let draw = AugmentationDraw(ranges: .fineTuning, generator: &g)
+                    draw.write(job.squares[batch[k]], normalizedBy: job.preprocessor.normalization, to: base + k * per)
+                }
+                count = batch.count * per
+            }
+            return try input.withUnsafeBufferPointer {
+                try workspace.frozen.forward($0.baseAddress!, batch: batch.count, outputs: .featureMap)
+            }.featureMap!
         }
 
         func endEpoch(workspace: Workspace) throws -> (trainAccuracy: Double?, validation: (loss: Double, accuracy: Double)?) {
