@@ -114,6 +114,7 @@ let package = Package(
         .target(name: "LightboxTestSupport", dependencies: ["LightboxCore"], path: "Tests/LightboxTestSupport"),
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels", "LightboxCore"]),
+        .testTarget(name: "LightboxHeadTests", dependencies: ["LightboxHead", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging", "LightboxModels",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
