@@ -123,7 +123,8 @@ let package = Package(
                                                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                                                .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "LightboxWorkflowsTests", dependencies: ["LightboxTestSupport", "LightboxWorkflows", "LightboxInterop", "LightboxHead", "LightboxReport", "LightboxCore", "LightboxData", "LightboxImaging", "LightboxKernels",
-                                                                 "LightboxModels",
+                                                                 "LightboxModels", "LightboxONNX",
+                                                                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.
         .testTarget(name: "LightboxCLITests", dependencies: ["LightboxTestSupport", "lightbox", "LightboxCore", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxWorkflows", "LightboxInterop", "LightboxHead",
