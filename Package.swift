@@ -114,6 +114,7 @@ let package = Package(
         .target(name: "LightboxTestSupport", dependencies: ["LightboxCore"], path: "Tests/LightboxTestSupport"),
         .testTarget(name: "LightboxImagingTests", dependencies: ["LightboxImaging", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxKernelsTests", dependencies: ["LightboxKernels", "LightboxCore"]),
+        .testTarget(name: "LightboxHeadTests", dependencies: ["LightboxHead", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging", "LightboxModels",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
@@ -122,7 +123,8 @@ let package = Package(
                                                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                                                .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "LightboxWorkflowsTests", dependencies: ["LightboxTestSupport", "LightboxWorkflows", "LightboxInterop", "LightboxHead", "LightboxReport", "LightboxCore", "LightboxData", "LightboxImaging", "LightboxKernels",
-                                                                 "LightboxModels",
+                                                                 "LightboxModels", "LightboxONNX",
+                                                                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.
         .testTarget(name: "LightboxCLITests", dependencies: ["LightboxTestSupport", "lightbox", "LightboxCore", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxWorkflows", "LightboxInterop", "LightboxHead",

@@ -5,7 +5,8 @@ import LightboxModels
 /// Teachable Machine's "TensorFlow → Keras" download: `keras_model.h5` in Keras's legacy HDF5
 /// layout (which Keras 2 and Keras 3 both load: `model_config` and `model_weights`) and
 /// `labels.txt` (`0 COVID-19` lines). The model takes Teachable Machine's input (RGB 224x224,
-/// x / 127.5 - 1) and gives class probabilities.
+/// x / 127.5 - 1) and gives class probabilities (before the bundle's calibration, which the
+/// file's `lightbox_calibration` attribute records beside `lightbox_operating_point`).
 public enum KerasExporter {
     public static let modelFileName = "keras_model.h5", labelsFileName = "labels.txt"
 
@@ -42,6 +43,10 @@ public enum KerasExporter {
         try h5.attribute("keras_version", string: kerasVersion, on: h5.root)
         try h5.attribute("backend", string: "tensorflow", on: h5.root)
         if let steps = keras.stepsOutsideExport { try h5.attribute("lightbox_preprocessing_outside_model", string: steps, on: h5.root) }
+        // What `predict` does after the model, as the ONNX export's metadata says it (JSON): the
+        // decision threshold, and the temperature applied before it (softmax(log(p) / T)).
+        if let point = keras.operatingPointJSON { try h5.attribute("lightbox_operating_point", string: point, on: h5.root) }
+        if let calibration = keras.calibrationJSON { try h5.attribute("lightbox_calibration", string: calibration, on: h5.root) }
         let weights = try h5.group("model_weights", in: h5.root)
         try h5.attribute("keras_version", string: kerasVersion, on: weights)
         try h5.attribute("backend", string: "tensorflow", on: weights)

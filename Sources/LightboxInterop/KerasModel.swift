@@ -13,12 +13,19 @@ struct KerasModel {
     var modelName = "mobilenetv2_1.00_224"
     /// What the model's user must do before it (ModelBundle.stepsOutsideExport).
     var stepsOutsideExport: String?
+    /// The operating point and the calibration as JSON text (ModelBundle's), for the `.h5`'s attributes.
+    var operatingPointJSON: String?
+    var calibrationJSON: String?
     /// A fine-tuned ensemble: one functional model (`writer.layers`), not Teachable Machine's
     /// Sequential of a backbone and a head.
     var functional = false
 
     init(_ bundle: ModelBundle, weightsFolder: String) throws {
         stepsOutsideExport = bundle.stepsOutsideExport
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        operatingPointJSON = try bundle.operatingPoint.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        calibrationJSON = try bundle.calibrationMetadataJSON(inGraph: false)
         guard bundle.preprocessing.resize == .crop else {
             throw WeightsError("this export needs a model trained with --resize crop: Teachable Machine centre-crops its input")
         }

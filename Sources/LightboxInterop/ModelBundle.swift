@@ -11,17 +11,24 @@ import LightboxModels
 ///
 /// Layout: `DIR/lightbox-model.json` and `DIR/head.safetensors` (one dense head),
 /// `DIR/head-N.safetensors` (an ensemble of dense heads) or `DIR/member-N.safetensors` (an
-/// ensemble of fine-tuned members).
+/// ensemble of fine-tuned members); optionally `DIR/training-digests.txt`, the content digests
+/// of the pictures the members trained on (`trainingDigests`).
 public struct ModelBundle: Sendable {
     public static let format = "lightbox-model"
     /// 1: a dense head on the frozen backbone; 2 adds fine-tuned ensembles; 3 ensembles of dense
-    /// heads. Each bundle is written with the lowest version that describes it
-    /// (`writtenVersion`), so one dense head stays readable by Lightbox versions that read 1.
-    public static let formatVersion = 3
+    /// heads; 4 a temperature calibration (`calibration`), which a reader that ignored it would
+    /// get wrong (uncalibrated probabilities against a threshold chosen on calibrated ones).
+    /// Each bundle is written with the lowest version that describes it (`writtenVersion`), so
+    /// one dense head stays readable by Lightbox versions that read 1.
+    public static let formatVersion = 4
+    /// The version a calibrated bundle needs.
+    public static let calibrationFormatVersion = 4
     /// The version a single dense head is written with.
     public static let headFormatVersion = 1
     public static let manifestName = "lightbox-model.json"
     public static let headName = "head.safetensors"
+    /// The training pictures' content digests, one a line (`trainingDigests`).
+    public static let trainingDigestsName = "training-digests.txt"
     public static let disclaimer = "Educational and research software: not a diagnostic device."
 
     public struct Backbone: Codable, Sendable, Equatable {
@@ -117,14 +124,24 @@ public struct ModelBundle: Sendable {
         var head: HeadShape?
         var fineTuning: FineTuning?
         var operatingPoint: OperatingPoint?
+        var calibration: Calibration?
+        var trainingDigests: String?
         var created: String?
         var training: [String: String]?
         var disclaimer: String?
 
         enum CodingKeys: String, CodingKey {
             case format, formatVersion = "format_version", classes, backbone, preprocessing, head, fineTuning = "fine_tuning",
-                 operatingPoint = "operating_point", created, training, disclaimer
+                 operatingPoint = "operating_point", calibration, trainingDigests = "training_digests", created, training, disclaimer
         }
+    }
+
+    /// The calibration in the manifest: `{"method": "temperature", "temperature": T}` (the method
+    /// named, so another kind can be added without a reader mistaking it for this one).
+    struct Calibration: Codable {
+        var method: String
+        var temperature: Double
+        static let temperatureMethod = "temperature"
     }
 
     /// A fine-tuned ensemble in the manifest: where the trained modules start, each member's file.
@@ -150,6 +167,17 @@ public struct ModelBundle: Sendable {
     public private(set) var members: [any ModelMember]
     /// A two-class model's decision threshold (chosen on the validation split); nil: argmax.
     public var operatingPoint: OperatingPoint?
+    /// The temperature scaling of the members' mean probabilities (fitted on out-of-fold
+    /// predictions); nil: none, the mean probabilities as they are. Everything that shows or
+    /// exports the model's probabilities applies it (`TrainedModel`, the exports).
+    public var calibration: TemperatureScaling?
+    /// The temperatures a bundle may hold: a fitted one is in `TemperatureScaling.fittedRange`;
+    /// beyond these, a probability would be all but a class's name (or all but uniform).
+    public static let temperatureRange: ClosedRange<Double> = 0.01...100
+    /// The SHA-256 content digests (`ContentDigests`, lowercase hex) of the pictures the members
+    /// trained on, sorted, for `lightbox evaluate` to tell pictures the model has seen from new
+    /// ones; nil: not recorded (bundles written before it was, Teachable Machine's).
+    public var trainingDigests: [String]?
     /// How this model turns probabilities into a predicted class.
     public var decisionRule: DecisionRule { DecisionRule(operatingPoint: operatingPoint, classes: classes) }
     /// Free-form facts about how it was trained (data set, options), for people.
@@ -179,8 +207,10 @@ public struct ModelBundle: Sendable {
     /// Where the frozen part the members share ends.
     public var cut: FrozenCut { members[0].cut }
 
-    /// The format version this bundle is written with: the lowest that describes its members.
+    /// The format version this bundle is written with: the lowest that describes its members
+    /// and its calibration.
     public var writtenVersion: Int {
+        if calibration != nil { return Self.calibrationFormatVersion }
         if members is [FineTunedMember] { return 2 }
         return members.count == 1 ? Self.headFormatVersion : 3
     }
@@ -193,6 +223,19 @@ public struct ModelBundle: Sendable {
         guard e != .none else { return nil }
         let how = e == .clahe ? "cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)" : "cv2.equalizeHist(gray)"
         return "the model was trained on contrast-equalised pictures (\(e.rawValue)), which this export cannot do: after resizing to \(preprocessing.size)x\(preprocessing.size), round the grey levels to 8 bits and apply \(how), then use the result for all three channels"
+    }
+
+    /// The calibration as the exports record it in their metadata, beside the operating point:
+    /// `{"method": "temperature", "temperature": T, "in_graph": B}`, `in_graph` saying whether
+    /// the exported model applies it itself (ONNX) or its user must, as `softmax(log(p) / T)`
+    /// on its output (TF.js, Keras); nil without a calibration.
+    public func calibrationMetadata(inGraph: Bool) -> [String: Any]? {
+        calibration.map { ["method": Calibration.temperatureMethod, "temperature": $0.temperature, "in_graph": inGraph] }
+    }
+
+    /// `calibrationMetadata` as JSON text (sorted keys), for formats whose metadata is text.
+    public func calibrationMetadataJSON(inGraph: Bool) throws -> String? {
+        try calibrationMetadata(inGraph: inGraph).map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
     }
 
     /// Applies the DICOM window a command was asked for (`requested`, nil: not asked) to a model
@@ -228,10 +271,19 @@ public struct ModelBundle: Sendable {
         } else {
             throw WeightsError("a model's members must all be dense heads or all fine-tuned")
         }
+        if let calibration {
+            try Self.check(calibration, source: "the model's calibration")
+        }
+        if let trainingDigests {
+            try Self.check(digests: trainingDigests, source: "the model's training digests")
+            files[Self.trainingDigestsName] = Data(Set(trainingDigests).sorted().map { $0 + "\n" }.joined().utf8)
+        }
         let manifest = Manifest(format: Self.format, formatVersion: writtenVersion, classes: classes, backbone: backbone,
                                 preprocessing: preprocessing, head: headShape, fineTuning: fineTuning,
-                                operatingPoint: operatingPoint, created: ISO8601DateFormatter().string(from: Date()), training: training,
-                                disclaimer: Self.disclaimer)
+                                operatingPoint: operatingPoint,
+                                calibration: calibration.map { Calibration(method: Calibration.temperatureMethod, temperature: $0.temperature) },
+                                trainingDigests: trainingDigests == nil ? nil : Self.trainingDigestsName,
+                                created: ISO8601DateFormatter().string(from: Date()), training: training, disclaimer: Self.disclaimer)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicDirectory.write(to: directory) { temporary in
@@ -334,8 +386,56 @@ public struct ModelBundle: Sendable {
             }
             bundle.operatingPoint = point
         }
+        if let c = manifest.calibration {
+            guard manifest.formatVersion >= calibrationFormatVersion else {
+                throw WeightsError("\(manifestPath): calibration needs format version \(calibrationFormatVersion) or later (the manifest says \(manifest.formatVersion))")
+            }
+            guard c.method == Calibration.temperatureMethod else {
+                throw WeightsError("\(manifestPath): calibration method '\(c.method)' is not one this Lightbox reads (\(Calibration.temperatureMethod))")
+            }
+            let scaling = TemperatureScaling(temperature: c.temperature)
+            try check(scaling, source: manifestPath)
+            bundle.calibration = scaling
+        }
+        if let file = manifest.trainingDigests {
+            bundle.trainingDigests = try digests(in: directory, file: file)
+        }
         bundle.directory = directory
         return bundle
+    }
+
+    /// Refuses a temperature that is not finite or outside `temperatureRange`, naming `source`.
+    static func check(_ calibration: TemperatureScaling, source: String) throws {
+        let t = calibration.temperature
+        guard t.isFinite, temperatureRange.contains(t) else {
+            throw WeightsError("\(source): calibration temperature \(t) is not a finite number from \(temperatureRange.lowerBound) to \(temperatureRange.upperBound)")
+        }
+    }
+
+    /// Refuses anything but lowercase hex SHA-256 digests, naming `source` and the first bad
+    /// `unit` (a file's line, or a list's entry).
+    static func check(digests: [String], source: String, unit: String = "entry") throws {
+        for (i, d) in digests.enumerated() where !isDigest(d) {
+            throw WeightsError("\(source): \(unit) \(i + 1) ('\(d.prefix(80))') is not a SHA-256 digest (64 lowercase hex characters)")
+        }
+    }
+
+    static func isDigest(_ s: String) -> Bool {
+        s.utf8.count == 64 && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// The training digests in `file` of the bundle `directory` (inside it), one a line, sorted.
+    static func digests(in directory: String, file: String) throws -> [String] {
+        guard !file.contains("/"), !file.hasPrefix("."), !file.isEmpty else {
+            throw WeightsError("\(directory): training digests file '\(file)' is not in the model folder")
+        }
+        let path = (directory as NSString).appendingPathComponent(file)
+        guard let data = FileManager.default.contents(atPath: path) else { throw WeightsError("\(path): training digests missing") }
+        guard let text = String(data: data, encoding: .utf8) else { throw WeightsError("\(path): training digests are not UTF-8 text") }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        try check(digests: lines, source: path, unit: "line")
+        return Set(lines).sorted()
     }
 
     /// The tensors of `file` in the bundle `directory`, which must stay inside it.

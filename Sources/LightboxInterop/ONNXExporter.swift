@@ -1,5 +1,6 @@
 import Foundation
 import LightboxCore
+import LightboxHead
 import LightboxImaging
 import LightboxKernels
 import LightboxModels
@@ -11,7 +12,10 @@ import SwiftProtobuf
 /// probabilities out (`probabilities`, `[N, classes]`). The normalisation is inside the graph;
 /// the preprocessing and class names are in the model's metadata. An ensemble is one graph
 /// too: the frozen part once, then each member's own modules (batch norm folded from its
-/// running statistics), pooling and head, the members' probabilities averaged (`Mean`).
+/// running statistics), pooling and head, the members' probabilities averaged (`Mean`). A
+/// calibrated bundle's temperature is in the graph after them (`Max` with the floor, `Log`,
+/// `Div` by T, `Softmax`: `TemperatureScaling.apply`), so the output is what `predict` shows;
+/// without one the graph is what it was before calibration existed.
 public enum ONNXExporter {
     public static let opset: Int64 = 13
 
@@ -55,10 +59,12 @@ public enum ONNXExporter {
             names[i] = out
         }
         let classes = bundle.classes.count
+        // The members' mean: the output itself, or the calibration's input.
+        let mean = bundle.calibration == nil ? "probabilities" : "uncalibrated_probabilities"
         // One member's nodes keep plain names ("pooled", ..., "probabilities"); an ensemble's are prefixed.
         let single = bundle.members.count == 1
         for (m, (member, output)) in zip(bundle.members, outputs).enumerated() {
-            let p = single ? "" : "m\(m)_", probabilities = single ? "probabilities" : "m\(m)_probabilities"
+            let p = single ? "" : "m\(m)_", probabilities = single ? mean : "m\(m)_probabilities"
             builder.node("GlobalAveragePool", [names[output]!], p + "pooled")
             builder.node("Flatten", [p + "pooled"], p + "embedding", attributes: [.int("axis", 1)])
             switch member.head {
@@ -76,7 +82,15 @@ public enum ONNXExporter {
             }
             builder.node("Softmax", [p + "logits"], probabilities, attributes: [.int("axis", 1)])
         }
-        if !single { builder.node("Mean", bundle.members.indices.map { "m\($0)_probabilities" }, "probabilities") }
+        if !single { builder.node("Mean", bundle.members.indices.map { "m\($0)_probabilities" }, mean) }
+        if let calibration = bundle.calibration {
+            builder.constant("calibration_floor", [], [Float(TemperatureScaling.floor)])
+            builder.constant("calibration_temperature", [], [Float(calibration.temperature)])
+            builder.node("Max", [mean, "calibration_floor"], "calibration_clamped")
+            builder.node("Log", ["calibration_clamped"], "calibration_log")
+            builder.node("Div", ["calibration_log", "calibration_temperature"], "calibration_logits")
+            builder.node("Softmax", ["calibration_logits"], "probabilities", attributes: [.int("axis", 1)])
+        }
 
         let size = graph.inputSize
         var model = Onnx_ModelProto()
@@ -108,7 +122,9 @@ public enum ONNXExporter {
             encoder.outputFormatting = .sortedKeys
             return [("operating_point", String(decoding: try encoder.encode(p), as: UTF8.self))]
         }
-        model.metadataProps = (metadata + (outside ?? []) + (point ?? [])).map { key, value in
+        // The temperature the graph applies, so nobody applies it twice.
+        let calibration = try bundle.calibrationMetadataJSON(inGraph: true).map { [("calibration", $0)] }
+        model.metadataProps = (metadata + (outside ?? []) + (point ?? []) + (calibration ?? [])).map { key, value in
             var e = Onnx_StringStringEntryProto()
             e.key = key
             e.value = value

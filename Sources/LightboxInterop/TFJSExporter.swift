@@ -31,6 +31,9 @@ public enum TFJSExporter {
             user["operatingPoint"] = ["positiveClass": point.positiveClass, "threshold": point.threshold,
                                       "targetSensitivity": point.targetSensitivity]
         }
+        // The temperature `predict` applies to the averaged probabilities; this model's output is
+        // before it, so its user applies softmax(log(p) / T), then the operating point.
+        if let calibration = bundle.calibrationMetadata(inGraph: false) { user["calibration"] = calibration }
         if keras.functional {
             // Not Teachable Machine's layout (a Sequential of a backbone and a head): a functional model.
             user["method"] = bundle.members[0].trainingMethod

@@ -7,8 +7,59 @@ import LightboxImaging
 import LightboxInterop
 import LightboxModels
 
-/// `lightbox evaluate`: a trained model on every usable image of a data set.
+/// `lightbox evaluate`: a trained model on every usable image of a data set. When the bundle
+/// records the pictures its members trained on (`ModelBundle.trainingDigests`), those among the
+/// evaluated ones are found by content digest and left out of the headline metrics: a model
+/// scored on pictures it trained on looks better than it is on new patients.
 public enum EvaluationRun {
+    /// The evaluated pictures the model trained on (`overlap` in metrics.json).
+    public struct TrainingOverlap: Codable, Sendable, Equatable {
+        /// Evaluated pictures whose content digest is among the model's training pictures'.
+        public var nImages: Int
+        /// Their patients (groups), as the evaluated data set names them.
+        public var nPatients: Int
+        /// Other evaluated pictures of those patients: not trained on themselves, but the model
+        /// has seen their patient (counted in the headline metrics, which only pictures decide).
+        public var otherImagesOfThosePatients: Int
+
+        enum CodingKeys: String, CodingKey {
+            case nImages = "n_images", nPatients = "n_patients", otherImagesOfThosePatients = "other_images_of_those_patients"
+        }
+    }
+
+    /// What an evaluation found: the headline metrics (the pictures the model did not train on,
+    /// when it records its training pictures), and with an overlap the metrics over every
+    /// picture and the overlap's counts.
+    public struct Outcome: Sendable {
+        public var metrics: ClassificationMetrics
+        /// Every evaluated picture's metrics, when some were training pictures (`all_pictures`).
+        public var allPictures: ClassificationMetrics?
+        /// nil: the model records no training pictures, so none could be recognised.
+        public var overlap: TrainingOverlap?
+    }
+
+    /// metrics.json of an evaluation: the run document (the headline metrics at the top level),
+    /// then `all_pictures` and `overlap` when the model's training pictures were looked for.
+    struct Document: Encodable {
+        var run: RunDocument
+        var allPictures: ClassificationMetrics?
+        var overlap: TrainingOverlap?
+        enum Keys: String, CodingKey { case allPictures = "all_pictures", overlap }
+
+        func encode(to encoder: Encoder) throws {
+            try run.encode(to: encoder)
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encodeIfPresent(allPictures, forKey: .allPictures)
+            try c.encodeIfPresent(overlap, forKey: .overlap)
+        }
+
+        func json() throws -> Data {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            return try encoder.encode(self)
+        }
+    }
+
     public struct Request: Sendable {
         public var model: String
         public var data: DataSelection
@@ -38,7 +89,7 @@ public enum EvaluationRun {
         }
     }
 
-    public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> ClassificationMetrics {
+    public static func run(_ request: Request, reporter: Reporter = SilentReporter()) throws -> Outcome {
         var bundle = try ModelBundle.read(from: request.model)
         try bundle.apply(dicomWindow: request.dicomWindow, override: request.overrideDICOMWindow, model: request.model)
         let (dataset, digests) = try labeledData(request.data, classes: bundle.classes, settings: request.settings, reporter: reporter)
@@ -54,11 +105,36 @@ public enum EvaluationRun {
         guard !images.isEmpty else { throw DatasetError("\(request.data.path): no usable images for the model's classes \(bundle.classes)") }
 
         let positive = try TrainingRun.positiveIndex(bundle.classes, requested: request.positiveClass)
-        let metrics = ClassificationMetrics(classes: bundle.classes, labels: images.map { bundle.classes.firstIndex(of: $0.label)! },
-                                            probabilities: probabilities, groups: images.map(\.group), positive: positive,
-                                            decision: bundle.decisionRule, seed: request.seed)
-        let document = RunDocument(metrics: metrics, epochs: nil, validationLoss: nil, validationAccuracy: nil, split: nil,
-                                   skipped: dataset.skipped.count + failures.count, seconds: nil)
+        let k = bundle.classes.count
+        /// The metrics of the images at `rows`.
+        func metrics(_ rows: [Int]) -> ClassificationMetrics {
+            ClassificationMetrics(classes: bundle.classes, labels: rows.map { bundle.classes.firstIndex(of: images[$0].label)! },
+                                  probabilities: rows.flatMap { probabilities[($0 * k)..<(($0 + 1) * k)] }, groups: rows.map { images[$0].group },
+                                  positive: positive, decision: bundle.decisionRule, seed: request.seed)
+        }
+        let everyRow = Array(images.indices)
+        var outcome = Outcome(metrics: metrics(everyRow), allPictures: nil, overlap: nil)
+        if let trained = bundle.trainingDigests {
+            let (overlap, unseen) = Self.overlap(images, digests: digests, trainingDigests: Set(trained))
+            outcome.overlap = overlap
+            if overlap.nImages == images.count {
+                // No picture left for an honest headline: refused, rather than a figure of how
+                // well the model fits its own training pictures read as how it does on new patients.
+                throw DatasetError("\(request.data.path): all \(images.count) evaluated pictures (\(overlap.nPatients) patients) were used to train \(request.model): metrics on them would show how well it fits its training pictures, not how it does on new patients; evaluate it on pictures it did not train on (its run's metrics.json has its figures on patients it did not see)")
+            }
+            if overlap.nImages > 0 {
+                var line = "warning: \(overlap.nImages) of \(images.count) evaluated pictures (\(overlap.nPatients) patients) were used to train this model; the headline metrics below are on the other \(images.count - overlap.nImages) pictures"
+                if overlap.otherImagesOfThosePatients > 0 {
+                    line += " (\(overlap.otherImagesOfThosePatients) of which are of those patients, whom the model has seen)"
+                }
+                reporter.note(line)
+                outcome.allPictures = outcome.metrics
+                outcome.metrics = metrics(unseen)
+            }
+        }
+        let document = Document(run: RunDocument(metrics: outcome.metrics, epochs: nil, validationLoss: nil, validationAccuracy: nil, split: nil,
+                                                 skipped: dataset.skipped.count + failures.count, seconds: nil),
+                                allPictures: outcome.allPictures, overlap: outcome.overlap)
         try AtomicFile.write(try document.json(), to: request.output)
         let stem = (request.output as NSString).deletingPathExtension
         try AtomicFile.write(Data(Predictions.csv(images: images, classes: bundle.classes, probabilities: probabilities,
@@ -67,7 +143,20 @@ public enum EvaluationRun {
         // Groups from DICOM patient ids are pseudonyms: their salt goes beside the metrics.
         let folder = (request.output as NSString).deletingLastPathComponent
         try dataset.pseudonyms?.write(into: folder.isEmpty ? "." : folder)
-        return metrics
+        return outcome
+    }
+
+    /// Which of `images` the model trained on (their content digest among `trainingDigests`),
+    /// counted with their patients, and the rows of the others, in order.
+    static func overlap(_ images: [LabeledImage], digests: [String: Result<String, ImageDecodingError>],
+                        trainingDigests: Set<String>) -> (TrainingOverlap, unseen: [Int]) {
+        var seen: [Int] = [], unseen: [Int] = []
+        for (i, image) in images.enumerated() {
+            if case .success(let digest)? = digests[image.path], trainingDigests.contains(digest) { seen.append(i) } else { unseen.append(i) }
+        }
+        let patients = Set(seen.map { images[$0].group })
+        let others = unseen.filter { patients.contains(images[$0].group) }.count
+        return (TrainingOverlap(nImages: seen.count, nPatients: patients.count, otherImagesOfThosePatients: others), unseen)
     }
 
     /// The data set's images whose labels are among the model's `classes`, repeated pictures

@@ -8,7 +8,7 @@ import LightboxInterop
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a trained model on a data set: metrics.json and per-image predictions.",
-        discussion: "Every usable image of the data set counts (no split). Not a diagnosis.")
+        discussion: "Every usable image of the data set counts (no split); when the model records the pictures it trained on, those among them are named in a warning and left out of the headline metrics (kept under all_pictures), and a data set of nothing but training pictures is refused. Not a diagnosis.")
 
     @Option(help: "The model bundle (a run's model/ folder, or a zip of it such as the Studio's download).")
     var model: String
@@ -41,8 +41,11 @@ struct Evaluate: ParsableCommand {
             request.overrideDICOMWindow = dicom.override
             request.useCache = !noCache
             if executorOptions.isSharded { request.shards = embedOverShards }
-            let m = try EvaluationRun.run(request, reporter: TerminalReporter())
-            var line = String(format: "%d images, %d patients: accuracy %.3f", m.nImages, m.nPatients, m.accuracy)
+            let outcome = try EvaluationRun.run(request, reporter: TerminalReporter())
+            let m = outcome.metrics
+            // With an overlap the headline is on the pictures the model did not train on (the warning above says how many it did).
+            let which = (outcome.overlap?.nImages ?? 0) > 0 ? " not used in training" : ""
+            var line = String(format: "%d images, %d patients%@: accuracy %.3f", m.nImages, m.nPatients, which, m.accuracy)
             if let auc = m.auc { line += String(format: ", AUC %.3f", auc) }
             if let ci = m.aucCI { line += String(format: " [95%% CI %.3f-%.3f]", ci[0], ci[1]) }
             if let se = m.sensitivity, let sp = m.specificity { line += String(format: ", sensitivity %.3f, specificity %.3f", se, sp) }

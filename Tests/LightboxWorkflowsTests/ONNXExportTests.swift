@@ -3,6 +3,9 @@ import XCTest
 import LightboxTestSupport
 import LightboxImaging
 import LightboxModels
+import LightboxHead
+import LightboxONNX
+import SwiftProtobuf
 @testable import LightboxWorkflows
 @testable import LightboxInterop
 
@@ -25,8 +28,33 @@ final class ONNXExportTests: XCTestCase {
         try check(try InteropFixtures.headEnsembleBundle())
     }
 
-    /// Writes `bundle`, exports it, runs ONNX Runtime on real X-rays and compares with `predict`.
-    func check(_ bundle: ModelBundle) throws {
+    /// A calibrated head and a calibrated fine-tuned ensemble: the temperature is in the graph
+    /// (after the members' mean), so ONNX Runtime gives `predict`'s calibrated probabilities; the
+    /// metadata records it beside the operating point; the same bundle uncalibrated exports the
+    /// graph without those nodes.
+    func testCalibratedModelsInOnnxRuntime() throws {
+        for (fixture, temperature) in [(try InteropFixtures.bundle(), 0.6), (try InteropFixtures.fineTunedBundle(), 1.5)] {
+            var bundle = fixture
+            bundle.calibration = TemperatureScaling(temperature: temperature)
+            let calibrated = try check(bundle)
+            let plain = try check(fixture)
+            let metadata = Dictionary(uniqueKeysWithValues: calibrated.metadataProps.map { ($0.key, $0.value) })
+            XCTAssertEqual(metadata["calibration"], #"{"in_graph":true,"method":"temperature","temperature":\#(temperature)}"#)
+            XCTAssertNil(plain.metadataProps.first { $0.key == "calibration" })
+            XCTAssertEqual(calibrated.graph.node.suffix(4).map(\.opType), ["Max", "Log", "Div", "Softmax"])
+            XCTAssertEqual(calibrated.graph.node.last?.output, ["probabilities"])
+            XCTAssertFalse(plain.graph.node.contains { $0.name.hasPrefix("calibration_") || $0.output.contains("uncalibrated_probabilities") })
+            // The rest of the graph is the uncalibrated one, its last node renamed.
+            XCTAssertEqual(calibrated.graph.node.count, plain.graph.node.count + 4)
+            XCTAssertEqual(calibrated.graph.node.dropLast(4).map(\.opType), plain.graph.node.map(\.opType))
+            XCTAssertEqual(plain.graph.node.last?.output, ["probabilities"])
+        }
+    }
+
+    /// Writes `bundle`, exports it, runs ONNX Runtime on real X-rays and compares with `predict`;
+    /// returns the exported model.
+    @discardableResult
+    func check(_ bundle: ModelBundle) throws -> Onnx_ModelProto {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
@@ -34,6 +62,7 @@ final class ONNXExportTests: XCTestCase {
         try bundle.write(to: model.path)
         let onnx = work.appendingPathComponent("model.onnx")
         try ONNXExporter.export(try ModelBundle.read(from: model.path), to: onnx.path, weightsFolder: TestSettings.weightsFolder)
+        let exported = try Onnx_ModelProto(serializedBytes: try Data(contentsOf: onnx))
 
         // The model's input: each image decoded and resized as Lightbox does, NCHW pixels.
         let predictor = try Predictor(model: model.path, settings: TestSettings.local)
@@ -51,7 +80,7 @@ final class ONNXExportTests: XCTestCase {
             .deletingLastPathComponent().appendingPathComponent("scripts/reference/onnxruntime_predict.py")
         let (status, message) = try ReferenceScript.run("/usr/bin/env", ["python3", script.path, onnx.path, input.path, output.path])
         XCTAssertEqual(status, 0, "ONNX Runtime failed (scripts/test.sh installs it): \(message)")
-        guard status == 0 else { return }
+        guard status == 0 else { return exported }
         let (runtime, shape) = try NPYFile.decode(try Data(contentsOf: output), source: output.path)
         XCTAssertEqual(shape, [images.count, 3])
 
@@ -61,5 +90,6 @@ final class ONNXExportTests: XCTestCase {
         XCTAssertLessThan(worst, 1e-4, "max |probability difference| Lightbox vs ONNX Runtime")
         let spread = ours.map { $0.max()! - $0.min()! }.max()!
         XCTAssertGreaterThan(spread, 0.1, "the probabilities differ between classes, so the comparison means something")
+        return exported
     }
 }

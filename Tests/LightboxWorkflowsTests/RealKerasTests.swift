@@ -73,6 +73,52 @@ final class RealKerasTests: TemporaryFolderTestCase {
         }
     }
 
+    /// A calibrated two-class model with an operating point: TF.js's metadata.json and the .h5's
+    /// attributes record the temperature and the threshold, and the output of Keras 2 (TF.js, .h5)
+    /// and Keras 3 (.h5) with the recorded temperature applied is `predict`'s calibrated
+    /// probabilities, within 1e-4; without it, it is not.
+    func testCalibratedExportsRecordTheTemperatureAndOperatingPoint() throws {
+        let fixture = try InteropFixtures.bundle()
+        var head = DenseHead(inputs: 1280, hidden: 100, classes: 2, seed: 5)
+        head.w1 = head.w1.map { $0 * 4 }
+        head.b1 = (0..<100).map { Float($0 % 7) * 0.05 }
+        var bundle = try ModelBundle(classes: ["COVID-19", "OTHER"], backbone: fixture.backbone, preprocessing: fixture.preprocessing,
+                                     members: [DenseHeadMember(head)])
+        bundle.calibration = TemperatureScaling(temperature: 1.8)
+        bundle.operatingPoint = OperatingPoint(positiveClass: "COVID-19", threshold: 0.3, targetSensitivity: 0.85, validationSensitivity: 0.9,
+                                               validationSpecificity: 0.5)
+        let model = work.appendingPathComponent("calibrated-model")
+        try bundle.write(to: model.path)
+        let tfjs = work.appendingPathComponent("calibrated-tfjs"), keras = work.appendingPathComponent("calibrated-keras")
+        try TFJSExporter.export(try ModelBundle.read(from: model.path), to: tfjs.path, weightsFolder: TestSettings.weightsFolder)
+        try KerasExporter.export(try ModelBundle.read(from: model.path), to: keras.path, weightsFolder: TestSettings.weightsFolder)
+
+        let metadata = try JSONSerialization.jsonObject(with: Data(contentsOf: tfjs.appendingPathComponent("metadata.json"))) as! [String: Any]
+        let user = try XCTUnwrap(metadata["userMetadata"] as? [String: Any])
+        let calibration = try XCTUnwrap(user["calibration"] as? [String: Any])
+        XCTAssertEqual(calibration["method"] as? String, "temperature")
+        XCTAssertEqual(calibration["temperature"] as? Double, 1.8)
+        XCTAssertEqual(calibration["in_graph"] as? Bool, false)
+        XCTAssertEqual((user["operatingPoint"] as? [String: Any])?["threshold"] as? Double, 0.3)
+
+        let predictor = try Predictor(model: model.path, settings: TestSettings.local)
+        let ours = try predictor.predict(InteropFixtures.images()).map { try $0.get().probabilities }
+        let pixels = try KerasClient.pixels(predictor)
+        let raw = try KerasClient.predict(kind: "tfjs", model: tfjs, pixels: pixels, work: work)
+        guard !raw.isEmpty else { return }
+        let gap = zip(raw, ours).flatMap { zip($0, $1).map { abs($0 - $1) } }.max()!
+        XCTAssertGreaterThan(gap, 0.01, "the export's own output is before the calibration, so the comparison below means something")
+        for (kind, file) in [("tfjs", tfjs), ("h5-keras2", keras.appendingPathComponent("keras_model.h5")),
+                             ("h5-keras3", keras.appendingPathComponent("keras_model.h5"))] {
+            try KerasClient.compare(try KerasClient.predict(kind: kind, model: file, pixels: pixels, work: work, calibrated: true), ours)
+            let read = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("keras-\(kind).npy.metadata.json"))) as! [String: Any]
+            XCTAssertEqual((read["calibration"] as? [String: Any])?["temperature"] as? Double, 1.8, kind)
+            let point = try XCTUnwrap(read["operating_point"] as? [String: Any], kind)
+            XCTAssertEqual(point["threshold"] as? Double, 0.3, kind)
+            XCTAssertEqual((point["positive_class"] ?? point["positiveClass"]) as? String, "COVID-19", kind)
+        }
+    }
+
     func testTeachableMachinesOwnExportReExportedInKeras() throws {
         try check(try teachableMachineBundle(), "tm-own")
     }
@@ -141,7 +187,10 @@ enum KerasClient {
         return (values, images.count)
     }
 
-    static func predict(kind: String, model: URL, pixels: (values: [Float], count: Int), work: URL) throws -> [[Float]] {
+    /// Keras's probabilities; `calibrated`: with the temperature the export records applied, as
+    /// its user applies it (keras_predict.py --calibrated, which also writes what it read to
+    /// `keras-KIND.npy.metadata.json` in `work`).
+    static func predict(kind: String, model: URL, pixels: (values: [Float], count: Int), work: URL, calibrated: Bool = false) throws -> [[Float]] {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             // scripts/test.sh always makes it: in CI a missing venv is a failure, not a skip.
             if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("no Keras venv at \(python)"); return [] }
@@ -151,7 +200,7 @@ enum KerasClient {
         let size = Int(Double(pixels.values.count / pixels.count / 3).squareRoot())
         try NPYFile.encode(pixels.values, shape: [pixels.count, size, size, 3]).write(to: input)
         let (status, message) = try ReferenceScript.run(python, [repository.appendingPathComponent("scripts/reference/keras_predict.py").path,
-                                                                 kind, model.path, input.path, output.path])
+                                                                 kind, model.path, input.path, output.path] + (calibrated ? ["--calibrated"] : []))
         guard status == 0 else {
             let lines = message.split(separator: "\n").filter { !$0.contains("cuda") && !$0.hasPrefix("WARNING: All log") }
             XCTFail("Keras (\(kind)) could not load or run \(model.lastPathComponent): \(lines.suffix(15).joined(separator: "\n"))")

@@ -11,6 +11,12 @@ works for the program its users run, not only for Lightbox's own reader.
   keras_predict.py h5-keras3 MODEL.h5 PIXELS.npy OUT.npy      keras.models.load_model (Keras 3)
 
 PIXELS.npy: float32 [N, 224, 224, 3], Teachable Machine's input (RGB x / 127.5 - 1).
+With --calibrated after OUT.npy, the export's own record of what follows the model is read as its
+users would read it (TF.js: metadata.json's userMetadata "calibration" and "operatingPoint"; .h5:
+the root attributes lightbox_calibration and lightbox_operating_point, JSON text, with h5py), the
+temperature applied to the output (softmax(log(max(p, 1e-7)) / T)) before it is saved, and what was
+read written to OUT.npy.metadata.json ({"calibration", "operating_point"}); an export without a
+calibration is an error.
 Needs tensorflow-cpu and tf_keras (scripts/test.sh installs them into a cached venv).
 """
 import json, os, struct, sys
@@ -65,8 +71,22 @@ def load_tfjs(folder):
     return model
 
 
+def recorded(kind, path):
+    """(calibration, operating point) as the export records them (None when absent)."""
+    if kind == "tfjs":
+        user = json.load(open(os.path.join(path, "metadata.json")))["userMetadata"]
+        return user.get("calibration"), user.get("operatingPoint")
+    import h5py
+    with h5py.File(path, "r") as f:
+        def text(name):
+            value = f.attrs.get(name)
+            return None if value is None else json.loads(value.decode() if isinstance(value, bytes) else value)
+        return text("lightbox_calibration"), text("lightbox_operating_point")
+
+
 def main():
     kind, path, pixels_path, out_path = sys.argv[1:5]
+    calibrated = sys.argv[5:] == ["--calibrated"]
     pixels = np.load(pixels_path)
     if kind == "tfjs":
         model = load_tfjs(path)
@@ -80,6 +100,14 @@ def main():
     else:
         sys.exit(f"unknown kind {kind}")
     probabilities = np.asarray(model.predict(pixels, verbose=0), dtype=np.float32)
+    if calibrated:
+        calibration, point = recorded(kind, path)
+        if not calibration or calibration.get("method") != "temperature":
+            sys.exit(f"{path}: no temperature calibration recorded ({calibration})")
+        scaled = np.log(np.maximum(probabilities.astype(np.float64), 1e-7)) / calibration["temperature"]
+        scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        probabilities = (scaled / scaled.sum(axis=1, keepdims=True)).astype(np.float32)
+        json.dump({"calibration": calibration, "operating_point": point}, open(out_path + ".metadata.json", "w"))
     np.save(out_path, probabilities)
 
 

@@ -11,7 +11,7 @@ public struct CachedPass {
     public enum Output: Sendable, Equatable {
         /// The backbone's pooled embedding; the members turn it into probabilities.
         case backboneEmbedding
-        /// The members' mean probabilities.
+        /// The members' mean probabilities (uncalibrated).
         case probabilities
     }
 
@@ -26,11 +26,12 @@ public struct CachedPass {
         SampleEmbedder(embedder: embedder, cache: EmbeddingCache(directory: directory), backbone: cacheKey)
     }
 
-    /// The model's probabilities, `[count, classes]`, from `count` rows of the pass's output.
+    /// The model's probabilities, `[count, classes]`, from `count` rows of the pass's output,
+    /// calibrated as the model's own outputs are (the cached probabilities are the members' mean).
     public func probabilities(_ rows: [Float], count: Int) throws -> [Float] {
         switch output {
         case .backboneEmbedding: try model.probabilities(embeddings: rows, rows: count)
-        case .probabilities: rows
+        case .probabilities: model.calibrated(rows)
         }
     }
 

@@ -5,7 +5,8 @@ import LightboxInterop
 import LightboxModels
 
 /// A trained model seen as a feature extractor whose "embedding" is its members' mean class
-/// probabilities: one forward pass is the frozen part, then every member, exactly as
+/// probabilities, before the model's calibration (applied by `CachedPass` after reading them, so
+/// the cache key, which names the members alone, stays right whatever the calibration): one forward pass is the frozen part, then every member, exactly as
 /// `TrainedModel.predict` runs a batch. This is what lets the embedding cache, and the shards
 /// that fill it here or on Slurm, carry an evaluation or prediction of a model whose members
 /// read more than the backbone's embedding (a fine-tuned ensemble).
@@ -25,7 +26,7 @@ public final class EnsembleProbabilities: FeatureExtractor, @unchecked Sendable 
 
     public func forward(_ input: UnsafePointer<Float>, batch: Int, outputs: BackboneOutputs) throws -> BackboneResult {
         let frozen = try model.frozen.forward(input, batch: batch, outputs: model.reads)
-        return BackboneResult(batch: batch, embeddings: try model.probabilities(frozen: frozen))
+        return BackboneResult(batch: batch, embeddings: try model.uncalibratedProbabilities(frozen: frozen))
     }
 
     /// The embedder of shards and of the cached evaluation: the model's own preprocessing and decoder.

@@ -8,8 +8,8 @@ import LightboxModels
 
 /// A trained model ready to classify image files, whatever trained it: the frozen part its
 /// members share, run once per batch of pictures, then every member (`ModelMember`) on its
-/// output; the members' probabilities are averaged. Every prediction, evaluation, audit and
-/// heatmap goes through this type.
+/// output; the members' probabilities are averaged, then calibrated (`calibration`). Every
+/// prediction, evaluation, audit and heatmap goes through this type.
 public final class TrainedModel: @unchecked Sendable {
     public let frozen: any FeatureExtractor
     public let members: [any ModelMember]
@@ -25,9 +25,15 @@ public final class TrainedModel: @unchecked Sendable {
     /// training made serve again); otherwise they hold the ensemble's probabilities
     /// (`EnsembleProbabilities`).
     public let cachedBackbone: Backbone?
+    /// The temperature scaling of the members' mean probabilities (the bundle's), applied by
+    /// every public output here (`calibrated`); nil: none. Set it before the model is shared
+    /// between threads (a training run sets it once fitted on out-of-fold predictions). What the
+    /// cache and the shards hold stays the uncalibrated mean (`EnsembleProbabilities`), so their
+    /// keys, which name only the members, stay right; `CachedPass` calibrates after reading.
+    public var calibration: TemperatureScaling?
 
     public init(frozen: any FeatureExtractor, members: [any ModelMember], preprocessor: Preprocessor,
-                decoder: ImageDecoder, threads: Int, backbone: Backbone? = nil) {
+                decoder: ImageDecoder, threads: Int, backbone: Backbone? = nil, calibration: TemperatureScaling? = nil) {
         precondition(!members.isEmpty)
         self.frozen = frozen
         self.members = members
@@ -37,6 +43,7 @@ public final class TrainedModel: @unchecked Sendable {
         classes = members[0].classes
         reads = members.reduce(into: BackboneOutputs()) { $0.formUnion($1.reads) }
         cachedBackbone = reads.isEmpty ? backbone : nil
+        self.calibration = calibration
     }
 
     /// The members of `backbone` (a head on the whole frozen backbone).
@@ -46,7 +53,7 @@ public final class TrainedModel: @unchecked Sendable {
     }
 
     /// The model a bundle holds, on the base weights it was trained from (checked by digest),
-    /// run with `settings` (weights folder, pixel limit, threads).
+    /// run with `settings` (weights folder, pixel limit, threads), with the bundle's calibration.
     public convenience init(bundle: ModelBundle, settings: LightboxSettings) throws {
         switch bundle.cut {
         case .wholeBackbone:
@@ -57,6 +64,7 @@ public final class TrainedModel: @unchecked Sendable {
                       members: bundle.members, preprocessor: try bundle.preprocessing.preprocessor(),
                       decoder: bundle.preprocessing.decoder(maxPixels: settings.maxPixels), threads: settings.threads)
         }
+        calibration = bundle.calibration
     }
 
     /// MobileNetV2's frozen modules before `firstModule` from the base `weights` (what a
@@ -66,8 +74,15 @@ public final class TrainedModel: @unchecked Sendable {
                          parallelism: parallelism)
     }
 
-    /// The members' mean class probabilities, `[batch, classes]`, for the frozen part's output.
+    /// The model's class probabilities, `[batch, classes]`, for the frozen part's output: the
+    /// members' mean, calibrated.
     public func probabilities(frozen output: BackboneResult) throws -> [Float] {
+        calibrated(try uncalibratedProbabilities(frozen: output))
+    }
+
+    /// The members' mean class probabilities before `calibration`: what the cache and the shards
+    /// hold (`EnsembleProbabilities`), and what a calibration is fitted on.
+    public func uncalibratedProbabilities(frozen output: BackboneResult) throws -> [Float] {
         var sum = [Float](repeating: 0, count: output.batch * classes)
         for member in members {
             for (i, p) in try member.probabilities(frozen: output).enumerated() { sum[i] += p }
@@ -76,19 +91,25 @@ public final class TrainedModel: @unchecked Sendable {
         return sum.map { $0 * scale }
     }
 
-    /// The members' mean probabilities for frozen feature maps computed elsewhere (`batch`
+    /// `probabilities` (`[rows, classes]`, the members' mean) with this model's calibration
+    /// applied: the one place it is applied.
+    public func calibrated(_ probabilities: [Float]) -> [Float] {
+        calibration?.apply(probabilities, classes: classes) ?? probabilities
+    }
+
+    /// The model's (calibrated) probabilities for frozen feature maps computed elsewhere (`batch`
     /// pictures' NHWC maps: fine-tuning's held-out pictures).
     public func probabilities(frozenFeatureMaps maps: [Float], batch: Int) throws -> [Float] {
         try probabilities(frozen: BackboneResult(batch: batch, embeddings: [], featureMap: maps))
     }
 
-    /// The members' mean probabilities for pooled embeddings of the whole backbone computed
+    /// The model's (calibrated) probabilities for pooled embeddings of the whole backbone computed
     /// elsewhere (`rows` of them: the cache, merged shards).
     public func probabilities(embeddings: [Float], rows: Int) throws -> [Float] {
         try probabilities(frozen: BackboneResult(batch: rows, embeddings: embeddings))
     }
 
-    /// Probabilities of the files that decode (in order), `batchSize` at a time, and why the
+    /// Calibrated probabilities of the files that decode (in order), `batchSize` at a time, and why the
     /// others did not. `blanking` blacks out part of every input (the shortcut audit).
     public func predict(paths: [String], batchSize: Int = 16, blanking: InputBlanking = .none,
                         progress: ((Int, Int) -> Void)? = nil) throws
@@ -108,8 +129,8 @@ public final class TrainedModel: @unchecked Sendable {
         return (kept, probabilities, failures)
     }
 
-    /// Probabilities and the Grad-CAM overlay of `targets[i]` (default: the class `decision`
-    /// predicts) for files that must decode: one pass through the frozen part, then each
+    /// Calibrated probabilities and the Grad-CAM overlay of `targets[i]` (default: the class
+    /// `decision` predicts on them) for files that must decode: one pass through the frozen part, then each
     /// member's heatmap from its own last feature map and head, summed over the members and
     /// scaled to 0...1.
     public func explain(paths: [String], targets: [Int]? = nil, decision: DecisionRule = .argmax) throws
