@@ -68,12 +68,16 @@ public struct RunReport {
         public var pointSource: String, noPointReason: String?
         /// Cross-fitting's held-out test set, scored by the whole ensemble.
         public var heldOut: ClassificationMetrics?
+        /// The temperature fitted on the out-of-fold predictions, and the Brier score and
+        /// reliability bins before it was applied (the figures shown are after).
+        public var calibration: (temperature: Double, brierBefore: Double?, binsBefore: [CalibrationBin]?)?
 
         /// One split's test patients (`--folds 1`).
         public static func heldOutTest(images: Int, patients: Int) -> Evaluation {
             Evaluation(heading: "Test set",
                        description: "\(images) images of \(patients) patients (groups) that the model never saw in training or model selection.",
-                       noun: "Test", scope: "test", notes: [], pointSource: "the validation split", noPointReason: nil, heldOut: nil)
+                       noun: "Test", scope: "test", notes: [], pointSource: "the validation split", noPointReason: nil, heldOut: nil,
+                       calibration: nil)
         }
 
         /// Every fold picture scored by the members that did not train on its fold.
@@ -87,7 +91,8 @@ public struct RunReport {
             return Evaluation(heading: "Out-of-fold evaluation",
                               description: "\(images) images of \(patients) patients (groups), every one scored by a model that never saw that patient: \(folds)-fold cross-fitting, patients kept within one fold.",
                               noun: "Out-of-fold", scope: "out of fold", notes: notes,
-                              pointSource: "the out-of-fold predictions of every patient", noPointReason: noPointReason, heldOut: heldOut)
+                              pointSource: "the out-of-fold predictions of every patient", noPointReason: noPointReason, heldOut: heldOut,
+                              calibration: nil)
         }
     }
 
@@ -183,7 +188,7 @@ public struct RunReport {
             var rows: [ThresholdRow]
         }
         var decision: Decision?
-        struct Calibration { var brier: String, chart: String? }
+        struct Calibration { var brier: String, chart: String?, fitted: String? }
         var calibration: Calibration?
         struct AuditRow { var description: String, auc: String, accuracy: String, images: Int }
         struct Audit { var rows: [AuditRow], verdict: String, warning: Bool }
@@ -293,14 +298,24 @@ public struct RunReport {
     func calibrationSummary() -> Page.Calibration? {
         guard let brier = metrics.brier else { return nil }
         var chart: String?
+        func points(_ bins: [CalibrationBin]) -> [(Double, Double)] {
+            bins.compactMap { b in b.meanProbability.flatMap { m in b.observedFraction.map { (m, $0) } } }
+        }
         if let bins = metrics.calibration, let positive = metrics.positiveClass {
-            let points = bins.compactMap { b in b.meanProbability.flatMap { m in b.observedFraction.map { (m, $0) } } }
-            chart = SVGChart.lines([.init(name: "\(evaluation.scope) images (10 bins)", color: "#9467bd", points: points),
-                                    .init(name: "perfectly calibrated", color: "#999", points: [(0, 0), (1, 1)], dashed: true)],
-                                   xLabel: "predicted probability of \(positive)", yLabel: "fraction that were \(positive)",
+            var series = [SVGChart.Series(name: "\(evaluation.scope) images (10 bins)", color: "#9467bd", points: points(bins))]
+            if let before = evaluation.calibration?.binsBefore {
+                series[0].name = "\(evaluation.scope) images, calibrated (10 bins)"
+                series.append(.init(name: "before calibration", color: "#ff7f0e", points: points(before), dashed: true))
+            }
+            series.append(.init(name: "perfectly calibrated", color: "#999", points: [(0, 0), (1, 1)], dashed: true))
+            chart = SVGChart.lines(series, xLabel: "predicted probability of \(positive)", yLabel: "fraction that were \(positive)",
                                    yRange: 0...1, xRange: 0...1, width: 360, height: 340)
         }
-        return .init(brier: String(format: "%.3f", brier), chart: chart)
+        let fitted = evaluation.calibration.map { c in
+            String(format: "The probabilities shown here, in predictions.csv, in predict, the Studio and the exports are calibrated: the ensemble's log-probabilities divided by a temperature of %.3f (fitted on the out-of-fold predictions, then softmax; above 1 softens overconfident probabilities). Before it the Brier score was %@.",
+                   c.temperature, c.brierBefore.map { String(format: "%.3f", $0) } ?? "n/a")
+        }
+        return .init(brier: String(format: "%.3f", brier), chart: chart, fitted: fitted)
     }
 
     func exampleFigures() -> Page.Examples {

@@ -39,11 +39,26 @@ public struct RunDocument: Encodable {
     public var foldAUC: [Double?]?
     public var operatingPointNote: String?
     public var heldOutTest: ClassificationMetrics?
+    /// Cross-fitting's temperature scaling, fitted on the out-of-fold predictions: the figures
+    /// above are after it; the Brier score and reliability bins before it are kept here.
+    public var calibration: Calibration?
+
+    public struct Calibration: Encodable {
+        public var method = "temperature"
+        public var temperature: Double
+        public var brierBefore: Double?, brierAfter: Double?
+        public var binsBefore: [CalibrationBin]?
+
+        enum CodingKeys: String, CodingKey {
+            case method, temperature, brierBefore = "brier_before", brierAfter = "brier_after", binsBefore = "calibration_before"
+        }
+    }
 
     enum Keys: String, CodingKey {
         case epochs, validation, split, skipped, seconds, evaluatedOn = "evaluated_on", disclaimer
         case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run", timings, audit
         case folds, evaluation, foldAUC = "fold_auc", operatingPointNote = "operating_point_note", heldOutTest = "held_out_test"
+        case calibration = "model_calibration"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -68,6 +83,7 @@ public struct RunDocument: Encodable {
         if let foldAUC { try c.encode(foldAUC, forKey: .foldAUC) }
         try c.encodeIfPresent(operatingPointNote, forKey: .operatingPointNote)
         try c.encodeIfPresent(heldOutTest, forKey: .heldOutTest)
+        try c.encodeIfPresent(calibration, forKey: .calibration)
         if epochs != nil {
             try c.encode(evaluation == "out-of-fold"
                 ? "out of fold: every picture scored by members that never saw its patient (each a single fold's model; the shipped ensemble averages them)"

@@ -170,7 +170,7 @@ public enum TrainingRun {
         timings.lap("load")
         try checkpoint()
         if config.method == .finetune {
-            return try FineTuneRun.run(config, dataset: dataset, reporter: reporter, started: started, timings: timings, distributor: distributor,
+            return try FineTuneRun.run(config, dataset: dataset, digests: digests, reporter: reporter, started: started, timings: timings, distributor: distributor,
                                        checkpoint: checkpoint)
         }
         let (backbone, backboneFiles) = try resolveBackbone(config, reporter)
@@ -199,8 +199,8 @@ public enum TrainingRun {
         timings.lap("train")
         // The last point to stop: from here on the run directory is written.
         try checkpoint()
-        return try writeRun(config: config, dataset: dataset, design: design, trained: trained, reporter: reporter, started: started,
-                            timings: timings)
+        return try writeRun(config: config, dataset: dataset, design: design, trained: trained, digests: digests, reporter: reporter,
+                            started: started, timings: timings)
     }
 
     /// The head method's members: `config.members` dense heads on the embedding tables, seeds
@@ -390,12 +390,19 @@ public enum TrainingRun {
     /// model bundle, metrics.json, the three CSV files, the audit, the heatmaps of the worst
     /// mistakes and report.html. The same for every method; the design decides what the figures
     /// rest on (`RunDesign`).
+    /// `digests`: every picture's content digest (the bundle records its training pictures').
     static func writeRun(config: TrainingConfiguration, dataset: Dataset, design: RunDesign, trained: TrainedRun,
+                         digests: [String: Result<String, ImageDecodingError>],
                          reporter: Reporter, started: Date, timings: StageTimings) throws -> TrainingSummary {
         let classes = dataset.classes
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
         let positive = try positiveIndex(classes, requested: config.positiveClass)
-        let scored = design.scored, labels = scored.map(label), probabilities = trained.scoredProbabilities
+        let scored = design.scored, labels = scored.map(label)
+        // Cross-fitting: one temperature fitted on every out-of-fold prediction, applied to the
+        // model (so to every probability it shows or exports) and to the figures below.
+        let calibration = fitCalibration(design: design, trained: trained, labels: labels, classes: classes, positive: positive,
+                                         reporter: reporter)
+        let probabilities = trained.model.calibrated(trained.scoredProbabilities)
         let chosen: (point: OperatingPoint?, note: String?)
         switch design {
         case .split(let split):
@@ -413,7 +420,8 @@ public enum TrainingRun {
         let foldAUCs = foldAUCs(design: design, labels: labels, probabilities: probabilities, classes: classes.count,
                                 positive: positive, metrics: metrics)
         let heldOut = design.heldOutTest.isEmpty ? nil
-            : ClassificationMetrics(classes: classes, labels: design.heldOutTest.map(label), probabilities: trained.heldOutProbabilities,
+            : ClassificationMetrics(classes: classes, labels: design.heldOutTest.map(label),
+                                    probabilities: trained.model.calibrated(trained.heldOutProbabilities),
                                     groups: design.heldOutTest.map(\.group), positive: positive, decision: decision,
                                     seed: config.training.seed)
         timings.lap("evaluate")
@@ -427,6 +435,8 @@ public enum TrainingRun {
                                      members: trained.model.members, training: trained.facts)
         bundle.backboneFiles = trained.backboneFiles
         bundle.operatingPoint = point
+        bundle.calibration = trained.model.calibration
+        bundle.trainingDigests = trainingDigests(design: design, digests: digests)
         try bundle.write(to: modelDirectory)
         // Each scored picture is audited and explained by the members that scored it.
         let scorers = design.foldOfScored == nil ? [trained.model] : trained.foldMembers.map { trained.model.keeping(members: $0) }
@@ -443,8 +453,9 @@ public enum TrainingRun {
                 try scorers[scorerOfPath[path] ?? 0].explain(paths: [path], targets: [target])[0].png
             }
         }
-        let evaluation = reportEvaluation(design: design, metrics: metrics, foldAUCs: foldAUCs, heldOut: heldOut,
+        var evaluation = reportEvaluation(design: design, metrics: metrics, foldAUCs: foldAUCs, heldOut: heldOut,
                                           members: trained.model.members.count, pointNote: chosen.note)
+        evaluation.calibration = calibration.map { ($0.scaling.temperature, $0.before.brier, $0.before.calibration) }
         let report = RunReport(title: trained.title, dataset: dataset, parts: design.parts, evaluation: evaluation,
                                history: trained.history, keptEpoch: trained.keptEpoch, metrics: metrics,
                                validation: trained.validation, balanceNotes: trained.balanceNotes, examples: examples,
@@ -469,12 +480,43 @@ public enum TrainingRun {
         document.foldAUC = foldAUCs
         document.operatingPointNote = chosen.note
         document.heldOutTest = heldOut
+        document.calibration = calibration.map { c in
+            RunDocument.Calibration(temperature: c.scaling.temperature, brierBefore: c.before.brier, brierAfter: metrics.brier,
+                                    binsBefore: c.before.calibration)
+        }
         try writeTables(run: run, document: document, design: design, dataset: dataset, probabilities: probabilities,
                         decision: decision)
         return TrainingSummary(runDirectory: run.path, modelDirectory: modelDirectory, reportPath: reportPath,
                                metrics: metrics, validationAccuracy: trained.validation?.accuracy, folds: design.folds,
                                evaluation: design.evaluation, foldAUCs: foldAUCs, operatingPointNote: chosen.note,
                                heldOutTest: heldOut)
+    }
+
+    /// Cross-fitting's calibration: the temperature fitted on the out-of-fold probabilities (set
+    /// on `trained.model`), with the metrics before it (their Brier score and reliability bins);
+    /// nil for one split (its outputs stay as they were) or when no temperature can be fitted.
+    static func fitCalibration(design: RunDesign, trained: TrainedRun, labels: [Int], classes: [String], positive: Int?,
+                               reporter: Reporter) -> (scaling: TemperatureScaling, before: ClassificationMetrics)? {
+        guard case .crossFit = design,
+              let scaling = TemperatureScaling.fit(probabilities: trained.scoredProbabilities, labels: labels, classes: classes.count)
+        else { return nil }
+        let before = ClassificationMetrics(classes: classes, labels: labels, probabilities: trained.scoredProbabilities,
+                                           groups: design.scored.map(\.group), positive: positive, bootstrap: 0)
+        trained.model.calibration = scaling
+        reporter.note(String(format: "calibration: temperature %.3f fitted on the out-of-fold predictions (Brier score %.3f before)",
+                             scaling.temperature, before.brier ?? .nan))
+        return (scaling, before)
+    }
+
+    /// The content digests of every picture a shipped member trained on (every fold picture;
+    /// one split: the training split), for `evaluate`'s overlap warning.
+    static func trainingDigests(design: RunDesign, digests: [String: Result<String, ImageDecodingError>]) -> [String] {
+        let trainedOn: [LabeledImage]
+        switch design {
+        case .split(let split): trainedOn = split.train
+        case .crossFit(let crossFit): trainedOn = crossFit.foldImages
+        }
+        return Set(trainedOn.compactMap { try? digests[$0.path]?.get() }).sorted()
     }
 
     /// Each fold's AUC from its own members' out-of-fold probabilities (one split: the test

@@ -11,7 +11,8 @@ import LightboxModels
 /// or the cross-fitting folds), the members are fine-tuned (FineTuneTraining), and
 /// `TrainingRun.writeRun` writes the run directory as for every method.
 enum FineTuneRun {
-    static func run(_ config: TrainingConfiguration, dataset loaded: Dataset, reporter: Reporter, started: Date,
+    static func run(_ config: TrainingConfiguration, dataset loaded: Dataset, digests: [String: Result<String, ImageDecodingError>],
+                    reporter: Reporter, started: Date,
                     timings: StageTimings, distributor: PictureWorkDistributor?, checkpoint: () throws -> Void) throws -> TrainingSummary {
         let unreadable = Dictionary(DatasetInspection.undecodable(loaded.images.map(\.path),
                                                                   decoder: ImageDecoder(maxPixels: config.settings.maxPixels,
@@ -49,7 +50,7 @@ enum FineTuneRun {
                              facts: facts,
                              title: design.folds > 1 ? "Lightbox training run (fine-tuned, cross-fitted)" : "Lightbox training run (fine-tuned)",
                              ensemble: members, unfreeze: options.unfreeze)
-        return try TrainingRun.writeRun(config: config, dataset: dataset, design: design, trained: run, reporter: reporter,
+        return try TrainingRun.writeRun(config: config, dataset: dataset, design: design, trained: run, digests: digests, reporter: reporter,
                                         started: started, timings: timings)
     }
 

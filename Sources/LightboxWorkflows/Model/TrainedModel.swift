@@ -161,8 +161,9 @@ public final class TrainedModel: @unchecked Sendable {
 extension TrainedModel {
     /// The same frozen part with only the members `range` (a cross-fitted run's fold members:
     /// what scores the pictures those members never saw).
+    /// It keeps the calibration (what a run's out-of-fold figures are shown with).
     public func keeping(members range: Range<Int>) -> TrainedModel {
         TrainedModel(frozen: frozen, members: Array(members[range]), preprocessor: preprocessor, decoder: decoder, threads: threads,
-                     backbone: cachedBackbone)
+                     backbone: cachedBackbone, calibration: calibration)
     }
 }
