@@ -561,6 +561,14 @@ async function showResults(r) {
   }
 }
 
+/** Python lines that apply the calibration a Keras export records (a cross-fitted model's temperature
+ *  T, in the .h5 file's attributes; none: unchanged), as lightbox predict shows probabilities. */
+const kerasCalibrationLines =
+  `calibration = h5py.File("keras_model.h5", "r").attrs.get("lightbox_calibration")  # the model's temperature, if it has one\n` +
+  `if calibration:  # lightbox predict shows softmax(log(p) / T)\n` +
+  `    z = np.log(np.maximum(probabilities.astype(np.float64), 1e-7)) / json.loads(calibration)["temperature"]\n` +
+  `    probabilities = np.exp(z - z.max()) / np.exp(z - z.max()).sum()\n`;
+
 /** The Python line that applies a run's operating point to `probabilities` (binary runs with a threshold). */
 function decisionLine(m) {
   if (!m.positive_class || m.threshold == null || m.classes.length !== 2) return '';
@@ -575,26 +583,36 @@ function snippets(r) {
   const blocks = [
     ['The model bundle with lightbox (the zip as it is):',
       `lightbox predict --model lightbox-run-${n}-model.zip --heatmap heatmaps/ chest.png\nlightbox evaluate --model lightbox-run-${n}-model.zip --data my-folders/ --out metrics.json`],
-    ['ONNX in Python (RGB pixels 0-255, the central square at 224x224, channels first; normalisation is inside the model; Pillow resizes a little differently from Lightbox, so probabilities differ slightly from lightbox predict):',
+    ['ONNX in Python (RGB pixels 0-255, the central square at 224x224, channels first; normalisation is inside the model; Pillow resizes a little differently from Lightbox, so probabilities differ slightly from lightbox predict; the model\'s calibration, when it has one, is inside it):',
       `import numpy as np, onnxruntime as ort\nfrom PIL import Image, ImageOps\n` +
       `session = ort.InferenceSession("lightbox-run-${n}.onnx")\n` +
       `image = ImageOps.fit(Image.open("chest.png").convert("RGB"), (224, 224), Image.BILINEAR)  # the central square\n` +
       `x = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)[None]\n` +
       `probabilities = session.run(None, {session.get_inputs()[0].name: x})[0][0].tolist()\n` +
       `print(dict(zip(${classes}, probabilities)))` + decisionLine(m)],
-    ['Keras in Python (unzip lightbox-run-' + n + '-keras.zip: keras_model.h5 and labels.txt; Teachable Machine\'s input, x / 127.5 - 1; tf_keras or Keras 3):',
-      `import numpy as np\nfrom PIL import Image, ImageOps\nfrom tf_keras.models import load_model  # Keras 3: from keras.models import load_model\n` +
+    ['Keras in Python (unzip lightbox-run-' + n + '-keras.zip: keras_model.h5 and labels.txt; Teachable Machine\'s input, x / 127.5 - 1; tf_keras or Keras 3; the model\'s calibration, when it has one, is applied from the file\'s attributes):',
+      `import json, h5py, numpy as np\nfrom PIL import Image, ImageOps\nfrom tf_keras.models import load_model  # Keras 3: from keras.models import load_model\n` +
       `model = load_model("keras_model.h5", compile=False)\n` +
       `classes = [line.strip().split(" ", 1)[1] for line in open("labels.txt")]\n` +
       `image = ImageOps.fit(Image.open("chest.png").convert("RGB"), (224, 224), Image.BILINEAR)  # the central square\n` +
       `x = (np.asarray(image, dtype=np.float32) / 127.5 - 1)[None]\n` +
-      `probabilities = model.predict(x, verbose=0)[0].tolist()\nprint(dict(zip(classes, probabilities)))` + decisionLine(m)],
-    ['TF.js in a web page (unzip lightbox-run-' + n + '-tfjs.zip beside it; Teachable Machine\'s input, x / 127.5 - 1):',
+      `probabilities = model.predict(x, verbose=0)[0]\n` + kerasCalibrationLines +
+      `probabilities = probabilities.tolist()\nprint(dict(zip(classes, probabilities)))` + decisionLine(m)],
+    ['TF.js in a web page (unzip lightbox-run-' + n + '-tfjs.zip beside it; Teachable Machine\'s input, x / 127.5 - 1; the calibration and the operating point, when the model has them, are applied from metadata.json):',
       `const model = await tf.loadLayersModel('model.json');\n` +
+      `const metadata = await (await fetch('metadata.json')).json(), user = metadata.userMetadata || {}, labels = metadata.labels;\n` +
       `const pixels = tf.browser.fromPixels(img), [h, w] = pixels.shape, side = Math.min(h, w);\n` +
       `const square = pixels.slice([(h - side) >> 1, (w - side) >> 1, 0], [side, side, 3]);  // the central square\n` +
       `const x = tf.image.resizeBilinear(square, [224, 224]).toFloat().div(127.5).sub(1).expandDims();\n` +
-      `const probabilities = await model.predict(x).data();  // in the order ${classes}`],
+      `let probabilities = Array.from(await model.predict(x).data());  // in the order ${classes}\n` +
+      `if (user.calibration) {  // the model's temperature T: lightbox predict shows softmax(log(p) / T)\n` +
+      `  const z = probabilities.map(p => Math.log(Math.max(p, 1e-7)) / user.calibration.temperature), top = Math.max(...z);\n` +
+      `  const e = z.map(v => Math.exp(v - top)), sum = e.reduce((a, b) => a + b, 0);\n` +
+      `  probabilities = e.map(v => v / sum);\n` +
+      `}\n` +
+      `const point = user.operatingPoint, k = point && labels.length === 2 ? labels.indexOf(point.positiveClass) : -1;\n` +
+      `const predicted = k >= 0 ? (probabilities[k] >= point.threshold ? labels[k] : labels[1 - k])  // the operating point, not 0.5\n` +
+      `  : labels[probabilities.indexOf(Math.max(...probabilities))];`],
   ];
   if (m.positive_class && m.threshold != null) {
     blocks.push([`This model's operating point: call "${m.positive_class}" when its probability is at least ${m.threshold.toFixed(3)} (lightbox predict applies it; the exports record it in their metadata).`, '']);
