@@ -6,8 +6,10 @@ import Foundation
 /// Temperature scaling (Guo et al. 2017): one number T > 0 that softens (T > 1) or sharpens
 /// (T < 1) a model's class probabilities, `softmax(log(p) / T)`, fitted to minimise the negative
 /// log-likelihood of held-out labels (a cross-fitted run's out-of-fold predictions). It keeps
-/// the ranking of the classes in every row, so accuracy and ROC AUC do not change; only how much
-/// the probabilities can be trusted as probabilities does. An ensemble's probabilities are
+/// the ranking of the classes in every row, so the argmax class stays, and with two classes it
+/// is monotone in the positive class's probability, so the ROC curve and AUC stay too (an
+/// operating point must be chosen on the calibrated probabilities it will be applied to); what
+/// changes is how far the probabilities can be trusted as probabilities. An ensemble's probabilities are
 /// already averaged, so `log(p)` stands in for the logit: the scaling is fitted and applied on
 /// exactly what the bundle outputs.
 public struct TemperatureScaling: Codable, Sendable, Equatable {

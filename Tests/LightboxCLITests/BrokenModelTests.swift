@@ -10,7 +10,7 @@ final class BrokenModelTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: work) }
         let images = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images")
         let good = work.appendingPathComponent("run")
-        XCTAssertEqual(try CLI.run(["train", "--method", "head", "--data", images.path, "--out", good.path, "--epochs", "2", "--split", "60/20/20"]).status, 0)
+        XCTAssertEqual(try CLI.run(["train", "--method", "head", "--data", images.path, "--out", good.path, "--epochs", "2", "--folds", "1", "--split", "60/20/20"]).status, 0)
         let model = good.appendingPathComponent("model")
 
         func variant(_ name: String, _ damage: (URL) throws -> Void) throws -> URL {
@@ -60,6 +60,18 @@ final class BrokenModelTests: XCTestCase {
                 json["preprocessing"] = preprocessing
                 try JSONSerialization.data(withJSONObject: json).write(to: url.appendingPathComponent(manifest))
             }, "resize 'zoom'"),
+            ("impossible temperature", try variant("temperature") { url in
+                var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url.appendingPathComponent(manifest))) as! [String: Any]
+                json["format_version"] = 4
+                json["calibration"] = ["method": "temperature", "temperature": 0]
+                try JSONSerialization.data(withJSONObject: json).write(to: url.appendingPathComponent(manifest))
+            }, "calibration temperature 0.0 is not a finite number from 0.01 to 100.0"),
+            ("broken training digests", try variant("digests") { url in
+                var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url.appendingPathComponent(manifest))) as! [String: Any]
+                json["training_digests"] = "training-digests.txt"
+                try JSONSerialization.data(withJSONObject: json).write(to: url.appendingPathComponent(manifest))
+                try "not a digest\n".write(to: url.appendingPathComponent("training-digests.txt"), atomically: true, encoding: .utf8)
+            }, "training-digests.txt: line 1 ('not a digest') is not a SHA-256 digest"),
         ]
         let image = images.appendingPathComponent("Class 1/0.png").path
         for (what, bundle, words) in broken {
