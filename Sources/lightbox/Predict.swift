@@ -55,6 +55,10 @@ struct Predict: ParsableCommand {
             Terminal.note(String(format: "predicted: %@ when its probability is at least %.3f (the model's operating point)",
                                  point.positiveClass, point.threshold))
         }
+        if let calibration = predictor.model.calibration, !json {
+            Terminal.note(String(format: "probabilities: calibrated, softmax(log(p) / %.3f) of the members' mean (the model's temperature)",
+                                 calibration.temperature))
+        }
         var failed = 0
         var records: [[String: Any]] = []
         for (path, result) in zip(images, results) {
@@ -88,6 +92,10 @@ struct Predict: ParsableCommand {
             var document: [String: Any] = ["model": model, "predictions": records, "disclaimer": ModelBundle.disclaimer]
             if let point = predictor.decision.operatingPoint {
                 document["operating_point"] = ["positive_class": point.positiveClass, "threshold": point.threshold]
+            }
+            if let calibration = predictor.model.calibration {
+                // The probabilities above are already calibrated: what the exports' metadata records.
+                document["calibration"] = ["method": "temperature", "temperature": calibration.temperature]
             }
             let data = try JSONSerialization.data(withJSONObject: document,
                                                   options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

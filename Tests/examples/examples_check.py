@@ -83,7 +83,9 @@ def calibrated_copy(binary, model, work, temperature=2.5):
     manifest.pop("operating_point", None)
     json.dump(manifest, open(manifest_path, "w"), indent=2)
     before = json.loads(run([binary, "predict", "--model", model, "--json"] + IMAGES))["predictions"]
-    after = json.loads(run([binary, "predict", "--model", copy, "--json"] + IMAGES))["predictions"]
+    document = json.loads(run([binary, "predict", "--model", copy, "--json"] + IMAGES))
+    assert document.get("calibration") == {"method": "temperature", "temperature": temperature}, document.get("calibration")
+    after = document["predictions"]
     positive = manifest["classes"][0]
     worst = max(abs(a["probabilities"][c] - b["probabilities"][c]) for a, b in zip(before, after) for c in a["probabilities"])
     assert worst > 1e-2, f"the temperature changes lightbox predict's probabilities (by {worst})"
