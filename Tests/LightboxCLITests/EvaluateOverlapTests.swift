@@ -5,9 +5,9 @@ import LightboxInterop
 import XCTest
 
 /// `lightbox evaluate` on pictures that include the model's training pictures: a small head
-/// model trained here on developer X-rays (patients kept together), its bundle given the
-/// digests of the pictures its training split held (as a training run records them), then
-/// evaluated on every picture. The overlap is named in a warning, the headline metrics are
+/// model trained here on developer X-rays (patients kept together, one split), whose bundle
+/// records its training split's digests, evaluated on every picture; then with a record one
+/// picture short, so that one is a picture of a patient the model has seen. The overlap is named in a warning, the headline metrics are
 /// exactly those of an evaluation on the other pictures alone, the metrics over every picture
 /// are kept under `all_pictures`, sharded evaluation writes the same, and a data set of nothing
 /// but training pictures is refused.
@@ -70,7 +70,15 @@ final class EvaluateOverlapTests: XCTestCase {
         let recorded = trained.filter { $0.path != multi[1].path }
         let digest = { (image: LabeledImage) in SHA256.hex(try Data(contentsOf: URL(fileURLWithPath: image.path))) }
         var bundle = try ModelBundle.read(from: path("run/model"))
-        XCTAssertNil(bundle.trainingDigests)
+        // The run recorded exactly its training split's pictures; evaluated on every picture, those
+        // are the overlap (whole patients: the split keeps a patient's pictures together).
+        XCTAssertEqual(bundle.trainingDigests, Set(try trained.map(digest)).sorted(), "the training run's record")
+        let own = try CLI.run(["evaluate", "--model", path("run/model"), "--data", path("data/all.csv"), "--out", path("own.json"), "--no-cache"])
+        XCTAssertEqual(own.status, 0, own.stderr)
+        XCTAssertEqual(try json("own.json")["overlap"] as? [String: Int],
+                       ["n_images": trained.count, "n_patients": Set(trained.map(\.group)).count, "other_images_of_those_patients": 0])
+        // The record as the tests below need it: none (plain-model), and one picture short (run/model).
+        bundle.trainingDigests = nil
         try bundle.write(to: path("plain-model"))
         bundle.trainingDigests = try recorded.map(digest)
         try bundle.write(to: path("run/model"))
