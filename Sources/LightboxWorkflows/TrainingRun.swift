@@ -81,7 +81,7 @@ public struct TrainingConfiguration: Sendable {
 
     /// The share of the pictures a member trains on (for the budget's estimate before the data
     /// is divided): the training split's, or (K-1)/K of what the test set leaves.
-    var memberShare: SplitFractions {
+    public var memberShare: SplitFractions {
         guard crossFits else { return split }
         let train = (1 - testSplit) * Double(folds - 1) / Double(folds)
         return (try? SplitFractions(train: train, validation: 0, test: 1 - train)) ?? split

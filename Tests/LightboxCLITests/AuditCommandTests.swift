@@ -43,7 +43,7 @@ final class AuditCommandTests: TemporaryFolderTestCase {
     func trainAndAudit(mark: String) throws -> [String: Any] {
         let data = try makeDataset(mark: mark)
         let run = work.appendingPathComponent("run-\(mark)")
-        let train = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", run.path, "--epochs", "30", "--split", "60/20/20",
+        let train = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", run.path, "--epochs", "30", "--folds", "1", "--split", "60/20/20",
                                  "--positive", "A"])
         XCTAssertEqual(train.status, 0, train.stderr)
         // train audits its own test split.

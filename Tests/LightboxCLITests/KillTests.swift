@@ -102,7 +102,7 @@ final class KillTests: TemporaryFolderTestCase {
         let image = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images/Class 1/0.png").path
         let run = work.appendingPathComponent("run")
         let model = run.appendingPathComponent("model")
-        let train = ["train", "--method", "head", "--data", data, "--out", run.path, "--epochs", "20", "--split", "60/20/20"]
+        let train = ["train", "--method", "head", "--data", data, "--out", run.path, "--epochs", "20", "--folds", "1", "--split", "60/20/20"]
         // Killed while writing the first bundle: none there (unless an earlier attempt's kill came
         // after its write). Then while replacing it: the old one there, or the new one complete.
         try killWhileWriting(train, target: model) { midWrite, before in
@@ -115,7 +115,7 @@ final class KillTests: TemporaryFolderTestCase {
             try assertAbsentOrComplete(model, image: image)
         }
         // The next run works, and clears what the killed writers left behind.
-        let r = try CLI.run(["train", "--method", "head", "--data", data, "--out", run.path, "--epochs", "3", "--split", "60/20/20"])
+        let r = try CLI.run(["train", "--method", "head", "--data", data, "--out", run.path, "--epochs", "3", "--folds", "1", "--split", "60/20/20"])
         XCTAssertEqual(r.status, 0, r.stderr)
         try assertAbsentOrComplete(model, image: image)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.contains(".tmp-") }
@@ -125,7 +125,7 @@ final class KillTests: TemporaryFolderTestCase {
     func testKilledExportLeavesNoPartialFile() throws {
         let data = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path
         let run = work.appendingPathComponent("run")
-        XCTAssertEqual(try CLI.run(["train", "--method", "head", "--data", data, "--out", run.path, "--epochs", "2", "--split", "60/20/20"]).status, 0)
+        XCTAssertEqual(try CLI.run(["train", "--method", "head", "--data", data, "--out", run.path, "--epochs", "2", "--folds", "1", "--split", "60/20/20"]).status, 0)
         let model = run.appendingPathComponent("model").path
         // Killed mid-write, the file is as it was: absent, then (after an export that finished)
         // the whole previous export.

@@ -29,7 +29,7 @@ final class ShardedEmbedCommandTests: XCTestCase {
         func path(_ name: String) -> String { work.appendingPathComponent(name).path }
         let method = fineTuned ? ["--method", "finetune", "--ensemble", "2", "--epochs", "1", "--batch-size", "8"]
                                : ["--method", "head", "--epochs", "2"]
-        let train = try CLI.run(["train"] + method + ["--split", "60/20/20", "--no-cache",
+        let train = try CLI.run(["train"] + method + ["--folds", "1", "--split", "60/20/20", "--no-cache",
                                  "--data", CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path,
                                  "--out", path("model-run")])
         XCTAssertEqual(train.status, 0, train.stderr)
@@ -67,8 +67,8 @@ final class ShardedEmbedCommandTests: XCTestCase {
         XCTAssertTrue(shardedPredict.stderr.contains("error: \(path("list.csv")): not a PNG"), shardedPredict.stderr)
 
         let tm = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path
-        _ = try ok(["train", "--method", "head", "--epochs", "2", "--split", "60/20/20", "--no-cache", "--data", tm, "--out", path("plain-run")])
-        _ = try ok(["train", "--method", "head", "--epochs", "2", "--split", "60/20/20", "--data", tm, "--out", path("sharded-run"),
+        _ = try ok(["train", "--method", "head", "--epochs", "2", "--folds", "1", "--split", "60/20/20", "--no-cache", "--data", tm, "--out", path("plain-run")])
+        _ = try ok(["train", "--method", "head", "--epochs", "2", "--folds", "1", "--split", "60/20/20", "--data", tm, "--out", path("sharded-run"),
                     "--shards", "2", "--cache-dir", path("cache")])
         XCTAssertEqual(try String(contentsOfFile: path("sharded-run/predictions.csv"), encoding: .utf8),
                        try String(contentsOfFile: path("plain-run/predictions.csv"), encoding: .utf8))
@@ -93,7 +93,7 @@ final class ShardedEmbedCommandTests: XCTestCase {
 
     /// `lightbox train` of a small two-member ensemble on Teachable Machine's pictures (add --out).
     static func fineTuneTraining(epochs: Int) -> [String] {
-        ["train", "--method", "finetune", "--ensemble", "2", "--epochs", String(epochs), "--batch-size", "8", "--split", "60/20/20",
+        ["train", "--method", "finetune", "--ensemble", "2", "--epochs", String(epochs), "--batch-size", "8", "--folds", "1", "--split", "60/20/20",
          "--data", CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path]
     }
 

@@ -61,7 +61,7 @@ final class TrainOptionCommandTests: TemporaryFolderTestCase {
         c.balance = .augmentTo(99_999_999_999)
         var message = ""
         XCTAssertThrowsError(try TrainingOptionRules.checkBudget(
-            trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: ["COVID-19": 4, "OTHER": 4], split: c.split),
+            trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: ["COVID-19": 4, "OTHER": 4], split: c.memberShare),
             config: c)) { message = "\($0)" }
         XCTAssertTrue(message.contains("the limit is \(TrainingOptionRules.maxAugmentedImages) a run"), message)
         try assertUsageError(["--balance", "augment-to:99999999999"], message)

@@ -30,7 +30,7 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         let data = try makeDataset()
         let run = work.appendingPathComponent("run")
         let train = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", run.path, "--epochs", "4",
-                                      "--balance", "augment-to:10", "--split", "60/20/20"])
+                                      "--balance", "augment-to:10", "--folds", "1", "--split", "60/20/20"])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stdout.contains("report: \(run.path)/report.html"), train.stdout)
         XCTAssertTrue(train.stdout.contains("not a diagnosis"), train.stdout)
@@ -76,7 +76,13 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
                                          "--out", metricsOut])
         XCTAssertEqual(evaluate.status, 0, evaluate.stderr)
         let evaluated = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: metricsOut))) as! [String: Any]
-        XCTAssertEqual(evaluated["n_images"] as? Int, 24)
+        // The folder holds the model's training pictures: the headline leaves them out, and
+        // all_pictures keeps the figures over all 24.
+        let overlap = (evaluated["overlap"] as? [String: Any])?["n_images"] as? Int
+        XCTAssertEqual(overlap, try String(contentsOf: run.appendingPathComponent("split.csv"), encoding: .utf8)
+            .split(separator: "\n").filter { $0.hasSuffix(",train") }.count)
+        XCTAssertEqual((evaluated["n_images"] as? Int).map { $0 + (overlap ?? 0) }, 24)
+        XCTAssertEqual((evaluated["all_pictures"] as? [String: Any])?["n_images"] as? Int, 24)
         XCTAssertNil(evaluated["epochs"])
         XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("eval/metrics-predictions.csv").path))
 
@@ -124,7 +130,7 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         let data = try makeDataset()
         let run = work.appendingPathComponent("run")
         let train = try CLI.run(["train", "--method", "finetune", "--ensemble", "2", "--epochs", "1", "--batch-size", "8",
-                                 "--data", data.path, "--out", run.path, "--split", "60/20/20", "--equalize", "clahe"])
+                                 "--data", data.path, "--out", run.path, "--folds", "1", "--split", "60/20/20", "--equalize", "clahe"])
         XCTAssertEqual(train.status, 0, train.stderr)
         XCTAssertTrue(train.stderr.contains("fine-tuning: features.14-18"), train.stderr)
         for name in ["model/member-0.safetensors", "model/member-1.safetensors", "report.html", "predictions.csv"] {
@@ -235,8 +241,8 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         var heads: [Data] = []
         for n in 0..<2 {
             let run = work.appendingPathComponent("run\(n)")
-            let r = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", run.path, "--epochs", "3", "--seed", "7",
-                                      "--augment-copies", "1"])
+            let r = try CLI.run(["train", "--method", "head", "--folds", "1", "--data", data.path, "--out", run.path, "--epochs", "3",
+                                 "--seed", "7", "--augment-copies", "1"])
             XCTAssertEqual(r.status, 0, r.stderr)
             heads.append(try Data(contentsOf: run.appendingPathComponent("model/head.safetensors")))
         }
@@ -249,7 +255,8 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
         let data = try makeDataset()
         func train(_ extra: [String], _ name: String) throws -> URL {
             let run = work.appendingPathComponent(name)
-            let r = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", run.path, "--epochs", "3", "--seed", "7"] + extra)
+            let r = try CLI.run(["train", "--method", "head", "--folds", "1", "--data", data.path, "--out", run.path, "--epochs", "3",
+                                 "--seed", "7"] + extra)
             XCTAssertEqual(r.status, 0, r.stderr)
             return run
         }
@@ -286,6 +293,8 @@ final class WorkflowCommandTests: TemporaryFolderTestCase {
             head.removeValue(forKey: "members")
             own["head"] = head
             own["format_version"] = 1
+            // Each one-head bundle is written without the ensemble's record of its training pictures.
+            own.removeValue(forKey: "training_digests")
             try JSONSerialization.data(withJSONObject: own).write(to: one.appendingPathComponent("lightbox-model.json"))
             try FileManager.default.copyItem(at: model.appendingPathComponent("head-\(m).safetensors"), to: one.appendingPathComponent("head.safetensors"))
             members.append(try probabilities(one))
@@ -320,7 +329,7 @@ final class InteropCommandTests: XCTestCase {
         let run = work.appendingPathComponent("run")
         // The export's own training images, as two class folders.
         let r = try CLI.run(["train", "--method", "head", "--data", Self.export.appendingPathComponent("training-images").path, "--out", run.path,
-                             "--epochs", "5", "--backbone", "tm:\(Self.export.path)", "--split", "60/20/20"])
+                             "--epochs", "5", "--backbone", "tm:\(Self.export.path)", "--folds", "1", "--split", "60/20/20"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("model/backbone/weights.bin").path),
                       "the bundle carries its backbone")
@@ -341,7 +350,7 @@ final class InteropCommandTests: XCTestCase {
         // A model on the default backbone exports to TF.js and reads back.
         let run2 = work.appendingPathComponent("run2")
         XCTAssertEqual(try CLI.run(["train", "--method", "head", "--data", Self.export.appendingPathComponent("training-images").path,
-                                    "--out", run2.path, "--epochs", "3", "--split", "60/20/20"]).status, 0)
+                                    "--out", run2.path, "--epochs", "3", "--folds", "1", "--split", "60/20/20"]).status, 0)
         let tfjs = work.appendingPathComponent("tfjs")
         let e = try CLI.run(["export", "--model", run2.appendingPathComponent("model").path, "--format", "tfjs", "--out", tfjs.path])
         XCTAssertEqual(e.status, 0, e.stderr)

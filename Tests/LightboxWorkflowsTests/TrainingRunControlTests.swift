@@ -57,6 +57,7 @@ final class TrainingRunControlTests: TemporaryFolderTestCase {
     func configuration(_ data: URL) throws -> TrainingConfiguration {
         var c = try TrainingConfiguration(data: data.path, output: work.appendingPathComponent("run").path, settings: TestSettings.local)
         c.useCache = false  // every image is computed, in batches the reporter can stop between
+        c.folds = 1
         c.split = try SplitFractions(parsing: "50/25/25")
         c.training.epochs = 5
         c.heatmapExamples = 0
