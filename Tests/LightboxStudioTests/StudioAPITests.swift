@@ -379,6 +379,36 @@ final class StudioAPITests: XCTestCase {
         }
     }
 
+    /// A picture uploaded to two classes is left out of training, as the upload's answer says:
+    /// no row of the run's scored pictures is one of its copies.
+    func testAPictureInTwoClassesIsLeftOut() async throws {
+        try await app().test(.router) { client in
+            try await client.post("/api/projects", json: ["name": "p"])
+            for (k, name) in ["A", "B"].enumerated() {
+                try await client.post("/api/projects/1/classes", json: ["name": name])
+                for i in 0..<10 {
+                    let r = try await client.upload("/api/projects/1/classes/\(k + 1)/images?filename=\(i).png",
+                                                    try Fixture.file("models/teachable-machine-image/training-images/Class \(k + 1)/\(i).png"))
+                    XCTAssertEqual(r.status, .created)
+                }
+            }
+            let twin = try Fixture.file("models/teachable-machine-image/training-images/Class 1/10.png")
+            let copies = [try await client.upload("/api/projects/1/classes/1/images?filename=twin.png", twin),
+                          try await client.upload("/api/projects/1/classes/2/images?filename=twin.png", twin)]
+            let ids = try copies.map { (try Fixture.decode($0) as! [String: Any])["id"] as! Int }
+            let started = try await client.post("/api/projects/1/runs", json: ["epochs": 2])
+            XCTAssertEqual(started.status, .accepted, String(buffer: started.body))
+            let run = try await client.waitForRun(1)
+            XCTAssertEqual(run["status"] as? String, "finished", "\(run["error"] ?? "")")
+            XCTAssertEqual((run["metrics"] as? [String: Any])?["n_images"] as? Int, 20)
+            let notes = (run["progress"] as? [String: Any])?["notes"] as? [String] ?? []
+            XCTAssertTrue(notes.contains("left out 2 picture(s) held by more than one class"), "\(notes)")
+            let rows = try Fixture.decode(try await client.get("/api/runs/1/predictions")) as! [[String: Any]]
+            XCTAssertEqual(rows.count, 20)
+            XCTAssertTrue(rows.allSatisfy { !ids.contains($0["imageId"] as! Int) }, "neither copy was trained on or scored")
+        }
+    }
+
     /// A project with 20 patients of each side or more gets an operating point on its
     /// out-of-fold predictions; a prediction then carries it, and its answer is the one the
     /// threshold gives (whatever the larger probability), so the page can show the rule beside

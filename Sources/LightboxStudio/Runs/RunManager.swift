@@ -86,7 +86,13 @@ public final class RunManager: @unchecked Sendable {
             // `name`: what the report calls each picture (the files are named by content hash).
             // A `group` column only when some picture has a patient id (an import that carried
             // them): otherwise the run and its report say that each image is its own patient.
-            let images = try store.images(projectId: projectId)
+            // A picture held by two classes is left out (the page says so at upload): listed under
+            // both, the list's reader would keep its first row and train it under one of them.
+            let shared = try store.classesSharingPictures(projectId: projectId)
+            let all = try store.images(projectId: projectId), images = all.filter { shared[$0.sha256] == nil }
+            if images.count < all.count {
+                set(id) { $0.notes.append("left out \(all.count - images.count) picture(s) held by more than one class") }
+            }
             let grouped = images.contains { $0.groupName != nil }
             var text = grouped ? "path,label,group,name\n" : "path,label,name\n"
             let names = Dictionary(uniqueKeysWithValues: classes.map { ($0.0.id!, $0.0.name) })
