@@ -53,7 +53,7 @@ final class ServerKillTests: XCTestCase {
         XCTAssertEqual(try request("POST", "\(base)/api/projects/1/import", json: ["path": images]).0, 200)
         // A long run, killed once it is training (two epochs done: the first is in the store),
         // not before it started (bounded wait: 60 s).
-        XCTAssertEqual(try request("POST", "\(base)/api/projects/1/runs", json: ["epochs": 1000, "split": "60/20/20"]).0, 202)
+        XCTAssertEqual(try request("POST", "\(base)/api/projects/1/runs", json: ["epochs": 1000]).0, 202)
         var training = false, state: String?
         for _ in 0..<3000 where !training && [nil, "queued", "running"].contains(state) {
             let run = try request("GET", "\(base)/api/runs/1").1 as? [String: Any]
@@ -80,6 +80,6 @@ final class ServerKillTests: XCTestCase {
         let counts = (project?["classes"] as? [[String: Any]])?.compactMap { $0["images"] as? Int }
         XCTAssertEqual(counts, [11, 11], "every stored image is still there")
         // And the project can train again.
-        XCTAssertEqual(try request("POST", "\(base)/api/projects/1/runs", json: ["epochs": 2, "split": "60/20/20"]).0, 202)
+        XCTAssertEqual(try request("POST", "\(base)/api/projects/1/runs", json: ["epochs": 2]).0, 202)
     }
 }

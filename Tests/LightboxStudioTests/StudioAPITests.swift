@@ -162,6 +162,69 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(split.status, .badRequest)
             XCTAssertTrue(Fixture.error(split).hasPrefix("split must be"), Fixture.error(split))
             XCTAssertFalse(Fixture.error(split).contains("--"), "the page's words, not the CLI's flags: \(Fixture.error(split))")
+            // The design is the Studio's: a request may neither choose it nor set a test share.
+            let folds = try await client.post("/api/projects/1/runs", json: ["folds": 1])
+            XCTAssertEqual(folds.status, .badRequest)
+            XCTAssertTrue(Fixture.error(folds).hasPrefix("folds is chosen by the Studio"), Fixture.error(folds))
+            let testSplit = try await client.post("/api/projects/1/runs", json: ["testSplit": 20])
+            XCTAssertEqual(testSplit.status, .badRequest)
+            XCTAssertTrue(Fixture.error(testSplit).hasPrefix("testSplit is for lightbox train"), Fixture.error(testSplit))
+            let runs = try Fixture.decode(try await client.get("/api/projects/1/runs")) as! [Any]
+            XCTAssertTrue(runs.isEmpty, "nothing was stored")
+        }
+    }
+
+    /// The design follows the project's patients (`StudioDesign`): fewer folds for a class with
+    /// few patients, one split for a class with one, and a single split that would leave no
+    /// patient to test on is refused before anything is stored.
+    func testDesignFollowsThePatients() async throws {
+        let folder = Fixture.newDirectory()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // Two data sets of the same pictures: class A's 10 pictures of 3 patients or of 1, class
+        // B's 11 of 11 patients or of 1.
+        var three = "path,label,group\n", one = "path,label,group\n"
+        for (k, cls) in [(1, "A"), (2, "B")] {
+            for i in 0..<(cls == "A" ? 10 : 11) {
+                let name = "\(cls)\(i).png"
+                try FileManager.default.copyItem(at: Fixture.trainingImages.appendingPathComponent("Class \(k)/\(i).png"),
+                                                  to: folder.appendingPathComponent(name))
+                three += "\(name),\(cls),\(cls == "A" ? "a\(i % 3)" : "b\(i)")\n"
+                one += "\(name),\(cls),\(cls == "A" ? "a" : "b")\n"
+            }
+        }
+        try Data(three.utf8).write(to: folder.appendingPathComponent("three.csv"))
+        try Data(one.utf8).write(to: folder.appendingPathComponent("one.csv"))
+        try await app(importRoots: [folder.path]).test(.router) { client in
+            for (project, list) in [(1, "three.csv"), (2, "one.csv")] {
+                try await client.post("/api/projects", json: ["name": list])
+                let imported = try await client.post("/api/projects/\(project)/import", json: ["path": list, "source": "csv"])
+                XCTAssertEqual(imported.status, .ok, String(buffer: imported.body))
+            }
+            let three = try Fixture.decode(try await client.get("/api/projects/1")) as! [String: Any]
+            XCTAssertEqual(design(three), Design(folds: 3, reason: "3 folds rather than 5: class 'A' has only 3 patients, and every fold needs a patient of each class"))
+            let one = try Fixture.decode(try await client.get("/api/projects/2")) as! [String: Any]
+            XCTAssertEqual(design(one), Design(folds: 1, reason: "one split: class 'A' has only 1 patient, too few to cross-fit (every fold needs a patient of each class)"))
+            // One patient a class: one split has no patient left to test on.
+            let refused = try await client.post("/api/projects/2/runs", json: ["epochs": 2])
+            XCTAssertEqual(refused.status, .badRequest)
+            XCTAssertTrue(Fixture.error(refused).hasPrefix("too few patients to train and test: one split: class 'A' has only 1 patient"), Fixture.error(refused))
+            XCTAssertTrue(Fixture.error(refused).contains("leave the test part of the split empty"), Fixture.error(refused))
+            // A cross-fitted project has no split to set; with one split the split is the run's.
+            let split = try await client.post("/api/projects/1/runs", json: ["split": "60/20/20"])
+            XCTAssertEqual(split.status, .badRequest)
+            XCTAssertTrue(Fixture.error(split).hasPrefix("split is for a project with one split; this one is cross-fitted (3 folds"), Fixture.error(split))
+            let stopping = try await client.post("/api/projects/1/runs", json: ["earlyStopping": 3])
+            XCTAssertEqual(stopping.status, .badRequest)
+            XCTAssertTrue(Fixture.error(stopping).hasPrefix("earlyStopping needs a validation split"), Fixture.error(stopping))
+            let stored = try Fixture.decode(try await client.get("/api/projects/1/runs")) as! [Any]
+            XCTAssertTrue(stored.isEmpty, "nothing was stored")
+            // The options' rules say the design is not a request's to set.
+            let rules = try Fixture.decode(try await client.get("/api/options")) as! [[String: Any]]
+            let commandLineOnly = Dictionary(uniqueKeysWithValues: rules.map { ($0["key"] as! String, $0["commandLineOnly"] as? Bool) })
+            XCTAssertEqual(commandLineOnly["folds"], true)
+            XCTAssertEqual(commandLineOnly["testSplit"], true)
+            XCTAssertEqual(commandLineOnly["epochs"], false)
         }
     }
 
@@ -211,7 +274,10 @@ final class StudioAPITests: XCTestCase {
         try await app(importRoots: [folders]).test(.router) { client in
             try await client.post("/api/projects", json: ["name": "p"])
             try await client.post("/api/projects/1/import", json: ["path": folders])
-            let r7 = try await client.post("/api/projects/1/runs", json: ["epochs": 5, "split": "60/20/20"])
+            // 11 pictures a class, no patient ids: 11 patients each, 5 folds.
+            let project = try Fixture.decode(try await client.get("/api/projects/1")) as! [String: Any]
+            XCTAssertEqual(design(project), Design(folds: 5, reason: "5 folds: every class has at least 10 patients"))
+            let r7 = try await client.post("/api/projects/1/runs", json: ["epochs": 5])
             XCTAssertEqual(r7.status, .accepted)
             let r8 = try await client.post("/api/projects/1/runs", json: ["epochs": 5])
             XCTAssertEqual(r8.status, .conflict)
@@ -227,7 +293,10 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(history.count, 1)
             XCTAssertEqual(history[0]["status"] as? String, "finished")
             XCTAssertEqual((history[0]["options"] as? [String: Any])?["epochs"] as? Int, 5)
+            XCTAssertEqual((history[0]["options"] as? [String: Any])?["folds"] as? Int, 5, "the run's options record its design")
             let headline = try XCTUnwrap(history[0]["headline"] as? [String: Any])
+            XCTAssertEqual(headline["folds"] as? Int, 5)
+            XCTAssertEqual(headline["evaluation"] as? String, "out-of-fold")
             let runMetrics = run["metrics"] as! [String: Any]
             XCTAssertEqual(headline["accuracy"] as? Double, runMetrics["accuracy"] as? Double)
             let confusion = runMetrics["confusion"] as! [[Int]]
@@ -242,14 +311,32 @@ final class StudioAPITests: XCTestCase {
             let metrics = run["metrics"] as! [String: Any]
             XCTAssertEqual((metrics["epochs"] as! [Any]).count, 5)
             XCTAssertNotNil(metrics["confusion"])
+            // Cross-fitted: every picture scored out of fold; 11 patients a class are too few for
+            // an operating point, and the run says why.
+            XCTAssertEqual(metrics["folds"] as? Int, 5)
+            XCTAssertEqual(metrics["evaluation"] as? String, "out-of-fold")
+            XCTAssertEqual(metrics["n_images"] as? Int, 22)
+            XCTAssertEqual((metrics["fold_auc"] as? [Any])?.count, 5)
+            XCTAssertEqual(metrics["threshold"] as? Double, 0.5, "argmax")
+            XCTAssertTrue((metrics["operating_point_note"] as? String ?? "").contains("at least 20"), "\(metrics["operating_point_note"] ?? "none")")
+            // The confusion cells' pictures: every scored picture, each with its fold, each a stored image.
             let rows = try Fixture.decode(try await client.get("/api/runs/1/predictions")) as! [[String: Any]]
-            XCTAssertFalse(rows.isEmpty)
-            XCTAssertTrue(rows.allSatisfy { $0["imageId"] is Int }, "each test row points at a stored image")
+            XCTAssertEqual(rows.count, 22)
+            XCTAssertTrue(rows.allSatisfy { $0["imageId"] is Int }, "each scored row points at a stored image")
+            XCTAssertEqual(Set(rows.map { $0["imageId"] as! Int }).count, 22)
+            XCTAssertEqual(Set(rows.compactMap { $0["fold"] as? Int }), [1, 2, 3, 4, 5])
+            let cells = (metrics["confusion"] as! [[Int]]).flatMap { $0 }
+            XCTAssertEqual(cells.reduce(0, +), rows.count, "the confusion matrix counts the rows its cells open")
             let image = try Data(contentsOf: Fixture.trainingImages.appendingPathComponent("Class 2/3.png"))
             let p = try await client.upload("/api/runs/1/predict", ByteBuffer(bytes: image))
             XCTAssertEqual(p.status, .ok)
             let prediction = try Fixture.decode(p) as! [String: Any]
             XCTAssertEqual((prediction["probabilities"] as! [String: Double]).values.reduce(0, +), 1, accuracy: 1e-4)
+            // No operating point: no threshold in the answer, which is the most probable class.
+            XCTAssertNil(prediction["threshold"])
+            XCTAssertNil(prediction["positiveClass"])
+            let probabilities = prediction["probabilities"] as! [String: Double]
+            XCTAssertEqual(prediction["predicted"] as? String, probabilities.max { $0.value < $1.value }?.key)
             XCTAssertTrue((prediction["heatmap"] as! String).hasPrefix("data:image/png;base64,"))
             // The report names the project and each picture as uploaded: no content hashes as
             // captions, no path into the data directory.
@@ -292,6 +379,101 @@ final class StudioAPITests: XCTestCase {
         }
     }
 
+    /// A picture uploaded to two classes is left out of training, as the upload's answer says:
+    /// no row of the run's scored pictures is one of its copies.
+    func testAPictureInTwoClassesIsLeftOut() async throws {
+        try await app().test(.router) { client in
+            try await client.post("/api/projects", json: ["name": "p"])
+            for (k, name) in ["A", "B"].enumerated() {
+                try await client.post("/api/projects/1/classes", json: ["name": name])
+                for i in 0..<10 {
+                    let r = try await client.upload("/api/projects/1/classes/\(k + 1)/images?filename=\(i).png",
+                                                    try Fixture.file("models/teachable-machine-image/training-images/Class \(k + 1)/\(i).png"))
+                    XCTAssertEqual(r.status, .created)
+                }
+            }
+            let twin = try Fixture.file("models/teachable-machine-image/training-images/Class 1/10.png")
+            let copies = [try await client.upload("/api/projects/1/classes/1/images?filename=twin.png", twin),
+                          try await client.upload("/api/projects/1/classes/2/images?filename=twin.png", twin)]
+            let ids = try copies.map { (try Fixture.decode($0) as! [String: Any])["id"] as! Int }
+            let started = try await client.post("/api/projects/1/runs", json: ["epochs": 2])
+            XCTAssertEqual(started.status, .accepted, String(buffer: started.body))
+            let run = try await client.waitForRun(1)
+            XCTAssertEqual(run["status"] as? String, "finished", "\(run["error"] ?? "")")
+            XCTAssertEqual((run["metrics"] as? [String: Any])?["n_images"] as? Int, 20)
+            let notes = (run["progress"] as? [String: Any])?["notes"] as? [String] ?? []
+            XCTAssertTrue(notes.contains("left out 2 picture(s) held by more than one class"), "\(notes)")
+            let rows = try Fixture.decode(try await client.get("/api/runs/1/predictions")) as! [[String: Any]]
+            XCTAssertEqual(rows.count, 20)
+            XCTAssertTrue(rows.allSatisfy { !ids.contains($0["imageId"] as! Int) }, "neither copy was trained on or scored")
+        }
+    }
+
+    /// A project with 20 patients of each side or more gets an operating point on its
+    /// out-of-fold predictions; a prediction then carries it, and its answer is the one the
+    /// threshold gives (whatever the larger probability), so the page can show the rule beside
+    /// the bars. A confusion cell's picture is explained by its fold's model, which gives exactly
+    /// the out-of-fold answer the run recorded for it.
+    func testPredictionCarriesTheOperatingPoint() async throws {
+        let xrays = Fixture.shared.appendingPathComponent("data/covid-chestxray/images")
+        let pictures = try FileManager.default.contentsOfDirectory(atPath: xrays.path).filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
+        let studio = try StudioAPI(settings: Fixture.settings(directory))
+        try await Application(router: studio.router()).test(.router) { client in
+            try await client.post("/api/projects", json: ["name": "p"])
+            try await client.post("/api/projects/1/classes", json: ["name": "COVID-19"])
+            try await client.post("/api/projects/1/classes", json: ["name": "other"])
+            for name in pictures.prefix(24) {
+                let r = try await client.upload("/api/projects/1/classes/1/images?filename=\(name)", try Fixture.xray(name))
+                XCTAssertEqual(r.status, .created, name)
+            }
+            for k in 1...2 {
+                for i in 0..<11 {
+                    let r = try await client.upload("/api/projects/1/classes/2/images?filename=\(k)-\(i).png",
+                                                    try Fixture.file("models/teachable-machine-image/training-images/Class \(k)/\(i).png"))
+                    XCTAssertEqual(r.status, .created)
+                }
+            }
+            let started = try await client.post("/api/projects/1/runs", json: ["epochs": 5])
+            XCTAssertEqual(started.status, .accepted, String(buffer: started.body))
+            let run = try await client.waitForRun(1)
+            XCTAssertEqual(run["status"] as? String, "finished", "\(run["error"] ?? "")")
+            let metrics = try XCTUnwrap(run["metrics"] as? [String: Any])
+            XCTAssertEqual(metrics["evaluation"] as? String, "out-of-fold")
+            XCTAssertGreaterThanOrEqual(metrics["n_patients"] as? Int ?? 0, 40, "every picture scored, each its own patient")
+            let threshold = try XCTUnwrap(metrics["threshold"] as? Double, "24 and 22 patients: an operating point")
+            XCTAssertNil(metrics["operating_point_note"])
+            XCTAssertEqual(metrics["positive_class"] as? String, "COVID-19")
+            for (file, body) in [("an X-ray", try Fixture.xray(pictures[30])),
+                                 ("a photograph", try Fixture.file("models/teachable-machine-image/training-images/Class 1/0.png"))] {
+                let prediction = try Fixture.decode(try await client.upload("/api/runs/1/predict", body)) as! [String: Any]
+                XCTAssertEqual(prediction["threshold"] as? Double, threshold, file)
+                XCTAssertEqual(prediction["positiveClass"] as? String, "COVID-19", file)
+                let p = try XCTUnwrap((prediction["probabilities"] as? [String: Double])?["COVID-19"])
+                XCTAssertEqual(prediction["predicted"] as? String, p >= threshold ? "COVID-19" : "other", "\(file): \(p) against \(threshold)")
+            }
+            // Each fold's model (the bundle keeps the members fold by fold) gives its pictures the
+            // out-of-fold probabilities and answers of predictions.csv.
+            let rows = try Fixture.decode(try await client.get("/api/runs/1/predictions")) as! [[String: Any]]
+            let firstOfEachFold = Dictionary(rows.map { ($0["fold"] as! Int, $0) }, uniquingKeysWith: { a, _ in a })
+            XCTAssertEqual(Set(firstOfEachFold.keys), [1, 2, 3, 4, 5])
+            for (fold, row) in firstOfEachFold {
+                let predictor = try XCTUnwrap(try studio.runs.predictor(run: 1, fold: fold))
+                let image = try studio.store.image(Int64(row["imageId"] as! Int))
+                let p = try XCTUnwrap(try predictor.predict([studio.store.imagePath(image).path]).first).get()
+                let recorded = row["probabilities"] as! [String: Double]
+                for (c, name) in predictor.classes.enumerated() {
+                    XCTAssertEqual(Double(p.probabilities[c]), recorded[name]!, accuracy: 1e-4, "fold \(fold), \(name)")
+                }
+                XCTAssertEqual(predictor.classes[p.predicted], row["predicted"] as? String, "fold \(fold)")
+                let whole = try studio.runs.predictor(run: 1)
+                XCTAssertEqual(predictor.model.members.count * 5, whole.model.members.count)
+                let heatmap = try await client.get("/api/runs/1/heatmap/\(image.id!)")
+                XCTAssertEqual(Array(Data(heatmap.body.readableBytesView).prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+            }
+            XCTAssertNil(try studio.runs.predictor(run: 1, fold: 6))
+        }
+    }
+
     /// Real response bodies, their keys spelled out: the page, the e2e test and the OpenAPI
     /// document read them, so a renamed key, or an absent optional written as null, fails here.
     func testResponseBodiesKeepTheirKeys() async throws {
@@ -305,26 +487,28 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(Set(imported.keys), ["imported", "classes", "perClass", "skipped", "dryRun"])
             XCTAssertEqual(keys((imported["skipped"] as! [Any]).first), ["item", "reason"])
             let project = try Fixture.decode(try await client.get("/api/projects/1")) as! [String: Any]
-            XCTAssertEqual(Set(project.keys), ["project", "classes", "runs"])
+            XCTAssertEqual(Set(project.keys), ["project", "classes", "runs", "design"])
+            XCTAssertEqual(keys(project["design"]), ["folds", "reason"])
             XCTAssertEqual(keys(project["project"]), ["id", "name", "created"])
             XCTAssertEqual(keys((project["classes"] as! [Any]).first), ["id", "name", "images"])
             let images = try Fixture.decode(try await client.get("/api/projects/1/classes/1/images")) as! [Any]
             XCTAssertEqual(keys(images.first), ["id", "classId", "filename", "width", "height", "alsoIn"])
 
-            let started = try Fixture.decode(try await client.post("/api/projects/1/runs", json: ["epochs": 2, "split": "60/20/20"]))
+            let started = try Fixture.decode(try await client.post("/api/projects/1/runs", json: ["epochs": 2]))
             XCTAssertEqual(keys(started), ["id", "projectId", "status", "created", "options", "progress"], "no finished, error or metrics: absent, not null")
             let run = try await client.waitForRun(1)
             XCTAssertEqual(Set(run.keys), ["id", "projectId", "status", "created", "finished", "options", "progress", "metrics"])
             XCTAssertEqual(run["status"] as? String, "finished")
             XCTAssertTrue(run["id"] is Int && run["projectId"] is Int)
-            XCTAssertEqual(keys(run["options"]), ["epochs", "split"])
+            XCTAssertEqual(keys(run["options"]), ["epochs", "folds"])
             let progress = run["progress"] as! [String: Any]
             XCTAssertEqual(Set(progress.keys), ["stage", "done", "total", "epochs", "totalEpochs", "notes"])
-            XCTAssertEqual(keys((progress["epochs"] as! [Any]).first), ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"])
+            // Cross-fitted: the first fold's model's curves, without a validation split.
+            XCTAssertEqual(keys((progress["epochs"] as! [Any]).first), ["epoch", "train_loss", "train_accuracy"])
             XCTAssertTrue(keys(run["metrics"]).isSuperset(of: ["accuracy", "classes", "confusion", "per_class", "n_images", "n_patients", "epochs"]))
 
             let rows = try Fixture.decode(try await client.get("/api/runs/1/predictions")) as! [Any]
-            XCTAssertEqual(keys(rows.first), ["imageId", "label", "predicted", "probabilities"])
+            XCTAssertEqual(keys(rows.first), ["imageId", "label", "predicted", "probabilities", "fold"])
             let image = try Data(contentsOf: Fixture.trainingImages.appendingPathComponent("Class 1/0.png"))
             let prediction = try Fixture.decode(try await client.upload("/api/runs/1/predict", ByteBuffer(bytes: image))) as! [String: Any]
             XCTAssertEqual(Set(prediction.keys), ["predicted", "probabilities", "heatmap", "disclaimer"])
@@ -341,6 +525,13 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(properties("Image"), ["id", "classId", "filename", "width", "height", "alsoIn"])
             XCTAssertEqual(properties("Error"), ["error"])
             XCTAssertTrue(properties("Run").subtracting(["error"]).isSubset(of: run.keys), "\(properties("Run"))")
+            XCTAssertEqual(properties("ProjectDetail"), Set(project.keys))
+            XCTAssertEqual(properties("Design"), keys(project["design"]))
+            XCTAssertEqual(properties("ScoredPrediction"), keys(rows.first))
+            XCTAssertEqual(properties("Prediction"), Set(prediction.keys).union(["threshold", "positiveClass"]))
+            XCTAssertTrue(keys(run["options"]).isSubset(of: properties("RunOptions")))
+            let summary = try Fixture.decode(try await client.get("/api/projects/1/runs")) as! [[String: Any]]
+            XCTAssertTrue(keys(summary.first?["headline"]).isSubset(of: properties("RunHeadline")), "\(keys(summary.first?["headline"]))")
         }
     }
 
@@ -356,14 +547,17 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(refused.status, .badRequest)
             XCTAssertTrue(String(buffer: refused.body).contains("--learning-rate is for --method head"), String(buffer: refused.body))
             let started = try await client.post("/api/projects/1/runs", json: ["method": "finetune", "ensemble": 1, "epochs": 1,
-                                                                               "split": "60/20/20", "equalize": "clahe"])
+                                                                               "equalize": "clahe"])
             XCTAssertEqual(started.status, .accepted, String(buffer: started.body))
             let run = try await client.waitForRun(1)
             XCTAssertEqual(run["status"] as? String, "finished", "\(run)")
             let metrics = try XCTUnwrap(run["metrics"] as? [String: Any])
             XCTAssertEqual(metrics["method"] as? String, "finetune")
-            XCTAssertEqual(metrics["ensemble"] as? Int, 1)
-            XCTAssertNotNil(metrics["threshold"] as? Double)
+            // Cross-fitted: one member per fold, five in all; too few patients for an operating point.
+            XCTAssertEqual(metrics["folds"] as? Int, 5)
+            XCTAssertEqual(metrics["ensemble"] as? Int, 5)
+            XCTAssertEqual(metrics["threshold"] as? Double, 0.5, "argmax")
+            XCTAssertNotNil(metrics["operating_point_note"] as? String)
             XCTAssertNotNil((metrics["audit"] as? [String: Any])?["verdict"] as? String)
             let image = try Data(contentsOf: Fixture.trainingImages.appendingPathComponent("Class 1/0.png"))
             let prediction = try await client.upload("/api/runs/1/predict", ByteBuffer(bytes: image))
@@ -390,6 +584,17 @@ final class StudioAPITests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: file) }
         XCTAssertThrowsError(try StudioStore(directory: file)) { XCTAssertTrue("\($0)".contains(file.path), "\($0)") }
     }
+}
+
+/// A project response's `design`, as decoded JSON gives it.
+private struct Design: Equatable {
+    var folds: Int?
+    var reason: String?
+}
+
+private func design(_ project: [String: Any]) -> Design {
+    let d = project["design"] as? [String: Any]
+    return Design(folds: d?["folds"] as? Int, reason: d?["reason"] as? String)
 }
 
 /// The keys of a decoded JSON object (none for anything else).

@@ -257,7 +257,7 @@ final class StudioSecurityTests: XCTestCase {
                     XCTAssertEqual(r.status, .created)
                 }
             }
-            let r16 = try await client.post("/api/projects/1/runs", json: ["epochs": 3, "split": "60/20/20"])
+            let r16 = try await client.post("/api/projects/1/runs", json: ["epochs": 3])
             XCTAssertEqual(r16.status, .accepted)
             let r17 = try await client.waitForRun(1)
             XCTAssertEqual(r17["status"] as? String, "finished")
@@ -317,7 +317,7 @@ final class StudioSecurityTests: XCTestCase {
             }
             let project = try Fixture.decode(try await client.get("/api/projects/1")) as! [String: Any]
             XCTAssertEqual((project["runs"] as! [Any]).count, 0, "no run was stored")
-            let r18 = try await client.post("/api/projects/1/runs", json: ["epochs": 2, "split": "60/20/20"])
+            let r18 = try await client.post("/api/projects/1/runs", json: ["epochs": 2])
             XCTAssertEqual(r18.status, .accepted)
             let r19 = try await client.waitForRun(1)
             XCTAssertEqual(r19["status"] as? String, "finished")
@@ -330,7 +330,7 @@ final class StudioSecurityTests: XCTestCase {
         try await app { $0.importRoots = [Fixture.trainingImages.path] }.test(.router) { client in
             try await client.post("/api/projects", json: ["name": "p"])
             try await client.post("/api/projects/1/import", json: ["path": Fixture.trainingImages.path])
-            let r21 = try await client.post("/api/projects/1/runs", json: ["epochs": 1000, "split": "60/20/20"])
+            let r21 = try await client.post("/api/projects/1/runs", json: ["epochs": 1000])
             XCTAssertEqual(r21.status, .accepted)
             let cancel = try await client.executeRequest(uri: "/api/runs/1/cancel", method: .post, headers: Fixture.auth, body: nil)
             XCTAssertEqual(cancel.status, .accepted)
@@ -340,7 +340,7 @@ final class StudioSecurityTests: XCTestCase {
             XCTAssertEqual(r22.status, .conflict)
             XCTAssertFalse(FileManager.default.fileExists(atPath: self.directory.appendingPathComponent("runs/1").path))
             XCTAssertFalse(FileManager.default.fileExists(atPath: self.directory.appendingPathComponent("dataset-run-1.csv").path))
-            let r23 = try await client.post("/api/projects/1/runs", json: ["epochs": 1, "split": "60/20/20"])
+            let r23 = try await client.post("/api/projects/1/runs", json: ["epochs": 1])
             XCTAssertEqual(r23.status, .accepted,
                            "the project is not wedged")
             _ = try await client.waitForRun(2)
@@ -487,7 +487,7 @@ final class StudioSecurityTests: XCTestCase {
                 try await client.post("/api/projects", json: ["name": name])
                 try await client.post("/api/projects/\(p + 1)/import", json: ["path": Fixture.trainingImages.path])
             }
-            let r24 = try await client.post("/api/projects/1/runs", json: ["epochs": 2, "split": "60/20/20"])
+            let r24 = try await client.post("/api/projects/1/runs", json: ["epochs": 2])
             XCTAssertEqual(r24.status, .accepted)
             let r25 = try await client.waitForRun(1)
             XCTAssertEqual(r25["status"] as? String, "finished")

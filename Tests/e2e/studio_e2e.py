@@ -214,25 +214,39 @@ def main():
         no_injection()
 
     def train():
+        # 11 pictures a class without patient ids: 11 patients each, so the Studio cross-fits in 5 folds.
+        design = driver.find_element(By.ID, "design").text
+        assert "5 folds: every class has at least 10 patients" in design and "never saw its patient" in design, design
         epochs = driver.find_element(By.ID, "epochs")
         epochs.clear()
         epochs.send_keys("5")
         driver.find_element(By.CSS_SELECTOR, "#advanced summary").click()  # batch, rate, balance, split live under Advanced
-        split = driver.find_element(By.ID, "split")
-        split.clear()
-        split.send_keys("60/20/20")
+        assert not driver.find_element(By.ID, "split").is_enabled(), "a cross-fitted project has no split to set"
+        assert "not used: 5 folds" in driver.find_element(By.ID, "splitHint").text
         driver.find_element(By.ID, "train").click()
-        WebDriverWait(driver, 120).until(EC.visibility_of_element_located((By.ID, "results")))
+        WebDriverWait(driver, 180).until(EC.visibility_of_element_located((By.ID, "results")))
         assert "accuracy" in driver.find_element(By.ID, "headline").text
         wait.until(lambda d: "compare them" in guide())
-        # Curves with named axes; what to read the numbers against.
+        # Curves with named axes; cross-fitting has no validation split to draw.
         axes = driver.execute_script("return [...document.querySelectorAll('#curves svg text')].map(t => t.textContent)")
-        assert "epoch" in axes and "accuracy" in axes and "loss" in axes and "validation" in axes, axes
+        assert "epoch" in axes and "accuracy" in axes and "loss" in axes and "training" in axes and "validation" not in axes, axes
+        assert "first fold's model" in driver.find_element(By.ID, "curves").text
+        # What the figures rest on: every picture, out of fold; each fold's AUC; what the download is.
+        assert "(out of fold)" in driver.find_element(By.ID, "resultsTitle").text, driver.find_element(By.ID, "resultsTitle").text
+        basis = driver.find_element(By.ID, "basis").text
+        assert basis.startswith("Out of fold: 22 pictures") and "each scored by a model that never saw that patient (5 folds)" in basis, basis
+        folds = driver.find_element(By.ID, "folds").text
+        assert "Each fold's AUC" in folds and all(f"fold {k}" in folds for k in range(1, 6)), folds
+        assert "averages the 5 fold models, so it is usually a little better than these out-of-fold figures" in folds, folds
+        assert driver.find_element(By.ID, "heldOut").text == "", "no held-out test set in a Studio run"
         honest = driver.find_element(By.ID, "honesty").text
-        assert "Always answering" in honest and "own patient" in honest and "Only 4 test images" in honest, honest
+        assert "Always answering" in honest and "own patient" in honest and "in two folds" in honest, honest
         assert "patients" not in driver.find_element(By.ID, "headline").text, "no patient count where every image is its own"
-        # The operating point and the shortcut audit are on the page, with the classes' names as text.
-        assert "Operating point" in driver.find_element(By.ID, "decision").text, driver.find_element(By.ID, "decision").text
+        # 11 patients a side are too few for an operating point: the page says so where it would be.
+        decision = driver.find_element(By.ID, "decision").text
+        assert decision.startswith("No operating point: the out-of-fold predictions cover 11") and "at least 20" in decision, decision
+        point = driver.execute_script("return document.getElementById('glossPoint').textContent")
+        assert "out-of-fold predictions" in point and "validation" not in point, point
         audit = driver.find_element(By.ID, "audit").text
         assert "Shortcut audit" in audit and "blacked out" in audit, audit
         driver.find_element(By.CSS_SELECTOR, "#usage summary").click()
@@ -257,6 +271,12 @@ def main():
         assert driver.find_elements(By.CSS_SELECTOR, "#prediction img"), "heatmap shown"
         meters = driver.execute_script("return [...document.querySelectorAll('#prediction meter')].map(m => m.value)")
         assert len(meters) == 2 and abs(sum(meters) - 1) < 1e-3, f"a bar per class, summing to 1: {meters}"
+        # Without an operating point the answer is the larger bar, and the page says that is the rule.
+        rule = driver.find_element(By.ID, "predictRule").text
+        assert "is the most probable class. This model has no operating point: the out-of-fold predictions cover" in rule and "at least 20" in rule, rule
+        bars = driver.execute_script("return Object.fromEntries([...document.querySelectorAll('#prediction meter')].map(m => [m.getAttribute('aria-label').slice(15), m.value]))")
+        answer = driver.find_element(By.CSS_SELECTOR, "#prediction p b").text
+        assert answer == max(bars, key=bars.get), (answer, bars)
         screenshot_of("prediction", "07a-prediction")
         no_injection()
 
@@ -367,11 +387,12 @@ def main():
         rows = driver.execute_script("return [...document.querySelectorAll('#compareTable tr')].map(r => [r.className, [...r.children].map(c => c.textContent)])")
         by_name = {cells[0]: (kind, cells[1:]) for kind, cells in rows}
         assert by_name["epochs"] == ("differs", ["5", "3"]), by_name.get("epochs")
-        assert by_name["split"] == ("", ["60/20/20", "60/20/20"]), by_name.get("split")
+        assert by_name["design"] == ("", ["5 folds", "5 folds"]), by_name.get("design")
+        assert by_name["evaluated"] == ("", ["out of fold (5 folds)", "out of fold (5 folds)"]), by_name.get("evaluated")
         for name in ("accuracy", "always the largest class", "AUC [95% CI]", "sensitivity", "shortcut audit"):
             assert name in by_name and all(by_name[name][1]), (name, by_name.get(name))
         note = driver.find_element(By.ID, "compareNote").text
-        assert "tested on the same" in note and "interval" in note, note
+        assert "Both runs scored the same 22 images" in note and "interval" in note, note
         legend = driver.execute_script("return [...document.querySelectorAll('#compareRoc svg text')].map(t => t.textContent)")
         assert "run 1" in legend and "run 2" in legend and "false positive rate" in legend, legend
         assert len(driver.find_elements(By.CSS_SELECTOR, "#compareRoc svg polyline")) == 3, "two ROC curves and the chance line"
@@ -478,6 +499,65 @@ def main():
         wait.until(lambda d: d.execute_script("return [...document.querySelectorAll('#projects button')].map(b => b.textContent)") == ["e2e chest", "second"])
         assert not driver.find_element(By.ID, "project").is_displayed()
 
+    def operating_point_beside_the_bars():
+        """A project with more than 20 patients a side (24 X-rays against Teachable Machine's 22
+        pictures, each its own patient) gets an operating point on its out-of-fold predictions: the
+        Predict panel shows it under the bars, and the bold answer is the one it gives. Then the
+        project is deleted again."""
+        driver.find_element(By.ID, "newProject").send_keys("operating point" + Keys.ENTER)
+        wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "operating point"))
+        for name in ("COVID-19", "other"):
+            driver.find_element(By.ID, "newClass").send_keys(name + Keys.ENTER)
+            wait.until(lambda d: name in class_titles())
+        xrays = sorted(os.path.join(XRAYS, f) for f in os.listdir(XRAYS) if f.endswith((".jpg", ".jpeg", ".png")))
+        others = [os.path.join(SHARED, folder, f"{i}.png") for folder in ("Class 1", "Class 2") for i in range(11)]
+        for k, files in enumerate((xrays[:24], others)):
+            driver.find_elements(By.CSS_SELECTOR, "#classes .col")[k].find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(
+                "\n".join(os.path.abspath(f) for f in files))
+            WebDriverWait(driver, 180).until(lambda d: f"({len(files)} images)" in card_text(k))
+        wait.until(lambda d: "5 folds: every class has at least 10 patients" in d.find_element(By.ID, "design").text)
+        Select(driver.find_element(By.ID, "method")).select_by_value("head")
+        driver.execute_script("document.getElementById('advanced').open = true")
+        for field, value in (("epochs", "5"), ("lr", "0.001")):  # the learning rate is still "fast" from an earlier step
+            box = driver.find_element(By.ID, field)
+            box.clear()
+            box.send_keys(value)
+        driver.find_element(By.ID, "train").click()
+        WebDriverWait(driver, 300).until(lambda d: d.find_element(By.ID, "results").is_displayed())
+        run_id = int(driver.execute_script("return viewed.id"))
+        _, run = api(f"/api/runs/{run_id}")
+        metrics = run["metrics"]
+        threshold = metrics.get("threshold")
+        assert threshold is not None and "operating_point_note" not in metrics, \
+            f"24 and 22 patients out of fold: an operating point ({metrics.get('operating_point_note')})"
+        decision = driver.find_element(By.ID, "decision").text
+        assert decision.startswith("Operating point: COVID-19 when its probability is at least") and "out-of-fold predictions" in decision, decision
+        # Predict a picture the model never saw: the threshold line under the bars explains the answer.
+        driver.find_element(By.ID, "predictFile").send_keys(os.path.abspath(xrays[30]))
+        wait.until(lambda d: d.find_elements(By.ID, "predictRule"))
+        rule = driver.find_element(By.ID, "predictRule").text
+        import re
+        called = re.search(r"COVID-19 is called from ([0-9.]+)% \(this model's operating point\)", rule)
+        assert called and abs(float(called.group(1)) - threshold * 100) < 0.051, (rule, threshold)
+        bars = driver.execute_script("return Object.fromEntries([...document.querySelectorAll('#prediction meter')].map(m => [m.getAttribute('aria-label').slice(15), m.value]))")
+        answer = driver.find_element(By.CSS_SELECTOR, "#prediction p b").text
+        expected = "COVID-19" if bars["COVID-19"] >= threshold else "other"
+        assert answer == expected, f"the answer follows the threshold: {answer} with COVID-19 at {bars['COVID-19']} against {threshold}"
+        assert f'so the answer is "{answer}"' in rule, rule
+        assert "called from" in driver.find_element(By.CSS_SELECTOR, "#prediction table.bars").text, "the threshold beside the COVID-19 bar"
+        screenshot_of("prediction", "17a-operating-point")
+        # A held-out test set (lightbox train --test-split) shows beside the out-of-fold figures.
+        driver.execute_script("""const r = JSON.parse(JSON.stringify(viewed));
+            r.metrics.held_out_test = Object.assign({}, r.metrics, {n_images: 7, n_patients: 5, accuracy: 0.5});
+            return showResults(r);""")
+        held = driver.find_element(By.ID, "heldOut").text
+        assert "Held-out test" in held and "7 pictures of 5 patients that no fold saw" in held and "50.0%" in held, held
+        driver.execute_script("return showResults(viewed)")
+        wait.until(lambda d: d.find_element(By.ID, "heldOut").text == "")
+        driver.find_element(By.ID, "deleteProject").click()
+        driver.switch_to.alert.accept()
+        wait.until(lambda d: d.execute_script("return [...document.querySelectorAll('#projects button')].map(b => b.textContent)") == ["e2e chest", "second"])
+
     def narrow_screen():
         driver.set_window_size(390, 844)
         driver.find_elements(By.CSS_SELECTOR, "#projects button")[0].click()
@@ -546,6 +626,7 @@ def main():
         step("rename and delete classes", rename_and_delete_classes)
         step("import with a preview", import_with_preview)
         step("delete a project", delete_a_project)
+        step("an operating point is shown beside the probability bars", operating_point_beside_the_bars)
         step("narrow screen", narrow_screen)
         step("accessibility (axe-core) on every screen", accessible)
         step("another origin can neither read nor change", other_origin_can_neither_read_nor_change)

@@ -57,11 +57,13 @@ struct ImageResponse: Encodable {
     }
 }
 
-/// `GET /api/projects/{id}`: the project with its classes and its runs, newest first.
+/// `GET /api/projects/{id}`: the project with its classes, its runs (newest first), and the
+/// design its next run would have (cross-fitting folds, or one split) with the reason.
 struct ProjectDetailResponse: Encodable {
     var project: ProjectResponse
     var classes: [ClassResponse]
     var runs: [RunResponse]
+    var design: StudioDesign
 }
 
 /// `POST /api/projects/{id}/import`: images imported, the project's classes, and what was skipped.
@@ -146,8 +148,8 @@ struct RunSummaryResponse: Encodable {
     }
 }
 
-/// A finished run's test-split numbers from its metrics.json, with what they must be read
-/// against: the accuracy of always answering the largest class, and whether the AUC's 95%
+/// A finished run's headline numbers from its metrics.json (out of fold over every picture, or
+/// the test split's), with what they rest on and what they must be read against: the accuracy of always answering the largest class, and whether the AUC's 95%
 /// interval contains 0.5 (no better than chance).
 struct RunHeadline: Encodable {
     var method: String?
@@ -156,11 +158,16 @@ struct RunHeadline: Encodable {
     var aucCI: [Double]?
     var sensitivity: Double?
     var specificity: Double?
+    /// The operating point's threshold (absent when the model predicts the most probable class).
     var threshold: Double?
     var positiveClass: String?
     var nImages: Int?
     var nPatients: Int?
-    /// The accuracy of always answering the test split's largest class.
+    /// What the figures rest on: K folds (1: one split), and "out-of-fold" or "held-out test"
+    /// (absent in runs from before cross-fitting, which were held-out tests of one split).
+    var folds: Int?
+    var evaluation: String?
+    /// The accuracy of always answering the scored pictures' largest class.
     var majorityBaseline: Double?
     /// The AUC's 95% interval contains 0.5.
     var noBetterThanChance: Bool?
@@ -175,9 +182,12 @@ struct RunHeadline: Encodable {
         var sensitivity: Double?
         var specificity: Double?
         var threshold: Double?
+        var operating_point_note: String?
         var positive_class: String?
         var n_images: Int?
         var n_patients: Int?
+        var folds: Int?
+        var evaluation: String?
         var confusion: [[Int]]?
         var audit: Audit?
         struct Audit: Decodable { var shortcut_suspected: Bool? }
@@ -191,10 +201,13 @@ struct RunHeadline: Encodable {
         aucCI = m.auc_ci
         sensitivity = m.sensitivity
         specificity = m.specificity
-        threshold = m.threshold
+        // metrics.json's threshold is 0.5 for a model that predicts by argmax; with its note there is no operating point.
+        threshold = m.operating_point_note == nil ? m.threshold : nil
         positiveClass = m.positive_class
         nImages = m.n_images
         nPatients = m.n_patients
+        folds = m.folds
+        evaluation = m.evaluation
         // Rows of the confusion matrix are the true classes.
         if let rows = m.confusion?.map({ $0.reduce(0, +) }), let largest = rows.max(), rows.reduce(0, +) > 0 {
             majorityBaseline = Double(largest) / Double(rows.reduce(0, +))
@@ -204,7 +217,8 @@ struct RunHeadline: Encodable {
     }
 }
 
-/// A test-split image of a finished run, as `GET /api/runs/{id}/predictions` lists them.
+/// A scored image of a finished run (out of fold, or in the test split), as
+/// `GET /api/runs/{id}/predictions` lists them.
 struct TestPredictionResponse: Encodable {
     /// The stored image this row is; null (written, not left out) when it is no longer stored.
     var imageId: Int64?
@@ -212,8 +226,11 @@ struct TestPredictionResponse: Encodable {
     var predicted: String
     /// Class name to probability.
     var probabilities: [String: Double]
+    /// Cross-fitting: the fold (1-K) whose model scored the picture, never having seen its
+    /// patient; absent for one split.
+    var fold: Int?
 
-    enum CodingKeys: String, CodingKey { case imageId, label, predicted, probabilities }
+    enum CodingKeys: String, CodingKey { case imageId, label, predicted, probabilities, fold }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -221,16 +238,22 @@ struct TestPredictionResponse: Encodable {
         try c.encode(label, forKey: .label)
         try c.encode(predicted, forKey: .predicted)
         try c.encode(probabilities, forKey: .probabilities)
+        try c.encodeIfPresent(fold, forKey: .fold)
     }
 }
 
 /// `POST /api/runs/{id}/predict`: the predicted class, every class's probability, the heatmap
-/// as a `data:image/png;base64,` URL, and the disclaimer to show beside them.
+/// as a `data:image/png;base64,` URL, and the disclaimer to show beside them. A model with an
+/// operating point adds it (`positiveClass` is predicted when its probability reaches
+/// `threshold`), so the answer can be shown beside the rule that gave it; without one (both
+/// absent) the answer is the most probable class.
 struct PredictionResponse: Encodable {
     var predicted: String
     var probabilities: [String: Double]
     var heatmap: String
     var disclaimer: String
+    var threshold: Double?
+    var positiveClass: String?
 }
 
 /// Any JSON value: for documents other parts of Lightbox write (a run's metrics.json), which

@@ -119,7 +119,18 @@ public struct StudioAPI: Sendable {
             response.setCookie(sessionCookie(clear: true))
             return response
         }
-        api.get("options") { _, _ in try Self.json(TrainingOptionRules.rules as OptionsResponse) }
+        api.get("options") { _, _ in try Self.json(Self.studioOptionRules) }
+    }
+
+    /// The training options' rules as the Studio takes them: the design (`folds`, `testSplit`) is
+    /// the Studio's to choose, so a request may not set it (`RunOptions.refuseWhatTheStudioChooses`),
+    /// and its rules say so as the command line's own options do.
+    static var studioOptionRules: OptionsResponse {
+        TrainingOptionRules.rules.map { rule in
+            var r = rule
+            if [.folds, .testSplit].contains(r.key) { r.commandLineOnly = true }
+            return r
+        }
     }
 
     // MARK: projects, classes and images
@@ -268,11 +279,14 @@ public struct StudioAPI: Sendable {
             let result = try await PredictionService(runs: runs, gate: gate).predict(run: id, data: data)
             return try Self.json(result)
         }
-        // A stored image through a finished run's model: its heatmap over the model's input.
+        // A stored image through a finished run's model (a scored picture's through the model that
+        // scored it): its heatmap over the model's input.
         api.get("runs/:run/heatmap/:image") { _, context in
             let id = try context.parameters.require("run", as: Int64.self)
             let image = try store.image(try context.parameters.require("image", as: Int64.self))
-            let png = try await PredictionService(runs: runs, gate: gate).heatmap(run: id, imagePath: store.imagePath(image))
+            // A picture the run scored out of fold: through its fold's model (the answer its cell counts).
+            let fold = (try? TestPredictions.load(store: store, run: id))?.first { $0.imageId == image.id }?.fold
+            let png = try await PredictionService(runs: runs, gate: gate).heatmap(run: id, imagePath: store.imagePath(image), fold: fold)
             return Self.raw(png, type: "image/png")
         }
         api.get("runs/:run/download/:format") { _, context in
@@ -295,7 +309,8 @@ public struct StudioAPI: Sendable {
     func projectDetail(_ id: Int64) throws -> ProjectDetailResponse {
         let project = ProjectResponse(try store.project(id))
         let classes = try store.classes(projectId: id).map { ClassResponse(id: $0.0.id!, name: $0.0.name, images: $0.1) }
-        return ProjectDetailResponse(project: project, classes: classes, runs: try store.runs(projectId: id).map(runResponse))
+        return ProjectDetailResponse(project: project, classes: classes, runs: try store.runs(projectId: id).map(runResponse),
+                                     design: try runs.design(projectId: id))
     }
 
     /// The names of the classes besides `classId` in a picture's entry of `classesSharingPictures`.

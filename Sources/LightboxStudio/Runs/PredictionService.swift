@@ -1,4 +1,5 @@
 import Foundation
+import LightboxHead
 import LightboxImaging
 import LightboxWorkflows
 import LightboxInterop
@@ -22,16 +23,22 @@ struct PredictionService {
             }
             do { return try predictor.predictWithHeatmap(file.path) } catch { throw StudioError(.badRequest, "\(error)") }
         }
+        // The rule that turned the probabilities into the answer: the operating point, or argmax.
+        let point = predictor.decision.positive == nil ? nil : predictor.decision.operatingPoint
         return PredictionResponse(
             predicted: predictor.classes[p.predicted],
             probabilities: Dictionary(zip(predictor.classes, p.probabilities.map(Double.init)), uniquingKeysWith: { a, _ in a }),
             heatmap: "data:image/png;base64," + heatmap.base64EncodedString(),
-            disclaimer: ModelBundle.disclaimer)
+            disclaimer: ModelBundle.disclaimer,
+            threshold: point?.threshold,
+            positiveClass: point?.positiveClass)
     }
 
-    /// A stored image's heatmap through a finished run's model.
-    func heatmap(run id: Int64, imagePath: URL) async throws -> Data {
-        let predictor = try runs.predictor(run: id)
+    /// A stored image's heatmap through a finished run's model: for a picture a cross-fitted run
+    /// scored out of fold (`fold`, 1-K), through the model of its fold, which never saw its
+    /// patient and gave the answer the confusion matrix counts; else through the whole model.
+    func heatmap(run id: Int64, imagePath: URL, fold: Int? = nil) async throws -> Data {
+        let predictor = try fold.flatMap { try runs.predictor(run: id, fold: $0) } ?? runs.predictor(run: id)
         let bytes = [UInt8](try Data(contentsOf: imagePath))
         return try await gate.admit(bytes, name: imagePath.lastPathComponent) {
             try predictor.predictWithHeatmap(imagePath.path).1

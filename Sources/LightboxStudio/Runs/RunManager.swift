@@ -27,6 +27,8 @@ public final class RunManager: @unchecked Sendable {
     private var live: [Int64: RunProgress] = [:]
     private var cancelled: Set<Int64> = []
     private var predictors: [Int64: Predictor] = [:]
+    /// Cross-fitted runs' fold models, by run and fold (1-K).
+    private var foldPredictors: [Int64: [Int: Predictor]] = [:]
     private let queue = DispatchQueue(label: "lightbox.studio.training", qos: .utility)
     /// The run context every run and prediction uses.
     let settings: LightboxSettings
@@ -41,29 +43,41 @@ public final class RunManager: @unchecked Sendable {
     public static let minimumImagesPerClass = 10
 
     /// Starts a run; throws `badRequest` for any invalid option or a run over the budget (nothing
-    /// stored), `conflict` when the project already has one in progress.
+    /// stored), `conflict` when the project already has one in progress. The design (folds, or one
+    /// split) is the project's (`design(projectId:)`), recorded in the run's stored options.
     public func start(projectId: Int64, options: RunOptions) throws -> RunRecord {
         let classes = try store.classes(projectId: projectId)
         guard classes.filter({ $0.1 > 0 }).count >= 2 else {
             throw StudioError(.badRequest, "training needs at least two classes with images")
         }
+        let people = try patients(projectId: projectId)
+        let design = StudioDesign.choose(patientsPerClass: people.perClass)
         // Validate against placeholder paths first: nothing exists yet if this throws.
-        let probe = try options.configuration(data: "-", output: "-", settings: settings)
+        let probe = try options.configuration(data: "-", output: "-", settings: settings, design: design)
         if let (small, count) = classes.first(where: { $0.1 > 0 && $0.1 < Self.minimumImagesPerClass }) {
-            throw StudioError(.badRequest, "every class needs at least \(Self.minimumImagesPerClass) images to train (class '\(small.name.prefix(100))' has \(count)): with fewer, the test split holds one picture of it or none, and its numbers mean nothing")
+            throw StudioError(.badRequest, "every class needs at least \(Self.minimumImagesPerClass) images to train (class '\(small.name.prefix(100))' has \(count)): with fewer, its figures rest on a picture or two, and its numbers mean nothing")
         }
         if let positive = options.positive, !classes.contains(where: { $0.0.name == positive && $0.1 > 0 }) {
             throw StudioError(.badRequest, "positive class '\(positive.prefix(100))' is not one of the project's classes with images")
         }
+        if !design.crossFits {
+            // One split must leave patients to train on and to test on (the run would stop there).
+            let split = Splitter.split(people.images, fractions: probe.split, seed: probe.training.seed)
+            guard !split.train.isEmpty, !split.test.isEmpty else {
+                throw StudioError(.badRequest, "too few patients to train and test: \(design.reason), and the project's \(Set(people.images.map(\.group)).count) patients leave the \(split.train.isEmpty ? "training" : "test") part of the split empty; add pictures of more patients")
+            }
+        }
         do {
             // Names stored before they were normalised may be equal as Swift compares them: add up.
             let images = Dictionary(classes.filter { $0.1 > 0 }.map { ($0.0.name, $0.1) }, uniquingKeysWith: +)
-            try TrainingOptionRules.checkBudget(trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: images, split: probe.split),
+            try TrainingOptionRules.checkBudget(trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: images, split: design.memberShare(split: probe.split)),
                                                 config: probe)
         } catch {
             throw StudioError(.badRequest, "\(error)")
         }
-        let json = String(decoding: try JSONEncoder().encode(options), as: UTF8.self)
+        var recorded = options
+        recorded.folds = design.folds
+        let json = String(decoding: try JSONEncoder().encode(recorded), as: UTF8.self)
         let record = try store.createRun(projectId: projectId, options: json)
         let id = record.id!
         do {
@@ -72,7 +86,13 @@ public final class RunManager: @unchecked Sendable {
             // `name`: what the report calls each picture (the files are named by content hash).
             // A `group` column only when some picture has a patient id (an import that carried
             // them): otherwise the run and its report say that each image is its own patient.
-            let images = try store.images(projectId: projectId)
+            // A picture held by two classes is left out (the page says so at upload): listed under
+            // both, the list's reader would keep its first row and train it under one of them.
+            let shared = try store.classesSharingPictures(projectId: projectId)
+            let all = try store.images(projectId: projectId), images = all.filter { shared[$0.sha256] == nil }
+            if images.count < all.count {
+                set(id) { $0.notes.append("left out \(all.count - images.count) picture(s) held by more than one class") }
+            }
             let grouped = images.contains { $0.groupName != nil }
             var text = grouped ? "path,label,group,name\n" : "path,label,name\n"
             let names = Dictionary(uniqueKeysWithValues: classes.map { ($0.0.id!, $0.0.name) })
@@ -99,6 +119,33 @@ public final class RunManager: @unchecked Sendable {
             throw error
         }
         return record
+    }
+
+    /// The design a run of the project would have now, with its reason.
+    public func design(projectId: Int64) throws -> StudioDesign {
+        StudioDesign.choose(patientsPerClass: try patients(projectId: projectId).perClass)
+    }
+
+    /// The pictures a run of the project trains on, as (class, patient group) (a picture held by
+    /// two classes is left out, as training leaves it out), and each class's patients as the
+    /// folds count them, in the project's class order (classes with such pictures only). The
+    /// groups are the ones `start` writes: the patient id an import or a DICOM file carried,
+    /// else the picture itself.
+    func patients(projectId: Int64) throws -> (images: [LabeledImage], perClass: [(name: String, patients: Int)]) {
+        let classes = try store.classes(projectId: projectId).map(\.0)
+        let names = Dictionary(uniqueKeysWithValues: classes.map { ($0.id!, $0.name) })
+        let shared = try store.classesSharingPictures(projectId: projectId)
+        let images = try store.images(projectId: projectId).filter { (shared[$0.sha256]?.count ?? 1) < 2 }.map { image in
+            LabeledImage(path: "image:\(image.id!)", label: names[image.classId] ?? "?",
+                         group: image.groupName.map { "g:\($0)" } ?? "image:\(image.id!)")
+        }
+        let counts = StudioDesign.patients(of: images.map { ($0.label, $0.group) })
+        var seen = Set<String>()
+        let perClass = classes.compactMap { c -> (name: String, patients: Int)? in
+            guard seen.insert(c.name).inserted, images.contains(where: { $0.label == c.name }) else { return nil }
+            return (c.name, counts[c.name] ?? 0)
+        }
+        return (images, perClass)
     }
 
     /// Asks a queued or running run to stop; it ends as `cancelled` within about a batch.
@@ -189,11 +236,34 @@ public final class RunManager: @unchecked Sendable {
         return p
     }
 
+    /// The model of fold `fold` (1-K) of a cross-fitted run: the members that trained on every
+    /// other fold and scored this one (the bundle keeps them fold by fold, `members / K` each), with
+    /// the run's decision rule, so a picture of that fold gets its out-of-fold answer. Nil for a
+    /// run with one split, or a fold it does not have.
+    public func predictor(run id: Int64, fold: Int) throws -> Predictor? {
+        lock.lock()
+        if let p = foldPredictors[id]?[fold] { lock.unlock(); return p }
+        lock.unlock()
+        let whole = try predictor(run: id)
+        struct Design: Decodable { var folds: Int? }
+        let folds = try store.run(id).metrics.flatMap { try? JSONDecoder().decode(Design.self, from: Data($0.utf8)).folds } ?? 1
+        let members = whole.model.members.count
+        guard folds > 1, (1...folds).contains(fold), members % folds == 0 else { return nil }
+        let each = members / folds
+        let p = Predictor(model: whole.model.keeping(members: ((fold - 1) * each)..<(fold * each)), classes: whole.classes,
+                          decision: whole.decision, baseWeightsSHA256: whole.baseWeightsSHA256)
+        lock.lock()
+        foldPredictors[id, default: [:]][fold] = p
+        lock.unlock()
+        return p
+    }
+
     /// Forgets what this process holds for deleted runs.
     func forget(_ ids: [Int64]) {
         lock.lock()
         for id in ids {
             predictors[id] = nil
+            foldPredictors[id] = nil
             live[id] = nil
         }
         lock.unlock()

@@ -2,9 +2,10 @@ import Foundation
 import LightboxData
 import LightboxWorkflows
 
-/// The test split's predictions of a finished run, with the stored image each row is: read
-/// from the run's `predictions.csv` with the project's CSV reader, so class names holding
-/// commas, quotes or line breaks come back whole.
+/// The scored pictures' predictions of a finished run (every picture out of fold, each with the
+/// fold that scored it, when the run cross-fitted; else the test split's), with the stored image
+/// each row is: read from the run's `predictions.csv` with the project's CSV reader, so class
+/// names holding commas, quotes or line breaks come back whole.
 enum TestPredictions {
     static func load(store: StudioStore, run id: Int64) throws -> [TestPredictionResponse] {
         let run = try store.run(id)
@@ -32,7 +33,8 @@ enum TestPredictions {
             for c in classes { probabilities[c] = Double(f["p_" + c] ?? "") ?? 0 }
             let label = f["label"] ?? "", predicted = f["predicted"] ?? ""
             return TestPredictionResponse(imageId: bySHA[sha], label: className[label] ?? label,
-                                          predicted: className[predicted] ?? predicted, probabilities: probabilities)
+                                          predicted: className[predicted] ?? predicted, probabilities: probabilities,
+                                          fold: f["fold"].flatMap { Int($0) })
         }
     }
 }

@@ -6,8 +6,9 @@
 // running run, the runs ticked for comparison (at most two, oldest tick first), and the refused
 // uploads per class id (kept until that class uploads again).
 let project = null, viewed = null, poll = null, compared = [];
-// What the guide line reads: the project's classes and runs as last shown.
-let shownClasses = [], shownRuns = [];
+// What the guide line reads: the project's classes and runs as last shown. The design the
+// project's next run gets (the server chooses it from the project's patients: {folds, reason}).
+let shownClasses = [], shownRuns = [], design = {folds: 1, reason: ''};
 const uploadFailures = new Map();
 const $ = id => document.getElementById(id);
 const active = r => r && ['queued', 'running'].includes(r.status);
@@ -144,6 +145,7 @@ async function openProject(id) {
   $('skipped').replaceChildren(); $('importPath').value = '';
   $('predictRun').textContent = 'Predict uses the finished run on screen: train one first.';
   drawCurves([], 0);
+  showDesign(d.design);
   await renderClasses(d.classes);
   const runs = await renderHistory();
   // The running run, else the newest finished one (an interrupted or failed run after it does not
@@ -154,7 +156,26 @@ async function openProject(id) {
 
 async function refreshClasses() {
   const d = await api('/api/projects/' + project.id);
+  showDesign(d.design);
   await renderClasses(d.classes);
+}
+
+/**
+ * How the project's next run divides its patients, said above the Train button: cross-fitting
+ * in K folds (the split does not apply, and the ensemble counts members per fold), or one split.
+ */
+function showDesign(d) {
+  const before = design.folds;
+  design = d || {folds: 1, reason: ''};
+  const k = design.folds, folds = k > 1;
+  $('design').textContent = folds
+    ? `Design: ${design.reason}. Each picture will be scored by a model that never saw its patient (the model of the fold it is in, trained on the other ${k - 1}), and the ${k} fold models together are the model you download.`
+    : `Design: ${design.reason}. The model learns from the training part of the split (under Advanced) and is scored on the test patients.`;
+  $('split').disabled = folds;
+  $('splitHint').textContent = folds ? `(not used: ${k} folds)` : '';
+  $('ensembleLabel').textContent = folds ? 'ensemble members per fold' : 'ensemble members';
+  // The form's default follows the design (1 per fold, 3 for one split) until a run's settings fill it.
+  if (before !== k && +$('ensemble').value === (before > 1 ? 1 : 3)) $('ensemble').value = folds ? 1 : 3;
 }
 
 async function renderClasses(classes) {
@@ -261,7 +282,7 @@ async function renderHistory() {
   $('historyBox').hidden = runs.length === 0;
   $('train').disabled = runs.some(active);
   compared = compared.filter(id => runs.some(r => r.id === id && r.status === 'finished'));
-  $('history').replaceChildren(table(['compare', 'run', 'started', 'status', 'method', 'epochs', 'accuracy (always the largest class)', 'AUC [95% CI]', ''], runs.map(r => {
+  $('history').replaceChildren(table(['compare', 'run', 'started', 'status', 'method', 'epochs', 'design', 'accuracy (always the largest class)', 'AUC [95% CI]', ''], runs.map(r => {
     const h = r.headline || {}, o = r.options || {};
     const tick = r.status !== 'finished' ? '' : el('input', {type: 'checkbox', 'data-compare': r.id, 'aria-label': `compare run ${r.id}`,
       onchange: act(e => compare(r.id, e.target.checked))});
@@ -269,6 +290,7 @@ async function renderHistory() {
     const row = el('tr', {'data-run': r.id},
       el('td', {}, tick), el('td', {text: String(r.id)}), el('td', {text: new Date(r.created).toLocaleString()}), el('td', {text: r.status}),
       el('td', {text: o.method || 'head'}), el('td', {text: o.epochs != null ? String(o.epochs) : 'default'}),
+      el('td', {text: o.folds > 1 ? `${o.folds} folds` : 'one split'}),
       el('td', {text: h.accuracy != null ? `${percent(h.accuracy)} (${percent(h.majorityBaseline)})` : ''}),
       el('td', {text: h.auc != null ? h.auc.toFixed(3) + (h.aucCI ? ` [${h.aucCI.map(x => x.toFixed(2)).join('–')}]` : '') + (h.noBetterThanChance ? ' chance' : '') : ''}),
       el('td', {}, el('button', {text: 'view', 'aria-label': `view run ${r.id}`, onclick: act(() => viewRun(r.id))}),
@@ -313,23 +335,25 @@ async function compare(id, on) {
 const settingRows = [
   ['method', o => o.method || 'head'],
   ['epochs', o => o.epochs ?? (o.method === 'finetune' ? 6 : 50)],
-  ['ensemble members', o => o.method === 'finetune' ? o.ensemble ?? 3 : '—'],
+  ['ensemble members', o => o.method !== 'finetune' ? '—' : o.folds > 1 ? `${o.ensemble ?? 1} per fold` : o.ensemble ?? 3],
   ['batch', o => o.batchSize ?? 16],
   ['learning rate', o => o.method === 'finetune' ? '—' : o.learningRate ?? 0.001],
   ['balance', o => o.method === 'finetune' ? '—' : o.balance || 'none'],
   ['augmented copies', o => o.method === 'finetune' ? '—' : o.augmentCopies ?? 0],
   ['equalise contrast', o => o.equalize || 'none'],
-  ['split', o => o.split || '70/15/15'],
+  // Runs from before cross-fitting recorded no folds: they had one split.
+  ['design', o => o.folds > 1 ? `${o.folds} folds` : `one split ${o.split || '70/15/15'}`],
 ];
 
-/** What a finished run measured on its test patients, a row each. */
+/** What a finished run measured on the pictures it scored, a row each. */
 const resultRows = [
-  ['test images (patients)', m => `${m.n_images} (${m.n_patients})`],
+  ['evaluated', m => evaluationName(m)],
+  ['scored images (patients)', m => `${m.n_images} (${m.n_patients})`],
   ['accuracy', m => percent(m.accuracy)],
   ['always the largest class', m => percent(majorityBaseline(m))],
   ['AUC [95% CI]', m => m.auc == null ? 'n/a' : m.auc.toFixed(3) + (m.auc_ci ? ` [${m.auc_ci.map(x => x.toFixed(2)).join('–')}]` : '') +
     (m.auc_ci && m.auc_ci[0] <= 0.5 && 0.5 <= m.auc_ci[1] ? ' (no better than chance)' : '')],
-  ['operating point', m => m.positive_class && m.threshold != null ? `${m.positive_class} from ${m.threshold.toFixed(3)}` : 'argmax'],
+  ['operating point', m => hasPoint(m) ? `${m.positive_class} from ${m.threshold.toFixed(3)}` : 'none (the most probable class)'],
   ['sensitivity', m => percent(m.sensitivity)],
   ['specificity', m => percent(m.specificity)],
   ['Brier score', m => m.brier != null ? m.brier.toFixed(3) : 'n/a'],
@@ -339,7 +363,21 @@ const resultRows = [
 const auditOutcome = {suspected: 'shortcut suspected', not_suspected: 'no shortcut found', too_few_images: 'too few images to tell',
   weak_model: 'says little (weak model)', no_auc: 'no AUC'};
 
-/** The accuracy of always answering the test split's largest class. */
+/**
+ * Whether a run's model has an operating point. metrics.json's threshold is 0.5 for a model that
+ * answers the most probable class: its operating_point_note then says why; runs from before
+ * cross-fitting (no folds key) wrote 0.5 and no note.
+ */
+const hasPoint = m => !!m.positive_class && m.threshold != null && !m.operating_point_note && !(m.folds == null && m.threshold === 0.5);
+
+/** Why a run has no operating point (metrics.json's note, without its own "no threshold: "). */
+const pointNote = m => String(m.operating_point_note || '').replace(/^no threshold: /, '');
+
+/** Whether a run's figures are out of fold (cross-fitting); runs from before it had a test split. */
+const outOfFold = m => m.evaluation === 'out-of-fold';
+const evaluationName = m => outOfFold(m) ? `out of fold (${m.folds} folds)` : 'held-out test';
+
+/** The accuracy of always answering the scored pictures' largest class. */
 function majorityBaseline(m) {
   const sizes = (m.confusion || []).map(row => row.reduce((a, b) => a + b, 0)), total = sizes.reduce((a, b) => a + b, 0);
   return total ? Math.max(...sizes) / total : null;
@@ -370,12 +408,15 @@ async function renderComparison() {
   const sets = tested.map(rows => new Set(rows.map(x => x.imageId)));
   const common = [...sets[0]].filter(id => id != null && sets[1].has(id)).length;
   const same = !tested.some(rows => rows.some(x => x.imageId == null)) && common === sets[0].size && common === sets[1].size;
-  const notes = [same ? `Both runs were tested on the same ${common} images, so the table below compares the settings alone.`
-    : `The runs were tested on different images (${tested[0].length} and ${tested[1].length}, ${common} in common): the differences reflect the data as well as the settings.`];
+  const notes = [same ? `Both runs scored the same ${common} images, so the table compares the settings alone.`
+    : `The runs scored different images (${tested[0].length} and ${tested[1].length}, ${common} in common): the differences reflect the data as well as the settings.`];
+  if (outOfFold(runs[0].metrics) !== outOfFold(runs[1].metrics)) {
+    notes.push('One run is scored out of fold and the other on a held-out test split: their figures rest on different patients.');
+  }
   const [ca, cb] = runs.map(r => r.metrics.auc_ci);
   if (ca && cb) {
     notes.push(ca[0] <= cb[1] && cb[0] <= ca[1]
-      ? 'Their AUC intervals overlap: on these test patients the difference between the two may be chance.'
+      ? 'Their AUC intervals overlap: on these patients the difference between the two may be chance.'
       : `Their AUC intervals do not overlap: run ${runs[runs[0].metrics.auc > runs[1].metrics.auc ? 0 : 1].id} scores higher by more than chance explains here.`);
   }
   $('compareNote').replaceChildren(...notes.map(t => el('p', {class: 'hint', text: t})));
@@ -394,7 +435,7 @@ function fillForm(o) {
   set('balance', o.balance, 'none');
   set('copies', o.augmentCopies, 0);
   set('split', o.split, '70/15/15');
-  set('ensemble', o.ensemble, 3);
+  set('ensemble', o.ensemble, design.folds > 1 ? 1 : 3);
   set('equalize', o.equalize, 'none');
 }
 
@@ -463,11 +504,13 @@ function drawCurves(epochs, total) {
   if (!total) { $('curves').replaceChildren(); return; }
   const line = (key, name, color) => ({name, color, points: epochs.flatMap((e, i) => e[key] == null ? [] : [[i + 1, e[key]]])});
   const xRange = [1, Math.max(2, total)];
+  // Cross-fitting has no validation split: its curves are the first fold's model on its training pictures.
+  const validated = epochs.some(e => e.val_loss != null || e.val_accuracy != null) || (!epochs.length && design.folds <= 1);
+  const pair = (key, name) => [line('train_' + key, 'training', '#1f77b4'), ...(validated ? [line('val_' + key, 'validation', '#d62728')] : [])];
   $('curves').replaceChildren(
-    lineChart([line('train_accuracy', 'training', '#1f77b4'), line('val_accuracy', 'validation', '#d62728')],
-      {title: 'Accuracy by epoch', xLabel: 'epoch', yLabel: 'accuracy', xRange, yRange: [0, 1], width: 360, height: 220, wholeX: true}),
-    lineChart([line('train_loss', 'training', '#1f77b4'), line('val_loss', 'validation', '#d62728')],
-      {title: 'Loss by epoch', xLabel: 'epoch', yLabel: 'loss', xRange, width: 360, height: 220, wholeX: true}));
+    lineChart(pair('accuracy'), {title: 'Accuracy by epoch', xLabel: 'epoch', yLabel: 'accuracy', xRange, yRange: [0, 1], width: 360, height: 220, wholeX: true}),
+    lineChart(pair('loss'), {title: 'Loss by epoch', xLabel: 'epoch', yLabel: 'loss', xRange, width: 360, height: 220, wholeX: true}),
+    ...(validated ? [] : [el('p', {class: 'hint', text: "The first fold's model as it trains (no validation split: every fold is scored after training)."})]));
 }
 
 const chanceLine = {name: 'chance', color: '#999', points: [[0, 0], [1, 1]], dashed: true};
@@ -508,49 +551,60 @@ function honesty(m) {
     lines.push(el('p', {class: 'warn chance', text: `No better than chance: the AUC's 95% interval (${m.auc_ci.map(x => x.toFixed(2)).join('–')}) contains 0.5.`}));
   }
   if (m.n_images > 0 && m.n_images === m.n_patients) {
-    lines.push(el('p', {class: 'hint', text: 'Each test image counts as its own patient: these images carry no patient ids, so pictures of one person may sit on both sides of the split and flatter the result.'}));
+    lines.push(el('p', {class: 'hint', text: 'Each image counts as its own patient: these images carry no patient ids, so pictures of one person may sit ' +
+      (outOfFold(m) ? "in two folds (one fold's model may have seen the person it scores)" : 'on both sides of the split') + ' and flatter the result.'}));
   }
-  if (m.n_images < 20) lines.push(el('p', {class: 'warn', text: `Only ${m.n_images} test images: these numbers can change completely with a few more.`}));
+  if (m.n_images < 20) {
+    lines.push(el('p', {class: 'warn', text: `Only ${m.n_images} ${outOfFold(m) ? 'scored' : 'test'} images: these numbers can change completely with a few more.`}));
+  }
   return lines;
 }
 
 async function showResults(r) {
-  const m = r.metrics; $('results').hidden = false;
+  const m = r.metrics, oof = outOfFold(m); $('results').hidden = false;
   $('predictRun').textContent = `Predict uses run ${r.id}, the run on screen (view another run under Runs to use it).`;
-  $('resultsTitle').textContent = `Results of run ${r.id} (test patients)`;
+  $('resultsTitle').textContent = `Results of run ${r.id} (${oof ? 'out of fold' : 'test patients'})`;
   $('headline').textContent = `accuracy ${percent(m.accuracy)}` +
     (m.auc != null ? `, AUC ${m.auc.toFixed(3)}` + (m.auc_ci ? ` [${m.auc_ci.map(x => x.toFixed(2)).join('–')}]` : '') : '') +
     (m.sensitivity != null ? `, sensitivity ${percent(m.sensitivity)}, specificity ${percent(m.specificity)}` : '') +
-    ` on ${m.n_images} test images` + (m.n_patients !== m.n_images ? ` of ${m.n_patients} patients` : '');
+    ` on ${m.n_images} ${oof ? 'pictures' : 'test images'}` + (m.n_patients !== m.n_images ? ` of ${m.n_patients} patients` : '');
+  $('basis').textContent = basis(m);
+  $('folds').replaceChildren(...foldLines(m));
+  $('heldOut').replaceChildren(...heldOutTable(m));
   $('honesty').replaceChildren(...honesty(m));
   const warnings = ((r.progress || {}).notes || []).filter(n => /^warning/i.test(n));
   $('warnings').replaceChildren(...(warnings.length ? [el('ul', {class: 'warn', 'aria-label': 'warnings of this run'}, ...warnings.map(w => el('li', {text: w})))] : []));
-  const argmax = m.at_argmax;
-  $('decision').textContent = m.positive_class && m.threshold != null
+  const argmax = m.at_argmax, where = oof ? 'out-of-fold' : 'test';
+  const brier = m.brier != null ? ` Brier score ${m.brier.toFixed(3)}.` : '';
+  $('decision').textContent = hasPoint(m)
     ? `Operating point: ${m.positive_class} when its probability is at least ${m.threshold.toFixed(3)}` +
-      (m.threshold !== 0.5 ? ' (chosen on the validation patients)' : ' (argmax)') +
-      (argmax ? `; at 0.5 the test sensitivity would be ${percent(argmax.sensitivity)} and specificity ${percent(argmax.specificity)}` : '') +
-      (m.brier != null ? `. Brier score ${m.brier.toFixed(3)}.` : '.')
-    : '';
+      (oof ? ' (chosen on the out-of-fold predictions of every patient)' : ' (chosen on the validation patients)') +
+      (argmax ? `; at 0.5 the ${where} sensitivity would be ${percent(argmax.sensitivity)} and specificity ${percent(argmax.specificity)}` : '') + '.' + brier
+    : m.operating_point_note ? `No operating point: ${pointNote(m)}.` + brier
+    : m.classes.length > 2 ? `No operating point: with ${m.classes.length} classes the model answers the most probable one.` + brier
+    : brier.trim();
+  $('glossPoint').textContent = 'the probability from which the model says the positive class, chosen to reach a target sensitivity ' +
+    (oof ? 'on the out-of-fold predictions (every patient, each scored by a model that never saw them); with fewer than 20 patients of either side there is none, and the model answers the more probable class.'
+      : 'on the validation patients (one split).') + ' 0.5 is not always the best line.';
   const audit = m.audit;
   $('audit').replaceChildren(...(audit ? [
     el('b', {text: 'Shortcut audit'}),
-    table(['test images', 'AUC', 'accuracy'], audit.conditions.map(c =>
+    table([`${where} images`, 'AUC', 'accuracy'], audit.conditions.map(c =>
       el('tr', {}, el('td', {text: c.description}), el('td', {text: c.auc != null ? c.auc.toFixed(3) : 'n/a'}), el('td', {text: percent(c.accuracy)})))),
     el('p', {class: audit.shortcut_suspected ? 'warn' : '', text: audit.verdict})] : []));
   const rows = await api(`/api/runs/${r.id}/predictions`);
   if (!viewed || viewed.id !== r.id) return;  // another run was put on screen meanwhile
   const confusion = table(['true \\ predicted', ...m.classes], m.classes.map((t, i) =>
     el('tr', {}, el('th', {text: t}), ...m.classes.map((p, j) =>
-      el('td', {class: 'cell'}, el('button', {type: 'button', text: String(m.confusion[i][j]), 'aria-label': `${m.confusion[i][j]} test images of ${t} predicted ${p}: show them`,
+      el('td', {class: 'cell'}, el('button', {type: 'button', text: String(m.confusion[i][j]), 'aria-label': `${m.confusion[i][j]} ${where} images of ${t} predicted ${p}: show them`,
         onclick: () => openCell(r, rows, t, p)}))))));
-  $('confusion').replaceChildren(confusion, el('p', {class: 'hint', text: 'Press a count to see those test X-rays with their heatmaps.'}));
+  $('confusion').replaceChildren(confusion, el('p', {class: 'hint', text: `Press a count to see those ${oof ? '' : 'test '}X-rays with their heatmaps.`}));
   $('perClass').replaceChildren(table(['class', 'accuracy (recall)', 'precision', 'images'], m.classes.map(c => {
     const k = m.per_class[c] || {};
     return el('tr', {}, el('td', {text: c}), el('td', {text: percent(k.recall)}), el('td', {text: percent(k.precision)}), el('td', {text: String(k.support ?? '')}));
   })));
-  $('roc').replaceChildren(m.roc ? rocChart([{name: `run ${r.id}`, color: '#2ca02c', points: m.roc}], `ROC for ${m.positive_class || 'the positive class'}`)
-    : el('p', {class: 'hint', text: 'No ROC curve: the test images do not hold both classes.'}));
+  $('roc').replaceChildren(m.roc ? rocChart([{name: `run ${r.id}`, color: '#2ca02c', points: m.roc}], `ROC for ${m.positive_class || 'the positive class'}${oof ? ', out of fold' : ''}`)
+    : el('p', {class: 'hint', text: `No ROC curve: the ${where} images do not hold both classes.`}));
   $('report').href = `/api/runs/${r.id}/report`;
   $('snippets').replaceChildren(...snippets(r));
   // The server names each file; the same names here keep the extension whatever the browser does.
@@ -569,12 +623,53 @@ const kerasCalibrationLines =
   `    z = np.log(np.maximum(probabilities.astype(np.float64), 1e-7)) / json.loads(calibration)["temperature"]\n` +
   `    probabilities = np.exp(z - z.max()) / np.exp(z - z.max()).sum()\n`;
 
-/** The Python line that applies a run's operating point to `probabilities` (binary runs with a threshold). */
+
+/** What the figures rest on: every picture out of fold, or the test split's patients. */
+function basis(m) {
+  const patients = m.n_patients !== m.n_images ? `of ${m.n_patients} patients` : '(each counted as its own patient)';
+  return outOfFold(m)
+    ? `Out of fold: ${m.n_images} pictures ${patients}, each scored by a model that never saw that patient (${m.folds} folds).`
+    : `Held-out test: ${m.n_images} pictures ${patients} that the model never saw in training or in choosing its settings.`;
+}
+
+/** Cross-fitting: each fold's own AUC (the spread across folds), and what the downloaded model is. */
+function foldLines(m) {
+  if (!outOfFold(m)) return [];
+  const aucs = m.fold_auc || [], known = aucs.filter(a => a != null);
+  const lines = [];
+  if (aucs.length) {
+    lines.push(el('p', {}, el('b', {text: 'Each fold\'s AUC'}), ' (its own model on its own patients): ' +
+      aucs.map((a, k) => `fold ${k + 1} ${a != null ? a.toFixed(3) : 'n/a'}`).join(', ') +
+      (known.length > 1 ? `; from ${Math.min(...known).toFixed(3)} to ${Math.max(...known).toFixed(3)}.` : '.') +
+      (known.length < aucs.length ? ' n/a: the fold does not hold both classes, or there are more than two.' : '')));
+  }
+  lines.push(el('p', {class: 'hint', text: `The model you download averages the ${m.folds} fold models, so it is usually a little better than these out-of-fold figures, which describe one fold's model at a time.`}));
+  return lines;
+}
+
+/** Cross-fitting with a held-out test set: its figures beside the out-of-fold ones. */
+function heldOutTable(m) {
+  const h = m.held_out_test;
+  if (!h) return [];
+  const auc = x => x.auc == null ? 'n/a' : x.auc.toFixed(3) + (x.auc_ci ? ` [${x.auc_ci.map(v => v.toFixed(2)).join('–')}]` : '');
+  const rows = [['images (patients)', x => `${x.n_images} (${x.n_patients})`], ['accuracy', x => percent(x.accuracy)], ['AUC [95% CI]', auc],
+    ['sensitivity', x => percent(x.sensitivity)], ['specificity', x => percent(x.specificity)]];
+  return [el('p', {}, el('b', {text: 'Held-out test'}), ` beside the out-of-fold figures: ${h.n_images} pictures of ${h.n_patients} patients that no fold saw, scored by the downloaded model (all ${m.folds} fold models).`),
+    table(['', 'out of fold', 'held-out test'], rows.map(([name, f]) => el('tr', {}, el('th', {text: name, scope: 'row'}), el('td', {text: f(m)}), el('td', {text: f(h)}))))];
+}
+
+/**
+ * The Python lines that turn `probabilities` into the answer as lightbox predict does: a binary
+ * run's operating point (the threshold in full, not rounded), else the most probable class.
+ */
 function decisionLine(m) {
-  if (!m.positive_class || m.threshold == null || m.classes.length !== 2) return '';
+  if (!hasPoint(m) || m.classes.length !== 2) {
+    return `\n# this model has no operating point: the answer is the most probable class\n` +
+      `print(${JSON.stringify(m.classes)}[probabilities.index(max(probabilities))])`;
+  }
   const k = m.classes.indexOf(m.positive_class), other = m.classes[1 - k];
   return `\n# this model's operating point: ${m.positive_class} from ${m.threshold.toFixed(3)}, not from 0.5\n` +
-    `print(${JSON.stringify(m.positive_class)} if probabilities[${k}] >= ${m.threshold.toFixed(3)} else ${JSON.stringify(other)})`;
+    `print(${JSON.stringify(m.positive_class)} if probabilities[${k}] >= ${m.threshold} else ${JSON.stringify(other)})`;
 }
 
 /** How to use each download, for this run: the command line, Python with ONNX Runtime or Keras, and TF.js in a page. */
@@ -614,7 +709,7 @@ function snippets(r) {
       `const predicted = k >= 0 ? (probabilities[k] >= point.threshold ? labels[k] : labels[1 - k])  // the operating point, not 0.5\n` +
       `  : labels[probabilities.indexOf(Math.max(...probabilities))];`],
   ];
-  if (m.positive_class && m.threshold != null) {
+  if (hasPoint(m)) {
     blocks.push([`This model's operating point: call "${m.positive_class}" when its probability is at least ${m.threshold.toFixed(3)} (lightbox predict applies it; the exports record it in their metadata).`, '']);
   }
   return blocks.map(([text, code]) => el('div', {}, el('p', {text}), code ? el('pre', {}, el('code', {text: code})) : ''));
@@ -624,7 +719,9 @@ async function openCell(r, rows, truth, predicted) {
   const box = $('cellImages');
   box.replaceChildren(el('p', {text: `true ${truth}, predicted ${predicted}:`}));
   for (const row of rows.filter(x => x.label === truth && x.predicted === predicted)) {
-    if (row.imageId) box.append(el('img', {src: `/api/runs/${r.id}/heatmap/${row.imageId}`, title: 'heatmap of the predicted class', alt: 'heatmap'}));
+    // Out of fold, each picture's answer and heatmap are its fold's model's, which never saw its patient.
+    const shown = `heatmap of the predicted class` + (row.fold != null ? ` by the model of fold ${row.fold}, which never saw this patient` : '');
+    if (row.imageId) box.append(el('img', {src: `/api/runs/${r.id}/heatmap/${row.imageId}`, title: shown, alt: shown}));
   }
 }
 
@@ -652,6 +749,25 @@ const number = (id, what) => {
   if (v === '' || !Number.isFinite(+v)) throw new Error(`${what} must be a number (got "${v}")`);
   return +v;
 };
+
+/**
+ * Why the answer is what it is, said under the bars so the bold answer never seems to contradict
+ * them: a model with an operating point calls its positive class from the threshold (bars of
+ * 30% can mean that class), else the answer is the most probable class. Percentages carry the
+ * digits it takes for the probability and the threshold to read differently when they differ.
+ */
+function decisionRule(r, m) {
+  if (r.threshold == null || r.positiveClass == null) {
+    return {percent, text: `The answer, "${r.predicted}", is the most probable class. This model has no operating point` +
+      (m.operating_point_note ? `: ${pointNote(m)}.` : ': it answers the class with the largest probability.')};
+  }
+  const t = r.threshold, p = r.probabilities[r.positiveClass];
+  let digits = 1;
+  while (digits < 4 && p !== t && (p * 100).toFixed(digits) === (t * 100).toFixed(digits)) digits++;
+  const shown = v => v == null || Number.isNaN(v) ? 'n/a' : (v * 100).toFixed(digits) + '%';
+  return {percent: shown, text: `${r.positiveClass} is called from ${shown(t)} (this model's operating point), not from the larger probability: ` +
+    `here ${r.positiveClass} has ${shown(p)}, ${p >= t ? 'at or above' : 'below'} that line, so the answer is "${r.predicted}".`};
+}
 
 function wire() {
   $('login').addEventListener('submit', login);
@@ -693,8 +809,9 @@ function wire() {
   $('import').addEventListener('click', act(() => importing(false), 'importError'));
   $('method').addEventListener('change', () => { applyMethod(); $('epochs').value = $('method').value === 'finetune' ? 6 : 50; });
   $('train').addEventListener('click', act(async () => {
-    const common = {method: $('method').value, epochs: number('epochs', 'epochs'), batchSize: number('batch', 'batch'), split: $('split').value,
-      equalize: $('equalize').value};
+    // The split is the design's only with one split; a cross-fitted project has none to send.
+    const common = {method: $('method').value, epochs: number('epochs', 'epochs'), batchSize: number('batch', 'batch'), equalize: $('equalize').value,
+      ...(design.folds > 1 ? {} : {split: $('split').value})};
     const body = $('method').value === 'finetune' ? {...common, ensemble: number('ensemble', 'ensemble')}
       : {...common, learningRate: number('lr', 'learning rate'), balance: $('balance').value, augmentCopies: number('copies', 'augmented copies')};
     const r = await post(`/api/projects/${project.id}/runs`, body);
@@ -728,13 +845,15 @@ function wire() {
     }
     out.replaceChildren(el('p', {class: 'hint', text: `classifying ${f.name} with run ${viewed.id}…`}));
     try {
-      const r = await api(`/api/runs/${viewed.id}/predict`, {method: 'POST', body: f});
+      const run = viewed, r = await api(`/api/runs/${run.id}/predict`, {method: 'POST', body: f});
+      const rule = decisionRule(r, run.metrics || {});
       const bars = Object.entries(r.probabilities).sort(([a], [b]) => byClassName(a, b)).map(([k, v]) =>
         el('tr', {}, el('th', {text: k, scope: 'row'}), el('td', {}, el('meter', {min: 0, max: 1, value: v, 'aria-label': `probability of ${k}`})),
-          el('td', {text: percent(v)})));
+          el('td', {text: rule.percent(v)}), ...(r.positiveClass == null ? [] : [el('td', {class: 'hint', text: k === r.positiveClass ? `called from ${rule.percent(r.threshold)}` : ''})])));
       out.replaceChildren(
-        el('p', {}, el('b', {text: r.predicted}), ` — run ${viewed.id}, ${f.name}`),
+        el('p', {}, el('b', {text: r.predicted}), ` — run ${run.id}, ${f.name}`),
         el('table', {class: 'bars'}, ...bars),
+        el('p', {id: 'predictRule', class: 'rule', text: rule.text}),
         el('figure', {}, el('img', {src: r.heatmap, alt: `heatmap of the evidence for ${r.predicted}`}),
           el('figcaption', {class: 'hint', text: `Grad-CAM heatmap: red is where the evidence for "${r.predicted}" lies, blue where there is little. ` +
             'Red on a text marker, a device or the picture\'s edge means the model reads those, not the lungs.'})),
