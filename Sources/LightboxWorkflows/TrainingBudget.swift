@@ -66,12 +66,16 @@ extension TrainingOptionRules {
         if config.method == .finetune {
             // Every training picture kept decoded and augmented afresh each epoch for each member;
             // held-out pictures through the frozen modules once (and the audit's two passes).
-            let train = counts.reduce(0, +), originals = train / max(config.split.train, 1e-6)
+            // Cross-fitting: `train` is one member's share; every picture is decoded, and every
+            // picture is scored out of fold (an upper bound: the members share each epoch's
+            // frozen work).
+            let train = counts.reduce(0, +), originals = train / max(config.memberShare.train, 1e-6)
+            let decoded = config.crossFits ? originals : train, heldOut = config.crossFits ? originals : originals - train
             let steps = train * Double(max(1, config.training.epochs)) * Double(max(1, config.members))
             return TrainingEstimate(augmentedImages: 0, trainingRows: train,
-                                    memoryBytes: train * bytesPerFineTuneSquare + (originals - train) * bytesPerFrozenFeatures,
+                                    memoryBytes: decoded * bytesPerFineTuneSquare + heldOut * bytesPerFrozenFeatures,
                                     seconds: originals * secondsPerOriginal + steps * secondsPerFineTuneImageStep
-                                        + (originals - train) * 3 * secondsPerOriginal)
+                                        + heldOut * 3 * secondsPerOriginal)
         }
         // TrainingSetBuilder: each image plus its copies; then balancing.
         let bases = counts.map { $0 * (1 + copies) }

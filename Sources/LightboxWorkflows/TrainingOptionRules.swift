@@ -120,9 +120,9 @@ public enum TrainingOptionRules {
         case .ensemble:
             integer(key, 1...10, 1, "Members trained with different seeds (either method), probabilities averaged: per fold when cross-fitting (default 1), in all with --folds 1 (default 3 for finetune, 1 for head).")
         case .folds:
-            integer(key, 1...20, 5, "Patient-grouped cross-fitting: K folds, member k trains on every fold but k and scores fold k, so every patient is scored by a model that never saw them; the K members are the shipped ensemble. 1: a single train/validation/test split given by --split.")
+            cli(integer(key, 1...20, 5, "Patient-grouped cross-fitting: K folds, member k trains on every fold but k and scores fold k, so every patient is scored by a model that never saw them; the K members are the shipped ensemble. 1: a single train/validation/test split given by --split."))
         case .testSplit:
-            number(key, atLeast: 0, atMost: 50, 0, "With --folds above 1: percent of patients set aside as a test set no fold sees, scored by the whole ensemble and reported beside the out-of-fold figures (0 = none).")
+            cli(number(key, atLeast: 0, atMost: 50, 0, "With --folds above 1: percent of patients set aside as a test set no fold sees, scored by the whole ensemble and reported beside the out-of-fold figures (0 = none)."))
         case .unfreeze:
             cli(integer(key, MobileNetV2Architecture.standard.trainableModuleCounts, FineTuneOptions().unfreeze, "Fine-tuning: feature modules trained, counted from the end (5: features.14-18)."))
         case .targetSensitivity:
