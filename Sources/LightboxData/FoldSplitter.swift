@@ -31,15 +31,7 @@ public enum FoldSplitter {
         guard testFraction >= 0, testFraction < 1 else {
             throw DatasetError("the test share must be at least 0 and below 1 (got \(testFraction))")
         }
-        var byGroup: [String: [LabeledImage]] = [:]
-        for image in images { byGroup[image.group, default: []].append(image) }
-        var strata: [String: [String]] = [:]
-        for (group, members) in byGroup {
-            var counts: [String: Int] = [:]
-            for m in members { counts[m.label, default: 0] += 1 }
-            let label = counts.max { a, b in a.value < b.value || (a.value == b.value && a.key > b.key) }!.key
-            strata[label, default: []].append(group)
-        }
+        let (byGroup, strata) = GroupStrata.of(images)
 
         // Part -1 is the test set; parts 0..<folds are the folds.
         let shares = [testFraction] + [Double](repeating: (1 - testFraction) / Double(folds), count: folds)

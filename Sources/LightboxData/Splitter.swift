@@ -53,16 +53,12 @@ public struct SplitFractions: Sendable, Equatable, Codable {
     }
 }
 
-/// Stratified group split: groups (patients) are never divided; within each class,
-/// groups are shuffled with the seed and dealt to the part furthest below its share of
-/// that class's images. A class with at least three groups gets at least one in
-/// validation and test (when their fractions are not zero).
-public enum Splitter {
-    public static func split(_ images: [LabeledImage], fractions: SplitFractions, seed: UInt64) -> DatasetSplit {
+/// The groups (patients) of a list of images and each group's stratum, its most common label
+/// (ties: the first name): what both splitters deal, class by class.
+public enum GroupStrata {
+    public static func of(_ images: [LabeledImage]) -> (byGroup: [String: [LabeledImage]], strata: [String: [String]]) {
         var byGroup: [String: [LabeledImage]] = [:]
         for image in images { byGroup[image.group, default: []].append(image) }
-
-        // A group's stratum is its most common label (ties: the first name).
         var strata: [String: [String]] = [:]
         for (group, members) in byGroup {
             var counts: [String: Int] = [:]
@@ -70,6 +66,17 @@ public enum Splitter {
             let label = counts.max { a, b in a.value < b.value || (a.value == b.value && a.key > b.key) }!.key
             strata[label, default: []].append(group)
         }
+        return (byGroup, strata)
+    }
+}
+
+/// Stratified group split: groups (patients) are never divided; within each class,
+/// groups are shuffled with the seed and dealt to the part furthest below its share of
+/// that class's images. A class with at least three groups gets at least one in
+/// validation and test (when their fractions are not zero).
+public enum Splitter {
+    public static func split(_ images: [LabeledImage], fractions: SplitFractions, seed: UInt64) -> DatasetSplit {
+        let (byGroup, strata) = GroupStrata.of(images)
 
         var assignment: [String: DatasetSplit.Part] = [:]
         let parts: [(DatasetSplit.Part, Double)] = [(.test, fractions.test), (.validation, fractions.validation),
