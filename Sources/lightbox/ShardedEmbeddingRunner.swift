@@ -92,7 +92,10 @@ struct ShardedEmbeddingRunner {
         try slurm.checkCommands()
         let pending = try job.pending(count).map(\.index)
         guard !pending.isEmpty else { return }
-        // Every task reads the same list, written once here.
+        // Every task reads the same list, one path a line, written once here.
+        if let bad = job.paths.first(where: { $0.unicodeScalars.contains(where: SlurmBatchScript.isControl) }) {
+            throw Terminal.Failure("\(bad.debugDescription): a file name with a line break or control character cannot go into the shards' list of pictures (one path a line); rename it")
+        }
         let list = (folder as NSString).appendingPathComponent("inputs.txt")
         try AtomicFile.write(Data((job.paths.joined(separator: "\n") + "\n").utf8), to: list)
         let script = (folder as NSString).appendingPathComponent("embed-job.sh")
@@ -146,7 +149,8 @@ extension ShardedEmbeddingRunner {
 }
 
 /// A run's per-picture work (fine-tuning's frozen modules on its held-out pictures) over the
-/// command's shards, here or on Slurm, through the cache in `folder`'s runner.
+/// command's shards, here or on Slurm, through the cache in `folder`'s runner; and with
+/// `--executor slurm`, a cross-fitted run's folds as a job array (`folds`).
 struct ShardedPictureWork: PictureWorkDistributor {
     var options: ExecutorOptions
     /// The run context of the run it serves.
@@ -155,6 +159,8 @@ struct ShardedPictureWork: PictureWorkDistributor {
     var folder: String
     /// The run it serves, for the job's description.
     var run: String
+    /// Where a cross-fitted run's folds train: a Slurm array (`--executor slurm`), else nil (here).
+    var folds: FoldTrainingExecutor?
 
     func outputs(of embedder: ImageEmbedder, cacheKey: String, work: ShardWork, paths: [String],
                  description: String) throws -> [Float] {
@@ -168,5 +174,66 @@ struct ShardedPictureWork: PictureWorkDistributor {
             throw Terminal.Failure(merged.failures.first ?? "\(folder): the shards left out pictures the run needs")
         }
         return merged.embeddings
+    }
+}
+
+/// A cross-fitted fine-tuning run's folds as a Slurm job array, one task a fold: the job
+/// (`FineTuneFoldJob`) written once into `folder` (RUN_DIR.folds), each task running
+/// `lightbox train --fold-job FOLDER/fold-job.json --shard K/N` and leaving its members in
+/// `fold-(K+1)-of-N.safetensors`. Folds whose result is already there for this job are not run
+/// again; tasks that end without their result are resubmitted (`--retries`); an interrupted
+/// run's array (recorded in `slurm-job`) is followed by the next run while it still runs.
+struct SlurmFoldTraining: FoldTrainingExecutor {
+    var options: ExecutorOptions
+    /// Absolute: the nodes read the job and write the results there.
+    var folder: String
+    /// The run it serves, for the job's description.
+    var run: String
+    /// Where the "slurm job ID" line goes.
+    var announce: @Sendable (String) -> Void = { print($0); fflush(stdout) }
+
+    func train(_ job: FineTuneFoldJob, reporter: Reporter) throws -> [FineTuneFoldResult] {
+        let slurm = SlurmArray(options: options.slurmOptions, environment: ProcessInfo.processInfo.environment)
+        slurm.note = Terminal.note
+        try slurm.checkCommands()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        func file(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        let identity = try job.identity(), count = job.folds
+        func result(_ k: Int) -> String { file(FineTuneFoldResult.fileName(fold: k, of: count)) }
+        func isDone(_ k: Int) -> Bool { FineTuneFoldResult.existing(at: result(k), job: job, identity: identity, fold: k) != nil }
+
+        let done = (0..<count).filter(isDone)
+        if !done.isEmpty {
+            Terminal.note("folds \(SlurmArray.arraySpec(done.map { $0 + 1 })) of \(count) already trained for this run (in \(folder)): not run again")
+        }
+        if done.count < count {
+            let jobFile = file(FineTuneFoldJob.fileName)
+            try AtomicFile.write(try job.encoded(), to: jobFile)
+            let script = file("train-folds.sh")
+            try AtomicFile.write(Data(try SlurmBatchScript.make(executable: SlurmBatchScript.currentExecutable,
+                                                                arguments: ["train", "--fold-job", jobFile], shards: count,
+                                                                description: "lightbox train \(run): the \(count) folds' members, one task a fold").utf8),
+                                 to: script)
+            chmod(script, 0o755)
+            let jobIDFile = file("slurm-job")
+            let previous = (try? String(contentsOfFile: jobIDFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            let progress = Terminal.Progress("folds trained")
+            var shown = -1
+            try slurm.run(shards: Array(0..<count), script: script, jobName: "lightbox-train-fold", logDirectory: file("logs"),
+                          resume: previous, isDone: isDone,
+                          submitted: { id, folds in
+                              try? AtomicFile.write(Data((id + "\n").utf8), to: jobIDFile)
+                              announce("slurm job \(id): folds \(SlurmArray.arraySpec(folds.map { $0 + 1 })) of \(count) (array tasks \(SlurmArray.arraySpec(folds)))")
+                          },
+                          tick: {
+                              let finished = (0..<count).filter { FileManager.default.fileExists(atPath: result($0)) }.count
+                              if finished != shown { shown = finished; progress.update(finished, count) }
+                          })
+        }
+        let results = try (0..<count).map { k in
+            try FineTuneFoldResult.read(from: result(k), job: identity, fold: k, folds: count, expectMembers: job.perFold, epochs: job.epochs)
+        }
+        Terminal.note("the \(count) folds' members (\(job.perFold) a fold) read from \(folder)")
+        return results
     }
 }

@@ -62,9 +62,24 @@ struct Train: ParsableCommand {
     @Option(help: "Backbone: mobilenet_v2 (torchvision ImageNet weights, default) or tm:PATH (the MobileNet inside a Teachable Machine export folder or zip).")
     var backbone = "mobilenet_v2"
 
+    /// A Slurm task of a cross-fitted run (written by the submitting run, with --shard K/N):
+    /// train fold K's members from this job description, nothing else.
+    @Option(help: .hidden)
+    var foldJob: String?
+
+    /// A fold task's threads (the batch script passes $SLURM_CPUS_PER_TASK).
+    @Option(help: .hidden)
+    var threads: Int?
+
     /// Every training option against its rule (TrainingOptionRules, as the Studio checks them):
     /// a usage error (exit 64) with the rule's message.
     func validate() throws {
+        if foldJob != nil {
+            guard executorOptions.shard != nil else { throw ValidationError("--fold-job needs --shard K/N (the fold to train, from 0)") }
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+            return
+        }
+        if threads != nil { throw ValidationError("--threads is for a fold task (--fold-job)") }
         var probe = try TrainingConfiguration(data: "-", output: "-", settings: Lightbox.settings)
         try apply(to: &probe)
         try executorOptions.validateForCommand(usesCache: !noCache)
@@ -106,6 +121,7 @@ struct Train: ParsableCommand {
     var executorOptions: ExecutorOptions
 
     func run() throws {
+        if let foldJob { return try runFoldTask(foldJob) }
         try Terminal.run {
             let settings = Lightbox.settings
             let data = try dataOptions.resolvedPath
@@ -129,14 +145,33 @@ struct Train: ParsableCommand {
             var distributor: PictureWorkDistributor?
             if executorOptions.isSharded {
                 guard config.teachableMachineBackbone == nil else { throw ValidationError("--backbone tm:PATH is trained on one machine for now") }
+                let slurm = executorOptions.executor == .slurm
+                if slurm {
+                    // Every node reads these folders: refused now rather than after the data is read.
+                    for folder in [config.output, executorOptions.cacheDir].compactMap({ $0 })
+                        where folder.unicodeScalars.contains(where: SlurmBatchScript.isControl) {
+                        throw ValidationError("\(folder.debugDescription): a line break or control character in a folder name cannot go into a Slurm batch script; choose another")
+                    }
+                }
                 if config.method == .head {
                     config.cacheDirectory = try embedOverShards(config)
+                    if config.crossFits {
+                        Terminal.note("cross-fitting: the \(config.folds) folds' heads train here (seconds each); only the embeddings went to the shards")
+                    }
                 } else {
-                    distributor = ShardedPictureWork(options: executorOptions, settings: settings,
-                                                     folder: ShardedEmbeddingRunner.absolute(config.output) + ".frozen.shards",
-                                                     run: config.output)
-                    Terminal.note("fine-tuning: the frozen modules' work on the validation and test images goes to the shards; "
-                                  + "the training steps run here (each sees freshly augmented pictures)")
+                    let run = ShardedEmbeddingRunner.absolute(config.output)
+                    let folds = slurm && config.crossFits
+                    distributor = ShardedPictureWork(options: executorOptions, settings: settings, folder: run + ".frozen.shards",
+                                                     run: config.output,
+                                                     folds: folds ? SlurmFoldTraining(options: executorOptions, folder: run + ".folds", run: config.output) : nil)
+                    if folds {
+                        Terminal.note("fine-tuning: each of the \(config.folds) folds' members trains as its own Slurm array task (\(run).folds); "
+                                      + "the frozen modules' work on the scored images goes to the shards")
+                    } else {
+                        Terminal.note("fine-tuning: the frozen modules' work on the validation and test images goes to the shards; "
+                                      + "the training steps run here (each sees freshly augmented pictures)"
+                                      + (config.crossFits ? "; --executor slurm would train each fold as its own array task" : ""))
+                    }
                 }
             }
             let summary = try TrainingRun.run(config, reporter: TerminalReporter(), distributor: distributor)
@@ -152,6 +187,26 @@ struct Train: ParsableCommand {
             if let test = summary.heldOutTest { print(Self.metricsLine("held-out test, whole ensemble", test)) }
             if let note = summary.operatingPointNote { print("operating point: \(note)") }
             print("Educational and research software: not a diagnosis.")
+        }
+    }
+
+    /// A Slurm task of a cross-fitted fine-tuning run: trains fold K's members (`--shard K/N`)
+    /// from the job file and writes them atomically beside it, as `fold-(K+1)-of-N.safetensors`.
+    func runFoldTask(_ path: String) throws {
+        try Terminal.run {
+            let settings = threads.map { Lightbox.settings.with(threads: $0) } ?? Lightbox.settings
+            KernelThreads.setForCurrentThread(settings.threads)
+            guard let shard = try executorOptions.single else { throw ValidationError("--fold-job needs --shard K/N") }
+            let job = try FineTuneFoldJob.read(from: path)
+            guard shard.count == job.folds else {
+                throw Terminal.Failure("--shard \(shard): \(path) describes \(job.folds) folds, not \(shard.count)")
+            }
+            let result = try job.train(fold: shard.index, settings: settings, reporter: TerminalReporter())
+            let out = ((path as NSString).deletingLastPathComponent as NSString)
+                .appendingPathComponent(FineTuneFoldResult.fileName(fold: shard.index, of: job.folds))
+            try result.write(to: out)
+            Terminal.note("fold \(shard.index + 1) of \(job.folds): \(result.members.count) member(s) trained in "
+                          + String(format: "%.1f", result.seconds) + " s on \(settings.threads) thread(s); wrote \(out)")
         }
     }
 

@@ -8,7 +8,7 @@ import LightboxModels
 
 /// Fine-tuning's settings besides epochs, batch size, seed (which `TrainingOptions` holds)
 /// and the ensemble's size (`TrainingConfiguration.members`).
-public struct FineTuneOptions: Sendable, Equatable {
+public struct FineTuneOptions: Sendable, Equatable, Codable {
     /// Feature modules trained, counted from the end (5: features.14-18).
     public var unfreeze = 5
     public var backboneRate: Float = 3e-4
@@ -50,6 +50,10 @@ struct FineTunePlan {
     /// each picture is in K-1 members' training, so this saves most of it. (One split keeps each
     /// member's own draws, as before cross-fitting existed.)
     var sharedEpochs: UInt64?
+    /// Cross-fitting: the fold of every pool row (the pool is the folds' pictures, fold by fold)
+    /// and the members per fold (the members are listed fold by fold); empty and 0 for one split.
+    var foldOfRow: [Int] = []
+    var perFold = 0
 
     /// One split: every member trains on the whole training split (seeds seed, seed+1, ...),
     /// validated on the validation split; the test split is scored.
@@ -66,14 +70,20 @@ struct FineTunePlan {
     init(crossFit: CrossFitSplit, perFold: Int, seed: UInt64) {
         pool = crossFit.foldImages
         let foldOfRow = crossFit.folds.indices.flatMap { k in [Int](repeating: k, count: crossFit.folds[k].count) }
-        members = crossFit.folds.indices.flatMap { k in
-            (0..<perFold).map { e in
-                Member(rows: foldOfRow.indices.filter { foldOfRow[$0] != k }, seed: seed &+ UInt64(k * perFold + e))
-            }
-        }
+        self.foldOfRow = foldOfRow
+        self.perFold = perFold
+        members = crossFit.folds.indices.flatMap { Self.foldMembers($0, foldOfRow: foldOfRow, perFold: perFold, seed: seed) }
         validation = []
         scored = crossFit.foldImages + crossFit.test
         sharedEpochs = seed
+    }
+
+    /// The members of fold `k` (what a run lists for that fold, and what a fold's own task
+    /// trains): every pool row of the other folds, seeds seed + k * perFold + e.
+    static func foldMembers(_ k: Int, foldOfRow: [Int], perFold: Int, seed: UInt64) -> [Member] {
+        (0..<perFold).map { e in
+            Member(rows: foldOfRow.indices.filter { foldOfRow[$0] != k }, seed: seed &+ UInt64(k * perFold + e))
+        }
     }
 }
 
@@ -96,26 +106,32 @@ enum FineTuneTraining {
     }
 
     /// With a `distributor`, the frozen modules' work on the validation and scored pictures is
-    /// done by it (the shards of the command line); the training steps always run here, since
-    /// each sees freshly augmented pictures.
+    /// done by it (the shards of the command line). The training steps run here, unless the
+    /// run cross-fits and the distributor has a fold executor (`PictureWorkDistributor.folds`,
+    /// Slurm): then each fold's members train as a task of their own (`FineTuneFoldJob`), and
+    /// the members and their epoch records are read back from the tasks' results. Their
+    /// arithmetic is the same single-threaded arithmetic a run here uses, so the members are
+    /// the same, bit for bit.
     static func train(_ plan: FineTunePlan, classes: [String], config: TrainingConfiguration, reporter: Reporter,
                       distributor: PictureWorkDistributor? = nil, checkpoint: () throws -> Void) throws -> Result {
         let options = config.fineTune, training = config.training
-        let weights = try PretrainedMobileNetV2.load(from: PretrainedMobileNetV2.folder(in: config.settings))
+        let weightsFolder = PretrainedMobileNetV2.folder(in: config.settings)
+        let weights = try PretrainedMobileNetV2.load(from: weightsFolder)
         let preprocessor = Preprocessor(policy: config.resize, equalization: config.equalization)
         let decoder = ImageDecoder(maxPixels: config.settings.maxPixels, dicomWindow: config.dicomWindow)
         let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: options.firstModule, parallelism: config.settings.threads)
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
+        let foldExecutor = plan.sharedEpochs == nil ? nil : distributor?.folds
 
         reporter.note("fine-tuning: features.\(options.cut.trained.lowerBound)-\(options.cut.trained.upperBound) and a linear head, \(plan.members.count) member(s), \(training.epochs) epochs")
-        let squares = try Parallel.map(plan.pool.count, threads: config.settings.threads) { i in
-            Swift.Result<ByteImage, Error> { ByteImage(preprocessor.resized(try decoder.decode(file: plan.pool[i].path, reduceFor: preprocessor.decodeTarget))) }
-        }.map { try $0.get() }
+        // The fold tasks decode the pool themselves.
+        let squares = foldExecutor != nil ? []
+            : try decodePool(plan.pool.map(\.path), digests: nil, preprocessor: preprocessor, decoder: decoder, threads: config.settings.threads)
         try checkpoint()
         let validationFrozen: [Float], scoredFrozen: [Float]
         if let distributor {
             let maps = FrozenFeatureMaps(network: frozen, firstTrainedModule: options.firstModule,
-                                         weightsSHA256: PretrainedMobileNetV2.installedDigest(in: PretrainedMobileNetV2.folder(in: config.settings)) ?? "")
+                                         weightsSHA256: PretrainedMobileNetV2.installedDigest(in: weightsFolder) ?? "")
             let heldOut = plan.validation.map(\.path) + plan.scored.map(\.path)
             var all = try distributor.outputs(of: ImageEmbedder(network: maps, preprocessor: preprocessor, decoder: decoder, threads: config.settings.threads),
                                               cacheKey: maps.cacheKey,
@@ -134,26 +150,31 @@ enum FineTuneTraining {
             scoredFrozen = try frozenFeatures(plan.scored.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
         }
 
+        if let foldExecutor {
+            let job = try FineTuneFoldJob(plan: plan, classes: classes, config: config,
+                                          weightsSHA256: PretrainedMobileNetV2.installedDigest(in: weightsFolder) ?? "")
+            try checkpoint()
+            let results = try foldExecutor.train(job, reporter: reporter)
+            try checkpoint()
+            guard results.map(\.fold) == Array(0..<job.folds) else {
+                throw WeightsError("the fold executor returned folds \(results.map { $0.fold + 1 }) for \(job.folds) folds")
+            }
+            let members = try results.flatMap { try $0.trainedMembers(firstModule: options.firstModule, classes: classes.count) }
+            // Fold by fold, member by member: the order the plan lists them, so the mean of
+            // each epoch sums in the order a run here sums.
+            let records = results.flatMap(\.records)
+            let history = (0..<training.epochs).map { e in mean(records.map { $0[e] }) }
+            for record in history { reporter.epoch(record, of: training.epochs) }
+            let model = TrainedModel(frozen: frozen, members: members, preprocessor: preprocessor, decoder: decoder,
+                                     threads: config.settings.threads)
+            return Result(model: model, history: history, scoredFrozen: scoredFrozen, validationProbabilities: [], validation: nil)
+        }
+
         let poolLabels = plan.pool.map(label)
         let validation = (validationFrozen, plan.validation.map(label))
         let shared = plan.sharedEpochs.map { SharedEpochFeatures(squares: squares, seed: $0, preprocessor: preprocessor) }
-        // Members that train on the same rows share one job (one split: all of them).
-        var jobs: [[Int]: MemberJob] = [:]
-        let runs = try plan.members.map { m in
-            let job = jobs[m.rows] ?? {
-                let labels = m.rows.map { poolLabels[$0] }
-                let counts = classes.indices.map { c in labels.filter { $0 == c }.count }
-                let classWeights = counts.map { Float(labels.count) / Float(classes.count * max($0, 1)) }
-                return MemberJob(squares: m.rows.map { squares[$0] }, labels: labels, classWeights: classWeights, classes: classes.count,
-                                 validation: validation, options: options, training: training, preprocessor: preprocessor,
-                                 poolRows: m.rows, shared: shared)
-            }()
-            jobs[m.rows] = job
-            return MemberRun(member: FineTuneMemberTraining(member: try FineTuneMember(weights: weights, firstModule: options.firstModule,
-                                                                                        classes: classes.count, seed: m.seed),
-                                                            seed: m.seed, job: job),
-                             epochs: training.epochs, batchSize: training.batchSize)
-        }
+        let runs = try memberRuns(plan.members, squares: squares, poolLabels: poolLabels, classes: classes.count, validation: validation,
+                                  options: options, training: training, preprocessor: preprocessor, shared: shared, weights: weights)
         let sums = try trainConcurrently(runs, weights: weights, sharedFrozen: frozen, reporter: reporter, checkpoint: checkpoint)
         let model = TrainedModel(frozen: frozen, members: runs.map(\.member.member.trained), preprocessor: preprocessor, decoder: decoder,
                                  threads: config.settings.threads)
@@ -163,6 +184,50 @@ enum FineTuneTraining {
             : lossAndAccuracy(validationProbabilities, labels: validation.1, classes: classes.count)
         return Result(model: model, history: sums, scoredFrozen: scoredFrozen, validationProbabilities: validationProbabilities,
                       validation: validationResult)
+    }
+
+    /// Every pool picture decoded and resized once, kept as an 8-bit square. With `digests`
+    /// (a fold task), each file's SHA-256 must be the one the submitting run recorded: a picture
+    /// changed since would silently train another member.
+    static func decodePool(_ paths: [String], digests: [String]?, preprocessor: Preprocessor, decoder: ImageDecoder,
+                           threads: Int) throws -> [ByteImage] {
+        try Parallel.map(paths.count, threads: threads) { i in
+            Swift.Result<ByteImage, Error> {
+                guard let expected = digests?[i] else {
+                    return ByteImage(preprocessor.resized(try decoder.decode(file: paths[i], reduceFor: preprocessor.decodeTarget)))
+                }
+                guard let data = FileManager.default.contents(atPath: paths[i]) else {
+                    throw ImageDecodingError(path: paths[i], reason: .unreadable("cannot open"))
+                }
+                guard SHA256.hex(data) == expected else {
+                    throw DatasetError("\(paths[i]): the file changed since the run was submitted (its SHA-256 is no longer \(expected.prefix(16))...); rerun the command")
+                }
+                return ByteImage(preprocessor.resized(try decoder.decode(data: [UInt8](data), path: paths[i], reduceFor: preprocessor.decodeTarget)))
+            }
+        }.map { try $0.get() }
+    }
+
+    /// The runs of `members` on the decoded pool: members that train on the same rows share one
+    /// job (one split: all of them).
+    static func memberRuns(_ members: [FineTunePlan.Member], squares: [ByteImage], poolLabels: [Int], classes: Int,
+                           validation: (frozen: [Float], labels: [Int]), options: FineTuneOptions, training: TrainingOptions,
+                           preprocessor: Preprocessor, shared: SharedEpochFeatures?, weights: NamedTensors) throws -> [MemberRun<FineTuneMemberTraining>] {
+        var jobs: [[Int]: MemberJob] = [:]
+        return try members.map { m in
+            let job = jobs[m.rows] ?? {
+                let labels = m.rows.map { poolLabels[$0] }
+                let counts = (0..<classes).map { c in labels.filter { $0 == c }.count }
+                let classWeights = counts.map { Float(labels.count) / Float(classes * max($0, 1)) }
+                return MemberJob(squares: m.rows.map { squares[$0] }, labels: labels, classWeights: classWeights, classes: classes,
+                                 validation: validation, options: options, training: training, preprocessor: preprocessor,
+                                 poolRows: m.rows, shared: shared)
+            }()
+            jobs[m.rows] = job
+            return MemberRun(member: FineTuneMemberTraining(member: try FineTuneMember(weights: weights, firstModule: options.firstModule,
+                                                                                        classes: classes, seed: m.seed),
+                                                            seed: m.seed, job: job),
+                             epochs: training.epochs, batchSize: training.batchSize)
+        }
     }
 
     /// What every member trains on, shared read-only.
@@ -181,37 +246,48 @@ enum FineTuneTraining {
     /// One epoch's augmented pool pictures through the frozen modules, computed once for every
     /// member (`FineTunePlan.sharedEpochs`): the draws come from the run's seed and the picture's
     /// pool row, the batches are fixed runs of 16 rows on single-threaded networks, so the
-    /// output does not depend on which worker computed what.
+    /// output does not depend on which worker computed what. A fold's own task computes only
+    /// the batches that hold a row its members train on (`neededRows`); every batch it computes
+    /// is the same batch, with the same bits, as in a run that trains every fold.
     final class SharedEpochFeatures: @unchecked Sendable {
+        static let batch = 16
         let squares: [ByteImage], seed: UInt64, preprocessor: Preprocessor
-        /// The epoch `features` hold (-1: none yet), and the features, `[pool, valuesPerPicture]`.
+        /// The batches computed each epoch (all, unless some rows are never read).
+        let batches: [Int]
+        /// The epoch `features` hold (-1: none yet), and per batch its features,
+        /// `[rows, valuesPerPicture]` (empty for a batch not computed).
         private(set) var epoch = -1
-        private(set) var features: [Float] = []
+        private(set) var features: [[Float]] = []
         private(set) var valuesPerPicture = 0
 
-        init(squares: [ByteImage], seed: UInt64, preprocessor: Preprocessor) {
+        init(squares: [ByteImage], seed: UInt64, preprocessor: Preprocessor, neededRows: [Bool]? = nil) {
             self.squares = squares
             self.seed = seed
             self.preprocessor = preprocessor
+            let n = Self.batch
+            batches = (0..<((squares.count + n - 1) / n)).filter { b in
+                neededRows.map { needed in ((b * n)..<min(b * n + n, squares.count)).contains { needed[$0] } } ?? true
+            }
         }
 
         /// Computes epoch `epoch`'s features on the workers' networks (one batch of 16 at a time each).
         func prepare(epoch: Int, workspaces: [FineTuneMemberTraining.Workspace], check: () throws -> Void) throws {
-            let per = preprocessor.valuesPerImage, batches = (squares.count + 15) / 16
-            var outputs = [[Float]?](repeating: nil, count: batches)
+            let per = preprocessor.valuesPerImage, n = Self.batch, todo = batches
+            var outputs = [[Float]](repeating: [], count: (squares.count + n - 1) / n)
             var next = 0, failure: Error?
             let lock = NSLock()
             withoutActuallyEscaping(check) { check in
                 let work = { (workspace: FineTuneMemberTraining.Workspace) in
                     while true {
                         lock.lock()
-                        let b = next
+                        let t = next
                         next += 1
                         lock.unlock()
-                        guard b < batches, failure == nil else { return }
+                        guard t < todo.count, failure == nil else { return }
+                        let b = todo[t]
                         do {
                             try check()
-                            let rows = Array((b * 16)..<min(b * 16 + 16, self.squares.count))
+                            let rows = Array((b * n)..<min(b * n + n, self.squares.count))
                             var input = [Float](repeating: 0, count: rows.count * per)
                             input.withUnsafeMutableBufferPointer { buffer in
                                 for (k, row) in rows.enumerated() {
@@ -241,17 +317,22 @@ enum FineTuneTraining {
                 }
             }
             if let failure { throw failure }
-            features = outputs.flatMap { $0! }
-            valuesPerPicture = features.count / max(1, squares.count)
+            features = outputs
+            if let b = todo.first { valuesPerPicture = outputs[b].count / (min(b * n + n, squares.count) - b * n) }
             self.epoch = epoch
         }
 
         /// The features of pool rows `rows`, one after another.
         func gather(_ rows: [Int], epoch: Int) -> [Float] {
             precondition(epoch == self.epoch, "the shared features of epoch \(epoch) were not prepared")
+            let n = Self.batch, v = valuesPerPicture
             var out: [Float] = []
-            out.reserveCapacity(rows.count * valuesPerPicture)
-            for row in rows { out += features[(row * valuesPerPicture)..<((row + 1) * valuesPerPicture)] }
+            out.reserveCapacity(rows.count * v)
+            for row in rows {
+                let batch = features[row / n], start = (row % n) * v
+                precondition(batch.count >= start + v, "pool row \(row) was not computed (its batch is not needed)")
+                out += batch[start..<(start + v)]
+            }
             return out
         }
     }
@@ -281,19 +362,24 @@ enum FineTuneTraining {
             reporter.progress("fine-tuning \(ensemble) member(s)", done: stepsDone, total: totalSteps)
         }
         if let shared = job.shared {
-            // Cross-fitting: each epoch's shared frozen output first, then every member's steps
-            // of that epoch on it.
-            let workspaces: [FineTuneMemberTraining.Workspace] = workers <= 1 ? [(sharedFrozen, threads)]
-                : try (0..<workers).map { _ in (try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1), 1) }
+            // Cross-fitting: each epoch's shared frozen output first (its batches spread over
+            // every thread), then every member's steps of that epoch on it. All of it is
+            // single-threaded arithmetic (networks of one thread, one OpenMP thread per worker),
+            // however many threads and members there are: a fold's members trained alone, as
+            // a Slurm task trains them, get the bits they get here beside the other folds'.
+            let workspaces: [FineTuneMemberTraining.Workspace] = try (0..<max(1, threads)).map { _ in
+                (try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1), 1)
+            }
             let previous = KernelThreads.forCurrentThread
             defer { KernelThreads.setForCurrentThread(previous) }
             let check = {
-                if workers > 1 { KernelThreads.setForCurrentThread(1) }
+                KernelThreads.setForCurrentThread(1)
                 try checkpoint()
             }
             for epoch in 0..<epochs {
                 try shared.prepare(epoch: epoch, workspaces: workspaces, check: check)
-                try MemberRuns.train(runs, workspaces: workspaces, throughEpoch: epoch, check: check, afterStep: afterStep)
+                try MemberRuns.train(runs, workspaces: Array(workspaces.prefix(max(1, workers))), throughEpoch: epoch, check: check,
+                                     afterStep: afterStep)
             }
         } else if workers <= 1 {
             try MemberRuns.train(runs, workspaces: [(sharedFrozen, threads)], check: checkpoint, afterStep: afterStep)

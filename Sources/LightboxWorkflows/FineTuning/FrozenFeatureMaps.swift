@@ -35,4 +35,12 @@ public protocol PictureWorkDistributor: Sendable {
     /// which builds the same one from it (`ShardJob.makeEmbedder`).
     func outputs(of embedder: ImageEmbedder, cacheKey: String, work: ShardWork, paths: [String],
                  description: String) throws -> [Float]
+
+    /// Where a cross-fitted fine-tuning run's folds train, when not here: each fold's members
+    /// as a task of their own (a Slurm job array). nil (the default): here, together.
+    var folds: FoldTrainingExecutor? { get }
+}
+
+extension PictureWorkDistributor {
+    public var folds: FoldTrainingExecutor? { nil }
 }

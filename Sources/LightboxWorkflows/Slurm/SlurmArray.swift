@@ -47,6 +47,8 @@ public enum SlurmError: Error, CustomStringConvertible, Equatable {
     /// Tasks that Slurm keeps pending for a reason that does not pass by itself (a hold, a limit
     /// the job can never meet): following them would wait forever.
     case tasksStuck(job: String, shards: [Int], reasons: [Int: String])
+    /// A value the batch script would carry that holds a line break or another control character.
+    case unsafeArgument(String)
 
     public var description: String {
         switch self {
@@ -57,6 +59,9 @@ public enum SlurmError: Error, CustomStringConvertible, Equatable {
         case .tasksFailed(let shards, let states, let logs):
             let list = shards.map { "\($0) (\(states[$0] ?? "no result"))" }.joined(separator: ", ")
             return "shards \(list) did not finish after the allowed retries; their logs are in \(logs)"
+        case .unsafeArgument(let value):
+            let shown = value.unicodeScalars.map { SlurmBatchScript.isControl($0) ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+            return "\(shown): a line break or control character in a file name cannot go into the Slurm batch script; rename it (or choose another --out or --cache-dir)"
         case .tasksStuck(let job, let shards, let reasons):
             let why = Set(shards.compactMap { reasons[$0] }).sorted()
             let held = why.allSatisfy { $0.localizedCaseInsensitiveContains("held") }
@@ -315,15 +320,29 @@ public enum SlurmBatchScript {
         "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
-    public static func make(executable: String, arguments: [String], shards: Int, description: String) -> String {
-        """
-        #!/bin/sh
-        # \(description)
-        # Written by lightbox for sbatch --array: task K runs shard K of \(shards).
-        exec \(([executable] + arguments).map(quote).joined(separator: " ")) \\
-            --shard "${SLURM_ARRAY_TASK_ID}/\(shards)" --threads "${SLURM_CPUS_PER_TASK:-1}"
+    /// Every value in the script is quoted for the shell; values with a line break or another
+    /// control character are refused (`SlurmError.unsafeArgument`): a quoted line break is valid
+    /// shell, but the script is also read line by line by sbatch and by people, and a file name
+    /// like that is almost always a mistake. `description` goes into a comment, its control
+    /// characters shown as `?`.
+    public static func make(executable: String, arguments: [String], shards: Int, description: String) throws -> String {
+        for value in [executable] + arguments where value.unicodeScalars.contains(where: isControl) {
+            throw SlurmError.unsafeArgument(value)
+        }
+        let comment = String(String.UnicodeScalarView(description.unicodeScalars.map { isControl($0) ? "?" : $0 }))
+        return """
+            #!/bin/sh
+            # \(comment)
+            # Written by lightbox for sbatch --array: task K runs shard K of \(shards).
+            exec \(([executable] + arguments).map(quote).joined(separator: " ")) \\
+                --shard "${SLURM_ARRAY_TASK_ID}/\(shards)" --threads "${SLURM_CPUS_PER_TASK:-1}"
 
-        """
+            """
+    }
+
+    /// C0 and C1 control characters and DEL (a tab included): nothing a path on a cluster should hold.
+    public static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value)
     }
 
     /// This process's executable, as a path other processes on the cluster can start
