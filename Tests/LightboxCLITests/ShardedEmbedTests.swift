@@ -1,5 +1,7 @@
 import Foundation
 import XCTest
+import LightboxData
+import LightboxWorkflows
 
 /// `lightbox embed --shards/--shard/--executor`: what needs no cluster.
 final class ShardedEmbedCommandTests: XCTestCase {
@@ -72,6 +74,14 @@ final class ShardedEmbedCommandTests: XCTestCase {
                     "--shards", "2", "--cache-dir", path("cache")])
         XCTAssertEqual(try String(contentsOfFile: path("sharded-run/predictions.csv"), encoding: .utf8),
                        try String(contentsOfFile: path("plain-run/predictions.csv"), encoding: .utf8))
+        // Cross-fitted: the embeddings over the shards, the fold heads here (and it says so).
+        _ = try ok(["train", "--method", "head", "--epochs", "2", "--folds", "2", "--no-cache", "--data", tm, "--out", path("plain-folds")])
+        let folds = try ok(["train", "--method", "head", "--epochs", "2", "--folds", "2", "--data", tm, "--out", path("sharded-folds"),
+                            "--shards", "2", "--cache-dir", path("cache")])
+        XCTAssertTrue(folds.stderr.contains("cross-fitting: the 2 folds' heads train here (seconds each); only the embeddings went to the shards"),
+                      folds.stderr)
+        XCTAssertEqual(try String(contentsOfFile: path("sharded-folds/predictions.csv"), encoding: .utf8),
+                       try String(contentsOfFile: path("plain-folds/predictions.csv"), encoding: .utf8))
         let refused = try CLI.run(["train", "--data", tm, "--out", path("tm"), "--shards", "2", "--backbone",
                                    "tm:" + CLI.shared.appendingPathComponent("models/teachable-machine-image").path])
         XCTAssertNotEqual(refused.status, 0)
@@ -98,9 +108,10 @@ final class ShardedEmbedCommandTests: XCTestCase {
     }
 
     /// Two run directories agree: predictions, every member's tensors, and the metrics but for timings.
-    static func assertSameRun(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) {
+    static func assertSameRun(_ a: String, _ b: String, members: Int = 2, file: StaticString = #filePath, line: UInt = #line) {
         func data(_ run: String, _ name: String) -> Data? { FileManager.default.contents(atPath: (run as NSString).appendingPathComponent(name)) }
-        for name in ["predictions.csv", "model/member-0.safetensors", "model/member-1.safetensors"] {
+        XCTAssertNil(data(b, "model/member-\(members).safetensors"), "more members than \(members)", file: file, line: line)
+        for name in ["predictions.csv"] + (0..<members).map({ "model/member-\($0).safetensors" }) {
             XCTAssertNotNil(data(a, name), name, file: file, line: line)
             XCTAssertEqual(data(a, name), data(b, name), name, file: file, line: line)
         }
@@ -192,6 +203,43 @@ final class ShardedEmbedCommandTests: XCTestCase {
         XCTAssertEqual(rest.status, 0, rest.stderr)
         XCTAssertTrue(rest.stderr.contains("(2 run now"), rest.stderr)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("byhand.npy"))), try Data(contentsOf: URL(fileURLWithPath: path("plain.npy"))))
+    }
+
+    /// A CSV list (path, label, group) of the first `perClass` pictures of each class of the
+    /// developer data, patients kept, the pictures copied beside it (a list's paths stay in its folder).
+    static func developerList(in work: URL, perClass: Int) throws -> String {
+        let source = CLI.shared.appendingPathComponent("data/covid-chestxray").path
+        guard FileManager.default.fileExists(atPath: source) else { throw XCTSkip("no developer data at \(source)") }
+        let dataset = try DatasetLoader.load(source, kind: .covidChestxray, saltFolder: work.path)
+        let folder = work.appendingPathComponent("subset")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var lines = ["path,label,group"]
+        for c in dataset.classes {
+            for image in dataset.images.filter({ $0.label == c }).prefix(perClass) {
+                let name = (image.path as NSString).lastPathComponent
+                try FileManager.default.copyItem(atPath: image.path, toPath: folder.appendingPathComponent(name).path)
+                lines.append([name, image.label, image.group].map(CSVText.field).joined(separator: ","))
+            }
+        }
+        let list = folder.appendingPathComponent("subset.csv")
+        try (lines.joined(separator: "\n") + "\n").write(to: list, atomically: true, encoding: .utf8)
+        return list.path
+    }
+
+    /// A fold task's hidden options, and folder names no batch script may carry, are refused
+    /// with what is wrong (before any Slurm command or data is read).
+    func testFoldTaskOptionsAndFolderNamesWithLineBreaksAreRefused() throws {
+        let tm = CLI.shared.appendingPathComponent("models/teachable-machine-image/training-images").path
+        for (arguments, message) in [(["--fold-job", path("fold-job.json")], "--fold-job needs --shard K/N"),
+                                     (["--threads", "2", "--data", tm], "--threads is for a fold task (--fold-job)"),
+                                     (["--fold-job", path("nothing.json"), "--shard", "0/3"], "\(path("nothing.json")): cannot read the fold job file"),
+                                     (["--data", tm, "--out", path("run\nrm -rf x"), "--executor", "slurm"],
+                                      #""\#(path("run"))\nrm -rf x": a line break or control character in a folder name cannot go into a Slurm batch script"#)] {
+            let run = try CLI.run(["train"] + arguments, environment: ["PATH": path("no-such-dir")])
+            XCTAssertNotEqual(run.status, 0, "\(arguments)")
+            XCTAssertTrue(run.stderr.contains(message), "\(arguments): \(run.stderr)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("run\nrm -rf x")))
     }
 
     func testShardOptionsAreChecked() throws {
@@ -375,6 +423,41 @@ final class SlurmEmbedTests: XCTestCase {
         XCTAssertEqual(slurm.status, 0, slurm.stderr)
         XCTAssertTrue(slurm.stdout.contains("slurm job "), slurm.stdout)
         ShardedEmbedCommandTests.assertSameRun(path("slurm-run"), path("local-run"))
+    }
+
+    /// train --executor slurm of a cross-fitted fine-tuned run (48 developer pictures, 3 folds,
+    /// 1 epoch): one array task a fold, and the members, predictions.csv and metrics.json equal
+    /// a local run's, bit for bit. When a fold's result is lost, the rerun trains that fold
+    /// alone, on a task of 2 cores this time, and still ends with the same files.
+    func testCrossFittedFineTuningTrainsEachFoldAsATaskAndEqualsALocalRun() throws {
+        let data = try ShardedEmbedCommandTests.developerList(in: work, perClass: 24)
+        let common = ["train", "--data", data, "--folds", "3", "--epochs", "1"]
+        let local = try CLI.run(common + ["--out", path("local-run")])
+        XCTAssertEqual(local.status, 0, local.stderr)
+        let arguments = common + ["--out", path("slurm-run"), "--executor", "slurm", "--cache-dir", path("cache")]
+        let slurm = try CLI.run(arguments, environment: environment)
+        XCTAssertEqual(slurm.status, 0, slurm.stderr)
+        XCTAssertTrue(slurm.stderr.contains("each of the 3 folds' members trains as its own Slurm array task"), slurm.stderr)
+        XCTAssertTrue(slurm.stdout.contains(": folds 1-3 of 3 (array tasks 0-2)"), slurm.stdout)
+        ShardedEmbedCommandTests.assertSameRun(path("slurm-run"), path("local-run"), members: 3)
+        let folds = path("slurm-run.folds")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folds).filter { $0.hasSuffix(".safetensors") }.sorted(),
+                       ["fold-1-of-3.safetensors", "fold-2-of-3.safetensors", "fold-3-of-3.safetensors"])
+        let logs = try FileManager.default.contentsOfDirectory(atPath: folds + "/logs")
+        XCTAssertEqual(logs.count, 3, "\(logs)")
+        let log = try String(contentsOfFile: folds + "/logs/" + XCTUnwrap(logs.first { $0.hasSuffix("_1.out") }), encoding: .utf8)
+        XCTAssertTrue(log.contains("fold 2 of 3: 1 member(s) trained in "), log)
+
+        try FileManager.default.removeItem(atPath: folds + "/fold-2-of-3.safetensors")
+        let rerun = try CLI.run(arguments + ["--cpus-per-task", "2"], environment: environment)
+        XCTAssertEqual(rerun.status, 0, rerun.stderr)
+        XCTAssertTrue(rerun.stderr.contains("folds 1,3 of 3 already trained for this run"), rerun.stderr)
+        XCTAssertTrue(rerun.stdout.contains(": folds 2 of 3 (array tasks 1)"), rerun.stdout)
+        XCTAssertEqual(rerun.stdout.components(separatedBy: "slurm job ").count, 2, rerun.stdout)  // the held-out shards were done
+        let second = try XCTUnwrap(rerun.stdout.split(separator: "\n").first { $0.contains(": folds 2 of 3") }?.split(separator: " ")[2].dropLast())
+        let secondLog = try String(contentsOfFile: folds + "/logs/lightbox-train-fold-\(second)_1.out", encoding: .utf8)
+        XCTAssertTrue(secondLog.contains("on 2 thread(s)"), secondLog)
+        ShardedEmbedCommandTests.assertSameRun(path("slurm-run"), path("local-run"), members: 3)
     }
 
     /// A held array is not waited on forever: the run stops with what to do, and once the job

@@ -46,30 +46,6 @@ final class CrossFittingTests: TemporaryFolderTestCase {
 /// predictions.csv is what its own fold's member, read back from the bundle, gives it; no patient
 /// is in two folds; and a rerun with the same seed writes the same members, byte for byte.
 final class CrossFittedRunTests: TemporaryFolderTestCase {
-    /// A CSV list (path, label, group) of the first `perClass` pictures of each class in the
-    /// developer data's metadata, patients kept.
-    func developerSubset(perClass: Int) throws -> String {
-        let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/covid-chestxray")
-        guard FileManager.default.fileExists(atPath: shared.path) else { throw XCTSkip("no developer data at \(shared.path)") }
-        let dataset = try DatasetLoader.load(shared.path, kind: .covidChestxray, covidOptions: .init(), labels: nil,
-                                             saltFolder: work.path)
-        // The pictures are copied beside the list: a list's paths may not leave its folder.
-        let folder = work.appendingPathComponent("subset")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        var lines = ["path,label,group"]
-        for c in dataset.classes {
-            for image in dataset.images.filter({ $0.label == c }).prefix(perClass) {
-                let name = (image.path as NSString).lastPathComponent
-                try FileManager.default.copyItem(atPath: image.path, toPath: folder.appendingPathComponent(name).path)
-                lines.append([name, image.label, image.group].map(CSVText.field).joined(separator: ","))
-            }
-        }
-        let list = folder.appendingPathComponent("subset.csv")
-        try (lines.joined(separator: "\n") + "\n").write(to: list, atomically: true, encoding: .utf8)
-        return list.path
-    }
-
     func testFineTunedOutOfFoldProbabilitiesComeFromTheFoldsMemberAndRerunsAreIdentical() throws {
         let data = try developerSubset(perClass: 40)
         func train(_ name: String) throws -> (TrainingSummary, URL) {
@@ -117,5 +93,31 @@ final class CrossFittedRunTests: TemporaryFolderTestCase {
         }
         XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("predictions.csv"), encoding: .utf8),
                        try String(contentsOf: work.appendingPathComponent("b/predictions.csv"), encoding: .utf8))
+    }
+}
+
+extension TemporaryFolderTestCase {
+    /// A CSV list (path, label, group) of the first `perClass` pictures of each class in the
+    /// developer data's metadata, patients kept.
+    func developerSubset(perClass: Int) throws -> String {
+        let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/covid-chestxray")
+        guard FileManager.default.fileExists(atPath: shared.path) else { throw XCTSkip("no developer data at \(shared.path)") }
+        let dataset = try DatasetLoader.load(shared.path, kind: .covidChestxray, covidOptions: .init(), labels: nil,
+                                             saltFolder: work.path)
+        // The pictures are copied beside the list: a list's paths may not leave its folder.
+        let folder = work.appendingPathComponent("subset")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var lines = ["path,label,group"]
+        for c in dataset.classes {
+            for image in dataset.images.filter({ $0.label == c }).prefix(perClass) {
+                let name = (image.path as NSString).lastPathComponent
+                try FileManager.default.copyItem(atPath: image.path, toPath: folder.appendingPathComponent(name).path)
+                lines.append([name, image.label, image.group].map(CSVText.field).joined(separator: ","))
+            }
+        }
+        let list = folder.appendingPathComponent("subset.csv")
+        try (lines.joined(separator: "\n") + "\n").write(to: list, atomically: true, encoding: .utf8)
+        return list.path
     }
 }

@@ -52,11 +52,13 @@ public struct FineTuneFoldJob: Codable, Sendable, Equatable {
     /// The pretrained weights' digest: a task on a node with other weights stops.
     public var weightsSHA256: String
 
-    /// The job of a cross-fitting plan (its pool's files are read once more, for their digests).
-    init(plan: FineTunePlan, classes: [String], config: TrainingConfiguration, weightsSHA256: String) throws {
+    /// The job of a cross-fitting plan, with the content digests the run read (`known`; files
+    /// missing there are read again).
+    init(plan: FineTunePlan, classes: [String], config: TrainingConfiguration,
+         digests known: [String: Result<String, ImageDecodingError>] = [:], weightsSHA256: String) throws {
         precondition(plan.sharedEpochs != nil && plan.foldOfRow.count == plan.pool.count, "a fold job is for a cross-fitting plan")
-        let paths = plan.pool.map(\.path)
-        let digests = ContentDigests.compute(paths, threads: config.settings.threads)
+        let missing = plan.pool.map(\.path).filter { known[$0] == nil }
+        let digests = known.merging(missing.isEmpty ? [:] : ContentDigests.compute(missing, threads: config.settings.threads)) { a, _ in a }
         pictures = try plan.pool.indices.map { i in
             let image = plan.pool[i]
             guard case .success(let digest)? = digests[image.path] else {

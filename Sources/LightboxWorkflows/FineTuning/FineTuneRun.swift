@@ -32,7 +32,7 @@ enum FineTuneRun {
         case .crossFit(let crossFit): plan = FineTunePlan(crossFit: crossFit, perFold: config.membersPerFold, seed: config.training.seed)
         }
         let trained = try FineTuneTraining.train(plan, classes: dataset.classes, config: config, reporter: reporter,
-                                                 distributor: distributor, checkpoint: checkpoint)
+                                                 distributor: distributor, digests: digests, checkpoint: checkpoint)
         timings.lap("train")
         try checkpoint()
         let scored = try scoredProbabilities(design: design, trained: trained, perFold: config.membersPerFold)

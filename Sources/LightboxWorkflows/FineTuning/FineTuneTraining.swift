@@ -112,8 +112,11 @@ enum FineTuneTraining {
     /// the members and their epoch records are read back from the tasks' results. Their
     /// arithmetic is the same single-threaded arithmetic a run here uses, so the members are
     /// the same, bit for bit.
+    /// `digests`: the files' content digests the run already read (for the fold job; read
+    /// again when missing).
     static func train(_ plan: FineTunePlan, classes: [String], config: TrainingConfiguration, reporter: Reporter,
-                      distributor: PictureWorkDistributor? = nil, checkpoint: () throws -> Void) throws -> Result {
+                      distributor: PictureWorkDistributor? = nil, digests: [String: Swift.Result<String, ImageDecodingError>] = [:],
+                      checkpoint: () throws -> Void) throws -> Result {
         let options = config.fineTune, training = config.training
         let weightsFolder = PretrainedMobileNetV2.folder(in: config.settings)
         let weights = try PretrainedMobileNetV2.load(from: weightsFolder)
@@ -151,7 +154,7 @@ enum FineTuneTraining {
         }
 
         if let foldExecutor {
-            let job = try FineTuneFoldJob(plan: plan, classes: classes, config: config,
+            let job = try FineTuneFoldJob(plan: plan, classes: classes, config: config, digests: digests,
                                           weightsSHA256: PretrainedMobileNetV2.installedDigest(in: weightsFolder) ?? "")
             try checkpoint()
             let results = try foldExecutor.train(job, reporter: reporter)
