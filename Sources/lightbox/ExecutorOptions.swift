@@ -9,8 +9,11 @@ enum ExecutorKind: String, CaseIterable, ExpressibleByArgument {
 }
 
 /// The options that split a command's inputs into shards and say where the shards run; shared
-/// by the commands that can outgrow one machine: embed, evaluate, predict and train --method head
-/// (which hand the backbone's work to the shards through the embedding cache).
+/// by the commands that can outgrow one machine: embed, evaluate, predict and train (which hand
+/// the backbone's work to the shards through the embedding cache). With `--executor slurm`, a
+/// cross-fitted fine-tuning run also trains each fold's members as a task of its own; `--shards N`
+/// here (local) never splits training: the folds train together in this process, which shares
+/// each epoch's frozen work among them.
 struct ExecutorOptions: ParsableArguments {
     @Option(help: "Split the inputs (after directory expansion and sorting) into N contiguous shards; a rerun does only the shards not yet done.")
     var shards: Int?
@@ -22,7 +25,7 @@ struct ExecutorOptions: ParsableArguments {
     @Option(help: "The embedding cache (shared by every shard; on a shared file system for Slurm). Default: $LIGHTBOX_HOME/embeddings.")
     var cacheDir: String?
 
-    @Option(help: "Where the shards run: local (one after another, here) or slurm (a job array submitted with sbatch).")
+    @Option(help: "Where the shards run: local (one after another, here) or slurm (a job array submitted with sbatch; train also runs each fold of a cross-fitted fine-tuning run as an array task).")
     var executor: ExecutorKind = .local
 
     @Option(help: "slurm: the partition (sbatch --partition).")
