@@ -219,16 +219,25 @@ struct SlurmFoldTraining: FoldTrainingExecutor {
             let previous = (try? String(contentsOfFile: jobIDFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
             let progress = Terminal.Progress("folds trained")
             var shown = -1
-            try slurm.run(shards: Array(0..<count), script: script, jobName: "lightbox-train-fold", logDirectory: file("logs"),
-                          resume: previous, isDone: isDone,
-                          submitted: { id, folds in
-                              try? AtomicFile.write(Data((id + "\n").utf8), to: jobIDFile)
-                              announce("slurm job \(id): folds \(SlurmArray.arraySpec(folds.map { $0 + 1 })) of \(count) (array tasks \(SlurmArray.arraySpec(folds)))")
-                          },
-                          tick: {
-                              let finished = (0..<count).filter { FileManager.default.fileExists(atPath: result($0)) }.count
-                              if finished != shown { shown = finished; progress.update(finished, count) }
-                          })
+            do {
+                try slurm.run(shards: Array(0..<count), script: script, jobName: "lightbox-train-fold", logDirectory: file("logs"),
+                              resume: previous, isDone: isDone,
+                              submitted: { id, folds in
+                                  try? AtomicFile.write(Data((id + "\n").utf8), to: jobIDFile)
+                                  announce("slurm job \(id): folds \(SlurmArray.arraySpec(folds.map { $0 + 1 })) of \(count) (array tasks \(SlurmArray.arraySpec(folds)))")
+                              },
+                              tick: {
+                                  let finished = (0..<count).filter { FileManager.default.fileExists(atPath: result($0)) }.count
+                                  if finished != shown { shown = finished; progress.update(finished, count) }
+                              })
+            } catch SlurmError.tasksFailed(let tasks, let states, let logs) {
+                // Said in folds (from 1), as the run counts them, not in array tasks (from 0).
+                let list = tasks.map { "\($0 + 1) (\(states[$0] ?? "no result"))" }.joined(separator: ", ")
+                throw Terminal.Failure("folds \(list) of \(count) were not trained after the allowed retries; their tasks' logs are in \(logs) "
+                                       + "(array task K trains fold K+1); a rerun trains only the folds still missing")
+            } catch let error as SlurmError {
+                throw Terminal.Failure(error.description.replacingOccurrences(of: "Slurm keeps shards", with: "Slurm keeps array tasks"))
+            }
         }
         let results = try (0..<count).map { k in
             try FineTuneFoldResult.read(from: result(k), job: identity, fold: k, folds: count, expectMembers: job.perFold, epochs: job.epochs)

@@ -427,8 +427,9 @@ final class SlurmEmbedTests: XCTestCase {
 
     /// train --executor slurm of a cross-fitted fine-tuned run (48 developer pictures, 3 folds,
     /// 1 epoch): one array task a fold, and the members, predictions.csv and metrics.json equal
-    /// a local run's, bit for bit. When a fold's result is lost, the rerun trains that fold
-    /// alone, on a task of 2 cores this time, and still ends with the same files.
+    /// a local run's, bit for bit. When a fold's result is lost, a rerun trains only that fold:
+    /// its task failing (no weights on its LIGHTBOX_HOME), the run names the fold and its log;
+    /// then alone on a task of 2 cores, it ends with the same files.
     func testCrossFittedFineTuningTrainsEachFoldAsATaskAndEqualsALocalRun() throws {
         let data = try ShardedEmbedCommandTests.developerList(in: work, perClass: 24)
         let common = ["train", "--data", data, "--folds", "3", "--epochs", "1"]
@@ -445,10 +446,24 @@ final class SlurmEmbedTests: XCTestCase {
                        ["fold-1-of-3.safetensors", "fold-2-of-3.safetensors", "fold-3-of-3.safetensors"])
         let logs = try FileManager.default.contentsOfDirectory(atPath: folds + "/logs")
         XCTAssertEqual(logs.count, 3, "\(logs)")
+        XCTAssertFalse(slurm.stderr.contains("already trained"), slurm.stderr)
         let log = try String(contentsOfFile: folds + "/logs/" + XCTUnwrap(logs.first { $0.hasSuffix("_1.out") }), encoding: .utf8)
         XCTAssertTrue(log.contains("fold 2 of 3: 1 member(s) trained in "), log)
 
+        // Fold 2's result lost, and its task finds no pretrained weights (another LIGHTBOX_HOME):
+        // the run names the fold and its log, and writes nothing.
         try FileManager.default.removeItem(atPath: folds + "/fold-2-of-3.safetensors")
+        let failing = try CLI.run(arguments + ["--retries", "0", "--sbatch-arg=--export=ALL,LIGHTBOX_HOME=\(path("no-home"))"],
+                                  environment: environment)
+        XCTAssertEqual(failing.status, 1, failing.stderr)
+        XCTAssertTrue(failing.stderr.contains("folds 2 (FAILED) of 3 were not trained after the allowed retries; "
+                                              + "their tasks' logs are in \(folds)/logs"), failing.stderr)
+        let failed = try XCTUnwrap(failing.stdout.split(separator: "\n").first { $0.contains(": folds 2 of 3") }?.split(separator: " ")[2].dropLast(),
+                                   failing.stdout)
+        let failedLog = try String(contentsOfFile: folds + "/logs/lightbox-train-fold-\(failed)_1.out", encoding: .utf8)
+        XCTAssertTrue(failedLog.contains("are not the ones the run was submitted with"), failedLog)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folds + "/fold-2-of-3.safetensors"))
+
         let rerun = try CLI.run(arguments + ["--cpus-per-task", "2"], environment: environment)
         XCTAssertEqual(rerun.status, 0, rerun.stderr)
         XCTAssertTrue(rerun.stderr.contains("folds 1,3 of 3 already trained for this run"), rerun.stderr)

@@ -68,7 +68,7 @@ public struct FineTuneFoldJob: Codable, Sendable, Equatable {
                            fold: plan.foldOfRow[i], sha256: digest)
         }
         self.classes = classes
-        folds = (plan.foldOfRow.max() ?? 0) + 1
+        folds = plan.members.count / max(1, plan.perFold)
         perFold = plan.perFold
         seed = plan.sharedEpochs!
         epochs = config.training.epochs
@@ -179,6 +179,8 @@ public struct FineTuneFoldResult: Sendable {
     public var records: [[EpochRecord]]
     /// How long the task trained (for the log; not part of the result's identity).
     public var seconds: Double
+    /// The file it was read from (for messages).
+    public var source: String?
 
     public init(fold: Int, folds: Int, job: String, members: [[String: Tensor]], records: [[EpochRecord]], seconds: Double) {
         self.fold = fold
@@ -267,8 +269,10 @@ public struct FineTuneFoldResult: Sendable {
             }
             members[e][String(name[name.index(after: slash)...])] = tensor
         }
-        return FineTuneFoldResult(fold: fold, folds: folds, job: job, members: members, records: records,
-                                  seconds: metadata["seconds"].flatMap(Double.init) ?? 0)
+        var result = FineTuneFoldResult(fold: fold, folds: folds, job: job, members: members, records: records,
+                                        seconds: metadata["seconds"].flatMap(Double.init) ?? 0)
+        result.source = path
+        return result
     }
 
     /// The result for `job`'s fold `fold`, if there is a valid one at `path` (else nil: not done).
@@ -280,7 +284,7 @@ public struct FineTuneFoldResult: Sendable {
     /// The fold's members as a model's members (each checked: every tensor, its shape, finite values).
     func trainedMembers(firstModule: Int, classes: Int) throws -> [FineTunedMember] {
         try members.enumerated().map { e, tensors in
-            try FineTunedMember(store: NamedTensors(tensors, source: "\(Self.fileName(fold: fold, of: folds)), member \(e)"),
+            try FineTunedMember(store: NamedTensors(tensors, source: "\(source ?? Self.fileName(fold: fold, of: folds)), member \(e)"),
                                 firstModule: firstModule, classes: classes)
         }
     }
