@@ -347,7 +347,9 @@ enum FineTuneTraining {
     /// With two or more threads and members, the members train side by side, one thread each
     /// (each worker with its own single-threaded copy of the frozen modules): on this machine's
     /// two cores a step on one thread takes 1.4x its two-thread time, not 2x, so two members at
-    /// once get through more images.
+    /// once get through more images. Cross-fitted members (shared epoch features) always run
+    /// single-threaded arithmetic, even alone or with one thread in all (`sharedFrozen` then only
+    /// says how many threads to spread the work over), so a fold's task reproduces them exactly.
     static func trainConcurrently(_ runs: [MemberRun<FineTuneMemberTraining>], weights: NamedTensors,
                                   sharedFrozen: GraphNetwork, reporter: Reporter, checkpoint: () throws -> Void) throws -> [EpochRecord] {
         let threads = sharedFrozen.parallelism, workers = min(threads, runs.count)
