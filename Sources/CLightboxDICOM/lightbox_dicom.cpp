@@ -12,6 +12,7 @@
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
 #include <openjpeg-2.5/openjpeg.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -145,6 +146,158 @@ void fillHeader(DcmFileFormat &file, lightbox_dicom_header &h) {
     copyString(h.study_instance_uid, sizeof h.study_instance_uid, text(ds, DCM_StudyInstanceUID));
     h.frame_bytes = uint64_t(h.rows) * uint64_t(h.columns) * uint64_t(std::max(h.samples_per_pixel, 0)) *
                     uint64_t(std::max(h.bits_allocated, 0) / 8);
+}
+
+// A read's outcome: running out of bytes mid-element (or a deflate stream cut short) is a cut
+// file; anything else is damage.
+lightbox_dicom_status readStatus(const OFCondition &status, DcmInputBufferStream &input, bool streamCut,
+                                 char *error, size_t error_size) {
+    if (status.good()) return LIGHTBOX_DICOM_OK;
+    bool cut = status == EC_StreamNotifyClient || (status == EC_InvalidStream && input.eos()) || streamCut;
+    return fail(cut ? LIGHTBOX_DICOM_TRUNCATED : LIGHTBOX_DICOM_CORRUPT, error, error_size,
+                cut ? std::string("the data set ends early (") + status.text() + ")" : std::string(status.text()));
+}
+
+// --- Deflated explicit VR little endian (PS3.5 A.5), inflated within what the header needs ---
+//
+// Everything after the meta header is one deflate stream. DCMTK inflates all of it while
+// reading, however large: 250 KB of zeros declare 256 MiB. So Lightbox inflates it here, first
+// at most `deflatedHeaderLimit` bytes, enough to reach the Pixel Data element; then, knowing the
+// frames' size from that header, at most that size plus `deflatedTrailingLimit`; a stream that
+// goes on is refused as soon as its output passes the bound.
+
+constexpr size_t deflatedHeaderLimit = size_t(4) << 20;    // the elements before Pixel Data
+constexpr size_t deflatedTrailingLimit = size_t(1) << 20;  // elements after it (signatures, padding)
+constexpr uint64_t deflatedPixelLimit = uint64_t(1) << 30; // every frame of a multi-frame file
+
+const char *const deflatedSyntax = "1.2.840.10008.1.2.1.99";
+
+// Where the data set starts: after the preamble, "DICM" and the group 0002 elements (always
+// explicit VR little endian). 0 when the meta header is not there or runs past the end.
+size_t dataSetOffset(const uint8_t *data, size_t size) {
+    size_t at = 132;
+    if (size < at || memcmp(data + 128, "DICM", 4) != 0) return 0;
+    while (at + 8 <= size && (data[at] | data[at + 1] << 8) == 0x0002) {
+        char vr[3] = {char(data[at + 4]), char(data[at + 5]), 0};
+        bool longForm = strstr("OB OW OF OD OL OV SQ UT UN UC UR SV UV", vr) != nullptr;
+        uint64_t length = longForm ? (at + 12 <= size ? uint64_t(data[at + 8]) | uint64_t(data[at + 9]) << 8 |
+                                                            uint64_t(data[at + 10]) << 16 | uint64_t(data[at + 11]) << 24
+                                                      : UINT64_MAX)
+                                   : uint64_t(data[at + 6] | data[at + 7] << 8);
+        uint64_t next = uint64_t(at) + (longForm ? 12 : 8) + length;
+        if (length == UINT64_MAX || next > size) return 0;
+        at = size_t(next);
+    }
+    return at;
+}
+
+// The meta header's Transfer Syntax UID, read by DCMTK from the bytes before the data set.
+bool isDeflated(const uint8_t *data, size_t offset) {
+    DcmMetaInfo meta;
+    DcmInputBufferStream input;
+    input.setBuffer(data, offile_off_t(offset));
+    input.setEos();
+    meta.transferInit();
+    OFCondition status = meta.read(input, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+    meta.transferEnd();
+    return status.good() && text(&meta, DCM_TransferSyntaxUID) == deflatedSyntax;
+}
+
+// A deflate stream being inflated into `out` a bounded piece at a time. Raw deflate as the
+// standard says, or with a zlib header, which some writers add and DCMTK accepts too.
+struct Inflater {
+    z_stream z{};
+    bool ready = false, ended = false, broken = false;
+    std::vector<Uint8> out;
+
+    Inflater(const uint8_t *data, size_t size) {
+        bool zlibHeader = size >= 2 && (data[0] & 0x0F) == 8 && ((data[0] << 8) | data[1]) % 31 == 0;
+        z.next_in = const_cast<Bytef *>(data);
+        z.avail_in = uInt(std::min<size_t>(size, UINT32_MAX));
+        ready = inflateInit2(&z, zlibHeader ? 15 : -15) == Z_OK;
+        broken = !ready;
+    }
+    ~Inflater() { if (ready) inflateEnd(&z); }
+
+    // Inflates until the stream ends, breaks, runs out of input, or `out` holds more than `limit`.
+    void run(size_t limit) {
+        while (!ended && !broken && out.size() <= limit) {
+            size_t have = out.size(), step = std::min<size_t>(limit + 1 - have, size_t(1) << 20);
+            out.resize(have + step);
+            z.next_out = out.data() + have;
+            z.avail_out = uInt(step);
+            int status = inflate(&z, Z_NO_FLUSH);
+            out.resize(have + step - z.avail_out);
+            if (status == Z_STREAM_END) ended = true;
+            else if (status == Z_BUF_ERROR && z.avail_in == 0) break;   // cut short: DCMTK says where
+            else if (status != Z_OK && status != Z_BUF_ERROR) broken = true;
+        }
+    }
+    bool overLimit(size_t limit) const { return out.size() > limit; }
+};
+
+// Reads the data set of a deflated file from its inflated bytes into `file` (its meta header from
+// the file's own bytes). `error` names the bound a bomb passes.
+lightbox_dicom_status readDeflated(lightbox_dicom &file, const uint8_t *data, size_t size, size_t offset,
+                                   char *error, size_t error_size) {
+    auto readPart = [](DcmObject &object, const Uint8 *bytes, size_t count, E_TransferSyntax xfer, bool untilPixels) {
+        DcmInputBufferStream input;
+        input.setBuffer(bytes, offile_off_t(count));
+        input.setEos();
+        object.transferInit();
+        OFCondition status = untilPixels
+            ? static_cast<DcmDataset &>(object).readUntilTag(input, xfer, EGL_noChange, DCM_MaxReadLength, DCM_PixelData)
+            : object.read(input, xfer, EGL_noChange, DCM_MaxReadLength);
+        object.transferEnd();
+        return status;
+    };
+    OFCondition status = readPart(*file.file.getMetaInfo(), data, offset, EXS_Unknown, false);
+    if (status.bad()) return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, std::string("meta header: ") + status.text());
+
+    Inflater inflater(data + offset, size - offset);
+    inflater.run(deflatedHeaderLimit);
+    if (inflater.broken) return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "the deflated data set is not a valid deflate stream");
+    DcmDataset *ds = file.file.getDataset();
+    status = readPart(*ds, inflater.out.data(), inflater.out.size(), EXS_LittleEndianExplicit, true);
+    if (status.bad() && inflater.overLimit(deflatedHeaderLimit)) {
+        char text[200];
+        snprintf(text, sizeof text, "the deflated data set inflates to more than %zu MiB before its pixel data; refused as a deflate bomb",
+                 deflatedHeaderLimit >> 20);
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, text);
+    }
+    if (file.headerOnly && status.good()) return LIGHTBOX_DICOM_OK;
+    if (status.good() && !inflater.ended) {
+        // The frames' size from the header read so far bounds the rest of the stream.
+        Sint32 frames = 1;
+        if (ds->findAndGetSint32(DCM_NumberOfFrames, frames).bad() || frames < 1) frames = 1;
+        auto value = [&](const DcmTagKey &tag, int32_t fallback) { return uint64_t(std::max(number(ds, tag, fallback), 0)); };
+        uint64_t frameBytes = value(DCM_Rows, 0) * value(DCM_Columns, 0) * value(DCM_SamplesPerPixel, 1) * (value(DCM_BitsAllocated, 0) / 8);
+        uint64_t pixels = frameBytes * uint64_t(frames);
+        if (pixels > deflatedPixelLimit) {
+            char text[200];
+            snprintf(text, sizeof text, "%d frame(s) of %llu bytes would inflate past %llu MiB, the most Lightbox inflates",
+                     int(frames), (unsigned long long)frameBytes, (unsigned long long)(deflatedPixelLimit >> 20));
+            return fail(LIGHTBOX_DICOM_UNSUPPORTED, error, error_size, text);
+        }
+        size_t limit = deflatedHeaderLimit + size_t(pixels) + deflatedTrailingLimit;
+        inflater.run(limit);
+        if (inflater.broken) return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "the deflated data set is not a valid deflate stream");
+        if (inflater.overLimit(limit)) {
+            char text[240];
+            snprintf(text, sizeof text, "the deflated data set inflates to more than %zu MiB, far more than its %d frame(s) of %llu bytes need; refused as a deflate bomb",
+                     limit >> 20, int(frames), (unsigned long long)frameBytes);
+            return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, text);
+        }
+    }
+    // The whole data set as far as it goes (a broken or cut one fails here, with DCMTK's reason).
+    ds->clear();
+    DcmInputBufferStream input;
+    input.setBuffer(inflater.out.data(), offile_off_t(inflater.out.size()));
+    input.setEos();
+    ds->transferInit();
+    status = ds->read(input, EXS_LittleEndianExplicit, EGL_noChange, DCM_MaxReadLength);
+    ds->transferEnd();
+    return readStatus(status, input, !inflater.ended, error, error_size);
 }
 
 // --- JPEG 2000 through OpenJPEG ---
@@ -311,6 +464,19 @@ lightbox_dicom_status decode(lightbox_dicom *file, void *buffer, size_t bufferSi
     return LIGHTBOX_DICOM_OK;
 }
 
+// Reads a file in any other transfer syntax: DCMTK decides from the meta header.
+lightbox_dicom_status readWhole(lightbox_dicom &file, const uint8_t *data, size_t size, char *error, size_t error_size) {
+    DcmInputBufferStream input;
+    input.setBuffer(data, offile_off_t(size));
+    input.setEos();
+    file.file.transferInit();
+    OFCondition status = file.headerOnly
+        ? file.file.readUntilTag(input, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, DCM_PixelData)
+        : file.file.read(input, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+    file.file.transferEnd();
+    return readStatus(status, input, false, error, error_size);
+}
+
 }  // namespace
 
 extern "C" lightbox_dicom_status lightbox_dicom_open(const uint8_t *data, size_t size, int header_only, lightbox_dicom **out,
@@ -322,20 +488,11 @@ extern "C" lightbox_dicom_status lightbox_dicom_open(const uint8_t *data, size_t
             return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "DCMTK's data dictionary is not loaded (libdcmtk17's dicom.dic)");
         std::unique_ptr<lightbox_dicom> file(new lightbox_dicom);
         file->headerOnly = header_only != 0;
-        DcmInputBufferStream input;
-        input.setBuffer(data, offile_off_t(size));
-        input.setEos();
-        file->file.transferInit();
-        OFCondition status = header_only
-            ? file->file.readUntilTag(input, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, DCM_PixelData)
-            : file->file.read(input, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-        file->file.transferEnd();
-        if (status.bad()) {
-            // Running out of bytes mid-element is a cut file; anything else is damage.
-            bool cut = status == EC_StreamNotifyClient || (status == EC_InvalidStream && input.eos());
-            return fail(cut ? LIGHTBOX_DICOM_TRUNCATED : LIGHTBOX_DICOM_CORRUPT, error, error_size,
-                        cut ? std::string("the data set ends early (") + status.text() + ")" : std::string(status.text()));
-        }
+        size_t dataSet = dataSetOffset(data, size);
+        lightbox_dicom_status status = dataSet && isDeflated(data, dataSet)
+            ? readDeflated(*file, data, size, dataSet, error, error_size)
+            : readWhole(*file, data, size, error, error_size);
+        if (status != LIGHTBOX_DICOM_OK) return status;
         fillHeader(file->file, file->header);
         *header = file->header;
         *out = file.release();

@@ -12,6 +12,9 @@ import LightboxCore
 enum DICOMDecoder {
     static func decode(_ data: [UInt8], path: String, maxPixels: Int, window: DICOMWindow,
                        warn: (@Sendable (String) -> Void)?) throws -> RGBImage {
+        // The header first, so that a picture over the pixel limit is refused before its pixel
+        // data is read (or, deflated, inflated).
+        _ = try checkedHeader(File(data, path: path, headerOnly: true), path: path, maxPixels: maxPixels)
         let file = try File(data, path: path, headerOnly: false)
         let h = try checkedHeader(file, path: path, maxPixels: maxPixels)
         if h.frames > 1 { warn?("\(path): \(h.frames) frames, only the first is used") }
@@ -37,13 +40,16 @@ enum DICOMDecoder {
 
     /// The size `decode` returns and about the most bytes it holds: DCMTK's copy of the data set
     /// (about the file), the decoded frame, the grey values as Double, the Float RGB picture, and
-    /// for JPEG 2000 OpenJPEG's 32-bit planes and the joined codestream.
+    /// for JPEG 2000 OpenJPEG's 32-bit planes and the joined codestream, for a deflated file the
+    /// inflated data set.
     static func probe(_ data: [UInt8], path: String, maxPixels: Int) throws -> ImageHeader {
         let file = try File(data, path: path, headerOnly: true)
         let h = try checkedHeader(file, path: path, maxPixels: maxPixels)
         let pixels = h.rows * h.columns
         var bytes = data.count + Int(h.raw.frame_bytes) + pixels * 12 + (h.samplesPerPixel == 1 ? pixels * 8 : 0)
         if h.transferSyntax.hasPrefix("1.2.840.10008.1.2.4.9") { bytes += pixels * h.samplesPerPixel * 4 + data.count }
+        // Deflated: the inflated data set, twice (the inflated bytes and DCMTK's elements).
+        if h.transferSyntax == "1.2.840.10008.1.2.1.99" { bytes += 2 * Int(h.raw.frame_bytes) * h.frames }
         let warnings = h.frames > 1 ? ["\(path): \(h.frames) frames, only the first is used"] : []
         return ImageHeader(format: .dicom, width: h.columns, height: h.rows, decodeBytes: bytes, warnings: warnings)
     }
