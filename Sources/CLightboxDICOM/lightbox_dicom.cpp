@@ -352,6 +352,60 @@ lightbox_dicom_status firstFrameStream(DcmDataset *ds, DcmPixelData *pixels, std
     return LIGHTBOX_DICOM_OK;
 }
 
+// --- JPEG and JPEG-LS: the codestream must be the picture the header describes ---
+//
+// DCMTK's decoders size their work from the codestream's own frame header, not the DICOM
+// header, and IJG goes over every block once per scan: a few kilobytes declaring a larger frame,
+// or repeating a small progressive scan hundreds of times, cost minutes. So the first frame's
+// codestream is walked first: one frame header (SOFn, or SOF55 for JPEG-LS) that matches Rows,
+// Columns, SamplesPerPixel and BitsAllocated, and at most `maxJPEGScans` scans.
+
+constexpr int maxJPEGScans = 64;   // sequential DICOM JPEG has one scan per component at most
+
+bool isJPEGFamily(const char *uid) {
+    static const char *const uids[] = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
+                                       "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"};
+    return std::any_of(std::begin(uids), std::end(uids), [&](const char *u) { return strcmp(uid, u) == 0; });
+}
+
+// Empty when the codestream fits the header; otherwise why not.
+std::string jpegMismatch(const std::vector<Uint8> &d, const lightbox_dicom_header &h) {
+    size_t n = d.size(), i = 2;
+    if (n < 4 || d[0] != 0xFF || d[1] != 0xD8) return "the JPEG codestream does not start with SOI";
+    int frames = 0, scans = 0;
+    while (i + 1 < n) {
+        if (d[i] != 0xFF) { i++; continue; }                  // entropy-coded data, or fill
+        uint8_t marker = d[i + 1];
+        if (marker == 0xFF) { i++; continue; }                // fill bytes before a marker
+        // Stuffing (FF 00; in JPEG-LS any FF then a byte below 80), TEM and reserved codes, RSTn.
+        if (marker < 0xC0 || (marker >= 0xD0 && marker <= 0xD7)) { i += 2; continue; }
+        if (marker == 0xD9) break;                            // EOI
+        if (i + 4 > n) return "the JPEG codestream ends inside a marker";
+        size_t length = size_t(d[i + 2]) << 8 | d[i + 3];
+        if (length < 2 || i + 2 + length > n) return "a JPEG marker segment runs past the codestream";
+        bool sof = (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) || marker == 0xF7;
+        if (sof) {
+            if (++frames > 1) return "the JPEG codestream holds more than one frame header";
+            if (length < 8) return "a JPEG frame header is too short";
+            int precision = d[i + 4], rows = d[i + 5] << 8 | d[i + 6], columns = d[i + 7] << 8 | d[i + 8], components = d[i + 9];
+            if (rows != h.rows || columns != h.columns || components != h.samples_per_pixel || precision > h.bits_allocated) {
+                char text[200];
+                snprintf(text, sizeof text, "the JPEG codestream is %dx%d with %d component(s) of %d bits, the header says %dx%d with %d of %d",
+                         columns, rows, components, precision, h.columns, h.rows, h.samples_per_pixel, h.bits_allocated);
+                return text;
+            }
+        }
+        if (marker == 0xDA && ++scans > maxJPEGScans) {
+            char text[120];
+            snprintf(text, sizeof text, "the JPEG codestream has more than %d scans", maxJPEGScans);
+            return text;
+        }
+        i += 2 + length;
+    }
+    if (frames == 0) return "the JPEG codestream has no frame header";
+    return "";
+}
+
 lightbox_dicom_status decodeJPEG2000(lightbox_dicom *file, void *buffer, char photometric[32], int32_t *planar,
                                      char *error, size_t size) {
     const lightbox_dicom_header &h = file->header;
@@ -434,6 +488,13 @@ lightbox_dicom_status decode(lightbox_dicom *file, void *buffer, size_t bufferSi
     if (isJPEG2000(h.transfer_syntax)) return decodeJPEG2000(file, buffer, photometric, planar, error, size);
 
     auto *pixels = static_cast<DcmPixelData *>(element);
+    if (isJPEGFamily(h.transfer_syntax)) {
+        std::vector<Uint8> stream;
+        lightbox_dicom_status status = firstFrameStream(ds, pixels, stream, error, size);
+        if (status != LIGHTBOX_DICOM_OK) return status;
+        std::string why = jpegMismatch(stream, h);
+        if (!why.empty()) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, why);
+    }
     if (!DcmXfer(ds->getOriginalXfer()).isEncapsulated()) {
         uint64_t needed = h.frame_bytes * uint64_t(std::max(h.frames, 1));
         uint64_t held = element->getLength();
