@@ -16,15 +16,18 @@ for t in "${targets[@]}"; do
     case $t in
         FuzzImageDecoder) cp -n Tests/LightboxImagingTests/Fixtures/*.{png,jpg} "$corpus"/ 2>/dev/null || true
                           # Small DICOM files in each transfer syntax (scripts/test.sh makes them).
-                          cp -n "${LIGHTBOX_HOME:-$HOME/.cache/lightbox}"/test-data/dicom-fixtures/seeds/*.dcm "$corpus"/ 2>/dev/null || true ;;
-        FuzzDICOM) cp -n "${LIGHTBOX_HOME:-$HOME/.cache/lightbox}"/test-data/dicom-fixtures/seeds/*.dcm "$corpus"/ 2>/dev/null || true ;;
+                          cp -n "${LIGHTBOX_HOME:-$HOME/.cache/lightbox}"/test-data/dicom-fixtures/seeds/*.dcm "$corpus"/ 2>/dev/null || true
+                          python3 scripts/fixtures/make_bad_inputs.py --dicom-fuzz-seeds "$corpus" ;;
+        FuzzDICOM) cp -n "${LIGHTBOX_HOME:-$HOME/.cache/lightbox}"/test-data/dicom-fixtures/seeds/*.dcm "$corpus"/ 2>/dev/null || true
+                   python3 scripts/fixtures/make_bad_inputs.py --dicom-fuzz-seeds "$corpus" ;;
         FuzzSafeTensors) cp -n Tests/LightboxModelsTests/Fixtures/*.json "$corpus"/ 2>/dev/null || true ;;
         FuzzTables) printf 'patientid,finding,view,modality,folder,filename\n1,COVID-19,PA,X-ray,images,a.png\n' > "$corpus/seed.csv" ;;
         FuzzTFJS) head -c 20000 ../shared/models/teachable-machine-image/model.json > "$corpus/seed.json" 2>/dev/null || true ;;
     esac
     log=$root/$t.log
     # Leaks reported inside Foundation's file reading are not Lightbox's: leak checking is off.
-    if (cd "$root" && ASAN_OPTIONS=detect_leaks=0 ./build/release/$t -max_total_time="$seconds" -rss_limit_mb=4096 -artifact_prefix="$t-" "corpus/$t" > "$t.log" 2>&1); then
+    # One input slower than 30 s (libFuzzer's default is 20 minutes) fails the run, saved as timeout-*.
+    if (cd "$root" && ASAN_OPTIONS=detect_leaks=0 ./build/release/$t -max_total_time="$seconds" -timeout=30 -rss_limit_mb=4096 -artifact_prefix="$t-" "corpus/$t" > "$t.log" 2>&1); then
         echo "$t: $(grep -E '^Done [0-9]+ runs' "$log" | tail -1)"
         passed=$((passed + 1))
     else
