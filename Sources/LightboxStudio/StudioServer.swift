@@ -10,10 +10,16 @@ public enum StudioServer {
         if settings.access.token == nil && !StudioAccess.isLoopback(host) {
             throw StudioError(.forbidden, "listening on \(host) needs a token: anyone who can reach it could use the API")
         }
-        let api = try StudioAPI(settings: settings)
+        try await run(api: try StudioAPI(settings: settings), host: host, port: port, settings: settings, onListening: onListening)
+    }
+
+    /// The same with an API already made (tests look into its decoding gate).
+    static func run(api: StudioAPI, host: String, port: Int, settings: StudioSettings,
+                    onListening: @escaping @Sendable (_ baseURL: String) -> Void) async throws {
         let app = Application(
             router: api.router(),
-            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(max(1, settings.idleTimeoutSeconds))))),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ClientConnectionWatch()],
+                                                 idleTimeout: .seconds(Int64(max(1, settings.idleTimeoutSeconds))))),
             configuration: .init(address: .hostname(host, port: port), serverName: "Lightbox Studio"),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port

@@ -423,6 +423,39 @@ final class StudioSecurityTests: XCTestCase {
         XCTAssertEqual(try StudioStore(directory: directory).images(projectId: 1).count, 1, "the same picture is stored once")
     }
 
+    /// An upload waiting for the decoding budget is dropped, not decoded, when its client hangs
+    /// up before its turn; one whose client stays is decoded and stored.
+    func testDecodingForAClientThatHasGoneIsDropped() async throws {
+        let settings = Fixture.settings(directory)
+        let api = try StudioAPI(settings: settings)
+        let live = try await LiveStudio(settings: settings, api: api)
+        let port = live.port
+        let host = ("Host", "127.0.0.1:\(port)"), auth = ("Authorization", "Bearer \(Fixture.token)")
+        let json = ("Content-Type", "application/json")
+        _ = try RawHTTP.request(port: port, method: "POST", path: "/api/projects", headers: [host, auth, json], body: Data("{\"name\":\"p\"}".utf8))
+        _ = try RawHTTP.request(port: port, method: "POST", path: "/api/projects/1/classes", headers: [host, auth, json], body: Data("{\"name\":\"c\"}".utf8))
+        let png = try Data(contentsOf: Fixture.trainingImages.appendingPathComponent("Class 1/0.png"))
+        let path = "/api/projects/1/classes/1/images?filename=gone.png"
+
+        // Other work holds the whole budget; the upload arrives, waits its turn, and its client hangs up.
+        try await api.gate.admissionForTests.acquire(api.gate.budgetBytes)
+        let fd = try RawHTTP.connect(port: port)
+        let head = "POST \(path) HTTP/1.1\r\nHost: \(host.1)\r\nAuthorization: \(auth.1)\r\nContent-Type: image/png\r\nContent-Length: \(png.count)\r\n\r\n"
+        XCTAssertTrue(RawHTTP.send(fd, Data(head.utf8) + png))
+        try await Task.sleep(nanoseconds: 500_000_000)
+        close(fd)
+        try await Task.sleep(nanoseconds: 500_000_000)
+        await api.gate.admissionForTests.release(api.gate.budgetBytes)
+        for _ in 0..<100 where api.gate.dropped == 0 { try await Task.sleep(nanoseconds: 100_000_000) }
+        XCTAssertEqual(api.gate.dropped, 1, "the upload of a client that had gone was decoded")
+        XCTAssertEqual(try StudioStore(directory: directory).images(projectId: 1).count, 0)
+
+        let kept = try RawHTTP.request(port: port, method: "POST", path: path, headers: [host, auth, ("Content-Type", "image/png")], body: png)
+        XCTAssertEqual(kept.status, 201, kept.text)
+        XCTAssertEqual(api.gate.dropped, 1)
+        await live.stop()
+    }
+
     /// Import follows no link out of the import root and never blocks on a FIFO.
     func testImportSkipsLinksOutsideTheRootFIFOsAndDevices() async throws {
         let root = directory.appendingPathComponent("import-root"), outside = directory.appendingPathComponent("outside")

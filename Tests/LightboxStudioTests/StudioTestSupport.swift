@@ -89,13 +89,19 @@ final class LiveStudio: @unchecked Sendable {
     let task: Task<Void, Error>
     let port: Int
 
-    init(settings: StudioSettings) async throws {
+    /// `api`: one the test made, to look into (else the server makes its own).
+    init(settings: StudioSettings, api: StudioAPI? = nil) async throws {
         final class Box: @unchecked Sendable { var port: Int?; let ready = DispatchSemaphore(value: 0) }
         let box = Box()
         task = Task {
-            try await StudioServer.run(host: "127.0.0.1", port: 0, settings: settings) { base in
+            let listening: @Sendable (String) -> Void = { base in
                 box.port = Int(base.split(separator: ":").last!.dropLast())
                 box.ready.signal()
+            }
+            if let api {
+                try await StudioServer.run(api: api, host: "127.0.0.1", port: 0, settings: settings, onListening: listening)
+            } else {
+                try await StudioServer.run(host: "127.0.0.1", port: 0, settings: settings, onListening: listening)
             }
         }
         let started = await withCheckedContinuation { c in

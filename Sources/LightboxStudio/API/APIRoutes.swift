@@ -4,9 +4,9 @@ import Hummingbird
 /// The `/api` route group, keeping a list of every route it registers: the test that holds the
 /// OpenAPI document to the router reads it, so a route cannot be added without its description.
 struct APIRoutes {
-    typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
+    typealias Handler = @Sendable (Request, StudioRequestContext) async throws -> Response
 
-    let group: RouterGroup<BasicRequestContext>
+    let group: RouterGroup<StudioRequestContext>
     let log: RouteLog
 
     func get(_ path: String, _ handler: @escaping Handler) { add(.get, path, handler) }

@@ -4,7 +4,7 @@ import Hummingbird
 extension Request {
     /// Decodes a JSON body, only when it is sent as `application/json`: a cross-site form or
     /// a `text/plain` request (which browsers send without asking) is refused with 415.
-    mutating func decodeJSON<T: Decodable>(as type: T.Type, context: BasicRequestContext) async throws -> T {
+    mutating func decodeJSON<T: Decodable>(as type: T.Type, context: StudioRequestContext) async throws -> T {
         let mediaType = (headers[.contentType] ?? "").split(separator: ";").first.map {
             $0.trimmingCharacters(in: .whitespaces).lowercased()
         }

@@ -3,7 +3,7 @@ import Hummingbird
 
 /// Turns every error into `{"error": "message"}` with a fitting status; nothing escapes as a crash.
 struct ErrorMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = StudioRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {

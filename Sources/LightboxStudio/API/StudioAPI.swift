@@ -63,8 +63,8 @@ public struct StudioAPI: Sendable {
     /// Called once the socket is bound, with the port it got.
     func listening(on port: Int) { bound.port = port }
 
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func router() -> Router<StudioRequestContext> {
+        let router = Router(context: StudioRequestContext.self)
         router.add(middleware: SecurityHeaders())
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: RequestGuard(access: settings.access, allowedHosts: settings.allowedHosts.map { $0.lowercased() }, bound: bound))
@@ -84,7 +84,7 @@ public struct StudioAPI: Sendable {
 
     // MARK: the page and logging in
 
-    func addPage(_ router: Router<BasicRequestContext>) {
+    func addPage(_ router: Router<StudioRequestContext>) {
         // `/?token=T` is the login URL `lightbox serve` prints: it trades the token for the
         // session cookie and sends the browser on to the page (a #project=N fragment stays).
         router.get("/") { request, _ in
@@ -202,7 +202,7 @@ public struct StudioAPI: Sendable {
             let data = Data(try await request.collectBody(upTo: settings.maxUploadBytes).readableBytesView)
             let name = StudioStore.displayName(request.uri.queryParameters.get("filename") ?? "upload")
             let bytes = [UInt8](data)
-            let size = try await gate.decode(bytes, name: name)
+            let size = try await gate.decode(bytes, name: name, stillWanted: await context.clientStillWaiting())
             let image = try store.addImage(projectId: project, classId: cls, data: data, filename: name,
                                            width: size.width, height: size.height, group: try store.patientGroup(of: bytes, name: name))
             let alsoIn = try store.otherClassesHolding(image.sha256, projectId: project, besides: cls)
@@ -217,7 +217,7 @@ public struct StudioAPI: Sendable {
             case .dicom:
                 // Browsers do not show DICOM: the picture as the model sees its values, as a PNG.
                 let all = [UInt8](data), decoder = gate.decoder
-                let png = try await gate.admit(all, name: image.filename) {
+                let png = try await gate.admit(all, name: image.filename, stillWanted: await context.clientStillWaiting()) {
                     try DecodeGate.badRequest { try PNGEncoder.encode(try decoder.decode(data: all, path: image.filename)) }
                 }
                 return Self.raw(png, type: "image/png")
@@ -276,7 +276,7 @@ public struct StudioAPI: Sendable {
             let id = try context.parameters.require("run", as: Int64.self)
             var request = request
             let data = Data(try await request.collectBody(upTo: settings.maxUploadBytes).readableBytesView)
-            let result = try await PredictionService(runs: runs, gate: gate).predict(run: id, data: data)
+            let result = try await PredictionService(runs: runs, gate: gate).predict(run: id, data: data, stillWanted: await context.clientStillWaiting())
             return try Self.json(result)
         }
         // A stored image through a finished run's model (a scored picture's through the model that
@@ -286,7 +286,8 @@ public struct StudioAPI: Sendable {
             let image = try store.image(try context.parameters.require("image", as: Int64.self))
             // A picture the run scored out of fold: through its fold's model (the answer its cell counts).
             let fold = (try? TestPredictions.load(store: store, run: id))?.first { $0.imageId == image.id }?.fold
-            let png = try await PredictionService(runs: runs, gate: gate).heatmap(run: id, imagePath: store.imagePath(image), fold: fold)
+            let png = try await PredictionService(runs: runs, gate: gate).heatmap(run: id, imagePath: store.imagePath(image), fold: fold,
+                                                                            stillWanted: await context.clientStillWaiting())
             return Self.raw(png, type: "image/png")
         }
         api.get("runs/:run/download/:format") { _, context in

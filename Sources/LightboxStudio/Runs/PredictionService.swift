@@ -10,10 +10,10 @@ struct PredictionService {
     let runs: RunManager
     let gate: DecodeGate
 
-    func predict(run id: Int64, data: Data) async throws -> PredictionResponse {
+    func predict(run id: Int64, data: Data, stillWanted: @escaping @Sendable () -> Bool = { true }) async throws -> PredictionResponse {
         let predictor = try runs.predictor(run: id)
         let bytes = [UInt8](data)
-        let (p, heatmap): (Predictor.Prediction, Data) = try await gate.admit(bytes, name: "the uploaded picture") {
+        let (p, heatmap): (Predictor.Prediction, Data) = try await gate.admit(bytes, name: "the uploaded picture", stillWanted: stillWanted) {
             // The Predictor reads files: the picture goes to a private temporary one.
             // Readable by this user only: it is somebody's X-ray.
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-predict-\(UUID().uuidString)")
@@ -37,10 +37,10 @@ struct PredictionService {
     /// A stored image's heatmap through a finished run's model: for a picture a cross-fitted run
     /// scored out of fold (`fold`, 1-K), through the model of its fold, which never saw its
     /// patient and gave the answer the confusion matrix counts; else through the whole model.
-    func heatmap(run id: Int64, imagePath: URL, fold: Int? = nil) async throws -> Data {
+    func heatmap(run id: Int64, imagePath: URL, fold: Int? = nil, stillWanted: @escaping @Sendable () -> Bool = { true }) async throws -> Data {
         let predictor = try fold.flatMap { try runs.predictor(run: id, fold: $0) } ?? runs.predictor(run: id)
         let bytes = [UInt8](try Data(contentsOf: imagePath))
-        return try await gate.admit(bytes, name: imagePath.lastPathComponent) {
+        return try await gate.admit(bytes, name: imagePath.lastPathComponent, stillWanted: stillWanted) {
             try predictor.predictWithHeatmap(imagePath.path).1
         }
     }

@@ -54,7 +54,7 @@ struct CanonicalPath: Equatable {
 /// 3. `/api/` (however the path is spelled) needs the token: the session cookie or
 ///    `Authorization: Bearer`. Only `/api/openapi.json` and the page are public.
 struct RequestGuard: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = StudioRequestContext
     let access: StudioAccess
     /// Extra names (`--allow-host`), lowercased; with a port ("name:port") only that port.
     let allowedHosts: [String]
@@ -147,7 +147,7 @@ struct RequestGuard: RouterMiddleware {
 /// Headers on every response: a strict Content-Security-Policy (no inline script, no
 /// framing), no MIME sniffing, no referrer, and nothing from the API kept in caches.
 struct SecurityHeaders: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = StudioRequestContext
     static let pagePolicy = "default-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'"
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
     static let frameOptions = HTTPField.Name("X-Frame-Options")!
@@ -166,7 +166,7 @@ struct SecurityHeaders: RouterMiddleware {
 /// Defence in depth on the `/api` route group: whatever path the router matched, the handler
 /// runs only for a request that proved the token.
 struct APIAuthentication: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = StudioRequestContext
     let access: StudioAccess
     let bound: BoundPort
 

@@ -1,5 +1,6 @@
 import Foundation
 import LightboxImaging
+import Synchronization
 
 /// Admits image decodes a few at a time and within a memory budget. A picture's cost is read
 /// from its header before any pixel buffer exists (a 48 KB PNG can declare 50 megapixels and
@@ -17,18 +18,26 @@ final class DecodeGate: Sendable {
     }
 
     /// Decodes `data` (named `name` in errors) and returns the decoded picture's size.
-    func decode(_ data: [UInt8], name: String) async throws -> (width: Int, height: Int) {
+    func decode(_ data: [UInt8], name: String, stillWanted: @escaping @Sendable () -> Bool = { true }) async throws -> (width: Int, height: Int) {
         let decoder = self.decoder
-        return try await admit(data, name: name) {
+        return try await admit(data, name: name, stillWanted: stillWanted) {
             let image = try Self.badRequest { try decoder.decode(data: data, path: name) }
             return (image.width, image.height)
         }
     }
 
-    /// Runs `work` (which decodes the picture in `data`) under the same admission rules.
-    func admit<T: Sendable>(_ data: [UInt8], name: String, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+    /// Runs `work` (which decodes the picture in `data`) under the same admission rules. When its
+    /// turn comes and `stillWanted` says the client has gone, the work is dropped (and counted in
+    /// `dropped`) instead of run for nobody.
+    func admit<T: Sendable>(_ data: [UInt8], name: String, stillWanted: @escaping @Sendable () -> Bool = { true },
+                            _ work: @escaping @Sendable () throws -> T) async throws -> T {
         let cost = try cost(data, name: name)
         try await admission.acquire(cost)
+        guard stillWanted() else {
+            await admission.release(cost)
+            droppedCount.add(1, ordering: .relaxed)
+            throw StudioError(.unavailable, "\(name): the client closed the connection before decoding began")
+        }
         do {
             let value = try await Offload.run(work)
             await admission.release(cost)
@@ -61,6 +70,10 @@ final class DecodeGate: Sendable {
 
     /// The admission counter, for tests that hold the budget.
     var admissionForTests: Admission { admission }
+
+    /// How many decodes were dropped because their client had gone.
+    var dropped: Int { droppedCount.load(ordering: .relaxed) }
+    private let droppedCount = Atomic<Int>(0)
 
     /// Why an admission was refused, handed from the admitting task to the waiting thread.
     private final class Refusal: @unchecked Sendable { var error: Error? }
