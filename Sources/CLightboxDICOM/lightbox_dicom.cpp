@@ -368,6 +368,25 @@ bool isJPEGFamily(const char *uid) {
     return std::any_of(std::begin(uids), std::end(uids), [&](const char *u) { return strcmp(uid, u) == 0; });
 }
 
+// Whether DCMTK 3.6.7's DJCodecDecoder::scanJpegDataForBitDepth would loop for ever on `d`: it
+// walks marker segments from the start until a frame header, and on a TEM marker (FF 01) it
+// does not move on (found by FuzzImageDecoder). This walks the bytes exactly as it does.
+bool dcmtkBitDepthScanHangs(const std::vector<Uint8> &d) {
+    size_t at = 0, n = d.size();
+    auto length = [&] { return size_t(d[at + 2]) << 8 | d[at + 3]; };
+    while (at + 4 < n) {
+        if (d[at] != 0xFF) return false;                       // DCMTK stops: not a marker
+        uint8_t m = d[at + 1];
+        if (m == 0x01) return true;                            // TEM: DCMTK stays here
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) return false;  // SOFn: found
+        if (m == 0xFF) at += 1;                                // fill byte
+        else if ((m >= 0xD0 && m <= 0xD9) || (m > 0x02 && m <= 0xBF)) at += 2;   // RSTn, SOI, EOI, reserved
+        else if (m == 0xC4 || m == 0xCC || m >= 0xDA) at += length() + 2;       // DHT, DAC, SOS... COM
+        else return false;                                     // DCMTK stops: an invalid marker
+    }
+    return false;
+}
+
 // Empty when the codestream fits the header; otherwise why not.
 std::string jpegMismatch(const std::vector<Uint8> &d, const lightbox_dicom_header &h) {
     size_t n = d.size(), i = 2;
@@ -492,7 +511,8 @@ lightbox_dicom_status decode(lightbox_dicom *file, void *buffer, size_t bufferSi
         std::vector<Uint8> stream;
         lightbox_dicom_status status = firstFrameStream(ds, pixels, stream, error, size);
         if (status != LIGHTBOX_DICOM_OK) return status;
-        std::string why = jpegMismatch(stream, h);
+        std::string why = dcmtkBitDepthScanHangs(stream) ? "the JPEG codestream has a TEM marker (FF 01) among its marker segments"
+                                                         : jpegMismatch(stream, h);
         if (!why.empty()) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, why);
     }
     if (!DcmXfer(ds->getOriginalXfer()).isEncapsulated()) {
