@@ -7,6 +7,7 @@ public enum AtomicDirectory {
     public static func write(to directory: String, _ fill: (String) throws -> Void) throws {
         let fm = FileManager.default
         let target = URL(fileURLWithPath: directory).standardizedFileURL
+        try OutputPath.checkExisting(target.path, as: .folder)
         let parent = target.deletingLastPathComponent()
         try fm.createDirectory(at: parent, withIntermediateDirectories: true)
         StaleTemporaries.remove(for: target.lastPathComponent, in: parent)
@@ -17,6 +18,8 @@ public enum AtomicDirectory {
             // Flushed to the disk before the swap, as AtomicFile does: a crash after the rename
             // must not leave the new folder's files empty.
             try flush(temporary)
+            // The exchange swaps in whatever is there: only a folder may be (checked again after the work).
+            try OutputPath.checkExisting(target.path, as: .folder)
             if fm.fileExists(atPath: target.path) {
                 guard renameat2(AT_FDCWD, temporary.path, AT_FDCWD, target.path, UInt32(LIGHTBOX_RENAME_EXCHANGE)) == 0 else {
                     throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target.path])

@@ -10,6 +10,7 @@ public enum AtomicFile {
     ///   empty; nil: the process's default.
     public static func write(_ data: Data, to path: String, durable: Bool = true, permissions: Int? = nil) throws {
         let url = URL(fileURLWithPath: path)
+        try OutputPath.checkExisting(path, as: .file)
         let directory = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         StaleTemporaries.remove(for: url.lastPathComponent, in: directory)
@@ -23,6 +24,8 @@ public enum AtomicFile {
             try handle.write(contentsOf: data)
             if durable { try handle.synchronize() }
             try handle.close()
+            // Once more just before the rename: it would replace a FIFO or a device as readily.
+            try OutputPath.checkExisting(path, as: .file)
             guard rename(temporary.path, url.path) == 0 else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
             }

@@ -17,6 +17,13 @@ public struct LightboxSettings: Sendable, Equatable {
     /// Threads for native kernels and parallel loops.
     public var threads: Int
 
+    /// The most threads a run may use: four times this machine's cores. More only adds
+    /// contention, and counts in the tens of thousands crash the native thread pools.
+    public static var maximumThreads: Int { ProcessInfo.processInfo.activeProcessorCount * 4 }
+
+    /// Whether `count` is a thread count a run may be given (1...`maximumThreads`).
+    public static func isValidThreadCount(_ count: Int) -> Bool { (1...maximumThreads).contains(count) }
+
     public static let defaultMaxPixels = 100_000_000
     public static let defaultDataURL = "https://github.com/ieee8023/covid-chestxray-dataset/archive/refs/heads/master.zip"
 
@@ -25,7 +32,7 @@ public struct LightboxSettings: Sendable, Equatable {
         self.home = home
         self.maxPixels = max(1, maxPixels)
         self.dataURL = dataURL
-        self.threads = max(1, threads)
+        self.threads = min(max(1, threads), Self.maximumThreads)
     }
 
     /// The settings an environment gives: `LIGHTBOX_HOME` (else `$HOME/.cache/lightbox`),
@@ -42,10 +49,11 @@ public struct LightboxSettings: Sendable, Equatable {
     /// A folder inside the cache.
     public func folder(_ name: String) -> String { (home as NSString).appendingPathComponent(name) }
 
-    /// The same settings with another thread count (at least 1): `embed --threads`.
+    /// The same settings with another thread count (kept within 1...`maximumThreads`; the
+    /// command line refuses others first): `embed --threads`.
     public func with(threads: Int) -> LightboxSettings {
         var copy = self
-        copy.threads = max(1, threads)
+        copy.threads = min(max(1, threads), Self.maximumThreads)
         return copy
     }
 }

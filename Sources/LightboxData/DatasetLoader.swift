@@ -25,17 +25,23 @@ public enum DatasetLoader {
     ///   - groupDICOM: read the header of each ungrouped DICOM file for its PatientID
     ///     (`DICOMPatients`). The Studio's import turns it off: it reads each file itself, only
     ///     after checking where the file really is, and groups from those bytes.
+    /// A picture whose file name holds a line break or control character is refused
+    /// (`FileNames`): paths go into shard lists, one a line, and Slurm tasks' lists.
     public static func load(_ path: String, kind: SourceKind? = nil, covidOptions: CovidChestXraySource.Options = .init(),
                             labels: String? = nil, saltFolder: String,
                             groupDICOM: Bool = true) throws -> Dataset {
-        let dataset: Dataset
-        switch kind ?? SourceKind.detect(path) {
+        var dataset: Dataset
+        let kind = kind ?? SourceKind.detect(path)
+        switch kind {
         case .folders: dataset = try ClassFolderSource.load(path)
         case .covidChestxray: dataset = try CovidChestXraySource.load(path, options: covidOptions)
         case .csv: dataset = try CSVListSource.load(path)
-        case .dicomDir: return try DICOMDirectorySource.load(path, labels: labels, saltFolder: saltFolder)
+        case .dicomDir: dataset = try DICOMDirectorySource.load(path, labels: labels, saltFolder: saltFolder)
         }
-        return groupDICOM ? try DICOMPatients.group(dataset, saltFolder: saltFolder) : dataset
+        try FileNames.check(dataset.images.map(\.path))
+        // A dicom-dir source groups by PatientID itself.
+        if groupDICOM && kind != .dicomDir { dataset = try DICOMPatients.group(dataset, saltFolder: saltFolder) }
+        return dataset
     }
 }
 

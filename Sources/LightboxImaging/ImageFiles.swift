@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 
 /// Expands command-line inputs (files and directories) into image file paths.
 public enum ImageFiles {
@@ -34,7 +35,8 @@ public enum ImageFiles {
     }
 
     /// Each input in order; a directory becomes its image files (recursively), sorted by path.
-    /// A path that does not exist is an error naming it.
+    /// A path that does not exist is an error naming it, and so is one with a line break or
+    /// control character in its name (`FileNames`).
     public static func expand(_ inputs: [String]) throws -> [String] {
         var result: [String] = []
         let fm = FileManager.default
@@ -57,6 +59,7 @@ public enum ImageFiles {
             }
             result += found.sorted()
         }
+        try FileNames.check(result)
         return result
     }
 

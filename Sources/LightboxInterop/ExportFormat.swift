@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 
 /// The formats a model bundle is exported to, shared by `lightbox export` and the Studio's
 /// downloads: each case names its exporter once (`export`), and whether it writes a folder.
@@ -17,6 +18,18 @@ public enum ExportFormat: String, CaseIterable, Codable, Sendable {
         case .tfjs: try TFJSExporter.export(bundle, to: path, weightsFolder: weightsFolder)
         case .keras: try KerasExporter.export(bundle, to: path, weightsFolder: weightsFolder)
         case .onnx: try ONNXExporter.export(bundle, to: path, weightsFolder: weightsFolder)
+        }
+    }
+
+    /// What an export to `path` writes, for the output checks made before any work: tfjs a
+    /// folder, onnx a file, keras a folder or (`path` ending in .h5) the model and labels.txt beside it.
+    public func outputs(at path: String) -> [(path: String, kind: OutputPath.Kind)] {
+        switch self {
+        case .tfjs: return [(path, .folder)]
+        case .onnx: return [(path, .file)]
+        case .keras:
+            guard KerasExporter.writesFile(path) else { return [(path, .folder)] }
+            return [(path, .file), (KerasExporter.labelsPath(besideModel: path), .file)]
         }
     }
 

@@ -10,15 +10,23 @@ import LightboxModels
 public enum KerasExporter {
     public static let modelFileName = "keras_model.h5", labelsFileName = "labels.txt"
 
+    /// Whether `out` names the model file (it ends in .h5) rather than a folder for both files.
+    public static func writesFile(_ out: String) -> Bool { out.lowercased().hasSuffix(".h5") }
+
+    /// labels.txt beside the model file `out`.
+    public static func labelsPath(besideModel out: String) -> String {
+        URL(fileURLWithPath: out).deletingLastPathComponent().appendingPathComponent(labelsFileName).path
+    }
+
     /// `out` ending in `.h5` is the model file, with labels.txt beside it; any other `out` is a
     /// folder that receives both. Written atomically, as the other exports.
     public static func export(_ bundle: ModelBundle, to out: String, weightsFolder: String) throws {
         let keras = try KerasModel(bundle, weightsFolder: weightsFolder)
         let labels = Data(bundle.classes.enumerated().map { "\($0.offset) \($0.element)\n" }.joined().utf8)
-        if out.lowercased().hasSuffix(".h5") {
+        if writesFile(out) {
             let model = try file(keras, naming: out)
             try AtomicFile.write(model, to: out)
-            try AtomicFile.write(labels, to: URL(fileURLWithPath: out).deletingLastPathComponent().appendingPathComponent(labelsFileName).path)
+            try AtomicFile.write(labels, to: labelsPath(besideModel: out))
         } else {
             let model = try file(keras, naming: (out as NSString).appendingPathComponent(modelFileName))
             try AtomicDirectory.write(to: out) { temporary in

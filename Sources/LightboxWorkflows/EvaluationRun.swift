@@ -136,14 +136,18 @@ public enum EvaluationRun {
                                                  skipped: dataset.skipped.count + failures.count, seconds: nil),
                                 allPictures: outcome.allPictures, overlap: outcome.overlap)
         try AtomicFile.write(try document.json(), to: request.output)
-        let stem = (request.output as NSString).deletingPathExtension
         try AtomicFile.write(Data(Predictions.csv(images: images, classes: bundle.classes, probabilities: probabilities,
                                                   decision: bundle.decisionRule).utf8),
-                             to: stem + "-predictions.csv")
+                             to: Self.predictionsPath(for: request.output))
         // Groups from DICOM patient ids are pseudonyms: their salt goes beside the metrics.
         let folder = (request.output as NSString).deletingLastPathComponent
         try dataset.pseudonyms?.write(into: folder.isEmpty ? "." : folder)
         return outcome
+    }
+
+    /// Where the per-picture predictions go beside the metrics at `output`: NAME-predictions.csv.
+    public static func predictionsPath(for output: String) -> String {
+        (output as NSString).deletingPathExtension + "-predictions.csv"
     }
 
     /// Which of `images` the model trained on (their content digest among `trainingDigests`),

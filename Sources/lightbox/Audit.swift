@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LightboxCore
 import LightboxWorkflows
 
 struct Audit: ParsableCommand {
@@ -26,6 +27,7 @@ struct Audit: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
+            if let out { try OutputPath.check(out, as: .file) }
             var request = AuditRun.Request(model: model, data: try dataOptions.selection(), settings: Lightbox.settings)
             request.positiveClass = positive
             request.output = out

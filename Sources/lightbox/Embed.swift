@@ -68,7 +68,7 @@ struct Embed: ParsableCommand {
 
     func validate() throws {
         guard batch >= 1 else { throw Terminal.Failure("--batch must be at least 1") }
-        if let threads, threads < 1 { throw Terminal.Failure("--threads must be at least 1") }
+        try ThreadOption.validate(threads)
         if inputs.isEmpty && executorOptions.pathsFrom == nil { throw ValidationError("give image files or directories") }
     }
 
@@ -79,6 +79,7 @@ struct Embed: ParsableCommand {
             // --threads: this command's run context, passed down (nothing process-wide is rewritten
             // but OpenMP's own setting for this thread).
             let settings = threads.map { Lightbox.settings.with(threads: $0) } ?? Lightbox.settings
+            try checkOutputs(settings: settings)
             KernelThreads.setForCurrentThread(settings.threads)
             if executorOptions.isSharded { return try runSharded(settings: settings) }
             let paths = try ImageFiles.expand(inputs)
@@ -92,11 +93,25 @@ struct Embed: ParsableCommand {
         }
     }
 
+    /// What this run writes, checked before any work (`OutputPath`): a shard task only its
+    /// manifest into OUT.shards, any other run FILE.npy and FILE.npy.txt (and OUT.shards when sharded).
+    func checkOutputs(settings: LightboxSettings) throws {
+        try executorOptions.checkBeforeWork(settings: settings)
+        let shards = ShardedEmbeddingRunner.absolute(out) + ".shards"
+        let single = try executorOptions.single
+        if single != nil { return try OutputPath.check(shards, as: .folder) }
+        try OutputPath.check(out, as: .file)
+        try OutputPath.check(out + ".txt", as: .file)
+        if executorOptions.isSharded { try OutputPath.check(shards, as: .folder) }
+    }
+
     /// The list every shard sees: --paths-from (written by the submitting run), else the inputs expanded.
     func inputList() throws -> [String] {
         if let list = executorOptions.pathsFrom {
             guard let text = try? String(contentsOfFile: list, encoding: .utf8) else { throw Terminal.Failure("cannot read \(list)") }
-            return text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+            let paths = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+            try FileNames.check(paths)
+            return paths
         }
         return try ImageFiles.expand(inputs)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LightboxCore
 import LightboxKernels
 import LightboxWorkflows
 import LightboxHead
@@ -35,6 +36,9 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
+            try executorOptions.checkBeforeWork(settings: Lightbox.settings)
+            try OutputPath.check(out, as: .file)
+            try OutputPath.check(EvaluationRun.predictionsPath(for: out), as: .file)
             var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out, settings: Lightbox.settings)
             request.positiveClass = positive
             request.dicomWindow = dicom.window

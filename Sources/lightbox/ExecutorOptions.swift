@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LightboxCore
 import LightboxEmbedding
 import LightboxWorkflows
 
@@ -80,6 +81,18 @@ struct ExecutorOptions: ParsableArguments {
     func validateForCommand(usesCache: Bool = true) throws {
         if shard != nil { throw ValidationError("--shard K/N is for a task of embed; give --shards N (and --executor) here") }
         if isSharded && !usesCache { throw ValidationError("--no-cache: shards hand their embeddings over through the cache") }
+    }
+
+    /// The cache the shards fill: --cache-dir, else the run's; absolute, as every node names it.
+    func cacheDirectory(settings: LightboxSettings) -> String {
+        ShardedEmbeddingRunner.absolute(cacheDir ?? settings.folder("embeddings"))
+    }
+
+    /// Before any work, with --executor slurm: the folders every task's batch script names
+    /// besides the command's outputs (the cache, this executable) must pass `FileNames`.
+    func checkBeforeWork(settings: LightboxSettings) throws {
+        guard executor == .slurm else { return }
+        try FileNames.check([cacheDirectory(settings: settings), SlurmBatchScript.currentExecutable])
     }
 
     /// The one shard to run (--shard), if any.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LightboxCore
 import LightboxInterop
 import LightboxModels
 
@@ -24,6 +25,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
+            for output in format.outputs(at: out) { try OutputPath.check(output.path, as: output.kind) }
             let bundle = try ModelBundle.read(from: model)
             if let steps = bundle.stepsOutsideExport { Terminal.note("warning: \(steps) (recorded in the export's metadata)") }
             try format.export(bundle, to: out, weightsFolder: PretrainedMobileNetV2.folder(in: Lightbox.settings))

@@ -19,7 +19,7 @@ struct Predict: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
-    @Option(help: "Write IMAGE_NAME.heatmap.png (Grad-CAM of the predicted class over the model's input) into this folder.")
+    @Option(help: "Write IMAGE_NAME.heatmap.png (Grad-CAM of the predicted class over the model's input) into this folder; pictures that share a name (IM000000 in two series) get IMAGE_NAME-DIGEST.heatmap.png, DIGEST from the picture's path.")
     var heatmap: String?
 
     @Argument(help: "Image files (PNG, JPEG, DICOM), or directories of them (searched recursively, in sorted order).")
@@ -41,6 +41,8 @@ struct Predict: ParsableCommand {
         // With --heatmap, one forward pass per image gives both the probabilities and the heatmap.
         typealias Outcome = Result<(prediction: Predictor.Prediction, heatmap: Data?), Error>
         let (images, predictor, results) = try Terminal.run { () -> ([String], Predictor, [Outcome]) in
+            try executorOptions.checkBeforeWork(settings: Lightbox.settings)
+            if let heatmap { try OutputPath.check(heatmap, as: .folder) }
             let images = try pictures()
             let predictor = try Predictor(model: model, settings: Lightbox.settings, dicomWindow: dicom.window,
                                           overrideDICOMWindow: dicom.override)
@@ -61,7 +63,8 @@ struct Predict: ParsableCommand {
         }
         var failed = 0
         var records: [[String: Any]] = []
-        for (path, result) in zip(images, results) {
+        let heatmapNames = Self.heatmapNames(images)
+        for ((path, result), heatmapName) in zip(zip(images, results), heatmapNames) {
             switch result {
             case .failure(let error):
                 failed += 1
@@ -71,8 +74,7 @@ struct Predict: ParsableCommand {
                                              "probabilities": Dictionary(uniqueKeysWithValues: zip(classes, p.probabilities.map(Double.init)))]
                 if let heatmap, let png {
                     do {
-                        let name = ((p.path as NSString).lastPathComponent as NSString).deletingPathExtension + ".heatmap.png"
-                        let file = (heatmap as NSString).appendingPathComponent(name)
+                        let file = (heatmap as NSString).appendingPathComponent(heatmapName)
                         try AtomicFile.write(png, to: file)
                         record["heatmap"] = file
                     } catch {
@@ -105,14 +107,42 @@ struct Predict: ParsableCommand {
     }
 
     /// The inputs with each directory replaced by its pictures. Files stay as given, even missing
-    /// or unreadable ones: each gets its own error line, and the others are still predicted.
+    /// or unreadable ones: each gets its own error line, and the others are still predicted. A
+    /// name with a line break or control character is refused (`FileNames`), as embed refuses it.
     func pictures() throws -> [String] {
-        try inputs.flatMap { input -> [String] in
+        try FileNames.check(inputs)
+        return try inputs.flatMap { input -> [String] in
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue else { return [input] }
             let found = try ImageFiles.expand([input])
             if found.isEmpty { throw Terminal.Failure("\(input): no PNG, JPEG or DICOM files in this folder") }
             return found
+        }
+    }
+
+    /// One heatmap file name a picture, all different, so no heatmap of this run overwrites
+    /// another: NAME.heatmap.png after the picture's name without its extension; when several
+    /// pictures share that name (PACS exports restart their numbering in every series),
+    /// NAME-DIGEST.heatmap.png, DIGEST the first 8 hex digits of the SHA-256 of the picture's
+    /// absolute path, the same from run to run; a picture given twice gets -2, -3... after that.
+    static func heatmapNames(_ paths: [String]) -> [String] {
+        let stems = paths.map { ((($0 as NSString).lastPathComponent) as NSString).deletingPathExtension }
+        var counts: [String: Int] = [:]
+        for stem in stems { counts[stem.lowercased(), default: 0] += 1 }
+        var taken = Set<String>()
+        return zip(paths, stems).map { path, stem in
+            var base = stem
+            if counts[stem.lowercased()]! > 1 {
+                base += "-" + String(SHA256.hex(Data(ShardedEmbeddingRunner.absolute(path).utf8)).prefix(8))
+            }
+            var name = base + ".heatmap.png", copy = 1
+            // Lower-cased: names that differ only in case are one file on some file systems.
+            while taken.contains(name.lowercased()) {
+                copy += 1
+                name = "\(base)-\(copy).heatmap.png"
+            }
+            taken.insert(name.lowercased())
+            return name
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LightboxKernels
 import LightboxModels
+import LightboxCore
 import LightboxStudio
 
 struct Serve: ParsableCommand {
@@ -66,6 +67,8 @@ struct Serve: ParsableCommand {
         ProcessArguments.hideValue(of: "--token")
         var settings = StudioSettings(dataDirectory: URL(fileURLWithPath: dataDir ?? LightboxStudioPaths.defaultDataDirectory(in: Lightbox.settings)),
                                       access: access, runSettings: Lightbox.settings)
+        // The data folder is where every project, upload and run is written: checked before the server starts.
+        do { try OutputPath.check(settings.dataDirectory.path, as: .folder) } catch { throw Terminal.fail(error) }
         settings.port = port
         settings.allowedHosts = allowHost
         if !StudioAccess.isLoopback(host), !["0.0.0.0", "::", "[::]"].contains(host) { settings.allowedHosts.append(host) }

@@ -32,9 +32,7 @@ struct ShardedEmbeddingRunner {
     var batch: Int { job.batch }
 
     /// The cache the shards fill: --cache-dir, else the run's.
-    var cacheDirectory: String {
-        Self.absolute(options.cacheDir ?? settings.folder("embeddings"))
-    }
+    var cacheDirectory: String { options.cacheDirectory(settings: settings) }
 
     func sharding(_ paths: [String]) throws -> ShardedEmbedding {
         let sampleEmbedder = SampleEmbedder(embedder: embedder, cache: EmbeddingCache(directory: cacheDirectory), backbone: cacheKey)
@@ -92,10 +90,8 @@ struct ShardedEmbeddingRunner {
         try slurm.checkCommands()
         let pending = try job.pending(count).map(\.index)
         guard !pending.isEmpty else { return }
-        // Every task reads the same list, one path a line, written once here.
-        if let bad = job.paths.first(where: { $0.unicodeScalars.contains(where: SlurmBatchScript.isControl) }) {
-            throw Terminal.Failure("\(bad.debugDescription): a file name with a line break or control character cannot go into the shards' list of pictures (one path a line); rename it")
-        }
+        // Every task reads the same list, one path a line, written once here (names with a line
+        // break were refused where they entered: FileNames).
         let list = (folder as NSString).appendingPathComponent("inputs.txt")
         try AtomicFile.write(Data((job.paths.joined(separator: "\n") + "\n").utf8), to: list)
         let script = (folder as NSString).appendingPathComponent("embed-job.sh")

@@ -7,6 +7,7 @@ import LightboxKernels
 import LightboxWorkflows
 import LightboxInterop
 import LightboxHead
+import LightboxCore
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -76,7 +77,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         if foldJob != nil {
             guard executorOptions.shard != nil else { throw ValidationError("--fold-job needs --shard K/N (the fold to train, from 0)") }
-            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+            try ThreadOption.validate(threads)
             return
         }
         if threads != nil { throw ValidationError("--threads is for a fold task (--fold-job)") }
@@ -124,12 +125,15 @@ struct Train: ParsableCommand {
         if let foldJob { return try runFoldTask(foldJob) }
         try Terminal.run {
             let settings = Lightbox.settings
-            let data = try dataOptions.resolvedPath
-                ?? PublicDataset.ensure(url: settings.dataURL, directory: PublicDataset.directory(home: settings.home), log: Terminal.note)
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyyMMdd-HHmmss"
-            var config = try TrainingConfiguration(data: data, output: out ?? "runs/run-\(formatter.string(from: Date()))",
-                                                   settings: settings)
+            let output = out ?? "runs/run-\(formatter.string(from: Date()))"
+            // Before the data is read or downloaded: a run that cannot be written is refused now, not once trained.
+            try OutputPath.check(output, as: .folder)
+            try executorOptions.checkBeforeWork(settings: settings)
+            let data = try dataOptions.resolvedPath
+                ?? PublicDataset.ensure(url: settings.dataURL, directory: PublicDataset.directory(home: settings.home), log: Terminal.note)
+            var config = try TrainingConfiguration(data: data, output: output, settings: settings)
             config.source = dataOptions.kind
             config.covid = try dataOptions.covidOptions
             config.labels = dataOptions.labels
@@ -146,13 +150,6 @@ struct Train: ParsableCommand {
             if executorOptions.isSharded {
                 guard config.teachableMachineBackbone == nil else { throw ValidationError("--backbone tm:PATH is trained on one machine for now") }
                 let slurm = executorOptions.executor == .slurm
-                if slurm {
-                    // Every node reads these folders: refused now rather than after the data is read.
-                    for folder in [config.output, executorOptions.cacheDir].compactMap({ $0 })
-                        where folder.unicodeScalars.contains(where: SlurmBatchScript.isControl) {
-                        throw ValidationError("\(folder.debugDescription): a line break or control character in a folder name cannot go into a Slurm batch script; choose another")
-                    }
-                }
                 if config.method == .head {
                     config.cacheDirectory = try embedOverShards(config)
                     if config.crossFits {

@@ -234,7 +234,7 @@ final class ShardedEmbedCommandTests: XCTestCase {
                                      (["--threads", "2", "--data", tm], "--threads is for a fold task (--fold-job)"),
                                      (["--fold-job", path("nothing.json"), "--shard", "0/3"], "\(path("nothing.json")): cannot read the fold job file"),
                                      (["--data", tm, "--out", path("run\nrm -rf x"), "--executor", "slurm"],
-                                      #""\#(path("run"))\nrm -rf x": a line break or control character in a folder name cannot go into a Slurm batch script"#)] {
+                                      #""\#(path("run"))\nrm -rf x": a line break or control character in a file name; rename it"#)] {
             let run = try CLI.run(["train"] + arguments, environment: ["PATH": path("no-such-dir")])
             XCTAssertNotEqual(run.status, 0, "\(arguments)")
             XCTAssertTrue(run.stderr.contains(message), "\(arguments): \(run.stderr)")

@@ -340,10 +340,10 @@ public enum SlurmBatchScript {
             """
     }
 
-    /// C0 and C1 control characters and DEL (a tab included): nothing a path on a cluster should hold.
-    public static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value)
-    }
+    /// C0 and C1 control characters and DEL (a tab included): nothing a path on a cluster should
+    /// hold. The names that reach a script were refused where they entered (`FileNames`); this is
+    /// the script's own guard.
+    public static func isControl(_ scalar: Unicode.Scalar) -> Bool { FileNames.isControl(scalar) }
 
     /// This process's executable, as a path other processes on the cluster can start
     /// (it must be on a file system the nodes share).
