@@ -23,13 +23,16 @@ final class BadInputCorpusTests: XCTestCase {
 
     struct Expect: Decodable { var ok: [Int]?; var error: String? }
 
-    func expectations() throws -> [String: Expect] {
-        let file = Self.corpus.appendingPathComponent("images/expected.json")
+    func expectations() throws -> [String: Expect] { try expected(in: "images") }
+
+    /// A corpus part's expected.json: what each of its files must give.
+    func expected<T: Decodable>(in part: String) throws -> [String: T] {
+        let file = Self.corpus.appendingPathComponent("\(part)/expected.json")
         guard let data = FileManager.default.contents(atPath: file.path) else {
             XCTFail("the corpus was not generated (python3 with Pillow and numpy; scripts/test.sh installs them)")
             return [:]
         }
-        return try JSONDecoder().decode([String: Expect].self, from: data)
+        return try JSONDecoder().decode([String: T].self, from: data)
     }
 
     func testEveryImageDecodesUprightOrFailsNamingTheProblem() throws {
@@ -133,14 +136,7 @@ final class BadInputCorpusTests: XCTestCase {
 
     struct HostileModel: Decodable { var layer: String?; var attribute: String? }
 
-    func hostileModels() throws -> [String: HostileModel] {
-        let file = Self.corpus.appendingPathComponent("models/expected.json")
-        guard let data = FileManager.default.contents(atPath: file.path) else {
-            XCTFail("the corpus was not generated (python3 with Pillow and numpy; scripts/test.sh installs them)")
-            return [:]
-        }
-        return try JSONDecoder().decode([String: HostileModel].self, from: data)
-    }
+    func hostileModels() throws -> [String: HostileModel] { try expected(in: "models") }
 
     /// Hostile TF.js topologies (zero or negative strides, a huge input, a cycle, a missing input,
     /// weights of the wrong shape, ...) are refused before anything is built, naming model.json,
