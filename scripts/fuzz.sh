@@ -22,7 +22,14 @@ for t in "${targets[@]}"; do
                    python3 scripts/fixtures/make_bad_inputs.py --dicom-fuzz-seeds "$corpus" ;;
         FuzzSafeTensors) cp -n Tests/LightboxModelsTests/Fixtures/*.json "$corpus"/ 2>/dev/null || true ;;
         FuzzTables) printf 'patientid,finding,view,modality,folder,filename\n1,COVID-19,PA,X-ray,images,a.png\n' > "$corpus/seed.csv" ;;
-        FuzzTFJS) head -c 20000 ../shared/models/teachable-machine-image/model.json > "$corpus/seed.json" 2>/dev/null || true ;;
+        FuzzTFJS) head -c 20000 ../shared/models/teachable-machine-image/model.json > "$corpus/seed.json" 2>/dev/null || true
+                  # Hostile topologies (zero strides, huge shapes, cycles, missing inputs, mismatched
+                  # weights) and the small valid model they come from: model.json, a NUL, weights.bin.
+                  if python3 scripts/fixtures/make_bad_inputs.py "$root/bad-inputs" models > /dev/null; then
+                      for m in "$root"/bad-inputs/models/*/; do
+                          { cat "$m/model.json"; printf '\0'; cat "$m/weights.bin"; } > "$corpus/seed-$(basename "$m")"
+                      done
+                  fi ;;
     esac
     log=$root/$t.log
     # Leaks reported inside Foundation's file reading are not Lightbox's: leak checking is off.

@@ -18,10 +18,16 @@ extension ModelBundle {
         return kind
     }
 
-    /// The folder of a Teachable Machine backbone's files inside the bundle.
+    /// The folder of a Teachable Machine backbone's files inside the bundle (refused when a link
+    /// takes it outside the bundle: its files are then read inside it, `ContainedFile`).
     public func backboneFilesPath() throws -> String {
         guard let directory else { throw WeightsError("the model's backbone files are not on disk") }
-        return (directory as NSString).appendingPathComponent(Self.backboneFolder)
+        let path = (directory as NSString).appendingPathComponent(Self.backboneFolder)
+        if let real = ContainedFile.realPath(path), let root = ContainedFile.realPath(directory),
+           real == root || !ContainedFile.isInside(real, roots: [root]) {
+            throw WeightsError("\(path): leads outside the model folder")
+        }
+        return path
     }
 
     /// The Teachable Machine model the bundle carries as its backbone, checked against the digest it was trained with.

@@ -335,15 +335,20 @@ public struct ModelBundle: Sendable {
 
     static func read(folder directory: String) throws -> ModelBundle {
         let manifestPath = (directory as NSString).appendingPathComponent(manifestName)
-        guard let data = FileManager.default.contents(atPath: manifestPath) else {
+        var status = stat()
+        guard lstat(manifestPath, &status) == 0 else {
             throw WeightsError("\(directory): not a Lightbox model (no \(manifestName))")
         }
+        let data = try file(manifestName, in: directory)
         let manifest: Manifest
         do {
             manifest = try JSONDecoder().decode(Manifest.self, from: data)
         } catch let bad as Preprocessing.InvalidValue {
             // Refused here, before any command prints a line, naming the manifest and the value.
             throw WeightsError("\(manifestPath): preprocessing \(bad.key) '\(bad.value)' is not \(bad.allowed)")
+        } catch DecodingError.dataCorrupted {
+            // The parser's message quotes the character it stopped at: a file's bytes stay out of errors.
+            throw WeightsError("\(manifestPath): unreadable model manifest (not valid JSON)")
         } catch {
             throw WeightsError("\(manifestPath): unreadable model manifest (\(error))")
         }
@@ -413,10 +418,12 @@ public struct ModelBundle: Sendable {
     }
 
     /// Refuses anything but lowercase hex SHA-256 digests, naming `source` and the first bad
-    /// `unit` (a file's line, or a list's entry).
+    /// `unit` (a file's line, or a list's entry). A list's entry is quoted; a file's line is not
+    /// (no error quotes a file's bytes).
     static func check(digests: [String], source: String, unit: String = "entry") throws {
         for (i, d) in digests.enumerated() where !isDigest(d) {
-            throw WeightsError("\(source): \(unit) \(i + 1) ('\(d.prefix(80))') is not a SHA-256 digest (64 lowercase hex characters)")
+            let quoted = unit == "entry" ? " ('\(d.prefix(80))')" : ""
+            throw WeightsError("\(source): \(unit) \(i + 1)\(quoted) is not a SHA-256 digest (64 lowercase hex characters)")
         }
     }
 
@@ -430,7 +437,7 @@ public struct ModelBundle: Sendable {
             throw WeightsError("\(directory): training digests file '\(file)' is not in the model folder")
         }
         let path = (directory as NSString).appendingPathComponent(file)
-        guard let data = FileManager.default.contents(atPath: path) else { throw WeightsError("\(path): training digests missing") }
+        let data = try self.file(file, in: directory, what: "training digests")
         guard let text = String(data: data, encoding: .utf8) else { throw WeightsError("\(path): training digests are not UTF-8 text") }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines.last == "" { lines.removeLast() }
@@ -442,8 +449,21 @@ public struct ModelBundle: Sendable {
     static func tensors(in directory: String, file: String, what: String) throws -> NamedTensors {
         guard !file.contains("/"), !file.hasPrefix(".") else { throw WeightsError("\(directory): \(what) file '\(file)' is not in the model folder") }
         let path = (directory as NSString).appendingPathComponent(file)
-        guard let data = FileManager.default.contents(atPath: path) else { throw WeightsError("\(path): \(what) missing") }
+        let data = try self.file(file, in: directory, what: what)
         return NamedTensors(try SafeTensors.decode(data, source: path).tensors, source: path)
+    }
+
+    /// The bytes of `name` in the bundle `directory`: a regular file of at most `maxUnpackedBytes`
+    /// that stays inside the folder, links resolved (`ContainedFile`); `what` names it when missing.
+    static func file(_ name: String, in directory: String, what: String? = nil) throws -> Data {
+        let path = (directory as NSString).appendingPathComponent(name)
+        var status = stat()
+        if let what, lstat(path, &status) != 0 { throw WeightsError("\(path): \(what) missing") }
+        do {
+            return try ContainedFile.read(name, in: directory, maxBytes: maxUnpackedBytes)
+        } catch let refusal as ContainedFile.Refusal {
+            throw WeightsError("\(path): \(refusal)")
+        }
     }
 }
 
@@ -452,14 +472,7 @@ final class UnpackedArchive: Sendable {
     let url: URL
 
     init(_ zip: String, limit: Int) throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-model-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        do {
-            try BoundedUnzip.extract(zip, to: url, limit: limit)
-        } catch {
-            try? FileManager.default.removeItem(at: url)
-            throw error
-        }
+        url = try BoundedUnzip.extractToTemporaryFolder(zip, limit: limit)
     }
 
     deinit { try? FileManager.default.removeItem(at: url) }

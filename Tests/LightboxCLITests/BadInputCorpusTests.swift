@@ -2,6 +2,7 @@ import Foundation
 import LightboxCore
 import XCTest
 import LightboxImaging
+import LightboxModels
 
 /// Every data-reading command over the bad-input corpus of scripts/fixtures/make_bad_inputs.py:
 /// a data-set command skips and names each bad item and goes on; a single-item command exits
@@ -22,13 +23,16 @@ final class BadInputCorpusTests: XCTestCase {
 
     struct Expect: Decodable { var ok: [Int]?; var error: String? }
 
-    func expectations() throws -> [String: Expect] {
-        let file = Self.corpus.appendingPathComponent("images/expected.json")
+    func expectations() throws -> [String: Expect] { try expected(in: "images") }
+
+    /// A corpus part's expected.json: what each of its files must give.
+    func expected<T: Decodable>(in part: String) throws -> [String: T] {
+        let file = Self.corpus.appendingPathComponent("\(part)/expected.json")
         guard let data = FileManager.default.contents(atPath: file.path) else {
             XCTFail("the corpus was not generated (python3 with Pillow and numpy; scripts/test.sh installs them)")
             return [:]
         }
-        return try JSONDecoder().decode([String: Expect].self, from: data)
+        return try JSONDecoder().decode([String: T].self, from: data)
     }
 
     func testEveryImageDecodesUprightOrFailsNamingTheProblem() throws {
@@ -128,5 +132,42 @@ final class BadInputCorpusTests: XCTestCase {
         XCTAssertEqual(twice.status, 0, twice.stderr)
         let skipped = try String(contentsOf: twiceOut.appendingPathComponent("skipped.csv"), encoding: .utf8)
         XCTAssertEqual(skipped.components(separatedBy: "same image under another class").count - 1, 2, skipped)
+    }
+
+    struct HostileModel: Decodable { var layer: String?; var attribute: String? }
+
+    func hostileModels() throws -> [String: HostileModel] { try expected(in: "models") }
+
+    /// Hostile TF.js topologies (zero or negative strides, a huge input, a cycle, a missing input,
+    /// weights of the wrong shape, ...) are refused before anything is built, naming model.json,
+    /// the layer and the attribute; the small valid model they are made from builds and runs.
+    func testHostileModelTopologiesNameTheFileLayerAndAttribute() throws {
+        let all = try hostileModels()
+        XCTAssertGreaterThanOrEqual(all.count, 15)
+        for (name, expect) in all {
+            let folder = Self.corpus.appendingPathComponent("models/\(name)").path
+            guard let layer = expect.layer, let attribute = expect.attribute else {
+                let network = try TFJSLayersModel.load(folder).backboneNetwork(parallelism: 1)
+                XCTAssertEqual(network.embeddingChannels, 4, name)
+                continue
+            }
+            XCTAssertThrowsError(try TFJSLayersModel.load(folder).backboneNetwork(parallelism: 1), name) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.hasPrefix(folder + "/model.json: layer '\(layer)' "), "\(name): \(text)")
+                XCTAssertTrue(text.contains(", \(attribute): "), "\(name): \(text)")
+                XCTAssertFalse(text.contains("\n"), "\(name): \(text)")
+            }
+        }
+    }
+
+    func testPredictWithAHostileModelIsOneLine() throws {
+        let image = Self.corpus.appendingPathComponent("images/good.png").path
+        for (name, expect) in try hostileModels() where expect.layer != nil {
+            let folder = Self.corpus.appendingPathComponent("models/\(name)").path
+            let r = try CLI.run(["predict", "--model", folder, image])
+            XCTAssertEqual(r.status, 1, "\(name): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(name): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(folder + "/model.json") && r.stderr.contains(expect.attribute ?? "?"), "\(name): \(r.stderr)")
+        }
     }
 }

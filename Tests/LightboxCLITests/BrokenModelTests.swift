@@ -71,7 +71,7 @@ final class BrokenModelTests: XCTestCase {
                 json["training_digests"] = "training-digests.txt"
                 try JSONSerialization.data(withJSONObject: json).write(to: url.appendingPathComponent(manifest))
                 try "not a digest\n".write(to: url.appendingPathComponent("training-digests.txt"), atomically: true, encoding: .utf8)
-            }, "training-digests.txt: line 1 ('not a digest') is not a SHA-256 digest"),
+            }, "training-digests.txt: line 1 is not a SHA-256 digest"),
         ]
         let image = images.appendingPathComponent("Class 1/0.png").path
         for (what, bundle, words) in broken {

@@ -1,5 +1,7 @@
 import Foundation
+import LightboxCore
 import XCTest
+import ZIPFoundation
 
 /// `lightbox predict --model X.zip` unpacks a Teachable Machine export within limits: a zip
 /// bomb (2 GiB of zeros in 2 MB), a zip whose headers understate what it inflates to, and
@@ -62,5 +64,42 @@ final class ZipBombTests: XCTestCase {
             try assertRefused(try predict(zip), zip, saying: words)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: work.appendingPathComponent("evil.json").path))
+    }
+
+    /// A model is a handful of files: a zip of 20,000 entries is refused by its count, before
+    /// anything is unpacked (it used to take seconds, growing with the square of the count).
+    func testZipsWithManyEntriesAreRefused() throws {
+        let many = try makeZip("many.zip", ["--entries", "20000"])
+        try assertRefused(try predict(many), many, saying: "holds more than 256 entries")
+    }
+
+    /// The folder a killed unpack left behind is removed by the next unpack on this host once
+    /// its process is gone; a live process's folder and another host's are left alone.
+    func testAKilledUnpacksFolderIsRemovedByTheNextUnpack() throws {
+        let exited = Process()
+        exited.executableURL = URL(fileURLWithPath: "/bin/true")
+        try exited.run()
+        exited.waitUntilExit()
+        let host = StaleTemporaries.host
+        let stale = tmp.appendingPathComponent(".lightbox-unzip.tmp-\(exited.processIdentifier)-1@\(host)")
+        let live = tmp.appendingPathComponent(".lightbox-unzip.tmp-\(getpid())-2@\(host)")
+        let elsewhere = tmp.appendingPathComponent(".lightbox-unzip.tmp-\(exited.processIdentifier)-3@another-host")
+        for folder in [stale, live, elsewhere] {
+            try FileManager.default.createDirectory(at: folder.appendingPathComponent("export"), withIntermediateDirectories: true)
+            try Data("{}".utf8).write(to: folder.appendingPathComponent("export/model.json"))
+        }
+        // A real Teachable Machine export, zipped.
+        let export = CLI.shared.appendingPathComponent("models/teachable-machine-image")
+        let folder = work.appendingPathComponent("export")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for name in ["model.json", "weights.bin", "metadata.json"] {
+            try FileManager.default.copyItem(at: export.appendingPathComponent(name), to: folder.appendingPathComponent(name))
+        }
+        let zip = work.appendingPathComponent("tm.zip")
+        try FileManager.default.zipItem(at: folder, to: zip, shouldKeepParent: false)
+        let r = try predict(zip)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: tmp.path)),
+                       [live.lastPathComponent, elsewhere.lastPathComponent], "the exited process's folder is removed, and only it")
     }
 }

@@ -63,4 +63,43 @@ final class LayerGraphTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("residual"), "\($0)")
         }
     }
+
+    /// A graph from a hostile file: a convolution no kernel could run (a zero or negative stride
+    /// used to divide by zero: SIGFPE), weights of another size, or activations past
+    /// `maxActivationValues` (an input of 100,000 pixels a side used to abort on the allocation)
+    /// is refused when it is appended, naming the layer.
+    func testImpossibleConvolutionsAndHugeActivationsAreRefused() throws {
+        var g = SeededGenerator(seed: 5, stream: "layer-graph-test")
+        guard case .convolution(let spec, let w, let b) = pointwise(3, 4, &g, kernel: 3) else { return XCTFail() }
+        for (name, change) in [("zero stride", { (s: inout ConvolutionSpec) in s.stride = 0 }),
+                               ("negative stride", { $0.stride = -2 }),
+                               ("zero kernel", { $0.kernel = 0 }),
+                               ("negative padding", { $0.paddingEnd = -5 }),
+                               ("groups", { $0.groups = 2 })] {
+            var bad = spec
+            change(&bad)
+            var graph = LayerGraph(inputSize: 8)
+            XCTAssertThrowsError(try graph.append("c", .convolution(bad, weights: w, bias: b), inputs: [LayerGraph.image]), name) {
+                XCTAssertTrue("\($0)".hasPrefix("layer 'c': "), "\(name): \($0)")
+            }
+        }
+        var graph = LayerGraph(inputSize: 8)
+        XCTAssertThrowsError(try graph.append("c", .convolution(spec, weights: Array(w.dropLast()), bias: b), inputs: [LayerGraph.image])) {
+            XCTAssertTrue("\($0)".contains("do not fit the convolution"), "\($0)")
+        }
+        var huge = LayerGraph(inputSize: 100_000)
+        XCTAssertThrowsError(try huge.append("c", .convolution(spec, weights: w, bias: b), inputs: [LayerGraph.image])) {
+            XCTAssertTrue("\($0)".contains("exceed"), "\($0)")
+        }
+        // Wide enough layers run past the bound together, each one under it.
+        var wide = LayerGraph(inputSize: 512)
+        var last = LayerGraph.image, channels = 3
+        XCTAssertThrowsError(try {
+            for k in 0..<64 {
+                guard case .convolution(let s, let w, let b) = pointwise(channels, 512, &g) else { return }
+                last = try wide.append("wide\(k)", .convolution(s, weights: w, bias: b), inputs: [last])
+                channels = 512
+            }
+        }()) { XCTAssertTrue("\($0)".contains("exceed"), "\($0)") }
+    }
 }

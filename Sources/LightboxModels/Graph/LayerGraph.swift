@@ -31,6 +31,13 @@ public struct LayerGraph: Sendable {
     /// The node whose output is the last feature map (pooled into the embedding).
     public var output: Int { nodes.count - 1 }
 
+    /// The most values one image's input and node outputs may hold together (1 GiB of float32,
+    /// far above MobileNetV2's at 224): what `GraphNetwork` allocates a thread is at most this,
+    /// so a graph from a hostile file fails here, not on a huge allocation.
+    public static let maxActivationValues = 1 << 28
+    /// The input's and the nodes' outputs' values for one image, as `append` counts them.
+    public private(set) var activationValues = 0
+
     public init(inputSize: Int) {
         self.inputSize = inputSize
     }
@@ -46,14 +53,16 @@ public struct LayerGraph: Sendable {
         guard !inputs.isEmpty, inputs.allSatisfy({ $0 == Self.image || ($0 >= 0 && $0 < nodes.count) }) else {
             throw WeightsError("layer '\(name)': inputs \(inputs) are not earlier layers")
         }
+        if nodes.isEmpty { activationValues = try Self.values(inputSize, inputSize, 3, adding: 0, layer: name) }
         let first = shape(inputs[0])
         var node = Node(name: name, operation: operation, inputs: inputs, height: first.height, width: first.width,
                         channels: first.channels)
         switch operation {
-        case .convolution(let spec, _, _):
+        case .convolution(let spec, let weights, let bias):
             guard spec.inputChannels == first.channels else {
                 throw WeightsError("layer '\(name)': expects \(spec.inputChannels) input channels, gets \(first.channels)")
             }
+            try Self.check(spec, weights: weights.count, bias: bias.count, layer: name)
             node.height = spec.outputSize(first.height)
             node.width = spec.outputSize(first.width)
             node.channels = spec.outputChannels
@@ -71,8 +80,34 @@ public struct LayerGraph: Sendable {
         case .activation:
             break
         }
+        activationValues = try Self.values(node.height, node.width, node.channels, adding: activationValues, layer: name)
         nodes.append(node)
         return nodes.count - 1
+    }
+
+    /// Refuses a convolution no kernel could run: a stride, kernel or channel count below 1,
+    /// negative padding, groups that do not divide the channels, weights or bias of another
+    /// size, and sizes whose arithmetic would overflow (so `outputSize` cannot trap).
+    static func check(_ spec: ConvolutionSpec, weights: Int, bias: Int, layer name: String) throws {
+        let end = spec.paddingEnd ?? spec.padding
+        guard spec.stride >= 1, spec.kernel >= 1, spec.padding >= 0, end >= 0, spec.inputChannels >= 1, spec.outputChannels >= 1,
+              spec.groups >= 1, spec.inputChannels % spec.groups == 0, spec.outputChannels % spec.groups == 0,
+              spec.kernel <= 1 << 16, spec.stride <= 1 << 16, spec.padding <= 1 << 16, end <= 1 << 16 else {
+            throw WeightsError("layer '\(name)': impossible convolution (kernel \(spec.kernel), stride \(spec.stride), padding \(spec.padding)/\(end), channels \(spec.inputChannels)->\(spec.outputChannels), groups \(spec.groups))")
+        }
+        let expected = ShapeMath.elementCount([spec.outputChannels, spec.inputChannels / spec.groups, spec.kernel, spec.kernel])
+        guard weights == expected, bias == spec.outputChannels else {
+            throw WeightsError("layer '\(name)': \(weights) weights and \(bias) biases do not fit the convolution (\(expected.map(String.init) ?? "too many") and \(spec.outputChannels))")
+        }
+    }
+
+    /// `total` plus height x width x channels, refused past `maxActivationValues`.
+    private static func values(_ height: Int, _ width: Int, _ channels: Int, adding total: Int, layer name: String) throws -> Int {
+        guard let count = ShapeMath.elementCount([height, width, channels], limit: maxActivationValues),
+              count <= maxActivationValues - total else {
+            throw WeightsError("layer '\(name)': the network's activations for one image would exceed \(maxActivationValues) values (\(maxActivationValues >> 18) MiB)")
+        }
+        return total + count
     }
 
     /// The same network with each `add` of a convolution's output (used nowhere else, no

@@ -3,15 +3,17 @@ import LightboxKernels
 /// Turns a Keras functional backbone (MobileNet-style: ZeroPadding2D, Conv2D,
 /// DepthwiseConv2D, BatchNormalization, ReLU, Add) into a LayerGraph, folding batch norm
 /// (with the layer's epsilon) into the convolution before it and fusing ReLU / ReLU6.
-/// One method per layer kind; `build` walks the layers in order.
+/// `KerasTopologyCheck` checks every layer first (attributes, shapes, weights); this walks
+/// what it returns, one method per layer kind, and reads no attribute itself.
 struct KerasGraphBuilder {
     typealias Layer = TFJSLayersModel.Layer
+    typealias Checked = KerasTopologyCheck.Checked
 
     /// What a layer name stands for while building.
     private enum Value {
         case node(Int)
-        /// A ZeroPadding2D: the padding to give the convolution that reads it.
-        case padded(source: Int, begin: Int, end: Int)
+        /// A ZeroPadding2D of a node: the convolution that reads it pads (its checked spec says how much).
+        case padded(source: Int)
     }
 
     private let model: TFJSLayersModel
@@ -21,10 +23,11 @@ struct KerasGraphBuilder {
     private var values: [String: Value] = [:]
 
     static func build(_ model: TFJSLayersModel) throws -> LayerGraph {
+        let checked = try KerasTopologyCheck.check(model)
         var builder = KerasGraphBuilder(model: model)
-        for layer in model.backbone { try builder.add(layer) }
+        for (layer, kind) in zip(model.backbone, checked) { try builder.add(layer, kind) }
         guard let g = builder.graph, case .node(let last)? = builder.values[model.backboneOutput], last == g.output else {
-            throw WeightsError("\(model.source): the backbone's output '\(model.backboneOutput)' is not its last layer")
+            throw WeightsError("\(model.topologyFile): the backbone's output '\(KerasTopologyCheck.printable(model.backboneOutput))' is not its last layer")
         }
         return g
     }
@@ -34,17 +37,26 @@ struct KerasGraphBuilder {
         consumers = model.backbone.reduce(into: [:]) { counts, layer in for i in layer.inbound { counts[i, default: 0] += 1 } }
     }
 
-    private mutating func add(_ layer: Layer) throws {
-        if layer.className == "InputLayer" { return try inputLayer(layer) }
+    private mutating func add(_ layer: Layer, _ kind: Checked) throws {
+        if case .input(let size) = kind {
+            graph = LayerGraph(inputSize: size)
+            values[layer.name] = .node(LayerGraph.image)
+            return
+        }
         guard var g = graph else { throw fail(layer, "comes before the InputLayer") }
         let value: Value
-        switch layer.className {
-        case "ZeroPadding2D": value = try zeroPadding(layer)
-        case "Conv2D", "DepthwiseConv2D": value = .node(try convolution(layer, into: &g))
-        case "BatchNormalization": value = .node(try batchNormalization(layer, into: &g))
-        case "ReLU", "Activation": value = .node(try activation(layer, into: &g))
-        case "Add": value = .node(try g.append(layer.name, .add, inputs: try layer.inbound.indices.map { try node(layer, $0) }))
-        default: throw fail(layer, "layer type not supported")
+        do {
+            switch kind {
+            case .input: return
+            case .zeroPadding: value = .padded(source: try node(layer))
+            case .convolution(let spec, let kernel, let bias): value = .node(try convolution(layer, spec, kernel, bias, into: &g))
+            case .batchNormalization(let epsilon, let gamma, let beta):
+                value = .node(try batchNormalization(layer, epsilon: epsilon, gamma: gamma, beta: beta, into: &g))
+            case .activation(let activation): value = .node(try self.activation(layer, activation, into: &g))
+            case .add: value = .node(try g.append(layer.name, .add, inputs: try layer.inbound.indices.map { try node(layer, $0) }))
+            }
+        } catch let error as WeightsError where !error.description.hasPrefix(model.topologyFile) {
+            throw fail(layer, error.description)  // the graph's own checks, named as the layer of this file
         }
         values[layer.name] = value
         graph = g
@@ -52,113 +64,36 @@ struct KerasGraphBuilder {
 
     // MARK: layer kinds
 
-    private mutating func inputLayer(_ layer: Layer) throws {
-        guard let shape = layer.config["batch_input_shape"] as? [Any?], shape.count == 4,
-              let h = shape[1] as? Int, let w = shape[2] as? Int, h == w, (shape[3] as? Int) == 3 else {
-            throw fail(layer, "input must be [batch, N, N, 3]")
-        }
-        graph = LayerGraph(inputSize: h)
-        values[layer.name] = .node(LayerGraph.image)
-    }
-
-    private func zeroPadding(_ layer: Layer) throws -> Value {
-        guard let p = layer.config["padding"] as? [[Int]], p.count == 2, p[0] == p[1] else {
-            throw fail(layer, "only equal padding of rows and columns is supported")
-        }
-        return .padded(source: try node(layer), begin: p[0][0], end: p[0][1])
-    }
-
-    private func convolution(_ layer: Layer, into g: inout LayerGraph) throws -> Int {
-        let c = layer.config
-        let depthwise = layer.className == "DepthwiseConv2D"
-        let strides = Self.pair(c["strides"]) ?? [1, 1]
-        guard let kernel = Self.pair(c["kernel_size"]), kernel[0] == kernel[1], strides[0] == strides[1],
-              (Self.pair(c["dilation_rate"]) ?? [1, 1]) == [1, 1] else {
-            throw fail(layer, "only square kernels and strides without dilation are supported")
-        }
-        var source: Int, begin = 0, end = 0
-        switch try input(layer) {
-        case .node(let n): source = n
-        case .padded(let n, let b, let e): source = n; begin = b; end = e
-        }
-        let inShape = g.shape(source)
-        let k = kernel[0], s = strides[0]
-        if (c["padding"] as? String) == "same" {
-            // TensorFlow's "same": output ceil(n / s), the extra padding after.
-            let out = (inShape.height + s - 1) / s
-            let total = max((out - 1) * s + k - inShape.height, 0)
-            begin += total / 2
-            end += total - total / 2
-        }
-        let inC = inShape.channels
-        let outC: Int, oihw: [Float]
-        if depthwise {
-            guard (c["depth_multiplier"] as? Int ?? 1) == 1 else { throw fail(layer, "depth_multiplier other than 1") }
-            outC = inC
-            oihw = ConvolutionWeights.oihw(fromHWIO: try weight(layer, "depthwise_kernel", [k, k, inC, 1]), kernel: k,
-                                           inputs: inC, outputs: 1)
-        } else {
-            guard let filters = c["filters"] as? Int else { throw fail(layer, "no filters") }
-            outC = filters
-            oihw = ConvolutionWeights.oihw(fromHWIO: try weight(layer, "kernel", [k, k, inC, outC]), kernel: k,
-                                           inputs: inC, outputs: outC)
-        }
-        // Keras names both layers' bias "bias"; "depthwise_bias" only ever came from Lightbox's
-        // own TF.js exports before they were fixed, which this keeps readable.
-        let legacyBias = depthwise && model.weights["\(layer.name)/bias"] == nil && model.weights["\(layer.name)/depthwise_bias"] != nil
-        let bias = (c["use_bias"] as? Bool ?? true) ? try weight(layer, legacyBias ? "depthwise_bias" : "bias", [outC])
-                                                    : [Float](repeating: 0, count: outC)
-        var spec = ConvolutionSpec(inputChannels: inC, outputChannels: outC, kernel: k, stride: s, padding: begin,
-                                   groups: depthwise ? inC : 1)
-        spec.paddingEnd = end
-        switch c["activation"] as? String ?? "linear" {
-        case "linear": break
-        case "relu": spec.activation = .relu
-        case "relu6": spec.activation = .relu6
-        case let other: throw fail(layer, "activation '\(other)' is not supported")
-        }
-        return try g.append(layer.name, .convolution(spec, weights: oihw, bias: bias), inputs: [source])
+    private func convolution(_ layer: Layer, _ spec: ConvolutionSpec, _ kernel: String, _ bias: String?,
+                             into g: inout LayerGraph) throws -> Int {
+        let k = spec.kernel, inC = spec.inputChannels, outC = spec.outputChannels
+        let depthwise = kernel == "depthwise_kernel"
+        let oihw = ConvolutionWeights.oihw(fromHWIO: try weight(layer, kernel, [k, k, inC, depthwise ? 1 : outC]), kernel: k,
+                                           inputs: inC, outputs: depthwise ? 1 : outC)
+        let b = try bias.map { try weight(layer, $0, [outC]) } ?? [Float](repeating: 0, count: outC)
+        return try g.append(layer.name, .convolution(spec, weights: oihw, bias: b), inputs: [node(layer, acceptingPadding: true)])
     }
 
     /// Folded into the convolution it follows.
-    private func batchNormalization(_ layer: Layer, into g: inout LayerGraph) throws -> Int {
-        let c = layer.config
+    private func batchNormalization(_ layer: Layer, epsilon: Float, gamma: Bool, beta: Bool, into g: inout LayerGraph) throws -> Int {
         let n = try node(layer)
         guard n >= 0, case .convolution(var spec, var w, var b) = g.nodes[n].operation, spec.activation == .none,
               consumers[layer.inbound[0]] == 1 else {
             throw fail(layer, "batch normalisation must directly follow a convolution used nowhere else")
         }
         let ch = spec.outputChannels
-        let gamma = (c["scale"] as? Bool ?? true) ? try weight(layer, "gamma", [ch]) : [Float](repeating: 1, count: ch)
-        let beta = (c["center"] as? Bool ?? true) ? try weight(layer, "beta", [ch]) : [Float](repeating: 0, count: ch)
-        ConvolutionWeights.foldBatchNorm(weights: &w, bias: &b, gamma: gamma, beta: beta,
+        ConvolutionWeights.foldBatchNorm(weights: &w, bias: &b,
+                                         gamma: gamma ? try weight(layer, "gamma", [ch]) : [Float](repeating: 1, count: ch),
+                                         beta: beta ? try weight(layer, "beta", [ch]) : [Float](repeating: 0, count: ch),
                                          mean: try weight(layer, "moving_mean", [ch]),
-                                         variance: try weight(layer, "moving_variance", [ch]),
-                                         epsilon: Float(c["epsilon"] as? Double ?? 0.001))
+                                         variance: try weight(layer, "moving_variance", [ch]), epsilon: epsilon)
         spec.activation = .none
         g.nodes[n].operation = .convolution(spec, weights: w, bias: b)
         return n
     }
 
     /// Fused into the convolution it follows when that one is read only here; else a node of its own.
-    private func activation(_ layer: Layer, into g: inout LayerGraph) throws -> Int {
-        let c = layer.config
-        let kind: ConvolutionSpec.Activation
-        if layer.className == "ReLU" {
-            let maxValue = c["max_value"] as? Double
-            guard (c["negative_slope"] as? Double ?? 0) == 0, (c["threshold"] as? Double ?? 0) == 0,
-                  maxValue == nil || maxValue == 6 else {
-                throw fail(layer, "only ReLU and ReLU6 are supported")
-            }
-            kind = maxValue == 6 ? .relu6 : .relu
-        } else {
-            switch c["activation"] as? String {
-            case "relu": kind = .relu
-            case "relu6": kind = .relu6
-            case "linear": kind = .none
-            case let other: throw fail(layer, "activation '\(other ?? "?")' is not supported")
-            }
-        }
+    private func activation(_ layer: Layer, _ kind: ConvolutionSpec.Activation, into g: inout LayerGraph) throws -> Int {
         let n = try node(layer)
         if n >= 0, case .convolution(var spec, let w, let b) = g.nodes[n].operation, spec.activation == .none,
            consumers[layer.inbound[0]] == 1 {
@@ -172,17 +107,17 @@ struct KerasGraphBuilder {
     // MARK: lookups
 
     private func fail(_ layer: Layer, _ why: String) -> WeightsError {
-        WeightsError("\(model.source): layer '\(layer.name)' (\(layer.className)): \(why)")
+        WeightsError("\(model.topologyFile): layer '\(KerasTopologyCheck.printable(layer.name))' (\(KerasTopologyCheck.printable(layer.className))): \(why)")
     }
 
-    private func input(_ layer: Layer, _ k: Int = 0) throws -> Value {
-        guard k < layer.inbound.count, let v = values[layer.inbound[k]] else { throw fail(layer, "its input is not a known layer") }
-        return v
-    }
-
-    private func node(_ layer: Layer, _ k: Int = 0) throws -> Int {
-        guard case .node(let n) = try input(layer, k) else { throw fail(layer, "reads a ZeroPadding2D, which only a convolution may") }
-        return n
+    /// The node input `k` is; a ZeroPadding2D's source only where the reader pads (a convolution).
+    private func node(_ layer: Layer, _ k: Int = 0, acceptingPadding: Bool = false) throws -> Int {
+        switch k < layer.inbound.count ? values[layer.inbound[k]] : nil {
+        case .node(let n)?: return n
+        case .padded(let n)? where acceptingPadding: return n
+        case .padded?: throw fail(layer, "reads a ZeroPadding2D, which only a convolution may")
+        case nil: throw fail(layer, "its input is not a known layer")
+        }
     }
 
     private func weight(_ layer: Layer, _ param: String, _ shape: [Int]) throws -> [Float] {
@@ -190,6 +125,4 @@ struct KerasGraphBuilder {
         guard t.shape == shape else { throw fail(layer, "weight '\(param)' has shape \(t.shape), expected \(shape)") }
         return t.values
     }
-
-    private static func pair(_ any: Any?) -> [Int]? { (any as? [Int]) ?? (any as? Int).map { [$0, $0] } }
 }

@@ -1,6 +1,6 @@
 import Foundation
+import LightboxCore
 import LightboxKernels
-import ZIPFoundation
 
 /// A tfjs-layers model as Teachable Machine exports it: `model.json` (Keras-style topology and
 /// a weights manifest), the weight shards (`weights.bin`, little-endian float32 in manifest
@@ -26,12 +26,16 @@ public struct TFJSLayersModel: Sendable {
     /// Weights by name (`layer/param`), in Keras layouts.
     public var weights: [String: Tensor]
     public var labels: [String]
+    /// The export as the user named it (a folder, or a zip).
     public var source: String
+    /// Its model.json as errors name it (`ZIP!model.json` inside a zip).
+    public var topologyFile: String
     /// The export's files as read (model.json, metadata.json, shards), to copy into a bundle.
     public var files: [String: Data] = [:]
 
-    /// The most a zipped export may unpack to. A Teachable Machine image export is about 10 MB
-    /// (MobileNet's weights); the margin leaves room for larger backbones, not for zip bombs.
+    /// The most a zipped export may unpack to, and the most any one file of an export folder may
+    /// hold. A Teachable Machine image export is about 10 MB (MobileNet's weights); the margin
+    /// leaves room for larger backbones, not for zip bombs.
     public static let maxUnpackedBytes = 512 << 20
 
     /// Reads an export directory, or a zip of one (unpacked within `maxUnpackedBytes`).
@@ -41,24 +45,30 @@ public struct TFJSLayersModel: Sendable {
             throw WeightsError("\(path): no such file or directory")
         }
         if isDirectory.boolValue { return try load(directory: path) }
-        let unpacked = FileManager.default.temporaryDirectory.appendingPathComponent("lightbox-tfjs-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: unpacked) }
+        let unpacked: URL
         do {
-            try FileManager.default.createDirectory(at: unpacked, withIntermediateDirectories: true)
-            try BoundedUnzip.extract(path, to: unpacked, limit: maxUnpackedBytes)
+            unpacked = try BoundedUnzip.extractToTemporaryFolder(path, limit: maxUnpackedBytes)
         } catch let error as WeightsError {
             throw error
         } catch {
             throw WeightsError("\(path): not a Teachable Machine export folder or zip (\(error.localizedDescription))")
         }
+        defer { try? FileManager.default.removeItem(at: unpacked) }
         // The files may sit at the top of the zip or in one folder inside it.
         let candidates = [unpacked] + ((try? FileManager.default.contentsOfDirectory(at: unpacked, includingPropertiesForKeys: nil)) ?? [])
         guard let root = candidates.first(where: { FileManager.default.fileExists(atPath: $0.appendingPathComponent("model.json").path) }) else {
             throw WeightsError("\(path): the zip has no model.json")
         }
-        var model = try load(directory: root.path)
-        model.source = path
-        return model
+        let inZip = root == unpacked ? path + "!" : path + "!" + root.lastPathComponent + "/"
+        do {
+            var model = try load(directory: root.path)
+            model.source = path
+            model.topologyFile = inZip + "model.json"
+            return model
+        } catch let error as WeightsError {
+            // Name the zip the user gave, not the temporary folder.
+            throw WeightsError(error.description.replacingOccurrences(of: root.path + "/", with: inZip))
+        }
     }
 
     /// Whether `path` looks like a TF.js export (a folder with model.json, or a .zip).
@@ -69,7 +79,7 @@ public struct TFJSLayersModel: Sendable {
 
     static func load(directory: String) throws -> TFJSLayersModel {
         let modelPath = (directory as NSString).appendingPathComponent("model.json")
-        guard let data = FileManager.default.contents(atPath: modelPath) else { throw WeightsError("\(modelPath): cannot read file") }
+        let data = try read("model.json", in: directory)
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw WeightsError("\(modelPath): not valid JSON")
         }
@@ -103,21 +113,30 @@ public struct TFJSLayersModel: Sendable {
         try walk(topology["model_config"] as? [String: Any] ?? topology)
         guard let output, !backbone.isEmpty else { throw WeightsError("\(modelPath): no functional backbone model found") }
 
-        let weights = try readWeights(root["weightsManifest"], directory: directory, modelPath: modelPath)
+        var files = ["model.json": data]
+        let weights = try readWeights(root["weightsManifest"], directory: directory, modelPath: modelPath, files: &files)
         var labels: [String] = []
-        let metadataPath = (directory as NSString).appendingPathComponent("metadata.json")
-        if let m = FileManager.default.contents(atPath: metadataPath),
-           let meta = (try? JSONSerialization.jsonObject(with: m)) as? [String: Any] {
-            labels = meta["labels"] as? [String] ?? []
+        // metadata.json is optional, but one that is there (a link included) is read by the rules.
+        var status = stat()
+        if lstat((directory as NSString).appendingPathComponent("metadata.json"), &status) == 0 {
+            let m = try read("metadata.json", in: directory)
+            files["metadata.json"] = m
+            labels = ((try? JSONSerialization.jsonObject(with: m)) as? [String: Any])?["labels"] as? [String] ?? []
         }
         var model = TFJSLayersModel(backbone: backbone, backboneOutput: output, head: head, weights: weights, labels: labels,
-                                    source: directory)
+                                    source: directory, topologyFile: modelPath)
         model.backboneModelName = modelName
-        let shards = ((root["weightsManifest"] as? [[String: Any]]) ?? []).flatMap { $0["paths"] as? [String] ?? [] }
-        for name in ["model.json", "metadata.json"] + shards {
-            model.files[name] = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(name))
-        }
+        model.files = files
         return model
+    }
+
+    /// The file `name` of the export `directory`, which must stay inside it (`ContainedFile`).
+    static func read(_ name: String, in directory: String) throws -> Data {
+        do {
+            return try ContainedFile.read(name, in: directory, maxBytes: maxUnpackedBytes)
+        } catch let refusal as ContainedFile.Refusal {
+            throw WeightsError("\((directory as NSString).appendingPathComponent(name)): \(refusal)")
+        }
     }
 
     static func parseLayer(_ object: [String: Any]) -> Layer {
@@ -129,23 +148,29 @@ public struct TFJSLayersModel: Sendable {
     }
 
     /// Concatenates each manifest group's shards and slices its weights in order.
-    static func readWeights(_ manifest: Any?, directory: String, modelPath: String) throws -> [String: Tensor] {
+    /// Each shard read is also kept in `files` under its manifest path (to copy into a bundle).
+    static func readWeights(_ manifest: Any?, directory: String, modelPath: String, files: inout [String: Data]) throws -> [String: Tensor] {
         guard let groups = manifest as? [[String: Any]] else { throw WeightsError("\(modelPath): no weightsManifest") }
         var out: [String: Tensor] = [:]
+        var total = 0
         for group in groups {
             let paths = group["paths"] as? [String] ?? []
             var bytes = Data()
             for p in paths {
-                let file = (directory as NSString).appendingPathComponent(p)
-                guard !p.contains(".."), !p.hasPrefix("/"), let shard = FileManager.default.contents(atPath: file) else {
-                    throw WeightsError("\(file): weight shard missing or unreadable (named in \(modelPath))")
+                let shard: Data
+                do {
+                    shard = try ContainedFile.read(p, in: directory, maxBytes: maxUnpackedBytes - total)
+                } catch let refusal as ContainedFile.Refusal {
+                    throw WeightsError("\((directory as NSString).appendingPathComponent(p)): weight shard refused (named in \(modelPath)): \(refusal)")
                 }
+                total += shard.count
+                files[p] = shard
                 bytes.append(shard)
             }
             var offset = 0
-            for entry in group["weights"] as? [[String: Any]] ?? [] {
+            for (index, entry) in (group["weights"] as? [[String: Any]] ?? []).enumerated() {
                 guard let name = entry["name"] as? String, let shape = entry["shape"] as? [Int] else {
-                    throw WeightsError("\(modelPath): malformed weight entry \(entry)")
+                    throw WeightsError("\(modelPath): weight entry \(index + 1) of its group has no name or shape")
                 }
                 guard (entry["dtype"] as? String ?? "float32") == "float32", entry["quantization"] == nil else {
                     throw WeightsError("\(modelPath): weight '\(name)' is not plain float32 (quantised exports are not supported)")

@@ -33,7 +33,8 @@ public enum SafeTensors {
         var length = 0
         for i in 0..<8 { length |= Int(bytes[i]) << (8 * i) }
         guard length > 0, length <= bytes.count - 8 else {  // (8 + length could overflow)
-            throw WeightsError("\(source): safetensors header length \(length) does not fit the file (\(bytes.count) bytes)")
+            // The length is the file's first 8 bytes: not quoted (no error quotes a file's bytes).
+            throw WeightsError("\(source): the safetensors header length (its first 8 bytes) does not fit the file (\(bytes.count) bytes)")
         }
         let headerObject: Any
         do {
