@@ -47,7 +47,8 @@ let package = Package(
         .target(name: "CLightboxDICOM",
                 linkerSettings: [.linkedLibrary("dcmjpls"), .linkedLibrary("dcmjpeg"), .linkedLibrary("dcmimgle"),
                                  .linkedLibrary("dcmdata"), .linkedLibrary("oflog"), .linkedLibrary("ofstd"),
-                                 .linkedLibrary("openjp2"), .linkedLibrary("z"), .linkedLibrary("stdc++")]),
+                                 .linkedLibrary("openjp2"), .linkedLibrary("z"), .linkedLibrary("stdc++"),
+                                 .linkedLibrary("crypto")]),  // HMAC-SHA256 of replaced UIDs
         .target(name: "LightboxImaging", dependencies: ["LightboxCore", "CPNG", "CTurboJPEG", "CLightboxImaging", "CLightboxDICOM"],
                 swiftSettings: numericFlags),
         // The few native kernels (oneDNN convolutions, BLAS products) behind narrow Swift types.

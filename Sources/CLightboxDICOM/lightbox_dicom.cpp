@@ -635,3 +635,147 @@ extern "C" lightbox_dicom_status lightbox_dicom_decode_first_frame(lightbox_dico
 extern "C" void lightbox_dicom_close(lightbox_dicom *file) {
     delete file;
 }
+
+// De-identification (lightbox_dicom_deidentify): PS3.15 Annex E's basic profile as a keep-list.
+
+#include <dcmtk/dcmdata/dcostrmb.h>
+#include <openssl/evp.h>
+#include <cstdlib>
+#include <openssl/hmac.h>
+
+namespace {
+
+// Outside the pixel group (0028) and pixel data (7FE0), what a stored file keeps.
+const DcmTagKey keptTags[] = {
+    DCM_SpecificCharacterSet, DCM_ImageType, DCM_SOPClassUID, DCM_SOPInstanceUID, DCM_Modality,
+    DCM_PatientID, DCM_StudyInstanceUID, DCM_SeriesInstanceUID, DCM_InstanceNumber, DCM_PatientOrientation,
+    DCM_FrameOfReferenceUID, DCM_PresentationLUTShape,
+};
+
+// UIDs that tie the file to the hospital's records: replaced, consistently within one key.
+const DcmTagKey replacedUIDs[] = {DCM_SOPInstanceUID, DCM_StudyInstanceUID, DCM_SeriesInstanceUID, DCM_FrameOfReferenceUID};
+
+// Type 2 attributes of the patient and study modules: present, empty (Annex E's "Z").
+const DcmTagKey emptiedTags[] = {
+    DCM_PatientName, DCM_PatientBirthDate, DCM_PatientSex, DCM_StudyDate, DCM_StudyTime,
+    DCM_ReferringPhysicianName, DCM_StudyID, DCM_AccessionNumber,
+};
+
+bool kept(const DcmTagKey &tag) {
+    if (tag.isPrivate() || tag.getElement() == 0) return false;   // private tags and group lengths go
+    if (tag.getGroup() == 0x0028 || tag.getGroup() == 0x7FE0) return true;
+    return std::any_of(std::begin(keptTags), std::end(keptTags), [&](const DcmTagKey &k) { return k == tag; });
+}
+
+// Removes private elements of `item` and of every item of its sequences.
+void removePrivate(DcmItem *item) {
+    for (unsigned long i = item->card(); i-- > 0;) {
+        DcmElement *element = item->getElement(i);
+        if (element->getTag().isPrivate()) {
+            delete item->remove(i);
+        } else if (element->ident() == EVR_SQ) {
+            auto *sequence = static_cast<DcmSequenceOfItems *>(element);
+            for (unsigned long j = 0; j < sequence->card(); j++) removePrivate(sequence->getItem(j));
+        }
+    }
+}
+
+// "2.25." and the first 128 bits of HMAC-SHA256(key, uid) in decimal: the same UID for the same
+// key and original, nothing that leads back to it without the key.
+OFString derivedUID(const uint8_t *key, size_t keySize, const OFString &uid) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (!HMAC(EVP_sha256(), key, int(keySize), reinterpret_cast<const unsigned char *>(uid.c_str()), uid.size(), digest,
+              &length) || length < 16)
+        return "";
+    unsigned __int128 value = 0;
+    for (int i = 0; i < 16; i++) value = (value << 8) | digest[i];
+    std::string digits;
+    do {
+        digits.insert(digits.begin(), char('0' + int(value % 10)));
+        value /= 10;
+    } while (value != 0);
+    return OFString(("2.25." + digits).c_str());
+}
+
+lightbox_dicom_status deidentify(lightbox_dicom *file, const char *patientID, const uint8_t *key, size_t keySize,
+                                 std::vector<Uint8> &result, char *error, size_t size) {
+    if (file->headerOnly) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "de-identification needs the whole file");
+    DcmDataset *ds = file->file.getDataset();
+    E_TransferSyntax xfer = ds->getOriginalXfer();
+    if (xfer == EXS_Unknown) return fail(LIGHTBOX_DICOM_UNSUPPORTED, error, size, "the file's transfer syntax is unknown");
+    if (xfer == EXS_DeflatedLittleEndianExplicit) xfer = EXS_LittleEndianExplicit;   // same pixels, no zlib stream to write
+
+    for (const DcmTagKey &tag : replacedUIDs) {
+        OFString uid = text(ds, tag);
+        if (uid.empty()) continue;
+        OFString replacement = derivedUID(key, keySize, uid);
+        if (replacement.empty()) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "cannot derive a replacement UID");
+        if (ds->putAndInsertOFStringArray(tag, replacement).bad())
+            return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "cannot replace a UID");
+    }
+    for (unsigned long i = ds->card(); i-- > 0;) {
+        if (!kept(ds->getElement(i)->getTag())) delete ds->remove(i);
+    }
+    removePrivate(ds);
+    bool ok = ds->putAndInsertString(DCM_PatientID, patientID ? patientID : "").good();
+    for (const DcmTagKey &tag : emptiedTags) ok = ok && ds->insertEmptyElement(tag).good();
+    ok = ok && ds->putAndInsertString(DCM_PatientIdentityRemoved, "YES").good();
+    ok = ok && ds->putAndInsertString(DCM_DeidentificationMethod, "Lightbox: PS3.15 E.1 basic profile as a keep-list").good();
+    DcmItem *code = nullptr;
+    ok = ok && ds->findOrCreateSequenceItem(DCM_DeidentificationMethodCodeSequence, code, 0).good() && code;
+    ok = ok && code->putAndInsertString(DCM_CodeValue, "113100").good() &&
+         code->putAndInsertString(DCM_CodingSchemeDesignator, "DCM").good() &&
+         code->putAndInsertString(DCM_CodeMeaning, "Basic Application Confidentiality Profile").good();
+    if (!ok) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, "cannot record the de-identification");
+
+    // The old meta header's elements (its source AE title, implementation) go: new ones are
+    // written (clearing the whole header would also drop the preamble).
+    DcmMetaInfo *meta = file->file.getMetaInfo();
+    for (unsigned long i = meta->card(); i-- > 0;) delete meta->remove(i);
+    std::vector<Uint8> chunk(size_t(1) << 20);
+    DcmOutputBufferStream stream(chunk.data(), offile_off_t(chunk.size()));
+    void *written = nullptr;
+    offile_off_t length = 0;
+    file->file.transferInit();
+    OFCondition status;
+    while ((status = file->file.write(stream, xfer, EET_ExplicitLength, nullptr, EGL_recalcGL, EPD_noChange, 0, 0, 0,
+                                      EWM_createNewMeta)) == EC_StreamNotifyClient) {
+        stream.flushBuffer(written, length);
+        result.insert(result.end(), static_cast<Uint8 *>(written), static_cast<Uint8 *>(written) + length);
+    }
+    file->file.transferEnd();
+    stream.flushBuffer(written, length);
+    result.insert(result.end(), static_cast<Uint8 *>(written), static_cast<Uint8 *>(written) + length);
+    if (status.bad()) return fail(LIGHTBOX_DICOM_CORRUPT, error, size, std::string("cannot write the file: ") + status.text());
+    return LIGHTBOX_DICOM_OK;
+}
+
+}  // namespace
+
+extern "C" lightbox_dicom_status lightbox_dicom_deidentify(lightbox_dicom *file, const char *patient_id,
+                                                           const uint8_t *uid_key, size_t uid_key_size, uint8_t **out,
+                                                           size_t *out_size, char *error, size_t error_size) {
+    *out = nullptr;
+    *out_size = 0;
+    try {
+        std::vector<Uint8> result;
+        lightbox_dicom_status status = deidentify(file, patient_id, uid_key, uid_key_size, result, error, error_size);
+        if (status != LIGHTBOX_DICOM_OK) return status;
+        *out = static_cast<uint8_t *>(malloc(result.size()));
+        if (!*out) return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "out of memory while writing the file");
+        memcpy(*out, result.data(), result.size());
+        *out_size = result.size();
+        return LIGHTBOX_DICOM_OK;
+    } catch (const std::bad_alloc &) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "out of memory while de-identifying the file");
+    } catch (const std::exception &e) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, e.what());
+    } catch (...) {
+        return fail(LIGHTBOX_DICOM_CORRUPT, error, error_size, "de-identification failed");
+    }
+}
+
+extern "C" void lightbox_dicom_free(uint8_t *buffer) {
+    free(buffer);
+}

@@ -4,13 +4,17 @@ import NIOCore
 
 /// Starts the Studio: the API and page on `host:port` until the process is stopped.
 public enum StudioServer {
+    /// `notice` gets what opening the data directory repaired (`StudioStore.startupNotices`);
     /// `onListening` gets the base URL once the socket is bound (with the port `--port 0` got).
     public static func run(host: String, port: Int, settings: StudioSettings,
+                           notice: @escaping @Sendable (String) -> Void = { _ in },
                            onListening: @escaping @Sendable (_ baseURL: String) -> Void = { _ in }) async throws {
         if settings.access.token == nil && !StudioAccess.isLoopback(host) {
             throw StudioError(.forbidden, "listening on \(host) needs a token: anyone who can reach it could use the API")
         }
-        try await run(api: try StudioAPI(settings: settings), host: host, port: port, settings: settings, onListening: onListening)
+        let api = try StudioAPI(settings: settings)
+        api.store.startupNotices.forEach(notice)
+        try await run(api: api, host: host, port: port, settings: settings, onListening: onListening)
     }
 
     /// The same with an API already made (tests look into its decoding gate).

@@ -65,6 +65,9 @@ struct Serve: ParsableCommand {
             throw Terminal.fail(error)
         }
         ProcessArguments.hideValue(of: "--token")
+        // Patients' pictures: whatever this process creates (the data directory's runs and
+        // exports, the caches) is its owner's alone. The Studio also sets its files' modes.
+        umask(0o077)
         var settings = StudioSettings(dataDirectory: URL(fileURLWithPath: dataDir ?? LightboxStudioPaths.defaultDataDirectory(in: Lightbox.settings)),
                                       access: access, runSettings: Lightbox.settings)
         // The data folder is where every project, upload and run is written: checked before the server starts.
@@ -85,7 +88,7 @@ struct Serve: ParsableCommand {
         let done = DispatchSemaphore(value: 0)
         Task {
             do {
-                try await StudioServer.run(host: host, port: port, settings: settings) { base in
+                try await StudioServer.run(host: host, port: port, settings: settings, notice: { Terminal.note($0) }) { base in
                     let login = access.token.map { "\(base)?token=\($0)" } ?? base
                     Terminal.note("Lightbox Studio: open \(login)  (data: \(dataPath))")
                     // Also on standard output, for scripts that start the server and log in.

@@ -18,13 +18,19 @@ final class ServeCommandTests: TemporaryFolderTestCase {
         var port: Int { Int(login.split(separator: ":")[2].split(separator: "/")[0])! }
         var token: String? { login.components(separatedBy: "?token=").dropFirst().first }
 
-        init(_ arguments: [String], environment: [String: String]) throws {
+        /// `standardError`: a file that receives what the server says there (else nothing keeps it).
+        init(_ arguments: [String], environment: [String: String], standardError: URL? = nil) throws {
             process.executableURL = Bundle.main.bundleURL.appendingPathComponent("lightbox")
             process.arguments = ["serve", "--port", "0"] + arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             let out = Pipe()
             process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
+            if let standardError {
+                FileManager.default.createFile(atPath: standardError.path, contents: nil)
+                process.standardError = try FileHandle(forWritingTo: standardError)
+            } else {
+                process.standardError = FileHandle.nullDevice
+            }
             try process.run()
             // The first line on standard output is "login: URL" (bounded wait: the read ends at exit).
             var line = Data()
@@ -131,5 +137,32 @@ final class ServeCommandTests: TemporaryFolderTestCase {
         defer { server.stop() }
         XCTAssertNil(server.token)
         XCTAssertEqual(status("http://127.0.0.1:\(server.port)/api/projects"), 200)
+    }
+
+    /// The data directory is its owner's alone: one an earlier version left open (0755 folders,
+    /// 0644 files) is tightened at start with a notice naming it, and whatever the server
+    /// writes later is created owner-only (its umask is 077: runs, exports, caches).
+    func testDataDirectoryIsMadeOwnerOnly() throws {
+        let data = work.appendingPathComponent("d")
+        let notes = data.appendingPathComponent("keep/notes.txt")
+        try FileManager.default.createDirectory(at: notes.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: notes)
+        for (path, mode) in [(data.path, 0o755), (notes.deletingLastPathComponent().path, 0o755), (notes.path, 0o644)] {
+            XCTAssertEqual(chmod(path, mode_t(mode)), 0)
+        }
+        let log = work.appendingPathComponent("serve.log")
+        let server = try Server(["--data-dir", data.path], environment: environment, standardError: log)
+        defer { server.stop() }
+        let status = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)
+        XCTAssertTrue(status.contains("Umask:\t0077"), status)
+        func mode(_ path: String) -> Int {
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int) ?? -1
+        }
+        XCTAssertEqual(mode(data.path), 0o700)
+        XCTAssertEqual(mode(notes.deletingLastPathComponent().path), 0o700)
+        XCTAssertEqual(mode(notes.path), 0o600)
+        XCTAssertEqual(mode(data.appendingPathComponent("studio.sqlite").path), 0o600)
+        let said = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertTrue(said.contains(data.path) && said.contains("only their owner"), said)
     }
 }

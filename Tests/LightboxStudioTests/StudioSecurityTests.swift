@@ -131,14 +131,60 @@ final class StudioSecurityTests: XCTestCase {
             let pair = String(cookie.split(separator: ";")[0])
             let withCookie = try await client.executeRequest(uri: "/api/projects", method: .get, headers: [.cookie: pair], body: nil)
             XCTAssertEqual(withCookie.status, .ok)
-            // The page's login box: Bearer in, the same cookie out.
+            // The page's login box: Bearer in, a session cookie of the same kind out.
             let session = try await client.executeRequest(uri: "/api/session", method: .post, headers: Fixture.auth, body: nil)
             XCTAssertEqual(session.status, .noContent)
-            XCTAssertEqual(session.headers[.setCookie].map { String($0.split(separator: ";")[0]) }, pair)
+            let second = try XCTUnwrap(session.headers[.setCookie].map { String($0.split(separator: ";")[0]) })
+            XCTAssertTrue(second.hasPrefix("lightbox_studio_80="), second)
+            let withSecond = try await client.executeRequest(uri: "/api/projects", method: .get, headers: [.cookie: second], body: nil)
+            XCTAssertEqual(withSecond.status, .ok)
         }
-        // Another token: the old cookie is worthless.
-        let other = try StudioAPI(settings: Fixture.settings(directory, token: "another-token-456"))
-        XCTAssertFalse(other.settings.access.accepts(authorization: nil, cookie: StudioAccess(token: Fixture.token).sessionValue))
+    }
+
+    /// At most `StudioSessions.limit` sessions are open: one more ends the oldest.
+    func testOpenSessionsAreBounded() throws {
+        let sessions = StudioSessions()
+        let first = sessions.start(), second = sessions.start()
+        for _ in 0..<(StudioSessions.limit - 1) { _ = sessions.start() }
+        XCTAssertFalse(sessions.isOpen(first), "the oldest session outlived the limit")
+        XCTAssertTrue(sessions.isOpen(second))
+        XCTAssertFalse(sessions.isOpen("forged"))
+        let access = StudioAccess(token: Fixture.token)
+        XCTAssertTrue(access.accepts(authorization: nil, cookie: second, sessions: sessions))
+        XCTAssertFalse(access.accepts(authorization: nil, cookie: first, sessions: sessions))
+        XCTAssertFalse(access.accepts(authorization: nil, cookie: second, sessions: StudioSessions()), "another process's session")
+    }
+
+    /// Logging out drops the session on the server: its cookie stops working at once, even
+    /// where a copy of it survives; other browsers' sessions stay; a restart drops them all.
+    func testLogoutRevokesTheSession() async throws {
+        func login(_ client: some TestClientProtocol) async throws -> String {
+            let r = try await client.executeRequest(uri: "/?token=\(Fixture.token)", method: .get, headers: [:], body: nil)
+            XCTAssertEqual(r.status, .seeOther)
+            return String(try XCTUnwrap(r.headers[.setCookie]).split(separator: ";")[0])
+        }
+        func status(_ client: some TestClientProtocol, _ cookie: String) async throws -> HTTPResponse.Status {
+            try await client.executeRequest(uri: "/api/projects", method: .get, headers: [.cookie: cookie], body: nil).status
+        }
+        var other = ""
+        try await app().test(.router) { client in
+            let mine = try await login(client)
+            other = try await login(client)
+            XCTAssertNotEqual(mine, other, "each login is its own session")
+            let s1 = try await status(client, mine)
+            XCTAssertEqual(s1, .ok)
+            let out = try await client.executeRequest(uri: "/api/session", method: .delete, headers: [.cookie: mine], body: nil)
+            XCTAssertEqual(out.status, .noContent)
+            XCTAssertTrue(out.headers[.setCookie]?.contains("Max-Age=0") ?? false, "the browser is told to forget it")
+            let s2 = try await status(client, mine)
+            XCTAssertEqual(s2, .unauthorized, "the cookie still works after logging out")
+            let s3 = try await status(client, other)
+            XCTAssertEqual(s3, .ok, "another browser's session ended too")
+        }
+        try await app().test(.router) { client in
+            let s4 = try await status(client, other)
+            XCTAssertEqual(s4, .unauthorized, "a session outlived the server")
+        }
     }
 
     /// A page whose name was rebound to 127.0.0.1 sends its own name as Host: refused.
@@ -170,8 +216,9 @@ final class StudioSecurityTests: XCTestCase {
     /// Requests browsers send cross-site without a preflight (text/plain POSTs, forms) and any
     /// request from another origin or site are refused, even carrying a valid cookie.
     func testCrossOriginRequestsAreRefused() async throws {
-        let cookie = "lightbox_studio_80=" + StudioAccess(token: Fixture.token).sessionValue
         try await app().test(.router) { client in
+            let login = try await client.executeRequest(uri: "/?token=\(Fixture.token)", method: .get, headers: [:], body: nil)
+            let cookie = String(try XCTUnwrap(login.headers[.setCookie]).split(separator: ";")[0])
             func post(_ headers: HTTPFields, _ body: String = "{\"name\":\"x\"}") async throws -> HTTPResponse.Status {
                 var h = headers
                 h[.cookie] = cookie

@@ -65,6 +65,27 @@ lightbox_dicom_status lightbox_dicom_decode_first_frame(lightbox_dicom *file, vo
 
 void lightbox_dicom_close(lightbox_dicom *file);
 
+// De-identification (how the Studio stores uploaded files).
+
+/// Rewrites a whole file opened with lightbox_dicom_open (header_only 0) without what identifies
+/// its patient: PS3.15 Annex E's Basic Application Level Confidentiality Profile, done as a
+/// keep-list. Kept: the image pixel group (0028), the pixel data (7FE0), SOP Class, Modality,
+/// Image Type, Specific Character Set, Instance Number, Patient Orientation and Presentation
+/// LUT Shape; Study, Series, SOP Instance and Frame of Reference UIDs become 2.25 UIDs derived
+/// from HMAC-SHA256(uid_key, UID); PatientID becomes `patient_id` (empty: none); the Type 2
+/// patient and study attributes are empty; PatientIdentityRemoved YES and the method are
+/// recorded. Everything else goes: names, dates, times, addresses, other ids, institution,
+/// physicians, accession number, descriptions, overlays, private tags (also inside kept
+/// sequences), and the old file meta. The pixel data and transfer syntax stay as they were
+/// (a deflated data set is written explicit VR little endian). On success `*out` (`*out_size`
+/// bytes, a DICOM file with preamble) must be released with lightbox_dicom_free. `file` is
+/// changed: close it afterwards.
+lightbox_dicom_status lightbox_dicom_deidentify(lightbox_dicom *file, const char *patient_id, const uint8_t *uid_key,
+                                                size_t uid_key_size, uint8_t **out, size_t *out_size, char *error,
+                                                size_t error_size);
+
+void lightbox_dicom_free(uint8_t *buffer);
+
 #ifdef __cplusplus
 }
 #endif

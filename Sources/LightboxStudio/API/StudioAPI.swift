@@ -48,6 +48,8 @@ public struct StudioAPI: Sendable {
     public let runs: RunManager
     let gate: DecodeGate
     let bound: BoundPort
+    /// Browsers logged in to this process.
+    let sessions = StudioSessions()
     /// Every route `router()` registered (for the OpenAPI check).
     let routeLog = RouteLog()
 
@@ -67,13 +69,13 @@ public struct StudioAPI: Sendable {
         let router = Router(context: StudioRequestContext.self)
         router.add(middleware: SecurityHeaders())
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: RequestGuard(access: settings.access, allowedHosts: settings.allowedHosts.map { $0.lowercased() }, bound: bound))
+        router.add(middleware: RequestGuard(access: settings.access, sessions: sessions, allowedHosts: settings.allowedHosts.map { $0.lowercased() }, bound: bound))
         addPage(router)
         router.get("/api/openapi.json") { _, _ in
             Self.raw(Data(OpenAPIDocument.json(cookieName: StudioAccess.cookieName(port: bound.port)).utf8), type: "application/json")
         }
         routeLog.record(method: "GET", path: "/api/openapi.json")
-        let api = APIRoutes(group: router.group("api").add(middleware: APIAuthentication(access: settings.access, bound: bound)),
+        let api = APIRoutes(group: router.group("api").add(middleware: APIAuthentication(access: settings.access, sessions: sessions, bound: bound)),
                             log: routeLog)
         addSession(api)
         addProjects(api)
@@ -95,28 +97,31 @@ public struct StudioAPI: Sendable {
                 return response
             }
             var response = Response(status: .seeOther, headers: [.location: "/"])
-            response.setCookie(sessionCookie())
+            response.setCookie(sessionCookie(sessions.start()))
             return response
         }
         router.get("/static/studio.js") { _, _ in StudioPage.response(.script) }
         router.get("/static/studio.css") { _, _ in StudioPage.response(.style) }
     }
 
-    func sessionCookie(clear: Bool = false) -> Cookie {
-        Cookie(name: StudioAccess.cookieName(port: bound.port), value: clear ? "" : settings.access.sessionValue,
-               maxAge: clear ? 0 : nil, path: "/", httpOnly: true, sameSite: .strict)
+    /// The cookie of session `id`; nil: one that makes the browser forget it.
+    func sessionCookie(_ id: String?) -> Cookie {
+        Cookie(name: StudioAccess.cookieName(port: bound.port), value: id ?? "",
+               maxAge: id == nil ? 0 : nil, path: "/", httpOnly: true, sameSite: .strict)
     }
 
     func addSession(_ api: APIRoutes) {
-        // With `Authorization: Bearer TOKEN` (the page's login box): the same cookie as the URL.
+        // With `Authorization: Bearer TOKEN` (the page's login box): a session, as the URL gives.
         api.post("session") { _, _ in
             var response = Response(status: .noContent)
-            response.setCookie(sessionCookie())
+            response.setCookie(sessionCookie(sessions.start()))
             return response
         }
-        api.delete("session") { _, _ in
+        // Logging out ends the session here, not only in the browser.
+        api.delete("session") { request, _ in
+            if let id = request.cookies[StudioAccess.cookieName(port: bound.port)]?.value { sessions.end(id) }
             var response = Response(status: .noContent)
-            response.setCookie(sessionCookie(clear: true))
+            response.setCookie(sessionCookie(nil))
             return response
         }
         api.get("options") { _, _ in try Self.json(Self.studioOptionRules) }

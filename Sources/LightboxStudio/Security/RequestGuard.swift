@@ -51,11 +51,12 @@ struct CanonicalPath: Equatable {
 /// 2. An `Origin` other than the server's own is refused on the API and on every
 ///    state-changing request; so are browser requests the Fetch Metadata headers mark as
 ///    coming from another site (another port on 127.0.0.1 is "same-site", not same-origin).
-/// 3. `/api/` (however the path is spelled) needs the token: the session cookie or
+/// 3. `/api/` (however the path is spelled) needs the token: an open session's cookie or
 ///    `Authorization: Bearer`. Only `/api/openapi.json` and the page are public.
 struct RequestGuard: RouterMiddleware {
     typealias Context = StudioRequestContext
     let access: StudioAccess
+    let sessions: StudioSessions
     /// Extra names (`--allow-host`), lowercased; with a port ("name:port") only that port.
     let allowedHosts: [String]
     let bound: BoundPort
@@ -79,15 +80,15 @@ struct RequestGuard: RouterMiddleware {
         if path.isAPI, let site = request.headers[Self.secFetchSite], site != "same-origin", site != "none" {
             return ErrorMiddleware.error("cross-site request refused (Sec-Fetch-Site: \(site.prefix(20)))", .forbidden)
         }
-        if path.isAPI, !path.isPublicAPI, !Self.authenticated(request, access: access, port: bound.port) {
+        if path.isAPI, !path.isPublicAPI, !Self.authenticated(request, access: access, sessions: sessions, port: bound.port) {
             return Self.unauthorized()
         }
         return try await next(request, context)
     }
 
-    static func authenticated(_ request: Request, access: StudioAccess, port: Int) -> Bool {
+    static func authenticated(_ request: Request, access: StudioAccess, sessions: StudioSessions, port: Int) -> Bool {
         access.accepts(authorization: request.headers[.authorization],
-                       cookie: request.cookies[StudioAccess.cookieName(port: port)]?.value)
+                       cookie: request.cookies[StudioAccess.cookieName(port: port)]?.value, sessions: sessions)
     }
 
     static func unauthorized() -> Response {
@@ -168,10 +169,11 @@ struct SecurityHeaders: RouterMiddleware {
 struct APIAuthentication: RouterMiddleware {
     typealias Context = StudioRequestContext
     let access: StudioAccess
+    let sessions: StudioSessions
     let bound: BoundPort
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard RequestGuard.authenticated(request, access: access, port: bound.port) else { return RequestGuard.unauthorized() }
+        guard RequestGuard.authenticated(request, access: access, sessions: sessions, port: bound.port) else { return RequestGuard.unauthorized() }
         return try await next(request, context)
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import LightboxCore
 import LightboxModels
 
-/// Who may use a running Studio: the access token, where it came from, and the session
-/// cookie a browser gets in exchange for it.
+/// Who may use a running Studio: the access token and where it came from. A browser trades
+/// the token for a session cookie (`StudioSessions`).
 public struct StudioAccess: Sendable, Equatable {
     /// The token every `/api/` request must prove (cookie or `Authorization: Bearer`);
     /// nil only with `--no-token` on loopback.
@@ -88,22 +88,14 @@ public struct StudioAccess: Sendable, Equatable {
         return difference == 0
     }
 
-    /// Whether a request proves the token, by `Authorization: Bearer TOKEN` or the session cookie.
-    func accepts(authorization: String?, cookie: String?) -> Bool {
+    /// Whether a request proves the token, by `Authorization: Bearer TOKEN` or the cookie of a
+    /// session opened with it (`StudioSessions`).
+    func accepts(authorization: String?, cookie: String?, sessions: StudioSessions) -> Bool {
         guard let token else { return true }
-        var ok = false
-        if let authorization, authorization.hasPrefix("Bearer ") {
-            ok = Self.constantTimeEqual(String(authorization.dropFirst(7)), token)
+        if let authorization, authorization.hasPrefix("Bearer "), Self.constantTimeEqual(String(authorization.dropFirst(7)), token) {
+            return true
         }
-        if !ok, let cookie { ok = Self.constantTimeEqual(cookie, sessionValue) }
-        return ok
-    }
-
-    /// The session cookie's value: HMAC-SHA256 of a fixed label keyed with the token, so it
-    /// proves the token without being it, survives a restart with the same token and dies
-    /// with a new one.
-    var sessionValue: String {
-        HMACSHA256.hex(key: Array((token ?? "").utf8), message: Array("lightbox studio session v1".utf8))
+        return cookie.map(sessions.isOpen) ?? false
     }
 
     /// One cookie per port: two Studios on one machine do not log each other out.

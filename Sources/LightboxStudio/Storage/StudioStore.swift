@@ -17,27 +17,42 @@ public struct StudioError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Projects, classes, images and runs in SQLite (GRDB); image files stored by content hash.
-/// Every write is a transaction; image files are written atomically before their row.
+/// Every write is a transaction; image files are written atomically before their row. The data
+/// directory is its owner's alone (`OwnerOnly`); DICOM files are stored de-identified.
 public final class StudioStore: @unchecked Sendable {
     public let directory: URL
     let db: DatabaseQueue
+    /// What opening the directory repaired (permissions, leftovers of a killed server), one
+    /// line each, for the operator.
+    public private(set) var startupNotices: [String] = []
 
     public init(directory: URL) throws {
         self.directory = directory
+        var tightened: [String] = []
         do {
-            try FileManager.default.createDirectory(at: directory.appendingPathComponent("images"), withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(at: directory.appendingPathComponent("runs"), withIntermediateDirectories: true)
+            try OwnerOnly.createFolder(directory)
+            tightened = OwnerOnly.tighten(directory)
+            try OwnerOnly.createFolder(directory.appendingPathComponent("images"))
+            try OwnerOnly.createFolder(directory.appendingPathComponent("runs"))
         } catch {
             throw StudioError(.unavailable, "\(directory.path): cannot create the data directory (\(error.localizedDescription))")
         }
+        let database = directory.appendingPathComponent("studio.sqlite").path
+        // SQLite creates its file (and gives its journals the file's mode) world-readable by default.
+        let fd = open(database, O_WRONLY | O_CREAT | O_CLOEXEC, OwnerOnly.fileMode)
+        if fd >= 0 { close(fd) }
         var config = Configuration()
         config.foreignKeysEnabled = true
         do {
-            db = try DatabaseQueue(path: directory.appendingPathComponent("studio.sqlite").path, configuration: config)
+            db = try DatabaseQueue(path: database, configuration: config)
         } catch {
             throw StudioError(.unavailable, "\(directory.path): cannot open studio.sqlite (\(error))")
         }
         try migrator.migrate(db)
+        if !tightened.isEmpty {
+            startupNotices.append("\(directory.path): \(tightened.count) files and folders could be read by other users; now only their owner can (e.g. \(tightened.prefix(3).joined(separator: ", ")))")
+        }
+        startupNotices += try removeLeftovers()
     }
 
     var migrator: DatabaseMigrator {
@@ -192,9 +207,6 @@ public final class StudioStore: @unchecked Sendable {
         directory.appendingPathComponent("images/\(sha256.prefix(2))/\(sha256)")
     }
 
-    /// Stores an image that has already been decoded (so only real images are kept). The file
-    /// is written inside the same transaction as its row, so a concurrent deletion of the
-    /// same picture elsewhere can never remove a file a new row needs.
     /// The group of an uploaded picture: for DICOM, its patient's pseudonym (the salt is the
     /// data directory's `patient-id-salt`); nil for other pictures and DICOM without a PatientID.
     public func patientGroup(of bytes: [UInt8], name: String) throws -> String? {
@@ -203,9 +215,30 @@ public final class StudioStore: @unchecked Sendable {
         return try PatientPseudonyms.stored(in: directory.path).pseudonym(for: id)
     }
 
+    /// The bytes a picture is stored as: a DICOM file without what identifies its patient
+    /// (`DICOMDeidentification`: PatientID its pseudonym, UIDs keyed with the same salt); any
+    /// other picture as it came. A DICOM file that cannot be rewritten is refused, never kept
+    /// as it was.
+    func storedBytes(of data: Data, name: String) throws -> Data {
+        let bytes = [UInt8](data)
+        guard ImageFormat(sniffing: bytes) == .dicom else { return data }
+        do {
+            let salt = try PatientPseudonyms.stored(in: directory.path)
+            let pseudonym = try DICOMIdentifiers.identifiers(bytes, path: name).patientID.map(salt.pseudonym(for:))
+            return Data(try DICOMDeidentification.deidentified(bytes, pseudonym: pseudonym, uidKey: salt.salt, path: name))
+        } catch let e as ImageDecodingError {
+            throw StudioError(.badRequest, "\(name): cannot remove the patient's identity from this DICOM file, so it is not stored (\(e.problem))")
+        }
+    }
+
+    /// Stores an image that has already been decoded (so only real images are kept), DICOM
+    /// de-identified (`storedBytes`), owner-only. The file is written inside the same
+    /// transaction as its row, so a concurrent deletion of the same picture elsewhere can
+    /// never remove a file a new row needs.
     public func addImage(projectId: Int64, classId: Int64, data: Data, filename: String, width: Int, height: Int,
                          group: String? = nil) throws -> ImageRecord {
         _ = try classRecord(classId, in: projectId)
+        let data = try storedBytes(of: data, name: Self.displayName(filename))
         let digest = SHA256.hex(data)
         var record = ImageRecord(id: nil, projectId: projectId, classId: classId, sha256: digest, filename: Self.displayName(filename),
                                  width: width, height: height, groupName: group, created: Date())
@@ -216,7 +249,8 @@ public final class StudioStore: @unchecked Sendable {
             }
             if !FileManager.default.fileExists(atPath: path.path) {
                 do {
-                    try AtomicFile.write(data, to: path.path)
+                    try OwnerOnly.createFolder(path.deletingLastPathComponent())
+                    try AtomicFile.write(data, to: path.path, permissions: Int(OwnerOnly.fileMode))
                 } catch {
                     throw StudioError(.unavailable, "cannot store the image (\(error.localizedDescription)): is the disk full or read-only?")
                 }

@@ -199,7 +199,7 @@ function guide() {  // the minimum is the server's RunManager.minimumImagesPerCl
 }
 
 async function classCard(c) {
-  const input = el('input', {type: 'file', multiple: '', accept: 'image/png,image/jpeg,.dcm,application/dicom', 'aria-label': 'images for ' + c.name});
+  const input = el('input', {type: 'file', multiple: '', 'aria-label': 'images for ' + c.name});
   const title = el('span', {}, el('b', {text: c.name}), ' ', el('span', {class: 'count', text: `(${c.images} images)`}));
   const progress = el('div', {class: 'hint uploading', 'aria-live': 'polite'});
   const thumbs = el('div', {class: 'thumbs'});
