@@ -26,6 +26,7 @@ struct Audit: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
+            IdentificationOptions.installWarnings(dataOptions.identity)
             var request = AuditRun.Request(model: model, data: try dataOptions.selection(), settings: Lightbox.settings)
             request.positiveClass = positive
             request.output = out

@@ -35,6 +35,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         try Terminal.run {
+            IdentificationOptions.installWarnings(dataOptions.identity)
             var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out, settings: Lightbox.settings)
             request.positiveClass = positive
             request.dicomWindow = dicom.window

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LightboxCore
+import LightboxData
 import LightboxImaging
 import LightboxKernels
 import LightboxModels
@@ -27,6 +28,8 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var dicom: DICOMOptions
 
+    @OptionGroup var identification: IdentificationOptions
+
     @OptionGroup(title: "Shards and clusters")
     var executorOptions: ExecutorOptions
 
@@ -51,6 +54,10 @@ struct Predict: ParsableCommand {
             return (images, predictor, images.map { path in Result { try predictor.predictWithHeatmap(path) }.map { ($0.0, $0.1) } })
         }
         let classes = predictor.classes
+        // Every line and record names a picture as --identify-by asks (default: its path).
+        let identity = identification.identifyBy ?? .path
+        IdentificationOptions.installWarnings(identity)
+        let names = PictureNames(identity, paths: images, digests: [:], threads: Lightbox.settings.threads)
         if let point = predictor.decision.operatingPoint, !json {
             Terminal.note(String(format: "predicted: %@ when its probability is at least %.3f (the model's operating point)",
                                  point.positiveClass, point.threshold))
@@ -65,26 +72,36 @@ struct Predict: ParsableCommand {
             switch result {
             case .failure(let error):
                 failed += 1
-                Terminal.note(error is ImageDecodingError || "\(error)".hasPrefix(path + ":") ? "error: \(error)" : "error: \(path): \(error)")
+                // Decoding errors and the shards' reasons begin with the picture's path; others do not name it.
+                let text = "\(error)"
+                if let error = error as? ImageDecodingError {
+                    Terminal.note("error: \(names.describe(error))")
+                } else if text.hasPrefix(path + ":") {
+                    Terminal.note("error: \(names.name(path))\(text.dropFirst(path.count))")
+                } else {
+                    Terminal.note("error: \(names.name(path)): \(text)")
+                }
             case .success(let (p, png)):
-                var record: [String: Any] = ["path": p.path, "predicted": classes[p.predicted],
+                var record: [String: Any] = [identity.rawValue: names.name(p.path), "predicted": classes[p.predicted],
                                              "probabilities": Dictionary(uniqueKeysWithValues: zip(classes, p.probabilities.map(Double.init)))]
                 if let heatmap, let png {
                     do {
-                        let name = ((p.path as NSString).lastPathComponent as NSString).deletingPathExtension + ".heatmap.png"
+                        let stem = identity == .path ? ((p.path as NSString).lastPathComponent as NSString).deletingPathExtension
+                                                     : names.name(p.path)
+                        let name = stem + ".heatmap.png"
                         let file = (heatmap as NSString).appendingPathComponent(name)
                         try AtomicFile.write(png, to: file)
                         record["heatmap"] = file
                     } catch {
                         failed += 1
-                        Terminal.note("error: \(p.path): heatmap not written (\(error))")
+                        Terminal.note("error: \(names.name(p.path)): heatmap not written (\(error))")
                     }
                 }
                 records.append(record)
                 if !json {
                     let ranked = p.probabilities.indices.sorted { p.probabilities[$0] > p.probabilities[$1] }
                     let text = ranked.map { String(format: "%@ %.3f", classes[$0], p.probabilities[$0]) }.joined(separator: ", ")
-                    print("\(p.path): \(classes[p.predicted])  (\(text))")
+                    print("\(names.name(p.path)): \(classes[p.predicted])  (\(text))")
                 }
             }
         }
