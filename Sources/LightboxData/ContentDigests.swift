@@ -20,12 +20,14 @@ public enum ContentDigests {
 
 /// Removes repeated pictures before splitting, so none is used twice or on both sides of a
 /// split: the first copy (by path) stays when every copy has the same label; when the
-/// labels disagree, all copies go. Each removal is reported.
+/// labels disagree, all copies go. Each removal is reported, the other copies named as
+/// `dataset.names` names them.
 public enum DuplicateFilter {
     public static func apply(_ dataset: Dataset, digests: [String: Result<String, ImageDecodingError>]) -> Dataset {
         var byDigest: [String: [LabeledImage]] = [:]
         var kept: [LabeledImage] = []
         var skipped = dataset.skipped
+        let names = dataset.names
         for image in dataset.images {
             switch digests[image.path] {
             case .success(let digest)?: byDigest[digest, default: []].append(image)
@@ -39,12 +41,12 @@ public enum DuplicateFilter {
             if Set(sorted.map(\.label)).count > 1 {
                 for c in sorted {
                     dropped.insert(c.path)
-                    skipped.append(SkippedItem(item: c.path, reason: "same image under another class (\(sorted.map { "\($0.label): \($0.path)" }.joined(separator: "; ")))"))
+                    skipped.append(SkippedItem(item: c.path, reason: "same image under another class (\(sorted.map { "\($0.label): \(names.name($0.path))" }.joined(separator: "; ")))"))
                 }
             } else {
                 for c in sorted.dropFirst() {
                     dropped.insert(c.path)
-                    skipped.append(SkippedItem(item: c.path, reason: "duplicate of \(sorted[0].path)"))
+                    skipped.append(SkippedItem(item: c.path, reason: "duplicate of \(names.name(sorted[0].path))"))
                 }
             }
         }
@@ -54,6 +56,7 @@ public enum DuplicateFilter {
         var out = Dataset(images: kept, skipped: skipped, hasGroups: dataset.hasGroups, source: dataset.source)
         out.classes = dataset.classes.filter { c in kept.contains { $0.label == c } }
         out.pseudonyms = dataset.pseudonyms
+        out.names = names
         return out
     }
 }

@@ -46,6 +46,9 @@ public struct Dataset: Sendable {
     /// The salt that turned DICOM patient ids into this data set's groups (`DICOMPatients`);
     /// nil when no group came from a DICOM header. Runs copy it into their directory.
     public var pseudonyms: PatientPseudonyms?
+    /// How outputs and log lines name the pictures (`--identify-by`); by path unless
+    /// `identified(by:digests:threads:)` says otherwise.
+    public var names = PictureNames.paths
 
     public init(images: [LabeledImage], skipped: [SkippedItem], hasGroups: Bool, source: String) {
         self.images = images
@@ -67,6 +70,7 @@ public struct Dataset: Sendable {
         }
         var result = Dataset(images: kept, skipped: skipped + removed, hasGroups: hasGroups, source: source)
         result.pseudonyms = pseudonyms
+        result.names = names
         return result
     }
 }

@@ -36,7 +36,7 @@ public enum DatasetInspection {
         out += "\n\(d.skipped.count) skipped"
         if !d.skipped.isEmpty {
             out += ":\n"
-            for s in d.skipped { out += "  \(s.item): \(s.reason)\n" }
+            for s in d.skipped { out += "  \(d.names.item(s.item)): \(s.reason)\n" }
         } else {
             out += "\n"
         }

@@ -54,12 +54,16 @@ public struct DataSelection: Sendable {
     public var covid: CovidChestXraySource.Options
     /// The labels of a `dicom-dir` folder.
     public var labels: String?
+    /// How outputs and log lines name the pictures (`--identify-by`; default: by the kind).
+    public var identity: PictureIdentity
 
-    public init(path: String, kind: SourceKind? = nil, covid: CovidChestXraySource.Options = .init(), labels: String? = nil) {
+    public init(path: String, kind: SourceKind? = nil, covid: CovidChestXraySource.Options = .init(), labels: String? = nil,
+                identity: PictureIdentity? = nil) {
         self.path = path
         self.kind = kind
         self.covid = covid
         self.labels = labels
+        self.identity = identity ?? .default(for: kind)
     }
 
     /// `saltFolder`: where the run keeps its DICOM pseudonym salt (its settings' `home`).

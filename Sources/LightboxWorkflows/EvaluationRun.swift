@@ -101,7 +101,7 @@ public enum EvaluationRun {
         let (images, probabilities, failures) = try classify(dataset.images, digests: digests, model: model, pass: pass,
                                                              useCache: request.useCache, cacheDirectory: cacheDirectory,
                                                              settings: request.settings, reporter: reporter)
-        for f in failures { reporter.note("skipped \(f)") }
+        for f in failures { reporter.note("skipped \(dataset.names.describe(f))") }
         guard !images.isEmpty else { throw DatasetError("\(request.data.path): no usable images for the model's classes \(bundle.classes)") }
 
         let positive = try TrainingRun.positiveIndex(bundle.classes, requested: request.positiveClass)
@@ -136,8 +136,8 @@ public enum EvaluationRun {
                                                  skipped: dataset.skipped.count + failures.count, seconds: nil),
                                 allPictures: outcome.allPictures, overlap: outcome.overlap)
         try AtomicFile.write(try document.json(), to: request.output)
-        try AtomicFile.write(Data(Predictions.csv(images: images, classes: bundle.classes, probabilities: probabilities,
-                                                  decision: bundle.decisionRule).utf8),
+        try AtomicFile.write(Data(Predictions.csv(images: images, names: dataset.names, classes: bundle.classes,
+                                                  probabilities: probabilities, decision: bundle.decisionRule).utf8),
                              to: Self.predictionsPath(for: request.output))
         // Groups from DICOM patient ids are pseudonyms: their salt goes beside the metrics.
         let folder = (request.output as NSString).deletingLastPathComponent
@@ -163,8 +163,8 @@ public enum EvaluationRun {
         return (TrainingOverlap(nImages: seen.count, nPatients: patients.count, otherImagesOfThosePatients: others), unseen)
     }
 
-    /// The data set's images whose labels are among the model's `classes`, repeated pictures
-    /// removed, and every file's content digest.
+    /// The data set's images whose labels are among the model's `classes`, named as the
+    /// selection asks (`PictureNames`), repeated pictures removed, and every file's content digest.
     public static func labeledData(_ data: DataSelection, classes: [String], settings: LightboxSettings,
                             reporter: Reporter) throws -> (Dataset, [String: Result<String, ImageDecodingError>]) {
         var dataset = try data.load(saltFolder: settings.home)
@@ -173,7 +173,7 @@ public enum EvaluationRun {
             known.contains(image.label) ? nil : "label '\(image.label)' is not one of the model's classes \(classes)"
         }
         let digests = ContentDigests.compute(dataset.images.map(\.path), threads: settings.threads)
-        dataset = DuplicateFilter.apply(dataset, digests: digests)
+        dataset = DuplicateFilter.apply(dataset.identified(by: data.identity, digests: digests, threads: settings.threads), digests: digests)
         reporter.note("data: \(dataset.source): \(dataset.images.count) images, \(dataset.skipped.count) skipped")
         return (dataset, digests)
     }

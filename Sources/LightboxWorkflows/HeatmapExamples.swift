@@ -9,8 +9,9 @@ import LightboxReport
 public enum HeatmapExamples {
     /// The misclassified images (by the model's decision rule) that gave their true class the
     /// lowest probability (if none, the correct ones it was least sure of), up to `limit`, with
-    /// `render(paths, targets)` drawing their overlays (`TrainedModel.explain`).
-    public static func worstMisclassified(images: [LabeledImage], labels: [Int], probabilities: [Float], classes: [String],
+    /// `render(paths, targets)` drawing their overlays (`TrainedModel.explain`), captioned with
+    /// their file names (or, under another `--identify-by`, the names `names` gives).
+    public static func worstMisclassified(images: [LabeledImage], names: PictureNames, labels: [Int], probabilities: [Float], classes: [String],
                                           decision: DecisionRule, limit: Int,
                                           render: ([String], [Int]) throws -> [Data]) throws -> [HeatmapExample] {
         let k = classes.count
@@ -22,7 +23,7 @@ public enum HeatmapExamples {
         let picked = Array(chosen.prefix(limit))
         let pngs = try render(picked.map { images[$0].path }, picked.map { predicted[$0] })
         return zip(picked, pngs).map { i, png in
-            HeatmapExample(path: images[i].path, name: images[i].displayName, label: images[i].label, predicted: classes[predicted[i]],
+            HeatmapExample(path: images[i].path, name: names.identity == .path ? images[i].displayName : names.name(images[i].path), label: images[i].label, predicted: classes[predicted[i]],
                            confidence: confidence[i], png: png)
         }
     }

@@ -131,39 +131,43 @@ public enum CSVText {
     static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
 }
 
-/// `predictions.csv`: path, group, true label, one probability column per class, prediction
-/// (by the model's decision rule), and with `folds` (cross-fitting) the fold whose members
-/// scored the picture.
+/// `predictions.csv`: the picture (its path, UID or digest as `names` names it, in a column named
+/// after the identity), group, true label, one probability column per class, prediction (by the
+/// model's decision rule), and with `folds` (cross-fitting) the fold whose members scored the picture.
 public enum Predictions {
-    public static func csv(images: [LabeledImage], classes: [String], probabilities: [Float], decision: DecisionRule,
+    public static func csv(images: [LabeledImage], names: PictureNames, classes: [String], probabilities: [Float], decision: DecisionRule,
                            folds: [Int]? = nil) -> String {
-        var out = CSVText.spreadsheetRow(["path", "group", "label"] + classes.map { "p_\($0)" } + ["predicted"] + (folds == nil ? [] : ["fold"]))
+        var out = CSVText.spreadsheetRow([names.identity.rawValue, "group", "label"] + classes.map { "p_\($0)" } + ["predicted"]
+                                         + (folds == nil ? [] : ["fold"]))
         let k = classes.count
         for (r, image) in images.enumerated() {
             let p = (0..<k).map { probabilities[r * k + $0] }
             let predicted = classes[decision.predicted(p)]
-            out += CSVText.spreadsheetRow([image.path, image.group, image.label] + p.map { String(format: "%.6f", $0) } + [predicted]
+            out += CSVText.spreadsheetRow([names.name(image.path), names.group(image), image.label] + p.map { String(format: "%.6f", $0) } + [predicted]
                                           + (folds.map { ["\($0[r] + 1)"] } ?? []))
         }
         return out
     }
 }
 
-/// `split.csv`: which part (train, validation, test; or fold 1 ... fold K, test) each image went to.
+/// `split.csv`: which part (train, validation, test; or fold 1 ... fold K, test) each image went
+/// to, the image as `names` names it.
 enum SplitListing {
-    static func csv(_ parts: [(name: String, images: [LabeledImage])]) -> String {
-        var out = CSVText.spreadsheetRow(["path", "group", "label", "split"])
+    static func csv(_ parts: [(name: String, images: [LabeledImage])], names: PictureNames) -> String {
+        var out = CSVText.spreadsheetRow([names.identity.rawValue, "group", "label", "split"])
         for part in parts {
-            for image in part.images { out += CSVText.spreadsheetRow([image.path, image.group, image.label, part.name]) }
+            for image in part.images {
+                out += CSVText.spreadsheetRow([names.name(image.path), names.group(image), image.label, part.name])
+            }
         }
         return out
     }
 }
 
-/// `skipped.csv`: every item left out, with the reason.
+/// `skipped.csv`: every item left out (a picture as `names` names it), with the reason.
 public enum SkippedListing {
-    public static func csv(_ skipped: [SkippedItem]) -> String {
-        skipped.reduce(CSVText.spreadsheetRow(["item", "reason"])) { $0 + CSVText.spreadsheetRow([$1.item, $1.reason]) }
+    public static func csv(_ skipped: [SkippedItem], names: PictureNames) -> String {
+        skipped.reduce(CSVText.spreadsheetRow(["item", "reason"])) { $0 + CSVText.spreadsheetRow([names.item($1.item), $1.reason]) }
     }
 }
 

@@ -35,6 +35,8 @@ public struct TrainingConfiguration: Sendable {
     public var covid = CovidChestXraySource.Options()
     /// The labels of a `dicom-dir` folder.
     public var labels: String?
+    /// How outputs and log lines name pictures (nil: `PictureIdentity.default(for: source)`).
+    public var identity: PictureIdentity?
     public var split: SplitFractions
     public var balance: BalancePolicy = .none
     public var augmentCopies = 0
@@ -262,6 +264,7 @@ public enum TrainingRun {
             trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: imagesPerClass(dataset.images), split: config.memberShare),
             config: config)
         let digests = ContentDigests.compute(dataset.images.map(\.path), threads: config.settings.threads)
+        dataset = dataset.identified(by: config.identity ?? .default(for: config.source), digests: digests, threads: config.settings.threads)
         return (DuplicateFilter.apply(dataset, digests: digests), digests)
     }
 
@@ -447,7 +450,7 @@ public enum TrainingRun {
                                     scope: design.evaluation, auditFile: run.appendingPathComponent("audit.json").path,
                                     reporter: reporter)
         let scorerOfPath = Dictionary(zip(scored.map(\.path), scorerOf), uniquingKeysWith: { a, _ in a })
-        let examples = try HeatmapExamples.worstMisclassified(images: scored, labels: labels, probabilities: probabilities,
+        let examples = try HeatmapExamples.worstMisclassified(images: scored, names: dataset.names, labels: labels, probabilities: probabilities,
                                                               classes: classes, decision: decision, limit: config.heatmapExamples) { paths, targets in
             try zip(paths, targets).map { path, target in
                 try scorers[scorerOfPath[path] ?? 0].explain(paths: [path], targets: [target])[0].png
@@ -550,11 +553,12 @@ public enum TrainingRun {
     static func writeTables(run: URL, document: RunDocument, design: RunDesign, dataset: Dataset, probabilities: [Float],
                             decision: DecisionRule) throws {
         try AtomicFile.write(try document.json(), to: run.appendingPathComponent("metrics.json").path)
-        try AtomicFile.write(Data(Predictions.csv(images: design.scored, classes: dataset.classes, probabilities: probabilities,
-                                                  decision: decision, folds: design.foldOfScored).utf8),
+        try AtomicFile.write(Data(Predictions.csv(images: design.scored, names: dataset.names, classes: dataset.classes,
+                                                  probabilities: probabilities, decision: decision, folds: design.foldOfScored).utf8),
                              to: run.appendingPathComponent("predictions.csv").path)
-        try AtomicFile.write(Data(SplitListing.csv(design.parts).utf8), to: run.appendingPathComponent("split.csv").path)
-        try AtomicFile.write(Data(SkippedListing.csv(dataset.skipped).utf8), to: run.appendingPathComponent("skipped.csv").path)
+        try AtomicFile.write(Data(SplitListing.csv(design.parts, names: dataset.names).utf8), to: run.appendingPathComponent("split.csv").path)
+        try AtomicFile.write(Data(SkippedListing.csv(dataset.skipped, names: dataset.names).utf8),
+                             to: run.appendingPathComponent("skipped.csv").path)
         // The groups of DICOM pictures are pseudonyms of their patient ids: the salt goes with
         // them, so the user (and only someone holding the run) can join them back.
         try dataset.pseudonyms?.write(into: run.path)

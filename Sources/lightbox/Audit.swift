@@ -28,6 +28,7 @@ struct Audit: ParsableCommand {
     func run() throws {
         try Terminal.run {
             if let out { try OutputPath.check(out, as: .file) }
+            IdentificationOptions.installWarnings(dataOptions.identity)
             var request = AuditRun.Request(model: model, data: try dataOptions.selection(), settings: Lightbox.settings)
             request.positiveClass = positive
             request.output = out

@@ -19,9 +19,11 @@ struct DatasetCommand: ParsableCommand {
         func run() throws {
             try Terminal.run {
                 let settings = Lightbox.settings
+                IdentificationOptions.installWarnings(dataOptions.identity)
                 var dataset = try dataOptions.selection().load(saltFolder: settings.home)
                 let digests = ContentDigests.compute(dataset.images.map(\.path), threads: settings.threads)
-                dataset = DuplicateFilter.apply(dataset, digests: digests)
+                dataset = DuplicateFilter.apply(dataset.identified(by: dataOptions.identity, digests: digests, threads: settings.threads),
+                                                digests: digests)
                 let unreadable = Dictionary(DatasetInspection.undecodable(dataset.images.map(\.path), decoder: dicom.decoder(settings),
                                                                           threads: settings.threads).map { ($0.path, $0.reason) },
                                             uniquingKeysWith: { a, _ in a })

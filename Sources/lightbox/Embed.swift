@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LightboxCore
+import LightboxData
 import LightboxEmbedding
 import LightboxImaging
 import LightboxInterop
@@ -74,8 +75,11 @@ struct Embed: ParsableCommand {
 
     @OptionGroup var dicom: DICOMOptions
 
+    @OptionGroup var identification: IdentificationOptions
+
     func run() throws {
         try Terminal.run {
+            IdentificationOptions.installWarnings(identification.identifyBy ?? .path)
             // --threads: this command's run context, passed down (nothing process-wide is rewritten
             // but OpenMP's own setting for this thread).
             let settings = threads.map { Lightbox.settings.with(threads: $0) } ?? Lightbox.settings
@@ -128,15 +132,18 @@ struct Embed: ParsableCommand {
         try write(result.embeddings, channels: result.channels, paths: result.paths, failures: result.failures, of: paths.count)
     }
 
-    /// FILE.npy and FILE.npy.txt, the same from a plain run and from merged shards: each skipped
-    /// file noted, nothing written when none (or, with --strict, not all) could be embedded.
+    /// FILE.npy and FILE.npy.txt (the pictures as --identify-by names them), the same from a plain
+    /// run and from merged shards: each skipped file noted, nothing written when none (or, with
+    /// --strict, not all) could be embedded.
     func write(_ embeddings: [Float], channels: Int, paths: [String], failures: [String], of total: Int) throws {
-        for failure in failures { Terminal.note("skipped \(failure)") }
+        let names = PictureNames(identification.identifyBy ?? .path, paths: paths, digests: [:], threads: Lightbox.settings.threads)
+        // Each failure begins with its picture's path ("PATH: problem").
+        for failure in failures { Terminal.note("skipped \(names.renamingLeadingPath(failure))") }
         if paths.isEmpty || (strict && !failures.isEmpty) {
             throw Terminal.Failure("\(failures.count) of \(total) images could not be decoded; nothing written")
         }
         try AtomicFile.write(NPYFile.encode(embeddings, shape: [paths.count, channels]), to: out)
-        try AtomicFile.write(Data((paths.joined(separator: "\n") + "\n").utf8), to: out + ".txt")
+        try AtomicFile.write(Data((paths.map(names.name).joined(separator: "\n") + "\n").utf8), to: out + ".txt")
         Terminal.note("wrote \(out) [\(paths.count), \(channels)]" + (failures.isEmpty ? "" : "; skipped \(failures.count)"))
     }
 

@@ -39,6 +39,7 @@ struct Evaluate: ParsableCommand {
             try executorOptions.checkBeforeWork(settings: Lightbox.settings)
             try OutputPath.check(out, as: .file)
             try OutputPath.check(EvaluationRun.predictionsPath(for: out), as: .file)
+            IdentificationOptions.installWarnings(dataOptions.identity)
             var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out, settings: Lightbox.settings)
             request.positiveClass = positive
             request.dicomWindow = dicom.window

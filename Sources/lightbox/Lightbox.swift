@@ -9,7 +9,7 @@ struct Lightbox: ParsableCommand {
     static func main() {
         AllocatorTuning.keepFreedMemory()
         KernelThreads.setForCurrentThread(settings.threads)
-        DecodingWarnings.install { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
+        IdentificationOptions.installWarnings(.path)
         do {
             var command = try parseAsRoot()
             try command.run()

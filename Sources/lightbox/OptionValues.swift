@@ -15,6 +15,9 @@ extension ResizePolicy: ExpressibleByArgument {}
 /// `--source` (train, evaluate, audit, dataset inspect).
 extension SourceKind: ExpressibleByArgument {}
 
+/// `--identify-by` (every command that reads pictures and writes outputs).
+extension PictureIdentity: ExpressibleByArgument {}
+
 /// `--dicom-window` (every command that reads pictures).
 extension DICOMWindow: ExpressibleByArgument {}
 

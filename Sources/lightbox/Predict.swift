@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LightboxCore
+import LightboxData
 import LightboxImaging
 import LightboxKernels
 import LightboxModels
@@ -26,6 +27,8 @@ struct Predict: ParsableCommand {
     var inputs: [String]
 
     @OptionGroup var dicom: DICOMOptions
+
+    @OptionGroup var identification: IdentificationOptions
 
     @OptionGroup(title: "Shards and clusters")
     var executorOptions: ExecutorOptions
@@ -53,6 +56,10 @@ struct Predict: ParsableCommand {
             return (images, predictor, images.map { path in Result { try predictor.predictWithHeatmap(path) }.map { ($0.0, $0.1) } })
         }
         let classes = predictor.classes
+        // Every line and record names a picture as --identify-by asks (default: its path).
+        let identity = identification.identifyBy ?? .path
+        IdentificationOptions.installWarnings(identity)
+        let names = PictureNames(identity, paths: images, digests: [:], threads: Lightbox.settings.threads)
         if let point = predictor.decision.operatingPoint, !json {
             Terminal.note(String(format: "predicted: %@ when its probability is at least %.3f (the model's operating point)",
                                  point.positiveClass, point.threshold))
@@ -63,14 +70,23 @@ struct Predict: ParsableCommand {
         }
         var failed = 0
         var records: [[String: Any]] = []
-        let heatmapNames = Self.heatmapNames(images)
+        // Under --identify-by uid or digest, named by the picture's identifier, not its file name.
+        let heatmapNames = Self.heatmapNames(images, stems: identity == .path ? nil : images.map { names.name($0) })
         for ((path, result), heatmapName) in zip(zip(images, results), heatmapNames) {
             switch result {
             case .failure(let error):
                 failed += 1
-                Terminal.note(error is ImageDecodingError || "\(error)".hasPrefix(path + ":") ? "error: \(error)" : "error: \(path): \(error)")
+                // Decoding errors and the shards' reasons begin with the picture's path; others do not name it.
+                let text = "\(error)"
+                if let error = error as? ImageDecodingError {
+                    Terminal.note("error: \(names.describe(error))")
+                } else if text.hasPrefix(path + ":") {
+                    Terminal.note("error: \(names.name(path))\(text.dropFirst(path.count))")
+                } else {
+                    Terminal.note("error: \(names.name(path)): \(text)")
+                }
             case .success(let (p, png)):
-                var record: [String: Any] = ["path": p.path, "predicted": classes[p.predicted],
+                var record: [String: Any] = [identity.rawValue: names.name(p.path), "predicted": classes[p.predicted],
                                              "probabilities": Dictionary(uniqueKeysWithValues: zip(classes, p.probabilities.map(Double.init)))]
                 if let heatmap, let png {
                     do {
@@ -79,14 +95,14 @@ struct Predict: ParsableCommand {
                         record["heatmap"] = file
                     } catch {
                         failed += 1
-                        Terminal.note("error: \(p.path): heatmap not written (\(error))")
+                        Terminal.note("error: \(names.name(p.path)): heatmap not written (\(error))")
                     }
                 }
                 records.append(record)
                 if !json {
                     let ranked = p.probabilities.indices.sorted { p.probabilities[$0] > p.probabilities[$1] }
                     let text = ranked.map { String(format: "%@ %.3f", classes[$0], p.probabilities[$0]) }.joined(separator: ", ")
-                    print("\(p.path): \(classes[p.predicted])  (\(text))")
+                    print("\(names.name(p.path)): \(classes[p.predicted])  (\(text))")
                 }
             }
         }
@@ -125,8 +141,9 @@ struct Predict: ParsableCommand {
     /// pictures share that name (PACS exports restart their numbering in every series),
     /// NAME-DIGEST.heatmap.png, DIGEST the first 8 hex digits of the SHA-256 of the picture's
     /// absolute path, the same from run to run; a picture given twice gets -2, -3... after that.
-    static func heatmapNames(_ paths: [String]) -> [String] {
-        let stems = paths.map { ((($0 as NSString).lastPathComponent) as NSString).deletingPathExtension }
+    /// `stems` replaces the pictures' names (their identifiers under --identify-by uid or digest).
+    static func heatmapNames(_ paths: [String], stems given: [String]? = nil) -> [String] {
+        let stems = given ?? paths.map { ((($0 as NSString).lastPathComponent) as NSString).deletingPathExtension }
         var counts: [String: Int] = [:]
         for stem in stems { counts[stem.lowercased(), default: 0] += 1 }
         var taken = Set<String>()

@@ -137,6 +137,8 @@ struct Train: ParsableCommand {
             config.source = dataOptions.kind
             config.covid = try dataOptions.covidOptions
             config.labels = dataOptions.labels
+            config.identity = dataOptions.identity
+            IdentificationOptions.installWarnings(dataOptions.identity)
             try apply(to: &config)
             config.dicomWindow = dicom.resolved
             config.useCache = !noCache

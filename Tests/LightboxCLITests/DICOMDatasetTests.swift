@@ -184,7 +184,8 @@ final class DICOMDatasetTests: XCTestCase {
         let mode = try FileManager.default.attributesOfItem(atPath: run.appendingPathComponent("patient-id-salt").path)[.posixPermissions] as? Int
         XCTAssertEqual(mode, 0o600)
         let key = stride(from: 0, to: 64, by: 2).map { UInt8(salt.dropFirst($0).prefix(2), radix: 16)! }
-        let patientOf = Dictionary(uniqueKeysWithValues: try identifiers.pictures.values.map { (path($0.dicom), $0.patientID) })
+        // split.csv names each picture by its SOPInstanceUID (--identify-by's default for dicom-dir).
+        let patientOf = try identifiers.pictures.mapValues(\.patientID)
         var partOf: [String: Set<String>] = [:], pseudonymOf: [String: String] = [:]
         for line in try String(contentsOf: run.appendingPathComponent("split.csv"), encoding: .utf8).split(separator: "\n").dropFirst() {
             let f = line.split(separator: ",").map(String.init)
