@@ -16,7 +16,8 @@ python3 scripts/check_layout.py"""
 import json, os, re, subprocess, sys
 
 pkg = json.loads(subprocess.run(["swift", "package", "dump-package"], capture_output=True, text=True, check=True).stdout)
-system = {"Foundation", "FoundationEssentials", "Glibc", "Dispatch", "XCTest", "FoundationNetworking", "Darwin", "Swift", "_Concurrency"}
+system = {"Foundation", "FoundationEssentials", "Glibc", "Dispatch", "XCTest", "FoundationNetworking", "Darwin", "Swift", "_Concurrency",
+          "Synchronization"}
 targets = {t["name"]: t for t in pkg["targets"]}
 
 
