@@ -362,6 +362,11 @@ lightbox_dicom_status firstFrameStream(DcmDataset *ds, DcmPixelData *pixels, std
 
 constexpr int maxJPEGScans = 64;   // sequential DICOM JPEG has one scan per component at most
 
+// SOFn: C0-CF but DHT (C4), JPG (C8) and DAC (CC).
+bool isFrameHeader(uint8_t marker) {
+    return marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+}
+
 bool isJPEGFamily(const char *uid) {
     static const char *const uids[] = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
                                        "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"};
@@ -378,7 +383,7 @@ bool dcmtkBitDepthScanHangs(const std::vector<Uint8> &d) {
         if (d[at] != 0xFF) return false;                       // DCMTK stops: not a marker
         uint8_t m = d[at + 1];
         if (m == 0x01) return true;                            // TEM: DCMTK stays here
-        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) return false;  // SOFn: found
+        if (isFrameHeader(m)) return false;                    // SOFn: found
         if (m == 0xFF) at += 1;                                // fill byte
         else if ((m >= 0xD0 && m <= 0xD9) || (m > 0x02 && m <= 0xBF)) at += 2;   // RSTn, SOI, EOI, reserved
         else if (m == 0xC4 || m == 0xCC || m >= 0xDA) at += length() + 2;       // DHT, DAC, SOS... COM
@@ -402,7 +407,7 @@ std::string jpegMismatch(const std::vector<Uint8> &d, const lightbox_dicom_heade
         if (i + 4 > n) return "the JPEG codestream ends inside a marker";
         size_t length = size_t(d[i + 2]) << 8 | d[i + 3];
         if (length < 2 || i + 2 + length > n) return "a JPEG marker segment runs past the codestream";
-        bool sof = (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) || marker == 0xF7;
+        bool sof = isFrameHeader(marker) || marker == 0xF7;   // F7: JPEG-LS's SOF55
         if (sof) {
             if (++frames > 1) return "the JPEG codestream holds more than one frame header";
             if (length < 8) return "a JPEG frame header is too short";

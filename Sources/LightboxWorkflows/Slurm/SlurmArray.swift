@@ -60,8 +60,7 @@ public enum SlurmError: Error, CustomStringConvertible, Equatable {
             let list = shards.map { "\($0) (\(states[$0] ?? "no result"))" }.joined(separator: ", ")
             return "shards \(list) did not finish after the allowed retries; their logs are in \(logs)"
         case .unsafeArgument(let value):
-            let shown = value.unicodeScalars.map { SlurmBatchScript.isControl($0) ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
-            return "\(shown): a line break or control character in a file name cannot go into the Slurm batch script; rename it (or choose another --out or --cache-dir)"
+            return "\(FileNames.shown(value)): a line break or control character in a file name cannot go into the Slurm batch script; rename it (or choose another --out or --cache-dir)"
         case .tasksStuck(let job, let shards, let reasons):
             let why = Set(shards.compactMap { reasons[$0] }).sorted()
             let held = why.allSatisfy { $0.localizedCaseInsensitiveContains("held") }
