@@ -53,9 +53,7 @@ public enum DuplicateFilter {
         for image in dataset.images where !dropped.contains(image.path) {
             if case .success? = digests[image.path] { kept.append(image) }
         }
-        var out = Dataset(images: kept, skipped: skipped, hasGroups: dataset.hasGroups, source: dataset.source)
-        out.classes = dataset.classes.filter { c in kept.contains { $0.label == c } }
-        out.pseudonyms = dataset.pseudonyms
+        var out = dataset.with(images: kept, skipped: skipped)
         out.names = names
         return out
     }

@@ -27,7 +27,7 @@ public enum DICOMPatients {
             found += 1
         }
         guard found > 0 else { return dataset }
-        var grouped = Dataset(images: images, skipped: dataset.skipped, hasGroups: true, source: dataset.source)
+        var grouped = dataset.with(images: images, hasGroups: true)
         grouped.pseudonyms = pseudonyms
         return grouped
     }

@@ -49,6 +49,12 @@ public struct Dataset: Sendable {
     /// How outputs and log lines name the pictures (`--identify-by`); by path unless
     /// `identified(by:digests:threads:)` says otherwise.
     public var names = PictureNames.paths
+    /// Classes the source declares but holds no picture of (an empty class folder): training
+    /// refuses them by name rather than learn one class fewer than the user sees.
+    public var emptyClasses: [String] = []
+    /// What the source noticed about its layout (a class folder named `images`, say), for the
+    /// person who chose it: shown before training, never a reason to stop.
+    public var warnings: [String] = []
 
     public init(images: [LabeledImage], skipped: [SkippedItem], hasGroups: Bool, source: String) {
         self.images = images
@@ -68,10 +74,26 @@ public struct Dataset: Sendable {
         for image in images {
             if let why = reason(image) { removed.append(SkippedItem(item: image.path, reason: why)) } else { kept.append(image) }
         }
-        var result = Dataset(images: kept, skipped: skipped + removed, hasGroups: hasGroups, source: source)
-        result.pseudonyms = pseudonyms
-        result.names = names
+        return with(images: kept, skipped: skipped + removed)
+    }
+
+    /// This data set with other images (its classes those they have), everything else kept.
+    public func with(images: [LabeledImage], skipped: [SkippedItem]? = nil, hasGroups: Bool? = nil) -> Dataset {
+        var result = self
+        result.images = images
+        result.skipped = skipped ?? self.skipped
+        result.hasGroups = hasGroups ?? self.hasGroups
+        result.classes = Array(Set(images.map(\.label))).sorted()
         return result
+    }
+
+    /// The first class of `before` this data set no longer has, with why one of its pictures
+    /// went (from `skipped`): a class that vanished while loading, which training refuses by name.
+    public func lostClass(since before: Dataset) -> (name: String, example: String)? {
+        guard let lost = before.classes.first(where: { !classes.contains($0) }) else { return nil }
+        let paths = Set(before.images.filter { $0.label == lost }.map(\.path))
+        let why = skipped.first { paths.contains($0.item) }.map { " (for example \($0.item): \($0.reason))" } ?? ""
+        return (lost, why)
     }
 }
 

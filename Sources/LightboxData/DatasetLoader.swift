@@ -39,6 +39,10 @@ public enum DatasetLoader {
         case .dicomDir: dataset = try DICOMDirectorySource.load(path, labels: labels, saltFolder: saltFolder)
         }
         try FileNames.check(dataset.images.map(\.path))
+        if let clash = ClassNames.firstClash(dataset.classes + dataset.emptyClasses) {
+            throw DatasetError("\(path): classes '\(clash.first)' and '\(clash.second)' differ only in letter case or Unicode form; "
+                               + "a model would learn them as two classes: rename one or put their pictures together")
+        }
         // A dicom-dir source groups by PatientID itself.
         if groupDICOM && kind != .dicomDir { dataset = try DICOMPatients.group(dataset, saltFolder: saltFolder) }
         return dataset

@@ -260,12 +260,33 @@ public enum TrainingRun {
         if let label = config.dataLabel { dataset.source = label }
         reporter.note("data: \(dataset.source): \(dataset.images.count) images in \(dataset.classes.count) classes, \(dataset.skipped.count) skipped")
         if !dataset.hasGroups { reporter.note("the source has no patient ids: each image is its own group") }
+        if let empty = dataset.emptyClasses.first {
+            throw DatasetError("\(config.data): class '\(empty)' has no pictures: add pictures to it or remove it"
+                               + (dataset.emptyClasses.count > 1 ? " (nor have \(dataset.emptyClasses.dropFirst().map { "'\($0)'" }.joined(separator: ", ")))" : ""))
+        }
         try TrainingOptionRules.checkBudget(
             trainImagesPerClass: TrainingOptionRules.expectedTrainImages(perClass: imagesPerClass(dataset.images), split: config.memberShare),
             config: config)
         let digests = ContentDigests.compute(dataset.images.map(\.path), threads: config.settings.threads)
         dataset = dataset.identified(by: config.identity ?? .default(for: config.source), digests: digests, threads: config.settings.threads)
-        return (DuplicateFilter.apply(dataset, digests: digests), digests)
+        let kept = DuplicateFilter.apply(dataset, digests: digests)
+        if let lost = kept.lostClass(since: dataset) {
+            throw DatasetError("\(config.data): class '\(lost.name)' has no usable pictures\(lost.example): replace them or remove the class")
+        }
+        noteClasses(kept, reporter)
+        return (kept, digests)
+    }
+
+    /// The classes found, with their picture counts, and what looks wrong about them: the
+    /// person who pointed `--data` at a folder sees what it became before any training.
+    static func noteClasses(_ dataset: Dataset, _ reporter: Reporter) {
+        let counts = zip(dataset.classes, dataset.countsPerClass)
+        reporter.note("classes: " + counts.map { "\($0) (\($1) picture\($1 == 1 ? "" : "s"))" }.joined(separator: ", "))
+        for (name, count) in counts where count < ClassNames.fewPictures {
+            reporter.note("warning: class '\(name)' has only \(count) picture\(count == 1 ? "" : "s"): its figures rest on a handful of pictures; "
+                          + "\(ClassNames.fewPictures) or more per class are needed for numbers that mean much")
+        }
+        dataset.warnings.forEach { reporter.note("warning: \($0)") }
     }
 
     /// The frozen backbone: torchvision's MobileNetV2, or a Teachable Machine export's (whose
@@ -300,7 +321,11 @@ public enum TrainingRun {
         var embeddingOf: [String: [Float]] = [:]
         for (sample, e) in zip(originals, base.embeddings) { if let e { embeddingOf[sample.image.path] = e } }
         let unreadable = Dictionary(base.failures.map { ($0.path, "unreadable image: \($0.reason)") }, uniquingKeysWith: { a, _ in a })
+        let before = dataset
         dataset = dataset.removing { image in embeddingOf[image.path] == nil ? unreadable[image.path] ?? "not embedded" : nil }
+        if let lost = dataset.lostClass(since: before) {
+            throw DatasetError("\(config.data): class '\(lost.name)' has no readable pictures\(lost.example): replace them or remove the class")
+        }
         guard dataset.classes.count >= 2 else {
             throw DatasetError("\(config.data): need at least two classes with usable images, found \(dataset.classes)")
         }

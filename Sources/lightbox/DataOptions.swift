@@ -63,6 +63,6 @@ struct IdentificationOptions: ParsableArguments {
     /// picture named by `identity`.
     static func installWarnings(_ identity: PictureIdentity) {
         let names = PictureNames(identity, paths: [], digests: [:], threads: 1)
-        DecodingWarnings.install { FileHandle.standardError.write(Data("warning: \(names.renamingLeadingPath($0))\n".utf8)) }
+        DecodingWarnings.install { Terminal.note("warning: \(names.renamingLeadingPath($0))") }
     }
 }

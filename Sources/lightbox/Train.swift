@@ -18,50 +18,13 @@ struct Train: ParsableCommand {
             Educational and research software: the results are not a diagnosis.
             """)
 
-    @OptionGroup var dataOptions: DataOptions
-
-    @Option(help: "Run directory (default: runs/run-DATE-TIME).")
-    var out: String?
-
-    // Training options: ranges, defaults and help from TrainingOptionRules (shared with the Studio).
-    @Option(help: ruleHelp(.split)) var split = "70/15/15"
-    @Option(help: ruleHelp(.seed)) var seed: UInt64 = 42
-    @Option(help: ruleHelp(.balance)) var balance = "none"
-    @Option(help: ruleHelp(.augmentCopies)) var augmentCopies = 0
-
-    @Option(help: ruleHelp(.rotation)) var rotation = 10.0
-    @Option(help: ruleHelp(.shift)) var shift = 0.05
-    @Option(help: ruleHelp(.zoom)) var zoom = 0.1
-    @Option(help: ruleHelp(.brightness)) var brightness = 0.1
-    @Option(help: ruleHelp(.contrast)) var contrast = 0.1
-    @Option(help: ruleHelp(.gamma)) var gamma = 0.1
-    @Option(help: ruleHelp(.noise)) var noise = 2.0
-    @Flag(help: ruleHelp(.hflip)) var hflip = false
-
-    @Option(help: ruleHelp(.method)) var method = TrainingMethod.finetune.rawValue
-    @Option(help: ruleHelp(.ensemble)) var ensemble: Int?
-    @Option(help: ruleHelp(.folds)) var folds = 5
-    @Option(help: ruleHelp(.testSplit)) var testSplit = 0.0
-    @Option(help: ruleHelp(.unfreeze)) var unfreeze = FineTuneOptions().unfreeze
-    @Option(help: "\(TrainingOptionRules.commandLineHelp(.epochs)) Default: 50 with --method head, 6 with --method finetune.")
-    var epochs: Int?
-    @Option(help: ruleHelp(.batchSize)) var batchSize = 16
-    @Option(help: ruleHelp(.learningRate)) var learningRate: Float = 0.001
-    @Option(help: ruleHelp(.denseUnits)) var denseUnits = 100
-    @Option(help: ruleHelp(.dropout)) var dropout: Float = 0
-    @Option(help: ruleHelp(.earlyStopping)) var earlyStopping = 0
-    @Flag(help: ruleHelp(.classWeights)) var classWeights = false
-
-    @Option(help: ruleHelp(.resize)) var resize: ResizePolicy = .crop
-    @Option(help: ruleHelp(.equalize)) var equalize = "none"
-    @Option(help: ruleHelp(.positive)) var positive: String?
-    @Option(help: ruleHelp(.targetSensitivity)) var targetSensitivity = 0.85
-
-    @Flag(help: "Do not read or write the embedding cache.")
-    var noCache = false
-
-    @Option(help: "Backbone: mobilenet_v2 (torchvision ImageNet weights, default) or tm:PATH (the MobileNet inside a Teachable Machine export folder or zip).")
-    var backbone = "mobilenet_v2"
+    // The help lists the groups in this order: what to learn from, how to train, then DICOM
+    // and cluster options, which most runs never need.
+    @OptionGroup(title: "Data") var dataOptions: DataOptions
+    @OptionGroup(title: "Training") var training: TrainArguments
+    @OptionGroup(title: "Augmentation (training pictures only)") var augmentation: AugmentationArguments
+    @OptionGroup(title: "DICOM") var dicom: DICOMOptions
+    @OptionGroup(title: "Shards and clusters") var executorOptions: ExecutorOptions
 
     /// A Slurm task of a cross-fitted run (written by the submitting run, with --shard K/N):
     /// train fold K's members from this job description, nothing else.
@@ -83,43 +46,19 @@ struct Train: ParsableCommand {
         if threads != nil { throw ValidationError("--threads is for a fold task (--fold-job)") }
         var probe = try TrainingConfiguration(data: "-", output: "-", settings: Lightbox.settings)
         try apply(to: &probe)
-        try executorOptions.validateForCommand(usesCache: !noCache)
+        try executorOptions.validateForCommand(usesCache: !training.noCache)
     }
 
     /// Sets the training options on `config`, checked against their rules.
     func apply(to config: inout TrainingConfiguration) throws {
         do {
-            config.split = try TrainingOptionRules.parseSplit(split)
-            config.balance = try TrainingOptionRules.parseBalance(balance)
-            config.augmentCopies = augmentCopies
-            var ranges = AugmentationRanges()
-            ranges.rotation = rotation; ranges.shift = shift; ranges.zoom = zoom; ranges.brightness = brightness
-            ranges.contrast = contrast; ranges.gamma = gamma; ranges.noise = noise; ranges.horizontalFlip = hflip
-            config.augmentation = ranges
-            let chosen = try TrainingOptionRules.parseMethod(method)
-            config.method = chosen
-            config.ensemble = ensemble
-            config.folds = folds
-            config.testSplit = testSplit / 100
-            config.fineTune.unfreeze = unfreeze
-            var t = TrainingOptions()
-            t.epochs = epochs ?? (chosen == .finetune ? FineTuneOptions.defaultEpochs : t.epochs); t.batchSize = batchSize; t.learningRate = learningRate; t.denseUnits = denseUnits
-            t.dropout = dropout; t.earlyStoppingPatience = earlyStopping; t.classWeights = classWeights; t.seed = seed
-            config.training = t
-            config.resize = resize
-            config.equalization = try TrainingOptionRules.parseEqualization(equalize)
-            config.positiveClass = positive
-            config.targetSensitivity = targetSensitivity
+            try training.set(on: &config)
+            augmentation.set(on: &config)
             try TrainingOptionRules.validate(config)
         } catch let e as TrainingOptionError {
             throw ValidationError(e.description)
         }
     }
-
-    @OptionGroup var dicom: DICOMOptions
-
-    @OptionGroup(title: "Shards and clusters")
-    var executorOptions: ExecutorOptions
 
     func run() throws {
         if let foldJob { return try runFoldTask(foldJob) }
@@ -127,7 +66,7 @@ struct Train: ParsableCommand {
             let settings = Lightbox.settings
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyyMMdd-HHmmss"
-            let output = out ?? "runs/run-\(formatter.string(from: Date()))"
+            let output = training.out ?? "runs/run-\(formatter.string(from: Date()))"
             // Before the data is read or downloaded: a run that cannot be written is refused now, not once trained.
             try OutputPath.check(output, as: .folder)
             try executorOptions.checkBeforeWork(settings: settings)
@@ -141,11 +80,11 @@ struct Train: ParsableCommand {
             IdentificationOptions.installWarnings(dataOptions.identity)
             try apply(to: &config)
             config.dicomWindow = dicom.resolved
-            config.useCache = !noCache
-            if backbone.hasPrefix("tm:") {
-                config.teachableMachineBackbone = String(backbone.dropFirst(3))
-            } else if backbone != "mobilenet_v2" {
-                throw ValidationError("--backbone takes mobilenet_v2 or tm:PATH (got '\(backbone)')")
+            config.useCache = !training.noCache
+            if training.backbone.hasPrefix("tm:") {
+                config.teachableMachineBackbone = String(training.backbone.dropFirst(3))
+            } else if training.backbone != "mobilenet_v2" {
+                throw ValidationError("--backbone takes mobilenet_v2 or tm:PATH (got '\(training.backbone)')")
             }
 
             var distributor: PictureWorkDistributor?
@@ -174,6 +113,7 @@ struct Train: ParsableCommand {
                 }
             }
             let summary = try TrainingRun.run(config, reporter: TerminalReporter(), distributor: distributor)
+            Terminal.StatusLine.shared.close()
             let m = summary.metrics
             print("report: \(summary.reportPath)")
             print("model:  \(summary.modelDirectory)")
@@ -238,9 +178,4 @@ struct Train: ParsableCommand {
         _ = try runner.runAll(paths)
         return runner.cacheDirectory
     }
-}
-
-/// A training option's help, with its allowed values, from the shared rules.
-private func ruleHelp(_ key: TrainingOptionKey) -> ArgumentHelp {
-    ArgumentHelp(TrainingOptionRules.commandLineHelp(key))
 }

@@ -120,7 +120,7 @@ final class BadInputCorpusTests: XCTestCase {
         }
         let (empty, emptyOut) = try train("empty_class")
         XCTAssertEqual(empty.status, 1)
-        XCTAssertTrue(empty.stderr.contains("need at least two classes"), empty.stderr)
+        XCTAssertTrue(empty.stderr.contains("class 'nothing' has no pictures"), empty.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: emptyOut.appendingPathComponent("model").path), "nothing partial written")
         let inspect = try CLI.run(["dataset", "inspect", "--data", Self.corpus.appendingPathComponent("datasets/empty_class").path])
         XCTAssertTrue(inspect.stdout.contains("empty class folder"), inspect.stdout)

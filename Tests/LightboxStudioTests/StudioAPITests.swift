@@ -139,6 +139,41 @@ final class StudioAPITests: XCTestCase {
         }
     }
 
+    /// "Sick" and "sick" are one class (issue 26, item 12): names are compared after Unicode
+    /// normalisation, without regard to letter case, when a class is added or renamed; and a
+    /// run with an empty class is refused, naming it, instead of training without it.
+    func testClassNamesAreComparedWithoutCaseAndAnEmptyClassIsRefused() async throws {
+        let xray = try Fixture.xray("000001-2.jpg"), other = try Fixture.xray("00870a9c.jpg")
+        try await app().test(.router) { client in
+            try await client.post("/api/projects", json: ["name": "p"])
+            let r1 = try await client.post("/api/projects/1/classes", json: ["name": "Sick"])
+            XCTAssertEqual(r1.status, .created)
+            let lower = try await client.post("/api/projects/1/classes", json: ["name": "sick"])
+            XCTAssertEqual(lower.status, .conflict)
+            XCTAssertTrue(Fixture.error(lower).contains("'Sick'"), Fixture.error(lower))
+            let r2 = try await client.post("/api/projects/1/classes", json: ["name": "Caf\u{E9}"])
+            XCTAssertEqual(r2.status, .created)
+            let decomposed = try await client.post("/api/projects/1/classes", json: ["name": "CAFE\u{301}"])
+            XCTAssertEqual(decomposed.status, .conflict, "an accent typed as a second character is the same name")
+            let r3 = try await client.post("/api/projects/1/classes", json: ["name": "healthy"])
+            XCTAssertEqual(r3.status, .created)
+            let renamed = try await client.patch("/api/projects/1/classes/3", json: ["name": "SICK"])
+            XCTAssertEqual(renamed.status, .conflict)
+            let r4 = try await client.patch("/api/projects/1/classes/1", json: ["name": "SICK"])
+            XCTAssertEqual(r4.status, .ok,
+                           "a class may change its own name's case")
+            let r5 = try await client.upload("/api/projects/1/classes/1/images?filename=a.jpg", xray)
+            XCTAssertEqual(r5.status, .created)
+            let r6 = try await client.upload("/api/projects/1/classes/3/images?filename=b.jpg", other)
+            XCTAssertEqual(r6.status, .created)
+            let run = try await client.post("/api/projects/1/runs", json: [String: Any]())
+            XCTAssertEqual(run.status, .badRequest)
+            XCTAssertTrue(Fixture.error(run).contains("class 'Café' has no pictures"), Fixture.error(run))
+            let project = try Fixture.decode(try await client.get("/api/projects/1")) as! [String: Any]
+            XCTAssertEqual((project["classes"] as! [[String: Any]]).map { $0["name"] as? String }, ["SICK", "Café", "healthy"])
+        }
+    }
+
     /// What would make a run meaningless is said before it starts: a picture in two classes
     /// (training leaves every copy out) at upload, too few images per class at Train, and the
     /// option errors in the page's words, not the command line's flags.

@@ -13,6 +13,7 @@ public enum ClassFolderSource {
         let root = URL(fileURLWithPath: directory)
         var images: [LabeledImage] = []
         var skipped: [SkippedItem] = []
+        var empty: [String] = [], warnings: [String] = []
         for entry in try fm.contentsOfDirectory(atPath: directory).sorted() {
             let path = root.appendingPathComponent(entry).path
             guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -31,9 +32,17 @@ public enum ClassFolderSource {
                     skipped.append(SkippedItem(item: file, reason: "not an image file"))
                 }
             }
-            if images.count == before { skipped.append(SkippedItem(item: path, reason: "empty class folder (no images): class left out")) }
+            if images.count == before {
+                skipped.append(SkippedItem(item: path, reason: "empty class folder (no images)"))
+                empty.append(entry)
+            } else if let doubt = ClassNames.doubtAboutFolder(entry) {
+                warnings.append(doubt)
+            }
         }
         guard !images.isEmpty else { throw DatasetError("\(directory): no images found in class folders") }
-        return Dataset(images: images, skipped: skipped, hasGroups: false, source: "class folders at \(directory)")
+        var dataset = Dataset(images: images, skipped: skipped, hasGroups: false, source: "class folders at \(directory)")
+        dataset.emptyClasses = empty
+        dataset.warnings = warnings
+        return dataset
     }
 }

@@ -45,8 +45,9 @@ struct Importer {
         do { dataset = try DatasetLoader.load(path, kind: kind, saltFolder: store.directory.path, groupDICOM: false) } catch {
             throw StudioError(.badRequest, "\(error)")
         }
+        // Keyed as class names are compared (ClassNames.key): a folder "Sick" fills the class "sick".
         var classIds: [String: Int64] = [:]
-        for (c, _) in try store.classes(projectId: projectId) { classIds[c.name] = c.id! }
+        for (c, _) in try store.classes(projectId: projectId) { classIds[ClassNames.key(c.name)] = c.id! }
         var skipped = dataset.skipped.map { ImportResponse.Skipped(item: $0.item, reason: $0.reason) }
         if body.dryRun == true { return preview(dataset, skipped: skipped) }
         var imported = 0, perClass: [String: Int] = [:]
@@ -58,8 +59,9 @@ struct Importer {
                 let decoded = try gate.admitWaiting(bytes, name: image.path) {
                     try DecodeGate.badRequest { try gate.decoder.decode(data: bytes, path: image.path) }
                 }
-                if classIds[name] == nil { classIds[name] = try store.addClass(projectId: projectId, name: name).id! }
-                _ = try store.addImage(projectId: projectId, classId: classIds[name]!, data: data,
+                let classKey = ClassNames.key(name)
+                if classIds[classKey] == nil { classIds[classKey] = try store.addClass(projectId: projectId, name: name).id! }
+                _ = try store.addImage(projectId: projectId, classId: classIds[classKey]!, data: data,
                                        filename: (image.path as NSString).lastPathComponent,
                                        width: decoded.width, height: decoded.height,
                                        group: dataset.hasGroups ? image.group : try store.patientGroup(of: bytes, name: image.path))

@@ -50,6 +50,9 @@ public final class RunManager: @unchecked Sendable {
         guard classes.filter({ $0.1 > 0 }).count >= 2 else {
             throw StudioError(.badRequest, "training needs at least two classes with images")
         }
+        if let (empty, _) = classes.first(where: { $0.1 == 0 }) {
+            throw StudioError(.badRequest, "class '\(empty.name.prefix(100))' has no pictures: add pictures to it or delete it before training")
+        }
         let people = try patients(projectId: projectId)
         let design = StudioDesign.choose(patientsPerClass: people.perClass)
         // Validate against placeholder paths first: nothing exists yet if this throws.

@@ -174,11 +174,12 @@ public final class StudioStore: @unchecked Sendable {
     }
 
     /// Inside a transaction: a conflict when another class of the project (not `besides`) has
-    /// `name` (already normalised; names stored before normalisation are compared normalised).
+    /// `name` as `ClassNames` compares them (Unicode form and letter case aside: "Sick" is "sick").
     private static func refuseTakenClassName(_ db: Database, _ name: String, projectId: Int64, besides id: Int64? = nil) throws {
         let others = try ClassRecord.filter(Column("projectId") == projectId).fetchAll(db).filter { $0.id != id }
-        if others.contains(where: { $0.name.precomposedStringWithCanonicalMapping == name }) {
-            throw StudioError(.conflict, "class '\(name)' already exists")
+        if let taken = others.first(where: { ClassNames.key($0.name) == ClassNames.key(name) }) {
+            throw StudioError(.conflict, taken.name == name ? "class '\(name)' already exists"
+                              : "class '\(name)' is the class '\(taken.name)' already in this project (class names are compared without regard to letter case)")
         }
     }
 
