@@ -388,7 +388,6 @@ def main():
         screenshot_of("prediction", "07a-prediction")
         # Predict sits in the results of the run it uses.
         assert driver.execute_script("return !!document.querySelector('#results #predictBox #predictFile')")
-        readme_screenshot()
         no_injection()
 
     def readme_screenshot():
@@ -689,6 +688,7 @@ def main():
         assert f'so the answer is "{answer}"' in rule, rule
         assert "called from" in driver.find_element(By.CSS_SELECTOR, "#prediction table.bars").text, "the threshold beside the COVID-19 bar"
         screenshot_of("prediction", "17a-operating-point")
+        readme_screenshot()  # X-rays, class names a reader knows, an operating point
         # A held-out test set (lightbox train --test-split) shows beside the out-of-fold figures.
         driver.execute_script("""const r = JSON.parse(JSON.stringify(viewed));
             r.metrics.held_out_test = Object.assign({}, r.metrics, {n_images: 7, n_patients: 5, accuracy: 0.5});
@@ -729,6 +729,8 @@ def main():
         wait.until(lambda d: f'"{XSS}": 0 of 1 picture added, 1 refused (listed on the class)' in said())
         driver.find_element(By.ID, "predictCamera").send_keys(photo)
         WebDriverWait(driver, 60).until(lambda d: "%" in d.find_element(By.ID, "prediction").text)
+        wide = too_wide()
+        assert not wide, f"the prediction scrolls sideways at 390 px: {wide}"
         driver.execute_script("document.getElementById('project').scrollIntoView()")
         driver.save_screenshot(os.path.join(ARTIFACTS, "phone-studio.png"))
         driver.execute_script("document.getElementById('prediction').scrollIntoView()")
