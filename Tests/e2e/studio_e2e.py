@@ -127,19 +127,63 @@ def main():
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     wait = WebDriverWait(driver, 60)
     attacker = None
-    # axe-core on every screen of the flow that shows the Studio: serious and critical
-    # violations are collected here and fail the "accessibility" step at the end.
-    inaccessible = []
+    # axe-core on every screen of the flow that shows the Studio, at the desktop size and again at
+    # a phone's (390x844): serious and critical violations are collected here and fail the
+    # "accessibility" step at the end. At the phone's size each screen is also checked for a
+    # sideways scroll and for touch targets (buttons, fields, links) under 44 px.
+    inaccessible, sideways, small_targets = [], [], []
+    WIDE, PHONE = (1400, 1000), (390, 844)
 
-    def audit_accessibility(name):
-        if not driver.current_url.startswith(origin) or driver.find_elements(By.ID, "log"):
-            return
+    def axe_violations(name):
         axe = Axe(driver)
         axe.inject()
         for v in axe.run()["violations"]:
             if v["impact"] in ("serious", "critical"):
                 inaccessible.append(f"{name}: {v['id']} ({v['impact']}): {v['help']}: " +
                                     "; ".join(n["target"][0] if isinstance(n["target"][0], str) else str(n["target"]) for n in v["nodes"][:5]))
+
+    def too_wide():
+        """The page's width beyond the window's, and the first elements that stick out (none when it fits)."""
+        return driver.execute_script("""const view = document.documentElement.clientWidth;
+            if (document.documentElement.scrollWidth <= view) return null;
+            return [document.documentElement.scrollWidth, view, [...document.querySelectorAll('body *')]
+              .filter(e => e.getBoundingClientRect().right > view + 1 && !e.closest('.scroller'))
+              .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)]""")
+
+    def small_touch_targets():
+        """Visible buttons, fields, links and summaries under 44 px tall, as 'tag#id "text" height'."""
+        return driver.execute_script("""return [...document.querySelectorAll('button, input:not([type=hidden]), select, a[href], summary')]
+            .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 && r.height < 43.5
+                && !e.closest('.visually-hidden') && getComputedStyle(e).visibility !== 'hidden'; })
+            .slice(0, 8).map(e => `${e.tagName}#${e.id} "${(e.textContent || e.getAttribute('aria-label') || '').slice(0, 30)}" ${e.getBoundingClientRect().height.toFixed(1)}px`)""")
+
+    def phone(on):
+        """A phone of 390x844 (mobile emulation: the page's viewport meta tag applies, as on a
+        phone, and a touch screen), or back to the desktop window."""
+        if on:
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 1, "mobile": True})
+            driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+        else:
+            driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+            driver.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": False})
+
+    def audit_accessibility(name):
+        if not driver.current_url.startswith(origin) or driver.find_elements(By.ID, "log"):
+            return
+        axe_violations(f"{name} at {WIDE[0]}x{WIDE[1]}")
+        phone(True)
+        try:
+            time.sleep(0.3)  # the page lays itself out again
+            axe_violations(f"{name} at {PHONE[0]}x{PHONE[1]}")
+            wide = too_wide()
+            if wide:
+                sideways.append(f"{name}: {wide}")
+            small = small_touch_targets()
+            if small:
+                small_targets.append(f"{name}: {small}")
+        finally:
+            phone(False)
+            time.sleep(0.2)
 
     def after_each(n, name):
         driver.save_screenshot(os.path.join(ARTIFACTS, f"{n:02d}-{name.replace(' ', '-')}.png"))
@@ -156,6 +200,22 @@ def main():
 
     def accessible():
         assert not inaccessible, "axe-core found serious or critical violations:\n" + "\n".join(inaccessible)
+
+    def no_screen_scrolls_sideways_on_a_phone():
+        assert not sideways, "screens that scroll sideways at 390 px:\n" + "\n".join(sideways)
+
+    def touch_targets_on_a_phone():
+        assert not small_targets, "touch targets under 44 px at 390 px:\n" + "\n".join(small_targets)
+
+    def said():
+        """What the page's live region (role=status) has said since watch_announcements()."""
+        return driver.execute_script("return window.__said || []")
+
+    def watch_announcements():
+        driver.execute_script("""window.__said = [];
+            const region = document.querySelector('#announce[role=status][aria-live]');
+            new MutationObserver(() => { if (region.textContent) window.__said.push(region.textContent); })
+              .observe(region, {childList: true, characterData: true, subtree: true});""")
 
     def class_titles():
         # Read in one script call: the cards are rebuilt after every change, so element handles go stale.
@@ -203,6 +263,7 @@ def main():
             driver.find_element(By.ID, "addClass").click()
             wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .col")) == count + 1)
         assert "at least 10 X-rays" in guide() and "has 0" in guide(), guide()
+        watch_announcements()
         for k, folder in enumerate(("Class 1", "Class 2")):
             files = sorted(os.path.join(SHARED, folder, f) for f in os.listdir(os.path.join(SHARED, folder)) if f.endswith(".png"))
             column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[k]
@@ -211,7 +272,48 @@ def main():
         titles = [c.find_element(By.TAG_NAME, "b").text for c in driver.find_elements(By.CSS_SELECTOR, "#classes .col")]
         assert titles == list(CLASSES), titles
         assert "press Train" in guide(), guide()
+        # The live region said each upload's result.
+        wait.until(lambda d: len(said()) >= 2)
+        assert said() == [f'"{XSS}": 11 of 11 pictures added', f'"{QUOTED}": 11 of 11 pictures added'], said()
         no_injection()
+
+    def headings_viewport_and_keyboard():
+        viewport = driver.execute_script("const m = document.querySelector('meta[name=viewport]'); return m && m.content")
+        assert viewport and "width=device-width" in viewport, viewport
+        headings = driver.execute_script("""return [...document.querySelectorAll('h1, h2, h3, h4')].filter(h => h.offsetParent)
+            .map(h => h.tagName + ' ' + h.textContent.trim())""")
+        for section in ("H1 Lightbox Studio", "H2 Projects", "H3 Classes", "H3 Train"):
+            assert section in headings, headings
+        # Tab from the top of the page to the Train button: the thumbnails are one tab stop a class.
+        # The header takes the focus for a moment: sequential navigation then starts at the top.
+        driver.execute_script("""window.scrollTo(0, 0); const h = document.querySelector('header');
+            h.tabIndex = -1; h.focus(); h.removeAttribute('tabindex');""")
+        from selenium.webdriver.common.action_chains import ActionChains
+        stops = []
+        for _ in range(80):
+            ActionChains(driver).send_keys(Keys.TAB).perform()
+            stops.append(driver.execute_script("const e = document.activeElement; return [e.id, e.className, e.getAttribute('aria-label') || e.textContent.slice(0, 20)]"))
+            if stops[-1][0] == "train":
+                break
+        print(f"Tab presses from the top to Train: {len(stops)}")
+        assert stops[-1][0] == "train", f"Tab never reached Train: {stops[-5:]}"
+        thumbs = [s for s in stops if s[1] == "thumb"]
+        assert len(thumbs) == 2, f"one tab stop for each class's thumbnails: {thumbs}"
+        assert len(stops) <= 24, f"{len(stops)} Tab presses to reach Train: {stops}"
+        # Arrow keys move between one class's thumbnails, Home and End to its ends; Tab leaves the grid.
+        first = driver.execute_script("return document.querySelector('#classes .col .thumb')")
+        names = driver.execute_script("return [...document.querySelectorAll('#classes .col')[0].querySelectorAll('.thumb')].map(t => t.getAttribute('aria-label'))")
+        first.click()  # a thumbnail takes the focus (the tab stop) like Tab would
+        focused = lambda: driver.execute_script("return document.activeElement.getAttribute('aria-label')")
+        assert focused() == names[0], focused()
+        for key, expected in ((Keys.ARROW_RIGHT, names[1]), (Keys.ARROW_RIGHT, names[2]), (Keys.ARROW_LEFT, names[1]),
+                              (Keys.END, names[-1]), (Keys.HOME, names[0]), (Keys.ARROW_DOWN, None)):
+            ActionChains(driver).send_keys(key).perform()
+            if expected is not None:
+                assert focused() == expected, (key, focused(), expected)
+        assert focused() in names[1:], f"ArrowDown goes a row down: {focused()}"
+        tab_stops = driver.execute_script("return [...document.querySelectorAll('#classes .col')[0].querySelectorAll('.thumb')].filter(t => t.tabIndex === 0).length")
+        assert tab_stops == 1, f"the focused thumbnail keeps the one tab stop: {tab_stops}"
 
     def train():
         # 11 pictures a class without patient ids: 11 patients each, so the Studio cross-fits in 5 folds.
@@ -223,9 +325,15 @@ def main():
         driver.find_element(By.CSS_SELECTOR, "#advanced summary").click()  # batch, rate, balance, split live under Advanced
         assert not driver.find_element(By.ID, "split").is_enabled(), "a cross-fitted project has no split to set"
         assert "not used: 5 folds" in driver.find_element(By.ID, "splitHint").text
+        watch_announcements()
         driver.find_element(By.ID, "train").click()
         WebDriverWait(driver, 180).until(EC.visibility_of_element_located((By.ID, "results")))
         assert "accuracy" in driver.find_element(By.ID, "headline").text
+        # The live region said the run's start and its end, with the accuracy on screen.
+        wait.until(lambda d: any(t.startswith("run 1: finished, accuracy ") for t in said()))
+        assert any(t in ("run 1: queued", "run 1: running") for t in said()), said()
+        accuracy = next(t for t in said() if t.startswith("run 1: finished")).split("accuracy ")[1]
+        assert accuracy in driver.find_element(By.ID, "headline").text, (accuracy, said())
         wait.until(lambda d: "compare them" in guide())
         # Curves with named axes; cross-fitting has no validation split to draw.
         axes = driver.execute_script("return [...document.querySelectorAll('#curves svg text')].map(t => t.textContent)")
@@ -278,7 +386,23 @@ def main():
         answer = driver.find_element(By.CSS_SELECTOR, "#prediction p b").text
         assert answer == max(bars, key=bars.get), (answer, bars)
         screenshot_of("prediction", "07a-prediction")
+        # Predict sits in the results of the run it uses.
+        assert driver.execute_script("return !!document.querySelector('#results #predictBox #predictFile')")
         no_injection()
+
+    def readme_screenshot():
+        """The README's picture of the Studio: a trained run's results with a prediction, at 1400x1000."""
+        driver.execute_script("document.getElementById('usage').open = false; document.getElementById('results').scrollIntoView()")
+        time.sleep(0.3)
+        path = os.path.join(ARTIFACTS, "readme-studio.png")
+        driver.save_screenshot(path)
+        if os.path.getsize(path) > 300_000:  # keep the README light: the results box alone, in fewer colours
+            from PIL import Image
+            box = driver.execute_script("const r = document.getElementById('results').getBoundingClientRect(); return [r.left, r.top, r.right, Math.min(r.bottom, innerHeight)]")
+            scale = driver.execute_script("return devicePixelRatio")
+            image = Image.open(path).crop(tuple(int(v * scale) for v in box)).convert("RGB")
+            image.quantize(colors=128).save(path, optimize=True)
+        assert os.path.getsize(path) < 400_000, os.path.getsize(path)
 
     def snippets_run_in_real_clients():
         """The page's "Using the downloads" snippets, as shown, on the Studio's own downloads: the
@@ -325,6 +449,7 @@ def main():
             new MutationObserver(() => document.querySelectorAll('#classes .uploading progress').forEach(p =>
               window.__bars.push([p.getAttribute('aria-label'), p.value, p.max]))).observe(document.getElementById('classes'),
               {subtree: true, childList: true, attributes: true, characterData: true});""")
+        watch_announcements()
         column.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys("\n".join([bad_png, huge_png, big_png]))
         WebDriverWait(driver, 120).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#classes .col")[0].find_elements(By.CSS_SELECTOR, 'ul.refused[aria-label="refused files"] li')) == 3)
         column = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[0]
@@ -334,6 +459,7 @@ def main():
         assert "42-megabytes.png" in refused, refused
         assert column.find_element(By.CSS_SELECTOR, ".count").text == before, "the count did not change"
         bars = driver.execute_script("return window.__bars")
+        wait.until(lambda d: f'"{XSS}": 0 of 3 pictures added, 3 refused (listed on the class)' in said())
         assert ["files uploaded", 3, 3] in bars, f"a bar counted the three files: {bars[-4:]}"
         assert any(b[0] == "bytes of this file sent" for b in bars), "a bar followed each file's bytes"
         # The same picture in the other class too: both cards say it will be left out.
@@ -343,10 +469,22 @@ def main():
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, 'ul.refused[aria-label="pictures also in another class"]')) == 2)
         note = driver.find_elements(By.CSS_SELECTOR, 'ul.refused[aria-label="pictures also in another class"]')[1].text
         assert "twin.png is also in" in note and "left out of training" in note, note
-        thumb = driver.find_elements(By.CSS_SELECTOR, "#classes .col")[1].find_element(By.CSS_SELECTOR, 'button[aria-label="delete image twin.png"]')
-        thumb.click()
+        # Deleted from the keyboard: Home in the class's thumbnails, arrows to twin.png, Delete.
+        from selenium.webdriver.common.action_chains import ActionChains
+        driver.find_elements(By.CSS_SELECTOR, "#classes .col")[1].find_element(By.CSS_SELECTOR, ".thumb").click()
+        ActionChains(driver).send_keys(Keys.HOME).perform()
+        for _ in range(24):
+            if driver.execute_script("return document.activeElement.getAttribute('aria-label')") == "twin.png":
+                break
+            ActionChains(driver).send_keys(Keys.ARROW_RIGHT).perform()
+        assert driver.execute_script("return document.activeElement.getAttribute('aria-label')") == "twin.png"
+        watch_announcements()
+        ActionChains(driver).send_keys(Keys.DELETE).perform()
         driver.switch_to.alert.accept()  # deleting a picture asks first
         wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, 'ul.refused[aria-label="pictures also in another class"]'))
+        # The focus stays in that class's thumbnails, on a picture that is still there.
+        wait.until(lambda d: d.execute_script("const e = document.activeElement; return e.classList.contains('thumb') && e.closest('.col') === document.querySelectorAll('#classes .col')[1]"))
+        assert driver.execute_script("return document.activeElement.getAttribute('aria-label')") != "twin.png"
         thumbs = driver.execute_script("return document.querySelectorAll('#classes .col')[0].querySelectorAll('.thumbs img').length")
         assert thumbs <= 24, thumbs
 
@@ -370,6 +508,11 @@ def main():
         assert driver.find_element(By.ID, "epochs").get_attribute("value") == "5", "the form shows run 1's settings"
         row = driver.find_element(By.CSS_SELECTOR, '#history tr[data-run="1"]')
         assert "viewed" in row.get_attribute("class"), row.get_attribute("class")
+        # At 1400x1000 the runs table fits its box: every view button shows, inside the box and the window.
+        fit = driver.execute_script("""const box = document.getElementById('history').getBoundingClientRect();
+            return [document.getElementById('history').scrollWidth - document.getElementById('history').clientWidth, innerWidth, box.right,
+              [...document.querySelectorAll('#history button[aria-label^="view run"]')].map(b => b.getBoundingClientRect().right)]""")
+        assert fit[0] <= 0 and fit[3] and all(right <= min(fit[1], fit[2]) for right in fit[3]), f"the runs table overflows: {fit}"
         assert "%" in row.text, f"headline numbers in the history: {row.text}"
         honest = driver.find_element(By.ID, "honesty").text
         assert "Always answering" in honest, honest
@@ -445,9 +588,8 @@ def main():
     def rename_and_delete_classes():
         driver.find_elements(By.CSS_SELECTOR, "#projects button")[1].click()
         wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "second"))
-        # Predict before any training says so where the answer would be.
-        driver.find_element(By.ID, "predictFile").send_keys(os.path.abspath(os.path.join(SHARED, "Class 2", "5.png")))
-        wait.until(lambda d: "Train a model first" in d.find_element(By.ID, "prediction").text)
+        # Predict is offered with the results of a finished run: none before any training.
+        assert not driver.find_element(By.ID, "predictFile").is_displayed(), "Predict without a trained run"
         for name in ("first class", "second class"):
             driver.find_element(By.ID, "newClass").send_keys(name + Keys.ENTER)
             wait.until(lambda d: name in class_titles())
@@ -546,6 +688,7 @@ def main():
         assert f'so the answer is "{answer}"' in rule, rule
         assert "called from" in driver.find_element(By.CSS_SELECTOR, "#prediction table.bars").text, "the threshold beside the COVID-19 bar"
         screenshot_of("prediction", "17a-operating-point")
+        readme_screenshot()  # X-rays, class names a reader knows, an operating point
         # A held-out test set (lightbox train --test-split) shows beside the out-of-fold figures.
         driver.execute_script("""const r = JSON.parse(JSON.stringify(viewed));
             r.metrics.held_out_test = Object.assign({}, r.metrics, {n_images: 7, n_patients: 5, accuracy: 0.5});
@@ -559,20 +702,51 @@ def main():
         wait.until(lambda d: d.execute_script("return [...document.querySelectorAll('#projects button')].map(b => b.textContent)") == ["e2e chest", "second"])
 
     def narrow_screen():
-        driver.set_window_size(390, 844)
+        phone(True)
         driver.find_elements(By.CSS_SELECTOR, "#projects button")[0].click()
         wait.until(EC.text_to_be_present_in_element((By.ID, "projectName"), "e2e chest"))
-        wide = driver.execute_script("""const view = document.documentElement.clientWidth;
-            return [document.documentElement.scrollWidth, view, [...document.querySelectorAll('body *')]
-              .filter(e => e.getBoundingClientRect().right > view + 1 && !e.closest('#history, #audit, #confusion, #perClass'))
-              .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)]""")
-        assert wide[0] <= wide[1], f"the page scrolls sideways at 390 px: {wide}"
+        wait.until(lambda d: d.find_element(By.ID, "results").is_displayed())
+        # The page is laid out at the phone's width (a viewport meta tag), in one column.
+        assert driver.execute_script("return [innerWidth, visualViewport.scale]") == [390, 1], driver.execute_script("return [innerWidth, visualViewport.scale]")
+        lefts = driver.execute_script("return [...document.querySelectorAll('#classes .col')].map(c => Math.round(c.getBoundingClientRect().left))")
+        assert len(lefts) == 2 and lefts[0] == lefts[1], f"the class cards stack in one column: {lefts}"
+        wide = too_wide()
+        assert not wide, f"the page scrolls sideways at 390 px: {wide}"
+        small = small_touch_targets()
+        assert not small, f"touch targets under 44 px: {small}"
+        # The camera is offered beside the file buttons, for a class's pictures and for Predict.
+        cameras = driver.execute_script("""return [...document.querySelectorAll('#classes .col input[type=file][capture=environment]'),
+              document.getElementById('predictCamera')].map(i => [i.getAttribute('accept'), i.getAttribute('capture'), !!i.closest('label').offsetParent])""")
+        assert cameras == [["image/*", "environment", True]] * 3, cameras
+        # A photograph goes through the same upload and checks as any file.
+        count = driver.execute_script("return document.querySelectorAll('#classes .col .count')[0].textContent")
+        watch_announcements()
+        photo = os.path.abspath(sorted(os.path.join(XRAYS, f) for f in os.listdir(XRAYS) if f.endswith((".jpg", ".jpeg", ".png")))[40])
+        driver.find_elements(By.CSS_SELECTOR, "#classes .col input[capture=environment]")[0].send_keys(photo)
+        WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.querySelectorAll('#classes .col .count')[0].textContent") != count)
+        assert f'"{XSS}": 1 of 1 picture added' in said(), said()
+        driver.find_elements(By.CSS_SELECTOR, "#classes .col input[capture=environment]")[0].send_keys(os.path.abspath(bad_png))
+        wait.until(lambda d: f'"{XSS}": 0 of 1 picture added, 1 refused (listed on the class)' in said())
+        driver.find_element(By.ID, "predictCamera").send_keys(photo)
+        WebDriverWait(driver, 60).until(lambda d: "%" in d.find_element(By.ID, "prediction").text)
+        wide = too_wide()
+        assert not wide, f"the prediction scrolls sideways at 390 px: {wide}"
+        driver.execute_script("document.getElementById('project').scrollIntoView()")
+        driver.save_screenshot(os.path.join(ARTIFACTS, "phone-studio.png"))
+        driver.execute_script("document.getElementById('prediction').scrollIntoView()")
+        driver.save_screenshot(os.path.join(ARTIFACTS, "phone-prediction.png"))
         # Table cells keep their words whole (the table scrolls sideways in its box instead).
         broken = driver.execute_script("""return [...document.querySelectorAll('#history td, #compareTable td')].filter(td => {
               if (!td.firstChild || td.firstChild.nodeType !== Node.TEXT_NODE) return false;
               const r = document.createRange(); r.selectNodeContents(td);
               return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1; }).map(td => td.textContent)""")
         assert not broken, f"table cells broken over lines: {broken}"
+
+    def narrow_screen_then_desktop():
+        try:
+            narrow_screen()
+        finally:
+            phone(False)
 
     def other_origin_can_neither_read_nor_change():
         nonlocal attacker
@@ -614,6 +788,7 @@ def main():
         step("log in through the printed URL", log_in_through_printed_url)
         step("create project", create_project)
         step("add classes and upload images", add_classes_and_upload)
+        step("headings, viewport, Tab to Train and arrow keys in the thumbnails", headings_viewport_and_keyboard)
         step("train", train)
         step("open confusion matrix cell", open_confusion_cell)
         step("predict an image", predict)
@@ -627,8 +802,11 @@ def main():
         step("import with a preview", import_with_preview)
         step("delete a project", delete_a_project)
         step("an operating point is shown beside the probability bars", operating_point_beside_the_bars)
-        step("narrow screen", narrow_screen)
-        step("accessibility (axe-core) on every screen", accessible)
+        step("narrow screen (a 390x844 phone): one column, touch targets, the camera", narrow_screen_then_desktop)
+        driver.set_window_size(*WIDE)
+        step("accessibility (axe-core) on every screen at 1400x1000 and 390x844", accessible)
+        step("no screen scrolls sideways at 390 px", no_screen_scrolls_sideways_on_a_phone)
+        step("touch targets of at least 44 px on every screen at 390 px", touch_targets_on_a_phone)
         step("another origin can neither read nor change", other_origin_can_neither_read_nor_change)
     finally:
         driver.quit()

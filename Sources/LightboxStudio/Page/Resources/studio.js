@@ -12,6 +12,17 @@ let shownClasses = [], shownRuns = [], design = {folds: 1, reason: ''};
 const uploadFailures = new Map();
 const $ = id => document.getElementById(id);
 const active = r => r && ['queued', 'running'].includes(r.status);
+// The run whose status was last announced ({id, status}), and the thumbnail to focus again after
+// its class's card is rebuilt ({classId, index}).
+let announced = null, refocus = null;
+
+/** Says a message to screen readers through the page's live region (role=status), once. */
+function announce(message) {
+  const region = $('announce');
+  // The same words twice in a row are still said: the region is emptied first.
+  region.textContent = '';
+  setTimeout(() => { region.textContent = message; }, 50);
+}
 
 /** An element with properties and children; strings become text nodes. */
 function el(tag, props = {}, ...children) {
@@ -141,7 +152,7 @@ async function openProject(id) {
   for (const b of $('projects').children) b.setAttribute('aria-current', String(+b.dataset.id === id));
   viewed = null; compared = []; shownClasses = []; shownRuns = []; $('compareBox').hidden = true;
   $('results').hidden = true; $('prediction').replaceChildren(); $('cellImages').replaceChildren();
-  $('status').textContent = ''; $('cancel').hidden = true; $('train').disabled = false; $('predictFile').value = '';
+  $('status').textContent = ''; $('cancel').hidden = true; $('train').disabled = false; $('predictFile').value = ''; $('predictCamera').value = '';
   $('skipped').replaceChildren(); $('importPath').value = '';
   $('predictRun').textContent = 'Predict uses the finished run on screen: train one first.';
   drawCurves([], 0);
@@ -200,9 +211,11 @@ function guide() {  // the minimum is the server's RunManager.minimumImagesPerCl
 
 async function classCard(c) {
   const input = el('input', {type: 'file', multiple: '', 'aria-label': 'images for ' + c.name});
+  // On a phone, a photograph (of a film on a light box) goes through the same upload and checks.
+  const camera = el('input', {type: 'file', accept: 'image/*', capture: 'environment', 'aria-label': 'photograph an image for ' + c.name});
   const title = el('span', {}, el('b', {text: c.name}), ' ', el('span', {class: 'count', text: `(${c.images} images)`}));
   const progress = el('div', {class: 'hint uploading', 'aria-live': 'polite'});
-  const thumbs = el('div', {class: 'thumbs'});
+  const thumbs = el('div', {class: 'thumbs', role: 'list', 'aria-label': `pictures of ${c.name}: arrow keys move between them, Delete removes one`});
   const refused = uploadFailures.get(c.id) || [];
   const card = el('div', {class: 'col'}, title, ' ',
     el('button', {text: 'rename', 'aria-label': 'rename class ' + c.name, onclick: () => startRename()}),
@@ -212,7 +225,7 @@ async function classCard(c) {
       uploadFailures.delete(c.id);
       await refreshClasses();
     })}),
-    el('br'), input, progress,
+    el('br'), input, el('label', {class: 'camera'}, 'or take a photo ', camera), progress,
     refused.length ? el('ul', {class: 'refused', 'aria-label': 'refused files'}, ...refused.map(f => el('li', {text: f}))) : '',
     thumbs);
   card.dataset.id = c.id;
@@ -248,9 +261,12 @@ async function classCard(c) {
       all.value = k;
     }
     uploadFailures.set(c.id, failures);
+    announce(`"${c.name}": ${files.length - failures.length} of ${files.length} ${files.length === 1 ? 'picture' : 'pictures'} added` +
+      (failures.length ? `, ${failures.length} refused (listed on the class)` : ''));
     await refreshClasses();
   };
   input.addEventListener('change', act(e => upload(e.target.files)));
+  camera.addEventListener('change', act(e => upload(e.target.files)));
   card.addEventListener('dragover', e => { e.preventDefault(); card.classList.add('drag'); });
   card.addEventListener('dragleave', () => card.classList.remove('drag'));
   card.addEventListener('drop', act(e => { e.preventDefault(); card.classList.remove('drag'); return upload(e.dataTransfer.files); }));
@@ -260,16 +276,51 @@ async function classCard(c) {
     thumbs.before(el('ul', {class: 'refused', 'aria-label': 'pictures also in another class'}, ...twice.map(i =>
       el('li', {text: `${i.filename} is also in ${i.alsoIn.map(n => `"${n}"`).join(', ')}: a picture in two classes is left out of training`}))));
   }
-  for (const i of images.slice(0, 24)) {
-    thumbs.append(el('span', {class: 'thumb'}, el('img', {src: '/api/images/' + i.id, alt: i.filename, title: i.filename}),
-      el('button', {text: '×', title: 'delete ' + i.filename, 'aria-label': 'delete image ' + i.filename, onclick: act(async () => {
-        if (!confirm(`Delete ${i.filename} from "${c.name}"?`)) return;
-        await api('/api/images/' + i.id, {method: 'DELETE'});
-        await refreshClasses();
-      })})));
+  images.slice(0, 24).forEach((i, k) => {
+    const remove = act(async () => {
+      if (!confirm(`Delete ${i.filename} from "${c.name}"?`)) return;
+      await api('/api/images/' + i.id, {method: 'DELETE'});
+      refocus = {classId: c.id, index: k};
+      await refreshClasses();
+    });
+    // The thumbnails are one tab stop (roving tabindex); their delete buttons are for the pointer,
+    // the keyboard's is Delete or Backspace on the focused thumbnail.
+    thumbs.append(el('span', {class: 'thumb', role: 'listitem', tabindex: k === 0 ? '0' : '-1', 'aria-label': i.filename, 'data-k': k,
+      onkeydown: e => { if (e.key === 'Delete' || e.key === 'Backspace') { e.preventDefault(); remove(); } }},
+      el('img', {src: '/api/images/' + i.id, alt: '', title: i.filename}),
+      el('button', {text: '×', tabindex: '-1', title: 'delete ' + i.filename, 'aria-label': 'delete image ' + i.filename, onclick: remove})));
+  });
+  thumbs.addEventListener('keydown', e => moveFocus(thumbs, e));
+  // A thumbnail focused by a click or a tap becomes the grid's tab stop.
+  thumbs.addEventListener('focusin', e => {
+    if (!e.target.classList.contains('thumb')) return;
+    for (const t of thumbs.querySelectorAll('.thumb')) t.tabIndex = t === e.target ? 0 : -1;
+  });
+  if (images.length > 24) thumbs.append(el('span', {class: 'more', role: 'listitem', text: `+${images.length - 24} more`}));
+  if (refocus && refocus.classId === c.id) {
+    const items = thumbs.querySelectorAll('.thumb'), k = Math.min(refocus.index, items.length - 1);
+    refocus = null;
+    if (k >= 0) { items[0].tabIndex = -1; items[k].tabIndex = 0; requestAnimationFrame(() => items[k].focus()); }
   }
-  if (images.length > 24) thumbs.append(el('span', {class: 'more', text: `+${images.length - 24} more`}));
   return card;
+}
+
+/**
+ * Arrow keys in a grid of thumbnails: left and right to the previous and next, up and down a row
+ * (the row's length as laid out), Home and End to the first and last; the focused one keeps the
+ * grid's single tab stop.
+ */
+function moveFocus(grid, e) {
+  const items = [...grid.querySelectorAll('.thumb')], at = items.indexOf(document.activeElement);
+  if (at < 0) return;
+  const perRow = Math.max(1, items.filter(t => t.offsetTop === items[0].offsetTop).length);
+  const to = {ArrowRight: at + 1, ArrowLeft: at - 1, ArrowDown: at + perRow, ArrowUp: at - perRow, Home: 0, End: items.length - 1}[e.key];
+  if (to == null) return;
+  e.preventDefault();
+  const k = Math.max(0, Math.min(items.length - 1, to));
+  for (const t of items) t.tabIndex = -1;
+  items[k].tabIndex = 0;
+  items[k].focus();
 }
 
 // MARK: runs
@@ -526,6 +577,12 @@ function showRun(r) {
     (r.error && r.error !== r.status ? ' — ' + r.error : '');
   $('cancel').hidden = !active(r);
   if (active(r)) $('train').disabled = true;
+  // A run that starts, and each change of its status (not every epoch), is announced.
+  if (announced ? announced.id === r.id ? announced.status !== r.status : active(r) : active(r)) {
+    announce(`run ${r.id}: ${r.status}` + (r.error && r.error !== r.status ? ' — ' + r.error : '') +
+      (r.status === 'finished' && r.metrics ? `, accuracy ${percent(r.metrics.accuracy)}` : ''));
+  }
+  if (announced ? announced.id === r.id || active(r) : active(r)) announced = {id: r.id, status: r.status};
   drawCurves(p.epochs || [], p.totalEpochs || (p.epochs || []).length);
   if (r.status === 'finished' && r.metrics) return showResults(r);
 }
@@ -835,7 +892,8 @@ function wire() {
     const runs = await api(`/api/projects/${project.id}/runs`), running = runs.find(active);
     if (running) await api(`/api/runs/${running.id}/cancel`, {method: 'POST'});
   }));
-  $('predictFile').addEventListener('change', async e => {
+  // A picture from a file, or (on a phone) a photograph: the same request and checks.
+  const predict = async e => {
     const out = $('prediction'), f = e.target.files[0];
     out.replaceChildren();
     if (!f) return;
@@ -864,7 +922,9 @@ function wire() {
       }
     }
     e.target.value = '';  // the same file can be chosen again
-  });
+  };
+  $('predictFile').addEventListener('change', predict);
+  $('predictCamera').addEventListener('change', predict);
 }
 
 document.addEventListener('DOMContentLoaded', () => { wire(); start().catch(e => { if (!(e instanceof LoginNeeded)) showError(e.message); }); });
