@@ -3,7 +3,7 @@ import LightboxCore
 
 /// A small ready-made project from the public covid-chestxray-dataset (Cohen et al.): about
 /// `perClass` frontal X-rays (PA or AP) per class, COVID-19 and every other finding, one
-/// picture per patient, chosen with a fixed seed so every classroom gets the same pictures.
+/// picture per patient (and each picture once), chosen with a fixed seed so every classroom gets the same pictures.
 /// Each picture keeps its `license` from metadata.csv, so the page can show what it may be
 /// used for before and after the import.
 public enum SampleProject {
@@ -55,7 +55,14 @@ public enum SampleProject {
             guard !candidates.isEmpty else { throw DatasetError("\(csv): no frontal X-ray with a \(label) finding") }
             var generator = SeededGenerator(seed: seed, stream: "sample:\(label)")
             candidates.shuffle(using: &generator)
-            chosen += candidates.prefix(perClass).sorted { $0.path < $1.path }
+            // The data set holds a few identical files under two patients: each picture once.
+            var taken: [Picture] = [], digests = Set<String>()
+            for candidate in candidates where taken.count < perClass {
+                guard let data = FileManager.default.contents(atPath: candidate.path),
+                      digests.insert(SHA256.hex(data)).inserted else { continue }
+                taken.append(candidate)
+            }
+            chosen += taken.sorted { $0.path < $1.path }
         }
         return chosen
     }

@@ -27,8 +27,9 @@ final class SampleProjectTests: XCTestCase {
         let studio = try StudioAPI(settings: settings)
         // metadata.csv read here on its own: file name -> (patient, licence).
         let table = try TableReader.read(Self.data.appendingPathComponent("metadata.csv").path, requiredColumns: ["filename", "patientid"])
-        var rows: [String: (patient: String, license: String)] = [:]
-        for (_, row) in table.rows { rows[row["filename"]!] = (row["patientid"]!, row["license"] ?? "") }
+        var lookup: [String: (patient: String, license: String)] = [:]
+        for (_, row) in table.rows { lookup[row["filename"]!] = (row["patientid"]!, row["license"] ?? "") }
+        let rows = lookup
 
         try await Application(router: studio.router()).test(.router) { client in
             let before = try Fixture.decode(try await client.get("/api/sample-project")) as! [String: Any]
@@ -62,6 +63,7 @@ final class SampleProjectTests: XCTestCase {
                 expected[row.license.isEmpty ? SampleProject.unstated : row.license, default: 0] += 1
             }
             XCTAssertEqual(patients.count, 60, "one picture per patient")
+            XCTAssertEqual(Set(images.map(\.sha256)).count, 60, "each picture once")
             let reported = Dictionary(uniqueKeysWithValues: (body["licences"] as! [[String: Any]]).map { ($0["license"] as! String, $0["count"] as! Int) })
             XCTAssertEqual(reported, expected)
             XCTAssertEqual(reported, Dictionary(uniqueKeysWithValues: offered.map { ($0["license"] as! String, $0["count"] as! Int) }),

@@ -16,13 +16,14 @@ public enum StoredToken {
     static let remedy = "start with --new-token to replace it (the login URL changes), or give a token with --token-file"
 
     /// The stored token, made first (32 random bytes as hex) when there is none or `renew`;
-    /// `created` says whether it is new. Creates the data directory (owner-only) if needed.
+    /// `created` says whether it is new. Creates the data directory (owner-only) when missing.
     public static func load(in dataDirectory: URL, renew: Bool) throws -> (token: String, created: Bool) {
         let file = file(in: dataDirectory)
         if !renew, let token = try read(file) { return (token, false) }
         let token = StudioAccess.generateToken()
         do {
-            try OwnerOnly.createFolder(dataDirectory)
+            // An existing data directory's permissions are the store's to check (and report).
+            if !FileManager.default.fileExists(atPath: dataDirectory.path) { try OwnerOnly.createFolder(dataDirectory) }
             try AtomicFile.write(Data((token + "\n").utf8), to: file.path, permissions: Int(OwnerOnly.fileMode))
         } catch {
             throw StudioError(.unavailable, "\(file.path): cannot keep the access token there (\(error.localizedDescription))")
