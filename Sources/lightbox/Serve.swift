@@ -76,6 +76,18 @@ struct Serve: ParsableCommand {
         } catch {
             throw Terminal.fail(error)
         }
+        // The sample project's data set: --sample-data (checked before anything is created), else
+        // $LIGHTBOX_DATA when it is a covid-chestxray-dataset folder, else the cache's copy.
+        let hasTable = { (folder: String) in FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("metadata.csv")) }
+        var sampleFolder: String?
+        if let sampleData {
+            guard hasTable(sampleData) else {
+                throw Terminal.fail(StudioError(.badRequest, "--sample-data \(sampleData): no metadata.csv there (not a covid-chestxray-dataset folder)"))
+            }
+            sampleFolder = sampleData
+        } else if let data = ProcessInfo.processInfo.environment["LIGHTBOX_DATA"], !data.isEmpty, hasTable(data) {
+            sampleFolder = data
+        }
         ProcessArguments.hideValue(of: "--token")
         // Patients' pictures: whatever this process creates (the data directory's runs and
         // exports, the caches) is its owner's alone. The Studio also sets its files' modes.
@@ -101,15 +113,7 @@ struct Serve: ParsableCommand {
         settings.allowedHosts = allowHost
         if !StudioAccess.isLoopback(host), !["0.0.0.0", "::", "[::]"].contains(host) { settings.allowedHosts.append(host) }
         settings.importRoots = importRoot
-        let hasTable = { (folder: String) in FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("metadata.csv")) }
-        if let sampleData {
-            guard hasTable(sampleData) else {
-                throw Terminal.fail(StudioError(.badRequest, "--sample-data \(sampleData): no metadata.csv there (not a covid-chestxray-dataset folder)"))
-            }
-            settings.sampleData = sampleData
-        } else if let data = ProcessInfo.processInfo.environment["LIGHTBOX_DATA"], !data.isEmpty, hasTable(data) {
-            settings.sampleData = data
-        }
+        settings.sampleData = sampleFolder
         settings.maxUploadBytes = maxUploadMb << 20
         settings.decodeMemoryBytes = decodeMemoryMb << 20
         settings.idleTimeoutSeconds = idleTimeout

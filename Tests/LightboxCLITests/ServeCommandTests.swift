@@ -280,4 +280,14 @@ final class ServeCommandTests: TemporaryFolderTestCase {
         XCTAssertEqual(try String(contentsOf: data.appendingPathComponent("studio-token"), encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines), stored)
     }
+
+    /// --sample-data must be a covid-chestxray-dataset folder: refused, naming it, before the
+    /// data directory (or its token) is created.
+    func testSampleDataWithoutMetadataIsRefusedBeforeAnythingIsCreated() throws {
+        let data = work.appendingPathComponent("d")
+        let r = try CLI.run(["serve", "--port", "0", "--data-dir", data.path, "--sample-data", work.path], environment: environment)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("--sample-data \(work.path): no metadata.csv"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data.path), "the data directory was created before refusing")
+    }
 }
