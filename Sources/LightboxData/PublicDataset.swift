@@ -15,18 +15,22 @@ public enum PublicDataset {
     }
 
     /// The cached data set in `directory`, downloading it from `url` and unpacking it first if needed.
+    /// `progress` gets the bytes received so far and the total when the server says it (else 0 or less).
     public static func ensure(url: String, directory target: String,
-                              log: (String) -> Void) throws -> String {
+                              log: (String) -> Void, progress: ((Int64, Int64) -> Void)? = nil) throws -> String {
         if FileManager.default.fileExists(atPath: (target as NSString).appendingPathComponent("metadata.csv")) { return target }
         log("no data set given: downloading the public covid-chestxray-dataset from \(url)")
-        let archive = try download(url)
+        let archive = try download(url, progress: progress)
         defer { try? FileManager.default.removeItem(at: archive) }
         try unpack(archive, to: target)
         log("data set ready at \(target)")
         return target
     }
 
-    static func download(_ address: String) throws -> URL {
+    /// A connection silent this long ends the download with an error (an unreachable or stalled server).
+    static let silenceSeconds: TimeInterval = 30
+
+    static func download(_ address: String, progress: ((Int64, Int64) -> Void)? = nil) throws -> URL {
         guard let source = URL(string: address) else { throw DatasetError("LIGHTBOX_DATA_URL '\(address)' is not a URL") }
         let hint = "pass --data DIR (for example ../shared/data/covid-chestxray) or set LIGHTBOX_DATA; this machine may be offline"
         if source.isFileURL {
@@ -39,7 +43,11 @@ public enum PublicDataset {
         final class Outcome: @unchecked Sendable { var result: Result<URL, Error> = .failure(DatasetError("download did not finish")) }
         let done = DispatchSemaphore(value: 0)
         let outcome = Outcome()
-        let task = URLSession.shared.downloadTask(with: source) { location, response, error in
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = silenceSeconds
+        let session = URLSession(configuration: configuration)
+        defer { session.finishTasksAndInvalidate() }
+        let task = session.downloadTask(with: source) { location, response, error in
             defer { done.signal() }
             if let error { outcome.result = .failure(error); return }
             if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
@@ -56,7 +64,9 @@ public enum PublicDataset {
             }
         }
         task.resume()
-        done.wait()
+        while done.wait(timeout: .now() + 0.5) == .timedOut {
+            progress?(task.countOfBytesReceived, task.countOfBytesExpectedToReceive)
+        }
         switch outcome.result {
         case .success(let file): return file
         case .failure(let error):

@@ -10,7 +10,10 @@ struct Serve: ParsableCommand {
         abstract: "Start Lightbox Studio: a local web page and REST API for the whole workflow.",
         discussion: """
             Prints a login URL, http://HOST:PORT/?token=TOKEN: opening it gives the browser a session cookie. \
-            The token is $LIGHTBOX_TOKEN, --token-file, --token, or generated at each start (loopback only). \
+            The token is --token, else --token-file, else $LIGHTBOX_TOKEN; with none of them (loopback only) \
+            it is the one kept in the data directory (DIR/studio-token, owner-only), made at the first start, \
+            so the login URL stays the same; --new-token replaces it. A stored token file others could read \
+            or change, or that holds no token, is refused (start with --new-token). \
             The API accepts the cookie or Authorization: Bearer TOKEN and is described at /api/openapi.json. \
             Not a diagnostic device.
             """)
@@ -30,6 +33,9 @@ struct Serve: ParsableCommand {
     @Option(help: "A file holding the access token (kept out of the process list).")
     var tokenFile: String?
 
+    @Flag(help: "Replace the token kept in the data directory (DIR/studio-token) with a new one: the old login URL, and every browser logged in with it, stop working. Not with --token, --token-file, $LIGHTBOX_TOKEN or --no-token.")
+    var newToken = false
+
     @Flag(help: "No token at all: for a trusted single-user machine, on loopback only. Any web page you visit could then use the Studio's API if it gets past the Host and Origin checks.")
     var noToken = false
 
@@ -38,6 +44,9 @@ struct Serve: ParsableCommand {
 
     @Option(help: "A folder whose data sets may be imported from the server's disk (repeatable).")
     var importRoot: [String] = []
+
+    @Option(help: "A copy of the covid-chestxray-dataset (a folder with metadata.csv and images/) the Studio's sample project is taken from (default: $LIGHTBOX_DATA when it is one, else the cached public copy, downloaded from $LIGHTBOX_DATA_URL when the page asks for it).")
+    var sampleData: String?
 
     @Option(help: "Largest upload, in MiB.")
     var maxUploadMb = 32
@@ -57,12 +66,27 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         // Who may connect is settled before anything is created or opened.
-        let access: StudioAccess
+        var access: StudioAccess
         do {
             access = try StudioAccess.resolve(host: host, flag: token, file: tokenFile,
                                               environment: ProcessInfo.processInfo.environment["LIGHTBOX_TOKEN"], noToken: noToken)
+            if newToken, !access.generated {
+                throw StudioError(.badRequest, "--new-token replaces the token kept in the data directory; it cannot be combined with --token, --token-file, LIGHTBOX_TOKEN or --no-token")
+            }
         } catch {
             throw Terminal.fail(error)
+        }
+        // The sample project's data set: --sample-data (checked before anything is created), else
+        // $LIGHTBOX_DATA when it is a covid-chestxray-dataset folder, else the cache's copy.
+        let hasTable = { (folder: String) in FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("metadata.csv")) }
+        var sampleFolder: String?
+        if let sampleData {
+            guard hasTable(sampleData) else {
+                throw Terminal.fail(StudioError(.badRequest, "--sample-data \(sampleData): no metadata.csv there (not a covid-chestxray-dataset folder)"))
+            }
+            sampleFolder = sampleData
+        } else if let data = ProcessInfo.processInfo.environment["LIGHTBOX_DATA"], !data.isEmpty, hasTable(data) {
+            sampleFolder = data
         }
         ProcessArguments.hideValue(of: "--token")
         // Patients' pictures: whatever this process creates (the data directory's runs and
@@ -72,10 +96,24 @@ struct Serve: ParsableCommand {
                                       access: access, runSettings: Lightbox.settings)
         // The data folder is where every project, upload and run is written: checked before the server starts.
         do { try OutputPath.check(settings.dataDirectory.path, as: .folder) } catch { throw Terminal.fail(error) }
+        // No token given: the one kept in the data directory, so the login URL stays the same.
+        if access.generated {
+            do {
+                let stored = try StoredToken.load(in: settings.dataDirectory, renew: newToken)
+                access = StudioAccess(token: stored.token, generated: true)
+                settings.access = access
+                if stored.created {
+                    Terminal.note("a new access token is kept in \(StoredToken.file(in: settings.dataDirectory).path) (owner-only): the login URL stays the same at each start until --new-token replaces it")
+                }
+            } catch {
+                throw Terminal.fail(error)
+            }
+        }
         settings.port = port
         settings.allowedHosts = allowHost
         if !StudioAccess.isLoopback(host), !["0.0.0.0", "::", "[::]"].contains(host) { settings.allowedHosts.append(host) }
         settings.importRoots = importRoot
+        settings.sampleData = sampleFolder
         settings.maxUploadBytes = maxUploadMb << 20
         settings.decodeMemoryBytes = decodeMemoryMb << 20
         settings.idleTimeoutSeconds = idleTimeout
@@ -83,13 +121,14 @@ struct Serve: ParsableCommand {
         if access.token == nil {
             Terminal.note("warning: --no-token: any program or web page that can reach 127.0.0.1 past the Host and Origin checks can use this Studio")
         }
+        let loginToken = access.token
         final class Outcome: @unchecked Sendable { var error: Error? }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
         Task {
             do {
                 try await StudioServer.run(host: host, port: port, settings: settings, notice: { Terminal.note($0) }) { base in
-                    let login = access.token.map { "\(base)?token=\($0)" } ?? base
+                    let login = loginToken.map { "\(base)?token=\($0)" } ?? base
                     Terminal.note("Lightbox Studio: open \(login)  (data: \(dataPath))")
                     // Also on standard output, for scripts that start the server and log in.
                     print("login: \(login)")

@@ -165,4 +165,129 @@ final class ServeCommandTests: TemporaryFolderTestCase {
         let said = try String(contentsOf: log, encoding: .utf8)
         XCTAssertTrue(said.contains(data.path) && said.contains("only their owner"), said)
     }
+
+    // MARK: the token kept in the data directory
+
+    /// A request with headers exactly as given: no cookie store, no redirects followed.
+    func response(_ url: String, method: String = "GET", bearer: String? = nil, cookie: String? = nil) -> (status: Int, setCookie: String?) {
+        var r = URLRequest(url: URL(string: url)!)
+        r.httpMethod = method
+        if let bearer { r.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
+        if let cookie { r.setValue(cookie, forHTTPHeaderField: "Cookie") }
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpShouldSetCookies = false
+        configuration.httpCookieStorage = nil
+        let session = URLSession(configuration: configuration)
+        defer { session.finishTasksAndInvalidate() }
+        final class Box: @unchecked Sendable { var status = 0; var setCookie: String? }
+        let box = Box(), done = DispatchSemaphore(value: 0)
+        session.dataTask(with: r) { _, response, _ in
+            let http = response as? HTTPURLResponse
+            box.status = http?.statusCode ?? 0
+            box.setCookie = http?.value(forHTTPHeaderField: "Set-Cookie")
+            done.signal()
+        }.resume()
+        _ = done.wait(timeout: .now() + 30)
+        return (box.status, box.setCookie)
+    }
+
+    /// No token given: the one kept in the data directory (0600) is used at every start, so the
+    /// login URL stays the same; --new-token replaces it, and the old token and the sessions
+    /// opened with it no longer get in.
+    func testStoredTokenKeepsTheLoginURLAndNewTokenReplacesIt() throws {
+        let data = work.appendingPathComponent("d")
+        let file = data.appendingPathComponent("studio-token")
+        let first = try Server(["--data-dir", data.path], environment: environment)
+        let login = first.login, port = first.port, token = try XCTUnwrap(first.token)
+        first.stop()
+        var info = stat()
+        XCTAssertEqual(lstat(file.path, &info), 0, "no token file at \(file.path)")
+        XCTAssertEqual(info.st_mode & 0o777, 0o600)
+        XCTAssertEqual(try String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), token)
+
+        let second = try Server(["--data-dir", data.path, "--port", "\(port)"], environment: environment)
+        XCTAssertEqual(second.login, login, "the second start printed another login URL")
+        XCTAssertEqual(status("http://127.0.0.1:\(second.port)/api/projects", bearer: token), 200)
+        // A browser's session, opened with the stored token.
+        let opened = response("http://127.0.0.1:\(second.port)/api/session", method: "POST", bearer: token)
+        XCTAssertEqual(opened.status, 204)
+        let cookie = try XCTUnwrap(opened.setCookie?.split(separator: ";").first.map(String.init))
+        XCTAssertEqual(response("http://127.0.0.1:\(second.port)/api/projects", cookie: cookie).status, 200)
+        second.stop()
+
+        let renewed = try Server(["--data-dir", data.path, "--port", "\(port)", "--new-token"], environment: environment)
+        defer { renewed.stop() }
+        let newToken = try XCTUnwrap(renewed.token)
+        XCTAssertNotEqual(newToken, token)
+        XCTAssertEqual(try String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), newToken)
+        XCTAssertEqual(lstat(file.path, &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o600)
+        let base = "http://127.0.0.1:\(renewed.port)"
+        XCTAssertEqual(status("\(base)/api/projects", bearer: token), 401, "the old token still works")
+        XCTAssertEqual(response("\(base)/?token=\(token)").status, 401, "the old login URL still logs in")
+        XCTAssertEqual(response("\(base)/api/projects", cookie: cookie).status, 401, "a session of the old token survived")
+        XCTAssertEqual(response("\(base)/?token=\(newToken)").status, 200, "the new login URL does not log in")
+        XCTAssertEqual(status("\(base)/api/projects", bearer: newToken), 200)
+    }
+
+    /// A stored token others could read, or one that is not a token, is refused with the file
+    /// named and what to do; --new-token replaces it. --new-token with a token given is refused.
+    func testStoredTokenThatIsNotOwnerOnlyOrMalformedIsRefused() throws {
+        let data = work.appendingPathComponent("d")
+        let file = data.appendingPathComponent("studio-token")
+        let first = try Server(["--data-dir", data.path], environment: environment)
+        let token = try XCTUnwrap(first.token)
+        first.stop()
+
+        XCTAssertEqual(chmod(file.path, 0o644), 0)
+        let open = try CLI.run(["serve", "--port", "0", "--data-dir", data.path], environment: environment)
+        XCTAssertEqual(open.status, 1)
+        XCTAssertTrue(open.stderr.contains(file.path) && open.stderr.contains("other users") && open.stderr.contains("--new-token"), open.stderr)
+
+        try Data("not a token, it has spaces\n".utf8).write(to: file)
+        XCTAssertEqual(chmod(file.path, 0o600), 0)
+        let malformed = try CLI.run(["serve", "--port", "0", "--data-dir", data.path], environment: environment)
+        XCTAssertEqual(malformed.status, 1)
+        XCTAssertTrue(malformed.stderr.contains(file.path) && malformed.stderr.contains("malformed"), malformed.stderr)
+
+        let both = try CLI.run(["serve", "--port", "0", "--data-dir", data.path, "--new-token", "--token", "chosen-token-0123456789"],
+                               environment: environment)
+        XCTAssertEqual(both.status, 1)
+        XCTAssertTrue(both.stderr.contains("--new-token"), both.stderr)
+
+        let renewed = try Server(["--data-dir", data.path, "--new-token"], environment: environment)
+        defer { renewed.stop() }
+        let newToken = try XCTUnwrap(renewed.token)
+        XCTAssertNotEqual(newToken, token)
+        var info = stat()
+        XCTAssertEqual(lstat(file.path, &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o600)
+        XCTAssertEqual(status("http://127.0.0.1:\(renewed.port)/api/projects", bearer: newToken), 200)
+    }
+
+    /// A token given by the operator wins over the stored one, and leaves it alone.
+    func testAGivenTokenWinsOverTheStoredOne() throws {
+        let data = work.appendingPathComponent("d")
+        let first = try Server(["--data-dir", data.path], environment: environment)
+        let stored = try XCTUnwrap(first.token)
+        first.stop()
+        var env = environment
+        env["LIGHTBOX_TOKEN"] = "env-secret-0123456789"
+        let given = try Server(["--data-dir", data.path], environment: env)
+        XCTAssertEqual(given.token, "env-secret-0123456789")
+        XCTAssertEqual(status("http://127.0.0.1:\(given.port)/api/projects", bearer: stored), 401)
+        given.stop()
+        XCTAssertEqual(try String(contentsOf: data.appendingPathComponent("studio-token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines), stored)
+    }
+
+    /// --sample-data must be a covid-chestxray-dataset folder: refused, naming it, before the
+    /// data directory (or its token) is created.
+    func testSampleDataWithoutMetadataIsRefusedBeforeAnythingIsCreated() throws {
+        let data = work.appendingPathComponent("d")
+        let r = try CLI.run(["serve", "--port", "0", "--data-dir", data.path, "--sample-data", work.path], environment: environment)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("--sample-data \(work.path): no metadata.csv"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: data.path), "the data directory was created before refusing")
+    }
 }

@@ -75,7 +75,8 @@ def free_port():
 
 def start_server(binary, data, import_root):
     env = dict(os.environ, LIGHTBOX_TOKEN="")
-    server = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", data, "--import-root", import_root], stdout=subprocess.PIPE,
+    server = subprocess.Popen([binary, "serve", "--port", "0", "--data-dir", data, "--import-root", import_root,
+                               "--sample-data", os.path.dirname(XRAYS)], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, env=env, text=True)
     line = server.stdout.readline().strip()  # "login: http://127.0.0.1:PORT/?token=..."
     if not line.startswith("login: "):
@@ -783,6 +784,16 @@ def main():
         _, project_after = api(f"/api/projects/{before[0]['id']}")
         assert project_after["classes"] == project["classes"], "classes or images changed"
 
+    def sample_project():
+        # The sample's source and licences show before the import, and the imported ones after.
+        driver.get(base)  # back from the other origin's page
+        wait.until(lambda d: "Their licences:" in d.find_element(By.ID, "sampleInfo").text)
+        assert "ieee8023/covid-chestxray-dataset" in driver.find_element(By.ID, "sampleInfo").text
+        driver.find_element(By.ID, "sampleButton").click()
+        wait.until(lambda d: "Imported 60 pictures" in d.find_element(By.ID, "sampleInfo").text)
+        wait.until(lambda d: d.find_element(By.ID, "projectName").text == "Sample: COVID-19 or other finding")
+        wait.until(lambda d: sorted(class_titles()) == ["COVID-19", "other finding"])
+
     try:
         step("page needs login", page_needs_login)
         step("log in through the printed URL", log_in_through_printed_url)
@@ -808,6 +819,7 @@ def main():
         step("no screen scrolls sideways at 390 px", no_screen_scrolls_sideways_on_a_phone)
         step("touch targets of at least 44 px on every screen at 390 px", touch_targets_on_a_phone)
         step("another origin can neither read nor change", other_origin_can_neither_read_nor_change)
+        step("a sample project in one click, with its licences", sample_project)
     finally:
         driver.quit()
         if attacker:

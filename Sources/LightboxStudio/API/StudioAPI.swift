@@ -20,6 +20,10 @@ public struct StudioSettings: Sendable {
     public var maxUploadBytes = 32 << 20
     /// Folders whose data sets may be imported from the server's disk (none: import disabled).
     public var importRoots: [String] = []
+    /// A covid-chestxray-dataset folder (metadata.csv and images) the sample project is taken
+    /// from (`--sample-data`, else `$LIGHTBOX_DATA` when it is one); nil: the cached public copy,
+    /// downloaded from `runSettings.dataURL` when it is missing.
+    public var sampleData: String?
     /// Memory all image decodes in flight may take together; one picture needing more is refused.
     public var decodeMemoryBytes = 1 << 30
     /// Image decodes run at once (uploads, predictions, heatmaps).
@@ -48,6 +52,8 @@ public struct StudioAPI: Sendable {
     public let runs: RunManager
     let gate: DecodeGate
     let bound: BoundPort
+    /// Where the sample project's data set is, and its download.
+    let sample: SampleData
     /// Browsers logged in to this process.
     let sessions = StudioSessions()
     /// Every route `router()` registered (for the OpenAPI check).
@@ -60,6 +66,7 @@ public struct StudioAPI: Sendable {
         runs = RunManager(store: store, settings: settings.runSettings)
         gate = DecodeGate(budgetBytes: settings.decodeMemoryBytes, concurrency: settings.decodeConcurrency, maxPixels: settings.maxPixels)
         bound = BoundPort(settings.port)
+        sample = SampleData(settings: settings)
     }
 
     /// Called once the socket is bound, with the port it got.
@@ -178,6 +185,22 @@ public struct StudioAPI: Sendable {
             return Response(status: .noContent)
         }
         api.get("import/roots") { _, _ in try Self.json(ImportRootsResponse(roots: settings.importRoots)) }
+        // The sample project: nothing in the request chooses a path, a URL or a picture.
+        api.get("sample-project") { _, _ in
+            let sample = self.sample
+            return try Self.json(try await Offload.run { sample.status() })
+        }
+        api.post("sample-project") { _, _ in
+            let sample = self.sample
+            guard let directory = sample.directory else {
+                sample.startDownload()
+                return try Self.json(sample.status(), status: .accepted)
+            }
+            let importer = Importer(store: store, roots: [directory], gate: gate, maxFileBytes: settings.maxUploadBytes)
+            return try Self.json(try await Offload.run(on: Importer.queue) {
+                try importer.importSample(try sample.pictures(in: directory), from: directory)
+            }, status: .created)
+        }
         api.post("projects/:project/import") { request, context in
             let id = try context.parameters.require("project", as: Int64.self)
             var request = request

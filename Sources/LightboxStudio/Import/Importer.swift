@@ -45,13 +45,31 @@ struct Importer {
         do { dataset = try DatasetLoader.load(path, kind: kind, saltFolder: store.directory.path, groupDICOM: false) } catch {
             throw StudioError(.badRequest, "\(error)")
         }
+        let skipped = dataset.skipped.map { ImportResponse.Skipped(item: $0.item, reason: $0.reason) }
+        if body.dryRun == true { return preview(dataset, skipped: skipped) }
+        let outcome = try importImages(dataset.images.map { (path: $0.path, label: $0.label, group: dataset.hasGroups ? $0.group as String? : nil) }, projectId: projectId)
+        return ImportResponse(imported: outcome.imported, classes: outcome.classes, perClass: outcome.perClass,
+                              skipped: skipped + outcome.skipped, dryRun: false)
+    }
+
+    /// What `importImages` did.
+    struct Outcome {
+        var imported = 0
+        var classes = 0
+        var perClass: [String: Int] = [:]
+        var skipped: [ImportResponse.Skipped] = []
+        var importedPaths = Set<String>()
+    }
+
+    /// Imports each file into its class (made when missing), with its patient group (nil: from
+    /// the picture itself, a DICOM's PatientID), each through the checks every import makes.
+    func importImages(_ items: [(path: String, label: String, group: String?)], projectId: Int64) throws -> Outcome {
+        let allowed = roots.compactMap(RegularFile.realPath)
         // Keyed as class names are compared (ClassNames.key): a folder "Sick" fills the class "sick".
         var classIds: [String: Int64] = [:]
         for (c, _) in try store.classes(projectId: projectId) { classIds[ClassNames.key(c.name)] = c.id! }
-        var skipped = dataset.skipped.map { ImportResponse.Skipped(item: $0.item, reason: $0.reason) }
-        if body.dryRun == true { return preview(dataset, skipped: skipped) }
-        var imported = 0, perClass: [String: Int] = [:]
-        for image in dataset.images {
+        var outcome = Outcome()
+        for image in items {
             do {
                 let name = try Names.normalized(image.label, what: "a class")
                 let data = try RegularFile.read(image.path, roots: allowed, maxBytes: maxFileBytes)
@@ -64,16 +82,18 @@ struct Importer {
                 _ = try store.addImage(projectId: projectId, classId: classIds[classKey]!, data: data,
                                        filename: (image.path as NSString).lastPathComponent,
                                        width: decoded.width, height: decoded.height,
-                                       group: dataset.hasGroups ? image.group : try store.patientGroup(of: bytes, name: image.path))
-                imported += 1
-                perClass[name, default: 0] += 1
+                                       group: try image.group ?? store.patientGroup(of: bytes, name: image.path))
+                outcome.imported += 1
+                outcome.perClass[name, default: 0] += 1
+                outcome.importedPaths.insert(image.path)
             } catch let e as RegularFile.Refusal {
-                skipped.append(ImportResponse.Skipped(item: image.path, reason: e.description))
+                outcome.skipped.append(ImportResponse.Skipped(item: image.path, reason: e.description))
             } catch let e as StudioError where e.kind != .unavailable {
-                skipped.append(ImportResponse.Skipped(item: image.path, reason: e.description))
+                outcome.skipped.append(ImportResponse.Skipped(item: image.path, reason: e.description))
             }
         }
-        return ImportResponse(imported: imported, classes: classIds.count, perClass: perClass, skipped: skipped, dryRun: false)
+        outcome.classes = classIds.count
+        return outcome
     }
 
     /// What an import of `dataset` would offer, per class, before any picture is read: the

@@ -8,7 +8,8 @@ public struct StudioAccess: Sendable, Equatable {
     /// The token every `/api/` request must prove (cookie or `Authorization: Bearer`);
     /// nil only with `--no-token` on loopback.
     public var token: String?
-    /// Made up at this start (printed in the login URL), not chosen by the operator.
+    /// Not chosen by the operator: made up by the Studio (`lightbox serve` keeps it in the data
+    /// directory, `StoredToken`, and prints it in the login URL).
     public var generated: Bool
 
     public init(token: String?, generated: Bool = false) {

@@ -104,6 +104,7 @@ async function start() {
   $('login').hidden = true; $('app').hidden = false;
   loadLimits();
   loadImportRoots();
+  loadSample().catch(e => { if (!(e instanceof LoginNeeded)) $('sampleError').textContent = e.message; });
   const m = location.hash.match(/project=(\d+)/);
   if (m) await openProject(+m[1]);
 }
@@ -131,9 +132,52 @@ async function loadLimits() {
 async function loadImportRoots() {
   const {roots} = await api('/api/import/roots');
   $('importBox').hidden = roots.length === 0;
-  $('importRoots').textContent = roots.length === 0
-    ? "Importing from the server's disk is off (the server's operator allows folders with lightbox serve --import-root DIR)."
-    : `Import folders: ${roots.join(', ')}. A path may be absolute or relative to ${roots[0]}; Preview shows what it would add.`;
+  if (roots.length === 0) {
+    // Said to the teacher; the option itself is for whoever started Lightbox, in smaller print.
+    $('importRoots').replaceChildren(
+      'To import a whole folder of pictures from the computer running Lightbox, ask whoever started Lightbox to allow that folder. Until then, add pictures to a class from your own computer. ',
+      el('small', {text: '(For them: restart with lightbox serve --import-root FOLDER.)'}));
+  } else {
+    $('importRoots').textContent = `Import folders: ${roots.join(', ')}. A path may be absolute or relative to ${roots[0]}; Preview shows what it would add.`;
+  }
+}
+
+/** The sample project's line: its source and the licences of its pictures (offered, or imported). */
+function showSample(s, imported) {
+  const licences = list => list.map(l => `${l.license}: ${l.count}`).join('; ');
+  const parts = [`Ready-made X-rays from ${s.source}, ${s.sourceURL}.`];
+  if (imported) parts.push(`Imported ${imported.imported} pictures, one per patient, into "${imported.project.name}". Their licences: ${licences(imported.licences)}.`);
+  else if (s.licences) parts.push(`${Object.entries(s.perClass).map(([k, v]) => `${v} "${k}"`).join(' and ')} pictures, one per patient. Their licences: ${licences(s.licences)}.`);
+  else if (s.downloading) parts.push(`Downloading the data set: ${(s.receivedBytes / 1048576).toFixed(1)}${s.expectedBytes ? ' of ' + (s.expectedBytes / 1048576).toFixed(1) : ''} MB…`);
+  else parts.push('The data set is not on this computer yet: the button downloads it first, then shows the licences.');
+  $('sampleInfo').textContent = parts.join(' ');
+  $('sampleError').textContent = s.error || '';
+}
+
+async function loadSample() { showSample(await api('/api/sample-project')); }
+
+/** Imports the sample project; when its data set is not here yet, waits for its download first. */
+async function addSample() {
+  $('sampleButton').disabled = true;
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const r = await post('/api/sample-project', {});
+      if (r.project) {
+        showSample(await api('/api/sample-project'), r);
+        await loadProjects();
+        await openProject(r.project.id);
+        return;
+      }
+      let s = r;
+      showSample(s);
+      while (s.downloading) {
+        await new Promise(done => setTimeout(done, 1000));
+        s = await api('/api/sample-project');
+        showSample(s);
+      }
+      if (!s.available) return;  // the error says why and what to do
+    }
+  } finally { $('sampleButton').disabled = false; }
 }
 
 async function loadProjects() {
@@ -862,6 +906,7 @@ function wire() {
     } catch (e) { $('skipped').textContent = ''; throw e; } finally { clearInterval(timer); }
     if (!dryRun) await refreshClasses();
   };
+  $('sampleButton').addEventListener('click', act(addSample));
   $('previewImport').addEventListener('click', act(() => importing(true), 'importError'));
   $('import').addEventListener('click', act(() => importing(false), 'importError'));
   $('method').addEventListener('change', () => { applyMethod(); $('epochs').value = $('method').value === 'finetune' ? 6 : 50; });
