@@ -198,7 +198,8 @@ public struct Headline: Codable, Sendable, Equatable {
         let n = Double(trials), p = Double(successes) / n, z2 = z * z
         let centre = (p + z2 / (2 * n)) / (1 + z2 / n)
         let half = z / (1 + z2 / n) * (p * (1 - p) / n + z2 / (4 * n * n)).squareRoot()
-        return [max(0, centre - half), min(1, centre + half)]
+        // All or none: the bound on that side is exactly 1 (or 0), whatever rounding says.
+        return [successes == 0 ? 0 : max(0, centre - half), successes == trials ? 1 : min(1, centre + half)]
     }
 
     static func percent(_ v: Double) -> String { String(format: "%.1f%%", v * 100) }

@@ -3,7 +3,7 @@ import LightboxData
 import LightboxHead
 import LightboxReport
 @testable import LightboxStudio
-import LightboxWorkflows
+@testable import LightboxWorkflows
 import XCTest
 
 /// The Studio's run data and report.html say the same thing: the API hands out the `Headline`
@@ -49,8 +49,11 @@ final class RunHeadlineWordingTests: XCTestCase {
         XCTAssertEqual(NSDictionary(dictionary: listed), NSDictionary(dictionary: stored))
         // The history's own fields follow the same figures.
         let h = try XCTUnwrap(summary["headline"] as? [String: Any])
-        XCTAssertEqual(h["majorityBaseline"] as? Double, headline.baseline?.accuracy)
-        XCTAssertEqual(h["aucCI"] as? [Double], headline.figures.first { $0.key == "auc" }?.interval)
+        // (As numbers read back from JSON: equal to the last bit or so.)
+        XCTAssertEqual(try XCTUnwrap(h["majorityBaseline"] as? Double), try XCTUnwrap(headline.baseline?.accuracy), accuracy: 1e-12)
+        let aucCI = try XCTUnwrap(h["aucCI"] as? [Double]), headlineCI = try XCTUnwrap(headline.figures.first { $0.key == "auc" }?.interval)
+        XCTAssertEqual(aucCI[0], headlineCI[0], accuracy: 1e-12)
+        XCTAssertEqual(aucCI[1], headlineCI[1], accuracy: 1e-12)
 
         // report.html renders every text of that headline.
         let images = (0..<52).map { LabeledImage(path: "/x/\($0).png", label: $0 < 40 ? "COVID-19" : "OTHER", group: "p\($0 / 2)") }
