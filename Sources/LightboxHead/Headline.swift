@@ -144,7 +144,9 @@ public struct Headline: Codable, Sendable, Equatable {
                                 text: "Always answering \(m.classes[k]) scores \(Self.percent(b)) (\(largest) of \(pictures)): the baseline the accuracy must beat.")
             if m.accuracy <= b + 1e-12 {
                 notes.append(Note(kind: "baseline", warning: true,
-                                  text: "The accuracy (\(Self.percent(m.accuracy))) is no better than always answering \(m.classes[k]) (\(Self.percent(b)))."))
+                                  text: "The accuracy (\(Self.percent(m.accuracy))) is "
+                                    + (m.accuracy < b - 1e-12 ? "below what always answering \(m.classes[k]) scores" : "no better than always answering \(m.classes[k])")
+                                    + " (\(Self.percent(b)))."))
             } else if let ci = figures.first(where: { $0.key == "accuracy" })?.interval, ci[0] <= b {
                 notes.append(Note(kind: "baseline", warning: true,
                                   text: "The 95% interval of the accuracy (\(Self.range(ci))) reaches down to always answering \(m.classes[k]) (\(Self.percent(b))): these patients do not show that the model beats it."))
