@@ -132,10 +132,9 @@ public enum EvaluationRun {
                 outcome.metrics = metrics(unseen)
             }
         }
-        var run = RunDocument(metrics: outcome.metrics, epochs: nil, validationLoss: nil, validationAccuracy: nil, split: nil,
-                              skipped: dataset.skipped.count + failures.count, seconds: nil)
-        run.headline = Headline(metrics: outcome.metrics, scope: "evaluated", shortcut: nil)
-        let document = Document(run: run, allPictures: outcome.allPictures, overlap: outcome.overlap)
+        let document = Document(run: RunDocument(metrics: outcome.metrics, epochs: nil, validationLoss: nil, validationAccuracy: nil, split: nil,
+                                                 skipped: dataset.skipped.count + failures.count, seconds: nil),
+                                allPictures: outcome.allPictures, overlap: outcome.overlap)
         try AtomicFile.write(try document.json(), to: request.output)
         try AtomicFile.write(Data(Predictions.csv(images: images, names: dataset.names, classes: bundle.classes,
                                                   probabilities: probabilities, decision: bundle.decisionRule).utf8),
