@@ -27,6 +27,11 @@ public struct ClassificationMetrics: Sendable, Codable {
     /// nil with fewer than `ROC.fewestPatientsForInterval` patients of that side.
     public var sensitivityCI: [Double]?
     public var specificityCI: [Double]?
+    /// 95% interval of the accuracy over resamples of patients, nil with fewer than
+    /// `ROC.fewestPatientsForInterval` patients.
+    public var accuracyCI: [Double]?
+    /// How many patients (groups) have pictures of each class (nil in metrics from before it was recorded).
+    public var patientsPerClass: [String: Int]?
     /// Points of the ROC curve, as (false positive rate, true positive rate).
     public var roc: [[Double]]?
     /// Two classes: the threshold on the positive class's probability behind the predictions
@@ -45,6 +50,7 @@ public struct ClassificationMetrics: Sendable, Codable {
         case perClass = "per_class", auc, aucCI = "auc_ci", sensitivity, specificity, roc
         case sensitivityCI = "sensitivity_ci", specificityCI = "specificity_ci"
         case threshold, atArgmax = "at_argmax", brier, calibration
+        case accuracyCI = "accuracy_ci", patientsPerClass = "n_patients_per_class"
     }
 
     /// - Parameters:
@@ -75,6 +81,13 @@ public struct ClassificationMetrics: Sendable, Codable {
                                                 recall: actualC == 0 ? nil : Double(tp) / Double(actualC), support: actualC)
         }
         self.perClass = perClass
+        patientsPerClass = Dictionary(uniqueKeysWithValues: classes.indices.map { c in
+            (classes[c], Set(labels.indices.filter { labels[$0] == c }.map { groups[$0] }).count)
+        })
+        if bootstrap > 0 {
+            accuracyCI = ROC.bootstrapAccuracyInterval(correct: (0..<n).map { predicted[$0] == labels[$0] }, groups: groups,
+                                                       resamples: bootstrap, seed: seed)
+        }
 
         guard k == 2, let positive else { return }
         positiveClass = classes[positive]
@@ -234,6 +247,28 @@ public enum ROC {
             return percentileInterval(values)
         }
         return (interval(true, stream: "bootstrap-sensitivity"), interval(false, stream: "bootstrap-specificity"))
+    }
+
+    /// 95% percentile interval of the share of pictures called their true class, over resamples
+    /// of whole patients with replacement; nil with fewer than `fewestPatientsForInterval` patients.
+    public static func bootstrapAccuracyInterval(correct: [Bool], groups: [String], resamples: Int, seed: UInt64) -> [Double]? {
+        var members: [String: [Int]] = [:]
+        for i in groups.indices { members[groups[i], default: []].append(i) }
+        let keys = members.keys.sorted()
+        guard keys.count >= fewestPatientsForInterval else { return nil }
+        var generator = SeededGenerator(seed: seed, stream: "bootstrap-accuracy")
+        var values: [Double] = []
+        for _ in 0..<resamples {
+            var hits = 0, total = 0
+            for _ in 0..<keys.count {
+                for i in members[keys[Int(generator.next() % UInt64(keys.count))]]! {
+                    total += 1
+                    if correct[i] { hits += 1 }
+                }
+            }
+            values.append(Double(hits) / Double(total))
+        }
+        return percentileInterval(values)
     }
 
     /// The 2.5th and 97.5th percentiles (linear between neighbours).

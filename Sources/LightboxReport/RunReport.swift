@@ -113,12 +113,15 @@ public struct RunReport {
     public var audit: AuditSection?
     /// The run's settings, as (name, value) rows.
     public var parameters: [(String, String)]
+    /// The box at the top: the figures with their intervals, the baseline, the chance line and
+    /// the shortcut verdict (the same object metrics.json and the Studio carry).
+    public var headline: Headline
 
     public init(title: String, dataset: Dataset, parts: [(name: String, images: [LabeledImage])], evaluation: Evaluation,
                 history: [EpochRecord], keptEpoch: Int,
                 metrics: ClassificationMetrics, validation: (loss: Double, accuracy: Double)?, balanceNotes: [String],
                 examples: [HeatmapExample], operatingPoint: OperatingPoint? = nil, audit: AuditSection? = nil,
-                parameters: [(String, String)]) {
+                headline: Headline? = nil, parameters: [(String, String)]) {
         self.title = title
         self.dataset = dataset
         self.parts = parts
@@ -132,6 +135,8 @@ public struct RunReport {
         self.operatingPoint = operatingPoint
         self.audit = audit
         self.parameters = parameters
+        self.headline = headline ?? Headline(metrics: metrics, scope: evaluation.scope == "test" ? "test" : "out-of-fold",
+                                             shortcut: audit.map { .init(outcome: nil, suspected: $0.warning, verdict: $0.verdict) })
     }
 
     static let template: MustacheTemplate = {
@@ -150,7 +155,6 @@ public struct RunReport {
             var images: Int, patients: Int, cards: [Named]
             var notes: [String]
             var validation: String?
-            var few: Bool
             var heldOut: HeldOut?
         }
         struct HeldOut { var images: Int, patients: Int, cards: [Named] }
@@ -175,6 +179,7 @@ public struct RunReport {
         var title: String
         var generated: String
         var classes: [String]
+        var headline: Headline
         var test: Test
         var training: Training
         var confusion: [ConfusionRow]
@@ -200,7 +205,7 @@ public struct RunReport {
 
     func page() -> Page {
         Page(title: title, generated: ISO8601DateFormatter().string(from: Date()), classes: metrics.classes,
-             test: testSummary(), training: trainingCurves(),
+             headline: headline, test: testSummary(), training: trainingCurves(),
              confusion: metrics.classes.enumerated().map { i, c in
                  .init(name: c, cells: metrics.classes.indices.map { j in .init(count: metrics.confusion[i][j], diagonal: i == j) })
              },
@@ -221,26 +226,20 @@ public struct RunReport {
         let validationText = validation.map { String(format: "accuracy %.1f%%, loss %.3f", $0.accuracy * 100, $0.loss) }
         let e = evaluation
         return .init(heading: e.heading, description: e.description, noun: e.noun, scope: e.scope,
-                     images: metrics.nImages, patients: metrics.nPatients, cards: Self.cards(metrics, noun: e.noun), notes: e.notes,
-                     validation: validationText, few: metrics.nImages < 50,
-                     heldOut: e.heldOut.map { .init(images: $0.nImages, patients: $0.nPatients, cards: Self.cards($0, noun: "Test")) })
+                     images: metrics.nImages, patients: metrics.nPatients, cards: Self.cards(headline, noun: e.noun), notes: e.notes,
+                     validation: validationText,
+                     heldOut: e.heldOut.map {
+                         .init(images: $0.nImages, patients: $0.nPatients,
+                               cards: Self.cards(Headline(metrics: $0, scope: "held-out test", shortcut: nil), noun: "Test"))
+                     })
     }
 
-    /// The headline cards of `m`: accuracy, AUC with its interval, sensitivity and specificity.
-    static func cards(_ m: ClassificationMetrics, noun: String) -> [Page.Named] {
-        var cards = [Page.Named(name: "\(noun) accuracy", value: Self.percent(m.accuracy))]
-        if let auc = m.auc {
-            let ci = m.aucCI.map { String(format: " (95%% CI %.3f–%.3f)", $0[0], $0[1]) } ?? ""
-            cards.append(.init(name: "ROC AUC", value: String(format: "%.3f", auc) + ci))
+    /// The cards of a headline's figures, each with its interval or "no interval".
+    static func cards(_ h: Headline, noun: String) -> [Page.Named] {
+        h.figures.map { f in
+            .init(name: f.key == "accuracy" ? "\(noun) accuracy" : f.name,
+                  value: f.text + (f.intervalText.map { " (\($0))" } ?? " (no interval)"))
         }
-        if let p = m.positiveClass {
-            func interval(_ ci: [Double]?) -> String {
-                ci.map { String(format: " (95%% CI %.0f–%.0f%%)", $0[0] * 100, $0[1] * 100) } ?? ""
-            }
-            cards.append(.init(name: "Sensitivity (\(p))", value: Self.percent(m.sensitivity) + interval(m.sensitivityCI)))
-            cards.append(.init(name: "Specificity", value: Self.percent(m.specificity) + interval(m.specificityCI)))
-        }
-        return cards
     }
 
     func trainingCurves() -> Page.Training {

@@ -42,6 +42,9 @@ public struct RunDocument: Encodable {
     /// Cross-fitting's temperature scaling, fitted on the out-of-fold predictions: the figures
     /// above are after it; the Brier score and reliability bins before it are kept here.
     public var calibration: Calibration?
+    /// The figures with their intervals, the baseline, the chance line and the shortcut verdict,
+    /// worded once: report.html's box and the Studio's run page show this object.
+    public var headline: Headline?
 
     public struct Calibration: Encodable {
         public var method = "temperature"
@@ -58,7 +61,7 @@ public struct RunDocument: Encodable {
         case epochs, validation, split, skipped, seconds, evaluatedOn = "evaluated_on", disclaimer
         case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run", timings, audit
         case folds, evaluation, foldAUC = "fold_auc", operatingPointNote = "operating_point_note", heldOutTest = "held_out_test"
-        case calibration = "model_calibration"
+        case calibration = "model_calibration", headline
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -84,6 +87,7 @@ public struct RunDocument: Encodable {
         try c.encodeIfPresent(operatingPointNote, forKey: .operatingPointNote)
         try c.encodeIfPresent(heldOutTest, forKey: .heldOutTest)
         try c.encodeIfPresent(calibration, forKey: .calibration)
+        try c.encodeIfPresent(headline, forKey: .headline)
         if epochs != nil {
             try c.encode(evaluation == "out-of-fold"
                 ? "out of fold: every picture scored by members that never saw its patient (each a single fold's model; the shipped ensemble averages them)"

@@ -65,6 +65,11 @@ public struct ShortcutAudit: Encodable, Sendable {
                      verdict: verdict, warning: shortcutSuspected)
     }
 
+    /// The verdict as the headline (report.html's box, metrics.json, the Studio) carries it.
+    public var headlineShortcut: Headline.Shortcut {
+        Headline.Shortcut(outcome: outcome.rawValue, suspected: shortcutSuspected, verdict: verdict)
+    }
+
     static func describe(_ blanking: InputBlanking) -> String {
         let box = InputBlanking.box
         let where_ = String(format: "x %.0f-%.0f%%, y %.0f-%.0f%% of the model's input", box.x.from * 100, box.x.to * 100,

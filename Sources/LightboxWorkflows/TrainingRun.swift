@@ -484,10 +484,13 @@ public enum TrainingRun {
         var evaluation = reportEvaluation(design: design, metrics: metrics, foldAUCs: foldAUCs, heldOut: heldOut,
                                           members: trained.model.members.count, pointNote: chosen.note)
         evaluation.calibration = calibration.map { ($0.scaling.temperature, $0.before.brier, $0.before.calibration) }
+        // One headline for the report's box, metrics.json and the Studio.
+        let headline = Headline(metrics: metrics, scope: design.foldOfScored == nil ? "test" : "out-of-fold",
+                                shortcut: audit.headlineShortcut)
         let report = RunReport(title: trained.title, dataset: dataset, parts: design.parts, evaluation: evaluation,
                                history: trained.history, keptEpoch: trained.keptEpoch, metrics: metrics,
                                validation: trained.validation, balanceNotes: trained.balanceNotes, examples: examples,
-                               operatingPoint: point, audit: audit.section,
+                               operatingPoint: point, audit: audit.section, headline: headline,
                                parameters: config.reportParameters(positiveClass: metrics.positiveClass))
         let reportPath = run.appendingPathComponent("report.html").path
         try AtomicFile.write(Data(report.html().utf8), to: reportPath)
@@ -508,6 +511,7 @@ public enum TrainingRun {
         document.foldAUC = foldAUCs
         document.operatingPointNote = chosen.note
         document.heldOutTest = heldOut
+        document.headline = headline
         document.calibration = calibration.map { c in
             RunDocument.Calibration(temperature: c.scaling.temperature, brierBefore: c.before.brier, brierAfter: metrics.brier,
                                     binsBefore: c.before.calibration)

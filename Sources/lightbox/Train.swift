@@ -149,13 +149,18 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// One line of metrics: accuracy, AUC with its interval, sensitivity and specificity at the
-    /// threshold used.
+    /// One line of metrics: accuracy, AUC with its interval (the headline's: none below five
+    /// patients in a class, as the report says), sensitivity and specificity at the threshold used.
     static func metricsLine(_ name: String, _ m: ClassificationMetrics) -> String {
         var line = String(format: "%@ (%d images, %d patients): accuracy %.3f", name, m.nImages, m.nPatients, m.accuracy)
         if let auc = m.auc {
             line += String(format: ", AUC %.3f", auc)
-            if let ci = m.aucCI { line += String(format: " [95%% CI %.3f-%.3f]", ci[0], ci[1]) }
+            let figure = Headline(metrics: m, scope: "scored", shortcut: nil).figures.first { $0.key == "auc" }
+            if let ci = figure?.interval {
+                line += String(format: " [95%% CI %.3f-%.3f]", ci[0], ci[1])
+            } else if let reason = figure?.noInterval {
+                line += " [\(reason)]"
+            }
         }
         if let p = m.positiveClass, let se = m.sensitivity, let sp = m.specificity {
             line += String(format: ", sensitivity (%@) %.3f, specificity %.3f", p, se, sp)

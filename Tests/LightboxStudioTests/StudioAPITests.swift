@@ -337,9 +337,28 @@ final class StudioAPITests: XCTestCase {
             let confusion = runMetrics["confusion"] as! [[Int]]
             let perClass = confusion.map { $0.reduce(0, +) }
             XCTAssertEqual(headline["majorityBaseline"] as! Double, Double(perClass.max()!) / Double(perClass.reduce(0, +)), accuracy: 1e-12)
-            if let ci = runMetrics["auc_ci"] as? [Double] {
+            // One wording: the run page's headline (metrics.json's) is the history's and the one
+            // the run's report.html renders in its top box.
+            let worded = try XCTUnwrap(runMetrics["headline"] as? [String: Any])
+            // The history's AUC interval is the headline's (none when it would understate: below
+            // five patients in a class, or a bootstrap of no width), and so is its chance flag.
+            let aucFigure = (worded["figures"] as? [[String: Any]])?.first { $0["key"] as? String == "auc" }
+            if let ci = aucFigure?["interval"] as? [Double] {
                 XCTAssertEqual(headline["noBetterThanChance"] as? Bool, ci[0] <= 0.5 && 0.5 <= ci[1])
+            } else {
+                XCTAssertNil(headline["aucCI"])
+                XCTAssertNil(headline["noBetterThanChance"])
             }
+            XCTAssertEqual(NSDictionary(dictionary: worded), NSDictionary(dictionary: try XCTUnwrap(headline["headline"] as? [String: Any])))
+            let runReport = RunHeadlineWordingTests.unescaped(String(buffer: try await client.get("/api/runs/1/report").body))
+            let box = try XCTUnwrap(runReport.range(of: "<section class='headline'").map { String(runReport[$0.lowerBound...]) })
+            for note in try XCTUnwrap(worded["notes"] as? [[String: Any]]) {
+                XCTAssertTrue(box.contains(note["text"] as! String), "report lacks: \(note["text"]!)")
+            }
+            for figure in try XCTUnwrap(worded["figures"] as? [[String: Any]]) {
+                XCTAssertTrue(box.contains((figure["interval_text"] ?? figure["no_interval"]) as! String), "\(figure)")
+            }
+            XCTAssertTrue(box.contains(try XCTUnwrap((worded["shortcut"] as? [String: Any])?["verdict"] as? String)))
             let response11 = try await client.get("/api/projects/9/runs")
             XCTAssertEqual(response11.status, .notFound)
             XCTAssertEqual(run["status"] as? String, "finished")
@@ -567,6 +586,7 @@ final class StudioAPITests: XCTestCase {
             XCTAssertTrue(keys(run["options"]).isSubset(of: properties("RunOptions")))
             let summary = try Fixture.decode(try await client.get("/api/projects/1/runs")) as! [[String: Any]]
             XCTAssertTrue(keys(summary.first?["headline"]).isSubset(of: properties("RunHeadline")), "\(keys(summary.first?["headline"]))")
+            XCTAssertTrue(keys((run["metrics"] as? [String: Any])?["headline"]).isSubset(of: properties("Headline")))
         }
     }
 

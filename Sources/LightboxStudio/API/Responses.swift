@@ -1,4 +1,5 @@
 import Foundation
+import LightboxHead
 import LightboxWorkflows
 
 // Every JSON body the REST API returns, and the one way they are encoded. Optional properties
@@ -118,7 +119,34 @@ struct RunResponse: Encodable {
             progress = r.progress.flatMap { storedJSON(RunProgress.self, $0) }
         }
         metrics = r.metrics.flatMap { storedJSON(JSONValue.self, $0) }
+        // Runs from before metrics.json carried its headline get the one Headline computes from
+        // the same figures: the page shows the headline, it never words one itself.
+        if case .object(var fields)? = metrics, fields["headline"] == nil,
+           let headline = r.metrics.flatMap({ runHeadline(metricsJSON: Data($0.utf8)) }),
+           let value = (try? JSONEncoder().encode(headline)).flatMap({ try? JSONDecoder().decode(JSONValue.self, from: $0) }) {
+            fields["headline"] = value
+            metrics = .object(fields)
+        }
     }
+}
+
+/// A run's headline: the one its metrics.json stores (the object its report.html renders), or,
+/// for a run from before it was stored, the one `Headline` computes from the same metrics and
+/// audit verdict.
+func runHeadline(metricsJSON: Data) -> Headline? {
+    struct Stored: Decodable {
+        var headline: Headline?
+        var evaluation: String?
+        var audit: Audit?
+        struct Audit: Decodable { var outcome: String?, shortcut_suspected: Bool?, verdict: String? }
+    }
+    guard let stored = try? JSONDecoder().decode(Stored.self, from: metricsJSON) else { return nil }
+    if let headline = stored.headline { return headline }
+    guard let metrics = try? JSONDecoder().decode(ClassificationMetrics.self, from: metricsJSON) else { return nil }
+    let shortcut = stored.audit.flatMap { a in
+        a.verdict.map { Headline.Shortcut(outcome: a.outcome, suspected: a.shortcut_suspected ?? false, verdict: $0) }
+    }
+    return Headline(metrics: metrics, scope: stored.evaluation == "out-of-fold" ? "out-of-fold" : "test", shortcut: shortcut)
 }
 
 /// A stored JSON column, or nil when it is not what it should be.
@@ -150,7 +178,8 @@ struct RunSummaryResponse: Encodable {
 
 /// A finished run's headline numbers from its metrics.json (out of fold over every picture, or
 /// the test split's), with what they rest on and what they must be read against: the accuracy of always answering the largest class, and whether the AUC's 95%
-/// interval contains 0.5 (no better than chance).
+/// interval contains 0.5 (no better than chance). `headline` is metrics.json's headline (the
+/// box at the top of report.html); the baseline and the AUC's interval here are its figures.
 struct RunHeadline: Encodable {
     var method: String?
     var accuracy: Double?
@@ -172,6 +201,8 @@ struct RunHeadline: Encodable {
     /// The AUC's 95% interval contains 0.5.
     var noBetterThanChance: Bool?
     var shortcutSuspected: Bool?
+    /// The figures with their intervals, the baseline, the notes and the shortcut verdict, as report.html shows them.
+    var headline: Headline?
 
     /// The keys of metrics.json this reads (LightboxWorkflows' RunDocument).
     private struct Metrics: Decodable {
@@ -188,17 +219,18 @@ struct RunHeadline: Encodable {
         var n_patients: Int?
         var folds: Int?
         var evaluation: String?
-        var confusion: [[Int]]?
         var audit: Audit?
         struct Audit: Decodable { var shortcut_suspected: Bool? }
     }
 
     init?(metricsJSON: Data) {
         guard let m = try? JSONDecoder().decode(Metrics.self, from: metricsJSON) else { return nil }
+        headline = runHeadline(metricsJSON: metricsJSON)
         method = m.method
         accuracy = m.accuracy
         auc = m.auc
-        aucCI = m.auc_ci
+        // The headline's interval: none below five patients in a class.
+        aucCI = headline?.figures.first { $0.key == "auc" }?.interval
         sensitivity = m.sensitivity
         specificity = m.specificity
         // metrics.json's threshold is 0.5 for a model that predicts by argmax; with its note there is no operating point.
@@ -208,11 +240,8 @@ struct RunHeadline: Encodable {
         nPatients = m.n_patients
         folds = m.folds
         evaluation = m.evaluation
-        // Rows of the confusion matrix are the true classes.
-        if let rows = m.confusion?.map({ $0.reduce(0, +) }), let largest = rows.max(), rows.reduce(0, +) > 0 {
-            majorityBaseline = Double(largest) / Double(rows.reduce(0, +))
-        }
-        if let ci = m.auc_ci, ci.count == 2 { noBetterThanChance = ci[0] <= 0.5 && 0.5 <= ci[1] }
+        majorityBaseline = headline?.baseline?.accuracy
+        if let ci = aucCI, ci.count == 2 { noBetterThanChance = ci[0] <= 0.5 && 0.5 <= ci[1] }
         shortcutSuspected = m.audit?.shortcut_suspected
     }
 }

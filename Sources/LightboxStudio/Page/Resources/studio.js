@@ -444,13 +444,12 @@ const settingRows = [
 const resultRows = [
   ['evaluated', m => evaluationName(m)],
   ['scored images (patients)', m => `${m.n_images} (${m.n_patients})`],
-  ['accuracy', m => percent(m.accuracy)],
-  ['always the largest class', m => percent(majorityBaseline(m))],
-  ['AUC [95% CI]', m => m.auc == null ? 'n/a' : m.auc.toFixed(3) + (m.auc_ci ? ` [${m.auc_ci.map(x => x.toFixed(2)).join('–')}]` : '') +
-    (m.auc_ci && m.auc_ci[0] <= 0.5 && 0.5 <= m.auc_ci[1] ? ' (no better than chance)' : '')],
+  ['accuracy', m => shownFigure(figure(m, 'accuracy'))],
+  ['always the largest class', m => m.headline && m.headline.baseline ? percent(m.headline.baseline.accuracy) : 'n/a'],
+  ['AUC [95% CI]', m => shownFigure(figure(m, 'auc'))],
   ['operating point', m => hasPoint(m) ? `${m.positive_class} from ${m.threshold.toFixed(3)}` : 'none (the most probable class)'],
-  ['sensitivity', m => percent(m.sensitivity)],
-  ['specificity', m => percent(m.specificity)],
+  ['sensitivity', m => shownFigure(figure(m, 'sensitivity'))],
+  ['specificity', m => shownFigure(figure(m, 'specificity'))],
   ['Brier score', m => m.brier != null ? m.brier.toFixed(3) : 'n/a'],
   ['shortcut audit', m => !m.audit ? 'not run' : auditOutcome[m.audit.outcome] || (m.audit.shortcut_suspected ? 'shortcut suspected' : 'no shortcut found')],
 ];
@@ -472,11 +471,10 @@ const pointNote = m => String(m.operating_point_note || '').replace(/^no thresho
 const outOfFold = m => m.evaluation === 'out-of-fold';
 const evaluationName = m => outOfFold(m) ? `out of fold (${m.folds} folds)` : 'held-out test';
 
-/** The accuracy of always answering the scored pictures' largest class. */
-function majorityBaseline(m) {
-  const sizes = (m.confusion || []).map(row => row.reduce((a, b) => a + b, 0)), total = sizes.reduce((a, b) => a + b, 0);
-  return total ? Math.max(...sizes) / total : null;
-}
+/** A figure of a run's headline (metrics.json's, the box at the top of its report.html), by key. */
+const figure = (m, key) => ((m.headline || {}).figures || []).find(f => f.key === key);
+/** A headline figure as the report shows it: its value with its interval, or with "no interval". */
+const shownFigure = f => !f ? 'n/a' : f.text + (f.interval_text ? ` (${f.interval_text})` : ' (no interval)');
 
 /**
  * The two ticked runs side by side: their settings (rows that differ marked), their test results,
@@ -508,7 +506,7 @@ async function renderComparison() {
   if (outOfFold(runs[0].metrics) !== outOfFold(runs[1].metrics)) {
     notes.push('One run is scored out of fold and the other on a held-out test split: their figures rest on different patients.');
   }
-  const [ca, cb] = runs.map(r => r.metrics.auc_ci);
+  const [ca, cb] = runs.map(r => (figure(r.metrics, 'auc') || {}).interval);
   if (ca && cb) {
     notes.push(ca[0] <= cb[1] && cb[0] <= ca[1]
       ? 'Their AUC intervals overlap: on these patients the difference between the two may be chance.'
@@ -639,25 +637,22 @@ function table(header, rows) {
   return el('table', {}, el('tr', {}, ...header.map(h => el('th', {text: h}))), ...rows);
 }
 
-/** What the numbers must be read against: always answering the largest class, chance, and what a patient is here. */
+/**
+ * What the numbers must be read against, as the run's headline words it (metrics.json's, the box at
+ * the top of report.html; the server fills it in for older runs): every figure with its interval or
+ * why it has none, always answering the largest class, chance, the intervals' width, what a patient
+ * is here, and the shortcut verdict. Shown as written, never reworded here.
+ */
 function honesty(m) {
-  const lines = [];
-  const sizes = (m.confusion || []).map(row => row.reduce((a, b) => a + b, 0)), base = majorityBaseline(m);
-  if (base != null) {
-    const k = sizes.indexOf(Math.max(...sizes));
-    lines.push(el('p', {class: m.accuracy <= base ? 'warn' : '', text: `Always answering "${m.classes[k]}" would be right ${percent(base)} of the time` +
-      (m.accuracy <= base ? ': this model does no better than that.' : `; this model: ${percent(m.accuracy)}.`)}));
+  const h = m.headline;
+  if (!h) return [];
+  const lines = [el('ul', {class: 'figures', 'aria-label': 'headline figures'}, ...h.figures.map(f =>
+    el('li', {text: `${f.name}: ${f.text}` + (f.interval_text ? ` (${f.interval_text}; ${f.method})` : ` (${f.no_interval})`)})))];
+  if (h.baseline) lines.push(el('p', {text: h.baseline.text}));
+  for (const n of h.notes) {
+    lines.push(el('p', {class: [n.warning ? 'warn' : n.kind === 'no_patient_ids' ? 'hint' : '', n.kind].join(' ').trim(), text: n.text}));
   }
-  if (m.auc_ci && m.auc_ci[0] <= 0.5 && 0.5 <= m.auc_ci[1]) {
-    lines.push(el('p', {class: 'warn chance', text: `No better than chance: the AUC's 95% interval (${m.auc_ci.map(x => x.toFixed(2)).join('–')}) contains 0.5.`}));
-  }
-  if (m.n_images > 0 && m.n_images === m.n_patients) {
-    lines.push(el('p', {class: 'hint', text: 'Each image counts as its own patient: these images carry no patient ids, so pictures of one person may sit ' +
-      (outOfFold(m) ? "in two folds (one fold's model may have seen the person it scores)" : 'on both sides of the split') + ' and flatter the result.'}));
-  }
-  if (m.n_images < 20) {
-    lines.push(el('p', {class: 'warn', text: `Only ${m.n_images} ${outOfFold(m) ? 'scored' : 'test'} images: these numbers can change completely with a few more.`}));
-  }
+  if (h.shortcut) lines.push(el('p', {class: h.shortcut.suspected ? 'warn' : '', text: `Shortcut audit: ${h.shortcut.verdict}`}));
   return lines;
 }
 
@@ -665,10 +660,7 @@ async function showResults(r) {
   const m = r.metrics, oof = outOfFold(m); $('results').hidden = false;
   $('predictRun').textContent = `Predict uses run ${r.id}, the run on screen (view another run under Runs to use it).`;
   $('resultsTitle').textContent = `Results of run ${r.id} (${oof ? 'out of fold' : 'test patients'})`;
-  $('headline').textContent = `accuracy ${percent(m.accuracy)}` +
-    (m.auc != null ? `, AUC ${m.auc.toFixed(3)}` + (m.auc_ci ? ` [${m.auc_ci.map(x => x.toFixed(2)).join('–')}]` : '') : '') +
-    (m.sensitivity != null ? `, sensitivity ${percent(m.sensitivity)}, specificity ${percent(m.specificity)}` : '') +
-    ` on ${m.n_images} ${oof ? 'pictures' : 'test images'}` + (m.n_patients !== m.n_images ? ` of ${m.n_patients} patients` : '');
+  $('headline').textContent = m.headline ? m.headline.summary : '';
   $('basis').textContent = basis(m);
   $('folds').replaceChildren(...foldLines(m));
   $('heldOut').replaceChildren(...heldOutTable(m));
