@@ -77,12 +77,16 @@ public struct Headline: Codable, Sendable, Equatable {
     /// - Parameters:
     ///   - scope: what the figures rest on, as a noun for pictures ("test", "out-of-fold").
     ///   - shortcut: the shortcut audit's verdict on the same pictures, if it ran.
-    public init(metrics m: ClassificationMetrics, scope: String, shortcut: Shortcut?) {
+    ///   - patientIDs: whether the pictures' groups are patient ids (a source with one picture per
+    ///     patient has as many patients as pictures, and still has them); nil when not recorded
+    ///     (older runs): then as many patients as pictures is taken to mean none.
+    public init(metrics m: ClassificationMetrics, scope: String, shortcut: Shortcut?, patientIDs: Bool? = nil) {
         self.scope = scope
         self.shortcut = shortcut
         let pictures = "\(m.nImages) \(scope) images"
+        let withoutIDs = patientIDs.map { !$0 } ?? (m.nPatients == m.nImages)
         // Where every image is its own patient, a patient count says nothing more.
-        let behind = m.nPatients == m.nImages ? pictures : "\(pictures) of \(m.nPatients) patients"
+        let behind = withoutIDs ? pictures : "\(pictures) of \(m.nPatients) patients"
 
         // Too few patients in a class: no interval at all, and the reason.
         let patients = m.patientsPerClass
@@ -180,7 +184,7 @@ public struct Headline: Codable, Sendable, Equatable {
             notes.append(Note(kind: "few_patients", warning: true,
                               text: "No figure has an interval (\(reason!.replacingOccurrences(of: "no interval: ", with: ""))). On \(behind) these figures could change completely with a few more patients: they show that the pipeline runs, not how good the model is."))
         }
-        if m.nImages > 0 && m.nImages == m.nPatients {
+        if m.nImages > 0 && withoutIDs {
             notes.append(Note(kind: "no_patient_ids", warning: false,
                               text: "Each image counts as its own patient (the images carry no patient ids): pictures of one person may sit "
                                 + (scope == "out-of-fold" ? "in two folds (one fold's model may have seen the person it scores)" : "on both sides of the split")

@@ -228,23 +228,8 @@ public enum ROC {
     public static func bootstrapRateIntervals(correct: [Bool], positive: [Bool], groups: [String], resamples: Int,
                                               seed: UInt64) -> (sensitivity: [Double]?, specificity: [Double]?) {
         func interval(_ side: Bool, stream: String) -> [Double]? {
-            var members: [String: [Int]] = [:]
-            for i in groups.indices where positive[i] == side { members[groups[i], default: []].append(i) }
-            let keys = members.keys.sorted()
-            guard keys.count >= fewestPatientsForInterval else { return nil }
-            var generator = SeededGenerator(seed: seed, stream: stream)
-            var values: [Double] = []
-            for _ in 0..<resamples {
-                var hits = 0, total = 0
-                for _ in 0..<keys.count {
-                    for i in members[keys[Int(generator.next() % UInt64(keys.count))]]! {
-                        total += 1
-                        if correct[i] { hits += 1 }
-                    }
-                }
-                values.append(Double(hits) / Double(total))
-            }
-            return percentileInterval(values)
+            bootstrapShareInterval(correct: correct, groups: groups, including: { positive[$0] == side },
+                                   resamples: resamples, seed: seed, stream: stream)
         }
         return (interval(true, stream: "bootstrap-sensitivity"), interval(false, stream: "bootstrap-specificity"))
     }
@@ -252,11 +237,20 @@ public enum ROC {
     /// 95% percentile interval of the share of pictures called their true class, over resamples
     /// of whole patients with replacement; nil with fewer than `fewestPatientsForInterval` patients.
     public static func bootstrapAccuracyInterval(correct: [Bool], groups: [String], resamples: Int, seed: UInt64) -> [Double]? {
+        bootstrapShareInterval(correct: correct, groups: groups, including: { _ in true }, resamples: resamples, seed: seed,
+                               stream: "bootstrap-accuracy")
+    }
+
+    /// The patient bootstrap behind the accuracy, sensitivity and specificity intervals: the share
+    /// of the `including` pictures called their true class, over resamples of their patients with
+    /// replacement (random stream `stream`); nil with fewer than `fewestPatientsForInterval` patients.
+    static func bootstrapShareInterval(correct: [Bool], groups: [String], including: (Int) -> Bool, resamples: Int,
+                                       seed: UInt64, stream: String) -> [Double]? {
         var members: [String: [Int]] = [:]
-        for i in groups.indices { members[groups[i], default: []].append(i) }
+        for i in groups.indices where including(i) { members[groups[i], default: []].append(i) }
         let keys = members.keys.sorted()
         guard keys.count >= fewestPatientsForInterval else { return nil }
-        var generator = SeededGenerator(seed: seed, stream: "bootstrap-accuracy")
+        var generator = SeededGenerator(seed: seed, stream: stream)
         var values: [Double] = []
         for _ in 0..<resamples {
             var hits = 0, total = 0

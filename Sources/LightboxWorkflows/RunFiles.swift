@@ -45,6 +45,8 @@ public struct RunDocument: Encodable {
     /// The figures with their intervals, the baseline, the chance line and the shortcut verdict,
     /// worded once: report.html's box and the Studio's run page show this object.
     public var headline: Headline?
+    /// Whether the pictures' groups are patient ids (false: each picture is its own patient).
+    public var patientIDs: Bool?
 
     public struct Calibration: Encodable {
         public var method = "temperature"
@@ -61,7 +63,7 @@ public struct RunDocument: Encodable {
         case epochs, validation, split, skipped, seconds, evaluatedOn = "evaluated_on", disclaimer
         case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run", timings, audit
         case folds, evaluation, foldAUC = "fold_auc", operatingPointNote = "operating_point_note", heldOutTest = "held_out_test"
-        case calibration = "model_calibration", headline
+        case calibration = "model_calibration", headline, patientIDs = "patient_ids"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -88,6 +90,7 @@ public struct RunDocument: Encodable {
         try c.encodeIfPresent(heldOutTest, forKey: .heldOutTest)
         try c.encodeIfPresent(calibration, forKey: .calibration)
         try c.encodeIfPresent(headline, forKey: .headline)
+        try c.encodeIfPresent(patientIDs, forKey: .patientIDs)
         if epochs != nil {
             try c.encode(evaluation == "out-of-fold"
                 ? "out of fold: every picture scored by members that never saw its patient (each a single fold's model; the shipped ensemble averages them)"

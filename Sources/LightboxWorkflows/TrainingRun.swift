@@ -486,7 +486,7 @@ public enum TrainingRun {
         evaluation.calibration = calibration.map { ($0.scaling.temperature, $0.before.brier, $0.before.calibration) }
         // One headline for the report's box, metrics.json and the Studio.
         let headline = Headline(metrics: metrics, scope: design.foldOfScored == nil ? "test" : "out-of-fold",
-                                shortcut: audit.headlineShortcut)
+                                shortcut: audit.headlineShortcut, patientIDs: dataset.hasGroups)
         let report = RunReport(title: trained.title, dataset: dataset, parts: design.parts, evaluation: evaluation,
                                history: trained.history, keptEpoch: trained.keptEpoch, metrics: metrics,
                                validation: trained.validation, balanceNotes: trained.balanceNotes, examples: examples,
@@ -512,6 +512,7 @@ public enum TrainingRun {
         document.operatingPointNote = chosen.note
         document.heldOutTest = heldOut
         document.headline = headline
+        document.patientIDs = dataset.hasGroups
         document.calibration = calibration.map { c in
             RunDocument.Calibration(temperature: c.scaling.temperature, brierBefore: c.before.brier, brierAfter: metrics.brier,
                                     binsBefore: c.before.calibration)

@@ -100,6 +100,18 @@ final class ReportHeadlineTests: XCTestCase {
         XCTAssertTrue(box.contains("Shortcut audit: not run."), box)
     }
 
+    /// One picture per patient, with patient ids (the Studio's sample project): as many patients
+    /// as pictures, and still no "the images carry no patient ids" note; without ids, the note.
+    func testOnePicturePerPatientIsNotTakenForNoPatientIds() throws {
+        let (m, _) = scored(positives: 30, negatives: 30) { i, positive in (positive ? 0.6 : 0.3) + 0.01 * Double(i % 7) }
+        let known = Headline(metrics: m, scope: "out-of-fold", shortcut: nil, patientIDs: true)
+        XCTAssertFalse(known.notes.contains { $0.kind == "no_patient_ids" }, "\(known.notes)")
+        XCTAssertTrue(known.summary.contains("60 out-of-fold images of 60 patients"), known.summary)
+        let none = Headline(metrics: m, scope: "out-of-fold", shortcut: nil, patientIDs: false)
+        XCTAssertTrue(none.notes.contains { $0.kind == "no_patient_ids" }, "\(none.notes)")
+        XCTAssertEqual(Headline(metrics: m, scope: "out-of-fold", shortcut: nil).notes, none.notes, "not recorded: taken as none")
+    }
+
     /// Two test patients (issue 26 printed "AUC 0.562 (95% CI 0.562-0.562)"), and four of a
     /// class: no figure gets an interval, and the report says why.
     func testNoIntervalBelowFivePatientsPerClass() throws {

@@ -804,6 +804,10 @@ def main():
         driver.find_element(By.ID, "train").click()
         WebDriverWait(driver, 300).until(lambda d: any(": finished" in t for t in said()))
         wait.until(lambda d: d.find_element(By.ID, "results").is_displayed())
+        # The sample's pictures carry patient ids, one picture each: counted as patients, not as
+        # pictures without ids.
+        basis = driver.find_element(By.ID, "basis").text
+        assert "60 pictures of 60 patients" in basis and "carry no patient ids" not in driver.find_element(By.ID, "results").text, basis
         xray = sorted(os.path.join(XRAYS, f) for f in os.listdir(XRAYS) if f.endswith(".jpg"))[-1]
         driver.find_element(By.ID, "predictFile").send_keys(os.path.abspath(xray))
         wait.until(lambda d: "%" in d.find_element(By.ID, "prediction").text)

@@ -137,6 +137,7 @@ func runHeadline(metricsJSON: Data) -> Headline? {
     struct Stored: Decodable {
         var headline: Headline?
         var evaluation: String?
+        var patient_ids: Bool?
         var audit: Audit?
         struct Audit: Decodable { var outcome: String?, shortcut_suspected: Bool?, verdict: String? }
     }
@@ -146,7 +147,8 @@ func runHeadline(metricsJSON: Data) -> Headline? {
     let shortcut = stored.audit.flatMap { a in
         a.verdict.map { Headline.Shortcut(outcome: a.outcome, suspected: a.shortcut_suspected ?? false, verdict: $0) }
     }
-    return Headline(metrics: metrics, scope: stored.evaluation == "out-of-fold" ? "out-of-fold" : "test", shortcut: shortcut)
+    return Headline(metrics: metrics, scope: stored.evaluation == "out-of-fold" ? "out-of-fold" : "test", shortcut: shortcut,
+                    patientIDs: stored.patient_ids)
 }
 
 /// A stored JSON column, or nil when it is not what it should be.

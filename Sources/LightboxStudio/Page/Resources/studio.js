@@ -719,7 +719,10 @@ const kerasCalibrationLines =
 
 /** What the figures rest on: every picture out of fold, or the test split's patients. */
 function basis(m) {
-  const patients = m.n_patients !== m.n_images ? `of ${m.n_patients} patients` : '(each counted as its own patient)';
+  // patient_ids: whether the pictures carried patient ids (one picture per patient still has them);
+  // runs from before it was recorded: as many patients as pictures means none.
+  const withoutIDs = m.patient_ids != null ? !m.patient_ids : m.n_patients === m.n_images;
+  const patients = withoutIDs ? '(each counted as its own patient)' : `of ${m.n_patients} patients`;
   return outOfFold(m)
     ? `Out of fold: ${m.n_images} pictures ${patients}, each scored by a model that never saw that patient (${m.folds} folds).`
     : `Held-out test: ${m.n_images} pictures ${patients} that the model never saw in training or in choosing its settings.`;
