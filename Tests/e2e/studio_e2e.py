@@ -622,6 +622,18 @@ def main():
         assert not driver.find_elements(By.CSS_SELECTOR, "#history tr[data-run]"), "no run was started"
 
     def import_with_preview():
+        # Without an import folder a teacher is told what to do in their words, the option only in
+        # small print for whoever started Lightbox (this server has one, so the answer is stubbed).
+        off = driver.execute_script("""return (async () => {
+            const real = window.api;
+            window.api = async (path, ...rest) => path === '/api/import/roots' ? {roots: []} : real(path, ...rest);
+            try { await loadImportRoots(); } finally { window.api = real; }
+            return [document.getElementById('importRoots').innerText, document.getElementById('importBox').hidden];
+          })()""")
+        assert "ask whoever started Lightbox to allow that folder" in off[0] and off[1], off
+        assert off[0].index("ask whoever") < off[0].index("--import-root"), off
+        driver.execute_script("return loadImportRoots()")
+        wait.until(lambda d: import_root in d.find_element(By.ID, "importRoots").text)
         roots = driver.find_element(By.ID, "importRoots").text
         assert import_root in roots, roots
         driver.find_element(By.ID, "importPath").send_keys("training-images")
