@@ -51,14 +51,7 @@ struct Evaluate: ParsableCommand {
             // With an overlap the headline is on the pictures the model did not train on (the warning above says how many it did).
             let which = (outcome.overlap?.nImages ?? 0) > 0 ? " not used in training" : ""
             var line = String(format: "%d images, %d patients%@: accuracy %.3f", m.nImages, m.nPatients, which, m.accuracy)
-            if let auc = m.auc { line += String(format: ", AUC %.3f", auc) }
-            // The headline's interval (metrics.json's `headline`): none, with the reason, below five patients in a class.
-            let aucFigure = Headline(metrics: m, scope: "evaluated", shortcut: nil).figures.first { $0.key == "auc" }
-            if let ci = aucFigure?.interval {
-                line += String(format: " [95%% CI %.3f-%.3f]", ci[0], ci[1])
-            } else if m.auc != nil, let reason = aucFigure?.noInterval {
-                line += " [\(reason)]"
-            }
+            if let auc = m.auc { line += String(format: ", AUC %.3f", auc) + Train.aucInterval(m) }
             if let se = m.sensitivity, let sp = m.specificity { line += String(format: ", sensitivity %.3f, specificity %.3f", se, sp) }
             print(line)
             print("metrics: \(out)")

@@ -153,20 +153,20 @@ struct Train: ParsableCommand {
     /// patients in a class, as the report says), sensitivity and specificity at the threshold used.
     static func metricsLine(_ name: String, _ m: ClassificationMetrics) -> String {
         var line = String(format: "%@ (%d images, %d patients): accuracy %.3f", name, m.nImages, m.nPatients, m.accuracy)
-        if let auc = m.auc {
-            line += String(format: ", AUC %.3f", auc)
-            let figure = Headline(metrics: m, scope: "scored", shortcut: nil).figures.first { $0.key == "auc" }
-            if let ci = figure?.interval {
-                line += String(format: " [95%% CI %.3f-%.3f]", ci[0], ci[1])
-            } else if let reason = figure?.noInterval {
-                line += " [\(reason)]"
-            }
-        }
+        if let auc = m.auc { line += String(format: ", AUC %.3f", auc) + aucInterval(m) }
         if let p = m.positiveClass, let se = m.sensitivity, let sp = m.specificity {
             line += String(format: ", sensitivity (%@) %.3f, specificity %.3f", p, se, sp)
             if let t = m.threshold { line += String(format: " at threshold %.3f", t) }
         }
         return line
+    }
+
+    /// The AUC's interval as the headline words it (metrics.json's `headline`): " [95% CI a-b]",
+    /// or the reason there is none (fewer than five patients in a class); "" without an AUC.
+    static func aucInterval(_ m: ClassificationMetrics) -> String {
+        guard m.auc != nil, let figure = Headline(metrics: m, scope: "scored", shortcut: nil).figures.first(where: { $0.key == "auc" }) else { return "" }
+        if let ci = figure.interval { return String(format: " [95%% CI %.3f-%.3f]", ci[0], ci[1]) }
+        return figure.noInterval.map { " [\($0)]" } ?? ""
     }
 
     /// The head method's embeddings of the data set's pictures over shards (here or on Slurm),
