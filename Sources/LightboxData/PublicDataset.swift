@@ -14,11 +14,17 @@ public enum PublicDataset {
         (home as NSString).appendingPathComponent("data/covid-chestxray-dataset")
     }
 
+    /// Whether `folder` holds a copy of the data set (its metadata.csv): the cache's, or one an
+    /// operator points the Studio's sample project at.
+    public static func isCopy(at folder: String) -> Bool {
+        FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("metadata.csv"))
+    }
+
     /// The cached data set in `directory`, downloading it from `url` and unpacking it first if needed.
     /// `progress` gets the bytes received so far and the total when the server says it (else 0 or less).
     public static func ensure(url: String, directory target: String,
                               log: (String) -> Void, progress: ((Int64, Int64) -> Void)? = nil) throws -> String {
-        if FileManager.default.fileExists(atPath: (target as NSString).appendingPathComponent("metadata.csv")) { return target }
+        if isCopy(at: target) { return target }
         log("no data set given: downloading the public covid-chestxray-dataset from \(url)")
         let archive = try download(url, progress: progress)
         defer { try? FileManager.default.removeItem(at: archive) }

@@ -3,6 +3,7 @@ import Foundation
 import LightboxKernels
 import LightboxModels
 import LightboxCore
+import LightboxData
 import LightboxStudio
 
 struct Serve: ParsableCommand {
@@ -78,14 +79,13 @@ struct Serve: ParsableCommand {
         }
         // The sample project's data set: --sample-data (checked before anything is created), else
         // $LIGHTBOX_DATA when it is a covid-chestxray-dataset folder, else the cache's copy.
-        let hasTable = { (folder: String) in FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("metadata.csv")) }
         var sampleFolder: String?
         if let sampleData {
-            guard hasTable(sampleData) else {
+            guard PublicDataset.isCopy(at: sampleData) else {
                 throw Terminal.fail(StudioError(.badRequest, "--sample-data \(sampleData): no metadata.csv there (not a covid-chestxray-dataset folder)"))
             }
             sampleFolder = sampleData
-        } else if let data = ProcessInfo.processInfo.environment["LIGHTBOX_DATA"], !data.isEmpty, hasTable(data) {
+        } else if let data = ProcessInfo.processInfo.environment["LIGHTBOX_DATA"], !data.isEmpty, PublicDataset.isCopy(at: data) {
             sampleFolder = data
         }
         ProcessArguments.hideValue(of: "--token")

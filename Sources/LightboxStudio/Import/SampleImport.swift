@@ -28,7 +28,7 @@ final class SampleData: @unchecked Sendable {
     /// The data set's folder when it is on this machine.
     var directory: String? {
         if let given { return given }
-        return FileManager.default.fileExists(atPath: (cache as NSString).appendingPathComponent("metadata.csv")) ? cache : nil
+        return PublicDataset.isCopy(at: cache) ? cache : nil
     }
 
     /// The pictures the sample takes from `directory` (chosen once, then remembered).
