@@ -16,6 +16,9 @@ public struct LightboxSettings: Sendable, Equatable {
     public var dataURL: String
     /// Threads for native kernels and parallel loops.
     public var threads: Int
+    /// What networks compute their products in (`--precision`; chosen by
+    /// `PrecisionChoice.choose` in LightboxKernels, which knows the CPU). fp32 unless set.
+    public var arithmetic: Arithmetic = .fp32
 
     /// The most threads a run may use: four times this machine's cores. More only adds
     /// contention, and counts in the tens of thousands crash the native thread pools.
@@ -54,6 +57,13 @@ public struct LightboxSettings: Sendable, Equatable {
     public func with(threads: Int) -> LightboxSettings {
         var copy = self
         copy.threads = min(max(1, threads), Self.maximumThreads)
+        return copy
+    }
+
+    /// The same settings computing in `arithmetic`.
+    public func with(arithmetic: Arithmetic) -> LightboxSettings {
+        var copy = self
+        copy.arithmetic = arithmetic
         return copy
     }
 }

@@ -53,12 +53,13 @@ extension ModelBundle {
         case .teachableMachine:
             return try LightboxModels.Backbone.teachableMachine(try teachableMachineBackbone(), policy: preprocessor.policy,
                                                                 equalization: preprocessor.equalization, decoder: decoder,
-                                                                parallelism: settings.threads)
+                                                                parallelism: settings.threads, arithmetic: settings.arithmetic)
         case .pretrainedMobileNetV2:
             try requireInputSize(MobileNetV2Architecture.standard.inputSize)
             let folder = PretrainedMobileNetV2.folder(in: settings)
             return try LightboxModels.Backbone.pretrained(preprocessor, weightsFolder: folder, weights: try pretrainedWeights(from: folder),
-                                                          decoder: decoder, parallelism: settings.threads)
+                                                          decoder: decoder, parallelism: settings.threads,
+                                                          arithmetic: settings.arithmetic)
         }
     }
 

@@ -16,7 +16,7 @@ public struct TeachableMachineExport: Sendable {
     /// applies (a Teachable Machine export records none).
     public static func load(_ path: String, settings: LightboxSettings, dicomWindow: DICOMWindow) throws -> TeachableMachineExport {
         let model = try TFJSLayersModel.load(path)
-        let network = try model.backboneNetwork(parallelism: settings.threads)
+        let network = try model.backboneNetwork(parallelism: settings.threads, arithmetic: settings.arithmetic)
         let head = try denseHead(model, inputs: network.embeddingChannels)
         var classes = model.labels
         if classes.isEmpty { classes = (0..<head.classes).map { "class \($0)" } }
@@ -29,7 +29,7 @@ public struct TeachableMachineExport: Sendable {
                                                                                    normalization: .symmetric),
                                                         decoder: ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: dicomWindow),
                                                         threads: settings.threads),
-                                weightsSHA256: model.weightsDigest)
+                                weightsSHA256: model.weightsDigest, arithmetic: settings.arithmetic)
         return TeachableMachineExport(classes: classes, head: head, backbone: backbone)
     }
 

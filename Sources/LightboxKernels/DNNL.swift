@@ -15,7 +15,8 @@ public final class DNNLStream: @unchecked Sendable {
 
 /// The oneDNN CPU engine shared by every primitive in the process, and a stream for setup work.
 /// oneDNN's C API changed in 3.x: everything that touches it stays in this file,
-/// Convolution.swift (DNNLConvolution) and DNNLDepthwiseConvolution.swift.
+/// Convolution.swift (DNNLConvolution), DNNLDepthwiseConvolution.swift, BF16Products.swift and
+/// Precision.swift.
 final class DNNL: @unchecked Sendable {
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t
@@ -38,10 +39,10 @@ final class DNNL: @unchecked Sendable {
     }
 
     /// A plain memory descriptor of `dims` in `tag` layout.
-    static func descriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
+    static func descriptor(_ dims: [Int], _ tag: dnnl_format_tag_t, _ type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         let d = dims64(dims)
-        try check(withDims(d) { dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), $0, dnnl_f32, tag) },
+        try check(withDims(d) { dnnl_memory_desc_init_by_tag(&md, Int32(dims.count), $0, type, tag) },
                   "memory descriptor \(dims)")
         return md
     }

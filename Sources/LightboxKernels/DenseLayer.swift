@@ -1,3 +1,4 @@
+import LightboxCore
 import CDNNL
 
 /// Row-major single-precision matrix products, `C = op(A) op(B) + beta C`, on oneDNN's JIT
@@ -11,6 +12,18 @@ public enum GEMM {
         _ = dnnl_sgemm(transposeA ? 84 : 78, transposeB ? 84 : 78, Int64(m), Int64(n), Int64(k), 1, a, Int64(lda), b, Int64(ldb),
                        beta, c, Int64(ldc))
     }
+
+    /// `rowMajor` on contiguous operands, in `arithmetic` (bf16: `BF16Products`).
+    static func product(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>,
+                        b: UnsafePointer<Float>, beta: Float, c: UnsafeMutablePointer<Float>, arithmetic: Arithmetic) {
+        if arithmetic.isBF16 {
+            BF16Products.rowMajor(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, beta: beta, c: c,
+                                  kernels: arithmetic.kernels)
+        } else {
+            rowMajor(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: transposeA ? m : k, b: b,
+                     ldb: transposeB ? k : n, beta: beta, c: c, ldc: n)
+        }
+    }
 }
 
 /// Fully connected products (on `GEMM`).
@@ -19,11 +32,11 @@ public enum BLAS {
     /// with weights in torch's `[out, in]` layout.
     public static func dense(input: UnsafePointer<Float>, rows: Int, inputs: Int,
                              weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outputs: Int,
-                             output: UnsafeMutablePointer<Float>) {
+                             output: UnsafeMutablePointer<Float>, arithmetic: Arithmetic = .fp32) {
         if let bias { for r in 0..<rows { (output + r * outputs).update(from: bias, count: outputs) } }
         // Without a bias the product overwrites the output (beta 0), which need not be initialised.
-        GEMM.rowMajor(transposeA: false, transposeB: true, m: rows, n: outputs, k: inputs, a: input, lda: inputs,
-                      b: weights, ldb: inputs, beta: bias == nil ? 0 : 1, c: output, ldc: outputs)
+        GEMM.product(transposeA: false, transposeB: true, m: rows, n: outputs, k: inputs, a: input, b: weights,
+                     beta: bias == nil ? 0 : 1, c: output, arithmetic: arithmetic)
     }
 }
 
@@ -31,8 +44,9 @@ extension BLAS {
     /// A dense layer's weight gradient: `gradient[o][i] = sum_n outputGradient[n][o] * input[n][i]`
     /// over `rows` rows (torch's `[out, in]` layout), overwriting `gradient`.
     public static func weightGradient(outputGradient: UnsafePointer<Float>, input: UnsafePointer<Float>, rows: Int,
-                                      inputs: Int, outputs: Int, gradient: UnsafeMutablePointer<Float>) {
-        GEMM.rowMajor(transposeA: true, transposeB: false, m: outputs, n: inputs, k: rows, a: outputGradient, lda: outputs,
-                      b: input, ldb: inputs, beta: 0, c: gradient, ldc: inputs)
+                                      inputs: Int, outputs: Int, gradient: UnsafeMutablePointer<Float>,
+                                      arithmetic: Arithmetic = .fp32) {
+        GEMM.product(transposeA: true, transposeB: false, m: outputs, n: inputs, k: rows, a: outputGradient, b: input,
+                     beta: 0, c: gradient, arithmetic: arithmetic)
     }
 }

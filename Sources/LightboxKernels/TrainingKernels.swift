@@ -1,3 +1,4 @@
+import LightboxCore
 import CLightboxKernels
 
 // The backward passes fine-tuning needs, on NHWC activations stored as `[rows, channels]`
@@ -12,9 +13,10 @@ extension BLAS {
     /// A dense layer's input gradient: `gradient[n][i] = sum_o outputGradient[n][o] * weights[o][i]`
     /// (weights in torch's `[out, in]` layout), overwriting `gradient`.
     public static func inputGradient(outputGradient: UnsafePointer<Float>, weights: UnsafePointer<Float>, rows: Int,
-                                     inputs: Int, outputs: Int, gradient: UnsafeMutablePointer<Float>) {
-        GEMM.rowMajor(transposeA: false, transposeB: false, m: rows, n: inputs, k: outputs, a: outputGradient, lda: outputs,
-                      b: weights, ldb: inputs, beta: 0, c: gradient, ldc: inputs)
+                                     inputs: Int, outputs: Int, gradient: UnsafeMutablePointer<Float>,
+                                     arithmetic: Arithmetic = .fp32) {
+        GEMM.product(transposeA: false, transposeB: false, m: rows, n: inputs, k: outputs, a: outputGradient, b: weights,
+                     beta: 0, c: gradient, arithmetic: arithmetic)
     }
 }
 

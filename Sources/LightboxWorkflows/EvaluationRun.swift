@@ -132,8 +132,10 @@ public enum EvaluationRun {
                 outcome.metrics = metrics(unseen)
             }
         }
-        let document = Document(run: RunDocument(metrics: outcome.metrics, epochs: nil, validationLoss: nil, validationAccuracy: nil, split: nil,
-                                                 skipped: dataset.skipped.count + failures.count, seconds: nil),
+        var run = RunDocument(metrics: outcome.metrics, epochs: nil, validationLoss: nil, validationAccuracy: nil, split: nil,
+                              skipped: dataset.skipped.count + failures.count, seconds: nil)
+        run.arithmetic = request.settings.arithmetic
+        let document = Document(run: run,
                                 allPictures: outcome.allPictures, overlap: outcome.overlap)
         try AtomicFile.write(try document.json(), to: request.output)
         try AtomicFile.write(Data(Predictions.csv(images: images, names: dataset.names, classes: bundle.classes,

@@ -47,6 +47,9 @@ public struct RunDocument: Encodable {
     public var headline: Headline?
     /// Whether the pictures' groups are patient ids (false: each picture is its own patient).
     public var patientIDs: Bool?
+    /// What the networks computed in: `precision` "bf16" or "fp32", and for bf16 whether the
+    /// CPU's AVX-512 BF16 kernels ("native") or their fp32 emulation ("emulated") ran.
+    public var arithmetic: Arithmetic?
 
     public struct Calibration: Encodable {
         public var method = "temperature"
@@ -64,6 +67,7 @@ public struct RunDocument: Encodable {
         case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run", timings, audit
         case folds, evaluation, foldAUC = "fold_auc", operatingPointNote = "operating_point_note", heldOutTest = "held_out_test"
         case calibration = "model_calibration", headline, patientIDs = "patient_ids"
+        case precision, precisionKernels = "precision_kernels"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -91,6 +95,10 @@ public struct RunDocument: Encodable {
         try c.encodeIfPresent(calibration, forKey: .calibration)
         try c.encodeIfPresent(headline, forKey: .headline)
         try c.encodeIfPresent(patientIDs, forKey: .patientIDs)
+        if let arithmetic {
+            try c.encode(arithmetic.precision.rawValue, forKey: .precision)
+            if arithmetic.isBF16 { try c.encode(arithmetic.kernels.rawValue, forKey: .precisionKernels) }
+        }
         if epochs != nil {
             try c.encode(evaluation == "out-of-fold"
                 ? "out of fold: every picture scored by members that never saw its patient (each a single fold's model; the shipped ensemble averages them)"

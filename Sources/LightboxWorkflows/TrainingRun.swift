@@ -296,12 +296,14 @@ public enum TrainingRun {
         guard let path = config.teachableMachineBackbone else {
             return (try Backbone.pretrained(Preprocessor(policy: config.resize, equalization: config.equalization),
                                             weightsFolder: PretrainedMobileNetV2.folder(in: config.settings),
-                                            decoder: decoder, parallelism: config.settings.threads), [:])
+                                            decoder: decoder, parallelism: config.settings.threads,
+                                            arithmetic: config.settings.arithmetic), [:])
         }
         let model = try TFJSLayersModel.load(path)
         reporter.note("backbone: the MobileNet of the Teachable Machine export \(path)")
         return (try Backbone.teachableMachine(model, policy: config.resize, equalization: config.equalization,
-                                              decoder: decoder, parallelism: config.settings.threads), model.files)
+                                              decoder: decoder, parallelism: config.settings.threads,
+                                              arithmetic: config.settings.arithmetic), model.files)
     }
 
     /// What embedding every original image once produced: the embeddings by path and the
@@ -513,6 +515,7 @@ public enum TrainingRun {
         document.heldOutTest = heldOut
         document.headline = headline
         document.patientIDs = dataset.hasGroups
+        document.arithmetic = config.settings.arithmetic
         document.calibration = calibration.map { c in
             RunDocument.Calibration(temperature: c.scaling.temperature, brierBefore: c.before.brier, brierAfter: metrics.brier,
                                     binsBefore: c.before.calibration)

@@ -25,11 +25,13 @@ struct Audit: ParsableCommand {
 
     @OptionGroup var dicom: DICOMOptions
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     func run() throws {
         try Terminal.run {
             if let out { try OutputPath.check(out, as: .file) }
             IdentificationOptions.installWarnings(dataOptions.identity)
-            var request = AuditRun.Request(model: model, data: try dataOptions.selection(), settings: Lightbox.settings)
+            var request = AuditRun.Request(model: model, data: try dataOptions.selection(), settings: precisionOption.settings(Lightbox.settings))
             request.positiveClass = positive
             request.output = out
             request.dicomWindow = dicom.window

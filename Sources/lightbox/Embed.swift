@@ -71,18 +71,23 @@ struct Embed: ParsableCommand {
         guard batch >= 1 else { throw Terminal.Failure("--batch must be at least 1") }
         try ThreadOption.validate(threads)
         if inputs.isEmpty && executorOptions.pathsFrom == nil { throw ValidationError("give image files or directories") }
+        if jobFile != nil, precisionOption.precision != nil { throw ValidationError("--precision is the job file's (--job) for a shard task") }
     }
 
     @OptionGroup var dicom: DICOMOptions
 
     @OptionGroup var identification: IdentificationOptions
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     func run() throws {
         try Terminal.run {
             IdentificationOptions.installWarnings(identification.identifyBy ?? .path)
             // --threads: this command's run context, passed down (nothing process-wide is rewritten
             // but OpenMP's own setting for this thread).
-            let settings = threads.map { Lightbox.settings.with(threads: $0) } ?? Lightbox.settings
+            let base = threads.map { Lightbox.settings.with(threads: $0) } ?? Lightbox.settings
+            // A Slurm task computes in its job's precision (`ShardJob.makeEmbedder`).
+            let settings = jobFile == nil ? precisionOption.settings(base) : base
             try checkOutputs(settings: settings)
             KernelThreads.setForCurrentThread(settings.threads)
             if executorOptions.isSharded { return try runSharded(settings: settings) }
@@ -124,7 +129,8 @@ struct Embed: ParsableCommand {
         let paths = try inputList()
         guard !paths.isEmpty else { throw Terminal.Failure("no PNG, JPEG or DICOM files found in \(inputs.joined(separator: " "))") }
         let folder = ShardedEmbeddingRunner.absolute(out) + ".shards", description = "lightbox embed of \(paths.count) images into \(out)"
-        let job = try jobFile.map(ShardJob.read(from:)) ?? ShardJob(work: try manualWork(), dicomWindow: dicom.resolved, batch: batch)
+        let job = try jobFile.map(ShardJob.read(from:)) ?? ShardJob(work: try manualWork(), dicomWindow: dicom.resolved, batch: batch,
+                                                                                  precision: settings.arithmetic.precision)
         let runner = try ShardedEmbeddingRunner(options: executorOptions, settings: settings, job: job, folder: folder,
                                                 description: description)
         if let shard = try executorOptions.single { return try runner.runOne(shard, paths: paths) }

@@ -27,6 +27,8 @@ struct Evaluate: ParsableCommand {
 
     @OptionGroup var dicom: DICOMOptions
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     @OptionGroup(title: "Shards and clusters")
     var executorOptions: ExecutorOptions
 
@@ -40,7 +42,8 @@ struct Evaluate: ParsableCommand {
             try OutputPath.check(out, as: .file)
             try OutputPath.check(EvaluationRun.predictionsPath(for: out), as: .file)
             IdentificationOptions.installWarnings(dataOptions.identity)
-            var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out, settings: Lightbox.settings)
+            var request = EvaluationRun.Request(model: model, data: try dataOptions.selection(), output: out,
+                                                settings: precisionOption.settings(Lightbox.settings))
             request.positiveClass = positive
             request.dicomWindow = dicom.window
             request.overrideDICOMWindow = dicom.override

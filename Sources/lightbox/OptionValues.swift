@@ -23,3 +23,6 @@ extension DICOMWindow: ExpressibleByArgument {}
 
 /// `export --format`.
 extension ExportFormat: ExpressibleByArgument {}
+
+/// `--precision` (train, embed, predict, evaluate, audit, serve).
+extension Precision: ExpressibleByArgument {}

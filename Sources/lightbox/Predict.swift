@@ -30,6 +30,8 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var identification: IdentificationOptions
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     @OptionGroup(title: "Shards and clusters")
     var executorOptions: ExecutorOptions
 
@@ -47,7 +49,7 @@ struct Predict: ParsableCommand {
             try executorOptions.checkBeforeWork(settings: Lightbox.settings)
             if let heatmap { try OutputPath.check(heatmap, as: .folder) }
             let images = try pictures()
-            let predictor = try Predictor(model: model, settings: Lightbox.settings, dicomWindow: dicom.window,
+            let predictor = try Predictor(model: model, settings: precisionOption.settings(Lightbox.settings), dicomWindow: dicom.window,
                                           overrideDICOMWindow: dicom.override)
             if executorOptions.isSharded { return (images, predictor, try predictOverShards(predictor, images: images)) }
             guard heatmap != nil else {

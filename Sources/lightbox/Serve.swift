@@ -55,6 +55,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Memory all image decodes in flight may use together, in MiB; a picture needing more is refused (413).")
     var decodeMemoryMb = 1024
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     @Option(help: "Seconds a connection may stay silent (this also bounds how long request headers may take).")
     var idleTimeout = 30
 
@@ -93,7 +95,8 @@ struct Serve: ParsableCommand {
         // exports, the caches) is its owner's alone. The Studio also sets its files' modes.
         umask(0o077)
         var settings = StudioSettings(dataDirectory: URL(fileURLWithPath: dataDir ?? LightboxStudioPaths.defaultDataDirectory(in: Lightbox.settings)),
-                                      access: access, runSettings: Lightbox.settings)
+                                      access: access,
+                                      runSettings: precisionOption.settings(Lightbox.settings))
         // The data folder is where every project, upload and run is written: checked before the server starts.
         do { try OutputPath.check(settings.dataDirectory.path, as: .folder) } catch { throw Terminal.fail(error) }
         // No token given: the one kept in the data directory, so the login URL stays the same.

@@ -139,7 +139,8 @@ extension ShardedEmbeddingRunner {
     init(options: ExecutorOptions, settings: LightboxSettings, model: String, trained: TrainedModel, pass: CachedPass,
          folder: String, description: String) {
         self.init(options: options, settings: settings,
-                  job: ShardJob(work: .of(model: Self.absolute(model), pass), dicomWindow: trained.decoder.dicomWindow),
+                  job: ShardJob(work: .of(model: Self.absolute(model), pass), dicomWindow: trained.decoder.dicomWindow,
+                                precision: trained.arithmetic.precision),
                   embedder: pass.embedder, cacheKey: pass.cacheKey, folder: folder, description: description)
     }
 }
@@ -161,7 +162,8 @@ struct ShardedPictureWork: PictureWorkDistributor {
     func outputs(of embedder: ImageEmbedder, cacheKey: String, work: ShardWork, paths: [String],
                  description: String) throws -> [Float] {
         let runner = ShardedEmbeddingRunner(options: options, settings: settings,
-                                            job: ShardJob(work: work, dicomWindow: embedder.decoder.dicomWindow),
+                                            job: ShardJob(work: work, dicomWindow: embedder.decoder.dicomWindow,
+                                                          precision: embedder.network.arithmetic.precision),
                                             embedder: embedder, cacheKey: cacheKey, folder: folder,
                                             description: "lightbox train \(run): \(description)")
         let merged = try runner.runAll(paths)

@@ -22,6 +22,7 @@ struct Train: ParsableCommand {
     // and cluster options, which most runs never need.
     @OptionGroup(title: "Data") var dataOptions: DataOptions
     @OptionGroup(title: "Training") var training: TrainArguments
+    @OptionGroup(title: "Training") var precisionOption: PrecisionOption
     @OptionGroup(title: "Augmentation (training pictures only)") var augmentation: AugmentationArguments
     @OptionGroup(title: "DICOM") var dicom: DICOMOptions
     @OptionGroup(title: "Shards and clusters") var executorOptions: ExecutorOptions
@@ -63,7 +64,7 @@ struct Train: ParsableCommand {
     func run() throws {
         if let foldJob { return try runFoldTask(foldJob) }
         try Terminal.run {
-            let settings = Lightbox.settings
+            let settings = precisionOption.settings(Lightbox.settings)
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyyMMdd-HHmmss"
             let output = training.out ?? "runs/run-\(formatter.string(from: Date()))"
@@ -176,7 +177,8 @@ struct Train: ParsableCommand {
         let dataset = try DatasetLoader.load(config.data, kind: config.source, covidOptions: config.covid, labels: config.labels,
                                              saltFolder: config.settings.home)
         let paths = dataset.images.map(\.path)
-        let job = ShardJob(work: .backbone(resize: config.resize, equalization: config.equalization), dicomWindow: config.dicomWindow)
+        let job = ShardJob(work: .backbone(resize: config.resize, equalization: config.equalization), dicomWindow: config.dicomWindow,
+                           precision: config.settings.arithmetic.precision)
         let runner = try ShardedEmbeddingRunner(options: executorOptions, settings: config.settings, job: job,
                                             folder: ShardedEmbeddingRunner.absolute(config.output) + ".shards",
                                             description: "lightbox train: embeddings of \(paths.count) images for \(config.output)")

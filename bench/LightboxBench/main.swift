@@ -1,19 +1,27 @@
 // Times Lightbox's MobileNetV2 forward pass on preprocessed inputs, for bench/embedding_benchmark.py.
-// Usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS
+// Usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS [fp32|bf16|bf16-emulated]
 // INPUT.npy: float32 [N, 224, 224, 3] (NHWC, normalised). Prints one JSON line.
-// Or: lightbox-bench finetune-step BATCH SECONDS THREADS (see FineTuneStep.swift).
+// Or: lightbox-bench finetune-step BATCH SECONDS THREADS [PRECISION] (see FineTuneStep.swift).
+// PRECISION (default fp32): bf16 runs oneDNN's AVX-512 BF16 kernels and fails on a CPU without
+// them; bf16-emulated runs bf16's numbers on fp32 kernels (slower than fp32, for comparison).
 import Foundation
 import LightboxCore
 import LightboxKernels
 import LightboxModels
 
 let args = CommandLine.arguments
-guard args.count == 5, let batch = Int(args[2]), let seconds = Double(args[3]), let threads = Int(args[4]) else {
-    FileHandle.standardError.write(Data("usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS\n".utf8))
+let precisions: [String: Arithmetic] = ["fp32": .fp32, "bf16": .bf16, "bf16-emulated": .bf16Emulated]
+guard args.count == 5 || args.count == 6, let batch = Int(args[2]), let seconds = Double(args[3]), let threads = Int(args[4]),
+      let arithmetic = precisions[args.count == 6 ? args[5] : "fp32"] else {
+    FileHandle.standardError.write(Data("usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS [fp32|bf16|bf16-emulated]\n".utf8))
     exit(2)
 }
-// The run context, passed down: the environment's cache, THREADS threads.
-let settings = LightboxSettings(environment: ProcessInfo.processInfo.environment).with(threads: threads)
+if arithmetic == .bf16, !BF16Support.detected.available {
+    FileHandle.standardError.write(Data("error: bf16: \(BF16Support.detected.reason)\n".utf8))
+    exit(3)
+}
+// The run context, passed down: the environment's cache, THREADS threads, the precision.
+let settings = LightboxSettings(environment: ProcessInfo.processInfo.environment).with(threads: threads).with(arithmetic: arithmetic)
 do {
     KernelThreads.setForCurrentThread(settings.threads)
     if args[1] == "finetune-step" {
@@ -28,7 +36,7 @@ do {
     let per = shape.dropFirst().reduce(1, *)
     precondition(shape[0] >= batch, "input holds fewer than \(batch) images")
     let network = try MobileNetV2(weights: PretrainedMobileNetV2.load(from: PretrainedMobileNetV2.folder(in: settings)),
-                                  parallelism: settings.threads)
+                                  parallelism: settings.threads, arithmetic: settings.arithmetic)
     var embeddings: [Float] = []
     let run = {
         try values.withUnsafeBufferPointer { embeddings = try network.forward($0.baseAddress!, batch: batch).embeddings }
@@ -44,7 +52,7 @@ do {
     times.sort()
     let median = times[times.count / 2]
     _ = per
-    print("{\"batch\": \(batch), \"iterations\": \(times.count), \"median_s\": \(median), \"images_per_s\": \(Double(batch) / median), \"checksum\": \(embeddings.prefix(1280).reduce(0, +))}")
+    print("{\"batch\": \(batch), \"precision\": \"\(args.count == 6 ? args[5] : "fp32")\", \"iterations\": \(times.count), \"median_s\": \(median), \"images_per_s\": \(Double(batch) / median), \"checksum\": \(embeddings.prefix(1280).reduce(0, +))}")
 } catch {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
     exit(1)

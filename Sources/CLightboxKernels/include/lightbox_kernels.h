@@ -1,6 +1,7 @@
 #ifndef LIGHTBOX_KERNELS_H
 #define LIGHTBOX_KERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 /// One Adam step over n parameters: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 /// p -= rate * m / (sqrt(v) + eps). Vectorised for the CPU it runs on.
@@ -33,5 +34,10 @@ void lightbox_relu6_forward(float *x, size_t n);
 void lightbox_relu6_backward(float *gradient, const float *input, size_t n);
 /// x += y.
 void lightbox_add(float *x, const float *y, size_t n);
+
+/// bfloat16 conversions with round-to-nearest-even (bf16.c): to bf16 bits, and to the float32
+/// value of the nearest bf16 (fp32 kernels on these compute what bf16 kernels compute).
+void lightbox_f32_to_bf16(const float *in, uint16_t *out, size_t n);
+void lightbox_round_to_bf16(const float *in, float *out, size_t n);
 
 #endif

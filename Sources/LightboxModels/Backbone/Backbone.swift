@@ -1,3 +1,4 @@
+import LightboxCore
 import Foundation
 import LightboxImaging
 import LightboxKernels
@@ -36,36 +37,41 @@ public struct Backbone: Sendable {
     public let kind: BackboneKind
     public let embedder: ImageEmbedder
     public let weightsSHA256: String
+    /// What its pointwise convolutions compute in.
+    public let arithmetic: Arithmetic
 
-    public init(kind: BackboneKind, embedder: ImageEmbedder, weightsSHA256: String) {
+    public init(kind: BackboneKind, embedder: ImageEmbedder, weightsSHA256: String, arithmetic: Arithmetic) {
         self.kind = kind
         self.embedder = embedder
         self.weightsSHA256 = weightsSHA256
+        self.arithmetic = arithmetic
     }
 
-    /// The one key under which this backbone's embeddings are cached.
-    public var cacheKey: String { "\(kind.id)@\(weightsSHA256.prefix(16))" }
+    /// The one key under which this backbone's embeddings are cached: fp32 and bf16
+    /// embeddings are never mixed (`Arithmetic.cacheTag`).
+    public var cacheKey: String { "\(kind.id)@\(weightsSHA256.prefix(16))\(arithmetic.cacheTag)" }
 
     /// The pretrained ImageNet MobileNetV2 with `preprocessor`: from the weights folder
     /// `weightsFolder` (`PretrainedMobileNetV2.folder(in:)`), or `weights` already loaded (and
     /// checked) by the caller from there; `parallelism` threads for the network and preprocessing.
     public static func pretrained(_ preprocessor: Preprocessor, weightsFolder: String, weights: NamedTensors? = nil,
-                                  decoder: ImageDecoder, parallelism: Int) throws -> Backbone {
-        let network = try MobileNetV2(weights: weights ?? PretrainedMobileNetV2.load(from: weightsFolder), parallelism: parallelism)
+                                  decoder: ImageDecoder, parallelism: Int, arithmetic: Arithmetic) throws -> Backbone {
+        let network = try MobileNetV2(weights: weights ?? PretrainedMobileNetV2.load(from: weightsFolder), parallelism: parallelism,
+                                      arithmetic: arithmetic)
         return Backbone(kind: .pretrainedMobileNetV2,
                         embedder: ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder, threads: parallelism),
-                        weightsSHA256: PretrainedMobileNetV2.installedDigest(in: weightsFolder) ?? "")
+                        weightsSHA256: PretrainedMobileNetV2.installedDigest(in: weightsFolder) ?? "", arithmetic: arithmetic)
     }
 
     /// The MobileNet inside a Teachable Machine export (its embedding is the pooled `out_relu`),
     /// with its own preprocessing (`x / 127.5 - 1`) and the resize `policy`.
     public static func teachableMachine(_ model: TFJSLayersModel, policy: ResizePolicy, equalization: Equalization = .none,
-                                        decoder: ImageDecoder, parallelism: Int) throws -> Backbone {
-        let network = try model.backboneNetwork(parallelism: parallelism)
+                                        decoder: ImageDecoder, parallelism: Int, arithmetic: Arithmetic) throws -> Backbone {
+        let network = try model.backboneNetwork(parallelism: parallelism, arithmetic: arithmetic)
         let preprocessor = Preprocessor(size: network.inputSize, policy: policy, normalization: .symmetric,
                                         equalization: equalization)
         return Backbone(kind: .teachableMachine, embedder: ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder,
                                                                          threads: parallelism),
-                        weightsSHA256: model.weightsDigest)
+                        weightsSHA256: model.weightsDigest, arithmetic: arithmetic)
     }
 }

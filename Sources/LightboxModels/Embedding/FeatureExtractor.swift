@@ -1,3 +1,4 @@
+import LightboxCore
 /// A frozen convolutional backbone: preprocessed NHWC images in, pooled embeddings (and
 /// optionally the last feature map) out. MobileNetV2 from torchvision weights and networks
 /// read from TF.js exports both are one.
@@ -8,6 +9,8 @@ public protocol FeatureExtractor: AnyObject, Sendable {
     var inputSize: Int { get }
     /// Runs `batch` images (`batch * inputSize * inputSize * 3` floats, NHWC).
     func forward(_ input: UnsafePointer<Float>, batch: Int, outputs: BackboneOutputs) throws -> BackboneResult
+    /// What its products compute in (fp32 or bf16).
+    var arithmetic: Arithmetic { get }
 }
 
 extension MobileNetV2: FeatureExtractor {}

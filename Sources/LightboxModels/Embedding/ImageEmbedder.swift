@@ -32,7 +32,7 @@ public final class ImageEmbedder: @unchecked Sendable {
     /// Loads the pretrained ImageNet MobileNetV2 from the cache of `settings`, on its threads.
     public static func pretrained(policy: ResizePolicy, settings: LightboxSettings, dicomWindow: DICOMWindow) throws -> ImageEmbedder {
         let network = try MobileNetV2(weights: PretrainedMobileNetV2.load(from: PretrainedMobileNetV2.folder(in: settings)),
-                                      parallelism: settings.threads)
+                                      parallelism: settings.threads, arithmetic: settings.arithmetic)
         return ImageEmbedder(network: network, preprocessor: Preprocessor(size: network.inputSize, policy: policy),
                              decoder: ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: dicomWindow), threads: settings.threads)
     }

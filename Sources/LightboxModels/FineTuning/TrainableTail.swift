@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxKernels
 
 /// MobileNetV2's last feature modules (`features.K`-`features.18`) as trainable layers:
@@ -29,6 +30,10 @@ public final class TrainableTail {
     public static let epsilon: Float = 1e-5
 
     public private(set) var blocks: [Block]
+    /// What the 1x1 convolutions' products (forward, input and weight gradients) compute in;
+    /// batch norm, ReLU6, residuals and the depthwise convolutions stay fp32. Set before the
+    /// tail is shared between threads.
+    public var arithmetic: Arithmetic = .fp32
     /// oneDNN's depthwise convolutions, by unit (block, index) and batch size: built on first
     /// use (training sees two batch sizes, the full one and an epoch's last; prediction at
     /// most its chunk size). Guarded by `lock`: a loaded model may predict on several threads.
@@ -216,7 +221,7 @@ public final class TrainableTail {
                     for call in 0..<calls {
                         BLAS.dense(input: i.baseAddress! + call * rowsPerCall * s.inputChannels, rows: rowsPerCall,
                                    inputs: s.inputChannels, weights: w.baseAddress!, bias: nil, outputs: s.outputChannels,
-                                   output: o + call * rowsPerCall * s.outputChannels)
+                                   output: o + call * rowsPerCall * s.outputChannels, arithmetic: arithmetic)
                     }
                 }
             }
@@ -296,7 +301,7 @@ public final class TrainableTail {
             dy.withUnsafeBufferPointer { g in
                 unit.weights.withUnsafeBufferPointer { w in
                     BLAS.inputGradient(outputGradient: g.baseAddress!, weights: w.baseAddress!, rows: rows,
-                                       inputs: s.inputChannels, outputs: s.outputChannels, gradient: dxp)
+                                       inputs: s.inputChannels, outputs: s.outputChannels, gradient: dxp, arithmetic: arithmetic)
                 }
             }
         } : []
@@ -304,7 +309,7 @@ public final class TrainableTail {
             dy.withUnsafeBufferPointer { g in
                 x.withUnsafeBufferPointer { i in
                     BLAS.weightGradient(outputGradient: g.baseAddress!, input: i.baseAddress!, rows: rows, inputs: s.inputChannels,
-                                        outputs: s.outputChannels, gradient: dwp)
+                                        outputs: s.outputChannels, gradient: dwp, arithmetic: arithmetic)
                 }
             }
         }

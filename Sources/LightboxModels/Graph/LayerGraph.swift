@@ -1,3 +1,4 @@
+import LightboxCore
 import LightboxKernels
 
 /// A feed-forward convolutional network as data: nodes in execution order, each reading the
@@ -148,11 +149,18 @@ public final class GraphNetwork: FeatureExtractor, @unchecked Sendable {
     public let graph: LayerGraph
     private var runner: ParallelForward!
 
-    /// Runs `graph` with its residual additions fused into the convolutions before them.
-    public init(graph: LayerGraph, parallelism: Int) throws {
+    /// What the pointwise convolutions compute in.
+    public let arithmetic: Arithmetic
+
+    /// Runs `graph` with its residual additions fused into the convolutions before them, its
+    /// pointwise convolutions in `arithmetic`.
+    public init(graph: LayerGraph, parallelism: Int, arithmetic: Arithmetic = .fp32) throws {
         guard !graph.nodes.isEmpty else { throw WeightsError("empty network") }
         self.graph = try graph.fusingResidualAdds()
-        runner = try ParallelForward(parallelism: parallelism) { [unowned self] in try GraphPlan(graph: self.graph) }
+        self.arithmetic = arithmetic
+        runner = try ParallelForward(parallelism: parallelism) { [unowned self] in
+            try GraphPlan(graph: self.graph, arithmetic: self.arithmetic)
+        }
     }
 
     public var embeddingChannels: Int { graph.nodes[graph.output].channels }
@@ -186,7 +194,7 @@ final class GraphPlan: SingleImagePlan {
     private var steps: [Step] = []
     private var output: UnsafeMutablePointer<Float>!
 
-    init(graph: LayerGraph) throws {
+    init(graph: LayerGraph, arithmetic: Arithmetic) throws {
         input = AlignedBuffer(count: graph.inputSize * graph.inputSize * 3)
         var lastUse = [Int](repeating: -1, count: graph.nodes.count)
         for (i, node) in graph.nodes.enumerated() { for j in node.inputs where j >= 0 { lastUse[j] = i } }
@@ -218,7 +226,8 @@ final class GraphPlan: SingleImagePlan {
                 let source = graph.shape(node.inputs[0])
                 steps.append(.convolution(try DNNLConvolution(spec: spec, weights: weights, bias: bias, batch: 1,
                                                               inputHeight: source.height, inputWidth: source.width,
-                                                              source: pointer(node.inputs[0]), destination: out)))
+                                                              source: pointer(node.inputs[0]), destination: out,
+                                                              arithmetic: arithmetic)))
             case .add:
                 steps.append(.add(out: out, ins: node.inputs.map(pointer), count: count))
             case .activation(let kind):

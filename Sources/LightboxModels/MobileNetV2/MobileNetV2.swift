@@ -1,3 +1,4 @@
+import LightboxCore
 import Foundation
 import LightboxKernels
 
@@ -41,10 +42,11 @@ public final class MobileNetV2: @unchecked Sendable {
     public let parallelism: Int
 
     public init(weights: NamedTensors, architecture: MobileNetV2Architecture = .init(),
-                parallelism: Int) throws {
+                parallelism: Int, arithmetic: Arithmetic = .fp32) throws {
         self.architecture = architecture
         self.parallelism = max(1, parallelism)
-        network = try GraphNetwork(graph: try architecture.layerGraph(weights: weights), parallelism: self.parallelism)
+        network = try GraphNetwork(graph: try architecture.layerGraph(weights: weights), parallelism: self.parallelism,
+                                   arithmetic: arithmetic)
         let name = architecture.classifier
         if weights.tensors["\(name).weight"] != nil {
             classifierWeights = try weights.tensor("\(name).weight",
@@ -57,6 +59,7 @@ public final class MobileNetV2: @unchecked Sendable {
     }
 
     public var embeddingChannels: Int { architecture.embeddingChannels }
+    public var arithmetic: Arithmetic { network.arithmetic }
     public var inputSize: Int { architecture.inputSize }
 
     /// Runs the network on `batch` images already preprocessed into NHWC floats

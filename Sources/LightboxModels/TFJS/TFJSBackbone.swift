@@ -4,8 +4,8 @@ import LightboxKernels
 
 extension TFJSLayersModel {
     /// The functional backbone as a runnable network (its pooled last feature map is the embedding).
-    public func backboneNetwork(parallelism: Int) throws -> GraphNetwork {
-        try GraphNetwork(graph: KerasGraphBuilder.build(self), parallelism: parallelism)
+    public func backboneNetwork(parallelism: Int, arithmetic: Arithmetic = .fp32) throws -> GraphNetwork {
+        try GraphNetwork(graph: KerasGraphBuilder.build(self), parallelism: parallelism, arithmetic: arithmetic)
     }
 
     /// The functional backbone as a layer graph (batch norm folded, activations fused).

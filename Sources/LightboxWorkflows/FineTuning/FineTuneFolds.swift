@@ -4,6 +4,7 @@ import LightboxData
 import LightboxHead
 import LightboxImaging
 import LightboxInterop
+import LightboxKernels
 import LightboxModels
 
 /// Trains the folds of a cross-fitted fine-tuning run somewhere else (a Slurm job array, one
@@ -51,6 +52,9 @@ public struct FineTuneFoldJob: Codable, Sendable, Equatable {
     public var dicomWindow: DICOMWindow
     /// The pretrained weights' digest: a task on a node with other weights stops.
     public var weightsSHA256: String
+    /// The run's precision: every task trains in it (bf16 on a node without AVX-512 BF16:
+    /// emulated, the same values summed in another order, so not bit for bit the same).
+    public var precision: Precision
 
     /// The job of a cross-fitting plan, with the content digests the run read (`known`; files
     /// missing there are read again).
@@ -78,6 +82,7 @@ public struct FineTuneFoldJob: Codable, Sendable, Equatable {
         equalization = config.equalization
         dicomWindow = config.dicomWindow
         self.weightsSHA256 = weightsSHA256
+        precision = config.settings.arithmetic.precision
     }
 
     /// The job as written into the folds folder (sorted keys: the same job, the same bytes).
@@ -129,8 +134,9 @@ public struct FineTuneFoldJob: Codable, Sendable, Equatable {
     /// arithmetic of a whole run (`FineTuneTraining.trainConcurrently`). `settings.threads`
     /// spreads the decoding, the shared batches and (with several members) the members over
     /// threads without changing a bit.
-    public func train(fold: Int, settings: LightboxSettings, reporter: Reporter = SilentReporter(),
+    public func train(fold: Int, settings taskSettings: LightboxSettings, reporter: Reporter = SilentReporter(),
                       checkpoint: () throws -> Void = {}) throws -> FineTuneFoldResult {
+        let settings = taskSettings.with(arithmetic: PrecisionChoice.choose(requested: precision).arithmetic)
         guard (0..<folds).contains(fold) else { throw WeightsError("fold \(fold + 1) is not one of the job's \(folds) folds") }
         let weightsFolder = PretrainedMobileNetV2.folder(in: settings)
         let installed = PretrainedMobileNetV2.installedDigest(in: weightsFolder)
@@ -155,8 +161,10 @@ public struct FineTuneFoldJob: Codable, Sendable, Equatable {
         training.seed = seed
         let runs = try FineTuneTraining.memberRuns(members, squares: squares, poolLabels: pictures.map(\.label), classes: classes.count,
                                                    validation: ([], []), options: fineTune, training: training,
-                                                   preprocessor: preprocessor, shared: shared, weights: weights)
-        let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: fineTune.firstModule, parallelism: settings.threads)
+                                                   preprocessor: preprocessor, shared: shared, weights: weights,
+                                                   arithmetic: settings.arithmetic)
+        let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: fineTune.firstModule, parallelism: settings.threads,
+                                                    arithmetic: settings.arithmetic)
         _ = try FineTuneTraining.trainConcurrently(runs, weights: weights, sharedFrozen: frozen, reporter: reporter, checkpoint: checkpoint)
         return FineTuneFoldResult(fold: fold, folds: folds, job: try identity(), members: runs.map(\.member.member.tensors),
                                   records: runs.map(\.records), seconds: Date().timeIntervalSince(started))

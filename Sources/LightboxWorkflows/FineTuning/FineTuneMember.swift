@@ -29,8 +29,9 @@ public final class FineTuneMember {
 
     /// A member on `weights` from `firstModule`, its head drawn from `seed` as torch's
     /// `nn.Linear` initialises one (uniform in ±1/sqrt(inputs), weights and bias).
-    public convenience init(weights: NamedTensors, firstModule: Int, classes: Int, seed: UInt64) throws {
+    public convenience init(weights: NamedTensors, firstModule: Int, classes: Int, seed: UInt64, arithmetic: Arithmetic) throws {
         let tail = try TrainableTail(weights: weights, firstModule: firstModule)
+        tail.arithmetic = arithmetic
         var generator = SeededGenerator(seed: seed, stream: "finetune-head")
         let inputs = tail.outputChannels, bound = 1 / Double(inputs).squareRoot()
         let draw = { (count: Int) in (0..<count).map { _ in Float(generator.uniform(-bound...bound)) } }

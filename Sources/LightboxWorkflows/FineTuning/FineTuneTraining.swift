@@ -122,7 +122,8 @@ enum FineTuneTraining {
         let weights = try PretrainedMobileNetV2.load(from: weightsFolder)
         let preprocessor = Preprocessor(policy: config.resize, equalization: config.equalization)
         let decoder = ImageDecoder(maxPixels: config.settings.maxPixels, dicomWindow: config.dicomWindow)
-        let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: options.firstModule, parallelism: config.settings.threads)
+        let frozen = try TrainedModel.frozenNetwork(weights: weights, firstModule: options.firstModule, parallelism: config.settings.threads,
+                                                    arithmetic: config.settings.arithmetic)
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
         let foldExecutor = plan.sharedEpochs == nil ? nil : distributor?.folds
 
@@ -177,7 +178,8 @@ enum FineTuneTraining {
         let validation = (validationFrozen, plan.validation.map(label))
         let shared = plan.sharedEpochs.map { SharedEpochFeatures(squares: squares, seed: $0, preprocessor: preprocessor) }
         let runs = try memberRuns(plan.members, squares: squares, poolLabels: poolLabels, classes: classes.count, validation: validation,
-                                  options: options, training: training, preprocessor: preprocessor, shared: shared, weights: weights)
+                                  options: options, training: training, preprocessor: preprocessor, shared: shared, weights: weights,
+                                  arithmetic: config.settings.arithmetic)
         let sums = try trainConcurrently(runs, weights: weights, sharedFrozen: frozen, reporter: reporter, checkpoint: checkpoint)
         let model = TrainedModel(frozen: frozen, members: runs.map(\.member.member.trained), preprocessor: preprocessor, decoder: decoder,
                                  threads: config.settings.threads)
@@ -214,7 +216,8 @@ enum FineTuneTraining {
     /// job (one split: all of them).
     static func memberRuns(_ members: [FineTunePlan.Member], squares: [ByteImage], poolLabels: [Int], classes: Int,
                            validation: (frozen: [Float], labels: [Int]), options: FineTuneOptions, training: TrainingOptions,
-                           preprocessor: Preprocessor, shared: SharedEpochFeatures?, weights: NamedTensors) throws -> [MemberRun<FineTuneMemberTraining>] {
+                           preprocessor: Preprocessor, shared: SharedEpochFeatures?, weights: NamedTensors,
+                           arithmetic: Arithmetic) throws -> [MemberRun<FineTuneMemberTraining>] {
         var jobs: [[Int]: MemberJob] = [:]
         return try members.map { m in
             let job = jobs[m.rows] ?? {
@@ -227,7 +230,8 @@ enum FineTuneTraining {
             }()
             jobs[m.rows] = job
             return MemberRun(member: FineTuneMemberTraining(member: try FineTuneMember(weights: weights, firstModule: options.firstModule,
-                                                                                        classes: classes, seed: m.seed),
+                                                                                        classes: classes, seed: m.seed,
+                                                                                        arithmetic: arithmetic),
                                                             seed: m.seed, job: job),
                              epochs: training.epochs, batchSize: training.batchSize)
         }
@@ -373,7 +377,8 @@ enum FineTuneTraining {
             // however many threads and members there are: a fold's members trained alone, as
             // a Slurm task trains them, get the bits they get here beside the other folds'.
             let workspaces: [FineTuneMemberTraining.Workspace] = try (0..<max(1, threads)).map { _ in
-                (try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1), 1)
+                (try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1,
+                                                arithmetic: sharedFrozen.arithmetic), 1)
             }
             let previous = KernelThreads.forCurrentThread
             defer { KernelThreads.setForCurrentThread(previous) }
@@ -390,7 +395,8 @@ enum FineTuneTraining {
             try MemberRuns.train(runs, workspaces: [(sharedFrozen, threads)], check: checkpoint, afterStep: afterStep)
         } else {
             let copies: [FineTuneMemberTraining.Workspace] = try (0..<workers).map { _ in
-                (try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1), 1)
+                (try TrainedModel.frozenNetwork(weights: weights, firstModule: job.options.firstModule, parallelism: 1,
+                                                arithmetic: sharedFrozen.arithmetic), 1)
             }
             // Each worker's kernels run on one OpenMP thread (a per-thread setting); the calling
             // thread's, which may be a worker too, is put back as it was.

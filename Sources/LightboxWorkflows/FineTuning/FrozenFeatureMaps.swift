@@ -1,4 +1,5 @@
 import Foundation
+import LightboxCore
 import LightboxModels
 
 /// The frozen modules of fine-tuning seen as a feature extractor whose "embedding" is their
@@ -12,8 +13,10 @@ public final class FrozenFeatureMaps: FeatureExtractor, @unchecked Sendable {
 
     public init(network: GraphNetwork, firstTrainedModule: Int, weightsSHA256: String) {
         self.network = network
-        cacheKey = "mobilenet-v2-features-0-\(firstTrainedModule - 1)@\(weightsSHA256.prefix(16))"
+        cacheKey = "mobilenet-v2-features-0-\(firstTrainedModule - 1)@\(weightsSHA256.prefix(16))\(network.arithmetic.cacheTag)"
     }
+
+    public var arithmetic: Arithmetic { network.arithmetic }
 
     public var embeddingChannels: Int {
         let output = network.graph.nodes[network.graph.output]

@@ -18,8 +18,10 @@ public final class EnsembleProbabilities: FeatureExtractor, @unchecked Sendable 
     /// `baseWeightsSHA256` is the digest of the pretrained weights the frozen modules come from.
     public init(model: TrainedModel, baseWeightsSHA256: String) {
         self.model = model
-        cacheKey = "ensemble@\(Self.digest(model.members, baseWeightsSHA256: baseWeightsSHA256).prefix(16))"
+        cacheKey = "ensemble@\(Self.digest(model.members, baseWeightsSHA256: baseWeightsSHA256).prefix(16))\(model.arithmetic.cacheTag)"
     }
+
+    public var arithmetic: Arithmetic { model.arithmetic }
 
     public var embeddingChannels: Int { model.classes }
     public var inputSize: Int { model.preprocessor.size }

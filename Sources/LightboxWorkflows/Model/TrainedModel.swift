@@ -31,6 +31,9 @@ public final class TrainedModel: @unchecked Sendable {
     /// cache and the shards hold stays the uncalibrated mean (`EnsembleProbabilities`), so their
     /// keys, which name only the members, stay right; `CachedPass` calibrates after reading.
     public var calibration: TemperatureScaling?
+    /// What the model computes in: its frozen part's arithmetic, which its fine-tuned members'
+    /// trained modules are set to as well (one model, one precision).
+    public var arithmetic: Arithmetic { frozen.arithmetic }
 
     public init(frozen: any FeatureExtractor, members: [any ModelMember], preprocessor: Preprocessor,
                 decoder: ImageDecoder, threads: Int, backbone: Backbone? = nil, calibration: TemperatureScaling? = nil) {
@@ -42,6 +45,7 @@ public final class TrainedModel: @unchecked Sendable {
         self.threads = max(1, threads)
         classes = members[0].classes
         reads = members.reduce(into: BackboneOutputs()) { $0.formUnion($1.reads) }
+        for case let member as FineTunedMember in members { member.tail.arithmetic = frozen.arithmetic }
         cachedBackbone = reads.isEmpty ? backbone : nil
         self.calibration = calibration
     }
@@ -60,7 +64,7 @@ public final class TrainedModel: @unchecked Sendable {
             self.init(backbone: try bundle.resolvedBackbone(settings: settings), members: bundle.members)
         case .mobileNetV2:
             self.init(frozen: try GraphNetwork(graph: try bundle.frozenGraph(weightsFolder: PretrainedMobileNetV2.folder(in: settings)),
-                                               parallelism: settings.threads),
+                                               parallelism: settings.threads, arithmetic: settings.arithmetic),
                       members: bundle.members, preprocessor: try bundle.preprocessing.preprocessor(),
                       decoder: bundle.preprocessing.decoder(maxPixels: settings.maxPixels), threads: settings.threads)
         }
@@ -69,9 +73,9 @@ public final class TrainedModel: @unchecked Sendable {
 
     /// MobileNetV2's frozen modules before `firstModule` from the base `weights` (what a
     /// fine-tuned member reads), run on `parallelism` threads.
-    public static func frozenNetwork(weights: NamedTensors, firstModule: Int, parallelism: Int) throws -> GraphNetwork {
+    public static func frozenNetwork(weights: NamedTensors, firstModule: Int, parallelism: Int, arithmetic: Arithmetic) throws -> GraphNetwork {
         try GraphNetwork(graph: try MobileNetV2Architecture.standard.layerGraph(weights: weights, throughModule: try MobileNetV2Architecture.standard.cut(firstTrained: firstModule).frozen.upperBound),
-                         parallelism: parallelism)
+                         parallelism: parallelism, arithmetic: arithmetic)
     }
 
     /// The model's class probabilities, `[batch, classes]`, for the frozen part's output: the

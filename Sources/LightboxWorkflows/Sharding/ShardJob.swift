@@ -2,6 +2,7 @@ import Foundation
 import LightboxCore
 import LightboxImaging
 import LightboxInterop
+import LightboxKernels
 import LightboxModels
 
 /// What each picture of a sharded job becomes, as a value rather than command-line flags.
@@ -28,7 +29,8 @@ public enum ShardWork: Codable, Sendable, Equatable {
     }
 }
 
-/// A sharded job's description: the work per picture, the DICOM window and the batch size. The
+/// A sharded job's description: the work per picture, the DICOM window, the batch size and the
+/// precision. The
 /// command that splits a list writes it into the shards folder (`job.json`); every Slurm task
 /// reads it back (`lightbox embed --job FILE --shard K/N`) and builds the same embedder from it
 /// with `makeEmbedder(settings:)`. The CLI, the workflows and the Studio describe shard work only with
@@ -38,23 +40,39 @@ public struct ShardJob: Codable, Sendable, Equatable {
     public var work: ShardWork
     public var dicomWindow: DICOMWindow
     public var batch: Int
+    /// What the submitting command computes in; every task computes the same (bf16 on a node
+    /// without AVX-512 BF16: emulated, the same values). Job files without it: fp32.
+    public var precision: Precision
 
-    public init(work: ShardWork, dicomWindow: DICOMWindow, batch: Int = 16) {
+    public init(work: ShardWork, dicomWindow: DICOMWindow, batch: Int = 16, precision: Precision) {
         self.work = work
         self.dicomWindow = dicomWindow
         self.batch = batch
+        self.precision = precision
+    }
+
+    private enum CodingKeys: String, CodingKey { case work, dicomWindow, batch, precision }
+
+    public init(from decoder: Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        work = try values.decode(ShardWork.self, forKey: .work)
+        dicomWindow = try values.decode(DICOMWindow.self, forKey: .dicomWindow)
+        batch = try values.decode(Int.self, forKey: .batch)
+        precision = try values.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
     }
 
     /// The embedder this job's pictures go through and the name its outputs are cached under,
     /// built from the description alone, as every Slurm task builds it.
-    /// `settings`: the task's own run context (weights folder, pixel limit, threads).
-    public func makeEmbedder(settings: LightboxSettings) throws -> (embedder: ImageEmbedder, cacheKey: String) {
+    /// `settings`: the task's own run context (weights folder, pixel limit, threads); its
+    /// arithmetic is replaced by the job's precision.
+    public func makeEmbedder(settings taskSettings: LightboxSettings) throws -> (embedder: ImageEmbedder, cacheKey: String) {
+        let settings = taskSettings.with(arithmetic: PrecisionChoice.choose(requested: precision).arithmetic)
         let decoder = ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: dicomWindow)
         let weightsFolder = PretrainedMobileNetV2.folder(in: settings)
         switch work {
         case .backbone(let resize, let equalization):
             let backbone = try Backbone.pretrained(Preprocessor(policy: resize, equalization: equalization), weightsFolder: weightsFolder,
-                                                   decoder: decoder, parallelism: settings.threads)
+                                                   decoder: decoder, parallelism: settings.threads, arithmetic: settings.arithmetic)
             return (backbone.embedder, backbone.cacheKey)
         case .modelBackbone(let model), .modelProbabilities(let model):
             var bundle = try ModelBundle.read(from: model)
@@ -73,7 +91,8 @@ public struct ShardJob: Codable, Sendable, Equatable {
                 throw WeightsError("frozen modules run through a module from \(ends.lowerBound) to \(ends.upperBound), not \(through)")
             }
             let maps = FrozenFeatureMaps(network: try TrainedModel.frozenNetwork(weights: try PretrainedMobileNetV2.load(from: weightsFolder),
-                                                                                  firstModule: through + 1, parallelism: settings.threads),
+                                                                                  firstModule: through + 1, parallelism: settings.threads,
+                                                                                  arithmetic: settings.arithmetic),
                                          firstTrainedModule: through + 1, weightsSHA256: PretrainedMobileNetV2.installedDigest(in: weightsFolder) ?? "")
             return (ImageEmbedder(network: maps, preprocessor: Preprocessor(policy: resize, equalization: equalization), decoder: decoder,
                                   threads: settings.threads),
