@@ -70,7 +70,7 @@ final class ShardTests: TemporaryFolderTestCase {
 
     func testMergedShardsEqualALocalRunBitForBit() throws {
         let paths = try inputs()
-        let backbone = try Backbone.pretrained(Preprocessor(), weightsFolder: TestSettings.weightsFolder, decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), parallelism: TestSettings.local.threads)
+        let backbone = try Backbone.pretrained(Preprocessor(), weightsFolder: TestSettings.weightsFolder, decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), parallelism: TestSettings.local.threads, arithmetic: .fp32)
         let local = try backbone.embedder.embed(paths: paths, batchSize: 4)
         XCTAssertEqual(local.paths.count, paths.count - 1)
 
@@ -105,7 +105,7 @@ final class ShardTests: TemporaryFolderTestCase {
 
     func testResumeRunsOnlyMissingShardsAndLostEntriesSendTheirShardBack() throws {
         let paths = Array(try inputs().prefix(8))
-        let backbone = try Backbone.pretrained(Preprocessor(), weightsFolder: TestSettings.weightsFolder, decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), parallelism: TestSettings.local.threads)
+        let backbone = try Backbone.pretrained(Preprocessor(), weightsFolder: TestSettings.weightsFolder, decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), parallelism: TestSettings.local.threads, arithmetic: .fp32)
         let cache = work.appendingPathComponent("cache").path
         let job = try sharded(paths, backbone: backbone, cache: cache, manifests: work.appendingPathComponent("m").path)
         try job.run(try Shard(parsing: "1/4"))

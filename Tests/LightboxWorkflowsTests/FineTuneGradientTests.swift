@@ -1,6 +1,7 @@
 import Foundation
 import LightboxCore
 import LightboxHead
+import LightboxKernels
 import LightboxModels
 import LightboxTestSupport
 import XCTest
@@ -129,6 +130,68 @@ final class FineTuneGradientTests: TemporaryFolderTestCase {
         for (name, ours) in tail.runningStatistics {
             XCTAssertLessThan(relativeDifference(ours, try array(out.appendingPathComponent("running/\(name).npy")), floor: 1), 1e-4, name)
         }
+    }
+
+    /// One step's loss and gradients (torch names, the head's included) on the reference's
+    /// frozen feature map and head, with the trained modules' products in `arithmetic`.
+    func ourStep(_ arithmetic: Arithmetic, reference out: URL) throws -> (loss: Float, gradients: [String: [Float]]) {
+        let tail = try TrainableTail(weights: try PretrainedMobileNetV2.load(from: TestSettings.weightsFolder), firstModule: 14)
+        tail.arithmetic = arithmetic
+        let batch = Self.labels.count
+        let (featureMap, trace) = try tail.forward(try array(out.appendingPathComponent("frozen.npy")), batch: batch, training: true)
+        let head = LinearClassifier(weight: try array(out.appendingPathComponent("head_init/weight.npy")),
+                                    bias: try array(out.appendingPathComponent("head_init/bias.npy")), inputs: 1280, classes: 2)
+        let counts = [0, 1].map { c in Self.labels.filter { $0 == c }.count }
+        let step = head.step(featureMap: featureMap, batch: batch, positions: trace.outputSide * trace.outputSide,
+                             labels: Self.labels, classWeights: counts.map { Float(batch) / Float(2 * $0) })
+        var gradients = try tail.backward(step.featureMapGradient, trace: trace)
+        gradients["head.weight"] = step.weightGradient
+        gradients["head.bias"] = step.biasGradient
+        return (step.loss, gradients)
+    }
+
+    /// The bf16 step against torch's autocast bf16 step and both against torch's float32 step.
+    ///
+    /// The tolerance: bf16 keeps 8 significant bits (unit roundoff u = 2^-8 = 0.0039), so a
+    /// product of two rounded operands is off by up to 2u = 0.008 of its size. A gradient of
+    /// features.14 passes through about 30 such products (five modules of two or three 1x1
+    /// convolutions, forward and backward) and through chained training-mode batch norms, which
+    /// cancel most of each gradient and so magnify relative error: a float32 step is already
+    /// 1e-3 from float64 (FineTuneGradientTests above) where single float32 products are 1e-7.
+    /// Measured on these eight X-rays, torch's own autocast step is 0.01-0.14 from its float32
+    /// step per tensor (relative norm; the largest in features.14-15, furthest from the loss), and
+    /// Lightbox's bf16 step 0.008-0.12 (it rounds fewer operands: depthwise convolutions and
+    /// stored activations stay float32). So: every tensor within 0.2 (50u) of float32, which
+    /// torch's autocast must meet too (the bound is not one only Lightbox meets); Lightbox no
+    /// further from float32 than 1.2 times torch's autocast plus 0.01; its bf16 step visibly
+    /// different from its float32 step (the rounding happened); the loss within 1%.
+    func testBF16StepMatchesTorchAutocast() throws {
+        let torch32 = try reference(mode: "step", folder: "reference-float32")
+        let torchBF16 = try reference(mode: "step", ["--precision", "autocast-bf16"], folder: "reference-bf16")
+        let bf16 = PrecisionChoice.choose(requested: .bf16).arithmetic
+        let ours16 = try ourStep(bf16, reference: torch32), ours32 = try ourStep(.fp32, reference: torch32)
+        func loss(_ out: URL) throws -> Float {
+            let step = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("step.json"))) as! [String: Any]
+            return (step["loss"] as! NSNumber).floatValue
+        }
+        let loss32 = try loss(torch32), lossBF16 = try loss(torchBF16)
+        XCTAssertEqual(lossBF16, loss32, accuracy: abs(loss32) * 0.01, "torch's own bf16 loss")
+        XCTAssertEqual(ours16.loss, loss32, accuracy: abs(loss32) * 0.01, "bf16 loss (\(bf16))")
+        var report: [String] = []
+        for name in ours16.gradients.keys.sorted() where !Self.zeroGradient(name) {
+            let reference32 = try array(torch32.appendingPathComponent("grads/\(name).npy"))
+            let torchOwn = relativeDifference(try array(torchBF16.appendingPathComponent("grads/\(name).npy")), reference32)
+            let ours = relativeDifference(ours16.gradients[name]!, reference32)
+            let rounding = relativeDifference(ours16.gradients[name]!, ours32.gradients[name]!)
+            report.append(String(format: "%@: ours %.4f, torch autocast %.4f, ours bf16-fp32 %.4f", name, ours, torchOwn, rounding))
+            XCTAssertLessThan(torchOwn, 0.2, "\(name): torch's own bf16 gradient against its float32 one")
+            XCTAssertLessThan(ours, 0.2, "\(name): bf16 gradient against torch's float32 one")
+            XCTAssertLessThan(ours, 1.2 * torchOwn + 0.01, "\(name): bf16 gradient further from float32 than torch's autocast")
+            if name.hasPrefix("features.") && name.hasSuffix("conv.0.0.weight") || name.hasSuffix("conv.2.weight") {
+                XCTAssertGreaterThan(rounding, 1e-3, "\(name): a 1x1 convolution's weight gradient unchanged by bf16 rounding")
+            }
+        }
+        print(report.joined(separator: "\n"))
     }
 
     /// Two epochs of four-image batches in a fixed order, augmentation and dropout off, the

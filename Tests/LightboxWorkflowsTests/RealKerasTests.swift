@@ -17,7 +17,7 @@ final class RealKerasTests: TemporaryFolderTestCase {
     func teachableMachineBundle(head: DenseHead? = nil, classes: [String]? = nil) throws -> ModelBundle {
         let path = TeachableMachineTests.export.path
         let model = try TFJSLayersModel.load(path)
-        let backbone = try Backbone.teachableMachine(model, policy: .crop, decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), parallelism: TestSettings.local.threads), files = model.files
+        let backbone = try Backbone.teachableMachine(model, policy: .crop, decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), parallelism: TestSettings.local.threads, arithmetic: .fp32), files = model.files
         let tm = try TeachableMachineExport.load(path, settings: TestSettings.local, dicomWindow: .first)
         var bundle = try ModelBundle(classes: classes ?? tm.classes, backbone: ModelBundle.Backbone(backbone),
                                      preprocessing: ModelBundle.Preprocessing(backbone.embedder.preprocessor),

@@ -27,7 +27,7 @@ final class ShardJobTests: TemporaryFolderTestCase {
     func testTheTaskBuildsTheSubmittersEmbedder() throws {
         let job = ShardJob(work: .backbone(resize: .pad, equalization: .histogram), dicomWindow: .minmax)
         let (embedder, key) = try job.makeEmbedder(settings: TestSettings.local)
-        let backbone = try Backbone.pretrained(Preprocessor(policy: .pad, equalization: .histogram), weightsFolder: TestSettings.weightsFolder, decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), parallelism: TestSettings.local.threads)
+        let backbone = try Backbone.pretrained(Preprocessor(policy: .pad, equalization: .histogram), weightsFolder: TestSettings.weightsFolder, decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), parallelism: TestSettings.local.threads, arithmetic: .fp32)
         XCTAssertEqual(key, backbone.cacheKey)
         XCTAssertEqual(embedder.preprocessor, backbone.embedder.preprocessor)
         XCTAssertEqual(embedder.decoder.dicomWindow, .minmax)

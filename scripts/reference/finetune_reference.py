@@ -90,8 +90,10 @@ def main():
     ap.add_argument("--order", default=None)
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--precision", choices=["float32", "float64"], default="float32",
-                    help="arithmetic of the trainable part (the frozen part and every output stay float32)")
+    ap.add_argument("--precision", choices=["float32", "float64", "autocast-bf16"], default="float32",
+                    help="arithmetic of the trainable part (the frozen part and every output stay float32); "
+                         "autocast-bf16: the forward pass under torch.autocast('cpu', torch.bfloat16), loss and "
+                         "backward outside it, float32 weights, as torch's mixed-precision recipe trains")
     args = ap.parse_args()
     started = time.time()
 
@@ -162,7 +164,9 @@ def main():
     summary = f"wrote inputs, frozen features and head for {len(files)} images"
     if args.mode == "step":
         schedule = cosine(1)
-        logits = model(frozen)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "autocast-bf16"):
+            logits = model(frozen)
+        logits = logits.float() if args.precision == "autocast-bf16" else logits
         loss = F.cross_entropy(logits, y_all, weight=w)
         opt.zero_grad()
         loss.backward()

@@ -29,7 +29,7 @@ public final class FineTuneMember {
 
     /// A member on `weights` from `firstModule`, its head drawn from `seed` as torch's
     /// `nn.Linear` initialises one (uniform in ±1/sqrt(inputs), weights and bias).
-    public convenience init(weights: NamedTensors, firstModule: Int, classes: Int, seed: UInt64, arithmetic: Arithmetic) throws {
+    public convenience init(weights: NamedTensors, firstModule: Int, classes: Int, seed: UInt64, arithmetic: Arithmetic = .fp32) throws {
         let tail = try TrainableTail(weights: weights, firstModule: firstModule)
         tail.arithmetic = arithmetic
         var generator = SeededGenerator(seed: seed, stream: "finetune-head")

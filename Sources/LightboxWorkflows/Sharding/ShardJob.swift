@@ -44,7 +44,7 @@ public struct ShardJob: Codable, Sendable, Equatable {
     /// without AVX-512 BF16: emulated, the same values). Job files without it: fp32.
     public var precision: Precision
 
-    public init(work: ShardWork, dicomWindow: DICOMWindow, batch: Int = 16, precision: Precision) {
+    public init(work: ShardWork, dicomWindow: DICOMWindow, batch: Int = 16, precision: Precision = .fp32) {
         self.work = work
         self.dicomWindow = dicomWindow
         self.batch = batch
