@@ -128,7 +128,7 @@ let package = Package(
                                                                  .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                                  .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Drives the built `lightbox` executable as a user would.
-        .testTarget(name: "LightboxCLITests", dependencies: ["LightboxTestSupport", "lightbox", "LightboxCore", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxWorkflows", "LightboxInterop", "LightboxHead",
+        .testTarget(name: "LightboxCLITests", dependencies: ["LightboxTestSupport", "lightbox", "LightboxCore", "LightboxModels", "LightboxData", "LightboxImaging", "LightboxWorkflows", "LightboxInterop", "LightboxHead", "LightboxKernels",
                                                             .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
     ],
     swiftLanguageModes: [.v5]

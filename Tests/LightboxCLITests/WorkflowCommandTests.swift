@@ -9,7 +9,10 @@ import ZIPFoundation
 /// data set made of real X-rays from ../shared, with the bad items real uploads contain.
 final class WorkflowCommandTests: TemporaryFolderTestCase {
     /// 12 + 12 X-rays in two class folders (COVID-19 and OTHER by the shared metadata), a broken PNG and a .DS_Store.
-    func makeDataset() throws -> URL {
+    func makeDataset() throws -> URL { try Self.makeDataset(in: work) }
+
+    /// The same data set, in `work`/data (other test classes use it too).
+    static func makeDataset(in work: URL) throws -> URL {
         let shared = try DatasetLoader.load(CLI.shared.appendingPathComponent("data/covid-chestxray").path, saltFolder: TestSettings.local.home)
         let covid = shared.images.filter { $0.label == "COVID-19" }.map(\.path)
         let other = shared.images.filter { $0.label == "OTHER" }.map(\.path)

@@ -24,6 +24,20 @@ final class ShardJobTests: TemporaryFolderTestCase {
         }
     }
 
+    /// A bf16 job makes every task compute in bf16 (this CPU's kernels, else their emulation:
+    /// the same cache key), whatever the task's own settings; job files written before
+    /// precision existed mean fp32.
+    func testTheJobsPrecisionGovernsEveryTask() throws {
+        let bf16 = ShardJob(work: .frozenModules(through: 13, resize: .crop, equalization: .none), dicomWindow: .first, precision: .bf16)
+        XCTAssertEqual(try roundTrip(bf16), bf16)
+        let (embedder, key) = try bf16.makeEmbedder(settings: TestSettings.local.with(arithmetic: .fp32))
+        XCTAssertTrue(key.hasSuffix("+bf16"), key)
+        XCTAssertTrue(embedder.network.arithmetic.isBF16)
+        let old = work.appendingPathComponent("old-job.json")
+        try Data(#"{"batch": 16, "dicomWindow": "first", "work": {"backbone": {"resize": "crop", "equalization": "none"}}}"#.utf8).write(to: old)
+        XCTAssertEqual(try ShardJob.read(from: old.path).precision, .fp32)
+    }
+
     func testTheTaskBuildsTheSubmittersEmbedder() throws {
         let job = ShardJob(work: .backbone(resize: .pad, equalization: .histogram), dicomWindow: .minmax)
         let (embedder, key) = try job.makeEmbedder(settings: TestSettings.local)
