@@ -88,15 +88,8 @@ final class BF16Matmul {
         var desc = dnnl_matmul_desc_t()
         var am = aMD, bm = bMD, cm = cMD
         try DNNL.check(dnnl_matmul_desc_init(&desc, &am, &bm, nil, &cm), "matmul descriptor")
-        var attr: dnnl_primitive_attr_t?
-        try DNNL.check(dnnl_primitive_attr_create(&attr), "attributes")
+        let attr = try DNNL.attributes(sum: s.accumulate, activation: .none)
         defer { dnnl_primitive_attr_destroy(attr) }
-        var postOps: dnnl_post_ops_t?
-        try DNNL.check(dnnl_post_ops_create(&postOps), "post-ops")
-        defer { dnnl_post_ops_destroy(postOps) }
-        if s.accumulate { try DNNL.check(dnnl_post_ops_append_sum(postOps, 1.0), "sum post-op") }
-        try DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "set post-ops")
-        try DNNL.check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
         var pd: dnnl_primitive_desc_t?
         try DNNL.check(withUnsafePointer(to: &desc) { dnnl_primitive_desc_create(&pd, $0, attr, ctx.engine, nil) },
                        "bf16 matmul descriptor \(s)")

@@ -104,22 +104,8 @@ public final class DNNLConvolution {
         }
         try DNNL.check(status, "convolution descriptor")
 
-        var attr: dnnl_primitive_attr_t?
-        try DNNL.check(dnnl_primitive_attr_create(&attr), "attributes")
+        let attr = try DNNL.attributes(sum: spec.accumulate, activation: spec.activation)
         defer { dnnl_primitive_attr_destroy(attr) }
-        var postOps: dnnl_post_ops_t?
-        try DNNL.check(dnnl_post_ops_create(&postOps), "post-ops")
-        defer { dnnl_post_ops_destroy(postOps) }
-        if spec.accumulate { try DNNL.check(dnnl_post_ops_append_sum(postOps, 1.0), "sum post-op") }
-        switch spec.activation {
-        case .relu6: try DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1.0, dnnl_eltwise_clip, 0, 6), "relu6 post-op")
-        case .relu: try DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1.0, dnnl_eltwise_relu, 0, 0), "relu post-op")
-        case .none: break
-        }
-        try DNNL.check(dnnl_primitive_attr_set_post_ops(attr, postOps), "set post-ops")
-        // Each primitive gets its own scratchpad: the library's shared one is not safe when
-        // two threads run primitives at once.
-        try DNNL.check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
 
         var pd: dnnl_primitive_desc_t?
         try DNNL.check(withUnsafePointer(to: &desc) { dnnl_primitive_desc_create(&pd, $0, attr, ctx.engine, nil) },

@@ -38,6 +38,31 @@ final class DNNL: @unchecked Sendable {
         guard status == dnnl_success else { throw KernelError("oneDNN: \(what) failed (status \(status.rawValue))") }
     }
 
+    /// Primitive attributes (the caller destroys them): a sum post-op (add the destination's
+    /// contents) when `sum`, then the activation, and a scratchpad of the primitive's own: the
+    /// library's shared one is not safe when two threads run primitives at once.
+    static func attributes(sum: Bool, activation: ConvolutionSpec.Activation) throws -> dnnl_primitive_attr_t? {
+        var attr: dnnl_primitive_attr_t?
+        try check(dnnl_primitive_attr_create(&attr), "attributes")
+        do {
+            var postOps: dnnl_post_ops_t?
+            try check(dnnl_post_ops_create(&postOps), "post-ops")
+            defer { dnnl_post_ops_destroy(postOps) }
+            if sum { try check(dnnl_post_ops_append_sum(postOps, 1.0), "sum post-op") }
+            switch activation {
+            case .relu6: try check(dnnl_post_ops_append_eltwise(postOps, 1.0, dnnl_eltwise_clip, 0, 6), "relu6 post-op")
+            case .relu: try check(dnnl_post_ops_append_eltwise(postOps, 1.0, dnnl_eltwise_relu, 0, 0), "relu post-op")
+            case .none: break
+            }
+            try check(dnnl_primitive_attr_set_post_ops(attr, postOps), "set post-ops")
+            try check(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "scratchpad mode")
+        } catch {
+            dnnl_primitive_attr_destroy(attr)
+            throw error
+        }
+        return attr
+    }
+
     /// A plain memory descriptor of `dims` in `tag` layout.
     static func descriptor(_ dims: [Int], _ tag: dnnl_format_tag_t, _ type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
