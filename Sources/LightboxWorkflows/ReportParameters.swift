@@ -1,8 +1,22 @@
+import LightboxCore
 import LightboxData
 
 extension TrainingConfiguration {
     /// The run's settings as the report's parameter table shows them.
     func reportParameters(positiveClass: String?) -> [(String, String)] {
+        methodParameters(positiveClass: positiveClass) + [("precision", Self.precisionDescription(settings.arithmetic))]
+    }
+
+    /// What the products computed in, for a reader of the report.
+    static func precisionDescription(_ arithmetic: Arithmetic) -> String {
+        switch (arithmetic.precision, arithmetic.kernels) {
+        case (.fp32, _): "fp32"
+        case (.bf16, .native): "bf16 products (1x1 convolutions, fine-tuning's products) with float32 sums, on the CPU's AVX-512 BF16 kernels"
+        case (.bf16, .emulated): "bf16 products (1x1 convolutions, fine-tuning's products) with float32 sums, emulated with fp32 kernels (this CPU has no AVX-512 BF16)"
+        }
+    }
+
+    private func methodParameters(positiveClass: String?) -> [(String, String)] {
         let t = training, a = augmentation
         if method == .finetune {
             let f = fineTune, cut = fineTune.cut

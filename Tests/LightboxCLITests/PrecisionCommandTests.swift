@@ -21,6 +21,9 @@ final class PrecisionCommandTests: TemporaryFolderTestCase {
         XCTAssertEqual(m["precision"] as? String, "bf16")
         XCTAssertEqual(m["precision_kernels"] as? String, native ? "native" : "emulated")
         XCTAssertEqual(train.stderr.contains("bf16 asked for, but this CPU has no AVX-512 BF16"), !native, train.stderr)
+        let report = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(report.contains(native ? "AVX-512 BF16 kernels" : "emulated with fp32 kernels (this CPU has no AVX-512 BF16)"),
+                      "the report's parameters name the precision")
 
         // The same model predicted in both precisions: the same answers to within bf16's rounding.
         let model = run.appendingPathComponent("model").path
