@@ -94,9 +94,7 @@ final class BF16Matmul {
         try DNNL.check(withUnsafePointer(to: &desc) { dnnl_primitive_desc_create(&pd, $0, attr, ctx.engine, nil) },
                        "bf16 matmul descriptor \(s)")
         defer { dnnl_primitive_desc_destroy(pd) }
-        var name: UnsafePointer<CChar>?
-        _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name)
-        implementation = name.map { String(cString: $0) } ?? "unknown"
+        implementation = DNNL.implementation(pd)
         var prim: dnnl_primitive_t?
         try DNNL.check(dnnl_primitive_create(&prim, pd), "bf16 matmul primitive")
         primitive = prim!

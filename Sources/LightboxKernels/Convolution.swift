@@ -55,6 +55,8 @@ public final class DNNLConvolution {
 
     /// What this convolution computes in (fp32 for all but pointwise convolutions).
     public let arithmetic: Arithmetic
+    /// Which oneDNN implementation runs it (e.g. `brgconv_1x1:avx512_core_bf16`).
+    public let implementation: String
 
     private let primitive: dnnl_primitive_t
     private let memories: [dnnl_memory_t]
@@ -112,6 +114,7 @@ public final class DNNLConvolution {
                        "convolution primitive descriptor \(spec)")
         defer { dnnl_primitive_desc_destroy(pd) }
         let chosenWeightsMD = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!.pointee
+        implementation = DNNL.implementation(pd)
 
         var prim: dnnl_primitive_t?
         try DNNL.check(dnnl_primitive_create(&prim, pd), "convolution primitive")

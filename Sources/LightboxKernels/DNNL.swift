@@ -63,6 +63,13 @@ final class DNNL: @unchecked Sendable {
         return attr
     }
 
+    /// The name of the implementation oneDNN chose for `pd` (what ONEDNN_VERBOSE prints).
+    static func implementation(_ pd: dnnl_primitive_desc_t?) -> String {
+        var name: UnsafePointer<CChar>?
+        _ = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name)
+        return name.map { String(cString: $0) } ?? "unknown"
+    }
+
     /// A plain memory descriptor of `dims` in `tag` layout.
     static func descriptor(_ dims: [Int], _ tag: dnnl_format_tag_t, _ type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
