@@ -18,9 +18,8 @@ bf16-emulated (bf16's numbers on fp32 kernels: an accuracy and cost reference, n
 claim), torch eager under torch.autocast("cpu", dtype=torch.bfloat16), and ONNX Runtime on
 the same ONNX model quantised by onnxruntime.quantization.quantize_dynamic (int8 weights,
 activations quantised per pass). Each engine's accuracy: the cosine similarity of its
-embeddings of the 16 X-rays to torch fp32's (mean and min). Lightbox's embeddings for that
-come from `lightbox embed --precision fp32|bf16` on the same 16 files (its own decoding
-and resizing), so its fp32 row shows the preprocessing's share of the difference.
+embeddings of the same 16 preprocessed X-rays (its batch-16 passes) to torch fp32's, mean
+and min (lightbox-bench writes Lightbox's where LIGHTBOX_BENCH_EMBEDDINGS says).
 
 Run from the repository root after scripts/setup.sh, with a python that has torch 2.13,
 onnxruntime and onnx (e.g. a venv with `pip install torch==2.13.0 onnxruntime onnx pillow numpy`):
@@ -46,13 +45,12 @@ def make_inputs(path):
     np.save(path, x.astype(np.float32))  # NHWC
 
 
-def time_passes(run, seconds):
+def time_passes(run, seconds, first):
     """Median pass time after 3 warm-up passes, over at least 5 passes and `seconds`. A pass slower
-    than `seconds` (torch's bf16 convolutions without AVX-512) gets one warm-up and one timed pass."""
-    t0 = time.perf_counter()
-    run()
-    slow = time.perf_counter() - t0 > seconds
-    for _ in range(0 if slow else 2):
+    than `seconds` (torch's bf16 convolutions without AVX-512): its first pass, which took `first`
+    seconds, is the only warm-up, then one timed pass."""
+    slow = first > seconds
+    for _ in range(0 if slow else 3):
         run()
     times, start = [], time.perf_counter()
     while time.perf_counter() - start < seconds or len(times) < (1 if slow else 5):
@@ -76,6 +74,7 @@ def peer(engine, inputs, batch, seconds, checkpoint):
         def run():
             with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=engine == "torch-bf16"):
                 return model(t)[0]
+        t0 = time.perf_counter()
         out = run().float().numpy()
     else:
         import onnxruntime as ort
@@ -96,10 +95,12 @@ def peer(engine, inputs, batch, seconds, checkpoint):
             path = quantized(path)
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         run = lambda: sess.run(None, {"x": x})[0]
+        t0 = time.perf_counter()
         out = run()
+    first = time.perf_counter() - t0  # the first pass's time
     if batch == 16:  # for the accuracy columns
         np.save(os.path.join(os.path.dirname(inputs), f"embeddings-{engine}.npy"), out.astype(np.float32))
-    median, n = time_passes(run, seconds)
+    median, n = time_passes(run, seconds, first)
     print(json.dumps({"batch": batch, "iterations": n, "median_s": median, "images_per_s": batch / median,
                       "checksum": float(out[0].sum())}))
 
@@ -139,15 +140,6 @@ def native_bf16(bench, inputs):
     sys.exit(f"lightbox-bench bf16 failed ({out.returncode}):\n{out.stderr}")
 
 
-def lightbox_embeddings(lightbox, precision, directory):
-    """`lightbox embed --precision P` of the 16 X-rays make_inputs uses (its own decoding)."""
-    files = sorted(f for f in os.listdir(IMAGES) if f.endswith((".jpg", ".jpeg", ".png")))[:16]
-    out = os.path.join(directory, f"lightbox-{precision}.npy")
-    subprocess.run([lightbox, "embed", "--precision", precision, "--threads", "2", "--out", out]
-                   + [os.path.join(IMAGES, f) for f in files], check=True, capture_output=True)
-    return np.load(out)
-
-
 def cosines(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     c = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
@@ -172,7 +164,9 @@ def main():
     inputs = os.path.join(tempfile.mkdtemp(), "inputs.npy")
     make_inputs(inputs)
     tuned = tuned_environment()
-    lb = lambda precision: lambda b: child([bench, inputs, str(b), str(args.seconds), "2", precision])
+    directory = os.path.dirname(inputs)
+    lb = lambda precision: lambda b: child([bench, inputs, str(b), str(args.seconds), "2", precision], env=dict(
+        os.environ, LIGHTBOX_BENCH_EMBEDDINGS=os.path.join(directory, f"embeddings-lightbox-{precision}-{b}.npy")))
     pe = lambda engine, env=None: lambda b: child([sys.executable, __file__, "--peer", engine, inputs, str(b),
                                                    str(args.seconds)], env=env)
     unavailable = native_bf16(bench, inputs)
@@ -197,16 +191,12 @@ def main():
                 results[(engine, batch)].append(engines[engine](batch))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
-    # Accuracy: cosine of each engine's 16 embeddings to torch fp32's. Lightbox's from `lightbox
-    # embed` (bf16 there is the native kernels where the CPU has them, else the emulation).
-    directory = os.path.dirname(inputs)
-    reference = np.load(os.path.join(directory, "embeddings-torch.npy"))
-    files = {"torch eager": "torch", "torch autocast bf16": "torch-bf16", "onnxruntime": "ort",
-             "onnxruntime int8 dyn": "ort-int8"}
-    accuracy = {e: cosines(np.load(os.path.join(directory, f"embeddings-{f}.npy")), reference) for e, f in files.items()}
-    ours32, ours16 = lightbox_embeddings(lightbox, "fp32", directory), lightbox_embeddings(lightbox, "bf16", directory)
-    accuracy["lightbox"] = cosines(ours32, reference)
-    accuracy["lightbox bf16" if unavailable is None else "lightbox bf16-emulated"] = cosines(ours16, reference)
+    # Accuracy: cosine of each engine's embeddings of the 16 X-rays (batch 16) to torch fp32's.
+    files = {"lightbox": "lightbox-fp32-16", "lightbox bf16": "lightbox-bf16-16",
+             "lightbox bf16-emulated": "lightbox-bf16-emulated-16", "torch eager": "torch",
+             "torch autocast bf16": "torch-bf16", "onnxruntime": "ort", "onnxruntime int8 dyn": "ort-int8"}
+    embeddings = {e: np.load(os.path.join(directory, f"embeddings-{f}.npy")) for e, f in files.items() if e in names}
+    accuracy = {e: cosines(x, embeddings["torch eager"]) for e, x in embeddings.items()}
 
     print(f"MobileNetV2 224x224 embeddings, 2 threads; {args.rounds} rounds of {args.seconds:g} s per engine "
           f"and batch; medians over rounds; cos: cosine to torch fp32's embeddings of the 16 X-rays (mean, min)")
@@ -224,12 +214,17 @@ def main():
             print(f"{engine:<24}{batch:>6}{rate:>10.1f}{batch / rate * 1e3:>10.2f}{statistics.median(ratios):>17.2f}"
                   f"{f'({min(ratios):.2f}-{max(ratios):.2f})':>14}{cos}")
     sums = {e: round(results[(e, 1)][0]["checksum"], 3) for e in names}
-    print("sum of image 0's embedding (engines must agree):", sums)
-    mean, low = cosines(ours16, ours32)
-    print(f"lightbox embed --precision bf16 against --precision fp32 (same decoding): cosine mean {mean:.6f}, min {low:.6f}"
-          f" ({'native kernels' if unavailable is None else 'emulated: this CPU has no AVX-512 BF16'})")
+    print("sum of image 0's embedding (fp32 engines must agree; bf16 and int8 show their error):", sums)
+    own = {"lightbox bf16": "lightbox", "lightbox bf16-emulated": "lightbox", "torch autocast bf16": "torch eager",
+           "onnxruntime int8 dyn": "onnxruntime"}
+    for e, fp32 in own.items():
+        if e in embeddings:
+            mean, low = cosines(embeddings[e], embeddings[fp32])
+            print(f"{e} against {fp32} (its own fp32): cosine mean {mean:.6f}, min {low:.6f}")
 
     # Whole-process latency of `lightbox embed` on one image (weights load included).
+    if not os.path.exists(lightbox):
+        return print(f"(no {lightbox}: `swift build -c release --product lightbox` for the whole-process latency)")
     image = os.path.join(IMAGES, sorted(os.listdir(IMAGES))[0])
     out = os.path.join(tempfile.mkdtemp(), "one.npy")
     times = []
