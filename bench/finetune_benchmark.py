@@ -123,8 +123,8 @@ def main():
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
     print(f"fine-tuning, batch {args.batch}, 2 threads; {args.rounds} rounds, medians; ms per image; "
           f"ratios: engine / lightbox fp32 within each round (median, range)")
-    print(f"{'engine':<24}{'step':>8}{'frozen':>9}{'engine/lightbox step':>22}{'(range)':>14}"
-          f"{'frozen':>8}{'(range)':>14}")
+    print(f"{'engine':<24}{'step':>8}{'frozen':>9}{'engine/lightbox step':>22}{'(range)':>16}"
+          f"{'frozen':>8}{'(range)':>16}")
     ours = results["lightbox"]
     for e, rows in results.items():
         if e == "lightbox bf16-emulated" and unavailable is not None:
@@ -134,8 +134,8 @@ def main():
         ratios = [x["step_ms_per_image"] / o["step_ms_per_image"] for x, o in zip(rows, ours)]
         fratios = [x["frozen_ms_per_image"] / o["frozen_ms_per_image"] for x, o in zip(rows, ours)]
         print(f"{e:<24}{step:>8.2f}{frozen:>9.2f}{statistics.median(ratios):>22.2f}"
-              f"{f'({min(ratios):.2f}-{max(ratios):.2f})':>14}{statistics.median(fratios):>8.2f}"
-              f"{f'({min(fratios):.2f}-{max(fratios):.2f})':>14}")
+              f"{f'({min(ratios):.2f}-{max(ratios):.2f})':>16}{statistics.median(fratios):>8.2f}"
+              f"{f'({min(fratios):.2f}-{max(fratios):.2f})':>16}")
 
 
 if __name__ == "__main__":
