@@ -200,7 +200,7 @@ def main():
 
     print(f"MobileNetV2 224x224 embeddings, 2 threads; {args.rounds} rounds of {args.seconds:g} s per engine "
           f"and batch; medians over rounds; cos: cosine to torch fp32's embeddings of the 16 X-rays (mean, min)")
-    print(f"{'engine':<24}{'batch':>6}{'img/s':>10}{'ms/pass':>10}{'lightbox/engine':>17}{'(range)':>14}"
+    print(f"{'engine':<24}{'batch':>6}{'img/s':>10}{'ms/pass':>10}{'lightbox/engine':>17}{'(range)':>16}"
           f"{'cos mean':>10}{'cos min':>9}")
     for batch in (1, 16):
         ours = [x["images_per_s"] for x in results[("lightbox", batch)]]
@@ -212,7 +212,7 @@ def main():
             ratios = [o / x["images_per_s"] for o, x in zip(ours, rows)]
             cos = f"{accuracy[engine][0]:>10.5f}{accuracy[engine][1]:>9.5f}" if engine in accuracy else ""
             print(f"{engine:<24}{batch:>6}{rate:>10.1f}{batch / rate * 1e3:>10.2f}{statistics.median(ratios):>17.2f}"
-                  f"{f'({min(ratios):.2f}-{max(ratios):.2f})':>14}{cos}")
+                  f"{f'({min(ratios):.2f}-{max(ratios):.2f})':>16}{cos}")
     sums = {e: round(results[(e, 1)][0]["checksum"], 3) for e in names}
     print("sum of image 0's embedding (fp32 engines must agree; bf16 and int8 show their error):", sums)
     own = {"lightbox bf16": "lightbox", "lightbox bf16-emulated": "lightbox", "torch autocast bf16": "torch eager",
