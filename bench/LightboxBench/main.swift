@@ -1,6 +1,7 @@
 // Times Lightbox's MobileNetV2 forward pass on preprocessed inputs, for bench/embedding_benchmark.py.
 // Usage: lightbox-bench INPUT.npy BATCH SECONDS THREADS [fp32|bf16|bf16-emulated]
-// INPUT.npy: float32 [N, 224, 224, 3] (NHWC, normalised). Prints one JSON line.
+// INPUT.npy: float32 [N, 224, 224, 3] (NHWC, normalised). Prints one JSON line; with
+// LIGHTBOX_BENCH_EMBEDDINGS=OUT.npy set, also writes the embeddings of the BATCH images there.
 // Or: lightbox-bench finetune-step BATCH SECONDS THREADS [PRECISION] (see FineTuneStep.swift).
 // PRECISION (default fp32): bf16 runs oneDNN's AVX-512 BF16 kernels and fails on a CPU without
 // them; bf16-emulated runs bf16's numbers on fp32 kernels (slower than fp32, for comparison).
@@ -51,6 +52,10 @@ do {
     }
     times.sort()
     let median = times[times.count / 2]
+    // For the benchmark's accuracy columns: the last pass's embeddings, [BATCH, 1280] float32.
+    if let path = ProcessInfo.processInfo.environment["LIGHTBOX_BENCH_EMBEDDINGS"] {
+        try NPYFile.encode(embeddings, shape: [batch, embeddings.count / batch]).write(to: URL(fileURLWithPath: path))
+    }
     _ = per
     print("{\"batch\": \(batch), \"precision\": \"\(args.count == 6 ? args[5] : "fp32")\", \"iterations\": \(times.count), \"median_s\": \(median), \"images_per_s\": \(Double(batch) / median), \"checksum\": \(embeddings.prefix(1280).reduce(0, +))}")
 } catch {
