@@ -281,7 +281,8 @@ struct TestPredictionResponse: Encodable {
 struct PredictionResponse: Encodable {
     var predicted: String
     var probabilities: [String: Double]
-    var heatmap: String
+    /// Absent when the request asked for none (`?heatmap=0`).
+    var heatmap: String?
     var disclaimer: String
     var threshold: Double?
     var positiveClass: String?

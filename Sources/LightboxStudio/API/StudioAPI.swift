@@ -302,9 +302,11 @@ public struct StudioAPI: Sendable {
         }
         api.post("runs/:run/predict") { request, context in
             let id = try context.parameters.require("run", as: Int64.self)
+            let heatmap = try PredictionService.heatmapWanted(request.uri.queryParameters.getAll("heatmap"))
             var request = request
             let data = Data(try await request.collectBody(upTo: settings.maxUploadBytes).readableBytesView)
-            let result = try await PredictionService(runs: runs, gate: gate).predict(run: id, data: data, stillWanted: await context.clientStillWaiting())
+            let result = try await PredictionService(runs: runs, gate: gate).predict(run: id, data: data, heatmap: heatmap,
+                                                                                    stillWanted: await context.clientStillWaiting())
             return try Self.json(result)
         }
         // A stored image through a finished run's model (a scored picture's through the model that

@@ -29,6 +29,8 @@ public final class RunManager: @unchecked Sendable {
     private var predictors: [Int64: Predictor] = [:]
     /// Cross-fitted runs' fold models, by run and fold (1-K).
     private var foldPredictors: [Int64: [Int: Predictor]] = [:]
+    /// Each loaded run model's batcher: concurrent predictions on a run share its passes.
+    private var batchers: [Int64: PictureBatcher] = [:]
     private let queue = DispatchQueue(label: "lightbox.studio.training", qos: .utility)
     /// The run context every run and prediction uses.
     let settings: LightboxSettings
@@ -239,6 +241,18 @@ public final class RunManager: @unchecked Sendable {
         return p
     }
 
+    /// The batcher of run `id`'s model (`PredictionBatcher`): predictions of uploaded pictures on
+    /// the run go through it, so that concurrent ones share the model's passes.
+    func batcher(run id: Int64) throws -> PictureBatcher {
+        let predictor = try predictor(run: id)
+        lock.lock()
+        defer { lock.unlock() }
+        if let b = batchers[id] { return b }
+        let b = PictureBatcher(predictor: predictor)
+        batchers[id] = b
+        return b
+    }
+
     /// The model of fold `fold` (1-K) of a cross-fitted run: the members that trained on every
     /// other fold and scored this one (the bundle keeps them fold by fold, `members / K` each), with
     /// the run's decision rule, so a picture of that fold gets its out-of-fold answer. Nil for a
@@ -267,6 +281,7 @@ public final class RunManager: @unchecked Sendable {
         for id in ids {
             predictors[id] = nil
             foldPredictors[id] = nil
+            batchers[id] = nil
             live[id] = nil
         }
         lock.unlock()

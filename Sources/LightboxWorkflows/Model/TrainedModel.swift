@@ -143,22 +143,78 @@ public final class TrainedModel: @unchecked Sendable {
         let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads)
         let pass = try embedder.forward(paths, outputs: reads.union(.featureMap))
         if let failure = pass.failures.first { throw failure }
-        let output = pass.output!, k = classes, values = preprocessor.valuesPerImage
+        return try answers(input: pass.input, output: pass.output!, targets: targets,
+                           heatmaps: [Bool](repeating: true, count: paths.count), decision: decision)
+            .map { ($0.probabilities, $0.predicted, $0.heatmap!) }
+    }
+
+    /// A picture in memory (`data`, named `name` in errors) decoded and preprocessed into the
+    /// network's input (`preprocessor.valuesPerImage` floats): what `predict(paths:)` and
+    /// `explain(paths:)` feed the network for the same bytes in a file (the same decoder and
+    /// scaled decoding), so that a server can decode pictures one by one within its memory
+    /// budget and pass them through the network together (`explain(inputs:heatmaps:decision:)`).
+    public func input(data: [UInt8], name: String) throws -> [Float] {
+        let image = try decoder.decode(data: data, path: name, reduceFor: preprocessor.decodeTarget)
+        let square = preprocessor.resized(image)
+        var values = [Float](repeating: 0, count: preprocessor.valuesPerImage)
+        values.withUnsafeMutableBufferPointer { preprocessor.writeNormalized(square, to: $0.baseAddress!) }
+        return values
+    }
+
+    /// One picture's answer: calibrated probabilities, the class the decision rule predicts, and
+    /// when asked the PNG of the model's input with the Grad-CAM heatmap of that class.
+    public struct Answer: Sendable, Equatable {
+        public var probabilities: [Float]
+        public var predicted: Int
+        public var heatmap: Data?
+    }
+
+    /// Pictures already preprocessed (`input(data:name:)`, `heatmaps.count` of them one after
+    /// another in `inputs`) through one pass of the frozen part: each one's answer, with its
+    /// heatmap when `heatmaps[i]`. A picture's answer does not depend on the others in the pass:
+    /// the frozen part runs each picture of a batch on its own, and the members' rows are
+    /// batch-independent (`RowProduct`).
+    public func explain(inputs: [Float], heatmaps: [Bool], decision: DecisionRule) throws -> [Answer] {
+        let batch = heatmaps.count
+        guard batch > 0 else { return [] }
+        guard inputs.count == batch * preprocessor.valuesPerImage else {
+            throw WeightsError("\(inputs.count) input values for \(batch) pictures of \(preprocessor.valuesPerImage)")
+        }
+        let outputs = heatmaps.contains(true) ? reads.union(.featureMap) : reads
+        let output = try inputs.withUnsafeBufferPointer { try frozen.forward($0.baseAddress!, batch: batch, outputs: outputs) }
+        return try answers(input: inputs, output: output, targets: nil, heatmaps: heatmaps, decision: decision)
+    }
+
+    /// The answers for a pass (`input` the network's input, `output` the frozen part's): the
+    /// members' Grad-CAMs summed and scaled to 0...1 for each picture with `heatmaps[i]`, their
+    /// overlays drawn and encoded on `threads` threads.
+    private func answers(input: [Float], output: BackboneResult, targets: [Int]?, heatmaps: [Bool],
+                         decision: DecisionRule) throws -> [Answer] {
+        let k = classes, values = preprocessor.valuesPerImage
         let probabilities = try self.probabilities(frozen: output)
-        return try paths.indices.map { i in
+        var answers = (0..<output.batch).map { i -> Answer in
             let row = Array(probabilities[(i * k)..<((i + 1) * k)])
-            let predicted = decision.predicted(row)
+            return Answer(probabilities: row, predicted: decision.predicted(row), heatmap: nil)
+        }
+        var cams: [(cam: [Float], side: Int)?] = Array(repeating: nil, count: output.batch)
+        for i in answers.indices where heatmaps[i] {
             var cam: [Float] = [], side = 0
             for member in members {
-                let one = try member.gradCAM(frozen: output, index: i, target: targets?[i] ?? predicted)
+                let one = try member.gradCAM(frozen: output, index: i, target: targets?[i] ?? answers[i].predicted)
                 side = one.side
                 cam = cam.isEmpty ? one.cam : zip(cam, one.cam).map(+)
             }
             let top = cam.max() ?? 0
             if top > 0 { cam = cam.map { $0 / top } }
-            return (row, predicted, try HeatmapExamples.overlayPNG(input: pass.input[(i * values)..<((i + 1) * values)], cam: cam,
-                                                                  side: side, preprocessor: preprocessor))
+            cams[i] = (cam, side)
         }
+        let preprocessor = self.preprocessor, drawn = cams
+        let overlays = Parallel.map(output.batch, threads: threads) { i -> Result<Data, Error>? in
+            drawn[i].map { c in Result { try HeatmapExamples.overlayPNG(input: input[(i * values)..<((i + 1) * values)], cam: c.cam,
+                                                                      side: c.side, preprocessor: preprocessor) } }
+        }
+        for i in answers.indices { answers[i].heatmap = try overlays[i]?.get() }
+        return answers
     }
 }
 
