@@ -10,41 +10,48 @@ enum BF16Products {
     static func rowMajor(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>,
                          b: UnsafePointer<Float>, beta: Float, c: UnsafeMutablePointer<Float>, kernels: Arithmetic.Kernels) {
         precondition(beta == 0 || beta == 1, "bf16 products overwrite or add")
-        let roundedA = BF16Operand(count: m * k, kernels: kernels), roundedB = BF16Operand(count: k * n, kernels: kernels)
-        roundedA.fill(from: a, count: m * k)
-        roundedB.fill(from: b, count: k * n)
         if kernels == .native {
-            do {
-                let matmul = try MatmulCache.forCurrentThread.primitive(
-                    MatmulShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, accumulate: beta == 1))
-                try matmul.run(a: roundedA.raw, b: roundedB.raw, c: c)
+            // A shape oneDNN refused once (not seen after the self-check passed) is not tried
+            // again: its products are computed with the emulation, the same values.
+            if (try? native(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, beta: beta, c: c)) != nil {
                 return
-            } catch {
-                // oneDNN refused this shape after the self-check passed (not seen): compute the
-                // same values with the emulation rather than stop the run.
             }
         }
-        let floatA = kernels == .native ? rounded(a, count: m * k) : roundedA, floatB = kernels == .native ? rounded(b, count: k * n) : roundedB
-        GEMM.rowMajor(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: floatA.floats,
-                      lda: transposeA ? m : k, b: floatB.floats, ldb: transposeB ? k : n, beta: beta, c: c, ldc: n)
+        let roundedA = BF16Operand(count: m * k, kernels: .emulated), roundedB = BF16Operand(count: k * n, kernels: .emulated)
+        roundedA.fill(from: a, count: m * k)
+        roundedB.fill(from: b, count: k * n)
+        GEMM.rowMajor(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: roundedA.floats,
+                      lda: transposeA ? m : k, b: roundedB.floats, ldb: transposeB ? k : n, beta: beta, c: c, ldc: n)
     }
 
-    private static func rounded(_ values: UnsafePointer<Float>, count: Int) -> BF16Operand {
-        let operand = BF16Operand(count: count, kernels: .emulated)
-        operand.fill(from: values, count: count)
-        return operand
+    /// The product on oneDNN's bf16 matmul; throws when oneDNN refuses the shape (the
+    /// self-check calls this directly, so a refusal is not hidden by the emulation).
+    static func native(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>,
+                       b: UnsafePointer<Float>, beta: Float, c: UnsafeMutablePointer<Float>) throws {
+        let matmul = try MatmulCache.forCurrentThread.primitive(
+            MatmulShape(m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, accumulate: beta == 1,
+                        threads: KernelThreads.forCurrentThread))
+        let roundedA = BF16Operand(count: m * k, kernels: .native), roundedB = BF16Operand(count: k * n, kernels: .native)
+        roundedA.fill(from: a, count: m * k)
+        roundedB.fill(from: b, count: k * n)
+        try withExtendedLifetime((roundedA, roundedB)) { try matmul.run(a: roundedA.raw, b: roundedB.raw, c: c) }
     }
 }
 
 struct MatmulShape: Hashable {
     var m, n, k: Int
     var transposeA, transposeB, accumulate: Bool
+    /// The OpenMP threads of the calling thread: oneDNN's matmul runs on at most as many as it
+    /// was created with.
+    var threads: Int
 }
 
 /// One thread's bf16 matmul primitives by shape, each with its own scratchpad and the
 /// thread's stream: a primitive's scratchpad must not be shared by threads running at once.
 final class MatmulCache {
     private var primitives: [MatmulShape: BF16Matmul] = [:]
+    /// Shapes oneDNN refused, with why: not asked again.
+    private var refused: [MatmulShape: String] = [:]
     private let stream: DNNLStream
 
     private init() throws { stream = try DNNLStream() }
@@ -63,9 +70,15 @@ final class MatmulCache {
 
     func primitive(_ shape: MatmulShape) throws -> BF16Matmul {
         if let known = primitives[shape] { return known }
-        let made = try BF16Matmul(shape, stream: stream)
-        primitives[shape] = made
-        return made
+        if let why = refused[shape] { throw KernelError(why) }
+        do {
+            let made = try BF16Matmul(shape, stream: stream)
+            primitives[shape] = made
+            return made
+        } catch {
+            refused[shape] = "\(error)"
+            throw error
+        }
     }
 }
 
@@ -91,7 +104,7 @@ final class BF16Matmul {
         let attr = try DNNL.attributes(sum: s.accumulate, activation: .none)
         defer { dnnl_primitive_attr_destroy(attr) }
         var pd: dnnl_primitive_desc_t?
-        try DNNL.check(withUnsafePointer(to: &desc) { dnnl_primitive_desc_create(&pd, $0, attr, ctx.engine, nil) },
+        try DNNL.check(DNNL.describe { withUnsafePointer(to: &desc) { dnnl_primitive_desc_create(&pd, $0, attr, ctx.engine, nil) } },
                        "bf16 matmul descriptor \(s)")
         defer { dnnl_primitive_desc_destroy(pd) }
         implementation = DNNL.implementation(pd)

@@ -30,7 +30,10 @@ final class BF16Operand: @unchecked Sendable {
         self.count = count
         var p: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * (kernels == .native ? 2 : 4)
-        precondition(posix_memalign(&p, 64, bytes) == 0 && p != nil, "out of memory allocating \(bytes) bytes")
+        // The call stays outside the precondition: this module builds with -Ounchecked, where a
+        // precondition's condition is not evaluated at all.
+        let status = posix_memalign(&p, 64, bytes)
+        precondition(status == 0 && p != nil, "out of memory allocating \(bytes) bytes")
         raw = p!
     }
 

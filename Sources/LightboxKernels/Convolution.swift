@@ -37,7 +37,7 @@ public struct ConvolutionSpec: Sendable, Equatable {
     /// A 1x1 dense convolution (a matrix product per picture): the only kind that runs in
     /// bf16. They hold about 90% of MobileNetV2's multiply-adds; the depthwise 3x3 and the
     /// 3-channel stem are memory-bound or tiny and stay fp32 (as in fine-tuning's trained modules).
-    public var isPointwise: Bool { kernel == 1 && groups == 1 && stride == 1 }
+    public var isPointwise: Bool { kernel == 1 && groups == 1 && stride == 1 && padding == 0 && (paddingEnd ?? 0) == 0 }
 }
 
 /// One convolution bound to its input and output buffers (NHWC, float32) for a fixed
@@ -110,7 +110,7 @@ public final class DNNLConvolution {
         defer { dnnl_primitive_attr_destroy(attr) }
 
         var pd: dnnl_primitive_desc_t?
-        try DNNL.check(withUnsafePointer(to: &desc) { dnnl_primitive_desc_create(&pd, $0, attr, ctx.engine, nil) },
+        try DNNL.check(DNNL.describe { withUnsafePointer(to: &desc) { dnnl_primitive_desc_create(&pd, $0, attr, ctx.engine, nil) } },
                        "convolution primitive descriptor \(spec)")
         defer { dnnl_primitive_desc_destroy(pd) }
         let chosenWeightsMD = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)!.pointee

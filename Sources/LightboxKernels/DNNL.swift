@@ -1,3 +1,4 @@
+import Foundation
 import CDNNL
 
 /// An in-order queue for running primitives: one per thread that runs them.
@@ -37,6 +38,18 @@ final class DNNL: @unchecked Sendable {
     static func check(_ status: dnnl_status_t, _ what: String) throws {
         guard status == dnnl_success else { throw KernelError("oneDNN: \(what) failed (status \(status.rawValue))") }
     }
+
+    /// Creates a primitive descriptor under one process-wide lock. oneDNN 2.6's brgemm
+    /// convolutions keep a setup value in a global (`brg_blocking_t::last_ic_block_size`, 1 for
+    /// fp32 and 2 for bf16; made thread-local in oneDNN 3.1), so fp32 and bf16 convolutions set
+    /// up on two threads at once (each worker building its plan) could read each other's.
+    static func describe(_ create: () -> dnnl_status_t) -> dnnl_status_t {
+        descriptorLock.lock()
+        defer { descriptorLock.unlock() }
+        return create()
+    }
+
+    private static let descriptorLock = NSLock()
 
     /// Primitive attributes (the caller destroys them): a sum post-op (add the destination's
     /// contents) when `sum`, then the activation, and a scratchpad of the primitive's own: the

@@ -56,13 +56,13 @@ public final class DNNLDepthwiseConvolution: @unchecked Sendable {
         }
         for st in status { try DNNL.check(st, "depthwise convolution descriptors") }
         var forwardPD: dnnl_primitive_desc_t?, dataPD: dnnl_primitive_desc_t?, weightsPD: dnnl_primitive_desc_t?
-        try DNNL.check(withUnsafePointer(to: &forward) { dnnl_primitive_desc_create(&forwardPD, $0, attr, ctx.engine, nil) },
+        try DNNL.check(DNNL.describe { withUnsafePointer(to: &forward) { dnnl_primitive_desc_create(&forwardPD, $0, attr, ctx.engine, nil) } },
                        "depthwise forward")
         defer { dnnl_primitive_desc_destroy(forwardPD) }
-        try DNNL.check(withUnsafePointer(to: &data) { dnnl_primitive_desc_create(&dataPD, $0, attr, ctx.engine, forwardPD) },
+        try DNNL.check(DNNL.describe { withUnsafePointer(to: &data) { dnnl_primitive_desc_create(&dataPD, $0, attr, ctx.engine, forwardPD) } },
                        "depthwise backward data")
         defer { dnnl_primitive_desc_destroy(dataPD) }
-        try DNNL.check(withUnsafePointer(to: &weights) { dnnl_primitive_desc_create(&weightsPD, $0, attr, ctx.engine, forwardPD) },
+        try DNNL.check(DNNL.describe { withUnsafePointer(to: &weights) { dnnl_primitive_desc_create(&weightsPD, $0, attr, ctx.engine, forwardPD) } },
                        "depthwise backward weights")
         defer { dnnl_primitive_desc_destroy(weightsPD) }
 
