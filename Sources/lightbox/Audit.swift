@@ -44,6 +44,7 @@ struct Audit: ParsableCommand {
             }
             print(audit.verdict)
             if let out { print("audit: \(out)") }
+            precisionOption.announce(defaultFallback: false)
             print("Educational and research software: not a diagnosis.")
         }
     }

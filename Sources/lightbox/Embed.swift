@@ -99,6 +99,7 @@ struct Embed: ParsableCommand {
             let result = try embedder.embed(paths: paths, batchSize: batch, progress: progress.update)
             try write(result.embeddings, channels: result.channels, paths: result.paths, failures: result.failures.map { "\($0)" },
                       of: paths.count)
+            precisionOption.announce(defaultFallback: false)
         }
     }
 

@@ -58,6 +58,7 @@ struct Evaluate: ParsableCommand {
             if let se = m.sensitivity, let sp = m.specificity { line += String(format: ", sensitivity %.3f, specificity %.3f", se, sp) }
             print(line)
             print("metrics: \(out)")
+            precisionOption.announce(defaultFallback: false)
         }
     }
 

@@ -10,11 +10,21 @@ struct PrecisionOption: ParsableArguments {
                                valueName: "bf16|fp32"))
     var precision: Precision?
 
-    /// `base` computing in the chosen arithmetic; says on standard error when the choice is not
-    /// what was asked or what a CPU with AVX-512 BF16 would run.
+    /// `base` computing in the chosen arithmetic.
     func settings(_ base: LightboxSettings) -> LightboxSettings {
-        let choice = PrecisionChoice.choose(requested: precision)
-        if let note = choice.note { Terminal.note(note) }
-        return base.with(arithmetic: choice.arithmetic)
+        base.with(arithmetic: PrecisionChoice.choose(requested: precision).arithmetic)
+    }
+
+    /// What to tell the user about the choice, said once the work is done (an error stays the
+    /// one line it was): always when bf16 was asked for and is emulated; when the default fell
+    /// back to fp32 only if `defaultFallback` (train and serve, whose speed it explains; a
+    /// quick predict or embed computes in fp32 as it always did, and says nothing).
+    func note(defaultFallback: Bool) -> String? {
+        guard precision != nil || defaultFallback else { return nil }
+        return PrecisionChoice.choose(requested: precision).note
+    }
+
+    func announce(defaultFallback: Bool) {
+        if let note = note(defaultFallback: defaultFallback) { Terminal.note(note) }
     }
 }

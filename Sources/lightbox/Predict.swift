@@ -121,6 +121,7 @@ struct Predict: ParsableCommand {
                                                   options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         }
+        precisionOption.announce(defaultFallback: false)
         if failed > 0 { throw ExitCode.failure }
     }
 

@@ -125,6 +125,7 @@ struct Serve: ParsableCommand {
             Terminal.note("warning: --no-token: any program or web page that can reach 127.0.0.1 past the Host and Origin checks can use this Studio")
         }
         let loginToken = access.token
+        let precisionNote = precisionOption.note(defaultFallback: true)
         final class Outcome: @unchecked Sendable { var error: Error? }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
@@ -141,6 +142,7 @@ struct Serve: ParsableCommand {
                     } else {
                         Terminal.note("data sets may be imported from: \(importRoot.joined(separator: ", "))")
                     }
+                    if let precisionNote { Terminal.note(precisionNote) }
                 }
             } catch { outcome.error = error }
             done.signal()

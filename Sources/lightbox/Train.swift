@@ -126,6 +126,7 @@ struct Train: ParsableCommand {
             }
             if let test = summary.heldOutTest { print(Self.metricsLine("held-out test, whole ensemble", test)) }
             if let note = summary.operatingPointNote { print("operating point: \(note)") }
+            precisionOption.announce(defaultFallback: true)
             print("Educational and research software: not a diagnosis.")
         }
     }
