@@ -11,11 +11,6 @@ public enum BF16Rounding {
             count = values.count
         }
     }
-
-    /// Rounds `count` floats from `input` into `output` (may be the same buffer).
-    public static func round(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, count: Int) {
-        lightbox_round_to_bf16(input, output, count)
-    }
 }
 
 /// An operand's rounded copy, in the form the product's kernels read: bf16 bits (native) or
