@@ -58,6 +58,8 @@ let package = Package(
             name: "LightboxModels",
             dependencies: ["LightboxCore", "LightboxImaging", "LightboxKernels",
                            .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            // The lung locator shipped with Lightbox (scripts/fit_lung_locator.sh), checked by SHA-256 at load.
+            resources: [.copy("Lungs/Resources/lung-locator.safetensors")],
             swiftSettings: numericFlags),
         // Data sets (class folders, covid-chestxray, CSV lists), patient-level splits,
         // balancing with augmentation, content digests. No network, no native kernels.

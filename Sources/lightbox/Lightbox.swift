@@ -27,5 +27,5 @@ struct Lightbox: ParsableCommand {
         commandName: "lightbox",
         abstract: "Teach a computer to read chest X-rays: offline, fast on a CPU, honest about what it learned.",
         discussion: "Educational and research software. Its results are never a diagnosis.",
-        subcommands: [Setup.self, DatasetCommand.self, Train.self, Evaluate.self, Audit.self, Predict.self, Export.self, Serve.self, Embed.self, ImageNetCommand.self])
+        subcommands: [Setup.self, DatasetCommand.self, Train.self, Evaluate.self, Audit.self, Predict.self, Export.self, Serve.self, Embed.self, Lungs.self, ImageNetCommand.self])
 }

@@ -40,4 +40,11 @@ void lightbox_add(float *x, const float *y, size_t n);
 void lightbox_f32_to_bf16(const float *in, uint16_t *out, size_t n);
 void lightbox_round_to_bf16(const float *in, float *out, size_t n);
 
+
+/// The Gram matrix of n rows of p floats in double, g[i * n + j] = sum_k x[i, k] x[j, k],
+/// each sum in a fixed order (gram.c: the lung locator's ridge regression).
+void lightbox_gram_f64(const float *x, size_t n, size_t p, double *g);
+/// out[k, c] = sum_i x[i, k] a[i, c] for p values k and m columns c, in double (gram.c).
+void lightbox_weighted_row_sum_f64(const float *x, size_t n, size_t p, const double *a, size_t m, double *out);
+
 #endif
