@@ -20,10 +20,11 @@ public enum InputBlanking: String, CaseIterable, Sendable, Codable {
         return (span(box.x, width), span(box.y, height))
     }
 
-    /// `image` with this part black (samples 0).
-    public func apply(_ image: RGBImage) -> RGBImage {
+    /// `image` with this part black (samples 0), the part defined by `box` (fractions of the
+    /// square; default the central box).
+    public func apply(_ image: RGBImage, box: LungBox = .central) -> RGBImage {
         guard self != .none else { return image }
-        let (columns, rows) = Self.boxPixels(width: image.width, height: image.height)
+        let (columns, rows) = box.pixelSpans(width: image.width, height: image.height)
         var out = image
         out.pixels.withUnsafeMutableBufferPointer { p in
             for y in 0..<image.height {

@@ -11,22 +11,29 @@ public final class ImageEmbedder: @unchecked Sendable {
     public let decoder: ImageDecoder
     /// Part of every input blacked out after preprocessing (the shortcut audit); none normally.
     public let blanking: InputBlanking
+    /// What `blanking` blanks in each picture, by path: its lungs' box (fractions of the picture,
+    /// margin included), placed into the input square as the picture is; a picture without one
+    /// gets the central box (`LungBox.central`, fractions of the square).
+    public let blankingBoxes: [String: LungBox]
     /// Threads that decode and preprocess a batch (the run's thread count).
     public let threads: Int
 
     public init(network: any FeatureExtractor, preprocessor: Preprocessor, decoder: ImageDecoder, threads: Int,
-                blanking: InputBlanking = .none) {
+                blanking: InputBlanking = .none, blankingBoxes: [String: LungBox] = [:]) {
         precondition(preprocessor.size == network.inputSize)
         self.network = network
         self.preprocessor = preprocessor
         self.decoder = decoder
         self.threads = max(1, threads)
         self.blanking = blanking
+        self.blankingBoxes = blankingBoxes
     }
 
-    /// The same network and preprocessing with `blanking` applied to every input.
-    public func blanking(_ blanking: InputBlanking) -> ImageEmbedder {
-        ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder, threads: threads, blanking: blanking)
+    /// The same network and preprocessing with `blanking` applied to every input (over each
+    /// picture's box in `boxes`, else the central box).
+    public func blanking(_ blanking: InputBlanking, boxes: [String: LungBox] = [:]) -> ImageEmbedder {
+        ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder, threads: threads, blanking: blanking,
+                      blankingBoxes: boxes)
     }
 
     /// Loads the pretrained ImageNet MobileNetV2 from the cache of `settings`, on its threads.
@@ -104,7 +111,7 @@ public final class ImageEmbedder: @unchecked Sendable {
         let per = preprocessor.valuesPerImage
         var slots = [Float](repeating: 0, count: paths.count * per)
         var errors = [ImageDecodingError?](repeating: nil, count: paths.count)
-        let decoder = self.decoder, preprocessor = self.preprocessor, blanking = self.blanking
+        let decoder = self.decoder, preprocessor = self.preprocessor, blanking = self.blanking, boxes = blankingBoxes
         slots.withUnsafeMutableBufferPointer { buffer in
             errors.withUnsafeMutableBufferPointer { errorSlots in
                 let base = buffer.baseAddress!, errorBase = errorSlots.baseAddress!
@@ -113,7 +120,10 @@ public final class ImageEmbedder: @unchecked Sendable {
                         let image = try decoder.decode(file: paths[i], reduceFor: preprocessor.decodeTarget)
                         var square = preprocessor.resized(image)
                         if let draw = augmentations?[i] { square = Augmenter.apply(draw, to: square) }
-                        if blanking != .none { square = blanking.apply(square) }
+                        if blanking != .none {
+                            let box = boxes[paths[i]].map { preprocessor.inSquare($0, width: image.width, height: image.height) }
+                            square = blanking.apply(square, box: box ?? .central)
+                        }
                         preprocessor.writeNormalized(square, to: base + i * per)
                     } catch let e as ImageDecodingError {
                         errorBase[i] = e

@@ -61,9 +61,11 @@ public final class Predictor: @unchecked Sendable {
     }
 
     /// Class probabilities of each file, in order; files that cannot be decoded come back as
-    /// errors. `blanking` blacks out part of every input (the shortcut audit).
-    public func predict(_ paths: [String], blanking: InputBlanking = .none) throws -> [Result<Prediction, ImageDecodingError>] {
-        let (kept, p, failed) = try model.predict(paths: paths, blanking: blanking)
+    /// errors. `blanking` blacks out part of every input (the shortcut audit): each picture's
+    /// box in `blankingBoxes` (its lungs, fractions of the picture), else the central box.
+    public func predict(_ paths: [String], blanking: InputBlanking = .none,
+                        blankingBoxes: [String: LungBox] = [:]) throws -> [Result<Prediction, ImageDecodingError>] {
+        let (kept, p, failed) = try model.predict(paths: paths, blanking: blanking, blankingBoxes: blankingBoxes)
         let byPath = Dictionary(predictions(probabilities: p, paths: kept).map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         let failures = Dictionary(failed.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         return paths.map { path in

@@ -114,11 +114,13 @@ public final class TrainedModel: @unchecked Sendable {
     }
 
     /// Calibrated probabilities of the files that decode (in order), `batchSize` at a time, and why the
-    /// others did not. `blanking` blacks out part of every input (the shortcut audit).
+    /// others did not. `blanking` blacks out part of every input (the shortcut audit): each
+    /// picture's box in `blankingBoxes` (its lungs, fractions of the picture), else the central box.
     public func predict(paths: [String], batchSize: Int = 16, blanking: InputBlanking = .none,
-                        progress: ((Int, Int) -> Void)? = nil) throws
+                        blankingBoxes: [String: LungBox] = [:], progress: ((Int, Int) -> Void)? = nil) throws
         -> (paths: [String], probabilities: [Float], failures: [ImageDecodingError]) {
-        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads, blanking: blanking)
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads, blanking: blanking,
+                                     blankingBoxes: blankingBoxes)
         var kept: [String] = [], probabilities: [Float] = [], failures: [ImageDecodingError] = []
         for start in stride(from: 0, to: paths.count, by: batchSize) {
             let chunk = Array(paths[start..<min(start + batchSize, paths.count)])
