@@ -82,7 +82,7 @@ public struct LungAnnotations: Sendable {
                 continue
             }
             let meta = image["metadata"] as? [String: Any]
-            let patient = (meta?["patientid"]).map { "\($0)" }.flatMap { $0.isEmpty ? nil : $0 }
+            let patient = Self.patient(meta?["patientid"])
             if patient == nil { result.withoutPatient += 1 }
             result.pictures.append(Picture(path: path, box: box, group: patient.map { "patient:\($0)" } ?? "file:\(name)"))
         }
@@ -90,6 +90,13 @@ public struct LungAnnotations: Sendable {
             throw DatasetError("\(file): no picture with a usable box found in \(folder)" + (result.skipped.first.map { " (first left out: \($0))" } ?? ""))
         }
         return result
+    }
+
+    /// A recorded patient id, text or number; nil when absent or empty.
+    static func patient(_ value: Any?) -> String? {
+        if let text = value as? String { return text.isEmpty ? nil : text }
+        if let number = value as? NSNumber { return number.stringValue }
+        return nil
     }
 
     static func licence(_ root: [String: Any]) -> String {
