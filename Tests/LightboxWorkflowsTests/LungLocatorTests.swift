@@ -48,6 +48,37 @@ final class LungLocatorTests: TemporaryFolderTestCase {
         XCTAssertNotNil(shipped.metadata["cv_mean_iou"].flatMap(Double.init).map { XCTAssertGreaterThanOrEqual($0, 0.80) })
     }
 
+    /// LungFinder's boxes against torch's (scripts/reference/lung_boxes_reference.py: the same
+    /// locator file on torch's MobileNetV2, Pillow decoding, torch's resize): IoU at least 0.98
+    /// and every corner within 1% of the picture's side, on developer pictures of several sizes
+    /// and formats (JPEG decoding differs a little: Pillow's draft against libjpeg-turbo's scaling).
+    func testBoxesMatchTorchsOnTheSameLocator() throws {
+        let python = try TorchReference.requirePython()
+        let names = ["000001-2.jpg", "000001-12.jpg", "tpmd200203f2-a.png", "10.1016-slash-j.crad.2020.04.002-b.png",
+                     "1-s2.0-S1521661620303314-gr1_lrg-a.png", "00870a9c.jpg"]
+        let paths = names.map { Self.data.appendingPathComponent("images/\($0)").path }
+        guard paths.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else { throw XCTSkip("no developer pictures") }
+        let locatorFile = work.appendingPathComponent("shipped.safetensors")
+        try LungLocator.shipped().encoded().write(to: locatorFile)
+        let out = work.appendingPathComponent("boxes.json")
+        let (status, message) = try ReferenceScript.run(python, [TorchReference.script("lung_boxes_reference.py"), "--checkpoint",
+            PretrainedMobileNetV2.checkpointPath(in: TestSettings.weightsFolder), "--locator", locatorFile.path, "--out", out.path] + paths)
+        XCTAssertEqual(status, 0, message)
+        let reference = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])?["pictures"] as? [[String: Any]])
+        let finder = try LungFinder.pretrained(settings: TestSettings.local.with(arithmetic: .fp32), dicomWindow: .first)
+        for (mine, theirs) in zip(try finder.locate(paths: paths), reference) {
+            let located = try mine.get()
+            let w = try XCTUnwrap(theirs["width"] as? Int), h = try XCTUnwrap(theirs["height"] as? Int)
+            XCTAssertEqual(located.width, w); XCTAssertEqual(located.height, h)
+            let box = try XCTUnwrap(theirs["box"] as? [Double])
+            let torchBox = LungBox(x0: box[0] / Double(w), y0: box[1] / Double(h), x1: box[2] / Double(w), y1: box[3] / Double(h))
+            XCTAssertGreaterThanOrEqual(located.box.iou(torchBox), 0.98, located.path)
+            for (a, b) in zip([located.box.x0, located.box.y0, located.box.x1, located.box.y1], [torchBox.x0, torchBox.y0, torchBox.x1, torchBox.y1]) {
+                XCTAssertEqual(a, b, accuracy: 0.01, located.path)
+            }
+        }
+    }
+
     /// RidgeRegression (dual, from the Gram matrix, with an intercept) against numpy's primal
     /// solution, with more features than samples (the locator's case) and fewer: predictions
     /// within 1e-8 relative.
