@@ -198,5 +198,9 @@ final class LungLocatorTests: TemporaryFolderTestCase {
         XCTAssertThrowsError(try LungLocator.read(from: file.path)) { XCTAssertTrue("\($0)".contains("not a Lightbox lung locator"), "\($0)") }
         try Data("junk".utf8).write(to: file)
         XCTAssertThrowsError(try LungLocator.read(from: file.path)) { XCTAssertTrue("\($0)".hasPrefix(file.path + ":"), "\($0)") }
+        // A FIFO is refused at once, not read (which would block for ever).
+        let fifo = work.appendingPathComponent("fifo.safetensors")
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        XCTAssertThrowsError(try LungLocator.read(from: fifo.path)) { XCTAssertTrue("\($0)".hasPrefix(fifo.path + ":"), "\($0)") }
     }
 }

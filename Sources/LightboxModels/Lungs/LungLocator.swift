@@ -94,12 +94,19 @@ public struct LungLocator: Sendable {
         }
     }
 
+    /// The largest locator file read: 64 MiB (the shipped one is 1 MB; a map of 62,720 values
+    /// and 4 outputs is 1 MB however it was fitted).
+    public static let maxFileBytes = 64 << 20
+
+    /// Reads a locator file: a regular file of at most `maxFileBytes` (a FIFO or device is refused
+    /// without blocking), checked as `decode` checks it. Errors name `path`.
     public static func read(from path: String, featureCount: Int? = nil) throws -> LungLocator {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let folder = (path as NSString).deletingLastPathComponent
+            data = try ContainedFile.read((path as NSString).lastPathComponent, in: folder.isEmpty ? "." : folder, maxBytes: maxFileBytes)
         } catch {
-            throw WeightsError("\(path): cannot read the lung locator (\((error as NSError).localizedDescription))")
+            throw WeightsError("\(path): cannot read the lung locator (\(error))")
         }
         return try decode(data, source: path, featureCount: featureCount)
     }
