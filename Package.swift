@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(name: "LightboxModelsTests", dependencies: ["LightboxModels", "LightboxImaging", "LightboxKernels", "LightboxCore", "LightboxTestSupport"]),
         .testTarget(name: "LightboxDataTests", dependencies: ["LightboxTestSupport", "LightboxData", "LightboxEmbedding", "LightboxCore", "LightboxImaging", "LightboxModels",
                                                              .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
-        .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging", "LightboxWorkflows", "LightboxCore", "LightboxData", "LightboxHead", "LightboxReport", "LightboxTestSupport",
+        .testTarget(name: "LightboxStudioTests", dependencies: ["LightboxStudio", "LightboxImaging", "LightboxModels", "LightboxWorkflows", "LightboxCore", "LightboxData", "LightboxHead", "LightboxReport", "LightboxTestSupport",
                                                                .product(name: "Hummingbird", package: "hummingbird"),
                                                                .product(name: "HTTPTypes", package: "swift-http-types"),
                                                                .product(name: "HummingbirdTesting", package: "hummingbird")]),

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import LightboxImaging
+import LightboxModels
 import LightboxTestSupport
 import XCTest
 @testable import LightboxStudio
@@ -107,6 +109,25 @@ final class PredictionBatchingTests: XCTestCase {
                 let r = try await client.upload("/api/runs/1/predict", ByteBuffer(bytes: p.data))
                 XCTAssertEqual(r.status, .ok, Fixture.error(r))
                 alone.append(try Fixture.decode(r) as! [String: Any])
+            }
+            // Each answer with a heatmap carries the lungs' box: the shipped locator's on the
+            // picture, in its own pixels and placed into the model's input square (the heatmap).
+            let finder = try LungFinder.pretrained(settings: studio.runs.settings, dicomWindow: .first)
+            let preprocessor = try studio.runs.predictor(run: 1).preprocessor
+            for (p, body) in zip(pictures, alone) {
+                let lungs = try XCTUnwrap(body["lungs"] as? [String: Any], p.name)
+                let image = try finder.decoder.decode(data: [UInt8](p.data), path: p.name, reduceFor: finder.preprocessor.decodeTarget)
+                let header = try finder.decoder.probe(data: [UInt8](p.data), path: p.name)
+                let box = try finder.boxes([image])[0]
+                XCTAssertEqual(lungs["width"] as? Int, header.width)
+                XCTAssertEqual(lungs["height"] as? Int, header.height)
+                for (a, b) in zip(try XCTUnwrap(lungs["box"] as? [Double]), box.pixels(width: header.width, height: header.height)) {
+                    XCTAssertEqual(a, b, accuracy: 0.051, p.name)
+                }
+                let square = preprocessor.inSquare(box, width: image.width, height: image.height)
+                for (a, b) in zip(try XCTUnwrap(lungs["square"] as? [Double]), [square.x0, square.y0, square.x1, square.y1]) {
+                    XCTAssertEqual(a, b, accuracy: 1e-9, p.name)
+                }
             }
             let batcher = try studio.runs.batcher(run: 1)
             XCTAssertEqual(batcher.statistics.batchSizes, [Int](repeating: 1, count: pictures.count), "one after another: each alone")

@@ -286,6 +286,8 @@ struct PredictionResponse: Encodable {
     var disclaimer: String
     var threshold: Double?
     var positiveClass: String?
+    /// Where the lung locator found the lungs, drawn on the heatmap; absent without a heatmap.
+    var lungs: PredictionLungs?
 }
 
 /// Any JSON value: for documents other parts of Lightbox write (a run's metrics.json), which

@@ -27,10 +27,18 @@ struct PredictionService {
     func predict(run id: Int64, data: Data, heatmap: Bool = true, stillWanted: @escaping @Sendable () -> Bool = { true }) async throws -> PredictionResponse {
         let predictor = try runs.predictor(run: id)
         let batcher = try runs.batcher(run: id)
-        let bytes = [UInt8](data), gate = self.gate, name = "the uploaded picture"
+        let bytes = [UInt8](data), gate = self.gate, name = "the uploaded picture", lungs = runs.lungs
+        let located = LocatedLungs()
         let answer = try await batcher.predict(stillWanted: stillWanted) {
             let values = try await gate.admit(bytes, name: name, stillWanted: stillWanted) {
-                do { return try predictor.model.input(data: bytes, name: name) } catch { throw StudioError(.badRequest, "\(error)") }
+                let values: [Float]
+                do { values = try predictor.model.input(data: bytes, name: name) } catch { throw StudioError(.badRequest, "\(error)") }
+                // The lungs' box for the heatmap, from the same bytes while they are admitted; a
+                // picture the model read is one the locator reads, so a failure here is the server's.
+                if heatmap {
+                    located.value = try lungs.locate(bytes, name: name, for: predictor.preprocessor, dicomWindow: predictor.decoder.dicomWindow)
+                }
+                return values
             }
             return PictureInput(values: values, heatmap: heatmap)
         }
@@ -42,7 +50,8 @@ struct PredictionService {
             heatmap: answer.heatmap.map { "data:image/png;base64," + $0.base64EncodedString() },
             disclaimer: ModelBundle.disclaimer,
             threshold: point?.threshold,
-            positiveClass: point?.positiveClass)
+            positiveClass: point?.positiveClass,
+            lungs: located.value)
     }
 
     /// A stored image's heatmap through a finished run's model: for a picture a cross-fitted run
@@ -55,6 +64,12 @@ struct PredictionService {
             try predictor.predictWithHeatmap(imagePath.path).1
         }
     }
+}
+
+/// The box found while a picture was admitted, read after its answer (written once, before the
+/// batcher's answer is awaited).
+private final class LocatedLungs: @unchecked Sendable {
+    var value: PredictionLungs?
 }
 
 /// A picture ready for the model's pass: its preprocessed values and whether its answer carries

@@ -34,10 +34,13 @@ public final class RunManager: @unchecked Sendable {
     private let queue = DispatchQueue(label: "lightbox.studio.training", qos: .utility)
     /// The run context every run and prediction uses.
     let settings: LightboxSettings
+    /// The lung locator the Predict panel's boxes come from.
+    let lungs: StudioLungs
 
     public init(store: StudioStore, settings: LightboxSettings) {
         self.store = store
         self.settings = settings
+        lungs = StudioLungs(settings: settings)
     }
 
     /// Fewer images than this in a class with any is refused: a 70/15/15 split would leave one

@@ -458,6 +458,23 @@ const auditOutcome = {suspected: 'shortcut suspected', not_suspected: 'no shortc
   weak_model: 'says little (weak model)', no_auc: 'no AUC'};
 
 /**
+ * A heatmap with the lung locator's box drawn over it: `lungs.square` is [x0, y0, x1, y1] as
+ * fractions of the heatmap (the model's input square). Positions are set through the CSSOM, which
+ * the page's content security policy allows (no style attribute is written). Without a box, the
+ * picture alone.
+ */
+function withLungBox(img, lungs) {
+  const q = lungs && Array.isArray(lungs.square) && lungs.square.length === 4 && lungs.square.every(Number.isFinite) ? lungs.square : null;
+  if (!q) return img;
+  const box = el('span', {class: 'lungbox', 'aria-hidden': 'true'});
+  box.style.left = `${q[0] * 100}%`;
+  box.style.top = `${q[1] * 100}%`;
+  box.style.width = `${(q[2] - q[0]) * 100}%`;
+  box.style.height = `${(q[3] - q[1]) * 100}%`;
+  return el('span', {class: 'withlungs'}, img, box);
+}
+
+/**
  * Whether a run's model has an operating point. metrics.json's threshold is 0.5 for a model that
  * answers the most probable class: its operating_point_note then says why; runs from before
  * cross-fitting (no folds key) wrote 0.5 and no note.
@@ -952,8 +969,9 @@ function wire() {
         el('p', {}, el('b', {text: r.predicted}), ` — run ${run.id}, ${f.name}`),
         el('table', {class: 'bars'}, ...bars),
         el('p', {id: 'predictRule', class: 'rule', text: rule.text}),
-        el('figure', {}, el('img', {src: r.heatmap, alt: `heatmap of the evidence for ${r.predicted}`}),
+        el('figure', {}, withLungBox(el('img', {src: r.heatmap, alt: `heatmap of the evidence for ${r.predicted}`}), r.lungs),
           el('figcaption', {class: 'hint', text: `Grad-CAM heatmap: red is where the evidence for "${r.predicted}" lies, blue where there is little. ` +
+            (r.lungs ? 'The cyan box is where the lung locator found the lungs: red outside it is evidence from outside the lungs. ' : '') +
             'Red on a text marker, a device or the picture\'s edge means the model reads those, not the lungs.'})),
         el('p', {class: 'warn', text: r.disclaimer}));
     } catch (err) {
