@@ -378,6 +378,13 @@ def main():
         driver.find_element(By.ID, "predictFile").send_keys(image)
         wait.until(lambda d: "%" in d.find_element(By.ID, "prediction").text)
         assert driver.find_elements(By.CSS_SELECTOR, "#prediction img"), "heatmap shown"
+        # The lung locator's box is drawn over the heatmap, inside it, and the caption says what it is.
+        lung = driver.execute_script("""const b = document.querySelector('#prediction .lungbox'), i = document.querySelector('#prediction .withlungs img');
+            if (!b || !i) return null; const r = b.getBoundingClientRect(), q = i.getBoundingClientRect();
+            return [r.left - q.left, r.top - q.top, r.right - q.right, r.bottom - q.bottom, r.width / q.width, r.height / q.height];""")
+        assert lung is not None, "a lung box over the heatmap"
+        assert lung[0] >= -1 and lung[1] >= -1 and lung[2] <= 1 and lung[3] <= 1 and 0.3 < lung[4] <= 1 and 0.3 < lung[5] <= 1, lung
+        assert "lung locator found the lungs" in driver.find_element(By.CSS_SELECTOR, "#prediction figcaption").text
         meters = driver.execute_script("return [...document.querySelectorAll('#prediction meter')].map(m => m.value)")
         assert len(meters) == 2 and abs(sum(meters) - 1) < 1e-3, f"a bar per class, summing to 1: {meters}"
         # Without an operating point the answer is the larger bar, and the page says that is the rule.
