@@ -19,6 +19,14 @@ public enum ContainedFile {
         return try read((folder as NSString).appendingPathComponent(name), roots: [root], maxBytes: maxBytes)
     }
 
+    /// The bytes of the regular file `path` named by the user (a link to one is followed: the
+    /// folder it is in is its root), at most `maxBytes`: a FIFO, a device or a folder is refused
+    /// without blocking.
+    public static func read(userFile path: String, maxBytes: Int) throws -> Data {
+        let folder = (path as NSString).deletingLastPathComponent
+        return try read((path as NSString).lastPathComponent, in: folder.isEmpty ? "." : folder, maxBytes: maxBytes)
+    }
+
     /// Checks that `path` is a regular file under `roots` of at most `maxBytes`, without reading it.
     public static func check(_ path: String, roots: [String], maxBytes: Int) throws {
         let (fd, _) = try open(path, roots: roots, maxBytes: maxBytes)

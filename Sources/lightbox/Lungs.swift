@@ -35,7 +35,7 @@ struct Lungs: ParsableCommand {
             let settings = precisionOption.settings(Lightbox.settings)
             let (images, finder, results) = try Terminal.run { () -> ([String], LungFinder, [Result<LungFinder.Located, ImageDecodingError>]) in
                 if let overlay { try OutputPath.check(overlay, as: .folder) }
-                let images = try Self.pictures(inputs)
+                let images = try PictureArguments.expand(inputs)
                 let finder = try LungFinder.pretrained(settings: settings, dicomWindow: dicom.resolved, locator: try locatorOption.load())
                 let progress = Terminal.Progress("locating lungs")
                 return (images, finder, try finder.locate(paths: images, progress: progress.update))
@@ -77,18 +77,6 @@ struct Lungs: ParsableCommand {
             }
             precisionOption.announce(defaultFallback: false)
             if failed > 0 { throw ExitCode.failure }
-        }
-
-        /// The inputs with each directory replaced by its pictures (as `predict` takes them).
-        static func pictures(_ inputs: [String]) throws -> [String] {
-            try FileNames.check(inputs)
-            return try inputs.flatMap { input -> [String] in
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue else { return [input] }
-                let found = try ImageFiles.expand([input])
-                if found.isEmpty { throw Terminal.Failure("\(input): no PNG, JPEG or DICOM files in this folder") }
-                return found
-            }
         }
     }
 

@@ -125,19 +125,8 @@ struct Predict: ParsableCommand {
         if failed > 0 { throw ExitCode.failure }
     }
 
-    /// The inputs with each directory replaced by its pictures. Files stay as given, even missing
-    /// or unreadable ones: each gets its own error line, and the others are still predicted. A
-    /// name with a line break or control character is refused (`FileNames`), as embed refuses it.
-    func pictures() throws -> [String] {
-        try FileNames.check(inputs)
-        return try inputs.flatMap { input -> [String] in
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory), isDirectory.boolValue else { return [input] }
-            let found = try ImageFiles.expand([input])
-            if found.isEmpty { throw Terminal.Failure("\(input): no PNG, JPEG or DICOM files in this folder") }
-            return found
-        }
-    }
+    /// The inputs with each directory replaced by its pictures (`PictureArguments`).
+    func pictures() throws -> [String] { try PictureArguments.expand(inputs) }
 
     /// One heatmap file name a picture, all different, so no heatmap of this run overwrites
     /// another: NAME.heatmap.png after the picture's name without its extension; when several

@@ -103,8 +103,7 @@ public struct LungLocator: Sendable {
     public static func read(from path: String, featureCount: Int? = nil) throws -> LungLocator {
         let data: Data
         do {
-            let folder = (path as NSString).deletingLastPathComponent
-            data = try ContainedFile.read((path as NSString).lastPathComponent, in: folder.isEmpty ? "." : folder, maxBytes: maxFileBytes)
+            data = try ContainedFile.read(userFile: path, maxBytes: maxFileBytes)
         } catch {
             throw WeightsError("\(path): cannot read the lung locator (\(error))")
         }

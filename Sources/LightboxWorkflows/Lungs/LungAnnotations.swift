@@ -31,8 +31,7 @@ public struct LungAnnotations: Sendable {
     public static func read(_ file: String, images folder: String, maxBytes: Int = 256 << 20) throws -> LungAnnotations {
         let data: Data
         do {
-            let directory = (file as NSString).deletingLastPathComponent
-            data = try ContainedFile.read((file as NSString).lastPathComponent, in: directory.isEmpty ? "." : directory, maxBytes: maxBytes)
+            data = try ContainedFile.read(userFile: file, maxBytes: maxBytes)
         } catch {
             throw DatasetError("\(file): cannot read the boxes (\(error))")
         }
