@@ -128,9 +128,9 @@ extension TrainingRun {
         }
         let name = String(whole.run.unicodeScalars.filter { $0.value >= 32 && $0.value != 127 }.prefix(80).map(Character.init))
         guard let auc = lungs.auc else {
-            return "Trained on whole pictures (run \(name)), the same recipe scored an \(scope) AUC of \(figure(whole.auc, whole.aucCI)); this lungs-only run has no AUC to set beside it."
+            return "Trained on whole pictures (run \(name)), the same recipe scored AUC \(figure(whole.auc, whole.aucCI)) on its \(scope) pictures; this lungs-only run has no AUC to set beside it."
         }
-        var text = "Trained on whole pictures (run \(name)), the same recipe scored an \(scope) AUC of \(figure(whole.auc, whole.aucCI)); on the lungs alone, \(figure(auc, lungs.aucCI))."
+        var text = "Trained on whole pictures (run \(name)), the same recipe scored AUC \(figure(whole.auc, whole.aucCI)) on its \(scope) pictures; on the lungs alone, \(figure(auc, lungs.aucCI))."
         let overlap = whole.aucCI.flatMap { w in lungs.aucCI.map { l in w[0] <= l[1] && l[0] <= w[1] } }
         if auc < whole.auc {
             text += " A drop means the whole-picture model partly read what lies outside the lungs (labels, devices, borders, the look of a hospital), which a model for patients elsewhere cannot count on."
