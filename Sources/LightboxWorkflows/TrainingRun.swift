@@ -100,7 +100,7 @@ extension TrainingRun {
     /// The whole-picture run of the same method and design in the folder that holds `output`
     /// (a sibling folder whose metrics.json records crop none, or no crop, with an AUC): the
     /// newest, or nil when there is none.
-    static func wholePictureRun(besides output: String, method: TrainingMethod, design: RunDesign) -> RunDocument.CropComparison? {
+    static func wholePictureRun(besides output: String, method: TrainingMethod, folds: Int, evaluation: String) -> RunDocument.CropComparison? {
         let own = URL(fileURLWithPath: output).standardizedFileURL
         let parent = own.deletingLastPathComponent()
         let fm = FileManager.default
@@ -111,8 +111,8 @@ extension TrainingRun {
             guard let data = try? ContainedFile.read("metrics.json", in: parent.appendingPathComponent(name).path, maxBytes: 64 << 20),
                   let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
                   (json["crop"] as? String ?? PictureCrop.none.rawValue) == PictureCrop.none.rawValue,
-                  json["method"] as? String == method.rawValue, json["folds"] as? Int == design.folds,
-                  json["evaluation"] as? String == design.evaluation,
+                  json["method"] as? String == method.rawValue, json["folds"] as? Int == folds,
+                  json["evaluation"] as? String == evaluation,
                   let auc = json["auc"] as? Double, auc.isFinite else { continue }
             let ci = (json["auc_ci"] as? [Double]).flatMap { $0.count == 2 && $0.allSatisfy(\.isFinite) ? $0 : nil }
             let date = ((try? fm.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date) ?? .distantPast
@@ -560,7 +560,7 @@ public enum TrainingRun {
         var evaluation = reportEvaluation(design: design, metrics: metrics, foldAUCs: foldAUCs, heldOut: heldOut,
                                           members: trained.model.members.count, pointNote: chosen.note)
         evaluation.calibration = calibration.map { ($0.scaling.temperature, $0.before.brier, $0.before.calibration) }
-        let cropComparison = config.crop == .lungs ? wholePictureRun(besides: config.output, method: config.method, design: design) : nil
+        let cropComparison = config.crop == .lungs ? wholePictureRun(besides: config.output, method: config.method, folds: design.folds, evaluation: design.evaluation) : nil
         if let cropComparison { evaluation.notes.append(Self.cropSentence(cropComparison, lungs: metrics, scope: design.evaluation)) }
         // One headline for the report's box, metrics.json and the Studio.
         let headline = Headline(metrics: metrics, scope: design.foldOfScored == nil ? "test" : "out-of-fold",

@@ -1,5 +1,6 @@
 import Foundation
 import LightboxCore
+import LightboxHead
 import LightboxImaging
 import LightboxModels
 import LightboxTestSupport
@@ -103,5 +104,46 @@ final class LungCropBundleTests: TemporaryFolderTestCase {
                     file: locatorURL.path)
         try FileManager.default.removeItem(at: locatorURL)
         try refused({ _ in }, "lung locator missing", file: locatorURL.path)
+    }
+
+    /// The whole-picture run beside a lungs-only run: only a sibling with crop none (or none
+    /// recorded), the same method and design and an AUC counts, the newest first; the sentence
+    /// says a drop, or none, and whether the intervals overlap.
+    func testWholePictureRunBesideAndTheSentence() throws {
+        let runs = work.appendingPathComponent("runs")
+        func run(_ name: String, _ json: [String: Any], age: TimeInterval) throws {
+            let folder = runs.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let file = folder.appendingPathComponent("metrics.json")
+            try JSONSerialization.data(withJSONObject: json).write(to: file)
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -age)], ofItemAtPath: file.path)
+        }
+        let design: [String: Any] = ["method": "head", "folds": 5, "evaluation": "out-of-fold"]
+        try run("old-whole", design.merging(["auc": 0.7, "auc_ci": [0.6, 0.8]]) { _, b in b }, age: 100)
+        try run("new-whole", design.merging(["auc": 0.9, "auc_ci": [0.85, 0.95], "crop": "none"]) { _, b in b }, age: 10)
+        try run("lungs-before", design.merging(["auc": 0.99, "crop": "lungs"]) { _, b in b }, age: 1)
+        try run("finetuned", design.merging(["auc": 0.98, "method": "finetune"]) { _, b in b }, age: 1)
+        try run("one-split", design.merging(["auc": 0.97, "folds": 1]) { _, b in b }, age: 1)
+        try run("lungs", design.merging(["auc": 0.5]) { _, b in b }, age: 0)
+        let own = runs.appendingPathComponent("lungs").path
+        let found = try XCTUnwrap(TrainingRun.wholePictureRun(besides: own, method: .head, folds: 5, evaluation: "out-of-fold"))
+        XCTAssertEqual(found, RunDocument.CropComparison(run: "new-whole", auc: 0.9, aucCI: [0.85, 0.95]))
+        XCTAssertNil(TrainingRun.wholePictureRun(besides: own, method: .finetune, folds: 2, evaluation: "out-of-fold"))
+
+        // 10 positives and 10 negatives of separate patients, scored with some overlap.
+        let labels = (0..<20).map { $0 < 10 ? 0 : 1 }
+        let scores: [Float] = (0..<20).map { i in i < 10 ? 0.3 + 0.05 * Float(i) : 0.2 + 0.05 * Float(i - 10) }
+        let lungs = ClassificationMetrics(classes: ["A", "B"], labels: labels, probabilities: scores.flatMap { [$0, 1 - $0] },
+                                          groups: (0..<20).map { "p\($0)" }, positive: 0)
+        let lungsAUC = try XCTUnwrap(lungs.auc)
+        let drop = TrainingRun.cropSentence(found, lungs: lungs, scope: "out-of-fold")
+        XCTAssertTrue(drop.hasPrefix("Trained on whole pictures (run new-whole), the same recipe scored AUC 0.900 (95% interval 0.850-0.950) on its out-of-fold pictures; on the lungs alone, \(String(format: "%.3f", lungsAUC))"), drop)
+        XCTAssertTrue(drop.contains("A drop means the whole-picture model partly read what lies outside the lungs"), drop)
+        let overlaps = lungs.aucCI.map { $0[1] >= 0.85 } ?? false
+        XCTAssertEqual(drop.contains("The two intervals overlap"), overlaps, drop)
+        let lower = RunDocument.CropComparison(run: "weak", auc: lungsAUC - 0.2, aucCI: nil)
+        let noDrop = TrainingRun.cropSentence(lower, lungs: lungs, scope: "out-of-fold")
+        XCTAssertTrue(noDrop.contains("The lungs alone scored no lower"), noDrop)
+        XCTAssertFalse(noDrop.contains("A drop means"), noDrop)
     }
 }
