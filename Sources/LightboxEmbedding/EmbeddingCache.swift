@@ -18,10 +18,13 @@ public final class EmbeddingCache: @unchecked Sendable {
 
     /// `dicomWindow` is how DICOM pictures were windowed: a file's bytes alone do not say what
     /// picture it became. The default (`first`) adds nothing, so keys made before it stay valid.
+    /// `crop` is what a cropped picture adds (`LungCrop.identity`: the kind, the margin and the
+    /// locator's SHA-256); nil (whole pictures) adds nothing, so keys made before it stay valid.
     public static func key(contentDigest: String, preprocessor: Preprocessor, augmentation: AugmentationDraw?,
-                           backbone: String, dicomWindow: DICOMWindow = .first) -> String {
+                           backbone: String, dicomWindow: DICOMWindow = .first, crop: String? = nil) -> String {
         let text = "v1|\(backbone)|\(contentDigest)|\(preprocessor.identity)|\(augmentation?.key ?? "original")"
             + (dicomWindow == .first ? "" : "|dicom-window=\(dicomWindow.rawValue)")
+            + (crop.map { "|\($0)" } ?? "")
         return SHA256.hex(Data(text.utf8))
     }
 

@@ -20,7 +20,7 @@ public final class SampleEmbedder: @unchecked Sendable {
     /// The cache key of a picture with these contents, as this embedder preprocesses and decodes it.
     public func key(contentDigest: String, augmentation: AugmentationDraw? = nil) -> String {
         EmbeddingCache.key(contentDigest: contentDigest, preprocessor: embedder.preprocessor, augmentation: augmentation,
-                           backbone: backbone, dicomWindow: embedder.decoder.dicomWindow)
+                           backbone: backbone, dicomWindow: embedder.decoder.dicomWindow, crop: embedder.cropIdentity)
     }
 
     public struct Outcome: Sendable {

@@ -73,13 +73,13 @@ public struct ShardedEmbedding: Sendable {
         self.cache = cache
         self.manifestDirectory = manifestDirectory
         job = Self.jobIdentity(paths: paths, backbone: embedder.backbone, preprocessor: embedder.embedder.preprocessor,
-                               dicomWindow: embedder.embedder.decoder.dicomWindow)
+                               dicomWindow: embedder.embedder.decoder.dicomWindow, crop: embedder.embedder.cropIdentity)
     }
 
     public static func jobIdentity(paths: [String], backbone: String, preprocessor: Preprocessor,
-                                   dicomWindow: DICOMWindow = .first) -> String {
+                                   dicomWindow: DICOMWindow = .first, crop: String? = nil) -> String {
         var text = "lightbox-embed/1\n\(backbone)\n\(preprocessor.identity)\n"
-            + (dicomWindow == .first ? "" : "dicom-window=\(dicomWindow.rawValue)\n") + "\(paths.count)\n"
+            + (dicomWindow == .first ? "" : "dicom-window=\(dicomWindow.rawValue)\n") + (crop.map { "\($0)\n" } ?? "") + "\(paths.count)\n"
         text += paths.joined(separator: "\n")
         return SHA256.hex(Data(text.utf8))
     }

@@ -17,12 +17,17 @@ public struct ModelBundle: Sendable {
     public static let format = "lightbox-model"
     /// 1: a dense head on the frozen backbone; 2 adds fine-tuned ensembles; 3 ensembles of dense
     /// heads; 4 a temperature calibration (`calibration`), which a reader that ignored it would
-    /// get wrong (uncalibrated probabilities against a threshold chosen on calibrated ones).
+    /// get wrong (uncalibrated probabilities against a threshold chosen on calibrated ones);
+    /// 5 the lungs-only crop (`crop`), which a reader that ignored it would feed whole pictures.
     /// Each bundle is written with the lowest version that describes it (`writtenVersion`), so
     /// one dense head stays readable by Lightbox versions that read 1.
-    public static let formatVersion = 4
+    public static let formatVersion = 5
     /// The version a calibrated bundle needs.
     public static let calibrationFormatVersion = 4
+    /// The version a bundle with the lungs-only crop needs.
+    public static let cropFormatVersion = 5
+    /// A lung locator other than the shipped one, kept in the bundle (`Crop.locatorFile`).
+    public static let lungLocatorName = "lung-locator.safetensors"
     /// The version a single dense head is written with.
     public static let headFormatVersion = 1
     public static let manifestName = "lightbox-model.json"
@@ -126,13 +131,14 @@ public struct ModelBundle: Sendable {
         var operatingPoint: OperatingPoint?
         var calibration: Calibration?
         var trainingDigests: String?
+        var crop: CropRecord?
         var created: String?
         var training: [String: String]?
         var disclaimer: String?
 
         enum CodingKeys: String, CodingKey {
             case format, formatVersion = "format_version", classes, backbone, preprocessing, head, fineTuning = "fine_tuning",
-                 operatingPoint = "operating_point", calibration, trainingDigests = "training_digests", created, training, disclaimer
+                 operatingPoint = "operating_point", calibration, trainingDigests = "training_digests", crop, created, training, disclaimer
         }
     }
 
@@ -143,6 +149,34 @@ public struct ModelBundle: Sendable {
         var temperature: Double
         static let temperatureMethod = "temperature"
     }
+
+    /// The lungs-only crop in the manifest: `{"kind": "lungs", "margin": 0.05, "locator_sha256":
+    /// "...", "locator": "lung-locator.safetensors"}` (`locator` absent: the shipped locator).
+    struct CropRecord: Codable {
+        var kind: String
+        var margin: Double
+        var locatorSHA256: String
+        var locator: String?
+        enum CodingKeys: String, CodingKey { case kind, margin, locatorSHA256 = "locator_sha256", locator }
+    }
+
+    /// The pictures were cropped to their lungs before the resize (`lightbox train --crop lungs`):
+    /// each one's box from the lung locator whose file has `locatorSHA256`, grown by `margin` of
+    /// its size on every side. `locatorFile`: that locator's bytes when it is not the one shipped
+    /// with Lightbox (written into the bundle, checked by digest when read).
+    public struct Crop: Sendable, Equatable {
+        public var margin: Double
+        public var locatorSHA256: String
+        public var locatorFile: Data?
+        public init(margin: Double, locatorSHA256: String, locatorFile: Data?) {
+            self.margin = margin
+            self.locatorSHA256 = locatorSHA256
+            self.locatorFile = locatorFile
+        }
+    }
+
+    /// The margins a bundle's crop may have.
+    public static let cropMarginRange: ClosedRange<Double> = 0...0.5
 
     /// A fine-tuned ensemble in the manifest: where the trained modules start, each member's file.
     struct FineTuning: Codable {
@@ -178,6 +212,9 @@ public struct ModelBundle: Sendable {
     /// trained on, sorted, for `lightbox evaluate` to tell pictures the model has seen from new
     /// ones; nil: not recorded (bundles written before it was, Teachable Machine's).
     public var trainingDigests: [String]?
+    /// The lungs-only crop the model's pictures get before the resize; nil: whole pictures
+    /// (every bundle written before the crop existed).
+    public var crop: Crop?
     /// How this model turns probabilities into a predicted class.
     public var decisionRule: DecisionRule { DecisionRule(operatingPoint: operatingPoint, classes: classes) }
     /// Free-form facts about how it was trained (data set, options), for people.
@@ -210,6 +247,7 @@ public struct ModelBundle: Sendable {
     /// The format version this bundle is written with: the lowest that describes its members
     /// and its calibration.
     public var writtenVersion: Int {
+        if crop != nil { return Self.cropFormatVersion }
         if calibration != nil { return Self.calibrationFormatVersion }
         if members is [FineTunedMember] { return 2 }
         return members.count == 1 ? Self.headFormatVersion : 3
@@ -223,6 +261,14 @@ public struct ModelBundle: Sendable {
         guard e != .none else { return nil }
         let how = e == .clahe ? "cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)" : "cv2.equalizeHist(gray)"
         return "the model was trained on contrast-equalised pictures (\(e.rawValue)), which this export cannot do: after resizing to \(preprocessing.size)x\(preprocessing.size), round the grey levels to 8 bits and apply \(how), then use the result for all three channels"
+    }
+
+    /// Refuses to export a model that expects pictures cropped to their lungs: no export can
+    /// locate the lungs and crop, and whole pictures would silently get other answers.
+    public func checkExportable(model: String) throws {
+        guard crop == nil else {
+            throw WeightsError("\(model): the model expects each picture cropped to its lungs (lightbox train --crop lungs), which exports cannot do; nothing was exported (use lightbox predict, or train without --crop to export)")
+        }
     }
 
     /// The calibration as the exports record it in their metadata, beside the operating point:
@@ -278,11 +324,18 @@ public struct ModelBundle: Sendable {
             try Self.check(digests: trainingDigests, source: "the model's training digests")
             files[Self.trainingDigestsName] = Data(Set(trainingDigests).sorted().map { $0 + "\n" }.joined().utf8)
         }
+        var cropRecord: CropRecord?
+        if let crop {
+            try Self.check(crop, source: "the model's crop")
+            cropRecord = CropRecord(kind: PictureCrop.lungs.rawValue, margin: crop.margin, locatorSHA256: crop.locatorSHA256,
+                                    locator: crop.locatorFile == nil ? nil : Self.lungLocatorName)
+            if let file = crop.locatorFile { files[Self.lungLocatorName] = file }
+        }
         let manifest = Manifest(format: Self.format, formatVersion: writtenVersion, classes: classes, backbone: backbone,
                                 preprocessing: preprocessing, head: headShape, fineTuning: fineTuning,
                                 operatingPoint: operatingPoint,
                                 calibration: calibration.map { Calibration(method: Calibration.temperatureMethod, temperature: $0.temperature) },
-                                trainingDigests: trainingDigests == nil ? nil : Self.trainingDigestsName,
+                                trainingDigests: trainingDigests == nil ? nil : Self.trainingDigestsName, crop: cropRecord,
                                 created: ISO8601DateFormatter().string(from: Date()), training: training, disclaimer: Self.disclaimer)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -405,8 +458,52 @@ public struct ModelBundle: Sendable {
         if let file = manifest.trainingDigests {
             bundle.trainingDigests = try digests(in: directory, file: file)
         }
+        if let c = manifest.crop {
+            bundle.crop = try crop(c, version: manifest.formatVersion, directory: directory, manifestPath: manifestPath)
+        }
         bundle.directory = directory
         return bundle
+    }
+
+    /// The manifest's crop record, checked: its version, kind, margin and locator (the shipped
+    /// one, or the bundle's file with the recorded digest); anything else is one error naming
+    /// the manifest or the file.
+    static func crop(_ c: CropRecord, version: Int, directory: String, manifestPath: String) throws -> Crop {
+        guard version >= cropFormatVersion else {
+            throw WeightsError("\(manifestPath): crop needs format version \(cropFormatVersion) or later (the manifest says \(version))")
+        }
+        guard c.kind == PictureCrop.lungs.rawValue else {
+            throw WeightsError("\(manifestPath): crop kind '\(c.kind.prefix(40))' is not one this Lightbox reads (lungs)")
+        }
+        var crop = Crop(margin: c.margin, locatorSHA256: c.locatorSHA256, locatorFile: nil)
+        try check(crop, source: manifestPath)
+        guard let name = c.locator else {
+            guard c.locatorSHA256 == LungLocator.shippedSHA256 else {
+                throw WeightsError("\(manifestPath): the pictures were cropped with a lung locator (SHA-256 \(c.locatorSHA256.prefix(16))...) that is neither the one shipped with this Lightbox nor in the model folder")
+            }
+            return crop
+        }
+        guard name == lungLocatorName else {
+            throw WeightsError("\(manifestPath): crop locator '\(name.prefix(80))' is not \(lungLocatorName) in the model folder")
+        }
+        let path = (directory as NSString).appendingPathComponent(name)
+        let data = try file(name, in: directory, what: "lung locator")
+        guard SHA256.hex(data) == c.locatorSHA256 else {
+            throw WeightsError("\(path): the lung locator's SHA-256 is not the one the manifest records: the file was changed or damaged")
+        }
+        _ = try LungLocator.decode(data, source: path)
+        crop.locatorFile = data
+        return crop
+    }
+
+    /// Refuses a crop whose margin is outside `cropMarginRange` or whose digest is not one, naming `source`.
+    static func check(_ crop: Crop, source: String) throws {
+        guard crop.margin.isFinite, cropMarginRange.contains(crop.margin) else {
+            throw WeightsError("\(source): crop margin \(crop.margin) is not a number from \(cropMarginRange.lowerBound) to \(cropMarginRange.upperBound)")
+        }
+        guard isDigest(crop.locatorSHA256) else {
+            throw WeightsError("\(source): crop locator_sha256 is not a SHA-256 digest (64 lowercase hex characters)")
+        }
     }
 
     /// Refuses a temperature that is not finite or outside `temperatureRange`, naming `source`.

@@ -1,10 +1,22 @@
 import LightboxCore
 import LightboxData
+import LightboxImaging
+import LightboxModels
 
 extension TrainingConfiguration {
     /// The run's settings as the report's parameter table shows them.
     func reportParameters(positiveClass: String?) -> [(String, String)] {
-        methodParameters(positiveClass: positiveClass) + [("precision", Self.precisionDescription(settings.arithmetic))]
+        methodParameters(positiveClass: positiveClass) + [("precision", Self.precisionDescription(settings.arithmetic)),
+                                                          ("crop", cropDescription)]
+    }
+
+    /// What every picture was cut to before the resize, for a reader of the report.
+    var cropDescription: String {
+        switch crop {
+        case .none: "none (whole pictures)"
+        case .lungs: "lungs: each picture cut to its predicted lung box plus \(Int((LungBox.margin * 100).rounded()))% on each side, before the resize"
+            + (lungLocator == nil ? "" : " (lung locator from --locator)")
+        }
     }
 
     /// What the products computed in, for a reader of the report.

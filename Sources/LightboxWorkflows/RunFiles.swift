@@ -50,6 +50,23 @@ public struct RunDocument: Encodable {
     /// What the networks computed in: `precision` "bf16" or "fp32", and for bf16 whether the
     /// CPU's AVX-512 BF16 kernels ("native") or their fp32 emulation ("emulated") ran.
     public var arithmetic: Arithmetic?
+    /// What the pictures were cut to before the resize (training runs): "none" or "lungs".
+    public var crop: String?
+    /// A lungs-only run: the whole-picture run of the same design found beside it (its folder's
+    /// name, AUC and interval), for the report's comparison.
+    public var cropComparison: CropComparison?
+
+    public struct CropComparison: Codable, Sendable, Equatable {
+        public var run: String
+        public var auc: Double
+        public var aucCI: [Double]?
+        enum CodingKeys: String, CodingKey { case run, auc, aucCI = "auc_ci" }
+        public init(run: String, auc: Double, aucCI: [Double]?) {
+            self.run = run
+            self.auc = auc
+            self.aucCI = aucCI
+        }
+    }
 
     public struct Calibration: Encodable {
         public var method = "temperature"
@@ -67,7 +84,7 @@ public struct RunDocument: Encodable {
         case method, ensemble, unfreeze, trainImages = "n_train_images", epochsRun = "epochs_run", timings, audit
         case folds, evaluation, foldAUC = "fold_auc", operatingPointNote = "operating_point_note", heldOutTest = "held_out_test"
         case calibration = "model_calibration", headline, patientIDs = "patient_ids"
-        case precision, precisionKernels = "precision_kernels"
+        case precision, precisionKernels = "precision_kernels", crop, cropComparison = "crop_comparison"
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -99,6 +116,8 @@ public struct RunDocument: Encodable {
             try c.encode(arithmetic.precision.rawValue, forKey: .precision)
             if arithmetic.isBF16 { try c.encode(arithmetic.kernels.rawValue, forKey: .precisionKernels) }
         }
+        try c.encodeIfPresent(crop, forKey: .crop)
+        try c.encodeIfPresent(cropComparison, forKey: .cropComparison)
         if epochs != nil {
             try c.encode(evaluation == "out-of-fold"
                 ? "out of fold: every picture scored by members that never saw its patient (each a single fold's model; the shipped ensemble averages them)"

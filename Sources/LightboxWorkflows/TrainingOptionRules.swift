@@ -9,7 +9,7 @@ import LightboxModels
 public enum TrainingOptionKey: String, CaseIterable, Codable, Sendable {
     case epochs, batchSize, learningRate, denseUnits, dropout, earlyStopping, augmentCopies, balance, split, seed, resize,
          equalize, positive, classWeights, rotation, shift, zoom, brightness, contrast, gamma, noise, hflip, method, ensemble,
-         unfreeze, targetSensitivity, folds, testSplit
+         unfreeze, targetSensitivity, folds, testSplit, crop
 }
 
 /// One training option as `lightbox train` and the Studio both take it: its API key, its
@@ -125,6 +125,10 @@ public enum TrainingOptionRules {
             cli(number(key, atLeast: 0, atMost: 50, 0, "With --folds above 1: percent of patients set aside as a test set no fold sees, scored by the whole ensemble and reported beside the out-of-fold figures (0 = none)."))
         case .unfreeze:
             cli(integer(key, MobileNetV2Architecture.standard.trainableModuleCounts, FineTuneOptions().unfreeze, "Fine-tuning: feature modules trained, counted from the end (5: features.14-18)."))
+        case .crop:
+            cli(TrainingOptionRule(key: key, flag: "--crop", kind: .text, choices: PictureCrop.allCases.map(\.rawValue),
+                                   range: PictureCrop.allCases.map(\.rawValue).joined(separator: ", "), defaultValue: "none",
+                                   help: "What every picture is cut to before the resize, for both methods: none (the whole picture) or lungs (its lung box from the lung locator, plus a 5% margin; --locator FILE for another locator). Recorded in the model: predict, evaluate, audit and the Studio crop alike; exports refuse such a model. Teaching: compare the out-of-fold AUC with a whole-picture run's."))
         case .targetSensitivity:
             TrainingOptionRule(key: key, flag: "--target-sensitivity", kind: .number, minimum: 0, minimumExclusive: true,
                                maximum: 1, range: "above 0 and at most 1", defaultValue: "0.85",
@@ -187,6 +191,9 @@ public enum TrainingOptionRules {
                 throw TrainingOptionError(.method, "--method finetune trains torchvision's MobileNetV2; --backbone tm:PATH is for --method head")
             }
         }
+        if c.lungLocator != nil && c.crop != .lungs {
+            throw TrainingOptionError(.crop, "--locator is for --crop lungs (the lung locator that finds each picture's box)")
+        }
         let a = c.augmentation
         for (key, value): (TrainingOptionKey, Double) in [(.rotation, a.rotation), (.shift, a.shift), (.zoom, a.zoom), (.brightness, a.brightness),
                                                           (.contrast, a.contrast), (.gamma, a.gamma), (.noise, a.noise)] {
@@ -214,6 +221,12 @@ public enum TrainingOptionRules {
     public static func parseEqualization(_ text: String) throws -> Equalization {
         guard let e = Equalization(rawValue: text) else { throw refusal(.equalize, "'\(text.prefix(60))'") }
         return e
+    }
+
+    /// `--crop` text to a crop, refused with the rules' message.
+    public static func parseCrop(_ text: String) throws -> PictureCrop {
+        guard let crop = PictureCrop(rawValue: text) else { throw refusal(.crop, "'\(text.prefix(60))'") }
+        return crop
     }
 
     /// `--resize` text to a policy, refused with the rules' message.

@@ -45,6 +45,12 @@ public struct TrainingConfiguration: Sendable {
     public var resize: ResizePolicy = .crop
     /// Contrast equalisation of every picture after resizing (both methods; recorded in the bundle).
     public var equalization: Equalization = .none
+    /// What every picture is cropped to after decoding, before the resize and augmentation (both
+    /// methods; recorded in the bundle, which `predict`, `evaluate`, `audit` and the Studio then
+    /// apply): the whole picture, or its predicted lung box plus `LungBox.margin`.
+    public var crop: PictureCrop = .none
+    /// The lung locator file of `crop` lungs (nil: the one shipped with Lightbox).
+    public var lungLocator: String?
     /// How DICOM pictures are brought onto 0-255 (both methods; recorded in the bundle, which
     /// `predict`, `evaluate`, `audit` and the Studio then apply).
     public var dicomWindow: DICOMWindow = .first
@@ -87,6 +93,72 @@ public struct TrainingConfiguration: Sendable {
         guard crossFits else { return split }
         let train = (1 - testSplit) * Double(folds - 1) / Double(folds)
         return (try? SplitFractions(train: train, validation: 0, test: 1 - train)) ?? split
+    }
+}
+
+extension TrainingRun {
+    /// The whole-picture run of the same method and design in the folder that holds `output`
+    /// (a sibling folder whose metrics.json records crop none, or no crop, with an AUC): the
+    /// newest, or nil when there is none.
+    static func wholePictureRun(besides output: String, method: TrainingMethod, folds: Int, evaluation: String) -> RunDocument.CropComparison? {
+        let own = URL(fileURLWithPath: output).standardizedFileURL
+        let parent = own.deletingLastPathComponent()
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: parent.path) else { return nil }
+        var best: (date: Date, found: RunDocument.CropComparison)?
+        for name in names.sorted() where name != own.lastPathComponent {
+            let file = parent.appendingPathComponent(name).appendingPathComponent("metrics.json")
+            guard let data = try? ContainedFile.read("metrics.json", in: parent.appendingPathComponent(name).path, maxBytes: 64 << 20),
+                  let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+                  (json["crop"] as? String ?? PictureCrop.none.rawValue) == PictureCrop.none.rawValue,
+                  json["method"] as? String == method.rawValue, json["folds"] as? Int == folds,
+                  json["evaluation"] as? String == evaluation,
+                  let auc = json["auc"] as? Double, auc.isFinite else { continue }
+            let ci = (json["auc_ci"] as? [Double]).flatMap { $0.count == 2 && $0.allSatisfy(\.isFinite) ? $0 : nil }
+            let date = ((try? fm.attributesOfItem(atPath: file.path))?[.modificationDate] as? Date) ?? .distantPast
+            if best == nil || date > best!.date { best = (date, RunDocument.CropComparison(run: name, auc: auc, aucCI: ci)) }
+        }
+        return best?.found
+    }
+
+    /// The report's sentence on a lungs-only run beside the whole-picture run (`whole`).
+    static func cropSentence(_ whole: RunDocument.CropComparison, lungs: ClassificationMetrics, scope: String) -> String {
+        func figure(_ auc: Double, _ ci: [Double]?) -> String {
+            String(format: "%.3f", auc) + (ci.map { String(format: " (95%% interval %.3f-%.3f)", $0[0], $0[1]) } ?? "")
+        }
+        let name = String(whole.run.unicodeScalars.filter { $0.value >= 32 && $0.value != 127 }.prefix(80).map(Character.init))
+        guard let auc = lungs.auc else {
+            return "Trained on whole pictures (run \(name)), the same recipe scored AUC \(figure(whole.auc, whole.aucCI)) on its \(scope) pictures; this lungs-only run has no AUC to set beside it."
+        }
+        var text = "Trained on whole pictures (run \(name)), the same recipe scored AUC \(figure(whole.auc, whole.aucCI)) on its \(scope) pictures; on the lungs alone, \(figure(auc, lungs.aucCI))."
+        let overlap = whole.aucCI.flatMap { w in lungs.aucCI.map { l in w[0] <= l[1] && l[0] <= w[1] } }
+        if auc < whole.auc {
+            text += " A drop means the whole-picture model partly read what lies outside the lungs (labels, devices, borders, the look of a hospital), which a model for patients elsewhere cannot count on."
+            if overlap == true { text += " The two intervals overlap: on this much data the drop may be chance." }
+        } else {
+            text += " The lungs alone scored no lower, so this comparison does not suggest the whole-picture model leaned on what lies outside the lungs"
+                + (overlap == true ? "; the intervals overlap, and a data set this small can hide a difference." : ".")
+        }
+        return text
+    }
+}
+
+extension TrainingConfiguration {
+    /// The lungs-only crop `crop` asks for, on the pretrained MobileNetV2 with the locator
+    /// `lungLocator` (default: the shipped one); nil for whole pictures.
+    func lungCrop(_ reporter: Reporter) throws -> LungCrop? {
+        guard crop == .lungs else { return nil }
+        let file = try lungLocator.map { path -> Data in
+            do {
+                return try Data(contentsOf: URL(fileURLWithPath: path))
+            } catch {
+                throw WeightsError("\(path): cannot read the lung locator (\((error as NSError).localizedDescription))")
+            }
+        }
+        let lungCrop = try LungCrop.load(locatorFile: file, source: lungLocator ?? "the shipped lung locator", settings: settings,
+                                         dicomWindow: dicomWindow)
+        reporter.note("lungs only: every picture is cut to its predicted lung box plus \(Int((lungCrop.margin * 100).rounded()))% on each side before the resize (lung locator \(lungCrop.locatorSHA256.prefix(12)))")
+        return lungCrop
     }
 }
 
@@ -293,17 +365,18 @@ public enum TrainingRun {
     /// files the bundle then carries).
     static func resolveBackbone(_ config: TrainingConfiguration, _ reporter: Reporter) throws -> (Backbone, [String: Data]) {
         let decoder = ImageDecoder(maxPixels: config.settings.maxPixels, dicomWindow: config.dicomWindow)
+        let crop = try config.lungCrop(reporter)
         guard let path = config.teachableMachineBackbone else {
             return (try Backbone.pretrained(Preprocessor(policy: config.resize, equalization: config.equalization),
                                             weightsFolder: PretrainedMobileNetV2.folder(in: config.settings),
                                             decoder: decoder, parallelism: config.settings.threads,
-                                            arithmetic: config.settings.arithmetic), [:])
+                                            arithmetic: config.settings.arithmetic).cropping(crop), [:])
         }
         let model = try TFJSLayersModel.load(path)
         reporter.note("backbone: the MobileNet of the Teachable Machine export \(path)")
         return (try Backbone.teachableMachine(model, policy: config.resize, equalization: config.equalization,
                                               decoder: decoder, parallelism: config.settings.threads,
-                                              arithmetic: config.settings.arithmetic), model.files)
+                                              arithmetic: config.settings.arithmetic).cropping(crop), model.files)
     }
 
     /// What embedding every original image once produced: the embeddings by path and the
@@ -467,6 +540,7 @@ public enum TrainingRun {
         bundle.operatingPoint = point
         bundle.calibration = trained.model.calibration
         bundle.trainingDigests = trainingDigests(design: design, digests: digests)
+        bundle.crop = trained.model.crop.map { ModelBundle.Crop(margin: $0.margin, locatorSHA256: $0.locatorSHA256, locatorFile: $0.locatorFile) }
         try bundle.write(to: modelDirectory)
         // Each scored picture is audited and explained by the members that scored it.
         let scorers = design.foldOfScored == nil ? [trained.model] : trained.foldMembers.map { trained.model.keeping(members: $0) }
@@ -486,6 +560,8 @@ public enum TrainingRun {
         var evaluation = reportEvaluation(design: design, metrics: metrics, foldAUCs: foldAUCs, heldOut: heldOut,
                                           members: trained.model.members.count, pointNote: chosen.note)
         evaluation.calibration = calibration.map { ($0.scaling.temperature, $0.before.brier, $0.before.calibration) }
+        let cropComparison = config.crop == .lungs ? wholePictureRun(besides: config.output, method: config.method, folds: design.folds, evaluation: design.evaluation) : nil
+        if let cropComparison { evaluation.notes.append(Self.cropSentence(cropComparison, lungs: metrics, scope: design.evaluation)) }
         // One headline for the report's box, metrics.json and the Studio.
         let headline = Headline(metrics: metrics, scope: design.foldOfScored == nil ? "test" : "out-of-fold",
                                 shortcut: audit.headlineShortcut, patientIDs: dataset.hasGroups)
@@ -516,6 +592,8 @@ public enum TrainingRun {
         document.headline = headline
         document.patientIDs = dataset.hasGroups
         document.arithmetic = config.settings.arithmetic
+        document.crop = config.crop.rawValue
+        document.cropComparison = cropComparison
         document.calibration = calibration.map { c in
             RunDocument.Calibration(temperature: c.scaling.temperature, brierBefore: c.before.brier, brierAfter: metrics.brier,
                                     binsBefore: c.before.calibration)

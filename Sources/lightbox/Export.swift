@@ -27,6 +27,7 @@ struct Export: ParsableCommand {
         try Terminal.run {
             for output in format.outputs(at: out) { try OutputPath.check(output.path, as: output.kind) }
             let bundle = try ModelBundle.read(from: model)
+            try bundle.checkExportable(model: model)
             if let steps = bundle.stepsOutsideExport { Terminal.note("warning: \(steps) (recorded in the export's metadata)") }
             try format.export(bundle, to: out, weightsFolder: PretrainedMobileNetV2.folder(in: Lightbox.settings))
             print("exported \(format.rawValue): \(out)")

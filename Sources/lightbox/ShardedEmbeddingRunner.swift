@@ -35,6 +35,7 @@ struct ShardedEmbeddingRunner {
     var cacheDirectory: String { options.cacheDirectory(settings: settings) }
 
     func sharding(_ paths: [String]) throws -> ShardedEmbedding {
+        guard embedder.crop == nil else { throw Terminal.Failure(Self.cropRefusal) }
         let sampleEmbedder = SampleEmbedder(embedder: embedder, cache: EmbeddingCache(directory: cacheDirectory), backbone: cacheKey)
         return try ShardedEmbedding(paths: paths, embedder: sampleEmbedder, manifestDirectory: folder)
     }
@@ -119,6 +120,9 @@ struct ShardedEmbeddingRunner {
                           if done != shown { shown = done; progress.update(done, count) }
                       })
     }
+
+    /// Why shards refuse a model, or a run, that crops pictures to their lungs.
+    static let cropRefusal = "pictures cropped to their lungs (--crop lungs, or a model trained with it) are not worked on over shards or Slurm yet: leave out --shards and --executor"
 
     /// Paths as every node sees them: absolute, without `.` or `..`.
     static func absolute(_ path: String) -> String {

@@ -23,6 +23,7 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Data") var dataOptions: DataOptions
     @OptionGroup(title: "Training") var training: TrainArguments
     @OptionGroup(title: "Training") var precisionOption: PrecisionOption
+    @OptionGroup(title: "Training") var locatorOption: LocatorOption
     @OptionGroup(title: "Augmentation (training pictures only)") var augmentation: AugmentationArguments
     @OptionGroup(title: "DICOM") var dicom: DICOMOptions
     @OptionGroup(title: "Shards and clusters") var executorOptions: ExecutorOptions
@@ -48,6 +49,7 @@ struct Train: ParsableCommand {
         var probe = try TrainingConfiguration(data: "-", output: "-", settings: Lightbox.settings)
         try apply(to: &probe)
         try executorOptions.validateForCommand(usesCache: !training.noCache)
+        if probe.crop == .lungs && executorOptions.isSharded { throw ValidationError(ShardedEmbeddingRunner.cropRefusal) }
     }
 
     /// Sets the training options on `config`, checked against their rules.
@@ -55,6 +57,7 @@ struct Train: ParsableCommand {
         do {
             try training.set(on: &config)
             augmentation.set(on: &config)
+            config.lungLocator = locatorOption.locator
             try TrainingOptionRules.validate(config)
         } catch let e as TrainingOptionError {
             throw ValidationError(e.description)

@@ -30,6 +30,7 @@ struct TrainArguments: ParsableArguments {
 
     @Option(help: ruleHelp(.resize)) var resize: ResizePolicy = .crop
     @Option(help: ruleHelp(.equalize)) var equalize = "none"
+    @Option(help: ruleHelp(.crop)) var crop = "none"
     @Option(help: ruleHelp(.positive)) var positive: String?
     @Option(help: ruleHelp(.targetSensitivity)) var targetSensitivity = 0.85
 
@@ -55,6 +56,7 @@ struct TrainArguments: ParsableArguments {
         config.training = t
         config.resize = resize
         config.equalization = try TrainingOptionRules.parseEqualization(equalize)
+        config.crop = try TrainingOptionRules.parseCrop(crop)
         config.positiveClass = positive
         config.targetSensitivity = targetSensitivity
     }

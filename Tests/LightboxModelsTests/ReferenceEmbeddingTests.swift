@@ -51,7 +51,7 @@ final class ReferenceEmbeddingTests: XCTestCase {
     func testEaglePhotographIsABaldEagle() throws {
         let path = try XCTUnwrap(TestPaths.darknetPhoto("eagle.jpg"), "eagle.jpg missing: run scripts/test.sh")
         let embedder = ImageEmbedder(network: try TestPaths.pretrained(), preprocessor: Preprocessor(), decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), threads: TestSettings.local.threads)
-        let (tensor, kept, failures) = embedder.prepare([path])
+        let (tensor, kept, failures) = try embedder.prepare([path])
         XCTAssertEqual(failures.count, 0)
         let result = try tensor.withUnsafeBufferPointer {
             try embedder.network.forward($0.baseAddress!, batch: kept.count, outputs: .imageNetLogits)
@@ -73,7 +73,7 @@ final class ReferenceEmbeddingTests: XCTestCase {
         let files = try FileManager.default.contentsOfDirectory(atPath: images.path).sorted().prefix(7)
             .map { images.appendingPathComponent($0).path }
         let embedder = ImageEmbedder(network: network, preprocessor: Preprocessor(), decoder: ImageDecoder(maxPixels: LightboxSettings.defaultMaxPixels, dicomWindow: .first), threads: TestSettings.local.threads)
-        let (tensor, kept, _) = embedder.prepare(files)
+        let (tensor, kept, _) = try embedder.prepare(files)
         XCTAssertEqual(kept.count, 7)
         let batched = try tensor.withUnsafeBufferPointer {
             try network.forward($0.baseAddress!, batch: kept.count, outputs: .featureMap)

@@ -80,7 +80,7 @@ final class CalibrationBundleTests: TemporaryFolderTestCase {
         try refused({ $0["calibration"] = ["method": "platt", "temperature": 2] },
                     "calibration method 'platt' is not one this Lightbox reads (temperature)")
         try refused({ $0["format_version"] = 3 }, "calibration needs format version 4 or later (the manifest says 3)")
-        try refused({ $0["format_version"] = 5 }, "format version 5 is newer than this Lightbox reads (4); upgrade Lightbox")
+        try refused({ $0["format_version"] = 6 }, "format version 6 is newer than this Lightbox reads (5); upgrade Lightbox")
         XCTAssertThrowsError(try { () throws -> Void in
             var json = try JSONSerialization.jsonObject(with: good) as! [String: Any]
             json["calibration"] = ["temperature": 2]

@@ -47,6 +47,11 @@ public struct Backbone: Sendable {
         self.arithmetic = arithmetic
     }
 
+    /// The same backbone cropping every picture with `crop` (nil: whole pictures).
+    public func cropping(_ crop: LungCrop?) -> Backbone {
+        Backbone(kind: kind, embedder: embedder.cropping(crop), weightsSHA256: weightsSHA256, arithmetic: arithmetic)
+    }
+
     /// The one key under which this backbone's embeddings are cached: fp32 and bf16
     /// embeddings are never mixed (`Arithmetic.cacheTag`).
     public var cacheKey: String { "\(kind.id)@\(weightsSHA256.prefix(16))\(arithmetic.cacheTag)" }

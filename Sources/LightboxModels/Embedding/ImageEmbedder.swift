@@ -17,9 +17,11 @@ public final class ImageEmbedder: @unchecked Sendable {
     public let blankingBoxes: [String: LungBox]
     /// Threads that decode and preprocess a batch (the run's thread count).
     public let threads: Int
+    /// The lungs-only crop applied to every decoded picture before the resize; nil: whole pictures.
+    public let crop: LungCrop?
 
     public init(network: any FeatureExtractor, preprocessor: Preprocessor, decoder: ImageDecoder, threads: Int,
-                blanking: InputBlanking = .none, blankingBoxes: [String: LungBox] = [:]) {
+                blanking: InputBlanking = .none, blankingBoxes: [String: LungBox] = [:], crop: LungCrop? = nil) {
         precondition(preprocessor.size == network.inputSize)
         self.network = network
         self.preprocessor = preprocessor
@@ -27,13 +29,24 @@ public final class ImageEmbedder: @unchecked Sendable {
         self.threads = max(1, threads)
         self.blanking = blanking
         self.blankingBoxes = blankingBoxes
+        self.crop = crop
     }
+
+    /// The same network and preprocessing, cropping every picture with `crop` (nil: none).
+    public func cropping(_ crop: LungCrop?) -> ImageEmbedder {
+        ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder, threads: threads, blanking: blanking,
+                      blankingBoxes: blankingBoxes, crop: crop)
+    }
+
+    /// What cache keys add to the preprocessing's identity for this embedder's pictures: nil
+    /// for whole pictures (keys as they always were), the crop's identity otherwise.
+    public var cropIdentity: String? { crop?.identity }
 
     /// The same network and preprocessing with `blanking` applied to every input (over each
     /// picture's box in `boxes`, else the central box).
     public func blanking(_ blanking: InputBlanking, boxes: [String: LungBox] = [:]) -> ImageEmbedder {
         ImageEmbedder(network: network, preprocessor: preprocessor, decoder: decoder, threads: threads, blanking: blanking,
-                      blankingBoxes: boxes)
+                      blankingBoxes: boxes, crop: crop)
     }
 
     /// Loads the pretrained ImageNet MobileNetV2 from the cache of `settings`, on its threads.
@@ -67,7 +80,7 @@ public final class ImageEmbedder: @unchecked Sendable {
     /// Decodes and preprocesses `paths` (augmenting `paths[i]` with `augmentations[i]`), then
     /// runs the network once on the images that decoded.
     public func forward(_ paths: [String], augmentations: [AugmentationDraw?]? = nil, outputs: BackboneOutputs = []) throws -> Pass {
-        let (tensor, ok, failures) = prepare(paths, augmentations: augmentations)
+        let (tensor, ok, failures) = try prepare(paths, augmentations: augmentations)
         let count = ok.filter { $0 }.count
         let output = count == 0 ? nil : try tensor.withUnsafeBufferPointer {
             try network.forward($0.baseAddress!, batch: count, outputs: outputs)
@@ -99,29 +112,64 @@ public final class ImageEmbedder: @unchecked Sendable {
 
     /// Decodes and preprocesses `paths` concurrently into one NHWC tensor of the images
     /// that decoded (in input order).
-    public func prepare(_ paths: [String]) -> (tensor: [Float], paths: [String], failures: [ImageDecodingError]) {
-        let (tensor, ok, failures) = prepare(paths, augmentations: nil)
+    public func prepare(_ paths: [String]) throws -> (tensor: [Float], paths: [String], failures: [ImageDecodingError]) {
+        let (tensor, ok, failures) = try prepare(paths, augmentations: nil)
         return (tensor, zip(paths, ok).filter(\.1).map(\.0), failures)
     }
 
     /// Decodes, resizes, optionally augments (`augmentations[i]` for `paths[i]`) and normalises
     /// on `threads` threads; the tensor holds the images that worked (`ok` tells which), in order.
-    public func prepare(_ paths: [String], augmentations: [AugmentationDraw?]?)
+    /// With a `crop`, the batch is decoded first, its lungs located in one pass of the locator's
+    /// network, and each picture cut to its box before the resize (throws only if that pass fails).
+    public func prepare(_ paths: [String], augmentations: [AugmentationDraw?]?) throws
         -> (tensor: [Float], ok: [Bool], failures: [ImageDecodingError]) {
         let per = preprocessor.valuesPerImage
         var slots = [Float](repeating: 0, count: paths.count * per)
         var errors = [ImageDecodingError?](repeating: nil, count: paths.count)
         let decoder = self.decoder, preprocessor = self.preprocessor, blanking = self.blanking, boxes = blankingBoxes
+        // Lungs only: each picture cut to its box, and the box (fractions of the picture), by index.
+        var cut: [(image: RGBImage, box: LungBox)?] = []
+        if let crop {
+            var decoded = [RGBImage?](repeating: nil, count: paths.count)
+            let target = crop.decodeTarget(for: preprocessor)
+            decoded.withUnsafeMutableBufferPointer { images in
+                errors.withUnsafeMutableBufferPointer { errorSlots in
+                    let imageBase = images.baseAddress!, errorBase = errorSlots.baseAddress!
+                    Parallel.forEach(paths.count, threads: threads) { i in
+                        do {
+                            imageBase[i] = try decoder.decode(file: paths[i], reduceFor: target)
+                        } catch let e as ImageDecodingError {
+                            errorBase[i] = e
+                        } catch {
+                            errorBase[i] = ImageDecodingError(path: paths[i], reason: .corrupt("\(error)"))
+                        }
+                    }
+                }
+            }
+            var located = try crop.cropped(decoded.compactMap { $0 })[...]
+            cut = decoded.map { $0 == nil ? nil : located.popFirst() }
+        }
+        let pictures = cut
         slots.withUnsafeMutableBufferPointer { buffer in
             errors.withUnsafeMutableBufferPointer { errorSlots in
                 let base = buffer.baseAddress!, errorBase = errorSlots.baseAddress!
                 Parallel.forEach(paths.count, threads: threads) { i in
+                    if errorBase[i] != nil { return }
                     do {
-                        let image = try decoder.decode(file: paths[i], reduceFor: preprocessor.decodeTarget)
+                        let image: RGBImage, cropBox: LungBox?
+                        if pictures.isEmpty {
+                            image = try decoder.decode(file: paths[i], reduceFor: preprocessor.decodeTarget)
+                            cropBox = nil
+                        } else {
+                            (image, cropBox) = (pictures[i]!.image, pictures[i]!.box)
+                        }
                         var square = preprocessor.resized(image)
                         if let draw = augmentations?[i] { square = Augmenter.apply(draw, to: square) }
                         if blanking != .none {
-                            let box = boxes[paths[i]].map { preprocessor.inSquare($0, width: image.width, height: image.height) }
+                            // A box of the whole picture, as a box of the part the picture was cut to.
+                            let box = boxes[paths[i]].map { b in
+                                preprocessor.inSquare(cropBox.map { b.within($0) } ?? b, width: image.width, height: image.height)
+                            }
                             square = blanking.apply(square, box: box ?? .central)
                         }
                         preprocessor.writeNormalized(square, to: base + i * per)

@@ -126,11 +126,16 @@ enum FineTuneTraining {
                                                     arithmetic: config.settings.arithmetic)
         let label = { (image: LabeledImage) in classes.firstIndex(of: image.label)! }
         let foldExecutor = plan.sharedEpochs == nil ? nil : distributor?.folds
+        let crop = try config.lungCrop(reporter)
+        guard crop == nil || distributor == nil else {
+            throw WeightsError("--crop lungs runs on one machine for now: shards and Slurm tasks would see whole pictures")
+        }
 
         reporter.note("fine-tuning: features.\(options.cut.trained.lowerBound)-\(options.cut.trained.upperBound) and a linear head, \(plan.members.count) member(s), \(training.epochs) epochs")
         // The fold tasks decode the pool themselves.
         let squares = foldExecutor != nil ? []
-            : try decodePool(plan.pool.map(\.path), digests: nil, preprocessor: preprocessor, decoder: decoder, threads: config.settings.threads)
+            : try decodePool(plan.pool.map(\.path), digests: nil, preprocessor: preprocessor, decoder: decoder, threads: config.settings.threads,
+                             crop: crop)
         try checkpoint()
         let validationFrozen: [Float], scoredFrozen: [Float]
         if let distributor {
@@ -150,8 +155,9 @@ enum FineTuneTraining {
             all.removeSubrange(cut...)
             validationFrozen = all
         } else {
-            validationFrozen = try frozenFeatures(plan.validation.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
-            scoredFrozen = try frozenFeatures(plan.scored.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder)
+            validationFrozen = try frozenFeatures(plan.validation.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder,
+                                                  crop: crop)
+            scoredFrozen = try frozenFeatures(plan.scored.map(\.path), frozen: frozen, preprocessor: preprocessor, decoder: decoder, crop: crop)
         }
 
         if let foldExecutor {
@@ -170,7 +176,7 @@ enum FineTuneTraining {
             let history = (0..<training.epochs).map { e in mean(records.map { $0[e] }) }
             for record in history { reporter.epoch(record, of: training.epochs) }
             let model = TrainedModel(frozen: frozen, members: members, preprocessor: preprocessor, decoder: decoder,
-                                     threads: config.settings.threads)
+                                     threads: config.settings.threads, crop: crop)
             return Result(model: model, history: history, scoredFrozen: scoredFrozen, validationProbabilities: [], validation: nil)
         }
 
@@ -182,7 +188,7 @@ enum FineTuneTraining {
                                   arithmetic: config.settings.arithmetic)
         let sums = try trainConcurrently(runs, weights: weights, sharedFrozen: frozen, reporter: reporter, checkpoint: checkpoint)
         let model = TrainedModel(frozen: frozen, members: runs.map(\.member.member.trained), preprocessor: preprocessor, decoder: decoder,
-                                 threads: config.settings.threads)
+                                 threads: config.settings.threads, crop: crop)
         let validationProbabilities = plan.validation.isEmpty ? []
             : try model.probabilities(frozenFeatureMaps: validationFrozen, batch: plan.validation.count)
         let validationResult = plan.validation.isEmpty ? nil
@@ -194,9 +200,26 @@ enum FineTuneTraining {
     /// Every pool picture decoded and resized once, kept as an 8-bit square. With `digests`
     /// (a fold task), each file's SHA-256 must be the one the submitting run recorded: a picture
     /// changed since would silently train another member.
+    /// With a `crop`, pictures are decoded, located and cut to their lungs 16 at a time (one
+    /// batched pass of the locator's network each) before the resize.
     static func decodePool(_ paths: [String], digests: [String]?, preprocessor: Preprocessor, decoder: ImageDecoder,
-                           threads: Int) throws -> [ByteImage] {
-        try Parallel.map(paths.count, threads: threads) { i in
+                           threads: Int, crop: LungCrop? = nil) throws -> [ByteImage] {
+        if let crop {
+            precondition(digests == nil, "fold tasks do not crop")
+            var squares: [ByteImage] = []
+            squares.reserveCapacity(paths.count)
+            for start in stride(from: 0, to: paths.count, by: 16) {
+                let chunk = Array(paths[start..<min(start + 16, paths.count)])
+                let target = crop.decodeTarget(for: preprocessor)
+                let images = try Parallel.map(chunk.count, threads: threads) { i in
+                    Swift.Result<RGBImage, Error> { try decoder.decode(file: chunk[i], reduceFor: target) }
+                }.map { try $0.get() }
+                let cut = try crop.cropped(images)
+                squares += Parallel.map(cut.count, threads: threads) { i in ByteImage(preprocessor.resized(cut[i].image)) }
+            }
+            return squares
+        }
+        return try Parallel.map(paths.count, threads: threads) { i in
             Swift.Result<ByteImage, Error> {
                 guard let expected = digests?[i] else {
                     return ByteImage(preprocessor.resized(try decoder.decode(file: paths[i], reduceFor: preprocessor.decodeTarget)))
@@ -491,8 +514,9 @@ enum FineTuneTraining {
     }
 
     /// The frozen modules' output for files that must all decode (they already did once).
-    static func frozenFeatures(_ paths: [String], frozen: GraphNetwork, preprocessor: Preprocessor, decoder: ImageDecoder) throws -> [Float] {
-        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: frozen.parallelism)
+    static func frozenFeatures(_ paths: [String], frozen: GraphNetwork, preprocessor: Preprocessor, decoder: ImageDecoder,
+                               crop: LungCrop? = nil) throws -> [Float] {
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: frozen.parallelism, crop: crop)
         var features: [Float] = []
         for start in stride(from: 0, to: paths.count, by: 16) {
             let pass = try embedder.forward(Array(paths[start..<min(start + 16, paths.count)]), outputs: .featureMap)

@@ -33,7 +33,7 @@ public final class EnsembleProbabilities: FeatureExtractor, @unchecked Sendable 
 
     /// The embedder of shards and of the cached evaluation: the model's own preprocessing and decoder.
     public var imageEmbedder: ImageEmbedder {
-        ImageEmbedder(network: self, preprocessor: model.preprocessor, decoder: model.decoder, threads: model.threads)
+        ImageEmbedder(network: self, preprocessor: model.preprocessor, decoder: model.decoder, threads: model.threads, crop: model.crop)
     }
 
     /// SHA-256 over every member's tensors (names, shapes, values, in name order).

@@ -17,6 +17,8 @@ public final class TrainedModel: @unchecked Sendable {
     public let decoder: ImageDecoder
     /// Threads that decode and preprocess a batch (the run's thread count).
     public let threads: Int
+    /// The lungs-only crop every picture gets before the resize (the bundle's); nil: whole pictures.
+    public let crop: LungCrop?
     public let classes: Int
     /// What the members read of the frozen part's output (empty: only the pooled embedding).
     public let reads: BackboneOutputs
@@ -36,13 +38,16 @@ public final class TrainedModel: @unchecked Sendable {
     public var arithmetic: Arithmetic { frozen.arithmetic }
 
     public init(frozen: any FeatureExtractor, members: [any ModelMember], preprocessor: Preprocessor,
-                decoder: ImageDecoder, threads: Int, backbone: Backbone? = nil, calibration: TemperatureScaling? = nil) {
+                decoder: ImageDecoder, threads: Int, backbone: Backbone? = nil, calibration: TemperatureScaling? = nil,
+                crop: LungCrop? = nil) {
         precondition(!members.isEmpty)
+        precondition(backbone == nil || backbone!.embedder.crop === crop, "a backbone's embedder crops as its model does")
         self.frozen = frozen
         self.members = members
         self.preprocessor = preprocessor
         self.decoder = decoder
         self.threads = max(1, threads)
+        self.crop = crop
         classes = members[0].classes
         reads = members.reduce(into: BackboneOutputs()) { $0.formUnion($1.reads) }
         for case let member as FineTunedMember in members { member.tail.arithmetic = frozen.arithmetic }
@@ -53,20 +58,26 @@ public final class TrainedModel: @unchecked Sendable {
     /// The members of `backbone` (a head on the whole frozen backbone).
     public convenience init(backbone: Backbone, members: [any ModelMember]) {
         self.init(frozen: backbone.embedder.network, members: members, preprocessor: backbone.embedder.preprocessor,
-                  decoder: backbone.embedder.decoder, threads: backbone.embedder.threads, backbone: backbone)
+                  decoder: backbone.embedder.decoder, threads: backbone.embedder.threads, backbone: backbone,
+                  crop: backbone.embedder.crop)
     }
 
     /// The model a bundle holds, on the base weights it was trained from (checked by digest),
     /// run with `settings` (weights folder, pixel limit, threads), with the bundle's calibration.
+    /// A bundle that records the lungs-only crop gets it, with the locator it was trained with.
     public convenience init(bundle: ModelBundle, settings: LightboxSettings) throws {
+        let crop = try bundle.crop.map {
+            try LungCrop.load(locatorFile: $0.locatorFile, source: (bundle.directory ?? "the model") + "/" + ModelBundle.lungLocatorName,
+                              margin: $0.margin, settings: settings, dicomWindow: bundle.preprocessing.window)
+        }
         switch bundle.cut {
         case .wholeBackbone:
-            self.init(backbone: try bundle.resolvedBackbone(settings: settings), members: bundle.members)
+            self.init(backbone: try bundle.resolvedBackbone(settings: settings).cropping(crop), members: bundle.members)
         case .mobileNetV2:
             self.init(frozen: try GraphNetwork(graph: try bundle.frozenGraph(weightsFolder: PretrainedMobileNetV2.folder(in: settings)),
                                                parallelism: settings.threads, arithmetic: settings.arithmetic),
                       members: bundle.members, preprocessor: try bundle.preprocessing.preprocessor(),
-                      decoder: bundle.preprocessing.decoder(maxPixels: settings.maxPixels), threads: settings.threads)
+                      decoder: bundle.preprocessing.decoder(maxPixels: settings.maxPixels), threads: settings.threads, crop: crop)
         }
         calibration = bundle.calibration
     }
@@ -120,7 +131,7 @@ public final class TrainedModel: @unchecked Sendable {
                         blankingBoxes: [String: LungBox] = [:], progress: ((Int, Int) -> Void)? = nil) throws
         -> (paths: [String], probabilities: [Float], failures: [ImageDecodingError]) {
         let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads, blanking: blanking,
-                                     blankingBoxes: blankingBoxes)
+                                     blankingBoxes: blankingBoxes, crop: crop)
         var kept: [String] = [], probabilities: [Float] = [], failures: [ImageDecodingError] = []
         for start in stride(from: 0, to: paths.count, by: batchSize) {
             let chunk = Array(paths[start..<min(start + batchSize, paths.count)])
@@ -142,7 +153,7 @@ public final class TrainedModel: @unchecked Sendable {
     public func explain(paths: [String], targets: [Int]? = nil, decision: DecisionRule = .argmax) throws
         -> [(probabilities: [Float], predicted: Int, png: Data)] {
         guard !paths.isEmpty else { return [] }
-        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads)
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads, crop: crop)
         let pass = try embedder.forward(paths, outputs: reads.union(.featureMap))
         if let failure = pass.failures.first { throw failure }
         return try answers(input: pass.input, output: pass.output!, targets: targets,
@@ -156,8 +167,14 @@ public final class TrainedModel: @unchecked Sendable {
     /// scaled decoding), so that a server can decode pictures one by one within its memory
     /// budget and pass them through the network together (`explain(inputs:heatmaps:decision:)`).
     public func input(data: [UInt8], name: String) throws -> [Float] {
-        let image = try decoder.decode(data: data, path: name, reduceFor: preprocessor.decodeTarget)
-        let square = preprocessor.resized(image)
+        let square: RGBImage
+        if let crop {
+            // Lungs only, as `predict(paths:)` crops: decoded for the crop, located, cut to the box.
+            let image = try decoder.decode(data: data, path: name, reduceFor: crop.decodeTarget(for: preprocessor))
+            square = preprocessor.resized(try crop.cropped([image])[0].image)
+        } else {
+            square = preprocessor.resized(try decoder.decode(data: data, path: name, reduceFor: preprocessor.decodeTarget))
+        }
         var values = [Float](repeating: 0, count: preprocessor.valuesPerImage)
         values.withUnsafeMutableBufferPointer { preprocessor.writeNormalized(square, to: $0.baseAddress!) }
         return values
@@ -226,6 +243,6 @@ extension TrainedModel {
     /// It keeps the calibration (what a run's out-of-fold figures are shown with).
     public func keeping(members range: Range<Int>) -> TrainedModel {
         TrainedModel(frozen: frozen, members: Array(members[range]), preprocessor: preprocessor, decoder: decoder, threads: threads,
-                     backbone: cachedBackbone, calibration: calibration)
+                     backbone: cachedBackbone, calibration: calibration, crop: crop)
     }
 }
