@@ -36,7 +36,8 @@ struct PredictionService {
                 // The lungs' box for the heatmap, from the same bytes while they are admitted; a
                 // picture the model read is one the locator reads, so a failure here is the server's.
                 if heatmap {
-                    located.value = try lungs.locate(bytes, name: name, for: predictor.preprocessor, dicomWindow: predictor.decoder.dicomWindow)
+                    located.value = try lungs.locate(bytes, name: name, for: predictor.preprocessor, crop: predictor.model.crop,
+                                                     dicomWindow: predictor.decoder.dicomWindow)
                 }
                 return values
             }

@@ -16,16 +16,25 @@ final class StudioLungs: @unchecked Sendable {
 
     /// The box of the picture `bytes` as fractions of `preprocessor`'s square, and in the picture's
     /// own pixels. Throws what decoding or the locator throws.
-    func locate(_ bytes: [UInt8], name: String, for preprocessor: Preprocessor, dicomWindow: DICOMWindow) throws -> PredictionLungs {
+    /// A model trained on pictures cropped to their lungs (`crop`) shows the cropped picture: the
+    /// box is placed into it, with the model's own locator.
+    func locate(_ bytes: [UInt8], name: String, for preprocessor: Preprocessor, crop: LungCrop?, dicomWindow: DICOMWindow) throws -> PredictionLungs {
         lock.lock(); defer { lock.unlock() }
         if finder == nil { finder = Result { try LungFinder.pretrained(settings: settings, dicomWindow: dicomWindow) } }
-        let finder = try self.finder!.get()
+        let finder = try crop?.finder ?? self.finder!.get()
         // The picture's own size (upright) from its header; the pixels reduced for the locator's square.
         let decoder = ImageDecoder(maxPixels: settings.maxPixels, dicomWindow: dicomWindow)
         let header = try decoder.probe(data: bytes, path: name)
         let image = try decoder.decode(data: bytes, path: name, reduceFor: finder.preprocessor.decodeTarget)
         let box = try finder.boxes([image])[0]
-        let square = preprocessor.inSquare(box, width: image.width, height: image.height)
+        let square: LungBox
+        if let crop {
+            let region = box.expanded(by: crop.margin)
+            let pixels = region.region(width: image.width, height: image.height)
+            square = preprocessor.inSquare(box.within(region), width: pixels.width, height: pixels.height)
+        } else {
+            square = preprocessor.inSquare(box, width: image.width, height: image.height)
+        }
         return PredictionLungs(square: [square.x0, square.y0, square.x1, square.y1],
                                box: box.pixels(width: header.width, height: header.height).map { ($0 * 10).rounded() / 10 },
                                width: header.width, height: header.height)
