@@ -53,9 +53,14 @@ public enum HeatmapMass {
             interval = [means[24], means[974]]
         }
         let intervalText = interval.map { String(format: " (95%% interval %.0f-%.0f%%, resampling patients)", $0[0] * 100, $0[1] * 100) } ?? ""
-        let reading = (interval?[0] ?? mean) > baseline
-            ? "more than an even spread would put there, so the model's evidence gathers on the lungs' region"
-            : "not clearly more than an even spread would put there, so the model's evidence is not gathered on the lungs"
+        // Points above the baseline, said as they are: a few points over an even spread is not
+        // "looking at the lungs".
+        let points = (mean - baseline) * 100
+        let reading = (interval?[0] ?? mean) <= baseline
+            ? "not clearly more than an even spread would put there, so the model's evidence is not gathered on the lungs"
+            : points < 10
+            ? String(format: "%.0f points more than an even spread would put there, little more than spreading evenly", points)
+            : String(format: "%.0f points more than an even spread would put there: the model's evidence gathers on the lungs' region", points)
         let text = String(format: "On average %.0f%% of a picture's heatmap falls inside its predicted lung box%@, whose area is %.0f%% of the model's input on average (what a heatmap spread evenly would put inside): %@. Where a model looks is not proof of what it reads.",
                           mean * 100, intervalText, baseline * 100, reading)
         return ShortcutAudit.HeatmapMassSummary(nImages: mass.count, mean: mean, interval: interval, baseline: baseline, text: text)
