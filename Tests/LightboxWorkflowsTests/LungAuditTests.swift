@@ -40,6 +40,14 @@ final class LungAuditTests: TemporaryFolderTestCase {
         XCTAssertGreaterThanOrEqual(interval[1], 0.75)
         XCTAssertGreaterThan(interval[0], 0.5)
         XCTAssertTrue(summary.text.contains("75%") && summary.text.contains("50%"), summary.text)
+        XCTAssertTrue(summary.text.contains("25 points more"), summary.text)
+        // Two points over an even spread is said as little more, not as looking at the lungs.
+        let close = [0.72, 0.71, 0.73, 0.72].map {
+            ShortcutAudit.Picture(picture: "p", lungsBox: [0, 0, 1, 1], heatmapMassInLungs: $0, boxShareOfInput: 0.70)
+        }
+        let little = try XCTUnwrap(HeatmapMass.summary(close, groups: ["a", "b", "c", "d"]))
+        XCTAssertTrue(little.text.contains("little more than spreading evenly"), little.text)
+        XCTAssertFalse(little.text.contains("gathers on the lungs"), little.text)
     }
 
     /// A real X-ray pasted into the right and bottom part of a black canvas: the audit blanks
