@@ -40,6 +40,10 @@ public struct AuditSection: Sendable {
     public var verdict: String
     /// The verdict warns of a shortcut (shown as a warning).
     public var warning: Bool
+    /// Which box was blanked, in words.
+    public var box: String?
+    /// The heatmaps' mean mass inside the lungs with its baseline, in words (lungs located only).
+    public var heatmapMass: String?
 
     public init(rows: [Row], verdict: String, warning: Bool) {
         self.rows = rows
@@ -196,7 +200,7 @@ public struct RunReport {
         struct Calibration { var brier: String, chart: String?, fitted: String? }
         var calibration: Calibration?
         struct AuditRow { var description: String, auc: String, accuracy: String, images: Int }
-        struct Audit { var rows: [AuditRow], verdict: String, warning: Bool }
+        struct Audit { var rows: [AuditRow], verdict: String, warning: Bool, box: String?, heatmapMass: String? }
         var audit: Audit?
         var examples: Examples
         var data: DataSummary
@@ -217,7 +221,7 @@ public struct RunReport {
              audit: audit.map { a in
                  .init(rows: a.rows.map { .init(description: $0.description, auc: $0.auc.map { String(format: "%.3f", $0) } ?? "n/a",
                                                 accuracy: Self.percent($0.accuracy), images: $0.images) },
-                       verdict: a.verdict, warning: a.warning)
+                       verdict: a.verdict, warning: a.warning, box: a.box, heatmapMass: a.heatmapMass)
              }, examples: exampleFigures(), data: dataSummary(),
              parameters: parameters.map { .init(name: $0.0, value: $0.1) })
     }

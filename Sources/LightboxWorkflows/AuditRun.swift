@@ -1,6 +1,7 @@
 import Foundation
 import LightboxCore
 import LightboxData
+import LightboxModels
 
 /// `lightbox audit`: the shortcut audit (ShortcutAudit) of a trained model on every usable
 /// image of a data set, written as JSON when asked.
@@ -14,6 +15,11 @@ public enum AuditRun {
         /// A DICOM window asked for (nil: the model's own) and whether it may differ from the model's.
         public var dicomWindow: DICOMWindow?
         public var overrideDICOMWindow = false
+        /// The box blanked: each picture's located lungs (default) or the fixed central box.
+        public var box: AuditBox = .lungs
+        /// The lung locator (nil: the shipped one) and what audit.json calls it.
+        public var locator: LungLocator?
+        public var locatorName = "shipped"
         /// The run context: cache folders, pixel limit, threads.
         public var settings: LightboxSettings
 
@@ -33,7 +39,10 @@ public enum AuditRun {
             throw DatasetError("\(request.data.path): no images with the model's classes \(predictor.classes)")
         }
         let positive = try TrainingRun.positiveIndex(predictor.classes, requested: request.positiveClass)
-        let audit = try ShortcutAudit.run(predictor: predictor, images: dataset.images, positive: positive) {
+        let lungs = try ShortcutAudit.lungs(request.box, locator: request.locator, name: request.locatorName,
+                                            settings: request.settings, dicomWindow: predictor.decoder.dicomWindow)
+        let audit = try ShortcutAudit.run(predictor: predictor, images: dataset.images, positive: positive, lungs: lungs,
+                                          names: dataset.names) {
             reporter.note("audit: scoring \(dataset.images.count) images with \($0)")
         }
         if let output = request.output {

@@ -28,13 +28,15 @@ public enum HeatmapExamples {
         }
     }
 
-    /// The model's input, un-normalised back to pixels, with the heatmap `cam` over it, as PNG.
-    static func overlayPNG(input: ArraySlice<Float>, cam: [Float], side: Int, preprocessor p: Preprocessor) throws -> Data {
+    /// The model's input, un-normalised back to pixels, with the heatmap `cam` over it and, when
+    /// given, the outline of `box` (the picture's predicted lungs, fractions of the square), as PNG.
+    static func overlayPNG(input: ArraySlice<Float>, cam: [Float], side: Int, preprocessor p: Preprocessor, box: LungBox? = nil) throws -> Data {
         let pixels = input.enumerated().map { k, x -> Float in
             let c = k % 3
             return min(max((x * p.normalization.std[c] + p.normalization.mean[c]) * 255, 0), 255)
         }
         let square = RGBImage(width: p.size, height: p.size, pixels: pixels)
-        return try PNGEncoder.encode(Heatmap.overlay(square, cam: cam, side: side, scale: 1))
+        let overlay = Heatmap.overlay(square, cam: cam, side: side, scale: 1)
+        return try PNGEncoder.encode(box.map { $0.drawn(on: overlay) } ?? overlay)
     }
 }

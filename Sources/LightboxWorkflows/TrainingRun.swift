@@ -67,6 +67,11 @@ public struct TrainingConfiguration: Sendable {
     public var teachableMachineBackbone: String?
     /// Misclassified test images shown with heatmaps in the report.
     public var heatmapExamples = 8
+    /// What the shortcut audit blanks: each scored picture's located lungs (default) or the
+    /// fixed central box; the lung locator (nil: the shipped one) and what audit.json calls it.
+    public var auditBox: AuditBox = .lungs
+    public var locator: LungLocator?
+    public var locatorName = "shipped"
     /// The run context: cache folders, pixel limit, threads (built by the caller, never global).
     public var settings: LightboxSettings
 
@@ -549,12 +554,14 @@ public enum TrainingRun {
                                                                        baseWeightsSHA256: trained.backbone.weightsSHA256) },
                                     scorerOf: scorerOf, images: scored, probabilities: probabilities, positive: positive,
                                     scope: design.evaluation, auditFile: run.appendingPathComponent("audit.json").path,
-                                    reporter: reporter)
+                                    lungs: try ShortcutAudit.lungs(config.auditBox, locator: config.locator, name: config.locatorName,
+                                                                   settings: config.settings, dicomWindow: config.dicomWindow),
+                                    names: dataset.names, reporter: reporter)
         let scorerOfPath = Dictionary(zip(scored.map(\.path), scorerOf), uniquingKeysWith: { a, _ in a })
         let examples = try HeatmapExamples.worstMisclassified(images: scored, names: dataset.names, labels: labels, probabilities: probabilities,
                                                               classes: classes, decision: decision, limit: config.heatmapExamples) { paths, targets in
             try zip(paths, targets).map { path, target in
-                try scorers[scorerOfPath[path] ?? 0].explain(paths: [path], targets: [target])[0].png
+                try scorers[scorerOfPath[path] ?? 0].explain(paths: [path], targets: [target], lungBoxes: [audit.squareBoxes[path]])[0].png
             }
         }
         var evaluation = reportEvaluation(design: design, metrics: metrics, foldAUCs: foldAUCs, heldOut: heldOut,
@@ -578,7 +585,11 @@ public enum TrainingRun {
                                    validationAccuracy: trained.validation?.accuracy, split: splitCounts(design),
                                    skipped: dataset.skipped.count, seconds: Date().timeIntervalSince(started))
         document.method = config.method.rawValue
-        document.audit = audit
+        // metrics.json (which the Studio loads whole) keeps the audit's figures; the per-picture
+        // lung boxes and heatmap masses are in audit.json.
+        var summary = audit
+        summary.pictures = nil
+        document.audit = summary
         document.ensemble = trained.ensemble
         document.unfreeze = trained.unfreeze
         document.trainImages = trained.trainImages
@@ -683,9 +694,10 @@ public enum TrainingRun {
     /// probabilities as they are are known), each scored by its own members (`scorers[scorerOf[i]]`),
     /// also written to the run directory as audit.json.
     static func auditScored(scorers: [Predictor], scorerOf: [Int], images: [LabeledImage], probabilities: [Float], positive: Int?,
-                            scope: String, auditFile: String, reporter: Reporter) throws -> ShortcutAudit {
+                            scope: String, auditFile: String, lungs: ShortcutAudit.Lungs?, names: PictureNames,
+                            reporter: Reporter) throws -> ShortcutAudit {
         let audit = try ShortcutAudit.run(scorers: scorers, scorerOf: scorerOf, images: images, positive: positive,
-                                          asIs: probabilities) { reporter.note("audit: scoring the \(scope) pictures with \($0)") }
+                                          asIs: probabilities, lungs: lungs, names: names) { reporter.note("audit: scoring the \(scope) pictures with \($0)") }
         reporter.note("audit: \(audit.verdict)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

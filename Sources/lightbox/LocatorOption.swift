@@ -10,4 +10,7 @@ struct LocatorOption: ParsableArguments {
     func load() throws -> LungLocator {
         try locator.map { try LungLocator.read(from: $0) } ?? LungLocator.shipped()
     }
+
+    /// What a run records as its locator: `shipped`, or the file given.
+    var name: String { locator ?? "shipped" }
 }

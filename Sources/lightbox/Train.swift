@@ -26,6 +26,8 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Training") var locatorOption: LocatorOption
     @OptionGroup(title: "Augmentation (training pictures only)") var augmentation: AugmentationArguments
     @OptionGroup(title: "DICOM") var dicom: DICOMOptions
+    @OptionGroup(title: "Shortcut audit") var auditBox: AuditBoxOption
+    @OptionGroup(title: "Shortcut audit") var locatorOption: LocatorOption
     @OptionGroup(title: "Shards and clusters") var executorOptions: ExecutorOptions
 
     /// A Slurm task of a cross-fitted run (written by the submitting run, with --shard K/N):
@@ -85,6 +87,13 @@ struct Train: ParsableCommand {
             try apply(to: &config)
             config.dicomWindow = dicom.resolved
             config.useCache = !training.noCache
+            config.auditBox = auditBox.box
+            if auditBox.box == .lungs {
+                config.locator = try locatorOption.load()
+                config.locatorName = locatorOption.name
+            } else if locatorOption.locator != nil {
+                throw ValidationError("--locator finds the lungs for --box lungs; --box central uses no locator")
+            }
             if training.backbone.hasPrefix("tm:") {
                 config.teachableMachineBackbone = String(training.backbone.dropFirst(3))
             } else if training.backbone != "mobilenet_v2" {

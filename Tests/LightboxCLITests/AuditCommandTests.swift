@@ -5,7 +5,9 @@ import XCTest
 
 /// The shortcut audit on pictures whose class is written where the audit looks: a frame
 /// outside the central box (a shortcut: the audit must warn) or a disc inside it (the audit
-/// must see the AUC fall with the box hidden).
+/// must see the AUC fall with the box hidden). Noise pictures have no lungs to locate: these
+/// audit with `--box central`; the default (each picture's located lungs) is checked for what
+/// it records.
 final class AuditCommandTests: TemporaryFolderTestCase {
     /// 20 + 20 noisy grey 256x256 pictures; class A carries a bright mark (a frame near the
     /// border, or a disc in the centre), class B none.
@@ -40,11 +42,11 @@ final class AuditCommandTests: TemporaryFolderTestCase {
         return root
     }
 
-    func trainAndAudit(mark: String) throws -> [String: Any] {
+    func trainAndAudit(mark: String, box: String = "central") throws -> [String: Any] {
         let data = try makeDataset(mark: mark)
         let run = work.appendingPathComponent("run-\(mark)")
         let train = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", run.path, "--epochs", "30", "--folds", "1", "--split", "60/20/20",
-                                 "--positive", "A"])
+                                 "--positive", "A", "--box", box])
         XCTAssertEqual(train.status, 0, train.stderr)
         // train audits its own test split.
         let report = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
@@ -55,7 +57,7 @@ final class AuditCommandTests: TemporaryFolderTestCase {
 
         let out = work.appendingPathComponent("audit-\(mark).json")
         let audit = try CLI.run(["audit", "--model", run.appendingPathComponent("model").path, "--data", data.path,
-                                 "--positive", "A", "--out", out.path])
+                                 "--positive", "A", "--out", out.path, "--box", box])
         XCTAssertEqual(audit.status, 0, audit.stderr)
         XCTAssertTrue(audit.stdout.contains("center_blanked"), audit.stdout)
         return try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as! [String: Any]
@@ -83,6 +85,72 @@ final class AuditCommandTests: TemporaryFolderTestCase {
         XCTAssertGreaterThan(try auc(audit, "outside_blanked"), 0.95)
         XCTAssertFalse((audit["verdict"] as? String ?? "").hasPrefix("Warning"), "\(audit["verdict"] ?? "")")
         XCTAssertEqual(audit["shortcut_suspected"] as? Bool, false)
+    }
+
+    /// `--box central` records the fixed box as audit.json always held it (x, y) with its kind,
+    /// and describes the conditions as before.
+    func testBoxCentralRecordsTheCentralBoxAsBefore() throws {
+        let audit = try trainAndAudit(mark: "frame")
+        let box = try XCTUnwrap(audit["box"] as? [String: Any])
+        XCTAssertEqual(box["kind"] as? String, "central")
+        XCTAssertEqual(box["x"] as? [Double], [0.15, 0.85])
+        XCTAssertEqual(box["y"] as? [Double], [0.10, 0.90])
+        XCTAssertNil(box["margin"])
+        XCTAssertNil(audit["pictures"], "no lungs located, no heatmap mass")
+        XCTAssertNil(audit["heatmap_mass_in_lungs"])
+        let descriptions = try XCTUnwrap(audit["conditions"] as? [[String: Any]]).map { $0["description"] as? String ?? "" }
+        XCTAssertEqual(descriptions, ["the images as they are",
+                                      "the central box (x 15-85%, y 10-90% of the model's input), most of the lungs, blacked out",
+                                      "everything outside the central box (x 15-85%, y 10-90% of the model's input) blacked out"])
+    }
+
+    /// By default train and audit locate each picture's lungs: audit.json records the kind, the
+    /// margin and the locator, each picture's box and heatmap mass, and the mean with its baseline.
+    func testBoxLungsRecordsEachPicturesLungsAndHeatmapMass() throws {
+        let data = try makeDataset(mark: "disc")
+        let run = work.appendingPathComponent("run-lungs")
+        let train = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", run.path, "--epochs", "10", "--folds", "1",
+                                 "--split", "60/20/20", "--positive", "A"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("metrics.json"))) as! [String: Any]
+        let trainAudit = try XCTUnwrap(metrics["audit"] as? [String: Any])
+        XCTAssertEqual((trainAudit["box"] as? [String: Any])?["kind"] as? String, "lungs")
+        XCTAssertNil(trainAudit["pictures"], "metrics.json leaves the pictures to audit.json")
+        XCTAssertNotNil(trainAudit["heatmap_mass_in_lungs"])
+        let trainAuditFile = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("audit.json"))) as! [String: Any]
+        XCTAssertEqual((trainAuditFile["pictures"] as? [Any])?.count, trainAudit["n_images"] as? Int)
+        let report = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(report.contains("predicted lungs"), "the report says which box was blanked")
+
+        let out = work.appendingPathComponent("audit-lungs.json")
+        let result = try CLI.run(["audit", "--model", run.appendingPathComponent("model").path, "--data", data.path,
+                                  "--positive", "A", "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let audit = try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as! [String: Any]
+        let box = try XCTUnwrap(audit["box"] as? [String: Any])
+        XCTAssertEqual(box["kind"] as? String, "lungs")
+        XCTAssertEqual(box["margin"] as? Double, 0.05)
+        XCTAssertEqual(box["locator"] as? String, "shipped")
+        XCTAssertNil(box["x"])
+        let descriptions = try XCTUnwrap(audit["conditions"] as? [[String: Any]]).map { $0["description"] as? String ?? "" }
+        XCTAssertEqual(descriptions[1], "each picture's predicted lungs (box + 5% margin) blacked out")
+        XCTAssertEqual(descriptions[2], "everything outside each picture's predicted lungs (box + 5% margin) blacked out")
+        let pictures = try XCTUnwrap(audit["pictures"] as? [[String: Any]])
+        XCTAssertEqual(pictures.count, 40)
+        for picture in pictures {
+            let b = try XCTUnwrap(picture["lungs_box"] as? [Double])
+            XCTAssertEqual(b.count, 4)
+            XCTAssertTrue(0 <= b[0] && b[0] < b[2] && b[2] <= 256 && 0 <= b[1] && b[1] < b[3] && b[3] <= 256, "\(b)")
+            if let mass = picture["heatmap_mass_in_lungs"] as? Double { XCTAssertTrue((0...1).contains(mass)) }
+        }
+        let mass = try XCTUnwrap(audit["heatmap_mass_in_lungs"] as? [String: Any])
+        let mean = try XCTUnwrap(mass["mean"] as? Double), baseline = try XCTUnwrap(mass["baseline"] as? Double)
+        XCTAssertTrue((0...1).contains(mean) && (0...1).contains(baseline))
+        XCTAssertTrue(result.stdout.contains("falls inside its predicted lung box"), result.stdout)
+
+        let withCentral = try CLI.run(["audit", "--model", run.appendingPathComponent("model").path, "--data", data.path,
+                                       "--box", "central", "--locator", "x.safetensors"])
+        XCTAssertNotEqual(withCentral.status, 0, "--locator with --box central is refused")
     }
 
     /// The box in pixels of the 224 input, and what each blanking leaves.

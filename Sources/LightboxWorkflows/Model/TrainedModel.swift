@@ -150,14 +150,15 @@ public final class TrainedModel: @unchecked Sendable {
     /// `decision` predicts on them) for files that must decode: one pass through the frozen part, then each
     /// member's heatmap from its own last feature map and head, summed over the members and
     /// scaled to 0...1.
-    public func explain(paths: [String], targets: [Int]? = nil, decision: DecisionRule = .argmax) throws
+    /// `lungBoxes[i]`, when given, is drawn over picture i's overlay (fractions of the input square).
+    public func explain(paths: [String], targets: [Int]? = nil, decision: DecisionRule = .argmax, lungBoxes: [LungBox?]? = nil) throws
         -> [(probabilities: [Float], predicted: Int, png: Data)] {
         guard !paths.isEmpty else { return [] }
         let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads, crop: crop)
         let pass = try embedder.forward(paths, outputs: reads.union(.featureMap))
         if let failure = pass.failures.first { throw failure }
         return try answers(input: pass.input, output: pass.output!, targets: targets,
-                           heatmaps: [Bool](repeating: true, count: paths.count), decision: decision)
+                           heatmaps: [Bool](repeating: true, count: paths.count), decision: decision, lungBoxes: lungBoxes)
             .map { ($0.probabilities, $0.predicted, $0.heatmap!) }
     }
 
@@ -208,7 +209,7 @@ public final class TrainedModel: @unchecked Sendable {
     /// members' Grad-CAMs summed and scaled to 0...1 for each picture with `heatmaps[i]`, their
     /// overlays drawn and encoded on `threads` threads.
     private func answers(input: [Float], output: BackboneResult, targets: [Int]?, heatmaps: [Bool],
-                         decision: DecisionRule) throws -> [Answer] {
+                         decision: DecisionRule, lungBoxes: [LungBox?]? = nil) throws -> [Answer] {
         let k = classes, values = preprocessor.valuesPerImage
         let probabilities = try self.probabilities(frozen: output)
         var answers = (0..<output.batch).map { i -> Answer in
@@ -217,20 +218,13 @@ public final class TrainedModel: @unchecked Sendable {
         }
         var cams: [(cam: [Float], side: Int)?] = Array(repeating: nil, count: output.batch)
         for i in answers.indices where heatmaps[i] {
-            var cam: [Float] = [], side = 0
-            for member in members {
-                let one = try member.gradCAM(frozen: output, index: i, target: targets?[i] ?? answers[i].predicted)
-                side = one.side
-                cam = cam.isEmpty ? one.cam : zip(cam, one.cam).map(+)
-            }
-            let top = cam.max() ?? 0
-            if top > 0 { cam = cam.map { $0 / top } }
-            cams[i] = (cam, side)
+            cams[i] = try summedCAM(output: output, index: i, target: targets?[i] ?? answers[i].predicted)
         }
         let preprocessor = self.preprocessor, drawn = cams
         let overlays = Parallel.map(output.batch, threads: threads) { i -> Result<Data, Error>? in
             drawn[i].map { c in Result { try HeatmapExamples.overlayPNG(input: input[(i * values)..<((i + 1) * values)], cam: c.cam,
-                                                                      side: c.side, preprocessor: preprocessor) } }
+                                                                      side: c.side, preprocessor: preprocessor,
+                                                                      box: lungBoxes.flatMap { $0[i] }) } }
         }
         for i in answers.indices { answers[i].heatmap = try overlays[i]?.get() }
         return answers
@@ -238,6 +232,38 @@ public final class TrainedModel: @unchecked Sendable {
 }
 
 extension TrainedModel {
+    /// The members' Grad-CAMs of class `target` for picture `index` of a pass, summed and scaled
+    /// to 0...1 (`side` x `side`, row by row): what the heatmaps draw.
+    func summedCAM(output: BackboneResult, index i: Int, target: Int) throws -> (cam: [Float], side: Int) {
+        var cam: [Float] = [], side = 0
+        for member in members {
+            let one = try member.gradCAM(frozen: output, index: i, target: target)
+            side = one.side
+            cam = cam.isEmpty ? one.cam : zip(cam, one.cam).map(+)
+        }
+        let top = cam.max() ?? 0
+        if top > 0 { cam = cam.map { $0 / top } }
+        return (cam, side)
+    }
+
+    /// Each file's Grad-CAM of the class `decision` predicts on it (the heatmap `explain`
+    /// draws, undrawn), by path, `batchSize` files a pass; files that do not decode are left out.
+    public func gradCAMs(paths: [String], batchSize: Int = 16, decision: DecisionRule) throws -> [String: (cam: [Float], side: Int)] {
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads)
+        var out: [String: (cam: [Float], side: Int)] = [:]
+        for start in stride(from: 0, to: paths.count, by: batchSize) {
+            let chunk = Array(paths[start..<min(start + batchSize, paths.count)])
+            let pass = try embedder.forward(chunk, outputs: reads.union(.featureMap))
+            guard let output = pass.output else { continue }
+            let probabilities = try self.probabilities(frozen: output)
+            for (i, path) in pass.kept(chunk).enumerated() {
+                let row = Array(probabilities[(i * classes)..<((i + 1) * classes)])
+                out[path] = try summedCAM(output: output, index: i, target: decision.predicted(row))
+            }
+        }
+        return out
+    }
+
     /// The same frozen part with only the members `range` (a cross-fitted run's fold members:
     /// what scores the pictures those members never saw).
     /// It keeps the calibration (what a run's out-of-fold figures are shown with).

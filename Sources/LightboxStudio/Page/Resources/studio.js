@@ -454,6 +454,15 @@ const resultRows = [
   ['shortcut audit', m => !m.audit ? 'not run' : auditOutcome[m.audit.outcome] || (m.audit.shortcut_suspected ? 'shortcut suspected' : 'no shortcut found')],
 ];
 
+// Which box the shortcut audit blacked out (metrics.json's audit.box; runs from before the
+// lungs were located record only the central box's x and y).
+function auditBoxText(box) {
+  if (box && box.kind === 'lungs') {
+    const margin = typeof box.margin === 'number' ? `${Math.round(box.margin * 100)}%` : 'a';
+    return `Box blanked: each picture's own lungs, the box the lung locator (${box.locator || 'shipped'}) predicts plus ${margin} margin on every side.`;
+  }
+  return 'Box blanked: the fixed central box (x 15-85%, y 10-90% of the model\'s input), the same for every picture.';
+}
 const auditOutcome = {suspected: 'shortcut suspected', not_suspected: 'no shortcut found', too_few_images: 'too few images to tell',
   weak_model: 'says little (weak model)', no_auc: 'no AUC'};
 
@@ -701,7 +710,9 @@ async function showResults(r) {
     el('b', {text: 'Shortcut audit'}),
     table([`${where} images`, 'AUC', 'accuracy'], audit.conditions.map(c =>
       el('tr', {}, el('td', {text: c.description}), el('td', {text: c.auc != null ? c.auc.toFixed(3) : 'n/a'}), el('td', {text: percent(c.accuracy)})))),
-    el('p', {class: audit.shortcut_suspected ? 'warn' : '', text: audit.verdict})] : []));
+    el('p', {class: audit.shortcut_suspected ? 'warn' : '', text: audit.verdict}),
+    el('p', {class: 'hint', text: auditBoxText(audit.box)}),
+    ...(audit.heatmap_mass_in_lungs ? [el('p', {text: `Heatmap inside the lungs: ${audit.heatmap_mass_in_lungs.text}`})] : [])] : []));
   const rows = await api(`/api/runs/${r.id}/predictions`);
   if (!viewed || viewed.id !== r.id) return;  // another run was put on screen meanwhile
   const confusion = table(['true \\ predicted', ...m.classes], m.classes.map((t, i) =>
