@@ -191,8 +191,8 @@ public enum TrainingOptionRules {
                 throw TrainingOptionError(.method, "--method finetune trains torchvision's MobileNetV2; --backbone tm:PATH is for --method head")
             }
         }
-        if c.lungLocator != nil && c.crop != .lungs {
-            throw TrainingOptionError(.crop, "--locator is for --crop lungs (the lung locator that finds each picture's box)")
+        if c.lungLocator != nil && c.crop != .lungs && c.auditBox != .lungs {
+            throw TrainingOptionError(.crop, "--locator finds the lungs for --crop lungs or the audit's --box lungs; neither is asked for")
         }
         let a = c.augmentation
         for (key, value): (TrainingOptionKey, Double) in [(.rotation, a.rotation), (.shift, a.shift), (.zoom, a.zoom), (.brightness, a.brightness),

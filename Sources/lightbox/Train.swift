@@ -23,7 +23,6 @@ struct Train: ParsableCommand {
     @OptionGroup(title: "Data") var dataOptions: DataOptions
     @OptionGroup(title: "Training") var training: TrainArguments
     @OptionGroup(title: "Training") var precisionOption: PrecisionOption
-    @OptionGroup(title: "Training") var locatorOption: LocatorOption
     @OptionGroup(title: "Augmentation (training pictures only)") var augmentation: AugmentationArguments
     @OptionGroup(title: "DICOM") var dicom: DICOMOptions
     @OptionGroup(title: "Shortcut audit") var auditBox: AuditBoxOption
@@ -59,7 +58,9 @@ struct Train: ParsableCommand {
         do {
             try training.set(on: &config)
             augmentation.set(on: &config)
+            // One locator finds the lungs for the crop and for the audit.
             config.lungLocator = locatorOption.locator
+            config.auditBox = auditBox.box
             try TrainingOptionRules.validate(config)
         } catch let e as TrainingOptionError {
             throw ValidationError(e.description)
@@ -87,12 +88,9 @@ struct Train: ParsableCommand {
             try apply(to: &config)
             config.dicomWindow = dicom.resolved
             config.useCache = !training.noCache
-            config.auditBox = auditBox.box
             if auditBox.box == .lungs {
                 config.locator = try locatorOption.load()
                 config.locatorName = locatorOption.name
-            } else if locatorOption.locator != nil {
-                throw ValidationError("--locator finds the lungs for --box lungs; --box central uses no locator")
             }
             if training.backbone.hasPrefix("tm:") {
                 config.teachableMachineBackbone = String(training.backbone.dropFirst(3))

@@ -108,9 +108,11 @@ final class LungCropCommandTests: TemporaryFolderTestCase {
                                         work.appendingPathComponent("runs/sharded").path, "--shards", "2"])
         XCTAssertEqual(shardedTrain.status, 64, shardedTrain.stderr)
         XCTAssertTrue(shardedTrain.stderr.contains("cropped to their lungs"), shardedTrain.stderr)
-        let locatorWithoutCrop = try CLI.run(["train", "--method", "head", "--locator", "x.safetensors", "--data", data.path])
-        XCTAssertEqual(locatorWithoutCrop.status, 64)
-        XCTAssertTrue(locatorWithoutCrop.stderr.contains("--locator is for --crop lungs"), locatorWithoutCrop.stderr)
+        // One --locator serves the crop and the audit's --box lungs (the default): with neither, it is refused.
+        let locatorForNothing = try CLI.run(["train", "--method", "head", "--locator", "x.safetensors", "--box", "central", "--data", data.path])
+        XCTAssertEqual(locatorForNothing.status, 64)
+        XCTAssertTrue(locatorForNothing.stderr.contains("--locator finds the lungs for --crop lungs or the audit's --box lungs"),
+                      locatorForNothing.stderr)
 
         // A whole-picture run of the same design beside it: the next lungs-only run sets the two AUCs side by side.
         let wholeRun = try CLI.run(["train", "--method", "head", "--data", data.path, "--out", work.appendingPathComponent("runs/whole").path,

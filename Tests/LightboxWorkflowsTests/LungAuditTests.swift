@@ -96,9 +96,9 @@ final class LungAuditTests: TemporaryFolderTestCase {
             for policy in [ResizePolicy.crop, .pad] {
                 let preprocessor = Preprocessor(size: 224, policy: policy)
                 let embedder = ImageEmbedder(network: finder.features.network, preprocessor: preprocessor, decoder: decoder, threads: 1)
-                let plain = embedder.prepare([path]).tensor
-                let hidden = embedder.blanking(.centerBlanked, boxes: boxes).prepare([path]).tensor
-                let only = embedder.blanking(.outsideBlanked, boxes: boxes).prepare([path]).tensor
+                let plain = try embedder.prepare([path]).tensor
+                let hidden = try embedder.blanking(.centerBlanked, boxes: boxes).prepare([path]).tensor
+                let only = try embedder.blanking(.outsideBlanked, boxes: boxes).prepare([path]).tensor
                 XCTAssertEqual(plain.count, 224 * 224 * 3)
                 var black = [Float](repeating: 0, count: 224 * 224 * 3)
                 black.withUnsafeMutableBufferPointer {
