@@ -137,11 +137,13 @@ extension TrainingRun {
         }
         var text = "Trained on whole pictures (run \(name)), the same recipe scored AUC \(figure(whole.auc, whole.aucCI)) on its \(scope) pictures; on the lungs alone, \(figure(auc, lungs.aucCI))."
         let overlap = whole.aucCI.flatMap { w in lungs.aucCI.map { l in w[0] <= l[1] && l[0] <= w[1] } }
-        if auc < whole.auc {
+        // Below a hundredth apart the AUCs are the same figure as printed to two places: no drop to explain.
+        if auc < whole.auc - 0.01 {
             text += " A drop means the whole-picture model partly read what lies outside the lungs (labels, devices, borders, the look of a hospital), which a model for patients elsewhere cannot count on."
             if overlap == true { text += " The two intervals overlap: on this much data the drop may be chance." }
         } else {
-            text += " The lungs alone scored no lower, so this comparison does not suggest the whole-picture model leaned on what lies outside the lungs"
+            text += (auc < whole.auc ? String(format: " The lungs alone scored about the same (%.3f lower)", whole.auc - auc) : " The lungs alone scored no lower")
+                + ", so this comparison does not suggest the whole-picture model leaned on what lies outside the lungs"
                 + (overlap == true ? "; the intervals overlap, and a data set this small can hide a difference." : ".")
         }
         return text

@@ -50,6 +50,13 @@ final class LungCropCommandTests: TemporaryFolderTestCase {
         XCTAssertEqual(train.status, 0, train.stderr)
         let model = run.appendingPathComponent("model")
 
+        // The audit measures the heatmap in the cropped picture the model saw: there the lung box
+        // fills the crop but for its margin (1/1.1 of each side, 83% of the area before any centre
+        // crop cuts it), not its share of the whole picture.
+        let audit = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("audit.json"))) as? [String: Any])
+        let mass = try XCTUnwrap(audit["heatmap_mass_in_lungs"] as? [String: Any], "\(audit.keys)")
+        XCTAssertGreaterThan(try XCTUnwrap(mass["baseline"] as? Double), 0.75, "\(mass)")
+
         // The bundle records the crop: kind, margin, the shipped locator's digest (no file: shipped).
         let manifestURL = model.appendingPathComponent("lightbox-model.json")
         var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as! [String: Any]

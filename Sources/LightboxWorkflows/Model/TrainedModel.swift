@@ -249,7 +249,7 @@ extension TrainedModel {
     /// Each file's Grad-CAM of the class `decision` predicts on it (the heatmap `explain`
     /// draws, undrawn), by path, `batchSize` files a pass; files that do not decode are left out.
     public func gradCAMs(paths: [String], batchSize: Int = 16, decision: DecisionRule) throws -> [String: (cam: [Float], side: Int)] {
-        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads)
+        let embedder = ImageEmbedder(network: frozen, preprocessor: preprocessor, decoder: decoder, threads: threads, crop: crop)
         var out: [String: (cam: [Float], side: Int)] = [:]
         for start in stride(from: 0, to: paths.count, by: batchSize) {
             let chunk = Array(paths[start..<min(start + batchSize, paths.count)])

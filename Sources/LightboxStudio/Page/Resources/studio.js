@@ -712,7 +712,9 @@ async function showResults(r) {
       el('tr', {}, el('td', {text: c.description}), el('td', {text: c.auc != null ? c.auc.toFixed(3) : 'n/a'}), el('td', {text: percent(c.accuracy)})))),
     el('p', {class: audit.shortcut_suspected ? 'warn' : '', text: audit.verdict}),
     el('p', {class: 'hint', text: auditBoxText(audit.box)}),
-    ...(audit.heatmap_mass_in_lungs ? [el('p', {text: `Heatmap inside the lungs: ${audit.heatmap_mass_in_lungs.text}`})] : [])] : []));
+    ...(audit.heatmap_mass_in_lungs ? [el('p', {text: `Heatmap inside the lungs: ${audit.heatmap_mass_in_lungs.text}`})] : []),
+    ...(audit.box && audit.box.kind === 'lungs' ? [el('p', {}, 'Heatmaps with each picture\'s lung box drawn (cyan): ',
+      el('a', {href: `/api/runs/${r.id}/report#heatmaps`, target: '_blank', rel: 'noopener', text: 'in the report'}), '.')] : [])] : []));
   const rows = await api(`/api/runs/${r.id}/predictions`);
   if (!viewed || viewed.id !== r.id) return;  // another run was put on screen meanwhile
   const confusion = table(['true \\ predicted', ...m.classes], m.classes.map((t, i) =>
