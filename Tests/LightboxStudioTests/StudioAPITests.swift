@@ -565,7 +565,8 @@ final class StudioAPITests: XCTestCase {
             XCTAssertEqual(keys(rows.first), ["imageId", "label", "predicted", "probabilities", "fold"])
             let image = try Data(contentsOf: Fixture.trainingImages.appendingPathComponent("Class 1/0.png"))
             let prediction = try Fixture.decode(try await client.upload("/api/runs/1/predict", ByteBuffer(bytes: image))) as! [String: Any]
-            XCTAssertEqual(Set(prediction.keys), ["predicted", "probabilities", "heatmap", "disclaimer"])
+            XCTAssertEqual(Set(prediction.keys), ["predicted", "probabilities", "heatmap", "disclaimer", "lungs"])
+            XCTAssertEqual(keys(prediction["lungs"]), ["square", "box", "width", "height"])
             XCTAssertEqual(Set((prediction["probabilities"] as! [String: Double]).keys), ["Class 1", "Class 2"])
             let missing = try await client.get("/api/projects/9")
             XCTAssertEqual(keys(try Fixture.decode(missing)), ["error"])
