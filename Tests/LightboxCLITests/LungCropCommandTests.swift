@@ -73,7 +73,8 @@ final class LungCropCommandTests: TemporaryFolderTestCase {
         XCTAssertTrue(report.contains("lungs: each picture cut to its predicted lung box"), "the report's parameters show the crop")
 
         // The same picture cropped by hand (decoded, located, grown by the margin, cut), then
-        // predicted by a copy of the model without the crop: the same probabilities.
+        // predicted by a copy of the model without the crop: the same probabilities. All in fp32,
+        // as the hand crop's locator here (the CLI's default is bf16 on a CPU with AVX-512 BF16).
         let picture = data.appendingPathComponent("A/A-3.png")
         let settings = LightboxSettings(environment: ProcessInfo.processInfo.environment)
         let lungCrop = try LungCrop.load(locatorFile: nil, source: "shipped", settings: settings, dicomWindow: .first)
@@ -87,9 +88,9 @@ final class LungCropCommandTests: TemporaryFolderTestCase {
         manifest["crop"] = nil
         try JSONSerialization.data(withJSONObject: manifest).write(to: whole.appendingPathComponent("lightbox-model.json"))
 
-        let cropped = try probabilities(try CLI.run(["predict", "--model", model.path, "--json", picture.path]))
-        let byHand = try probabilities(try CLI.run(["predict", "--model", whole.path, "--json", handCropped.path]))
-        let uncropped = try probabilities(try CLI.run(["predict", "--model", whole.path, "--json", picture.path]))
+        let cropped = try probabilities(try CLI.run(["predict", "--model", model.path, "--json", picture.path, "--precision", "fp32"]))
+        let byHand = try probabilities(try CLI.run(["predict", "--model", whole.path, "--json", handCropped.path, "--precision", "fp32"]))
+        let uncropped = try probabilities(try CLI.run(["predict", "--model", whole.path, "--json", picture.path, "--precision", "fp32"]))
         XCTAssertEqual(cropped.keys.sorted(), ["A", "B"])
         for c in ["A", "B"] { XCTAssertEqual(cropped[c]!, byHand[c]!, accuracy: 1e-6, c) }
         XCTAssertNotEqual(cropped["A"]!, uncropped["A"]!, "without the crop the model sees another picture")

@@ -13,7 +13,8 @@ final class LungsCommandTests: TemporaryFolderTestCase {
         let junk = work.appendingPathComponent("notes.jpg")
         try Data("not a picture".utf8).write(to: junk)
         let overlays = work.appendingPathComponent("overlays")
-        let run = try CLI.run(["lungs", "--json", "--overlay", overlays.path] + pictures + [junk.path])
+        // fp32, as the in-process finder below (the default is bf16 on a CPU with AVX-512 BF16).
+        let run = try CLI.run(["lungs", "--json", "--precision", "fp32", "--overlay", overlays.path] + pictures + [junk.path])
         XCTAssertEqual(run.status, 1, "a picture that cannot be read fails the run")
         let errors = run.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }
         XCTAssertEqual(errors.count, 1, run.stderr)

@@ -35,11 +35,15 @@ final class LungLocatorTests: TemporaryFolderTestCase {
         // Another draw of the folds also holds (the figure is not one lucky split).
         XCTAssertGreaterThanOrEqual(try LungLocatorFit.crossValidate(samples, folds: 5, seed: 7).meanIoU, 0.80)
 
-        // The shipped locator is what the committed fitting script writes from these boxes: a
-        // fit here predicts the same boxes (the feature maps' last bits depend on the CPU's kernels).
+        // The shipped locator is what the committed fitting script writes from these boxes: a fit
+        // here with its penalty predicts the same boxes (the feature maps' last bits depend on the
+        // CPU's kernels, and neighbouring penalties score within 0.001 IoU of each other, so which one
+        // cross-validation picks may differ from one CPU to another; it is one of the grid's).
         let shipped = try LungLocator.shipped()
-        XCTAssertEqual(shipped.metadata["penalty"].flatMap(Double.init), try LungLocatorFit.fit(samples).penalty)
-        let refit = try LungLocatorFit.fit(samples).locator
+        let penalty = try XCTUnwrap(shipped.metadata["penalty"].flatMap(Double.init))
+        XCTAssertTrue(LungLocatorFit.penalties.contains(penalty))
+        XCTAssertTrue(LungLocatorFit.penalties.contains(try LungLocatorFit.fit(samples).penalty))
+        let refit = try LungLocatorFit.fit(samples, penalty: penalty).locator
         let a = shipped.squareBoxes(featureMaps: samples.maps, batch: 124), b = refit.squareBoxes(featureMaps: samples.maps, batch: 124)
         for (x, y) in zip(a, b) {
             XCTAssertEqual(x.x0, y.x0, accuracy: 1e-3); XCTAssertEqual(x.y1, y.y1, accuracy: 1e-3)

@@ -111,11 +111,12 @@ public enum LungLocatorFit {
 
     /// The locator fitted on every sample, its penalty chosen by patient-grouped cross-validation;
     /// `record` goes into its metadata (source, licence, the validation's figures).
-    public static func fit(_ samples: Samples, folds: Int = 5, seed: UInt64 = 42, record: [String: String] = [:]) throws
-        -> (locator: LungLocator, penalty: Double) {
+    /// `penalty`, when given, is used instead of choosing one.
+    public static func fit(_ samples: Samples, folds: Int = 5, seed: UInt64 = 42, penalty given: Double? = nil,
+                           record: [String: String] = [:]) throws -> (locator: LungLocator, penalty: Double) {
         let n = samples.pictures.count, p = samples.featureCount
         let ridge = RidgeRegression(gram: Gram.of(samples.maps, rows: n, values: p), samples: n)
-        let penalty = try choosePenalty(ridge, samples: samples, rows: Array(0..<n), folds: folds, seed: seed)
+        let penalty = try given ?? choosePenalty(ridge, samples: samples, rows: Array(0..<n), folds: folds, seed: seed)
         let fit = try ridge.fit(training: Array(0..<n), targets: targets(samples), penalty: penalty)
         // Back to the features: w = X_c^T dual, bias = mean(y) - mean(x)^T w.
         let w = Gram.weightedRowSum(samples.maps, rows: n, values: p, weights: fit.dual, columns: 4)
