@@ -280,16 +280,9 @@ public struct ShortcutAudit: Encodable, Sendable {
             var pictures: [Picture] = [], groups: [String] = []
             for image in images {
                 guard let l = located[image.path] else { continue }
-                // The heatmap covers the model's input: for a model trained on pictures cropped to
-                // their lungs, the crop (the box plus the crop's margin) resized, not the whole picture.
-                let square: LungBox
-                if let crop = scorers[0].model.crop {
-                    let region = l.box.expanded(by: crop.margin)
-                    let pixels = region.region(width: l.width, height: l.height)
-                    square = preprocessor.inSquare(l.box.within(region), width: pixels.width, height: pixels.height)
-                } else {
-                    square = preprocessor.inSquare(l.box, width: l.width, height: l.height)
-                }
+                // The heatmap covers the model's input: for a cropped model, the crop, not the whole picture.
+                let square = LungCrop.inInputSquare(l.box, width: l.width, height: l.height, preprocessor: preprocessor,
+                                                    crop: scorers[0].model.crop)
                 audit.squareBoxes[image.path] = square
                 let mass = cams[image.path].flatMap { HeatmapMass.share(cam: $0.cam, side: $0.side, box: square) }
                 pictures.append(Picture(picture: names.name(image.path), lungsBox: l.box.pixels(width: l.width, height: l.height),

@@ -55,6 +55,17 @@ public final class LungCrop: @unchecked Sendable {
         try finder.boxes(images).map { $0.expanded(by: margin) }
     }
 
+    /// Where a picture's lung box (fractions of the `width` x `height` picture) lies in the input
+    /// square of a model with `preprocessor` and `crop`: for a cropped model, inside the crop the
+    /// model reads (the box grown by the crop's margin, cut to pixels), else in the whole picture.
+    /// What the heatmaps show, so the Studio's box and the audit's heatmap mass both come from here.
+    public static func inInputSquare(_ box: LungBox, width: Int, height: Int, preprocessor: Preprocessor, crop: LungCrop?) -> LungBox {
+        guard let crop else { return preprocessor.inSquare(box, width: width, height: height) }
+        let region = box.expanded(by: crop.margin)
+        let pixels = region.region(width: width, height: height)
+        return preprocessor.inSquare(box.within(region), width: pixels.width, height: pixels.height)
+    }
+
     /// Each picture cut to its box (`boxes`), and the box.
     public func cropped(_ images: [RGBImage]) throws -> [(image: RGBImage, box: LungBox)] {
         zip(images, try boxes(images)).map { image, box in (image.cropped(to: box.region(width: image.width, height: image.height)), box) }

@@ -27,14 +27,7 @@ final class StudioLungs: @unchecked Sendable {
         let header = try decoder.probe(data: bytes, path: name)
         let image = try decoder.decode(data: bytes, path: name, reduceFor: finder.preprocessor.decodeTarget)
         let box = try finder.boxes([image])[0]
-        let square: LungBox
-        if let crop {
-            let region = box.expanded(by: crop.margin)
-            let pixels = region.region(width: image.width, height: image.height)
-            square = preprocessor.inSquare(box.within(region), width: pixels.width, height: pixels.height)
-        } else {
-            square = preprocessor.inSquare(box, width: image.width, height: image.height)
-        }
+        let square = LungCrop.inInputSquare(box, width: image.width, height: image.height, preprocessor: preprocessor, crop: crop)
         return PredictionLungs(square: [square.x0, square.y0, square.x1, square.y1],
                                box: box.pixels(width: header.width, height: header.height).map { ($0 * 10).rounded() / 10 },
                                width: header.width, height: header.height)
